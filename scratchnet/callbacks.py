@@ -1,0 +1,87 @@
+"""Callbacks: how the trainer reports progress (the library never prints), and early
+stopping as a small object."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from .errors import ConfigError
+
+
+class Callback:
+    """Override any hook. ``trainer.stop_requested = True`` from a hook stops training at
+    the end of the current batch."""
+
+    def on_fit_start(self, trainer) -> None: ...
+    def on_epoch_start(self, trainer, epoch: int) -> None: ...
+    def on_batch_end(self, trainer, epoch: int, batch: int, n_batches: int, loss: float) -> None: ...
+    def on_evaluate(self, trainer, record: dict) -> None: ...
+    def on_epoch_end(self, trainer, epoch: int) -> None: ...
+    def on_fit_end(self, trainer, history) -> None: ...
+
+
+class EarlyStopping:
+    """Track the best evaluation; stop after ``patience`` evaluations without improvement.
+
+    Keeps a copy of the parameter arrays at the best evaluation (not a copy of the whole
+    network). A loss counts as better when it is below ``best - min_delta``. A NaN or
+    infinite loss never becomes the best. ``patience=None`` only tracks the best.
+
+    The notebook's rule ("stop as soon as the validation loss rises and put back the
+    previous model") is ``EarlyStopping(patience=1, restore_best=True)``.
+    """
+
+    def __init__(self, patience: int | None = 1, min_delta: float = 0.0, restore_best: bool = True):
+        if patience is not None and (isinstance(patience, bool) or not isinstance(patience, int) or patience < 1):
+            raise ConfigError(f"patience must be a positive integer, got {patience!r}")
+        if not isinstance(min_delta, (int, float)) or min_delta < 0:
+            raise ConfigError(f"min_delta must be >= 0, got {min_delta!r}")
+        self.patience = patience
+        self.min_delta = float(min_delta)
+        self.restore_best = bool(restore_best)
+        self.reset()
+
+    def reset(self) -> None:
+        self.best_loss = math.inf
+        self.best_epoch: int | None = None
+        self.wait = 0
+        self.best_params: dict[str, np.ndarray] | None = None
+
+    def update(self, epoch: int, loss: float, arrays: dict[str, np.ndarray]) -> bool:
+        """Record an evaluation of the live ``arrays`` (name -> array, e.g.
+        :meth:`NeuralNetwork.arrays`); returns True when training should stop."""
+        if math.isfinite(loss) and loss < self.best_loss - self.min_delta:
+            self.best_loss = float(loss)
+            self.best_epoch = epoch
+            self.wait = 0
+            if self.best_params is None:
+                self.best_params = {name: a.copy() for name, a in arrays.items()}
+            else:
+                for name, a in arrays.items():
+                    np.copyto(self.best_params[name], a)
+            return False
+        self.wait += 1
+        return self.patience is not None and self.wait >= self.patience
+
+    def restore(self, arrays: dict[str, np.ndarray]) -> bool:
+        """Copy the best arrays back into the live ``arrays``; False when there is no best."""
+        if self.best_params is None:
+            return False
+        for name, a in arrays.items():
+            np.copyto(a, self.best_params[name])
+        return True
+
+    def state_dict(self) -> tuple[dict, dict[str, np.ndarray]]:
+        meta = {"best_loss": self.best_loss if math.isfinite(self.best_loss) else None,
+                "best_epoch": self.best_epoch, "wait": self.wait}
+        arrays = {f"best.{k}": v.copy() for k, v in (self.best_params or {}).items()}
+        return meta, arrays
+
+    def load_state_dict(self, meta: dict, arrays: dict[str, np.ndarray]) -> None:
+        self.best_loss = math.inf if meta.get("best_loss") is None else float(meta["best_loss"])
+        self.best_epoch = meta.get("best_epoch")
+        self.wait = int(meta.get("wait", 0))
+        best = {k[len("best."):]: np.array(v) for k, v in arrays.items() if k.startswith("best.")}
+        self.best_params = best or None

@@ -1,0 +1,69 @@
+"""Weight initialisers: one variance-scaling formula and named presets (as Keras does).
+
+``variance_scaling(scale, mode, distribution)`` draws weights with variance
+``scale / n`` where ``n`` is fan_in, fan_out or their average. Glorot (Xavier) normal is
+``scale=1, mode="fan_avg"``, i.e. standard deviation ``sqrt(2 / (fan_in + fan_out))``;
+He is ``scale=2, mode="fan_in"``. ``standard`` is the notebook's N(0, 1), kept so its
+experiments can be reproduced (it is far too large for 784 inputs).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from .errors import ConfigError
+
+
+@dataclass(frozen=True)
+class VarianceScaling:
+    scale: float = 1.0
+    mode: str = "fan_avg"  # fan_in | fan_out | fan_avg
+    distribution: str = "normal"  # normal | uniform
+
+    def std(self, fan_in: int, fan_out: int) -> float:
+        n = {"fan_in": fan_in, "fan_out": fan_out, "fan_avg": (fan_in + fan_out) / 2}[self.mode]
+        return math.sqrt(self.scale / n)
+
+    def __call__(self, shape: tuple[int, int], rng: np.random.Generator, dtype) -> np.ndarray:
+        fan_in, fan_out = shape
+        std = self.std(fan_in, fan_out)
+        if self.distribution == "uniform":
+            limit = math.sqrt(3.0) * std  # a uniform on [-a, a] has variance a^2 / 3
+            return rng.uniform(-limit, limit, size=shape).astype(dtype)
+        return rng.normal(0.0, std, size=shape).astype(dtype)
+
+
+@dataclass(frozen=True)
+class StandardNormal:
+    """N(0, 1) whatever the fan: the notebook's "standard" initialiser."""
+
+    def std(self, fan_in: int, fan_out: int) -> float:
+        return 1.0
+
+    def __call__(self, shape, rng: np.random.Generator, dtype) -> np.ndarray:
+        return rng.standard_normal(size=shape).astype(dtype)
+
+
+INITIALIZERS = {
+    "standard": StandardNormal(),
+    "glorot": VarianceScaling(1.0, "fan_avg", "normal"),
+    "glorot_uniform": VarianceScaling(1.0, "fan_avg", "uniform"),
+    "he": VarianceScaling(2.0, "fan_in", "normal"),
+    "he_uniform": VarianceScaling(2.0, "fan_in", "uniform"),
+}
+
+#: how biases start: zeros (the default), or "normal", drawn like the weights as the
+#: notebook's layers did
+BIAS_INITS = ("zeros", "normal")
+
+
+def get_initializer(name: str):
+    try:
+        return INITIALIZERS[name]
+    except (KeyError, TypeError):
+        raise ConfigError(
+            f"unknown weight_init {name!r}; expected one of: {', '.join(INITIALIZERS)}"
+        ) from None
