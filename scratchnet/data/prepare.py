@@ -1,0 +1,359 @@
+"""Turning a :class:`~scratchnet.data.sources.Dataset` into arrays a network can train on.
+
+:func:`prepare` does three things, in this order:
+
+1. holds out a validation part of the training split (or reuses the test split, as the
+   book's notebook does, with ``validation="test"``);
+2. fits a :class:`Scaler` on what is left for training *only* (statistics from the
+   validation or test rows would leak information about them into training);
+3. scales train/validation/test with those statistics and one-hot encodes the labels.
+
+Memory matters for MNIST (60000 x 784): the uint8 images take 47 MB, a float32 copy
+188 MB and a float64 copy 376 MB. So nothing here ever builds a float64 array of the full
+data: statistics are accumulated in float64 over chunks of rows, and the float32 output
+is filled chunk by chunk straight from the uint8 source.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..errors import ConfigError, DataError, ShapeError
+from .sources import Dataset
+
+SCALERS = ("global", "standard", "minmax", "none")
+
+# About this many elements per chunk (8 MB as float64), whatever the number of features.
+_CHUNK_ELEMENTS = 1 << 20
+
+
+def _float_dtype(dtype) -> np.dtype:
+    try:
+        dt = np.dtype(dtype)
+    except TypeError:
+        dt = None
+    if dt is None or dt.kind != "f":
+        raise ConfigError(f"dtype must be a floating-point type such as 'float32' or "
+                          f"'float64', got {dtype!r}")
+    return dt
+
+
+def _chunks(n_rows: int, n_features: int, rows: np.ndarray | None):
+    """Yield (output slice, source selector) pairs covering ``n_rows`` rows in chunks.
+
+    With ``rows`` (an index array) the source selector picks those rows of the source, so
+    callers can work on a subset without first copying it out.
+    """
+    step = max(1, _CHUNK_ELEMENTS // max(1, n_features))
+    for start in range(0, n_rows, step):
+        stop = min(start + step, n_rows)
+        yield slice(start, stop), (slice(start, stop) if rows is None else rows[start:stop])
+
+
+class Scaler:
+    """Per-feature (or global) affine scaling ``(X - offset) / scale``, fitted on data.
+
+    kind:
+      "global"   one mean and one standard deviation over *all* training values (what
+                 the book's notebook does for MNIST pixels);
+      "standard" per-feature mean and standard deviation (a constant feature gets std 1);
+      "minmax"   per-feature minimum and range, mapping training data to [0, 1]
+                 (a constant feature gets range 1);
+      "none"     no scaling, only the dtype conversion.
+
+    Statistics are always computed in float64; X itself is never modified.
+    """
+
+    def __init__(self, kind: str = "standard"):
+        if kind not in SCALERS:
+            raise ConfigError(f"unknown scaler {kind!r}; choose one of: {', '.join(SCALERS)}")
+        self.kind = kind
+        self.offset: np.ndarray | None = None  # subtracted: mean or min; () or (d,) float64
+        self.scale: np.ndarray | None = None   # divided by: std or range; same shape
+        self.n_features: int | None = None
+
+    @property
+    def fitted(self) -> bool:
+        return self.n_features is not None
+
+    def __repr__(self) -> str:
+        state = f"{self.n_features} features" if self.fitted else "not fitted"
+        return f"Scaler({self.kind!r}, {state})"
+
+    # -- fitting -------------------------------------------------------------------------
+
+    def fit(self, X, *, rows=None) -> "Scaler":
+        """Learn the statistics of X, shape (n, d); returns self.
+
+        rows: optional index array; fit on ``X[rows]`` without materialising that copy
+              (``prepare`` uses it to fit on the training rows of the full array).
+        """
+        X = _check_2d(X, "Scaler.fit")
+        rows = None if rows is None else np.asarray(rows)
+        n = len(X) if rows is None else len(rows)
+        d = X.shape[1]
+        if n == 0:
+            raise DataError("cannot fit a scaler on zero rows")
+        per_feature = self.kind in ("standard", "minmax")
+        shape = (d,) if per_feature else ()
+
+        if self.kind == "none":
+            offset, scale = np.zeros(shape), np.ones(shape)
+        elif self.kind == "minmax":
+            low = np.full(d, np.inf)
+            high = np.full(d, -np.inf)
+            for _, sel in _chunks(n, d, rows):
+                block = X[sel]
+                low = np.minimum(low, block.min(axis=0))
+                high = np.maximum(high, block.max(axis=0))
+            offset, scale = low, high - low
+            scale[scale == 0] = 1.0  # constant feature: leave it at 0 instead of 0/0
+        else:
+            # Two passes (mean, then mean squared deviation) are more accurate than
+            # accumulating sum and sum of squares. ``sum(dtype=float64)`` converts as it
+            # goes, so no float64 copy of the chunk is made in the first pass.
+            axis = 0 if per_feature else None
+            count = n if per_feature else n * d
+            total = np.zeros(shape)
+            for _, sel in _chunks(n, d, rows):
+                total += X[sel].sum(axis=axis, dtype=np.float64)
+            mean = total / count
+            squares = np.zeros(shape)
+            for _, sel in _chunks(n, d, rows):
+                deviation = X[sel].astype(np.float64) - mean
+                squares += np.square(deviation).sum(axis=axis)
+            std = np.sqrt(squares / count)
+            # A constant feature has std 0 (or, from rounding, a tiny fraction of its
+            # mean): divide by 1 instead so it becomes 0 rather than inf/NaN.
+            constant = (std == 0) | (std <= 1e-12 * np.abs(mean))
+            offset, scale = mean, np.where(constant, 1.0, std)
+        self.offset = np.asarray(offset, dtype=np.float64)
+        self.scale = np.asarray(scale, dtype=np.float64)
+        self.n_features = int(d)
+        return self
+
+    # -- applying ------------------------------------------------------------------------
+
+    def transform(self, X, dtype="float32", *, rows=None) -> np.ndarray:
+        """Return a NEW array ``(X - offset) / scale`` of ``dtype``, shape (n, d).
+
+        rows: optional index array; transform ``X[rows]`` (output shape (len(rows), d))
+              without an intermediate copy of that subset.
+        Each chunk is computed in float64 and rounded once into the output, so the result
+        is the same whichever chunk size is used.
+        """
+        if not self.fitted:
+            raise RuntimeError("Scaler.transform called before fit (or from_dict)")
+        dt = _float_dtype(dtype)
+        X = _check_2d(X, "Scaler.transform")
+        if X.shape[1] != self.n_features:
+            raise ShapeError(f"Scaler.transform: X has {X.shape[1]} features, the scaler "
+                             f"was fitted on {self.n_features}")
+        rows = None if rows is None else np.asarray(rows)
+        n = len(X) if rows is None else len(rows)
+        out = np.empty((n, X.shape[1]), dtype=dt)
+        for dst, sel in _chunks(n, X.shape[1], rows):
+            if self.kind == "none":
+                out[dst] = X[sel]
+            else:
+                out[dst] = (X[sel].astype(np.float64) - self.offset) / self.scale
+        return out
+
+    def fit_transform(self, X, dtype="float32") -> np.ndarray:
+        return self.fit(X).transform(X, dtype)
+
+    # -- saving --------------------------------------------------------------------------
+
+    _NAMES = {"global": ("mean", "std"), "standard": ("mean", "std"),
+              "minmax": ("min", "range")}
+
+    def to_dict(self) -> dict:
+        """JSON-serialisable description; ``Scaler.from_dict`` rebuilds the same scaler.
+
+        e.g. ``{"kind": "global", "n_features": 784, "mean": 33.3, "std": 78.6}`` or, per
+        feature, lists of floats. Python floats print with enough digits to round-trip
+        exactly, so the rebuilt scaler transforms bit for bit the same.
+        """
+        d: dict = {"kind": self.kind}
+        if not self.fitted:
+            return d
+        d["n_features"] = self.n_features
+        if self.kind in self._NAMES:
+            off_name, scale_name = self._NAMES[self.kind]
+            d[off_name] = self.offset.tolist()  # float for "global", list for per-feature
+            d[scale_name] = self.scale.tolist()
+        return d
+
+    @classmethod
+    def from_dict(cls, d) -> "Scaler":
+        try:
+            scaler = cls(d["kind"])
+            if "n_features" not in d:
+                return scaler  # saved before fitting
+            scaler.n_features = int(d["n_features"])
+            if scaler.kind == "none":
+                shape = ()
+                scaler.offset, scaler.scale = np.zeros(shape), np.ones(shape)
+            else:
+                off_name, scale_name = cls._NAMES[scaler.kind]
+                scaler.offset = np.asarray(d[off_name], dtype=np.float64)
+                scaler.scale = np.asarray(d[scale_name], dtype=np.float64)
+        except (KeyError, TypeError, ValueError) as exc:
+            raise ConfigError(f"not a valid saved scaler: {d!r} ({exc})") from exc
+        if scaler.kind in ("standard", "minmax") and \
+                scaler.offset.shape != (scaler.n_features,):
+            raise ConfigError(f"saved scaler has {scaler.offset.size} values for "
+                              f"{scaler.n_features} features")
+        return scaler
+
+
+def _check_2d(X, what: str) -> np.ndarray:
+    X = np.asarray(X)
+    if X.ndim != 2:
+        raise ShapeError(f"{what}: expected a 2-D array (n, features), got shape {X.shape}")
+    return X
+
+
+def one_hot(y, n_classes, dtype="float32") -> np.ndarray:
+    """Class indices, shape (n,), to one-hot rows, shape (n, n_classes), of ``dtype``."""
+    y = np.asarray(y)
+    if y.ndim != 1:
+        raise ShapeError(f"one_hot: expected labels of shape (n,), got {y.shape}")
+    if y.size and y.dtype.kind not in "iu":
+        if y.dtype.kind != "f" or not np.all(np.mod(y, 1) == 0):
+            raise DataError(f"one_hot: labels must be integer class indices, got {y.dtype}")
+        y = y.astype(np.int64)
+    if y.size and (y.min() < 0 or y.max() >= n_classes):
+        raise DataError(f"one_hot: labels must lie in 0..{n_classes - 1}, found "
+                        f"{y.min()}..{y.max()}")
+    out = np.zeros((len(y), int(n_classes)), dtype=_float_dtype(dtype))
+    out[np.arange(len(y)), y.astype(np.intp, copy=False)] = 1
+    return out
+
+
+@dataclass(repr=False)
+class Prepared:
+    """Arrays ready for training, all in one floating dtype.
+
+    X_*: (n_*, n_features), scaled with statistics of X_train only.
+    Y_*: (n_*, n_classes) one-hot for classification; (n_*, 1) column for regression.
+    With ``validation="test"`` X_val/Y_val are the very same arrays as X_test/Y_test.
+    """
+
+    X_train: np.ndarray
+    Y_train: np.ndarray
+    X_val: np.ndarray
+    Y_val: np.ndarray
+    X_test: np.ndarray
+    Y_test: np.ndarray
+    task: str
+    classes: list
+    scaler: Scaler
+    feature_names: list[str]
+    image_shape: tuple | None
+
+    @property
+    def n_features(self) -> int:
+        return int(self.X_train.shape[1])
+
+    @property
+    def n_outputs(self) -> int:
+        return int(self.Y_train.shape[1])
+
+    def __repr__(self) -> str:
+        return (f"Prepared({self.task}, train={self.X_train.shape}, val={self.X_val.shape}, "
+                f"test={self.X_test.shape}, outputs={self.n_outputs}, "
+                f"dtype={self.X_train.dtype}, scaler={self.scaler!r})")
+
+
+def split_indices(y, fraction: float, *, seed: int = 0, stratify: bool = True
+                  ) -> tuple[np.ndarray, np.ndarray]:
+    """Shuffle-split row indices 0..n-1 into (keep, held_out), both sorted ascending.
+
+    held_out has round(fraction * n) rows. With ``stratify`` each class (distinct value
+    of y, shape (n,)) gives its proportional share, so class frequencies stay the same in
+    both parts; a class's share is rounded so that the total is exact (largest remainder
+    first), and a class never gives away its last row (which can make held_out a row
+    or two smaller when some class has a single member).
+
+    Plain NumPy on purpose: importing scikit-learn costs ~90 MB of memory, which an MNIST
+    run (which needs no other part of it) cannot spare.
+    """
+    y = np.asarray(y)
+    n = len(y)
+    n_out = int(round(fraction * n))
+    if not 0 < n_out < n:
+        raise DataError(f"cannot hold out a fraction {fraction} of {n} rows: that leaves "
+                        f"{n_out} held-out and {n - n_out} remaining rows")
+    rng = np.random.default_rng(seed)
+    if not stratify:
+        held = rng.permutation(n)[:n_out]
+    else:
+        _, label = np.unique(y, return_inverse=True)
+        label = label.reshape(-1)
+        counts = np.bincount(label)
+        exact = counts * (n_out / n)
+        take = np.floor(exact).astype(np.int64)
+        # Hand the rows lost to rounding down to the classes that lost the most.
+        for c in np.argsort(-(exact - take), kind="stable")[: n_out - take.sum()]:
+            take[c] += 1
+        take = np.minimum(take, np.maximum(counts - 1, 0))
+        held = np.concatenate([rng.permutation(np.flatnonzero(label == c))[:k]
+                               for c, k in enumerate(take)])
+    mask = np.zeros(n, dtype=bool)
+    mask[held] = True
+    return np.flatnonzero(~mask), np.flatnonzero(mask)
+
+
+def _targets(ds: Dataset, y: np.ndarray, dtype) -> np.ndarray:
+    if ds.task == "classification":
+        n_classes = len(ds.classes) or int(max(ds.y_train.max(), ds.y_test.max())) + 1
+        return one_hot(y, n_classes, dtype)
+    return np.asarray(y, dtype=dtype).reshape(-1, 1)
+
+
+def prepare(ds: Dataset, *, scale: str = "standard", validation: float | str = 0.1,
+            seed: int = 0, dtype: str = "float32") -> Prepared:
+    """Split off validation data, scale features and encode targets (see module doc).
+
+    validation: a fraction 0 < v < 1 of the training split held out (stratified by class
+                for classification, shuffled with ``seed``), or "test" to validate on
+                the test split as the book's notebook does.
+    scale:      a kind from :data:`SCALERS`.
+    dtype:      floating dtype of every returned array.
+    """
+    scaler = Scaler(scale)
+    dt = _float_dtype(dtype)
+    if isinstance(validation, str):
+        if validation != "test":
+            raise ConfigError(f"validation must be a fraction between 0 and 1 or 'test', "
+                              f"got {validation!r}")
+    elif isinstance(validation, bool) or not isinstance(validation, (int, float)) \
+            or not 0 < validation < 1:
+        raise ConfigError(f"validation must be a fraction strictly between 0 and 1 or "
+                          f"'test', got {validation!r}")
+
+    if validation == "test":
+        train_rows = val_rows = None  # train on all of X_train, no index gather needed
+    else:
+        train_rows, val_rows = split_indices(ds.y_train, validation, seed=seed,
+                                             stratify=ds.task == "classification")
+
+    # Fit on the training rows only, after the validation rows were removed.
+    scaler.fit(ds.X_train, rows=train_rows)
+    X_train = scaler.transform(ds.X_train, dt, rows=train_rows)
+    X_test = scaler.transform(ds.X_test, dt)
+    y_train = ds.y_train if train_rows is None else ds.y_train[train_rows]
+    Y_train = _targets(ds, y_train, dt)
+    Y_test = _targets(ds, ds.y_test, dt)
+    if validation == "test":
+        X_val, Y_val = X_test, Y_test
+    else:
+        X_val = scaler.transform(ds.X_train, dt, rows=val_rows)
+        Y_val = _targets(ds, ds.y_train[val_rows], dt)
+    return Prepared(X_train=X_train, Y_train=Y_train, X_val=X_val, Y_val=Y_val,
+                    X_test=X_test, Y_test=Y_test, task=ds.task, classes=list(ds.classes),
+                    scaler=scaler, feature_names=list(ds.feature_names),
+                    image_shape=ds.image_shape)
