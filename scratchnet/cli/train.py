@@ -1,0 +1,199 @@
+"""``scratchnet train`` and ``scratchnet eval``."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import sys
+from pathlib import Path
+from typing import List, Optional
+
+import numpy as np
+import typer
+
+from .. import runs
+from ..config import load_config
+from ..data import Scaler, one_hot
+from ..errors import ConfigError, DataError, DivergenceError, ScratchnetError
+from ..experiment import config_edited, load_data, load_run, train_experiment
+from ..trainer import evaluate
+from .app import EXIT_FAILURE, EXIT_USAGE, app, err_console, human_console
+from .render import ConsoleReporter, comparison_table, fmt, pct, summary_table
+
+SET_HELP = "Override a config value: --set model.layers.0.neurons=128 (repeatable)."
+
+
+class GracefulStop:
+    """First Ctrl-C (or SIGTERM): finish the current batch, save, exit 130 (143).
+    A second Ctrl-C exits at once."""
+
+    def __init__(self):
+        self.signum: int | None = None
+        self.trainer = None
+        self._old = {}
+
+    def __enter__(self):
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            self._old[sig] = signal.signal(sig, self._handle)
+        return self
+
+    def __exit__(self, *exc):
+        for sig, old in self._old.items():
+            signal.signal(sig, old)
+
+    def _handle(self, signum, frame):
+        if self.signum is not None:
+            os.write(2, b"\nstopping now\n")
+            os._exit(128 + signum)
+        self.signum = signum
+        os.write(2, b"\nstopping at the end of this batch and saving (Ctrl-C again to quit now)\n")
+        if self.trainer is not None:
+            self.trainer.stop_requested = True
+
+    def attach(self, trainer, run_dir):
+        self.trainer = trainer
+        if self.signum is not None:
+            trainer.stop_requested = True
+
+
+def _emit_json(obj: dict) -> None:
+    sys.stdout.write(json.dumps(obj, default=str) + "\n")
+    sys.stdout.flush()
+
+
+@app.command()
+def train(
+    configs: List[Path] = typer.Argument(..., help="Experiment YAML files, trained in turn."),
+    overrides: Optional[List[str]] = typer.Option(None, "--set", help=SET_HELP),
+    out: Path = typer.Option(Path("runs"), "--out", help="Where run folders go."),
+    json_out: bool = typer.Option(False, "--json", help="One JSON object per run on stdout, nothing else."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress or tables."),
+    data_dir: Optional[Path] = typer.Option(None, "--data-dir", help="Folder holding data sets (e.g. <dir>/mnist/)."),
+    resume: Optional[Path] = typer.Option(None, "--resume", help="Continue the run in this run folder."),
+    plot: bool = typer.Option(False, "--plot", help="Write learning curves (curves.png) into each run folder."),
+):
+    """Train each experiment, writing a run folder for each."""
+    runs.check_out_dir(out)
+    if resume is not None and len(configs) != 1:
+        raise ConfigError("--resume takes exactly one config")
+    # Every config is checked before any training starts.
+    cfgs = [load_config(path, overrides) for path in configs]
+    console = human_console(json_out, quiet)
+    summaries, failed = [], False
+    for cfg in cfgs:
+        stop = GracefulStop()
+        reporter = []
+        if console is not None:
+            console.print(f"[bold]training {cfg.name}[/] ({cfg.data.dataset}, "
+                          f"{len(cfg.model.layers)} layers, {cfg.train.epochs} epochs)")
+        try:
+            with stop:
+                def on_start(trainer, run_dir, _cfg=cfg):
+                    stop.attach(trainer, run_dir)
+                    if console is not None:
+                        task = "classification" if trainer.net.loss.task == "classification" or trainer.net.n_outputs > 1 else "regression"
+                        trainer.callbacks.append(ConsoleReporter(console, _cfg.name, task))
+                result = train_experiment(cfg, out=out, data_dir=str(data_dir) if data_dir else None,
+                                          resume=resume, on_start=on_start)
+        except (DivergenceError, DataError) as e:
+            failed = True
+            err_console.print(f"[bold red]error:[/] {cfg.name}: {e}", markup=True, highlight=False, soft_wrap=True)
+            if json_out:
+                _emit_json({"name": cfg.name, "status": "diverged" if isinstance(e, DivergenceError) else "failed",
+                            "error": str(e)})
+            continue
+        summary = result.summary
+        summaries.append(summary)
+        if plot:
+            from .tools import write_curves
+            write_curves([result.run_dir], result.run_dir / runs.PLOT)
+        if json_out:
+            _emit_json(summary)
+        if console is not None:
+            console.print(summary_table(summary))
+        if result.status == "interrupted":
+            err_console.print(f"interrupted: best weights, checkpoint and metrics saved in "
+                              f"{result.run_dir}\nresume with: scratchnet train "
+                              f"{' '.join(str(c) for c in configs)} --resume {result.run_dir}",
+                              highlight=False, soft_wrap=True)
+            raise typer.Exit(128 + (stop.signum or signal.SIGINT))
+    if console is not None and len(cfgs) > 1 and summaries:
+        console.print(comparison_table(summaries))
+    if failed:
+        raise typer.Exit(EXIT_FAILURE)
+
+
+@app.command("eval")
+def eval_(
+    run_dir: Path = typer.Argument(..., help="A run folder written by `scratchnet train`."),
+    json_out: bool = typer.Option(False, "--json", help="One JSON object on stdout, nothing else."),
+    data_dir: Optional[Path] = typer.Option(None, "--data-dir", help="Folder holding data sets."),
+    proba: int = typer.Option(0, "--proba", help="Also show class probabilities for the first N test examples."),
+):
+    """Evaluate a run's best weights on the test split."""
+    cfg, net, info, summary = load_run(run_dir)
+    if config_edited(run_dir, summary):
+        err_console.print(f"[yellow]warning:[/] {run_dir / runs.CONFIG} was edited after "
+                          "training (its hash differs from the one stored in summary.json)")
+    ds = load_data(cfg, str(data_dir) if data_dir else None)
+    scaler = Scaler.from_dict(info["scaler"])
+    X_test = scaler.transform(ds.X_test, dtype=cfg.train.dtype)
+    if info["task"] == "classification":
+        n_classes = len(info["classes"])
+        Y_test = (one_hot(ds.y_test, n_classes, cfg.train.dtype) if net.n_outputs == n_classes
+                  else np.asarray(ds.y_test, dtype=cfg.train.dtype).reshape(-1, 1))
+    else:
+        Y_test = np.asarray(ds.y_test, dtype=cfg.train.dtype).reshape(-1, 1)
+    scores = evaluate(net, X_test, Y_test)
+    result = {"name": cfg.name, "run_dir": str(run_dir), "task": info["task"],
+              "test": {k: float(v) for k, v in scores.items()}}
+    if info["task"] == "classification":
+        from sklearn.metrics import confusion_matrix, precision_recall_fscore_support
+
+        probs = net.predict(X_test)
+        if probs.shape[1] == 1:
+            probs = np.hstack([1 - probs, probs])
+        pred = probs.argmax(axis=1)
+        labels = list(range(len(info["classes"])))
+        cm = confusion_matrix(ds.y_test, pred, labels=labels)
+        prec, rec, f1, support = precision_recall_fscore_support(ds.y_test, pred, labels=labels,
+                                                                 zero_division=0)
+        result["confusion_matrix"] = cm.tolist()
+        result["per_class"] = [{"class": c, "precision": float(p), "recall": float(r),
+                                "f1": float(f), "support": int(s)}
+                               for c, p, r, f, s in zip(info["classes"], prec, rec, f1, support)]
+        if proba:
+            result["probabilities"] = [{"index": i, "true": info["classes"][int(ds.y_test[i])],
+                                        "predicted": info["classes"][int(pred[i])],
+                                        "probabilities": [round(float(x), 4) for x in probs[i]]}
+                                       for i in range(min(proba, len(probs)))]
+    if json_out:
+        _emit_json(result)
+        return
+    from rich.console import Console
+    from rich.table import Table
+
+    console = Console(highlight=False)
+    t = Table(title=f"{cfg.name}: test metrics", show_header=False, box=None)
+    for k, v in result["test"].items():
+        t.add_row(k, pct(v) if k == "accuracy" else fmt(v))
+    console.print(t)
+    if info["task"] == "classification":
+        classes = [str(c) for c in info["classes"]]
+        cmt = Table(title="confusion matrix (rows: true, columns: predicted)")
+        cmt.add_column("")
+        for c in classes:
+            cmt.add_column(c, justify="right")
+        for c, row in zip(classes, result["confusion_matrix"]):
+            cmt.add_row(c, *[str(v) for v in row])
+        console.print(cmt)
+        pc = Table(title="per class")
+        for col in ("class", "precision", "recall", "f1", "support"):
+            pc.add_column(col, justify="right")
+        for r in result["per_class"]:
+            pc.add_row(str(r["class"]), pct(r["precision"]), pct(r["recall"]), pct(r["f1"]), str(r["support"]))
+        console.print(pc)
+        for r in result.get("probabilities", []):
+            top = ", ".join(f"{c}: {p:.3f}" for c, p in zip(classes, r["probabilities"]))
+            console.print(f"example {r['index']}: true {r['true']}, predicted {r['predicted']} ({top})")

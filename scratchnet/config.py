@@ -1,0 +1,442 @@
+"""The experiment file: a pydantic schema, safe YAML loading, ``--set`` overrides, and
+one-line errors that name the file, the line, the key path, the bad value and what was
+expected.
+
+Names that refer to the engine (activations, initialisers, losses, optimizers, decays)
+are checked against the engine's registries, so a new registry entry is accepted in
+experiment files the day it is added.
+"""
+
+from __future__ import annotations
+
+import difflib
+import hashlib
+import inspect
+import json
+import math
+from pathlib import Path
+from typing import Any, Literal, Union
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from .activations import ACTIVATIONS
+from .data import DATASETS, SCALERS
+from .errors import ConfigError
+from .initializers import BIAS_INITS, INITIALIZERS
+from .losses import LOSSES
+from .network import DTYPES
+from .optimizers import OPTIMIZERS
+from .schedules import SCHEDULES
+
+SCHEMA_URL_COMMENT = "# yaml-language-server: $schema=../scratchnet.schema.json"
+
+
+def _suggest(value: str, choices) -> str:
+    close = difflib.get_close_matches(str(value), [str(c) for c in choices], n=1)
+    return f" (did you mean {close[0]!r}?)" if close else ""
+
+
+def _check_name(value: str, registry, what: str) -> str:
+    if value not in registry:
+        raise ValueError(f"unknown {what} {value!r}{_suggest(value, registry)}; "
+                         f"expected one of: {', '.join(registry)}")
+    return value
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False, validate_default=True)
+
+
+class DataConfig(Strict):
+    dataset: str = Field("digits", description="mnist, fashion_mnist, digits, iris, wine, "
+                         "breast_cancer, diabetes or csv")
+    path: str | None = Field(None, description="a CSV file, or a folder holding the MNIST files")
+    target: str | None = Field(None, description="CSV: the target column")
+    task: Literal["classification", "regression"] | None = Field(
+        None, description="CSV: override the task inferred from the target column")
+    scale: str = Field("standard", description="global (one mean/std, the notebook's), "
+                       "standard (per feature), minmax, none; fitted on the training part only")
+    validation: Union[float, Literal["test"]] = Field(
+        0.1, description='fraction of the training data held out, or "test" for the '
+                         "notebook's protocol (evaluate on the test split)")
+    test_fraction: float = Field(0.2, gt=0, lt=1, description="test split for data sets "
+                                 "without one")
+
+    @field_validator("dataset")
+    @classmethod
+    def _dataset(cls, v):
+        return _check_name(v, DATASETS, "dataset")
+
+    @field_validator("scale")
+    @classmethod
+    def _scale(cls, v):
+        return _check_name(v, SCALERS, "scale")
+
+    @field_validator("validation")
+    @classmethod
+    def _validation(cls, v):
+        if v != "test" and not 0 < v < 1:
+            raise ValueError(f'validation must be a fraction in (0, 1) or "test", got {v!r}')
+        return v
+
+
+def _named_spec(v, registry, what: str):
+    """A name, or a mapping ``{name: ..., <constructor kwargs>}``."""
+    if isinstance(v, str):
+        return _check_name(v, registry, what)
+    if isinstance(v, dict):
+        if "name" not in v or not isinstance(v["name"], str):
+            raise ValueError(f"a {what} given as a mapping needs a 'name' key, got {v!r}")
+        _check_name(v["name"], registry, what)
+        cls = registry[v["name"]]
+        accepted = set(inspect.signature(cls.__init__).parameters) - {"self"}
+        for key in v:
+            if key != "name" and key not in accepted:
+                raise ValueError(f"{what} {v['name']!r} takes no option {key!r}"
+                                 f"{_suggest(key, accepted)}; options: "
+                                 f"{', '.join(sorted(accepted)) or 'none'}")
+        return v
+    raise ValueError(f"expected a {what} name or a mapping with 'name', got {v!r}")
+
+
+class LayerConfig(Strict):
+    neurons: int = Field(..., gt=0, description="output width of the layer")
+    activation: Union[str, dict[str, Any]] = Field(
+        "linear", description="activation name, or {name: ..., <options>}")
+    weight_init: str = Field("glorot", description="weight initialiser")
+    bias_init: Literal[BIAS_INITS] = Field("zeros", description="zeros, or normal (the notebook's)")  # type: ignore[valid-type]
+    dropout: float = Field(0.0, ge=0, lt=1, description="drop rate after the activation")
+    batch_norm: bool = Field(False, description="batch normalisation before the activation")
+
+    @field_validator("activation")
+    @classmethod
+    def _activation(cls, v):
+        return _named_spec(v, ACTIVATIONS, "activation")
+
+    @field_validator("weight_init")
+    @classmethod
+    def _init(cls, v):
+        return _check_name(v, INITIALIZERS, "weight_init")
+
+
+class ModelConfig(Strict):
+    layers: list[LayerConfig] = Field(..., min_length=1)
+    loss: Union[str, dict[str, Any]] = Field("softmax_cross_entropy", description="loss name, "
+                                             "or {name: ..., <options>}")
+
+    @field_validator("loss")
+    @classmethod
+    def _loss(cls, v):
+        return _named_spec(v, LOSSES, "loss")
+
+
+class DecayConfig(Strict):
+    type: str = Field("none", description="learning-rate schedule: " + ", ".join(SCHEDULES))
+    final_lr: float | None = Field(None, ge=0)
+    step_size: int | None = Field(None, gt=0, description="step: epochs between drops")
+    gamma: float | None = Field(None, gt=0, description="step: factor at each drop")
+    factor: float | None = Field(None, gt=0, lt=1, description="plateau: factor on a plateau")
+    patience: int | None = Field(None, gt=0, description="plateau: evaluations to wait")
+    min_lr: float | None = Field(None, ge=0, description="plateau: lower bound")
+    warmup_epochs: int = Field(0, ge=0, description="linear warm-up epochs before the schedule")
+
+    @field_validator("type")
+    @classmethod
+    def _type(cls, v):
+        return _check_name(v, SCHEDULES, "decay type")
+
+    def kwargs(self) -> dict:
+        """Schedule options beyond type and final_lr, as the schedule takes them."""
+        return {k: v for k, v in self.model_dump().items()
+                if k not in ("type", "final_lr") and v is not None and not (k == "warmup_epochs" and v == 0)}
+
+
+class OptimizerConfig(Strict):
+    name: str = Field("sgd_momentum", description="optimizer: " + ", ".join(OPTIMIZERS))
+    lr: float = Field(0.1, gt=0, description="(initial) learning rate")
+    momentum: float | None = Field(None, ge=0, lt=1)
+    beta1: float | None = Field(None, ge=0, lt=1)
+    beta2: float | None = Field(None, ge=0, lt=1)
+    rho: float | None = Field(None, ge=0, lt=1)
+    eps: float | None = Field(None, gt=0)
+    weight_decay: float | None = Field(None, ge=0, description="L2 on weights (decoupled for adamw)")
+    clip_norm: float | None = Field(None, gt=0, description="clip gradients by global norm")
+    decay: DecayConfig = Field(default_factory=DecayConfig)
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, v):
+        return _check_name(v, OPTIMIZERS, "optimizer")
+
+    @model_validator(mode="after")
+    def _options_fit(self):
+        accepted = set(inspect.signature(OPTIMIZERS[self.name].__init__).parameters)
+        for key in ("momentum", "beta1", "beta2", "rho", "eps", "weight_decay", "clip_norm"):
+            if getattr(self, key) is not None and key not in accepted:
+                raise ValueError(f"optimizer {self.name!r} takes no option {key!r}")
+        return self
+
+
+class EarlyStoppingConfig(Strict):
+    patience: int = Field(1, gt=0, description="evaluations without improvement before stopping")
+    min_delta: float = Field(0.0, ge=0, description="smallest decrease that counts as better")
+    restore_best: bool = Field(True, description="put back the best weights at the end")
+
+
+class TrainConfig(Strict):
+    epochs: int = Field(10, gt=0)
+    batch_size: int = Field(32, gt=0)
+    eval_every: int = Field(1, gt=0, description="evaluate every N epochs (and at the last)")
+    early_stopping: Union[EarlyStoppingConfig, bool] = Field(
+        False, description="false, true (stop at the first rise, restore best), or options")
+    dtype: str = Field("float32", description="float32 or float64")
+    checkpoint_every: int | None = Field(None, gt=0, description="epochs between checkpoints "
+                                         "(default: at every evaluation)")
+
+    @field_validator("dtype")
+    @classmethod
+    def _dtype(cls, v):
+        return _check_name(v, DTYPES, "dtype")
+
+
+class SweepConfig(Strict):
+    grid: dict[str, list[Any]] = Field(default_factory=dict, description="dotted key -> values")
+    seeds: int = Field(1, gt=0, description="runs per grid point, seeds seed, seed+1, ...")
+
+
+class ExperimentConfig(Strict):
+    name: str | None = Field(None, description="defaults to the file's stem")
+    seed: int = Field(0, description="seeds weights, dropout, shuffling and data splits")
+    data: DataConfig = Field(default_factory=DataConfig)
+    model: ModelConfig
+    optimizer: OptimizerConfig = Field(default_factory=OptimizerConfig)
+    train: TrainConfig = Field(default_factory=TrainConfig)
+    sweep: SweepConfig | None = Field(None, description="grid and seeds for `scratchnet sweep`")
+
+    @model_validator(mode="after")
+    def _cross_checks(self):
+        if self.data.dataset == "csv" and not self.data.path:
+            raise ValueError("data.path is required for dataset csv")
+        return self
+
+    def to_dict(self) -> dict:
+        return self.model_dump(mode="json")
+
+    def digest(self) -> str:
+        """SHA-256 of the resolved config (stored with each run to detect later edits)."""
+        return config_digest(self.to_dict())
+
+
+def config_digest(config: dict) -> str:
+    text = json.dumps(config, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def json_schema() -> dict:
+    """The JSON Schema of the experiment file, for editors."""
+    schema = ExperimentConfig.model_json_schema()
+    schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
+    schema["title"] = "scratchnet experiment"
+    return schema
+
+
+# -- loading ------------------------------------------------------------------------
+def _line_numbers(text: str) -> dict[tuple, int]:
+    """Key path -> 1-based line of that key in the YAML text (best effort)."""
+    lines: dict[tuple, int] = {}
+
+    def walk(node, path):
+        if isinstance(node, yaml.MappingNode):
+            for key, value in node.value:
+                k = key.value if isinstance(key, yaml.ScalarNode) else None
+                lines[path + (k,)] = key.start_mark.line + 1
+                walk(value, path + (k,))
+        elif isinstance(node, yaml.SequenceNode):
+            for i, item in enumerate(node.value):
+                lines[path + (str(i),)] = item.start_mark.line + 1
+                walk(item, path + (str(i),))
+
+    try:
+        walk(yaml.compose(text, Loader=yaml.SafeLoader), ())
+    except (yaml.YAMLError, RecursionError):
+        pass
+    return lines
+
+
+def _show(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def format_validation_error(err: ValidationError, source: str, lines: dict[tuple, int],
+                            model=ExperimentConfig) -> str:
+    """The first error as one line: ``file:line: key.path: got VALUE; expected ...``."""
+    e = err.errors()[0]
+    kind = e["type"]
+    loc = tuple(str(p) for p in e["loc"])
+    # pydantic adds the union member it tried ("float", "literal['test']", a class name) to
+    # the location; keep only the user's keys (the last part of an unknown key is one).
+    keep = len(loc) - 1 if kind == "extra_forbidden" else len(loc)
+    loc = tuple(p for i, p in enumerate(loc) if i >= keep or not _is_union_tag(p))
+    path = ".".join(loc) or "(top level)"
+    line = None
+    for n in range(len(loc), 0, -1):
+        if loc[:n] in lines:
+            line = lines[loc[:n]]
+            break
+    where = f"{source}:{line}" if line else source
+    if kind == "extra_forbidden":
+        parent = _submodel(model, loc[:-1])
+        fields = list(parent.model_fields) if parent else []
+        message = f"unknown key {loc[-1]!r}{_suggest(loc[-1], fields)}"
+        if fields:
+            message += f"; expected one of: {', '.join(fields)}"
+    elif kind == "missing":
+        message = "required key is missing"
+    else:
+        msg = e["msg"]
+        msg = msg[len("Value error, "):] if msg.startswith("Value error, ") else msg
+        msg = msg[:1].lower() + msg[1:]
+        value = e.get("input")
+        if isinstance(value, (dict, list)) or repr(value) in msg:
+            message = msg  # the message already quotes what matters
+        else:
+            message = f"got {_show(value)}: {msg}"
+    return f"{where}: {path}: {message}"
+
+
+def _is_union_tag(part: str) -> bool:
+    return (any(c in part for c in "[(,") or part[:1].isupper()
+            or part in ("str", "float", "int", "bool", "none"))
+
+
+def _submodel(model, loc: tuple):
+    """The pydantic model at a key path (None past a list or a plain mapping)."""
+    for part in loc:
+        if part.isdigit():
+            continue
+        field = model.model_fields.get(part)
+        if field is None:
+            return None
+        ann = field.annotation
+        candidates = [ann] + list(getattr(ann, "__args__", ()))
+        for c in list(candidates):
+            candidates += list(getattr(c, "__args__", ()))
+        nxt = next((c for c in candidates if isinstance(c, type) and issubclass(c, BaseModel)), None)
+        if nxt is None:
+            return None
+        model = nxt
+    return model
+
+
+def parse_override(text: str) -> tuple[list[str], Any]:
+    """``"model.layers.0.neurons=128"`` -> (["model", "layers", "0", "neurons"], 128).
+    The value is read as YAML, so numbers, booleans, null and lists work."""
+    if "=" not in text:
+        raise ConfigError(f"--set expects KEY=VALUE, got {text!r}")
+    key, raw = text.split("=", 1)
+    parts = key.strip().split(".")
+    if not key.strip() or any(not p for p in parts):
+        raise ConfigError(f"--set: bad key {key!r} (use dotted paths like train.epochs)")
+    try:
+        value = yaml.safe_load(raw) if raw.strip() else ""
+    except yaml.YAMLError:
+        value = raw
+    return parts, value
+
+
+def apply_override(raw: dict, parts: list[str], value: Any, source: str = "--set") -> None:
+    """Set ``raw[parts[0]][parts[1]]... = value`` in place; list indices are numbers."""
+    node: Any = raw
+    for i, part in enumerate(parts):
+        last = i == len(parts) - 1
+        where = ".".join(parts[:i + 1])
+        if isinstance(node, list):
+            if not part.isdigit() or int(part) >= len(node):
+                raise ConfigError(f"{source}: {where}: no list item {part!r} "
+                                  f"(the list has {len(node)} items)")
+            if last:
+                node[int(part)] = value
+            else:
+                if not isinstance(node[int(part)], (dict, list)):
+                    node[int(part)] = {}
+                node = node[int(part)]
+        elif isinstance(node, dict):
+            if last:
+                node[part] = value
+            else:
+                if not isinstance(node.get(part), (dict, list)):
+                    node[part] = {}
+                node = node[part]
+        else:
+            raise ConfigError(f"{source}: {where}: cannot set a key inside {_show(node)}")
+
+
+def load_raw(path: str | Path) -> tuple[dict, str]:
+    """Read an experiment file safely (no Python object tags) into plain data."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: no such file") from None
+    except IsADirectoryError:
+        raise ConfigError(f"{path}: is a directory, expected a YAML file") from None
+    except (OSError, UnicodeDecodeError) as e:
+        raise ConfigError(f"{path}: cannot read: {e}") from None
+    raw = parse_yaml(text, str(path))
+    return raw, text
+
+
+def parse_yaml(text: str, source: str = "<config>") -> dict:
+    try:
+        raw = yaml.safe_load(text)
+    except yaml.MarkedYAMLError as e:
+        mark = e.problem_mark or e.context_mark
+        line = f":{mark.line + 1}" if mark else ""
+        problem = (e.problem or e.context or "invalid YAML").strip()
+        raise ConfigError(f"{source}{line}: invalid YAML: {problem}") from None
+    except yaml.YAMLError as e:
+        raise ConfigError(f"{source}: invalid YAML: {str(e).splitlines()[0]}") from None
+    except (RecursionError, ValueError, TypeError, OverflowError) as e:
+        raise ConfigError(f"{source}: invalid YAML: {e}") from None
+    if raw is None:
+        raise ConfigError(f"{source}: the file is empty; expected an experiment mapping")
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{source}: expected a mapping of experiment keys at the top level, "
+                          f"got {type(raw).__name__}")
+    return raw
+
+
+def validate(raw: dict, source: str = "<config>", text: str | None = None,
+             default_name: str | None = None) -> ExperimentConfig:
+    """Validate plain data into an :class:`ExperimentConfig`, or raise a one-line
+    :class:`ConfigError`."""
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{source}: expected a mapping at the top level, got {type(raw).__name__}")
+    try:
+        cfg = ExperimentConfig.model_validate(raw)
+    except ValidationError as err:
+        lines = _line_numbers(text) if text else {}
+        raise ConfigError(format_validation_error(err, source, lines)) from None
+    except (RecursionError, TypeError, ValueError, OverflowError) as e:
+        raise ConfigError(f"{source}: invalid config: {e}") from None
+    if cfg.name is None and default_name:
+        cfg.name = default_name
+    if cfg.name is not None and not _safe_name(cfg.name):
+        raise ConfigError(f"{source}: name: got {cfg.name!r}: use letters, digits, '.', '_' and '-'")
+    return cfg
+
+
+def _safe_name(name: str) -> bool:
+    return bool(name) and len(name) <= 100 and all(c.isalnum() or c in "._-" for c in name) \
+        and not name.startswith(".")
+
+
+def load_config(path: str | Path, overrides: list[str] | None = None) -> ExperimentConfig:
+    """Load, override (``["train.epochs=5", ...]``) and validate an experiment file."""
+    raw, text = load_raw(path)
+    for item in overrides or []:
+        parts, value = parse_override(item)
+        apply_override(raw, parts, value)
+    return validate(raw, str(path), text, default_name=Path(path).stem)

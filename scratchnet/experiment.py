@@ -1,0 +1,294 @@
+"""From a validated experiment config to a trained run folder.
+
+This is the library function behind ``scratchnet train`` (and sweeps): everything the
+command line does can be done from Python with :func:`train_experiment`.
+"""
+
+from __future__ import annotations
+
+import inspect
+import math
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from . import __version__
+from . import runs
+from .activations import get_activation
+from .callbacks import Callback, EarlyStopping
+from .config import ExperimentConfig, config_digest, validate
+from .data import Dataset, Prepared, Scaler, load_dataset, prepare
+from .errors import ConfigError, DataError, DivergenceError
+from .layers import Dense
+from .losses import get_loss
+from .network import NeuralNetwork
+from .optimizers import OPTIMIZERS, Optimizer
+from .trainer import History, Trainer, evaluate
+
+
+# -- building the parts ----------------------------------------------------------------
+def _spec(spec) -> tuple[str, dict]:
+    if isinstance(spec, str):
+        return spec, {}
+    spec = dict(spec)
+    return spec.pop("name"), spec
+
+
+def build_network(cfg: ExperimentConfig, n_inputs: int | None = None) -> NeuralNetwork:
+    """The configured network (built at once when ``n_inputs`` is given)."""
+    layers = []
+    for layer in cfg.model.layers:
+        name, kwargs = _spec(layer.activation)
+        extra = {"batch_norm": True} if layer.batch_norm else {}
+        layers.append(Dense(layer.neurons, activation=get_activation(name, **kwargs),
+                            weight_init=layer.weight_init, dropout=layer.dropout,
+                            bias_init=layer.bias_init, **extra))
+    loss_name, loss_kwargs = _spec(cfg.model.loss)
+    net = NeuralNetwork(layers, get_loss(loss_name, **loss_kwargs) if loss_kwargs else get_loss(loss_name),
+                        seed=cfg.seed, dtype=cfg.train.dtype)
+    if n_inputs is not None:
+        net.build(n_inputs)
+    return net
+
+
+def build_optimizer(cfg: ExperimentConfig) -> Optimizer:
+    o = cfg.optimizer
+    cls = OPTIMIZERS[o.name]
+    accepted = set(inspect.signature(cls.__init__).parameters)
+    kwargs = {k: getattr(o, k) for k in ("momentum", "beta1", "beta2", "rho", "eps",
+                                         "weight_decay", "clip_norm")
+              if getattr(o, k) is not None}
+    if o.decay.type != "none":
+        kwargs["decay_type"] = o.decay.type
+        kwargs["final_lr"] = o.decay.final_lr
+        extra = o.decay.kwargs()
+        if extra:
+            if "decay_kwargs" not in accepted:
+                raise ConfigError(f"optimizer.decay: options {sorted(extra)} are not supported")
+            kwargs["decay_kwargs"] = extra
+    elif o.decay.kwargs():
+        if "decay_kwargs" not in accepted:
+            raise ConfigError("optimizer.decay: warm-up is not supported by this optimizer")
+        kwargs["decay_kwargs"] = o.decay.kwargs()
+    return cls(o.lr, **kwargs)
+
+
+def early_stopping_of(cfg: ExperimentConfig) -> EarlyStopping:
+    es = cfg.train.early_stopping
+    if es is True:
+        return EarlyStopping(patience=1, restore_best=True)
+    if es is False:
+        return EarlyStopping(patience=None, restore_best=False)
+    return EarlyStopping(patience=es.patience, min_delta=es.min_delta, restore_best=es.restore_best)
+
+
+def load_data(cfg: ExperimentConfig, data_dir: str | None = None) -> Dataset:
+    d = cfg.data
+    return load_dataset(d.dataset, path=d.path, data_dir=data_dir, target=d.target, task=d.task,
+                        test_fraction=d.test_fraction, seed=cfg.seed)
+
+
+def prepare_data(cfg: ExperimentConfig, data_dir: str | None = None) -> Prepared:
+    """Load and prepare the configured data (split, scaling fitted on train, one-hot)."""
+    return prepare(load_data(cfg, data_dir), scale=cfg.data.scale, validation=cfg.data.validation,
+                   seed=cfg.seed, dtype=cfg.train.dtype)
+
+
+def data_info(data: Prepared) -> dict:
+    """What evaluation and prediction need to transform inputs as training did."""
+    return {"task": data.task, "classes": list(data.classes), "feature_names": list(data.feature_names),
+            "image_shape": list(data.image_shape) if data.image_shape else None,
+            "n_features": int(data.n_features), "n_outputs": int(data.n_outputs),
+            "scaler": data.scaler.to_dict()}
+
+
+# -- recording a run ---------------------------------------------------------------------
+class RunRecorder(Callback):
+    """Writes metrics, the best weights and checkpoints into the run folder as training goes."""
+
+    def __init__(self, run_dir: Path, cfg: ExperimentConfig):
+        self.run_dir = Path(run_dir)
+        self.cfg = cfg
+        self.digest = cfg.digest()
+        self._evaluated_this_epoch = False
+
+    def on_evaluate(self, trainer, record):
+        self._evaluated_this_epoch = True
+        runs.write_metrics(self.run_dir, trainer.history.records)
+        if trainer.early_stopping.best_epoch == record["epoch"]:
+            self.save_weights(trainer.net.state_dict(), record["epoch"], record.get("val_loss"))
+
+    def save_weights(self, state: dict, epoch, val_loss) -> None:
+        runs.save_arrays(self.run_dir / runs.WEIGHTS, state,
+                         {"epoch": epoch, "val_loss": val_loss, "config_hash": self.digest})
+
+    def on_epoch_end(self, trainer, epoch):
+        every = self.cfg.train.checkpoint_every
+        due = (epoch + 1) % every == 0 if every else self._evaluated_this_epoch
+        self._evaluated_this_epoch = False
+        if due:
+            self.save_checkpoint(trainer)
+
+    def save_checkpoint(self, trainer) -> None:
+        meta, arrays = trainer.checkpoint()
+        meta["config_hash"] = self.digest
+        runs.save_arrays(self.run_dir / runs.CHECKPOINT, arrays, meta)
+
+
+@dataclass
+class RunResult:
+    """What :func:`train_experiment` returns: the summary written to ``summary.json`` plus
+    the live objects for Python users."""
+
+    summary: dict
+    run_dir: Path
+    history: History | None = None
+    net: NeuralNetwork | None = None
+    data: Prepared | None = field(default=None, repr=False)
+
+    @property
+    def status(self) -> str:
+        return self.summary["status"]
+
+
+def _rounded(scores: dict) -> dict:
+    return {k: (float(v) if v is not None and math.isfinite(v) else None) for k, v in scores.items()}
+
+
+def train_experiment(cfg: ExperimentConfig, *, out: str | Path = "runs", data_dir: str | None = None,
+                     callbacks: list[Callback] | None = None, resume: str | Path | None = None,
+                     on_start=None) -> RunResult:
+    """Train one experiment into a new run folder (or continue ``resume``, a run folder).
+
+    ``on_start(trainer, run_dir)`` is called before training (the CLI uses it to connect
+    Ctrl-C to ``trainer.stop_requested``). Returns a :class:`RunResult` whose ``status`` is
+    "completed" or "interrupted"; divergence raises :class:`DivergenceError` after the
+    summary is written (the best weights so far stay in the folder).
+    """
+    resume_state = None
+    if resume is not None:
+        run_dir = Path(resume)
+        resume_state = _check_resume(run_dir, cfg)
+    else:
+        run_dir = None
+    data = prepare_data(cfg, data_dir)  # data errors before any folder is created
+    if run_dir is None:
+        run_dir = runs.new_run_dir(out, cfg.name or "run")
+        runs.write_config(run_dir, cfg.to_dict())
+    runs.write_json(run_dir / runs.DATA, data_info(data))
+
+    net = build_network(cfg, data.n_features)
+    optimizer = build_optimizer(cfg)
+    recorder = RunRecorder(run_dir, cfg)
+    trainer = Trainer(net, optimizer, [recorder, *(callbacks or [])])
+    if on_start is not None:
+        on_start(trainer, run_dir)
+    t0 = time.perf_counter()
+    base = {"name": cfg.name, "config": cfg.to_dict(), "config_hash": recorder.digest,
+            "run_dir": str(run_dir), "dataset": cfg.data.dataset, "task": data.task,
+            "n_params": net.n_params, "scratchnet_version": __version__}
+    stopper = early_stopping_of(cfg)
+    try:
+        history = trainer.fit(data.X_train, data.Y_train, data.X_val, data.Y_val,
+                              epochs=cfg.train.epochs, eval_every=cfg.train.eval_every,
+                              batch_size=cfg.train.batch_size, seed=cfg.seed,
+                              early_stopping=stopper, resume=resume_state)
+    except DivergenceError as err:
+        if trainer.history.records:
+            runs.write_metrics(run_dir, trainer.history.records)
+        summary = {**base, "status": "diverged", "error": str(err),
+                   "best_epoch": stopper.best_epoch,
+                   "has_weights": (run_dir / runs.WEIGHTS).exists(),
+                   "seconds": time.perf_counter() - t0}
+        runs.write_json(run_dir / runs.SUMMARY, summary)
+        raise
+    seconds = history.records[-1]["seconds"] if history.records else time.perf_counter() - t0
+    if history.interrupted:
+        recorder.save_checkpoint(trainer)
+        if not (run_dir / runs.WEIGHTS).exists():  # nothing evaluated yet: keep what we have
+            recorder.save_weights(net.state_dict(), None, None)
+        summary = {**base, "status": "interrupted", "epochs_run": history.epochs_run,
+                   "best_epoch": history.best_epoch, "stopped_early": False,
+                   "seconds": seconds, "test": None}
+        runs.write_json(run_dir / runs.SUMMARY, summary)
+        return RunResult(summary, run_dir, history, net, data)
+
+    recorder.save_checkpoint(trainer)
+    if stopper.best_params is not None:
+        stopper.restore(net.arrays())  # test metrics come from the best evaluated weights
+    test = _rounded(evaluate(net, data.X_test, data.Y_test))
+    epochs_run = history.epochs_run
+    summary = {**base, "status": "completed", "epochs_run": epochs_run,
+               "best_epoch": history.best_epoch, "stopped_early": history.stopped_early,
+               "best_val_loss": history.best_loss, "test": test, "seconds": seconds,
+               "seconds_per_epoch": seconds / max(epochs_run, 1)}
+    runs.write_json(run_dir / runs.SUMMARY, summary)
+    return RunResult(summary, run_dir, history, net, data)
+
+
+def _check_resume(run_dir: Path, cfg: ExperimentConfig):
+    saved = runs.read_run_config(run_dir)
+    mine = cfg.to_dict()
+    differ = _differences(saved, mine, ignore={"train.epochs"})
+    if differ:
+        raise ConfigError(f"--resume {run_dir}: the config differs from the run's saved "
+                          f"config at {', '.join(differ[:5])}")
+    path = run_dir / runs.CHECKPOINT
+    if not path.exists():
+        raise ConfigError(f"--resume {run_dir}: no {runs.CHECKPOINT} to resume from")
+    arrays, meta = runs.load_arrays(path)
+    if "epoch" not in meta or "shuffle_rng" not in meta:
+        raise DataError(f"{path}: not a scratchnet checkpoint (metadata missing)")
+    return meta, arrays
+
+
+def _differences(a, b, prefix: str = "", ignore=frozenset()) -> list[str]:
+    if isinstance(a, dict) and isinstance(b, dict):
+        out = []
+        for key in sorted(set(a) | set(b), key=str):
+            path = f"{prefix}.{key}" if prefix else str(key)
+            if path in ignore:
+                continue
+            out += _differences(a.get(key), b.get(key), path, ignore)
+        return out
+    if isinstance(a, list) and isinstance(b, list) and len(a) == len(b):
+        out = []
+        for i, (x, y) in enumerate(zip(a, b)):
+            out += _differences(x, y, f"{prefix}.{i}", ignore)
+        return out
+    return [] if a == b else [prefix or "(top level)"]
+
+
+def load_run(run_dir: str | Path):
+    """A finished (or interrupted) run: ``(cfg, net, info, summary)`` with the best weights
+    loaded. ``info`` is ``data.json`` (scaler, classes, ...)."""
+    run_dir = Path(run_dir)
+    raw = runs.read_run_config(run_dir)
+    cfg = validate(raw, str(run_dir / runs.CONFIG))
+    info = runs.read_json(run_dir / runs.DATA) if (run_dir / runs.DATA).exists() else None
+    if info is None:
+        raise ConfigError(f"{run_dir}: not a complete run folder (no {runs.DATA})")
+    arrays, meta = runs.load_arrays(run_dir / runs.WEIGHTS)
+    net = build_network(cfg, info["n_features"])
+    try:
+        net.load_state_dict(arrays)
+    except Exception as e:  # a shape/name mismatch between config and weights
+        raise DataError(f"{run_dir / runs.WEIGHTS}: does not match the run's config ({e})") from None
+    summary = runs.read_json(run_dir / runs.SUMMARY) if (run_dir / runs.SUMMARY).exists() else {}
+    summary.setdefault("_weights_meta", meta)
+    return cfg, net, info, summary
+
+
+def config_edited(run_dir: str | Path, summary: dict) -> bool:
+    """True when config.yaml no longer matches the hash stored at training time."""
+    stored = summary.get("config_hash")
+    if not stored:
+        return False
+    raw = runs.read_run_config(run_dir)
+    try:
+        current = validate(raw, "config").to_dict()
+    except ConfigError:
+        return True
+    return config_digest(current) != stored
