@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import inspect
+import math
+
 import numpy as np
 
 from .core import Operation
@@ -80,9 +83,143 @@ class ReLU(Activation):
         return output_grad * (self.input_ > 0)
 
 
+def _check_number(value, what: str, low: float | None = None, low_open: bool = False) -> float:
+    """A finite real number (not a bool), optionally bounded below; ConfigError otherwise."""
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.floating, np.integer)) \
+            or not np.isfinite(value):
+        raise ConfigError(f"{what} must be a finite number, got {value!r}")
+    if low is not None and (value <= low if low_open else value < low):
+        raise ConfigError(f"{what} must be {'>' if low_open else '>='} {low}, got {value!r}")
+    return float(value)
+
+
+class LeakyReLU(Activation):
+    """``x`` for ``x > 0``, ``negative_slope * x`` otherwise (PyTorch's default slope 0.01)."""
+
+    name = "leaky_relu"
+
+    def __init__(self, negative_slope: float = 0.01):
+        super().__init__()
+        self.negative_slope = _check_number(negative_slope, "leaky_relu negative_slope", low=0.0)
+
+    def config(self) -> dict:
+        return {"negative_slope": self.negative_slope}
+
+    def _output(self, inference: bool) -> np.ndarray:
+        x = self.input_
+        return np.where(x > 0, x, x * x.dtype.type(self.negative_slope))
+
+    def _input_grad(self, output_grad: np.ndarray) -> np.ndarray:
+        slope = output_grad.dtype.type(self.negative_slope)
+        return output_grad * np.where(self.input_ > 0, output_grad.dtype.type(1), slope)
+
+    def __repr__(self) -> str:
+        return f"LeakyReLU(negative_slope={self.negative_slope})"
+
+
+class ELU(Activation):
+    """``x`` for ``x > 0``, ``alpha * (exp(x) - 1)`` otherwise (Clevert et al. 2015).
+
+    ``expm1`` is taken of ``min(x, 0)`` only, so a large positive input never overflows.
+    """
+
+    name = "elu"
+
+    def __init__(self, alpha: float = 1.0):
+        super().__init__()
+        self.alpha = _check_number(alpha, "elu alpha", low=0.0, low_open=True)
+
+    def config(self) -> dict:
+        return {"alpha": self.alpha}
+
+    def _output(self, inference: bool) -> np.ndarray:
+        x = self.input_
+        negative = np.expm1(np.minimum(x, 0))
+        negative *= x.dtype.type(self.alpha)
+        return np.where(x > 0, x, negative)
+
+    def _input_grad(self, output_grad: np.ndarray) -> np.ndarray:
+        # for x <= 0 the derivative alpha * exp(x) is the output plus alpha
+        alpha = output_grad.dtype.type(self.alpha)
+        return output_grad * np.where(self.input_ > 0, output_grad.dtype.type(1),
+                                      self.output + alpha)
+
+    def __repr__(self) -> str:
+        return f"ELU(alpha={self.alpha})"
+
+
+class GELU(Activation):
+    """The tanh approximation of the Gaussian error linear unit (Hendrycks & Gimpel 2016):
+    ``0.5 * x * (1 + tanh(sqrt(2/pi) * (x + 0.044715 * x^3)))``, PyTorch's
+    ``GELU(approximate="tanh")``."""
+
+    name = "gelu"
+    _C = math.sqrt(2.0 / math.pi)
+    _A = 0.044715
+
+    def _output(self, inference: bool) -> np.ndarray:
+        x = self.input_
+        c, a = x.dtype.type(self._C), x.dtype.type(self._A)
+        t = x * x
+        t *= a
+        t += 1
+        t *= x
+        t *= c
+        np.tanh(t, out=t)
+        self._tanh = t  # kept for the backward pass
+        out = t + 1
+        out *= x
+        out *= 0.5
+        return out
+
+    def _input_grad(self, output_grad: np.ndarray) -> np.ndarray:
+        x, t = self.input_, self._tanh
+        c, a3 = x.dtype.type(self._C), x.dtype.type(3 * self._A)
+        # d/dx = 0.5 (1 + t) + 0.5 x (1 - t^2) c (1 + 3 a x^2)
+        inner = x * x
+        inner *= a3
+        inner += 1
+        inner *= c
+        inner *= x
+        sech2 = t * t
+        np.subtract(1, sech2, out=sech2)
+        inner *= sech2
+        inner += t
+        inner += 1
+        inner *= 0.5
+        inner *= output_grad
+        return inner
+
+
+class Softplus(Activation):
+    """``log(1 + exp(x))``, computed as ``max(x, 0) + log1p(exp(-|x|))`` so that
+    ``exp`` only ever sees non-positive numbers (no overflow at +-1000). Its derivative is
+    the sigmoid, taken in the same overflow-free tanh form as :class:`Sigmoid`."""
+
+    name = "softplus"
+
+    def _output(self, inference: bool) -> np.ndarray:
+        x = self.input_
+        out = np.abs(x)
+        np.negative(out, out=out)
+        np.exp(out, out=out)
+        np.log1p(out, out=out)
+        out += np.maximum(x, 0)
+        return out
+
+    def _input_grad(self, output_grad: np.ndarray) -> np.ndarray:
+        x = self.input_
+        s = np.multiply(x, x.dtype.type(0.5))
+        np.tanh(s, out=s)
+        s += 1
+        s *= 0.5
+        s *= output_grad
+        return s
+
+
 #: config name -> class; the gradient-check tests run over every entry.
 ACTIVATIONS: dict[str, type[Activation]] = {
-    cls.name: cls for cls in (Linear, Sigmoid, Tanh, ReLU)
+    cls.name: cls for cls in (Linear, Sigmoid, Tanh, ReLU, LeakyReLU, ELU, GELU, Softplus)
 }
 
 
@@ -98,4 +235,9 @@ def get_activation(spec: str | Activation | None, **kwargs) -> Activation:
         raise ConfigError(
             f"unknown activation {spec!r}; expected one of: {', '.join(ACTIVATIONS)}"
         ) from None
+    accepted = list(inspect.signature(cls).parameters)
+    unknown = sorted(set(kwargs) - set(accepted))
+    if unknown:
+        raise ConfigError(f"activation {spec!r} takes no option(s) {unknown}; it accepts: "
+                          f"{', '.join(accepted) or 'no options'}")
     return cls(**kwargs)

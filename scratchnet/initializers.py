@@ -3,7 +3,7 @@
 ``variance_scaling(scale, mode, distribution)`` draws weights with variance
 ``scale / n`` where ``n`` is fan_in, fan_out or their average. Glorot (Xavier) normal is
 ``scale=1, mode="fan_avg"``, i.e. standard deviation ``sqrt(2 / (fan_in + fan_out))``;
-He is ``scale=2, mode="fan_in"``. ``standard`` is the notebook's N(0, 1), kept so its
+He is ``scale=2, mode="fan_in"``; LeCun is ``scale=1, mode="fan_in"``. ``standard`` is the notebook's N(0, 1), kept so its
 experiments can be reproduced (it is far too large for 784 inputs).
 """
 
@@ -53,6 +53,10 @@ INITIALIZERS = {
     "glorot_uniform": VarianceScaling(1.0, "fan_avg", "uniform"),
     "he": VarianceScaling(2.0, "fan_in", "normal"),
     "he_uniform": VarianceScaling(2.0, "fan_in", "uniform"),
+    # LeCun: variance 1 / fan_in (the init SELU networks assume); a plain normal here, as
+    # for glorot and he, where Keras's lecun_normal truncates at two standard deviations
+    "lecun": VarianceScaling(1.0, "fan_in", "normal"),
+    "lecun_uniform": VarianceScaling(1.0, "fan_in", "uniform"),
 }
 
 #: how biases start: zeros (the default), or "normal", drawn like the weights as the

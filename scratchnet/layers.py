@@ -12,7 +12,7 @@ import copy
 import numpy as np
 
 from .activations import Activation, get_activation
-from .core import BiasAdd, Dropout, Operation, Param, WeightMultiply
+from .core import BatchNorm, BiasAdd, Dropout, Operation, Param, WeightMultiply
 from .errors import ConfigError, ShapeError
 from .initializers import BIAS_INITS, get_initializer
 
@@ -73,16 +73,23 @@ class Layer:
 class Dense(Layer):
     """A fully connected layer: ``activation(x @ W + B)``, then optional dropout.
 
+    With ``batch_norm=True`` it is ``activation(BatchNorm(x @ W))``: batch normalisation
+    between the product and the activation, whose ``beta`` takes the place of the bias
+    (a bias before a normalisation would be subtracted away), so the layer's parameters are
+    ``W``, ``gamma`` and ``beta``, and its running statistics are its buffers.
+
     Args:
         neurons: output width.
         activation: an :class:`Activation` instance or its config name.
         weight_init: an initialiser name from :data:`~scratchnet.initializers.INITIALIZERS`.
         dropout: the drop rate in [0, 1) applied after the activation while training.
         bias_init: "zeros" (default) or "normal" (drawn like the weights, as the notebook did).
+        batch_norm: insert a :class:`~scratchnet.core.BatchNorm` before the activation.
     """
 
     def __init__(self, neurons: int, activation: Activation | str | None = None,
-                 weight_init: str = "glorot", dropout: float = 0.0, bias_init: str = "zeros"):
+                 weight_init: str = "glorot", dropout: float = 0.0, bias_init: str = "zeros",
+                 batch_norm: bool = False):
         super().__init__(neurons)
         self.activation = get_activation(activation)
         self.weight_init = weight_init
@@ -93,10 +100,22 @@ class Dense(Layer):
         if bias_init not in BIAS_INITS:
             raise ConfigError(f"unknown bias_init {bias_init!r}; expected one of: {', '.join(BIAS_INITS)}")
         self.bias_init = bias_init
+        if not isinstance(batch_norm, bool):
+            raise ConfigError(f"batch_norm must be true or false, got {batch_norm!r}")
+        if batch_norm and bias_init != "zeros":
+            raise ConfigError(f"bias_init {bias_init!r} has no effect with batch_norm (the layer "
+                              f"has no bias: batch norm's beta replaces it); leave it 'zeros'")
+        self.batch_norm = batch_norm
 
     def _make_operations(self, fan_in, rng, dtype, dropout_rng) -> list[Operation]:
         shape = (fan_in, self.neurons)
         W = self.initializer(shape, rng, dtype)
+        if self.batch_norm:
+            ops: list[Operation] = [WeightMultiply(Param(W, "W")), BatchNorm(self.neurons, dtype),
+                                    copy.copy(self.activation)]
+            if self.dropout > 0:
+                ops.append(Dropout(self.dropout, dropout_rng))
+            return ops
         if self.bias_init == "normal":
             std = self.initializer.std(fan_in, self.neurons)
             B = (rng.standard_normal((1, self.neurons)) * std).astype(dtype)
@@ -109,15 +128,23 @@ class Dense(Layer):
             ops.append(Dropout(self.dropout, dropout_rng))
         return ops
 
+    def buffers(self) -> dict[str, np.ndarray]:
+        """The running statistics of the batch normalisation (none without it)."""
+        return {key: buf for op in self.operations if isinstance(op, BatchNorm)
+                for key, buf in op.buffers().items()}
+
     def describe(self) -> str:
         text = f"Dense({self.neurons}, {self.activation.name or type(self.activation).__name__}"
+        if self.batch_norm:
+            text += ", batch_norm"
         if self.dropout:
             text += f", dropout={self.dropout:g}"
         return text + ")"
 
     def __repr__(self) -> str:
         return (f"Dense(neurons={self.neurons}, activation={type(self.activation).__name__}(), "
-                f"weight_init={self.weight_init!r}, dropout={self.dropout})")
+                f"weight_init={self.weight_init!r}, dropout={self.dropout}"
+                + (", batch_norm=True)" if self.batch_norm else ")"))
 
 
 LAYERS: dict[str, type[Layer]] = {"dense": Dense}

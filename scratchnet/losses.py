@@ -3,10 +3,12 @@ with respect to the prediction."""
 
 from __future__ import annotations
 
+import inspect
+
 import numpy as np
 
 from .core import check_same_shape
-from .errors import ConfigError
+from .errors import ConfigError, DataError, ShapeError
 
 
 class Loss:
@@ -33,6 +35,16 @@ class Loss:
     def predictions(self, output: np.ndarray) -> np.ndarray:
         """What the network's raw output means to a user (probabilities for softmax)."""
         return output
+
+    def probabilities(self, output: np.ndarray) -> np.ndarray:
+        """(n, classes) class probabilities from the raw output (classification losses)."""
+        raise ConfigError(f"{self.name or type(self).__name__} is not a classification loss: "
+                          f"class probabilities need softmax_cross_entropy or "
+                          f"binary_cross_entropy")
+
+    def config(self) -> dict:
+        """The keyword arguments that rebuild this loss (for saving configs)."""
+        return {}
 
     def _output(self) -> float:
         raise NotImplementedError
@@ -96,18 +108,148 @@ class SoftmaxCrossEntropy(Loss):
     def predictions(self, output: np.ndarray) -> np.ndarray:
         return softmax(output)
 
+    def probabilities(self, output: np.ndarray) -> np.ndarray:
+        return softmax(output)
+
+
+def _sigmoid(z: np.ndarray) -> np.ndarray:
+    """``1 / (1 + exp(-z))`` in the overflow-free form ``0.5 * (1 + tanh(z / 2))``."""
+    s = np.multiply(z, z.dtype.type(0.5))
+    np.tanh(s, out=s)
+    s += 1
+    s *= 0.5
+    return s
+
+
+class BinaryCrossEntropy(Loss):
+    """Binary cross entropy of ``sigmoid(logit)`` against 0/1 targets, taking the logit.
+
+    For one output unit (a single logit column, shape (batch, 1)) and a target column of
+    0/1 labels (values in between are accepted as soft labels). The loss per row is
+    ``max(z, 0) - z * y + log1p(exp(-|z|))``, which is ``-y log s - (1 - y) log(1 - s)``
+    for ``s = sigmoid(z)`` written so that nothing overflows and no log sees 0 (PyTorch's
+    ``BCEWithLogitsLoss``); it is averaged over the batch. Gradient: ``(s - y) / batch``.
+    The network's last layer stays linear: the sigmoid lives here.
+    """
+
+    name = "binary_cross_entropy"
+    task = "classification"
+
+    def forward(self, prediction: np.ndarray, target: np.ndarray) -> float:
+        if prediction.ndim != 2 or prediction.shape[1] != 1:
+            raise ShapeError(
+                f"binary_cross_entropy expects one output unit (a logit column of shape "
+                f"(batch, 1)), got shape {prediction.shape}; for k classes use "
+                f"softmax_cross_entropy")
+        if target.size and (target.min() < 0 or target.max() > 1):
+            raise DataError(f"binary_cross_entropy targets must lie in [0, 1] (0/1 labels), "
+                            f"got values from {target.min()!r} to {target.max()!r}")
+        return super().forward(prediction, target)
+
+    def _output(self) -> float:
+        z, y = self.prediction, self.target
+        loss = np.abs(z)
+        np.negative(loss, out=loss)
+        np.exp(loss, out=loss)
+        np.log1p(loss, out=loss)
+        loss += np.maximum(z, 0)
+        loss -= z * y
+        return float(np.sum(loss, dtype=np.float64)) / z.shape[0]
+
+    def _input_grad(self) -> np.ndarray:
+        grad = _sigmoid(self.prediction)
+        grad -= self.target
+        grad *= 1.0 / self.prediction.shape[0]
+        return grad
+
+    def predictions(self, output: np.ndarray) -> np.ndarray:
+        """The probability of class 1, ``sigmoid(logit)``, shape (n, 1)."""
+        return _sigmoid(output)
+
+    def probabilities(self, output: np.ndarray) -> np.ndarray:
+        p = _sigmoid(output)
+        return np.concatenate([1 - p, p], axis=1)
+
+
+class MeanAbsoluteError(Loss):
+    """``sum(|p - y|) / batch``: summed over outputs, averaged over the batch (the same
+    reduction as :class:`MeanSquaredError`). The gradient ``sign(p - y) / batch`` is 0
+    where ``p == y``."""
+
+    name = "mae"
+
+    def _output(self) -> float:
+        diff = self.prediction - self.target
+        return float(np.sum(np.abs(diff), dtype=np.float64)) / self.prediction.shape[0]
+
+    def _input_grad(self) -> np.ndarray:
+        grad = np.sign(self.prediction - self.target)
+        grad *= 1.0 / self.prediction.shape[0]
+        return grad
+
+
+class Huber(Loss):
+    """Huber loss: ``0.5 d^2`` where ``|d| <= delta``, ``delta * (|d| - 0.5 delta)``
+    beyond, for ``d = p - y``; summed over outputs and averaged over the batch. Quadratic
+    near the target, linear (robust to outliers) far from it; the gradient is
+    ``clip(d, -delta, delta) / batch``. Equals PyTorch's ``HuberLoss(delta)`` with
+    ``reduction="sum"`` divided by the batch size.
+    """
+
+    name = "huber"
+
+    def __init__(self, delta: float = 1.0):
+        super().__init__()
+        if isinstance(delta, bool) or not isinstance(delta, (int, float)) \
+                or not np.isfinite(delta) or delta <= 0:
+            raise ConfigError(f"huber delta must be > 0, got {delta!r}")
+        self.delta = float(delta)
+
+    def config(self) -> dict:
+        return {"delta": self.delta}
+
+    def _output(self) -> float:
+        d = np.abs(self.prediction - self.target)
+        delta = self.delta
+        quadratic = np.minimum(d, delta)  # the part of |d| inside the quadratic zone
+        linear = d - quadratic  # the part beyond it
+        total = 0.5 * np.sum(quadratic * quadratic, dtype=np.float64) \
+            + delta * np.sum(linear, dtype=np.float64)
+        return float(total) / self.prediction.shape[0]
+
+    def _input_grad(self) -> np.ndarray:
+        grad = self.prediction - self.target
+        delta = grad.dtype.type(self.delta)
+        np.clip(grad, -delta, delta, out=grad)
+        grad *= 1.0 / self.prediction.shape[0]
+        return grad
+
+    def __repr__(self) -> str:
+        return f"Huber(delta={self.delta})"
+
 
 LOSSES: dict[str, type[Loss]] = {
     "mse": MeanSquaredError,
     "mean_squared_error": MeanSquaredError,
     "softmax_cross_entropy": SoftmaxCrossEntropy,
+    "binary_cross_entropy": BinaryCrossEntropy,
+    "mae": MeanAbsoluteError,
+    "huber": Huber,
 }
 
 
-def get_loss(spec: str | Loss) -> Loss:
+def get_loss(spec: str | Loss, **kwargs) -> Loss:
+    """A loss from its config name (keyword options go to its constructor), or an
+    instance, passed through."""
     if isinstance(spec, Loss):
         return spec
     try:
-        return LOSSES[spec]()
+        cls = LOSSES[spec]
     except (KeyError, TypeError):
         raise ConfigError(f"unknown loss {spec!r}; expected one of: {', '.join(LOSSES)}") from None
+    accepted = list(inspect.signature(cls).parameters)
+    unknown = sorted(set(kwargs) - set(accepted))
+    if unknown:
+        raise ConfigError(f"loss {spec!r} takes no option(s) {unknown}; it accepts: "
+                          f"{', '.join(accepted) or 'no options'}")
+    return cls(**kwargs)

@@ -5,18 +5,24 @@ from __future__ import annotations
 import numpy as np
 
 
-def _labels(a: np.ndarray) -> np.ndarray:
-    """Class indices from one-hot rows / scores, or from a single column of 0/1 logits."""
+def _labels(a: np.ndarray, threshold: float) -> np.ndarray:
+    """Class indices from one-hot rows / scores (argmax), or, for a single column, 1 where
+    the value exceeds ``threshold`` and 0 elsewhere."""
     if a.ndim == 2 and a.shape[1] > 1:
         return a.argmax(axis=1)
-    return (np.ravel(a) > 0.5).astype(np.int64)
+    return (np.ravel(a) > threshold).astype(np.int64)
 
 
 def accuracy(prediction: np.ndarray, target: np.ndarray) -> float:
-    """Fraction of rows whose highest-scoring class is the target class."""
+    """Fraction of rows whose highest-scoring class is the target class.
+
+    A single prediction column is the binary case: the raw network output of
+    :class:`~scratchnet.losses.BinaryCrossEntropy`, a *logit*, so class 1 is predicted where
+    it is > 0 (probability > 0.5); a single target column holds 0/1 labels (> 0.5 is 1).
+    """
     if len(target) == 0:
         return float("nan")
-    return float(np.mean(_labels(prediction) == _labels(target)))
+    return float(np.mean(_labels(prediction, 0.0) == _labels(target, 0.5)))
 
 
 def mae(prediction: np.ndarray, target: np.ndarray) -> float:

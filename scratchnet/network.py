@@ -99,6 +99,8 @@ class NeuralNetwork:
         """Forward, loss and backward on one batch; fills every parameter's ``grad``.
         Returns the batch loss. The optimizer step is the trainer's."""
         predictions = self.forward(x_batch, inference=False)
+        if y_batch.dtype != self.dtype:  # else float64 targets turn the backward pass float64
+            y_batch = y_batch.astype(self.dtype)
         loss = self.loss.forward(predictions, y_batch)
         self.backward(self.loss.backward())
         return loss
@@ -113,6 +115,17 @@ class NeuralNetwork:
                 for i in range(0, max(len(x), 1), batch_size)]
         out = np.concatenate(outs) if len(outs) > 1 else outs[0]
         return out if raw else self.loss.predictions(out)
+
+    def predict_proba(self, x: np.ndarray, batch_size: int = 2048) -> np.ndarray:
+        """Class probabilities, shape (n, classes), for a classification loss: the softmax
+        for :class:`~scratchnet.losses.SoftmaxCrossEntropy`, the two columns
+        ``[1 - p, p]`` for :class:`~scratchnet.losses.BinaryCrossEntropy`. Raises
+        :class:`~scratchnet.errors.ConfigError` for other losses."""
+        if getattr(self.loss, "task", None) != "classification":
+            raise ConfigError(f"class probabilities need a classification loss "
+                              f"(softmax_cross_entropy or binary_cross_entropy), got "
+                              f"{self.loss.name or type(self.loss).__name__!r}")
+        return self.loss.probabilities(self.predict(x, batch_size, raw=True))
 
     # -- parameters and state ------------------------------------------------------
     def params(self) -> list[Param]:

@@ -4,15 +4,45 @@ The base class owns the loop over parameters and their per-parameter state (velo
 moments); a subclass writes one in-place update for one parameter in ``_update``. The
 learning rate for each step comes from the schedule (see :mod:`scratchnet.schedules`),
 which the trainer asks per epoch.
+
+Two things every optimizer does in the base class's ``step``, before the subclass's
+update: clipping all gradients together by their global L2 norm (``clip_norm``), then L2
+weight decay on the *weights* only (parameters named ``W``; biases and batch-norm's
+``gamma``/``beta`` are left alone). Both work on ``Param.grad`` in place, so after a step
+each ``grad`` holds the gradient that was applied; the next backward pass overwrites it.
 """
 
 from __future__ import annotations
 
+import inspect
+import math
+
 import numpy as np
 
 from .core import Param
-from .errors import ConfigError
+from .errors import ConfigError, ShapeError
 from .schedules import Schedule, _check_lr, make_schedule
+
+
+def _check_fraction(value, what: str) -> float:
+    """A number in [0, 1) (momentum, betas, rho)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value < 1:
+        raise ConfigError(f"{what} must be in [0, 1), got {value!r}")
+    return float(value)
+
+
+def _check_positive(value, what: str, allow_zero: bool = False) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) \
+            or (value < 0 if allow_zero else value <= 0):
+        raise ConfigError(f"{what} must be {'>=' if allow_zero else '>'} 0, got {value!r}")
+    return float(value)
+
+
+def is_weight(param: Param) -> bool:
+    """Whether weight decay applies: a layer's weight matrix ``W`` (not ``B``, ``gamma``,
+    ``beta``)."""
+    name = param.name
+    return name == "W" or name.endswith(".W")
 
 
 class Optimizer:
@@ -21,34 +51,76 @@ class Optimizer:
     Args:
         lr: the (initial) learning rate, > 0.
         final_lr: where the decay ends (with ``decay_type``).
-        decay_type: "linear" or "exponential" (per epoch, the notebook's formulas), or None.
+        decay_type: a schedule name from :data:`~scratchnet.schedules.SCHEDULES`
+            ("linear", "exponential", "step", "cosine", "plateau") or None.
+        weight_decay: L2 coefficient ``wd`` >= 0 on the weights: ``wd * W`` is added to the
+            gradient of every ``W`` before the update (the gradient of ``wd/2 * |W|^2``;
+            torch.optim's ``weight_decay``). :class:`AdamW` decouples it instead.
+        clip_norm: when given (> 0), all gradients are scaled together by
+            ``clip_norm / norm`` whenever their global L2 norm exceeds it (before the L2 term
+            is added, as ``torch.nn.utils.clip_grad_norm_`` before ``optimizer.step()``).
+        decay_kwargs: the schedule's options (``step_size``, ``gamma``, ``factor``,
+            ``patience``, ``min_lr``, ``threshold``, ``warmup_epochs``).
     """
 
     name = ""
     #: names of the per-parameter state arrays a subclass keeps (saved in checkpoints)
     slots: tuple[str, ...] = ()
+    #: True when weight decay shrinks the weights directly instead of entering the
+    #: gradient (AdamW)
+    decoupled_weight_decay = False
 
     def __init__(self, lr: float = 0.01, final_lr: float | None = None,
-                 decay_type: str | None = None):
+                 decay_type: str | None = None, *, weight_decay: float = 0.0,
+                 clip_norm: float | None = None, decay_kwargs: dict | None = None):
         self.lr = _check_lr(lr)
         self.final_lr = final_lr
         self.decay_type = None if decay_type in (None, "none") else decay_type
-        if self.decay_type is not None:
-            make_schedule(self.decay_type, self.lr, 2, final_lr)  # validate now, not mid-run
+        self.weight_decay = _check_positive(weight_decay, "weight_decay", allow_zero=True)
+        self.clip_norm = None if clip_norm is None else _check_positive(clip_norm, "clip_norm")
+        if decay_kwargs is not None and not isinstance(decay_kwargs, dict):
+            raise ConfigError(f"decay_kwargs must be a mapping of schedule options, "
+                              f"got {decay_kwargs!r}")
+        self.decay_kwargs = dict(decay_kwargs or {})
+        # validate now, not mid-run
+        make_schedule(self.decay_type, self.lr, 2, final_lr, **self.decay_kwargs)
         self.state: dict[Param, dict[str, np.ndarray]] = {}
+        #: the global gradient norm measured by the last step (with ``clip_norm`` only)
+        self.last_grad_norm: float | None = None
 
     def schedule(self, epochs: int) -> Schedule:
         """The learning rate as a function of the epoch, for a run of ``epochs`` epochs."""
-        return make_schedule(self.decay_type, self.lr, epochs, self.final_lr)
+        return make_schedule(self.decay_type, self.lr, epochs, self.final_lr, **self.decay_kwargs)
 
     def step(self, params: list[Param], lr: float) -> None:
-        """Update every parameter in place from its ``grad``."""
+        """Update every parameter in place from its ``grad`` (clipped and with the L2 term
+        first, in place: see the module docstring)."""
+        if self.clip_norm is not None:
+            self._clip(params)
         state = self.state
+        wd = self.weight_decay
         for p in params:
             slots = state.get(p)
             if slots is None:
-                slots = state[p] = {name: np.zeros_like(p.value) for name in self.slots}
+                slots = state[p] = self._new_slots(p)
+            if wd and is_weight(p):
+                if self.decoupled_weight_decay:
+                    p.value *= 1.0 - lr * wd
+                else:
+                    p.grad += wd * p.value
             self._update(p, slots, lr)
+
+    def _clip(self, params: list[Param]) -> None:
+        norm = math.sqrt(sum(float(np.vdot(p.grad, p.grad)) for p in params))
+        self.last_grad_norm = norm
+        if norm > self.clip_norm:
+            scale = self.clip_norm / norm
+            for p in params:
+                p.grad *= scale
+
+    def _new_slots(self, param: Param) -> dict[str, np.ndarray]:
+        """Fresh state for one parameter: zeros shaped like it, one array per slot."""
+        return {name: np.zeros_like(param.value) for name in self.slots}
 
     def _update(self, param: Param, slots: dict[str, np.ndarray], lr: float) -> None:
         raise NotImplementedError
@@ -64,12 +136,19 @@ class Optimizer:
         for p in params:
             keys = [f"{p.name}.{slot}" for slot in self.slots]
             if self.slots and all(k in state for k in keys):
-                self.state[p] = {slot: np.array(state[k], dtype=p.value.dtype)
-                                 for slot, k in zip(self.slots, keys)}
+                slots = self._new_slots(p)  # the right shapes and dtypes (a step counter)
+                for slot, k in zip(self.slots, keys):
+                    saved = np.asarray(state[k])
+                    if saved.shape != slots[slot].shape:
+                        raise ShapeError(f"optimizer state {k}: expected shape "
+                                         f"{slots[slot].shape}, got {saved.shape}")
+                    slots[slot][...] = saved
+                self.state[p] = slots
 
     def config(self) -> dict:
         return {"name": self.name, "lr": self.lr, "final_lr": self.final_lr,
-                "decay_type": self.decay_type}
+                "decay_type": self.decay_type, "weight_decay": self.weight_decay,
+                "clip_norm": self.clip_norm, "decay_kwargs": dict(self.decay_kwargs)}
 
 
 class SGD(Optimizer):
@@ -82,29 +161,191 @@ class SGD(Optimizer):
 
 
 class SGDMomentum(Optimizer):
-    """``v = momentum * v + lr * grad; p -= v`` (the book's form, lr inside the velocity)."""
+    """``v = momentum * v + lr * grad; p -= v`` (the book's form, lr inside the velocity).
+
+    With ``nesterov=True`` the step looks ahead: ``p -= momentum * v + lr * grad`` with the
+    updated ``v`` (Sutskever et al. 2013 in the form PyTorch uses; for a constant rate it
+    is exactly ``torch.optim.SGD(..., momentum, nesterov=True)``, whose buffer is ``v / lr``).
+    """
 
     name = "sgd_momentum"
     slots = ("velocity",)
 
     def __init__(self, lr: float = 0.01, momentum: float = 0.9, final_lr: float | None = None,
-                 decay_type: str | None = None):
-        super().__init__(lr, final_lr, decay_type)
-        if isinstance(momentum, bool) or not isinstance(momentum, (int, float)) or not 0 <= momentum < 1:
-            raise ConfigError(f"momentum must be in [0, 1), got {momentum!r}")
-        self.momentum = float(momentum)
+                 decay_type: str | None = None, *, nesterov: bool = False,
+                 weight_decay: float = 0.0, clip_norm: float | None = None,
+                 decay_kwargs: dict | None = None):
+        super().__init__(lr, final_lr, decay_type, weight_decay=weight_decay,
+                         clip_norm=clip_norm, decay_kwargs=decay_kwargs)
+        self.momentum = _check_fraction(momentum, "momentum")
+        if not isinstance(nesterov, bool):
+            raise ConfigError(f"nesterov must be true or false, got {nesterov!r}")
+        self.nesterov = nesterov
 
     def _update(self, param, slots, lr):
         v = slots["velocity"]
         v *= self.momentum
         v += lr * param.grad
-        param.value -= v
+        if self.nesterov:
+            param.value -= self.momentum * v
+            param.value -= lr * param.grad
+        else:
+            param.value -= v
 
     def config(self) -> dict:
-        return {**super().config(), "momentum": self.momentum}
+        return {**super().config(), "momentum": self.momentum, "nesterov": self.nesterov}
 
 
-OPTIMIZERS: dict[str, type[Optimizer]] = {"sgd": SGD, "sgd_momentum": SGDMomentum}
+class SGDNesterov(SGDMomentum):
+    """SGD with Nesterov momentum: ``SGDMomentum(..., nesterov=True)`` under its own
+    config name, "nesterov"."""
+
+    name = "nesterov"
+
+    def __init__(self, lr: float = 0.01, momentum: float = 0.9, final_lr: float | None = None,
+                 decay_type: str | None = None, *, weight_decay: float = 0.0,
+                 clip_norm: float | None = None, decay_kwargs: dict | None = None):
+        super().__init__(lr, momentum, final_lr, decay_type, nesterov=True,
+                         weight_decay=weight_decay, clip_norm=clip_norm,
+                         decay_kwargs=decay_kwargs)
+
+    def config(self) -> dict:
+        config = super().config()
+        del config["nesterov"]
+        return config
+
+
+class AdaGrad(Optimizer):
+    """AdaGrad (Duchi, Hazan & Singer 2011): ``s += g^2; p -= lr * g / (sqrt(s) + eps)``.
+
+    Defaults are ``torch.optim.Adagrad``'s: ``lr=0.01``, ``eps=1e-10``, the sum starting at
+    0 (PyTorch's ``lr_decay`` is left to the schedules).
+    """
+
+    name = "adagrad"
+    slots = ("sum_sq",)
+
+    def __init__(self, lr: float = 0.01, eps: float = 1e-10, final_lr: float | None = None,
+                 decay_type: str | None = None, *, weight_decay: float = 0.0,
+                 clip_norm: float | None = None, decay_kwargs: dict | None = None):
+        super().__init__(lr, final_lr, decay_type, weight_decay=weight_decay,
+                         clip_norm=clip_norm, decay_kwargs=decay_kwargs)
+        self.eps = _check_positive(eps, "eps")
+
+    def _update(self, param, slots, lr):
+        s, g = slots["sum_sq"], param.grad
+        s += g * g
+        denom = np.sqrt(s)
+        denom += self.eps
+        param.value -= lr * (g / denom)
+
+    def config(self) -> dict:
+        return {**super().config(), "eps": self.eps}
+
+
+class RMSProp(Optimizer):
+    """RMSProp (Hinton, lecture 6e): ``a = rho * a + (1 - rho) * g^2;
+    p -= lr * g / (sqrt(a) + eps)``.
+
+    ``rho=0.9`` and ``lr=0.001`` are Hinton's and Keras's defaults (PyTorch's
+    ``RMSprop`` calls ``rho`` ``alpha`` and defaults it to 0.99, with ``lr=0.01``); ``eps``
+    is added outside the square root, as both do. No momentum, not centred.
+    """
+
+    name = "rmsprop"
+    slots = ("square_avg",)
+
+    def __init__(self, lr: float = 0.001, rho: float = 0.9, eps: float = 1e-8,
+                 final_lr: float | None = None, decay_type: str | None = None, *,
+                 weight_decay: float = 0.0, clip_norm: float | None = None,
+                 decay_kwargs: dict | None = None):
+        super().__init__(lr, final_lr, decay_type, weight_decay=weight_decay,
+                         clip_norm=clip_norm, decay_kwargs=decay_kwargs)
+        self.rho = _check_fraction(rho, "rho")
+        self.eps = _check_positive(eps, "eps")
+
+    def _update(self, param, slots, lr):
+        a, g = slots["square_avg"], param.grad
+        a *= self.rho
+        a += (1.0 - self.rho) * (g * g)
+        denom = np.sqrt(a)
+        denom += self.eps
+        param.value -= lr * (g / denom)
+
+    def config(self) -> dict:
+        return {**super().config(), "rho": self.rho, "eps": self.eps}
+
+
+class Adam(Optimizer):
+    """Adam (Kingma & Ba 2015) with bias-corrected moments::
+
+        m = beta1 m + (1 - beta1) g;  v = beta2 v + (1 - beta2) g^2
+        p -= lr / (1 - beta1^t) * m / (sqrt(v) / sqrt(1 - beta2^t) + eps)
+
+    (``eps`` outside the square root, as ``torch.optim.Adam``; defaults are the paper's).
+    ``t`` counts this parameter's steps: it is the slot ``step`` (an int64 array of one
+    entry), so checkpoints keep it beside ``m`` and ``v``. ``weight_decay`` is the coupled
+    L2 term of the base class; :class:`AdamW` decouples it.
+    """
+
+    name = "adam"
+    slots = ("m", "v", "step")
+
+    def __init__(self, lr: float = 0.001, beta1: float = 0.9, beta2: float = 0.999,
+                 eps: float = 1e-8, final_lr: float | None = None, decay_type: str | None = None,
+                 *, weight_decay: float = 0.0, clip_norm: float | None = None,
+                 decay_kwargs: dict | None = None):
+        super().__init__(lr, final_lr, decay_type, weight_decay=weight_decay,
+                         clip_norm=clip_norm, decay_kwargs=decay_kwargs)
+        self.beta1 = _check_fraction(beta1, "beta1")
+        self.beta2 = _check_fraction(beta2, "beta2")
+        self.eps = _check_positive(eps, "eps")
+
+    def _new_slots(self, param):
+        slots = super()._new_slots(param)
+        slots["step"] = np.zeros(1, dtype=np.int64)
+        return slots
+
+    def _update(self, param, slots, lr):
+        m, v, g = slots["m"], slots["v"], param.grad
+        step = slots["step"]
+        step += 1
+        t = int(step[0])
+        b1, b2 = self.beta1, self.beta2
+        m *= b1
+        m += (1.0 - b1) * g
+        v *= b2
+        v += (1.0 - b2) * (g * g)
+        denom = np.sqrt(v)
+        denom /= math.sqrt(1.0 - b2 ** t)
+        denom += self.eps
+        param.value -= (lr / (1.0 - b1 ** t)) * (m / denom)
+
+    def config(self) -> dict:
+        return {**super().config(), "beta1": self.beta1, "beta2": self.beta2, "eps": self.eps}
+
+
+class AdamW(Adam):
+    """Adam with decoupled weight decay (Loshchilov & Hutter 2019), as
+    ``torch.optim.AdamW``: each weight is first shrunk, ``W *= 1 - lr * weight_decay``, then
+    takes the Adam step of its plain gradient. Default ``weight_decay=0.01`` (PyTorch's).
+    Only weights ``W`` decay (PyTorch decays whatever is in the parameter group).
+    """
+
+    name = "adamw"
+    decoupled_weight_decay = True
+
+    def __init__(self, lr: float = 0.001, beta1: float = 0.9, beta2: float = 0.999,
+                 eps: float = 1e-8, final_lr: float | None = None, decay_type: str | None = None,
+                 *, weight_decay: float = 0.01, clip_norm: float | None = None,
+                 decay_kwargs: dict | None = None):
+        super().__init__(lr, beta1, beta2, eps, final_lr, decay_type, weight_decay=weight_decay,
+                         clip_norm=clip_norm, decay_kwargs=decay_kwargs)
+
+
+OPTIMIZERS: dict[str, type[Optimizer]] = {
+    cls.name: cls for cls in (SGD, SGDMomentum, SGDNesterov, AdaGrad, RMSProp, Adam, AdamW)
+}
 
 
 def get_optimizer(name: str, **kwargs) -> Optimizer:
@@ -112,4 +353,9 @@ def get_optimizer(name: str, **kwargs) -> Optimizer:
         cls = OPTIMIZERS[name]
     except (KeyError, TypeError):
         raise ConfigError(f"unknown optimizer {name!r}; expected one of: {', '.join(OPTIMIZERS)}") from None
+    accepted = list(inspect.signature(cls).parameters)
+    unknown = sorted(set(kwargs) - set(accepted))
+    if unknown:
+        raise ConfigError(f"optimizer {name!r} takes no option(s) {unknown}; it accepts: "
+                          f"{', '.join(accepted)}")
     return cls(**kwargs)

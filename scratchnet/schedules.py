@@ -7,13 +7,30 @@ over a run of ``epochs`` epochs:
 - linear: ``lr - (lr - final_lr) * epoch / (epochs - 1)``
 - exponential: ``lr * (final_lr / lr) ** (epoch / (epochs - 1))``
 
-Both reach ``final_lr`` at the last epoch; a one-epoch run uses ``lr``.
+Both reach ``final_lr`` at the last epoch; a one-epoch run uses ``lr``. Beside them:
+
+- step: ``max(final_lr, lr * gamma ** (epoch // step_size))`` (``final_lr`` defaults to 0)
+- cosine: ``final_lr + (lr - final_lr) * (1 + cos(pi * epoch / (epochs - 1))) / 2``, from
+  ``lr`` at the first epoch to ``final_lr`` (default 0) at the last
+- plateau: ``max(min_lr, lr * factor ** k)`` where ``k`` counts the reductions so far. It is
+  the one schedule driven by the run: the trainer hands it each evaluation's loss through
+  :meth:`Schedule.observe`, and a reduction happens when the loss has not improved for
+  more than ``patience`` evaluations (PyTorch's ``ReduceLROnPlateau`` rule). It stays a
+  function of the epoch given what it has observed (the epochs where reductions took
+  effect), and its state goes into checkpoints through ``state_dict``.
+
+Any of them can start with a linear warm-up of ``warmup_epochs`` epochs
+(``make_schedule(..., warmup_epochs=W)``): epoch ``e < W`` uses ``lr * (e + 1) / (W + 1)``,
+a ramp that reaches ``lr`` exactly at epoch ``W``; from there the wrapped schedule runs,
+*shifted* to start at epoch ``W`` and built over the remaining ``epochs - W`` epochs, so a
+decay still ends at ``final_lr`` on the last epoch.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from .errors import ConfigError
 
@@ -44,6 +61,22 @@ class Schedule:
     def rates(self) -> list[float]:
         return [self(e) for e in range(self.epochs)]
 
+    # -- schedules driven by evaluations (reduce-on-plateau); no-ops for the others -----
+    def observe(self, loss: float, epoch: int) -> bool:
+        """Hand in the loss of the evaluation made after (0-based) ``epoch``; True when
+        that changes the rate from ``epoch + 1`` on. A pure schedule ignores it."""
+        return False
+
+    def state_dict(self) -> dict:
+        """What a checkpoint must keep to resume exactly (JSON-serialisable)."""
+        return {}
+
+    def load_state_dict(self, state: dict) -> None:
+        if state:
+            raise ConfigError(f"{type(self).__name__} keeps no state, but the checkpoint "
+                              f"holds schedule state {state!r} (was it saved by another "
+                              f"schedule?)")
+
 
 @dataclass(frozen=True)
 class Constant(Schedule):
@@ -53,6 +86,7 @@ class Constant(Schedule):
 
 @dataclass(frozen=True)
 class LinearDecay(Schedule):
+    requires_final_lr = True  # a plain class attribute, not a dataclass field
     final_lr: float = 0.0
 
     def __post_init__(self) -> None:
@@ -66,6 +100,7 @@ class LinearDecay(Schedule):
 
 @dataclass(frozen=True)
 class ExponentialDecay(Schedule):
+    requires_final_lr = True
     final_lr: float = 0.0
 
     def __post_init__(self) -> None:
@@ -79,24 +114,214 @@ class ExponentialDecay(Schedule):
         return self.lr * (self.final_lr / self.lr) ** self.fraction(epoch)
 
 
+def _check_final_lr(schedule: Schedule, value, what: str = "final_lr") -> None:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) \
+            or not 0 <= value <= schedule.lr:
+        raise ConfigError(f"{what} must be in [0, lr={schedule.lr}], got {value!r}")
+
+
+def _check_int(value, what: str, minimum: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        raise ConfigError(f"{what} must be an integer >= {minimum}, got {value!r}")
+    return value
+
+
+@dataclass(frozen=True)
+class StepDecay(Schedule):
+    """``max(final_lr, lr * gamma ** (epoch // step_size))``: drop by ``gamma`` every
+    ``step_size`` epochs (PyTorch's ``StepLR``; ``gamma`` defaults to its 0.1), never below
+    ``final_lr``."""
+
+    step_size: int | None = None
+    gamma: float = 0.1
+    final_lr: float = 0.0
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if self.step_size is None:
+            raise ConfigError("step decay needs step_size (epochs between drops)")
+        _check_int(self.step_size, "step decay step_size", 1)
+        if isinstance(self.gamma, bool) or not isinstance(self.gamma, (int, float)) \
+                or not 0 < self.gamma <= 1:
+            raise ConfigError(f"step decay gamma must be in (0, 1], got {self.gamma!r}")
+        _check_final_lr(self, self.final_lr)
+
+    def __call__(self, epoch: int) -> float:
+        return max(self.final_lr, self.lr * self.gamma ** (max(epoch, 0) // self.step_size))
+
+
+@dataclass(frozen=True)
+class CosineDecay(Schedule):
+    """Half a cosine from ``lr`` at the first epoch to ``final_lr`` (default 0) at the last
+    (PyTorch's ``CosineAnnealingLR`` with ``T_max = epochs - 1``)."""
+
+    final_lr: float = 0.0
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        _check_final_lr(self, self.final_lr)
+
+    def __call__(self, epoch: int) -> float:
+        f = self.fraction(epoch)
+        if f >= 1.0:
+            return self.final_lr
+        # written from lr down, so the first epoch is lr exactly
+        return self.lr - (self.lr - self.final_lr) * 0.5 * (1.0 - math.cos(math.pi * f))
+
+
+@dataclass(frozen=True)
+class ReduceOnPlateau(Schedule):
+    """Multiply the rate by ``factor`` when the observed loss has not improved for more
+    than ``patience`` evaluations in a row; never below ``min_lr``.
+
+    The rule is PyTorch's ``ReduceLROnPlateau`` (mode "min", relative threshold, no
+    cooldown): a loss improves when it is below ``best * (1 - threshold)``; every
+    evaluation that does not improve adds one to a counter, and when the counter exceeds
+    ``patience`` the rate drops and the counter starts again. ``patience`` counts
+    evaluations (``eval_every`` epochs apart), as early stopping does. The trainer feeds
+    the validation loss (the training loss when there is no validation set).
+
+    The rate for an epoch is ``max(min_lr, lr * factor ** k)``, ``k`` being the number of
+    reductions that took effect at or before it, so the schedule is still a function of the
+    epoch given what it has observed; ``state_dict`` holds that history for checkpoints.
+    """
+
+    factor: float = 0.1
+    patience: int = 10
+    min_lr: float = 0.0
+    threshold: float = 1e-4
+    _state: dict = field(init=False, repr=False, compare=False, default_factory=dict)
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if isinstance(self.factor, bool) or not isinstance(self.factor, (int, float)) \
+                or not 0 < self.factor < 1:
+            raise ConfigError(f"plateau factor must be in (0, 1), got {self.factor!r}")
+        _check_int(self.patience, "plateau patience", 0)
+        _check_final_lr(self, self.min_lr, "plateau min_lr")
+        if isinstance(self.threshold, bool) or not isinstance(self.threshold, (int, float)) \
+                or not 0 <= self.threshold < 1:
+            raise ConfigError(f"plateau threshold must be in [0, 1), got {self.threshold!r}")
+        self._state.update(best=None, wait=0, drops=[])
+
+    def __call__(self, epoch: int) -> float:
+        k = sum(1 for d in self._state["drops"] if d <= epoch)
+        return max(self.min_lr, self.lr * self.factor ** k)
+
+    def observe(self, loss: float, epoch: int) -> bool:
+        state = self._state
+        loss = float(loss)
+        best = state["best"]
+        if math.isfinite(loss) and (best is None or loss < best * (1.0 - self.threshold)):
+            state["best"] = loss
+            state["wait"] = 0
+            return False
+        state["wait"] += 1
+        if state["wait"] <= self.patience:
+            return False
+        state["wait"] = 0
+        before = self(epoch + 1)
+        state["drops"].append(epoch + 1)
+        if self(epoch + 1) < before:
+            return True
+        state["drops"].pop()  # already at min_lr: nothing to record
+        return False
+
+    @property
+    def drops(self) -> list[int]:
+        """The (0-based) epochs from which each reduction took effect."""
+        return list(self._state["drops"])
+
+    def state_dict(self) -> dict:
+        s = self._state
+        return {"best": s["best"], "wait": s["wait"], "drops": list(s["drops"])}
+
+    def load_state_dict(self, state: dict) -> None:
+        if set(state) != {"best", "wait", "drops"}:
+            raise ConfigError(f"plateau schedule state needs keys best, wait and drops, "
+                              f"got {sorted(state)}")
+        self._state.update(best=None if state["best"] is None else float(state["best"]),
+                           wait=int(state["wait"]), drops=[int(d) for d in state["drops"]])
+
+
+@dataclass(frozen=True)
+class Warmup(Schedule):
+    """``lr * (e + 1) / (W + 1)`` for the first ``W = warmup_epochs`` epochs, then
+    ``schedule`` shifted by ``W`` epochs (it should be built over ``epochs - W`` epochs, as
+    :func:`make_schedule` does). A plateau schedule inside only observes evaluations from
+    the end of the warm-up on (the loss falls anyway while the rate ramps up)."""
+
+    schedule: Schedule | None = None
+    warmup_epochs: int = 0
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if not isinstance(self.schedule, Schedule):
+            raise ConfigError(f"Warmup wraps a Schedule, got {self.schedule!r}")
+        _check_int(self.warmup_epochs, "warmup_epochs", 0)
+
+    def __call__(self, epoch: int) -> float:
+        w = self.warmup_epochs
+        if epoch < w:
+            return self.lr * (max(epoch, 0) + 1) / (w + 1)
+        return self.schedule(epoch - w)
+
+    def observe(self, loss: float, epoch: int) -> bool:
+        if epoch < self.warmup_epochs - 1:
+            return False
+        return self.schedule.observe(loss, epoch - self.warmup_epochs)
+
+    def state_dict(self) -> dict:
+        return self.schedule.state_dict()
+
+    def load_state_dict(self, state: dict) -> None:
+        self.schedule.load_state_dict(state)
+
+
 SCHEDULES: dict[str, type[Schedule]] = {
     "none": Constant,
     "linear": LinearDecay,
     "exponential": ExponentialDecay,
+    "step": StepDecay,
+    "cosine": CosineDecay,
+    "plateau": ReduceOnPlateau,
 }
 
 
 def make_schedule(decay_type: str | None, lr: float, epochs: int, final_lr: float | None = None,
-                  **kwargs) -> Schedule:
-    """The schedule named ``decay_type`` ("none"/None, "linear", "exponential", ...)."""
+                  warmup_epochs: int = 0, **kwargs) -> Schedule:
+    """The schedule named ``decay_type`` ("none"/None, "linear", "exponential", "step",
+    "cosine", "plateau") over ``epochs`` epochs, with its options as keywords
+    (``step_size``, ``gamma``; ``factor``, ``patience``, ``min_lr``, ``threshold``).
+
+    ``final_lr`` is required by linear and exponential decay, the floor of step decay, the
+    end of cosine decay (0 when None), and the same as ``min_lr`` for plateau; "none"
+    ignores it. ``warmup_epochs > 0`` wraps the schedule in a :class:`Warmup`.
+    """
     name = "none" if decay_type in (None, "none") else decay_type
     try:
         cls = SCHEDULES[name]
     except (KeyError, TypeError):
         raise ConfigError(f"unknown decay type {decay_type!r}; expected one of: "
                           f"{', '.join(SCHEDULES)}") from None
-    if name == "none":
-        return cls(lr=lr, epochs=epochs)
-    if final_lr is None:
+    _check_int(warmup_epochs, "warmup_epochs", 0)
+    if isinstance(epochs, bool) or not isinstance(epochs, int) or epochs < 1:
+        raise ConfigError(f"epochs must be a positive integer, got {epochs!r}")
+    fields = {f.name for f in dataclasses.fields(cls) if f.init} - {"lr", "epochs"}
+    if name == "plateau" and final_lr is not None:
+        if kwargs.get("min_lr", final_lr) != final_lr:
+            raise ConfigError(f"plateau decay got final_lr={final_lr!r} and min_lr="
+                              f"{kwargs['min_lr']!r}; give one (they mean the same)")
+        kwargs["min_lr"] = final_lr
+    elif getattr(cls, "requires_final_lr", False) and final_lr is None:
         raise ConfigError(f"{name} decay needs final_lr")
-    return cls(lr=lr, epochs=epochs, final_lr=final_lr, **kwargs)
+    elif final_lr is not None and "final_lr" in fields:
+        kwargs["final_lr"] = final_lr
+    unknown = set(kwargs) - fields
+    if unknown:
+        raise ConfigError(f"{name} decay takes no option(s) {sorted(unknown)}; it accepts: "
+                          f"{', '.join(sorted(fields | {'warmup_epochs'}))}")
+    inner = cls(lr=lr, epochs=max(epochs - warmup_epochs, 1), **kwargs)
+    if warmup_epochs == 0:
+        return inner
+    return Warmup(lr=lr, epochs=epochs, schedule=inner, warmup_epochs=warmup_epochs)

@@ -127,7 +127,7 @@ class Trainer:
         elif not net.built:
             net.build(X_train.shape[1])
         params = net.params()
-        schedule = self.optimizer.schedule(epochs)
+        schedule = self._schedule = self.optimizer.schedule(epochs)
         task = infer_task(net.loss, y_train)
         self.history = history = History(task=task)
         rng = self._rng = np.random.default_rng(seed)
@@ -163,8 +163,10 @@ class Trainer:
             for b in range(first_batch, n_batches):
                 idx = perm[b * batch_size:(b + 1) * batch_size]
                 m = len(idx)
-                xb = np.take(X_train, idx, axis=0, out=x_buf[:m])
-                yb = np.take(y_train, idx, axis=0, out=y_buf[:m])
+                # mode="clip": with the default mode="raise" NumPy gathers into a
+                # temporary and copies it into `out`; a permutation's indices are valid.
+                xb = np.take(X_train, idx, axis=0, out=x_buf[:m], mode="clip")
+                yb = np.take(y_train, idx, axis=0, out=y_buf[:m], mode="clip")
                 loss = net.train_batch(xb, yb)
                 if not math.isfinite(loss):
                     raise DivergenceError(
@@ -203,6 +205,8 @@ class Trainer:
                 else:
                     record["val_loss"] = None
                     stopper.update(epoch + 1, train_loss, net.arrays())
+                # reduce-on-plateau watches the same loss as early stopping (no-op otherwise)
+                schedule.observe(record["val_loss"] if has_val else train_loss, epoch)
                 record["lr"] = lr
                 record["seconds"] = time.perf_counter() - t0
                 history.records.append(record)
@@ -264,6 +268,7 @@ class Trainer:
             "elapsed": pos["elapsed"], **self._fit_args,
             "shuffle_rng": self._rng.bit_generator.state, "dropout_rng": self.net.dropout_rng.bit_generator.state,
             "early_stopping": stop_meta, "history": self.history.to_dict(),
+            "schedule": self._schedule.state_dict(),
         }
         return meta, arrays
 
@@ -279,6 +284,7 @@ class Trainer:
         self.optimizer.load_state_dict(
             self.net.params(), {k[4:]: v for k, v in arrays.items() if k.startswith("opt.")})
         self.early_stopping.load_state_dict(meta["early_stopping"], arrays)
+        self._schedule.load_state_dict(meta.get("schedule") or {})
         rng.bit_generator.state = meta["shuffle_rng"]
         self.net.dropout_rng.bit_generator.state = meta["dropout_rng"]
         hist = meta.get("history") or {}

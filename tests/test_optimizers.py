@@ -1,0 +1,201 @@
+"""Optimizers and learning-rate schedules against values worked out by hand."""
+
+from __future__ import annotations
+
+import inspect
+
+import numpy as np
+import pytest
+
+import scratchnet as sn
+from scratchnet.core import Param
+
+GRADS = [[0.5, -1.0], [0.25, 2.0], [-1.5, 0.5]]  # the gradient at steps 1, 2, 3
+START = [1.0, -2.0]
+
+
+def run_steps(optimizer, lr, grads=GRADS, start=START):
+    p = Param(np.array([start], dtype=np.float64), "w")
+    for g in grads:
+        p.grad[...] = [g]
+        optimizer.step([p], lr)
+    return p
+
+
+# -- golden values ------------------------------------------------------------------------
+def test_sgd_three_steps():
+    lr = 0.1
+    p = run_steps(sn.SGD(lr), lr)
+    # by hand: w -= lr * g each step
+    # w0: 1.0 - 0.1*(0.5 + 0.25 - 1.5) = 1.0 + 0.075 = 1.075
+    # w1: -2.0 - 0.1*(-1.0 + 2.0 + 0.5) = -2.0 - 0.15 = -2.15
+    np.testing.assert_allclose(p.value, [[1.075, -2.15]], rtol=1e-14)
+
+
+def test_sgd_momentum_three_steps():
+    lr, m = 0.1, 0.9
+    opt = sn.SGDMomentum(lr, momentum=m)
+    p = run_steps(opt, lr)
+    # by hand, v = m*v + lr*g; w -= v
+    # entry 0: v1 = 0.05;            w = 0.95
+    #          v2 = 0.045 + 0.025 = 0.07;     w = 0.88
+    #          v3 = 0.063 - 0.15 = -0.087;    w = 0.967
+    # entry 1: v1 = -0.1;            w = -1.9
+    #          v2 = -0.09 + 0.2 = 0.11;       w = -2.01
+    #          v3 = 0.099 + 0.05 = 0.149;     w = -2.159
+    np.testing.assert_allclose(p.value, [[0.967, -2.159]], rtol=1e-13)
+    np.testing.assert_allclose(opt.state[p]["velocity"], [[-0.087, 0.149]], rtol=1e-13)
+
+
+def test_momentum_zero_is_sgd():
+    a = run_steps(sn.SGDMomentum(0.1, momentum=0.0), 0.1)
+    b = run_steps(sn.SGD(0.1), 0.1)
+    np.testing.assert_allclose(a.value, b.value, rtol=1e-15)
+
+
+def test_step_uses_the_learning_rate_it_is_handed():
+    p = run_steps(sn.SGD(0.1), 0.01, grads=[[1.0, 1.0]])
+    np.testing.assert_allclose(p.value, [[0.99, -2.01]])
+
+
+def test_state_is_kept_per_parameter():
+    opt = sn.SGDMomentum(0.1, momentum=0.9)
+    a = Param(np.zeros((2, 2)), "a")
+    b = Param(np.zeros((2, 2)), "b")
+    a.grad[...] = 1.0
+    b.grad[...] = -3.0
+    opt.step([a, b], 0.1)
+    va, vb = opt.state[a]["velocity"], opt.state[b]["velocity"]
+    assert va is not vb
+    np.testing.assert_allclose(va, 0.1)
+    np.testing.assert_allclose(vb, -0.3)
+    a.grad[...] = 0.0
+    opt.step([a, b], 0.1)
+    np.testing.assert_allclose(opt.state[a]["velocity"], 0.09)  # only momentum left
+    np.testing.assert_allclose(opt.state[b]["velocity"], -0.3 * 0.9 - 0.3)
+
+
+# -- schedules: the notebook's per-epoch formulas -----------------------------------------
+def notebook_linear(lr, final_lr, epochs):
+    rates, current = [], lr
+    for _ in range(epochs):
+        rates.append(current)
+        current -= (lr - final_lr) / (epochs - 1)
+    return rates
+
+
+def notebook_exponential(lr, final_lr, epochs):
+    rates, current = [], lr
+    for _ in range(epochs):
+        rates.append(current)
+        current *= (final_lr / lr) ** (1.0 / (epochs - 1))
+    return rates
+
+
+def test_linear_decay_over_five_epochs():
+    sched = sn.LinearDecay(lr=0.15, epochs=5, final_lr=0.05)
+    expected = notebook_linear(0.15, 0.05, 5)
+    np.testing.assert_allclose(expected, [0.15, 0.125, 0.1, 0.075, 0.05], rtol=1e-12)
+    np.testing.assert_allclose([sched(e) for e in range(5)], expected, rtol=1e-12)
+    np.testing.assert_allclose(sched.rates(), expected, rtol=1e-12)
+
+
+def test_exponential_decay_over_five_epochs():
+    sched = sn.ExponentialDecay(lr=0.2, epochs=5, final_lr=0.05)
+    expected = notebook_exponential(0.2, 0.05, 5)
+    # (0.05 / 0.2) ** (1/4) = 0.25 ** 0.25 = 1/sqrt(2)
+    np.testing.assert_allclose(expected, [0.2 / 2 ** (e / 2) for e in range(5)], rtol=1e-12)
+    np.testing.assert_allclose([sched(e) for e in range(5)], expected, rtol=1e-12)
+
+
+@pytest.mark.parametrize("decay, final_lr", [("linear", 0.05), ("exponential", 0.05), (None, None)])
+def test_optimizer_schedule(decay, final_lr):
+    opt = sn.SGDMomentum(0.2, momentum=0.9, final_lr=final_lr, decay_type=decay)
+    rates = opt.schedule(5).rates()
+    expected = {"linear": notebook_linear(0.2, 0.05, 5),
+                "exponential": notebook_exponential(0.2, 0.05, 5),
+                None: [0.2] * 5}[decay]
+    np.testing.assert_allclose(rates, expected, rtol=1e-12)
+
+
+@pytest.mark.parametrize("cls", [sn.LinearDecay, sn.ExponentialDecay])
+def test_one_epoch_uses_lr(cls):
+    assert cls(lr=0.3, epochs=1, final_lr=0.1)(0) == 0.3
+
+
+def test_linear_decay_to_zero_ends_at_zero():
+    sched = sn.LinearDecay(lr=0.1, epochs=5, final_lr=0.0)
+    assert sched(4) == 0.0
+    assert all(r > 0 for r in sched.rates()[:-1])
+
+
+def test_exponential_decay_to_zero_is_refused():
+    with pytest.raises(sn.ConfigError, match="final_lr"):
+        sn.ExponentialDecay(lr=0.1, epochs=5, final_lr=0.0)
+    with pytest.raises(sn.ConfigError):
+        sn.SGD(0.1, final_lr=0, decay_type="exponential")
+
+
+def test_bad_schedule_arguments():
+    with pytest.raises(sn.ConfigError, match="zigzag"):
+        sn.SGD(0.1, final_lr=0.01, decay_type="zigzag")
+    with pytest.raises(sn.ConfigError, match="final_lr"):
+        sn.SGD(0.1, decay_type="linear")  # no final_lr
+    with pytest.raises(sn.ConfigError, match="0.5"):
+        sn.LinearDecay(lr=0.1, epochs=5, final_lr=0.5)  # decays upwards
+
+
+# -- every registered optimizer -----------------------------------------------------------
+def make_optimizer(name):
+    cls = sn.OPTIMIZERS[name]
+    return cls(0.05) if "lr" in inspect.signature(cls).parameters else cls()
+
+
+def quadratic_run(opt, steps, params=None):
+    """Minimise sum((w - 3)^2) over two parameters; returns the parameters."""
+    if params is None:
+        params = [Param(np.array([[0.0, 1.0, -1.0]]), "a"), Param(np.array([[2.0], [5.0]]), "b")]
+    for _ in range(steps):
+        for p in params:
+            p.grad[...] = 2 * (p.value - 3.0)
+        opt.step(params, opt.lr)
+    return params
+
+
+@pytest.mark.parametrize("name", sorted(sn.OPTIMIZERS))
+def test_every_optimizer_descends(name):
+    opt = make_optimizer(name)
+    params = quadratic_run(opt, 0)
+    before = sum(float(np.sum((p.value - 3) ** 2)) for p in params)
+    quadratic_run(opt, 20, params)
+    after = sum(float(np.sum((p.value - 3) ** 2)) for p in params)
+    assert after < before * 0.9
+
+
+@pytest.mark.parametrize("name", sorted(sn.OPTIMIZERS))
+def test_optimizer_state_dict_round_trip(name):
+    """Saving the state mid-run and loading it into a fresh optimizer continues the run
+    bit for bit (what checkpoint resume relies on)."""
+    straight = make_optimizer(name)
+    expected = quadratic_run(straight, 5)
+
+    first = make_optimizer(name)
+    params = quadratic_run(first, 3)
+    state = first.state_dict(params)
+    assert all(k.split(".")[0] in ("a", "b") for k in state)
+    state = {k: np.array(v) for k, v in state.items()}  # as if read back from a file
+    second = make_optimizer(name)
+    second.load_state_dict(params, state)
+    quadratic_run(second, 2, params)
+    for p, q in zip(params, expected):
+        assert np.array_equal(p.value, q.value), name
+
+
+def test_momentum_state_dict_names_and_values():
+    opt = sn.SGDMomentum(0.1, momentum=0.9)
+    p = run_steps(opt, 0.1)
+    state = opt.state_dict([p])
+    assert list(state) == ["w.velocity"]
+    np.testing.assert_allclose(state["w.velocity"], [[-0.087, 0.149]], rtol=1e-13)
+    state["w.velocity"][...] = 0  # a copy
+    assert opt.state[p]["velocity"][0, 0] != 0

@@ -1,0 +1,304 @@
+"""The trainer on real data (scikit-learn's bundled digits and diabetes): accuracy of the
+README example, history records, early stopping, divergence, and checkpoints that resume
+bit for bit."""
+
+from __future__ import annotations
+
+import json
+import math
+import warnings
+
+import numpy as np
+import pytest
+from sklearn.datasets import load_diabetes, load_digits
+from sklearn.model_selection import train_test_split
+
+import scratchnet as sn
+
+RECORD_KEYS = {"epoch", "train_loss", "val_loss", "accuracy", "lr", "seconds"}
+
+
+def standardise(train, *others):
+    """Per-feature scaling with the training set's statistics only (constant pixels of
+    the digits keep a scale of 1)."""
+    mean, std = train.mean(axis=0), train.std(axis=0)
+    std[std == 0] = 1.0
+    return [(a - mean) / std for a in (train, *others)]
+
+
+@pytest.fixture(scope="module")
+def digits():
+    """Train / validation / test split of the 1,797 8x8 digits; labels one-hot."""
+    X, y = load_digits(return_X_y=True)
+    X_train, X_test, y_train, y_test = train_test_split(X, y, test_size=0.25, random_state=0,
+                                                        stratify=y)
+    X_train, X_val, y_train, y_val = train_test_split(X_train, y_train, test_size=0.2,
+                                                      random_state=0, stratify=y_train)
+    X_train, X_val, X_test = standardise(X_train, X_val, X_test)
+    eye = np.eye(10)
+    return X_train, eye[y_train], X_val, eye[y_val], X_test, eye[y_test]
+
+
+def readme_network(seed=20190119, dropout=0.0):
+    return sn.NeuralNetwork([sn.Dense(64, sn.Tanh(), weight_init="glorot", dropout=dropout),
+                             sn.Dense(10, sn.Linear(), weight_init="glorot")],
+                            sn.SoftmaxCrossEntropy(), seed=seed)
+
+
+def readme_optimizer():
+    return sn.SGDMomentum(0.1, momentum=0.9, final_lr=0.01, decay_type="linear")
+
+
+class Snapshots(sn.Callback):
+    """The network's weights at every evaluation, by epoch."""
+
+    def __init__(self):
+        self.weights = {}
+
+    def on_evaluate(self, trainer, record):
+        self.weights[record["epoch"]] = trainer.net.state_dict()
+
+
+class StopAt(sn.Callback):
+    """Asks the trainer to stop after batch ``batch`` (0-based) of epoch ``epoch``."""
+
+    def __init__(self, epoch, batch):
+        self.epoch, self.batch = epoch, batch
+
+    def on_batch_end(self, trainer, epoch, batch, n_batches, loss):
+        if (epoch, batch) == (self.epoch, self.batch % n_batches):
+            trainer.stop_requested = True
+
+
+def assert_same_weights(net_a, net_b):
+    a, b = net_a.state_dict(), net_b.state_dict()
+    assert a.keys() == b.keys()
+    for name in a:
+        assert np.array_equal(a[name], b[name]), f"{name} differs"
+
+
+# -- the README example -------------------------------------------------------------------
+def test_readme_example_reaches_its_accuracy(digits):
+    X_train, Y_train, X_val, Y_val, X_test, Y_test = digits
+    net = readme_network()
+    trainer = sn.Trainer(net, readme_optimizer())
+    history = trainer.fit(X_train, Y_train, X_val, Y_val, epochs=20, eval_every=5,
+                          batch_size=60, seed=1)
+    test = sn.evaluate(net, X_test, Y_test)
+    # measured: test accuracy 0.9689, validation accuracy 0.9704 at epoch 20
+    # (numpy 2, float32, this seed); the threshold leaves room for other BLAS builds
+    assert test["accuracy"] >= 0.94
+    assert history[-1]["accuracy"] >= 0.94
+    assert history[-1]["val_loss"] < history[0]["val_loss"] < math.log(10)
+    assert test["loss"] < 0.2
+    # the decay schedule's rates, as recorded
+    assert history[0]["lr"] == pytest.approx(0.1 - 0.09 * 4 / 19)
+    assert history[-1]["lr"] == pytest.approx(0.01)
+
+
+def test_history_records(digits):
+    X_train, Y_train, X_val, Y_val, *_ = digits
+    history = sn.Trainer(readme_network(), readme_optimizer()).fit(
+        X_train[:300], Y_train[:300], X_val, Y_val, epochs=7, eval_every=3, batch_size=60)
+    assert [r["epoch"] for r in history] == [3, 6, 7]  # every eval_every, and the last
+    assert history.epochs_run == 7 and not history.stopped_early and not history.interrupted
+    assert history.task == "classification"
+    for r in history:
+        assert set(r) == RECORD_KEYS
+        assert 0.0 <= r["accuracy"] <= 1.0
+        assert r["seconds"] >= 0.0
+        assert all(np.isfinite(r[k]) for k in ("train_loss", "val_loss", "lr"))
+    assert history.best_epoch in (3, 6, 7)
+    assert history.best_loss == min(r["val_loss"] for r in history)
+    json.dumps(history.to_dict())  # the CLI writes it as JSON
+
+
+def test_history_without_validation_data(digits):
+    X_train, Y_train, *_ = digits
+    history = sn.Trainer(readme_network(), sn.SGD(0.05)).fit(
+        X_train[:120], Y_train[:120], epochs=2, eval_every=1, batch_size=60)
+    assert [r["epoch"] for r in history] == [1, 2]
+    assert all(r["val_loss"] is None for r in history)
+
+
+# -- early stopping -----------------------------------------------------------------------
+@pytest.mark.parametrize("early_stopping", [True, sn.EarlyStopping(patience=3)])
+def test_early_stopping_restores_the_best_weights(digits, early_stopping):
+    """Thirty training images overfit quickly: the validation loss falls, then rises."""
+    X_train, Y_train, X_val, Y_val, *_ = digits
+    net = sn.NeuralNetwork([sn.Dense(64, sn.Tanh()), sn.Dense(10)], sn.SoftmaxCrossEntropy(),
+                           seed=0)
+    snapshots = Snapshots()
+    history = sn.Trainer(net, sn.SGDMomentum(0.1, momentum=0.9)).fit(
+        X_train[:30], Y_train[:30], X_val, Y_val, epochs=40, eval_every=1, batch_size=10,
+        early_stopping=early_stopping, callbacks=[snapshots])
+    assert history.stopped_early
+    assert history.epochs_run < 40
+    val = {r["epoch"]: r["val_loss"] for r in history}
+    best = history.best_epoch
+    assert best < history.epochs_run  # the run went past its best evaluation
+    assert val[best] == min(val.values()) == history.best_loss
+    assert val[history.epochs_run] > val[best]
+    final = net.state_dict()
+    for name, value in snapshots.weights[best].items():
+        assert np.array_equal(final[name], value), name
+    assert not np.array_equal(final["layers.0.W"], snapshots.weights[history.epochs_run]["layers.0.W"])
+    # and the restored network scores what the best evaluation scored
+    assert sn.evaluate(net, X_val, Y_val)["loss"] == pytest.approx(val[best], rel=1e-6)
+
+
+def test_early_stopping_patience_and_min_delta():
+    w = np.zeros(3)
+    arrays = {"w": w}
+    stopper = sn.EarlyStopping(patience=2, min_delta=0.1)
+    w[:] = 1
+    assert stopper.update(1, 1.0, arrays) is False and stopper.best_epoch == 1
+    w[:] = 2
+    assert stopper.update(2, 0.95, arrays) is False  # better, but not by min_delta
+    assert stopper.best_epoch == 1 and stopper.wait == 1
+    w[:] = 3
+    assert stopper.update(3, 0.85, arrays) is False  # 0.85 < 1.0 - 0.1: the new best
+    assert stopper.best_epoch == 3 and stopper.best_loss == 0.85 and stopper.wait == 0
+    w[:] = 4
+    assert stopper.update(4, 0.80, arrays) is False  # wait 1
+    w[:] = 5
+    assert stopper.update(5, 0.76, arrays) is True  # wait 2 == patience: stop
+    assert stopper.best_epoch == 3
+    assert stopper.restore(arrays) and np.array_equal(w, [3, 3, 3])  # a copy, not an alias
+
+    tracker = sn.EarlyStopping(patience=None)
+    assert not any(tracker.update(e, 1.0 + e, arrays) for e in range(1, 20))
+    with pytest.raises(sn.ConfigError, match="0"):
+        sn.EarlyStopping(patience=0)
+    with pytest.raises(sn.ConfigError, match="-1"):
+        sn.EarlyStopping(min_delta=-1)
+
+
+@pytest.mark.parametrize("bad", [float("nan"), float("inf")])
+def test_a_nan_loss_never_becomes_best(bad):
+    arrays = {"w": np.ones(2)}
+    stopper = sn.EarlyStopping(patience=5)
+    stopper.update(1, bad, arrays)
+    assert stopper.best_epoch is None and stopper.best_loss == math.inf
+    assert stopper.restore(arrays) is False
+    stopper.update(2, 0.5, arrays)
+    arrays["w"][:] = 7
+    stopper.update(3, bad, arrays)
+    assert stopper.best_epoch == 2 and stopper.best_loss == 0.5 and stopper.wait == 1
+    stopper.restore(arrays)
+    assert np.array_equal(arrays["w"], [1, 1])
+
+
+def test_divergence_names_epoch_and_batch(digits):
+    X_train, Y_train, *_ = digits
+    net = sn.NeuralNetwork([sn.Dense(64, "linear"), sn.Dense(10, "linear")],
+                           sn.MeanSquaredError(), seed=0)
+    with warnings.catch_warnings(), np.errstate(all="ignore"):
+        warnings.simplefilter("ignore", RuntimeWarning)  # the overflow that is the point
+        with pytest.raises(sn.DivergenceError, match=r"epoch 1, batch \d+") as info:
+            sn.Trainer(net, sn.SGD(1e4)).fit(X_train, Y_train, epochs=3, batch_size=32)
+    assert "learning rate 10000" in str(info.value)
+
+
+# -- checkpoints --------------------------------------------------------------------------
+FIT = dict(epochs=4, eval_every=1, batch_size=50, seed=11)
+
+
+def _trainer(dropout):
+    return sn.Trainer(readme_network(seed=5, dropout=dropout), readme_optimizer())
+
+
+def _save_and_load(meta, arrays, path):
+    """What the CLI does: meta as JSON, arrays in a file."""
+    path.with_suffix(".json").write_text(json.dumps(meta))
+    np.savez(path.with_suffix(".npz"), **arrays)
+    with np.load(path.with_suffix(".npz")) as f:
+        loaded = {k: f[k] for k in f.files}
+    return json.loads(path.with_suffix(".json").read_text()), loaded
+
+
+@pytest.mark.parametrize("dropout", [0.0, 0.3])
+@pytest.mark.parametrize("stop_epoch, stop_batch", [(1, 7), (0, 0), (2, -1)])
+def test_resume_is_bit_identical(digits, tmp_path, dropout, stop_epoch, stop_batch):
+    X_train, Y_train, X_val, Y_val, *_ = digits
+    full = _trainer(dropout)
+    full_history = full.fit(X_train, Y_train, X_val, Y_val, **FIT)
+
+    first = _trainer(dropout)
+    partial = first.fit(X_train, Y_train, X_val, Y_val, callbacks=[StopAt(stop_epoch, stop_batch)],
+                        **FIT)
+    assert partial.interrupted
+    meta, arrays = _save_and_load(*first.checkpoint(), tmp_path / "ckpt")
+
+    second = _trainer(dropout)  # a fresh network, optimizer and trainer
+    resumed = second.fit(X_train, Y_train, X_val, Y_val, resume=(meta, arrays), **FIT)
+    assert_same_weights(full.net, second.net)
+    for slot in ("layers.0.W", "layers.1.B"):
+        assert np.array_equal(full.optimizer.state_dict(full.net.params())[f"{slot}.velocity"],
+                              second.optimizer.state_dict(second.net.params())[f"{slot}.velocity"])
+
+    def strip(records):
+        return [{k: v for k, v in r.items() if k != "seconds"} for r in records]
+
+    assert strip(resumed.records) == strip(full_history.records)
+    assert resumed.epochs_run == full_history.epochs_run and not resumed.interrupted
+    assert resumed.best_epoch == full_history.best_epoch
+
+
+def test_resume_with_early_stopping(digits):
+    """The best weights travel in the checkpoint: the resumed run restores the same ones."""
+    X_train, Y_train, X_val, Y_val, *_ = digits
+    kwargs = dict(epochs=12, eval_every=1, batch_size=10, seed=3)
+    data = (X_train[:30], Y_train[:30], X_val, Y_val)
+
+    def make():
+        net = sn.NeuralNetwork([sn.Dense(64, sn.Tanh()), sn.Dense(10)], sn.SoftmaxCrossEntropy(),
+                               seed=0)
+        return sn.Trainer(net, sn.SGDMomentum(0.1, momentum=0.9))
+
+    full = make()
+    expected = full.fit(*data, early_stopping=sn.EarlyStopping(patience=3), **kwargs)
+    assert expected.stopped_early
+    first = make()
+    first.fit(*data, early_stopping=sn.EarlyStopping(patience=3),
+              callbacks=[StopAt(expected.best_epoch, 1)], **kwargs)
+    meta, arrays = first.checkpoint()
+    meta = json.loads(json.dumps(meta))
+    second = make()
+    resumed = second.fit(*data, early_stopping=sn.EarlyStopping(patience=3),
+                         resume=(meta, arrays), **kwargs)
+    assert resumed.stopped_early and resumed.best_epoch == expected.best_epoch
+    assert_same_weights(full.net, second.net)
+
+
+def test_resume_refuses_a_different_batch_size(digits):
+    X_train, Y_train, *_ = digits
+    first = _trainer(0.0)
+    first.fit(X_train[:200], Y_train[:200], callbacks=[StopAt(0, 1)], **FIT)
+    with pytest.raises(sn.ConfigError, match="batch_size 20"):
+        _trainer(0.0).fit(X_train[:200], Y_train[:200], resume=first.checkpoint(),
+                          **{**FIT, "batch_size": 20})
+
+
+# -- regression ---------------------------------------------------------------------------
+def test_diabetes_regression_reports_mae_rmse_r2():
+    X, y = load_diabetes(return_X_y=True)
+    X_train, X_test, y_train, y_test = train_test_split(X, y, test_size=0.3, random_state=0)
+    X_train, X_test = standardise(X_train, X_test)
+    mean, std = y_train.mean(), y_train.std()
+    Y_train, Y_test = ((y_train - mean) / std)[:, None], ((y_test - mean) / std)[:, None]
+    net = sn.NeuralNetwork([sn.Dense(13, "sigmoid"), sn.Dense(1, "linear")],
+                           sn.MeanSquaredError(), seed=20190501)
+    history = sn.Trainer(net, sn.SGD(0.01)).fit(X_train, Y_train, X_test, Y_test, epochs=50,
+                                                eval_every=10, batch_size=32, seed=1)
+    assert history.task == "regression"
+    last = history[-1]
+    assert set(last) == {"epoch", "train_loss", "val_loss", "mae", "rmse", "r2", "lr", "seconds"}
+    # measured: r2 0.405, rmse 0.695 (in standard deviations of the target), mae 0.563
+    # (44.7 in the target's units)
+    assert last["r2"] > 0.3
+    assert 0 < last["mae"] <= last["rmse"] < 0.85
+    # one output: the mean squared error is the squared rmse
+    assert last["rmse"] == pytest.approx(math.sqrt(last["val_loss"]), rel=1e-5)
+    prediction = net.predict(X_test)
+    assert last["r2"] == pytest.approx(sn.r2(prediction, Y_test), rel=1e-6)
