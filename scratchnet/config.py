@@ -14,6 +14,7 @@ import hashlib
 import inspect
 import json
 import math
+import re
 from pathlib import Path
 from typing import Any, Literal, Union
 
@@ -30,6 +31,22 @@ from .optimizers import OPTIMIZERS
 from .schedules import SCHEDULES
 
 SCHEMA_URL_COMMENT = "# yaml-language-server: $schema=../scratchnet.schema.json"
+
+
+class _Loader(yaml.SafeLoader):
+    """PyYAML's safe loader (no Python object tags), reading ``1e-3`` as a number as
+    YAML 1.2 does (YAML 1.1 wants ``1.0e-3`` and would give the string "1e-3")."""
+
+
+_Loader.add_implicit_resolver(
+    "tag:yaml.org,2002:float",
+    re.compile(r"^[-+]?(?:[0-9][0-9_]*)(?:\.[0-9_]*)?[eE][-+]?[0-9]+$"),
+    list("-+0123456789"))
+
+
+def safe_load(text: str):
+    """Parse YAML text safely: plain data only, never Python objects."""
+    return yaml.load(text, Loader=_Loader)  # noqa: S506 - _Loader is a SafeLoader
 
 
 def _suggest(value: str, choices) -> str:
@@ -124,6 +141,8 @@ class ModelConfig(Strict):
     layers: list[LayerConfig] = Field(..., min_length=1)
     loss: Union[str, dict[str, Any]] = Field("softmax_cross_entropy", description="loss name, "
                                              "or {name: ..., <options>}")
+    input_dropout: float = Field(0.0, ge=0, lt=1, description="drop rate on the input "
+                                 "features while training (e.g. 0.2 on MNIST pixels)")
 
     @field_validator("loss")
     @classmethod
@@ -135,7 +154,7 @@ class DecayConfig(Strict):
     type: str = Field("none", description="learning-rate schedule: " + ", ".join(SCHEDULES))
     final_lr: float | None = Field(None, ge=0)
     step_size: int | None = Field(None, gt=0, description="step: epochs between drops")
-    gamma: float | None = Field(None, gt=0, description="step: factor at each drop")
+    gamma: float | None = Field(None, gt=0, le=1, description="step: factor at each drop")
     factor: float | None = Field(None, gt=0, lt=1, description="plateau: factor on a plateau")
     patience: int | None = Field(None, gt=0, description="plateau: evaluations to wait")
     min_lr: float | None = Field(None, ge=0, description="plateau: lower bound")
@@ -214,12 +233,6 @@ class ExperimentConfig(Strict):
     train: TrainConfig = Field(default_factory=TrainConfig)
     sweep: SweepConfig | None = Field(None, description="grid and seeds for `scratchnet sweep`")
 
-    @model_validator(mode="after")
-    def _cross_checks(self):
-        if self.data.dataset == "csv" and not self.data.path:
-            raise ValueError("data.path is required for dataset csv")
-        return self
-
     def to_dict(self) -> dict:
         return self.model_dump(mode="json")
 
@@ -269,8 +282,24 @@ def _show(value: Any) -> str:
     return text if len(text) <= 60 else text[:57] + "..."
 
 
+def _where(source: str, loc: tuple, lines: dict[tuple, int],
+           overridden: dict[tuple, str] | None = None) -> str:
+    """``file:line``; ``file (--set KEY=VALUE)`` when the value at ``loc`` came from an
+    override (the file's line would point at a value the user did not give), and
+    ``file:line (--set KEY=VALUE)`` when an override changed something inside it."""
+    items = reversed(list((overridden or {}).items()))
+    for path, item in items:
+        if loc[:len(path)] == path:
+            return f"{source} (--set {item})"
+    line = next((lines[loc[:n]] for n in range(len(loc), 0, -1) if loc[:n] in lines), None)
+    where = f"{source}:{line}" if line else source
+    inside = [item for path, item in (overridden or {}).items() if loc and path[:len(loc)] == loc]
+    return f"{where} (--set {inside[-1]})" if inside else where
+
+
 def format_validation_error(err: ValidationError, source: str, lines: dict[tuple, int],
-                            model=ExperimentConfig) -> str:
+                            model=ExperimentConfig,
+                            overridden: dict[tuple, str] | None = None) -> str:
     """The first error as one line: ``file:line: key.path: got VALUE; expected ...``."""
     e = err.errors()[0]
     kind = e["type"]
@@ -280,12 +309,7 @@ def format_validation_error(err: ValidationError, source: str, lines: dict[tuple
     keep = len(loc) - 1 if kind == "extra_forbidden" else len(loc)
     loc = tuple(p for i, p in enumerate(loc) if i >= keep or not _is_union_tag(p))
     path = ".".join(loc) or "(top level)"
-    line = None
-    for n in range(len(loc), 0, -1):
-        if loc[:n] in lines:
-            line = lines[loc[:n]]
-            break
-    where = f"{source}:{line}" if line else source
+    where = _where(source, loc, lines, overridden)
     if kind == "extra_forbidden":
         parent = _submodel(model, loc[:-1])
         fields = list(parent.model_fields) if parent else []
@@ -299,7 +323,9 @@ def format_validation_error(err: ValidationError, source: str, lines: dict[tuple
         msg = msg[len("Value error, "):] if msg.startswith("Value error, ") else msg
         msg = msg[:1].lower() + msg[1:]
         value = e.get("input")
-        if isinstance(value, (dict, list)) or repr(value) in msg:
+        # a mapping is the input of a whole-section check, too long to quote; but a list
+        # or mapping given where a plain value belongs is the bad value itself
+        if (isinstance(value, (dict, list)) and not kind.endswith("_type")) or repr(value) in msg:
             message = msg  # the message already quotes what matters
         else:
             message = f"got {_show(value)}: {msg}"
@@ -340,9 +366,12 @@ def parse_override(text: str) -> tuple[list[str], Any]:
     if not key.strip() or any(not p for p in parts):
         raise ConfigError(f"--set: bad key {key!r} (use dotted paths like train.epochs)")
     try:
-        value = yaml.safe_load(raw) if raw.strip() else ""
+        value = safe_load(raw) if raw.strip() else ""
     except yaml.YAMLError:
         value = raw
+    except Exception as e:  # PyYAML's constructors fail in odd ways on odd tags ("!!int")
+        raise ConfigError(f"--set {key}: cannot read the value {_show(raw)}: {e}") from None
+    check_plain_data(value, f"--set {key}")
     return parts, value
 
 
@@ -390,7 +419,7 @@ def load_raw(path: str | Path) -> tuple[dict, str]:
 
 def parse_yaml(text: str, source: str = "<config>") -> dict:
     try:
-        raw = yaml.safe_load(text)
+        raw = safe_load(text)
     except yaml.MarkedYAMLError as e:
         mark = e.problem_mark or e.context_mark
         line = f":{mark.line + 1}" if mark else ""
@@ -398,27 +427,73 @@ def parse_yaml(text: str, source: str = "<config>") -> dict:
         raise ConfigError(f"{source}{line}: invalid YAML: {problem}") from None
     except yaml.YAMLError as e:
         raise ConfigError(f"{source}: invalid YAML: {str(e).splitlines()[0]}") from None
-    except (RecursionError, ValueError, TypeError, OverflowError) as e:
-        raise ConfigError(f"{source}: invalid YAML: {e}") from None
+    except RecursionError:
+        raise ConfigError(f"{source}: invalid YAML: nested too deeply") from None
+    except Exception as e:  # PyYAML's constructors fail in odd ways on odd tags ("!!int")
+        detail = " ".join(str(e).split())[:200]
+        raise ConfigError(f"{source}: invalid YAML: cannot read a value "
+                          f"({type(e).__name__}{': ' + detail if detail else ''}); "
+                          "check explicit tags such as !!int or !!timestamp") from None
     if raw is None:
         raise ConfigError(f"{source}: the file is empty; expected an experiment mapping")
     if not isinstance(raw, dict):
         raise ConfigError(f"{source}: expected a mapping of experiment keys at the top level, "
                           f"got {type(raw).__name__}")
+    check_plain_data(raw, source)
     return raw
 
 
+#: the most values a config may hold with its YAML aliases expanded
+MAX_CONFIG_VALUES = 100_000
+
+
+def check_plain_data(raw: Any, source: str = "<config>") -> None:
+    """Refuse what safe YAML loading still lets through: an alias inside itself (a
+    recursive structure) and aliases of aliases that expand to millions of values (a
+    "billion laughs" file of a few lines), which would hang or crash when the config is
+    written to the run folder."""
+    sizes: dict[int, int] = {}
+    active: set[int] = set()
+
+    def size(node) -> int:
+        if not isinstance(node, (dict, list)):
+            return 1
+        key = id(node)
+        if key in sizes:
+            return sizes[key]
+        if key in active:
+            raise ConfigError(f"{source}: a YAML alias refers to the value that contains it "
+                              "(a recursive structure); expected plain data")
+        active.add(key)
+        total = 1 + sum(size(v) for v in (node.values() if isinstance(node, dict) else node))
+        active.discard(key)
+        if total > MAX_CONFIG_VALUES:
+            raise ConfigError(f"{source}: the config holds more than {MAX_CONFIG_VALUES} values "
+                              "once its YAML aliases are expanded; expected a small experiment "
+                              "file")
+        sizes[key] = total
+        return total
+
+    try:
+        size(raw)
+    except RecursionError:
+        raise ConfigError(f"{source}: the config is nested too deeply") from None
+
+
 def validate(raw: dict, source: str = "<config>", text: str | None = None,
-             default_name: str | None = None) -> ExperimentConfig:
+             default_name: str | None = None, *,
+             overridden: dict[tuple, str] | None = None) -> ExperimentConfig:
     """Validate plain data into an :class:`ExperimentConfig`, or raise a one-line
-    :class:`ConfigError`."""
+    :class:`ConfigError`. ``overridden`` maps key paths set by ``--set`` to the option
+    text, so an error there names the option rather than a line of the file."""
     if not isinstance(raw, dict):
         raise ConfigError(f"{source}: expected a mapping at the top level, got {type(raw).__name__}")
     try:
         cfg = ExperimentConfig.model_validate(raw)
     except ValidationError as err:
         lines = _line_numbers(text) if text else {}
-        raise ConfigError(format_validation_error(err, source, lines)) from None
+        raise ConfigError(format_validation_error(err, source, lines,
+                                                  overridden=overridden)) from None
     except (RecursionError, TypeError, ValueError, OverflowError) as e:
         raise ConfigError(f"{source}: invalid config: {e}") from None
     if cfg.name is None and default_name:
@@ -436,7 +511,41 @@ def _safe_name(name: str) -> bool:
 def load_config(path: str | Path, overrides: list[str] | None = None) -> ExperimentConfig:
     """Load, override (``["train.epochs=5", ...]``) and validate an experiment file."""
     raw, text = load_raw(path)
+    overridden: dict[tuple, str] = {}
     for item in overrides or []:
         parts, value = parse_override(item)
         apply_override(raw, parts, value)
-    return validate(raw, str(path), text, default_name=Path(path).stem)
+        overridden[tuple(parts)] = item
+    cfg = validate(raw, str(path), text, default_name=Path(path).stem, overridden=overridden)
+    check_data_files(cfg, str(path), text, overridden)
+    if cfg.data.path:
+        # Stored absolute in the run's config.yaml, so `eval` works from any folder.
+        cfg.data.path = str(Path(cfg.data.path).expanduser().resolve())
+    return cfg
+
+
+def check_data_files(cfg: ExperimentConfig, source: str = "<config>", text: str | None = None,
+                     overridden: dict[tuple, str] | None = None) -> None:
+    """A data file the experiment names must exist. A missing one is a mistake in the
+    config (a ConfigError: exit 2, found before any training starts); a file that exists
+    but cannot be read or parsed is a DataError while running (exit 1). MNIST-style
+    folders are not checked here: ``data.path`` is only the first place searched."""
+    d = cfg.data
+    if d.dataset != "csv":
+        return
+    where = _where(source, ("data", "path"), _line_numbers(text) if text else {}, overridden)
+    if not d.path:
+        raise ConfigError(f"{where}: data.path: required for dataset csv; expected the path "
+                          "of a CSV file")
+    try:  # "~user" of no user, a name too long for the file system, ...
+        path = Path(d.path).expanduser()
+        if path.is_file():
+            return
+        problem = "is a folder" if path.is_dir() else "no such file"
+    except (OSError, RuntimeError, ValueError) as e:
+        raise ConfigError(f"{where}: data.path: got {_show(d.path)}: cannot be used as a "
+                          f"path ({type(e).__name__}: {' '.join(str(e).split())[:120]}); "
+                          "expected a CSV file") from None
+    hint = "" if path.is_absolute() else f" (relative paths are read from {Path.cwd()})"
+    raise ConfigError(f"{where}: data.path: got {d.path!r}: {problem}; expected a CSV "
+                      f"file{hint}")

@@ -47,7 +47,8 @@ def build_network(cfg: ExperimentConfig, n_inputs: int | None = None) -> NeuralN
                             bias_init=layer.bias_init, **extra))
     loss_name, loss_kwargs = _spec(cfg.model.loss)
     net = NeuralNetwork(layers, get_loss(loss_name, **loss_kwargs) if loss_kwargs else get_loss(loss_name),
-                        seed=cfg.seed, dtype=cfg.train.dtype)
+                        seed=cfg.seed, dtype=cfg.train.dtype,
+                        input_dropout=cfg.model.input_dropout)
     if n_inputs is not None:
         net.build(n_inputs)
     return net
@@ -84,10 +85,10 @@ def early_stopping_of(cfg: ExperimentConfig) -> EarlyStopping:
     return EarlyStopping(patience=es.patience, min_delta=es.min_delta, restore_best=es.restore_best)
 
 
-def load_data(cfg: ExperimentConfig, data_dir: str | None = None) -> Dataset:
+def load_data(cfg: ExperimentConfig, data_dir: str | None = None, download: bool = True) -> Dataset:
     d = cfg.data
     return load_dataset(d.dataset, path=d.path, data_dir=data_dir, target=d.target, task=d.task,
-                        test_fraction=d.test_fraction, seed=cfg.seed)
+                        test_fraction=d.test_fraction, seed=cfg.seed, download=download)
 
 
 def prepare_data(cfg: ExperimentConfig, data_dir: str | None = None) -> Prepared:
@@ -174,6 +175,11 @@ def train_experiment(cfg: ExperimentConfig, *, out: str | Path = "runs", data_di
     else:
         run_dir = None
     data = prepare_data(cfg, data_dir)  # data errors before any folder is created
+    n_train, batch_size = len(data.X_train), cfg.train.batch_size
+    if any(layer.batch_norm for layer in cfg.model.layers) and n_train % batch_size == 1:
+        raise ConfigError(f"train.batch_size: got {batch_size}: with batch_norm the last batch "
+                          f"of each epoch would hold a single row ({n_train} training rows); "
+                          "choose another batch size")
     if run_dir is None:
         run_dir = runs.new_run_dir(out, cfg.name or "run")
         runs.write_config(run_dir, cfg.to_dict())
@@ -203,12 +209,19 @@ def train_experiment(cfg: ExperimentConfig, *, out: str | Path = "runs", data_di
                    "has_weights": (run_dir / runs.WEIGHTS).exists(),
                    "seconds": time.perf_counter() - t0}
         runs.write_json(run_dir / runs.SUMMARY, summary)
-        raise
+        if summary["has_weights"]:
+            at = f" (epoch {stopper.best_epoch})" if stopper.best_epoch is not None else ""
+            kept = f"the best weights so far{at} are kept in {run_dir}"
+        else:
+            kept = f"it diverged before the first evaluation, so no weights were saved ({run_dir})"
+        raise DivergenceError(f"{err}; {kept}") from None
     seconds = history.records[-1]["seconds"] if history.records else time.perf_counter() - t0
     if history.interrupted:
         recorder.save_checkpoint(trainer)
-        if not (run_dir / runs.WEIGHTS).exists():  # nothing evaluated yet: keep what we have
-            recorder.save_weights(net.state_dict(), None, None)
+        runs.write_metrics(run_dir, history.records)  # even when nothing was evaluated yet
+        state = net.state_dict()
+        if not (run_dir / runs.WEIGHTS).exists() and all(np.isfinite(a).all() for a in state.values()):
+            recorder.save_weights(state, None, None)  # nothing evaluated yet: keep what we have
         summary = {**base, "status": "interrupted", "epochs_run": history.epochs_run,
                    "best_epoch": history.best_epoch, "stopped_early": False,
                    "seconds": seconds, "test": None}
@@ -241,6 +254,18 @@ def _check_resume(run_dir: Path, cfg: ExperimentConfig):
     arrays, meta = runs.load_arrays(path)
     if "epoch" not in meta or "shuffle_rng" not in meta:
         raise DataError(f"{path}: not a scratchnet checkpoint (metadata missing)")
+    # A finished run has nothing left to do (the trainer would run no batch at all).
+    summary = runs.read_json(run_dir / runs.SUMMARY) if (run_dir / runs.SUMMARY).exists() else {}
+    if not isinstance(meta["epoch"], int) or not isinstance(meta.get("batch", 0), int):
+        raise DataError(f"{path}: not a scratchnet checkpoint (epoch {meta['epoch']!r})")
+    if isinstance(summary, dict) and summary.get("status") == "completed" \
+            and summary.get("stopped_early"):
+        raise ConfigError(f"--resume {run_dir}: the run already completed (it stopped early "
+                          f"at epoch {summary.get('epochs_run')}); nothing to resume")
+    if not meta.get("batch") and meta["epoch"] >= cfg.train.epochs:
+        raise ConfigError(f"--resume {run_dir}: the run already completed its "
+                          f"{meta['epoch']} epochs; nothing to resume (raise train.epochs "
+                          "to train further)")
     return meta, arrays
 
 

@@ -39,12 +39,19 @@ PLOT = "curves.png"
 _META_KEY = "scratchnet"
 
 
+# The process's umask, read once (os.umask can only be read by setting it).
+_UMASK = os.umask(0o022)
+os.umask(_UMASK)
+
+
 def atomic_write_bytes(path: str | Path, data: bytes) -> None:
     """Write ``data`` to ``path`` so that readers see the old file or the new, never half."""
     path = Path(path)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
         with os.fdopen(fd, "wb") as f:
+            # mkstemp makes the file private (0600); a run's files get the usual mode
+            os.chmod(tmp, 0o666 & ~_UMASK)
             f.write(data)
             f.flush()
             os.fsync(f.fileno())
@@ -116,6 +123,9 @@ def load_arrays(path: str | Path) -> tuple[dict[str, np.ndarray], dict]:
     except (SafetensorError, ValueError, UnicodeDecodeError, json.JSONDecodeError, OverflowError) as e:
         raise DataError(f"{path}: not a scratchnet safetensors file ({str(e).splitlines()[0] if str(e) else type(e).__name__}); "
                         "refusing to load it") from None
+    if not isinstance(meta, dict):
+        raise DataError(f"{path}: not a scratchnet safetensors file (its metadata is "
+                        f"{type(meta).__name__}, expected a mapping); refusing to load it")
     return arrays, meta
 
 
@@ -153,7 +163,8 @@ def read_run_config(run_dir: str | Path) -> dict:
     run_dir = Path(run_dir)
     path = run_dir / CONFIG
     if not run_dir.is_dir():
-        raise ConfigError(f"{run_dir}: not a run folder (no such folder)")
+        what = "it is a file" if run_dir.exists() else "no such folder"
+        raise ConfigError(f"{run_dir}: not a run folder ({what})")
     if not path.is_file():
         raise ConfigError(f"{run_dir}: not a run folder (no {CONFIG})")
     from .config import parse_yaml

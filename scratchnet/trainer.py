@@ -3,6 +3,7 @@ checkpoints that resume bit for bit."""
 
 from __future__ import annotations
 
+import contextlib
 import math
 import time
 from dataclasses import dataclass, field
@@ -61,17 +62,43 @@ def _positive_int(value, name: str) -> int:
     return int(value)
 
 
+_blas_controller = None
+
+
+def blas_thread_limit(threads: int | None):
+    """A context manager that runs its block with ``threads`` BLAS threads (threadpoolctl,
+    which scikit-learn installs), restoring the previous count after; None changes nothing.
+    """
+    global _blas_controller
+    if threads is None:
+        return contextlib.nullcontext()
+    if _blas_controller is None:  # scanning the loaded libraries takes milliseconds: once
+        from threadpoolctl import ThreadpoolController
+        _blas_controller = ThreadpoolController()
+    return _blas_controller.limit(limits=threads, user_api="blas")
+
+
 class Trainer:
     """Trains a :class:`NeuralNetwork` with an :class:`Optimizer` (the book's API).
 
     ``Trainer(net, SGDMomentum(0.1, momentum=0.9)).fit(X_train, y_train, X_val, y_val,
     epochs=50, eval_every=10, batch_size=60, seed=1, early_stopping=True)``
+
+    ``blas_threads`` is how many threads the BLAS library may use while :meth:`fit` runs
+    (restored afterwards); None leaves the library's own setting. The default is 1: the
+    matrix products of a mini-batch are small, so a second thread saves little (about 15%
+    per MNIST epoch at batch 60 on an idle 2-core machine), and when other processes keep
+    the cores busy, multi-threaded BLAS waits for its descheduled threads at every product
+    (epochs 5-40x slower measured on a busy 2-core machine). ``benchmarks/bench.py``
+    measures both.
     """
 
     def __init__(self, net: NeuralNetwork, optimizer: Optimizer,
-                 callbacks: list[Callback] | None = None):
+                 callbacks: list[Callback] | None = None, blas_threads: int | None = 1):
         self.net = net
         self.optimizer = optimizer
+        self.blas_threads = (None if blas_threads is None
+                             else _positive_int(blas_threads, "blas_threads"))
         self.callbacks: list[Callback] = list(callbacks or [])
         self.stop_requested = False
         self.early_stopping: EarlyStopping | None = None
@@ -96,6 +123,12 @@ class Trainer:
             resume: a checkpoint from :meth:`checkpoint`; training continues exactly where
                 it stopped (weights, optimizer state, schedule, random streams, position).
         """
+        with blas_thread_limit(self.blas_threads):
+            return self._fit(X_train, y_train, X_val, y_val, epochs, eval_every, batch_size,
+                             seed, restart, early_stopping, callbacks, resume)
+
+    def _fit(self, X_train, y_train, X_val, y_val, epochs, eval_every, batch_size, seed,
+             restart, early_stopping, callbacks, resume) -> History:
         epochs = _positive_int(epochs, "epochs")
         eval_every = _positive_int(eval_every, "eval_every")
         batch_size = _positive_int(batch_size, "batch_size")

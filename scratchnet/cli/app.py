@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import sys
 
-import click
 import typer
 from rich.console import Console
 from rich.markup import escape
@@ -24,8 +23,18 @@ app = typer.Typer(
     context_settings={"help_option_names": ["-h", "--help"]},
 )
 
+def make_console(stderr: bool = False) -> Console:
+    """A console for people. Written to a file or a pipe, rich would assume 80 columns and
+    cut table cells (experiment names) short; there, tables get the width they need
+    (unless COLUMNS says otherwise)."""
+    console = Console(stderr=stderr, highlight=False)
+    if not console.is_terminal and not os.environ.get("COLUMNS"):
+        console.width = 240
+    return console
+
+
 #: diagnostics, progress and errors: never on stdout, so pipelines stay clean
-err_console = Console(stderr=True, highlight=False)
+err_console = make_console(stderr=True)
 _debug = False
 
 
@@ -34,7 +43,7 @@ def human_console(json_mode: bool, quiet: bool) -> Console | None:
     nowhere with --quiet."""
     if quiet:
         return None
-    return err_console if json_mode else Console(highlight=False)
+    return err_console if json_mode else make_console()
 
 
 def _version(value: bool):
@@ -62,15 +71,11 @@ def fail(message: str, code: int = EXIT_FAILURE) -> None:
 def main(argv: list[str] | None = None) -> None:
     """Entry point of the ``scratchnet`` script and ``python -m scratchnet``."""
     try:
-        code = app(args=argv, prog_name="scratchnet", standalone_mode=False)
-    except click.exceptions.Exit as e:
-        code = e.exit_code
-    except click.exceptions.Abort:
-        err_console.print("aborted")
-        code = 130
-    except click.ClickException as e:
-        e.show()
-        code = EXIT_USAGE if isinstance(e, click.UsageError) else e.exit_code
+        # Standalone mode lets Typer's own click handle usage errors (exit 2), --help,
+        # Exit and Abort; newer Typer ships a private copy of click whose exceptions are
+        # not `click.*`, so catching those here would miss them. It ends in SystemExit.
+        app(args=argv, prog_name="scratchnet", standalone_mode=True)
+        code = EXIT_OK
     except (ConfigError, ShapeError) as e:
         _report(e)
         code = EXIT_USAGE

@@ -8,13 +8,13 @@ from typing import List, Optional
 
 import typer
 import yaml
-from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from ..config import json_schema, load_config
 from ..errors import ConfigError, DataError
 from ..experiment import build_network, build_optimizer, load_data
-from .app import EXIT_USAGE, app, err_console
+from .app import EXIT_USAGE, app, err_console, make_console
 from .train import SET_HELP
 
 
@@ -30,7 +30,8 @@ def validate(
             cfg = load_config(path, overrides)
         except ConfigError as e:
             bad += 1
-            err_console.print(f"[bold red]invalid:[/] {e}", highlight=False, soft_wrap=True, markup=True)
+            err_console.print(f"[bold red]invalid:[/] {escape(str(e))}", highlight=False, soft_wrap=True,
+                              markup=True)
             continue
         print(f"ok: {path} ({cfg.name})")
     if bad:
@@ -46,13 +47,13 @@ def show(
 ):
     """Print the resolved config and the model summary (each layer's shape and parameters)."""
     cfg = load_config(config, overrides)
-    console = Console(highlight=False)
+    console = make_console()
     console.print(yaml.safe_dump(cfg.to_dict(), sort_keys=False).rstrip(), markup=False)
     n_inputs = None
     try:
-        n_inputs = load_data(cfg, str(data_dir) if data_dir else None).n_features
+        n_inputs = load_data(cfg, str(data_dir) if data_dir else None, download=False).n_features
     except DataError as e:
-        err_console.print(f"[yellow]note:[/] input width unknown without the data ({e})",
+        err_console.print(f"[yellow]note:[/] input width unknown without the data ({escape(str(e))})",
                           highlight=False, soft_wrap=True)
     net = build_network(cfg, n_inputs)
     table = Table(title=f"model: {cfg.name}")

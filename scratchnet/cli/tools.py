@@ -1,4 +1,5 @@
-"""Comparing and plotting runs (filled in by the sweeps/plots work)."""
+"""Helpers shared by commands. ``scratchnet sweep``, ``compare`` and ``plot`` live in
+:mod:`scratchnet.cli.sweep`, ``gradcheck`` in :mod:`scratchnet.cli.check`."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ from pathlib import Path
 
 
 def write_curves(run_dirs: list[Path], output: Path) -> Path:
+    """Learning curves of ``run_dirs`` into the PNG ``output`` (``train --plot``)."""
     from ..plots import learning_curves
 
     return learning_curves(run_dirs, output)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
 import signal
 import sys
 from pathlib import Path
@@ -11,22 +12,27 @@ from typing import List, Optional
 
 import numpy as np
 import typer
+from rich.markup import escape
 
 from .. import runs
-from ..config import load_config
+from ..callbacks import Callback
+from ..config import check_data_files, load_config
 from ..data import Scaler, one_hot
 from ..errors import ConfigError, DataError, DivergenceError, ScratchnetError
 from ..experiment import config_edited, load_data, load_run, train_experiment
 from ..trainer import evaluate
-from .app import EXIT_FAILURE, EXIT_USAGE, app, err_console, human_console
+from .app import EXIT_FAILURE, EXIT_USAGE, app, err_console, human_console, make_console
 from .render import ConsoleReporter, comparison_table, fmt, pct, summary_table
 
 SET_HELP = "Override a config value: --set model.layers.0.neurons=128 (repeatable)."
 
 
-class GracefulStop:
+class GracefulStop(Callback):
     """First Ctrl-C (or SIGTERM): finish the current batch, save, exit 130 (143).
-    A second Ctrl-C exits at once."""
+    A second Ctrl-C exits at once.
+
+    It is also a callback: ``Trainer.fit`` clears ``stop_requested`` when it starts, so a
+    signal that lands before then (while the data loads) is applied again at fit start."""
 
     def __init__(self):
         self.signum: int | None = None
@@ -53,8 +59,23 @@ class GracefulStop:
 
     def attach(self, trainer, run_dir):
         self.trainer = trainer
+        trainer.callbacks.append(self)
         if self.signum is not None:
             trainer.stop_requested = True
+
+    def on_fit_start(self, trainer):
+        if self.signum is not None:
+            trainer.stop_requested = True
+
+
+def _resume_args(config_path: Path, overrides: list[str] | None, run_dir: Path) -> str:
+    """``CONFIG [--set K=V ...] --resume RUN_DIR``, quoted for a shell: the overrides are
+    part of the run's config, so the resumed config must carry them too."""
+    words = [str(config_path)]
+    for item in overrides or []:
+        words += ["--set", item]
+    words += ["--resume", str(run_dir)]
+    return " ".join(shlex.quote(w) for w in words)
 
 
 def _emit_json(obj: dict) -> None:
@@ -81,14 +102,16 @@ def train(
     cfgs = [load_config(path, overrides) for path in configs]
     console = human_console(json_out, quiet)
     summaries, failed = [], False
-    for cfg in cfgs:
+    for config_path, cfg in zip(configs, cfgs):
         stop = GracefulStop()
         reporter = []
         if console is not None:
             console.print(f"[bold]training {cfg.name}[/] ({cfg.data.dataset}, "
                           f"{len(cfg.model.layers)} layers, {cfg.train.epochs} epochs)")
         try:
-            with stop:
+            # A diverging run is reported as one line (DivergenceError), not as NumPy's
+            # overflow/invalid-value warnings on the way there.
+            with stop, np.errstate(over="ignore", invalid="ignore", divide="ignore"):
                 def on_start(trainer, run_dir, _cfg=cfg):
                     stop.attach(trainer, run_dir)
                     if console is not None:
@@ -98,10 +121,12 @@ def train(
                                           resume=resume, on_start=on_start)
         except (DivergenceError, DataError) as e:
             failed = True
-            err_console.print(f"[bold red]error:[/] {cfg.name}: {e}", markup=True, highlight=False, soft_wrap=True)
+            err_console.print(f"[bold red]error:[/] {escape(f'{cfg.name}: {e}')}", markup=True,
+                              highlight=False, soft_wrap=True)
+            status = "diverged" if isinstance(e, DivergenceError) else "failed"
+            summaries.append({"name": cfg.name, "status": status})  # a row in the comparison
             if json_out:
-                _emit_json({"name": cfg.name, "status": "diverged" if isinstance(e, DivergenceError) else "failed",
-                            "error": str(e)})
+                _emit_json({"name": cfg.name, "status": status, "error": str(e)})
             continue
         summary = result.summary
         summaries.append(summary)
@@ -115,8 +140,8 @@ def train(
         if result.status == "interrupted":
             err_console.print(f"interrupted: best weights, checkpoint and metrics saved in "
                               f"{result.run_dir}\nresume with: scratchnet train "
-                              f"{' '.join(str(c) for c in configs)} --resume {result.run_dir}",
-                              highlight=False, soft_wrap=True)
+                              f"{_resume_args(config_path, overrides, result.run_dir)}",
+                              highlight=False, soft_wrap=True, markup=False)
             raise typer.Exit(128 + (stop.signum or signal.SIGINT))
     if console is not None and len(cfgs) > 1 and summaries:
         console.print(comparison_table(summaries))
@@ -134,8 +159,10 @@ def eval_(
     """Evaluate a run's best weights on the test split."""
     cfg, net, info, summary = load_run(run_dir)
     if config_edited(run_dir, summary):
-        err_console.print(f"[yellow]warning:[/] {run_dir / runs.CONFIG} was edited after "
-                          "training (its hash differs from the one stored in summary.json)")
+        err_console.print(f"[yellow]warning:[/] {escape(str(run_dir / runs.CONFIG))} was edited after "
+                          "training (its hash differs from the one stored in summary.json)",
+                          soft_wrap=True)
+    check_data_files(cfg, str(run_dir / runs.CONFIG))
     ds = load_data(cfg, str(data_dir) if data_dir else None)
     scaler = Scaler.from_dict(info["scaler"])
     X_test = scaler.transform(ds.X_test, dtype=cfg.train.dtype)
@@ -171,10 +198,9 @@ def eval_(
     if json_out:
         _emit_json(result)
         return
-    from rich.console import Console
     from rich.table import Table
 
-    console = Console(highlight=False)
+    console = make_console()
     t = Table(title=f"{cfg.name}: test metrics", show_header=False, box=None)
     for k, v in result["test"].items():
         t.add_row(k, pct(v) if k == "accuracy" else fmt(v))
@@ -196,4 +222,5 @@ def eval_(
         console.print(pc)
         for r in result.get("probabilities", []):
             top = ", ".join(f"{c}: {p:.3f}" for c, p in zip(classes, r["probabilities"]))
-            console.print(f"example {r['index']}: true {r['true']}, predicted {r['predicted']} ({top})")
+            console.print(f"example {r['index']}: true {r['true']}, predicted {r['predicted']} ({top})",
+                          markup=False)

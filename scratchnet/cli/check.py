@@ -1,0 +1,81 @@
+"""``scratchnet gradcheck``: the configured network's gradients against finite differences."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import List, Optional
+
+import numpy as np
+import typer
+from rich.table import Table
+
+from ..config import load_config
+from ..errors import ConfigError
+from ..experiment import build_network, prepare_data
+from ..gradcheck import TOLERANCE, check_network
+from .app import EXIT_FAILURE, app, err_console, make_console
+from .train import SET_HELP
+
+
+@app.command()
+def gradcheck(
+    config: Path = typer.Argument(..., help="An experiment YAML file."),
+    overrides: Optional[List[str]] = typer.Option(None, "--set", help=SET_HELP),
+    data_dir: Optional[Path] = typer.Option(None, "--data-dir", help="Folder holding data sets."),
+    batch: int = typer.Option(16, "--batch", min=1, help="Training rows in the checked batch."),
+    entries: int = typer.Option(200, "--entries", min=0, help="Entries checked per parameter "
+                                "tensor, drawn at random (0: every entry)."),
+    seed: int = typer.Option(0, "--seed", help="Seeds the choice of rows and entries."),
+    tol: float = typer.Option(TOLERANCE, "--tol", help="Largest relative error that passes."),
+    json_out: bool = typer.Option(False, "--json", help="The rows as JSON on stdout, nothing else."),
+):
+    """Check the configured network's gradients against finite differences.
+
+    float64 central differences for every parameter tensor, on a small batch of the real
+    training data; a table per layer. Exit 1 when any tensor fails."""
+    if not tol > 0:
+        raise ConfigError(f"--tol must be > 0, got {tol}")
+    # float64 is what makes central differences meaningful; it is set last so it wins.
+    cfg = load_config(config, [*(overrides or []), "train.dtype=float64"])
+    data = prepare_data(cfg, str(data_dir) if data_dir else None)
+    rng = np.random.default_rng(seed)
+    n = len(data.X_train)
+    rows_idx = np.sort(rng.choice(n, size=min(batch, n), replace=False))
+    X, Y = data.X_train[rows_idx], data.Y_train[rows_idx]
+    net = build_network(cfg, data.n_features)
+    results = check_network(net, X, Y, max_params_per_tensor=entries or None, seed=seed, tol=tol)
+    shapes = {p.name: tuple(p.value.shape) for p in net.params()}
+    layer_types = {row["layer"]: row["type"] for row in net.summary()}
+    failed = [r for r in results if not r["passed"]]
+    if json_out:
+        out = {"config": str(config), "batch": int(len(X)), "tolerance": tol, "passed": not failed,
+               "params": [{**r, "shape": list(shapes.get(r["param"], ())),
+                           "layer_type": layer_types.get(r["layer"])} for r in results]}
+        sys.stdout.write(json.dumps(out, default=float) + "\n")
+    else:
+        t = Table(title=f"gradient check: {cfg.name} ({len(X)} training rows, float64)")
+        for col in ("layer", "parameter", "shape", "entries checked", "max relative error", "result"):
+            t.add_column(col, justify="right" if col in ("entries checked", "max relative error") else "left")
+        last = None
+        for r in results:
+            if last is not None and r["layer"] != last:
+                t.add_section()
+            shape = shapes.get(r["param"], ())
+            size = int(np.prod(shape)) if shape else 0
+            t.add_row(f"{r['layer']}: {layer_types.get(r['layer'], '?')}" if r["layer"] != last else "",
+                      r["param"], "x".join(map(str, shape)), f"{r['entries']:,} of {size:,}",
+                      f"{r['max_rel_error']:.2e}",
+                      "[green]pass[/]" if r["passed"] else "[bold red]FAIL[/]")
+            last = r["layer"]
+        t.caption = f"pass: max relative error < {tol:g}"
+        make_console().print(t)
+    worst = max((r["max_rel_error"] for r in results), default=0.0)
+    if failed:
+        err_console.print(f"[bold red]gradient check failed[/] for {', '.join(r['param'] for r in failed)} "
+                          f"(worst relative error {worst:.2e}, tolerance {tol:g})", highlight=False,
+                          soft_wrap=True)
+        raise typer.Exit(EXIT_FAILURE)
+    err_console.print(f"gradient check passed: {len(results)} parameter tensors, worst relative "
+                      f"error {worst:.2e} (tolerance {tol:g})", highlight=False, soft_wrap=True)

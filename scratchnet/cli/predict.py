@@ -1,0 +1,82 @@
+"""``scratchnet predict``: a trained run on new inputs (CSV, .npy, PNG/JPEG)."""
+
+from __future__ import annotations
+
+import csv
+import json
+import sys
+from enum import Enum
+from pathlib import Path
+from typing import List
+
+import typer
+
+from ..experiment import load_run
+from ..predict import predict_rows, read_inputs
+from .app import app
+
+
+class OutputFormat(str, Enum):
+    table = "table"
+    csv = "csv"
+    json = "json"
+
+
+def _flat(row: dict) -> list:
+    """A row as CSV cells: input, prediction(s), then class/probability pairs."""
+    pred = row["prediction"]
+    cells = [row["input"], *(pred if isinstance(pred, list) else [pred])]
+    for entry in row.get("top", []):
+        cells += [entry["class"], f"{entry['probability']:.6g}"]
+    return cells
+
+
+def _header(rows: list[dict]) -> list[str]:
+    pred = rows[0]["prediction"]
+    names = ([f"prediction_{i + 1}" for i in range(len(pred))] if isinstance(pred, list)
+             else ["prediction"])
+    k = len(rows[0].get("top", []))
+    return ["input", *names, *[f"{kind}_{i + 1}" for i in range(k) for kind in ("class", "probability")]]
+
+
+@app.command()
+def predict(
+    run_dir: Path = typer.Argument(..., metavar="RUN_DIR",
+                                   help="A run folder written by `scratchnet train`."),
+    inputs: List[Path] = typer.Argument(
+        ..., metavar="INPUT", help="Inputs: .csv (the training feature columns), .npy arrays, or, for "
+                  "image runs, .png/.jpg pictures (one example each)."),
+    top_k: int = typer.Option(0, "--proba", "--top-k", min=0, metavar="K",
+                              help="Also give the K most probable classes and their probabilities."),
+    fmt: OutputFormat = typer.Option(OutputFormat.table, "--format", "-f",
+                                     help="table (for people), csv or json (for programs)."),
+):
+    """Predict with a run's best weights: one row per input example."""
+    cfg, net, info, _ = load_run(run_dir)
+    data = read_inputs(inputs, info, dataset=cfg.data.dataset,
+                       ignore_columns=[cfg.data.target] if cfg.data.target else [])
+    rows = predict_rows(net, info, data, top_k=top_k)
+    if fmt is OutputFormat.json:
+        sys.stdout.write(json.dumps(rows) + "\n")
+    elif fmt is OutputFormat.csv:
+        writer = csv.writer(sys.stdout, lineterminator="\n")
+        writer.writerow(_header(rows))
+        writer.writerows(_flat(r) for r in rows)
+    else:
+        from rich.console import Console
+        from rich.table import Table
+
+        table = Table(title=f"{cfg.name}: predictions")
+        table.add_column("input")
+        table.add_column("prediction", justify="right")
+        if top_k:
+            table.add_column(f"top {min(top_k, len(info['classes']))} (probability)")
+        for r in rows:
+            pred = r["prediction"]
+            text = (", ".join(f"{v:.6g}" for v in pred) if isinstance(pred, list)
+                    else f"{pred:.6g}" if isinstance(pred, float) else str(pred))
+            cells = [r["input"], text]
+            if top_k:
+                cells.append(", ".join(f"{e['class']}: {e['probability']:.3f}" for e in r["top"]))
+            table.add_row(*cells)
+        Console(highlight=False).print(table)

@@ -1,0 +1,277 @@
+"""``scratchnet sweep``, ``compare`` and ``plot``: many runs, side by side."""
+
+from __future__ import annotations
+
+import json
+import signal
+import sys
+from contextlib import ExitStack
+from enum import Enum
+from pathlib import Path
+from typing import List, Optional
+
+import typer
+from rich.markup import escape
+from rich.table import Table
+
+from .. import runs
+from ..config import load_config
+from ..errors import ConfigError
+from ..sweep import (SELECTABLE, STATE, SweepFolder, SweepTable, dask_client, differing_keys,
+                     expand_paths, flatten, parse_grid_option, read_run, run_sweep, short_keys, summarize,
+                     write_results, show_value)
+from .app import EXIT_FAILURE, app, err_console, human_console, make_console
+from .render import fmt, pct
+from .train import SET_HELP
+
+HEADERS = {"accuracy": "test accuracy", "mae": "test MAE", "rmse": "test RMSE", "r2": "test R²",
+           "test_loss": "test loss", "val_loss": "val loss", "epochs": "epochs",
+           "seconds": "seconds", "best_epoch": "best epoch"}
+
+
+class Executor(str, Enum):
+    local = "local"
+    dask = "dask"
+
+
+def _value(metric: str, v) -> str:
+    if v is None:
+        return "-"
+    if metric == "accuracy":
+        return f"{100 * v:.2f}"
+    if metric in ("epochs", "best_epoch"):
+        return f"{v:.1f}" if v != int(v) else str(int(v))
+    if metric == "seconds":
+        return f"{v:.1f}"
+    return f"{v:.4f}"
+
+
+def _mean_std(metric: str, stat: dict | None) -> str:
+    if not stat or stat["mean"] is None:
+        return "-"
+    text = _value(metric, stat["mean"])
+    if stat["std"] is not None:
+        text += f" ± {_value(metric, stat['std'])}"
+    return text + ("%" if metric == "accuracy" else "")
+
+
+def _short_error(text: str | None, width: int = 90) -> str:
+    if not text:
+        return ""
+    text = " ".join(text.split())
+    return text if len(text) <= width else text[:width - 3] + "..."
+
+
+def sweep_table(table: SweepTable, title: str) -> Table:
+    """One row per grid point, metrics as mean ± std over seeds; the best row in bold green."""
+    t = Table(title=title)
+    t.add_column("point")
+    for k in table.keys:
+        t.add_column(table.names.get(k, k))
+    t.add_column("runs", justify="right")
+    for m in table.metrics:
+        t.add_column(HEADERS.get(m, m), justify="right")
+    t.add_column("status")
+    for r in table.rows:
+        status = r["status"] + (" (best)" if r["best"] else "")
+        if r["error"]:
+            status += ": " + _short_error(r["error"])
+        t.add_row(r["point"], *[show_value(r["overrides"][k]) for k in table.keys],
+                  f"{r['runs_ok']}/{r['runs']}", *[_mean_std(m, r["metrics"].get(m)) for m in table.metrics],
+                  escape(status), style="bold green" if r["best"] else None)
+    larger = table.best_by in ("accuracy", "r2")
+    t.caption = (f"mean ± std over {table.seeds} seed{'s' if table.seeds != 1 else ''}; best: "
+                 f"{'highest' if larger else 'lowest'} mean {HEADERS.get(table.best_by, table.best_by)}")
+    return t
+
+
+def _grid_options(items: list[str] | None) -> dict[str, list]:
+    grid: dict[str, list] = {}
+    for item in items or []:
+        key, values = parse_grid_option(item)
+        if key in grid:
+            raise ConfigError(f"--grid {key} is given twice; list all its values in one --grid")
+        grid[key] = values
+    return grid
+
+
+def _run_line(task, entry, done: int, total: int, labels: dict) -> str:
+    s = entry.get("summary") or {}
+    test = s.get("test") or {}
+    if entry["status"] == "completed":
+        what = (f"test accuracy {pct(test['accuracy'])}" if test.get("accuracy") is not None
+                else f"test MAE {fmt(test.get('mae'))}" if test.get("mae") is not None else "completed")
+        what = f"[green]{what}[/]"
+    else:
+        what = f"[red]{entry['status']}[/]: {escape(_short_error(entry.get('error'), 120))}"
+    return f"[{done}/{total}] {escape(labels[task.point])}, seed {task.seed}: {what}"
+
+
+@app.command()
+def sweep(
+    config: Optional[Path] = typer.Argument(None, help="An experiment YAML file; its sweep: "
+                                            "section (grid, seeds) is the default plan."),
+    grid: Optional[List[str]] = typer.Option(None, "--grid", help="KEY=V1,V2,... values to "
+                                             "try (repeatable; replaces the file's values for KEY)."),
+    seeds: Optional[int] = typer.Option(None, "--seeds", min=1, help="Runs per grid point, with "
+                                        "seeds seed, seed+1, ... (default: the file's, else 1)."),
+    overrides: Optional[List[str]] = typer.Option(None, "--set", help=SET_HELP),
+    jobs: Optional[int] = typer.Option(None, "--jobs", "-j", min=1, help="Worker processes "
+                                       "(default: the number of cores; 1 runs in this process)."),
+    executor: Executor = typer.Option(Executor.local, "--executor", help="local: worker "
+                                      "processes; dask: an existing Dask cluster (--address)."),
+    address: Optional[str] = typer.Option(None, "--address", help="The Dask scheduler, "
+                                          "tcp://HOST:PORT (with --executor dask)."),
+    out: Path = typer.Option(Path("sweeps"), "--out", help="Where sweep folders go."),
+    resume: Optional[Path] = typer.Option(None, "--resume", help="Continue the sweep in this "
+                                          "sweep folder; finished runs are not run again."),
+    data_dir: Optional[Path] = typer.Option(None, "--data-dir", help="Folder holding data sets."),
+    best_by: Optional[str] = typer.Option(None, "--best-by", help="Metric that picks the best "
+                                          f"point: {', '.join(SELECTABLE)} (default: val_loss)."),
+    json_out: bool = typer.Option(False, "--json", help="The results as JSON on stdout, nothing else."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress or table."),
+):
+    """Train a grid of config values x seeds in parallel; table of mean ± std per point.
+
+    Each run gets its own run folder under one sweep folder, which also holds the table as
+    results.csv and results.json, and sweep.json, from which --resume continues."""
+    if best_by is not None and best_by not in SELECTABLE:
+        raise ConfigError(f"--best-by {best_by!r}: expected one of {', '.join(SELECTABLE)}")
+    if executor == Executor.dask and not address:
+        raise ConfigError("--executor dask needs --address tcp://HOST:PORT of a running scheduler")
+    if address and executor != Executor.dask:
+        raise ConfigError("--address is for --executor dask")
+    with ExitStack() as stack:
+        _sweep(stack, config, grid, seeds, overrides, jobs, executor, address, out, resume,
+               data_dir, best_by, json_out, quiet)
+
+
+def _sweep(stack, config, grid, seeds, overrides, jobs, executor, address, out, resume, data_dir,
+           best_by, json_out, quiet):
+    client = None
+    if resume is not None:
+        if config is not None or grid or seeds is not None or overrides:
+            raise ConfigError(f"--resume takes the plan from {resume / STATE}; leave out "
+                              "CONFIG, --grid, --seeds and --set")
+        folder = SweepFolder.open(resume)
+        if executor == Executor.dask:
+            client = stack.enter_context(dask_client(address))
+    else:
+        if config is None:
+            raise ConfigError("sweep needs an experiment file (or --resume SWEEP_DIR)")
+        runs.check_out_dir(out)
+        cfg = load_config(config, overrides)
+        grid_values = _grid_options(grid)
+        if executor == Executor.dask:  # before the folder: an unreachable cluster leaves none
+            client = stack.enter_context(dask_client(address))
+        folder = SweepFolder.create(out, cfg, grid_values, seeds,
+                                    str(data_dir) if data_dir else None)
+    console = human_console(json_out, quiet)
+    total = len(folder.tasks)
+    labels = {p.id: p.label(short_keys(folder.state["grid"])) for p in folder.points}
+    if not quiet:
+        err_console.print(f"sweep [bold]{escape(folder.state['name'] or '')}[/]: {len(folder.points)} "
+                          f"point{'s' if len(folder.points) != 1 else ''} x {folder.state['seeds']} "
+                          f"seed{'s' if folder.state['seeds'] != 1 else ''} = {total} run{'s' if total != 1 else ''} in "
+                          f"{escape(str(folder.path))}", highlight=False, soft_wrap=True)
+    finished = [sum(1 for t in folder.tasks if folder.result(t.key))]
+
+    def on_result(task, entry):
+        finished[0] = sum(1 for t in folder.tasks if folder.result(t.key))
+        if not quiet:
+            err_console.print(_run_line(task, entry, finished[0], total, labels), highlight=False,
+                              soft_wrap=True)
+
+    interrupted = False
+    try:
+        progress = run_sweep(folder, jobs=jobs, executor=executor.value, client=client,
+                             data_dir=str(data_dir) if data_dir else None, on_result=on_result)
+        if progress.skipped and not quiet:
+            err_console.print(f"{progress.skipped} run{'s were' if progress.skipped != 1 else ' was'} "
+                              "already finished (not run again)", highlight=False)
+    except KeyboardInterrupt:
+        interrupted = True
+    table = summarize(folder, best_by)
+    csv_path, json_path = write_results(folder, table)
+    if interrupted:
+        err_console.print(f"interrupted: {finished[0]} of {total} runs finished and recorded; "
+                          f"resume with: scratchnet sweep --resume {folder.path}",
+                          highlight=False, soft_wrap=True)
+        raise typer.Exit(128 + signal.SIGINT)
+    if json_out:
+        sys.stdout.write(json.dumps(table.to_dict(), default=str) + "\n")
+        sys.stdout.flush()
+    if console is not None:
+        console.print(sweep_table(table, f"sweep {folder.state['name']}: {folder.path}"))
+    if not quiet:
+        err_console.print(f"results: {csv_path} and {json_path}", highlight=False, soft_wrap=True)
+    if any(r["status"] != "ok" for r in table.rows):
+        raise typer.Exit(EXIT_FAILURE)
+
+
+def _run_metrics(records: list[dict]) -> list[str]:
+    order = ["accuracy", "mae", "rmse", "r2", "test_loss", "val_loss", "best_epoch", "epochs", "seconds"]
+    return [m for m in order if any(m in r["metrics"] for r in records)]
+
+
+@app.command()
+def compare(
+    paths: List[Path] = typer.Argument(..., help="Run folders and/or sweep folders."),
+    json_out: bool = typer.Option(False, "--json", help="JSON on stdout, nothing else."),
+):
+    """A table of runs: the config keys that differ between them, and their metrics."""
+    records = [read_run(d) for d in expand_paths(paths)]
+    keys = differing_keys([r["config"] for r in records])
+    names = short_keys(keys)
+    metrics = _run_metrics(records)
+    if json_out:
+        out = {"keys": keys, "runs": []}
+        for r in records:
+            flat = flatten(r["config"])
+            out["runs"].append({"run_dir": r["run_dir"], "name": r["name"], "status": r["status"],
+                                "config": {k: flat.get(k) for k in keys}, "metrics": r["metrics"]})
+        sys.stdout.write(json.dumps(out, default=str) + "\n")
+        return
+    t = Table(title=f"{len(records)} run{'s' if len(records) != 1 else ''}"
+              + ("" if keys else " (identical configs)"))
+    t.add_column("run")
+    for k in keys:
+        t.add_column(names[k])
+    t.add_column("status")
+    for m in metrics:
+        t.add_column(HEADERS[m] + (" (%)" if m == "accuracy" else ""), justify="right")
+    for r in records:
+        flat = flatten(r["config"])
+        t.add_row(escape(Path(r["run_dir"]).name), *[escape(show_value(flat.get(k, "-"))) for k in keys],
+                  r["status"], *[_value(m, r["metrics"].get(m)) for m in metrics])
+    make_console().print(t)
+
+
+@app.command()
+def plot(
+    paths: List[Path] = typer.Argument(..., help="Run folders and/or sweep folders."),
+    output: Optional[Path] = typer.Option(None, "-o", "--output", help="The PNG to write "
+                                          "(default: curves.png in the run or sweep folder "
+                                          "given alone, else in the current folder)."),
+    confusion: bool = typer.Option(True, "--confusion/--no-confusion", help="For a single "
+                                   "classification run, add its test confusion matrix."),
+    data_dir: Optional[Path] = typer.Option(None, "--data-dir", help="Folder holding data sets "
+                                            "(for the confusion matrix)."),
+):
+    """Learning curves of runs as a PNG (prints its path).
+
+    Loss and validation accuracy (or MAE) per epoch, one line per run, labelled by the
+    config keys that differ; a single classification run also gets its confusion matrix."""
+    run_dirs = expand_paths(paths)
+    if output is None:
+        if len(paths) == 1 and (paths[0] / STATE).is_file():
+            output = paths[0] / runs.PLOT
+        elif len(run_dirs) == 1:
+            output = run_dirs[0] / runs.PLOT
+        else:
+            output = Path(runs.PLOT)
+    from ..plots import learning_curves
+
+    path = learning_curves(run_dirs, output, confusion=confusion,
+                           data_dir=str(data_dir) if data_dir else None)
+    print(path)

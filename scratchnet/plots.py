@@ -1,0 +1,175 @@
+"""Pictures of runs: learning curves and confusion matrices, as PNG files.
+
+matplotlib is an optional extra (``pip install 'scratchnet[plot]'``), imported only when a
+picture is drawn. Figures are built with the object-oriented API (``Figure`` rendered by
+the Agg canvas), never through ``pyplot``: no global backend is switched, no window opens,
+and it works on machines without a display.
+"""
+
+from __future__ import annotations
+
+import io
+import math
+from pathlib import Path
+
+import numpy as np
+
+from . import runs
+from .errors import ConfigError, DataError
+
+#: inches per panel and dots per inch: a figure of n panels is (n * 5.5 * DPI) x (4 * DPI) px
+PANEL_WIDTH, PANEL_HEIGHT, DPI = 5.5, 4.0, 100
+#: more runs than this and the legend is left out (a sweep's table names them instead)
+MAX_LEGEND = 12
+
+
+def _figure(n_panels: int):
+    try:
+        from matplotlib.backends.backend_agg import FigureCanvasAgg
+        from matplotlib.figure import Figure
+    except ImportError:
+        raise ConfigError("plotting needs matplotlib: pip install 'scratchnet[plot]'") from None
+    fig = Figure(figsize=(PANEL_WIDTH * n_panels, PANEL_HEIGHT), dpi=DPI, layout="constrained")
+    FigureCanvasAgg(fig)
+    return fig, fig.subplots(1, n_panels, squeeze=False)[0]
+
+
+def _save(fig, output: str | Path) -> Path:
+    output = Path(output)
+    if output.suffix.lower() != ".png":
+        raise ConfigError(f"{output}: pictures are written as PNG; use a name ending in .png")
+    if not output.parent.is_dir():
+        raise ConfigError(f"{output}: the folder {output.parent} does not exist")
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=DPI)
+    runs.atomic_write_bytes(output, buf.getvalue())
+    return output
+
+
+def _series(history: list[dict], key: str) -> tuple[list, list]:
+    xs, ys = [], []
+    for r in history:
+        v = r.get(key)
+        if isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v):
+            xs.append(r["epoch"])
+            ys.append(v)
+    return xs, ys
+
+
+def _draw_curves(axes, records: list[dict], labels: list[str]) -> None:
+    """Loss (train solid, validation dashed) on ``axes[0]``, the validation metric
+    (accuracy, else MAE) on ``axes[1]``; one colour per run."""
+    loss_ax, metric_ax = axes
+    metric = "accuracy" if any(_series(r["history"], "accuracy")[0] for r in records) else "mae"
+    colors = [f"C{i % 10}" for i in range(len(records))]
+    losses = []
+    for r, label, c in zip(records, labels, colors):
+        xs, ys = _series(r["history"], "train_loss")
+        loss_ax.plot(xs, ys, color=c, lw=1.5, label=label)
+        losses += ys
+        xs, ys = _series(r["history"], "val_loss")
+        loss_ax.plot(xs, ys, color=c, lw=1.5, ls="--")
+        losses += ys
+        xs, ys = _series(r["history"], metric)
+        if metric == "accuracy":
+            ys = [100 * y for y in ys]
+        metric_ax.plot(xs, ys, color=c, lw=1.5, marker="o", ms=3, label=label)
+    positive = [v for v in losses if v > 0]
+    if positive and max(positive) / min(positive) > 20:
+        loss_ax.set_yscale("log")
+    loss_ax.set_title("loss (solid: train, dashed: validation)", fontsize=10)
+    loss_ax.set_xlabel("epoch")
+    loss_ax.set_ylabel("loss")
+    metric_ax.set_title(f"validation {'accuracy (%)' if metric == 'accuracy' else 'MAE'}", fontsize=10)
+    metric_ax.set_xlabel("epoch")
+    metric_ax.set_ylabel("accuracy (%)" if metric == "accuracy" else "MAE")
+    from matplotlib.ticker import MaxNLocator
+
+    for ax in axes:
+        ax.grid(True, alpha=0.3)
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    if 1 < len(records) <= MAX_LEGEND:
+        metric_ax.legend(fontsize=7, loc="best")
+
+
+def draw_confusion_matrix(ax, cm: np.ndarray, classes: list) -> None:
+    """Counts in each cell, colour by the row's share (so rare classes show too)."""
+    cm = np.asarray(cm)
+    share = cm / np.maximum(cm.sum(axis=1, keepdims=True), 1)
+    ax.imshow(share, cmap="Blues", vmin=0, vmax=1)
+    n = len(classes)
+    ticks = range(n)
+    ax.set_xticks(ticks, [str(c) for c in classes], fontsize=7 if n > 10 else 8)
+    ax.set_yticks(ticks, [str(c) for c in classes], fontsize=7 if n > 10 else 8)
+    ax.set_xlabel("predicted")
+    ax.set_ylabel("true")
+    accuracy = np.trace(cm) / max(cm.sum(), 1)
+    ax.set_title(f"test confusion matrix (accuracy {100 * accuracy:.2f}%)", fontsize=10)
+    if n <= 20:
+        for i in range(n):
+            for j in range(n):
+                if cm[i, j]:
+                    ax.text(j, i, str(int(cm[i, j])), ha="center", va="center", fontsize=6 if n > 10 else 8,
+                            color="white" if share[i, j] > 0.5 else "black")
+
+
+def confusion_matrix_of(run_dir: str | Path, data_dir: str | None = None) -> tuple[np.ndarray, list]:
+    """The test-split confusion matrix (rows: true class, columns: predicted) of a
+    classification run's best weights, and the class names."""
+    from .data import Scaler
+    from .experiment import load_data, load_run
+
+    cfg, net, info, _ = load_run(run_dir)
+    if info.get("task") != "classification":
+        raise ConfigError(f"{run_dir}: a {info.get('task')} run has no confusion matrix")
+    ds = load_data(cfg, data_dir)
+    X = Scaler.from_dict(info["scaler"]).transform(ds.X_test, dtype=cfg.train.dtype)
+    probs = net.predict(X)
+    pred = (probs[:, 0] > 0.5).astype(int) if probs.shape[1] == 1 else probs.argmax(axis=1)
+    classes = list(info["classes"])
+    y = np.asarray(ds.y_test).astype(int)
+    if len(y) and (y.min() < 0 or y.max() >= len(classes)):
+        raise DataError(f"{run_dir}: test labels do not match the run's {len(classes)} classes")
+    cm = np.zeros((len(classes), len(classes)), dtype=np.int64)
+    np.add.at(cm, (y, pred), 1)
+    return cm, classes
+
+
+def learning_curves(run_dirs: list[str | Path], output: str | Path, *, confusion: bool = False,
+                    data_dir: str | None = None, title: str | None = None) -> Path:
+    """Learning curves of one or more runs in one PNG.
+
+    Two panels: the loss per evaluated epoch (train solid, validation dashed) and the
+    validation accuracy (MAE for regression). One colour per run, labelled by the config
+    keys that differ between the runs. With ``confusion=True`` and a single
+    classification run, a third panel shows its test confusion matrix (which needs the
+    data, hence ``data_dir``). Returns ``output``.
+    """
+    from .sweep import read_run, run_labels
+
+    if not run_dirs:
+        raise ConfigError("learning_curves needs at least one run folder")
+    records = [read_run(d) for d in run_dirs]
+    empty = [r["run_dir"] for r in records if not r["history"]]
+    if len(empty) == len(records):
+        raise DataError(f"no metrics to plot: {', '.join(empty)} "
+                        f"{'has' if len(empty) == 1 else 'have'} no evaluations in {runs.METRICS}")
+    cm = None
+    if confusion and len(records) == 1 and (records[0]["summary"] or {}).get("task") == "classification":
+        cm = confusion_matrix_of(run_dirs[0], data_dir)
+    fig, axes = _figure(3 if cm is not None else 2)
+    _draw_curves(axes[:2], records, run_labels(records))
+    if cm is not None:
+        draw_confusion_matrix(axes[2], *cm)
+    if title is None:
+        title = records[0]["name"] if len(records) == 1 else f"{len(records)} runs"
+    fig.suptitle(title, fontsize=11)
+    return _save(fig, output)
+
+
+def confusion_matrix_plot(run_dir: str | Path, output: str | Path, data_dir: str | None = None) -> Path:
+    """The test confusion matrix of one classification run, alone, as a PNG."""
+    cm, classes = confusion_matrix_of(run_dir, data_dir)
+    fig, axes = _figure(1)
+    draw_confusion_matrix(axes[0], cm, classes)
+    return _save(fig, output)

@@ -1,0 +1,383 @@
+"""scikit-learn estimators built from scratchnet's own parts.
+
+:class:`ScratchNetClassifier` and :class:`ScratchNetRegressor` wrap a
+:class:`~scratchnet.network.NeuralNetwork` of :class:`~scratchnet.layers.Dense` layers,
+an optimizer from :data:`~scratchnet.optimizers.OPTIMIZERS` and the
+:class:`~scratchnet.trainer.Trainer`, behind the estimator API, so they work in
+``Pipeline``, ``GridSearchCV`` and ``cross_val_score``::
+
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+    from scratchnet.sklearn import ScratchNetClassifier
+
+    model = make_pipeline(StandardScaler(), ScratchNetClassifier(hidden_layer_sizes=(64,)))
+    model.fit(X_train, y_train).score(X_test, y_test)
+
+Inputs are not scaled here (put a scaler in front, as above); regression targets are not
+scaled either, so give them a sensible range (or use ``TransformedTargetRegressor``).
+
+This module imports scikit-learn, so ``import scratchnet`` does not import it: only
+``import scratchnet.sklearn`` does (scikit-learn costs about 90 MB of memory, which the
+MNIST training path does not pay).
+"""
+
+from __future__ import annotations
+
+import inspect
+import numbers
+
+import numpy as np
+import sklearn
+from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
+from sklearn.model_selection import train_test_split
+from sklearn.utils import check_random_state
+from sklearn.utils.multiclass import check_classification_targets, unique_labels
+
+try:  # validate_data and estimator tags as objects arrived in scikit-learn 1.6
+    from sklearn.utils.validation import check_is_fitted, validate_data
+except ImportError:  # pragma: no cover - depends on the installed version
+    raise ImportError(f"scratchnet.sklearn needs scikit-learn >= 1.6, found "
+                      f"{sklearn.__version__}") from None
+
+from .callbacks import EarlyStopping
+from .errors import ConfigError
+from .layers import Dense
+from .losses import MeanSquaredError, SoftmaxCrossEntropy
+from .network import DTYPES, NeuralNetwork
+from .optimizers import OPTIMIZERS, Optimizer
+from .trainer import Trainer
+
+__all__ = ["ScratchNetClassifier", "ScratchNetRegressor"]
+
+_FLOATS = (np.float64, np.float32)
+
+
+class _ScratchNetBase(BaseEstimator):
+    """What the classifier and the regressor share: parameters, network, training loop.
+
+    Parameters
+    ----------
+    hidden_layer_sizes : tuple of int, default=(64,)
+        Width of each hidden :class:`~scratchnet.layers.Dense` layer; ``()`` for none
+        (a linear model).
+    activation : str, default="relu"
+        Activation of the hidden layers, a name from
+        :data:`~scratchnet.activations.ACTIVATIONS`.
+    optimizer : str, default="adam"
+        A name from :data:`~scratchnet.optimizers.OPTIMIZERS`.
+    learning_rate : float, default=0.001
+        The (initial) learning rate.
+    decay : str or None, default=None
+        Learning-rate decay over the epochs of a ``fit``: "linear", "exponential",
+        "cosine", ... (:data:`~scratchnet.schedules.SCHEDULES`); None keeps it constant.
+    final_learning_rate : float or None, default=None
+        Where the decay ends (required by linear and exponential decay).
+    momentum : float, default=0.9
+        Momentum of the optimizers that have one (sgd_momentum, nesterov); ignored by
+        the others.
+    weight_init : str, default="glorot"
+        Weight initialiser (:data:`~scratchnet.initializers.INITIALIZERS`).
+    dropout : float, default=0.0
+        Drop rate after every hidden layer while training.
+    epochs : int, default=200
+        Passes over the training data in ``fit`` (``partial_fit`` makes one).
+    batch_size : int, default=32
+        Mini-batch size.
+    early_stopping : bool, default=False
+        Hold out ``validation_fraction`` of the training data and stop once its loss has
+        not improved by ``min_delta`` for ``patience`` epochs; the best weights are kept.
+    validation_fraction : float, default=0.1
+        The held-out share for early stopping (stratified for the classifier).
+    patience : int, default=10
+        Epochs without improvement before early stopping ends training.
+    min_delta : float, default=0.0
+        Smallest decrease of the validation loss that counts as an improvement.
+    random_state : int, RandomState instance or None, default=None
+        Seeds the initial weights, dropout, shuffling and the validation split.
+    dtype : {"float64", "float32"}, default="float64"
+        Precision of parameters and activations.
+    """
+
+    def __init__(self, hidden_layer_sizes=(64,), activation="relu", optimizer="adam",
+                 learning_rate=0.001, decay=None, final_learning_rate=None, momentum=0.9,
+                 weight_init="glorot", dropout=0.0, epochs=200, batch_size=32,
+                 early_stopping=False, validation_fraction=0.1, patience=10, min_delta=0.0,
+                 random_state=None, dtype="float64"):
+        self.hidden_layer_sizes = hidden_layer_sizes
+        self.activation = activation
+        self.optimizer = optimizer
+        self.learning_rate = learning_rate
+        self.decay = decay
+        self.final_learning_rate = final_learning_rate
+        self.momentum = momentum
+        self.weight_init = weight_init
+        self.dropout = dropout
+        self.epochs = epochs
+        self.batch_size = batch_size
+        self.early_stopping = early_stopping
+        self.validation_fraction = validation_fraction
+        self.patience = patience
+        self.min_delta = min_delta
+        self.random_state = random_state
+        self.dtype = dtype
+
+    # -- what subclasses say -----------------------------------------------------------
+    _loss_class: type = SoftmaxCrossEntropy
+    _stratify = False
+
+    def _encode_targets(self, y, incremental: bool, classes=None) -> np.ndarray:
+        """y as validated by ``validate_data`` -> the 2-D float target the network learns."""
+        raise NotImplementedError
+
+    # -- parameters, checked at fit time (sklearn asks __init__ to only store them) ----
+    def _hidden_sizes(self) -> tuple[int, ...]:
+        sizes = self.hidden_layer_sizes
+        if isinstance(sizes, numbers.Integral) and not isinstance(sizes, bool):
+            sizes = (sizes,)
+        try:
+            sizes = tuple(sizes)
+        except TypeError:
+            raise ConfigError(f"hidden_layer_sizes must be a tuple of positive integers, "
+                              f"got {self.hidden_layer_sizes!r}") from None
+        for s in sizes:
+            if isinstance(s, bool) or not isinstance(s, numbers.Integral) or s < 1:
+                raise ConfigError(f"hidden_layer_sizes must hold positive integers, got "
+                                  f"{self.hidden_layer_sizes!r}")
+        return tuple(int(s) for s in sizes)
+
+    def _check_params(self) -> None:
+        if self.dtype not in DTYPES:
+            raise ConfigError(f"dtype must be one of {', '.join(DTYPES)}, got {self.dtype!r}")
+        for name in ("epochs", "batch_size", "patience"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
+                raise ConfigError(f"{name} must be a positive integer, got {value!r}")
+        if not isinstance(self.validation_fraction, numbers.Real) \
+                or not 0 < self.validation_fraction < 1:
+            raise ConfigError(f"validation_fraction must be in (0, 1), got "
+                              f"{self.validation_fraction!r}")
+        if not isinstance(self.min_delta, numbers.Real) or self.min_delta < 0:
+            raise ConfigError(f"min_delta must be >= 0, got {self.min_delta!r}")
+
+    def _build_network(self, n_inputs: int, n_outputs: int, seed: int) -> NeuralNetwork:
+        # Dense checks activation, weight_init and dropout and quotes a bad value.
+        layers = [Dense(h, activation=self.activation, weight_init=self.weight_init,
+                        dropout=self.dropout) for h in self._hidden_sizes()]
+        layers.append(Dense(n_outputs, activation="linear", weight_init=self.weight_init))
+        return NeuralNetwork(layers, self._loss_class(), seed=seed, dtype=self.dtype).build(n_inputs)
+
+    def _build_optimizer(self) -> Optimizer:
+        try:
+            cls = OPTIMIZERS[self.optimizer]
+        except (KeyError, TypeError):
+            raise ConfigError(f"unknown optimizer {self.optimizer!r}; expected one of: "
+                              f"{', '.join(OPTIMIZERS)}") from None
+        accepted = set(inspect.signature(cls.__init__).parameters)
+        kwargs = {}
+        if self.decay not in (None, "none"):
+            kwargs.update(decay_type=self.decay, final_lr=self.final_learning_rate)
+        if "momentum" in accepted:
+            kwargs["momentum"] = self.momentum
+        return cls(self.learning_rate, **kwargs)
+
+    # -- training ----------------------------------------------------------------------
+    def _validate_training_data(self, X, y, reset: bool):
+        raise NotImplementedError
+
+    def _fit(self, X, y, *, incremental: bool, classes=None):
+        self._check_params()
+        first = not incremental or not hasattr(self, "_trainer")
+        X, y = self._validate_training_data(X, y, reset=first)
+        Y = self._encode_targets(y, incremental=not first, classes=classes)
+        X = np.asarray(X, dtype=self.dtype)
+        if first:
+            rng = check_random_state(self.random_state)
+            # One draw for the network (initial weights, dropout) and a generator for
+            # everything drawn per fit / per partial_fit call (shuffling, the split).
+            seed = int(rng.randint(np.iinfo(np.int32).max))
+            self._rng = np.random.default_rng(int(rng.randint(np.iinfo(np.int32).max)))
+            self.network_ = self._build_network(X.shape[1], Y.shape[1], seed)
+            self._trainer = Trainer(self.network_, self._build_optimizer())
+            self.loss_curve_ = []
+            self.validation_loss_curve_ = [] if (self.early_stopping and not incremental) else None
+            self.n_iter_ = 0
+            self.best_epoch_ = None
+        shuffle_seed = int(self._rng.integers(np.iinfo(np.int32).max))
+        X_val = Y_val = None
+        stopper: bool | EarlyStopping = False
+        if self.early_stopping and not incremental:
+            X, X_val, Y, Y_val = self._split(X, Y, shuffle_seed)
+            stopper = EarlyStopping(patience=self.patience, min_delta=self.min_delta,
+                                    restore_best=True)
+        # eval_every=1: the trainer records the training loss at each evaluation, and
+        # loss_curve_ is per epoch. Without validation data an evaluation is only a record.
+        history = self._trainer.fit(
+            X, Y, X_val, Y_val, epochs=1 if incremental else self.epochs, eval_every=1,
+            batch_size=self.batch_size, seed=shuffle_seed, restart=first,
+            early_stopping=stopper)
+        self.loss_curve_ += [r["train_loss"] for r in history.records]
+        if self.validation_loss_curve_ is not None:
+            self.validation_loss_curve_ += [r["val_loss"] for r in history.records]
+        self.n_iter_ += history.epochs_run
+        if not incremental:
+            self.best_epoch_ = history.best_epoch if self.early_stopping else None
+        return self
+
+    def _split(self, X, Y, seed: int):
+        """Hold out ``validation_fraction`` of the rows (at least one), stratified when
+        every class can give a row, plainly otherwise (tiny data sets)."""
+        n = len(X)
+        if n < 2:
+            raise ValueError(f"early_stopping holds out validation data, which needs at "
+                             f"least 2 samples; got n_samples = {n}")
+        n_val = min(max(1, round(self.validation_fraction * n)), n - 1)
+        if self._stratify:
+            try:
+                return train_test_split(X, Y, test_size=n_val, random_state=seed,
+                                        stratify=Y.argmax(axis=1))
+            except ValueError:  # a class with one row, or fewer held-out rows than classes
+                pass
+        return train_test_split(X, Y, test_size=n_val, random_state=seed)
+
+    def _forward(self, X) -> np.ndarray:
+        check_is_fitted(self)
+        X = validate_data(self, X, reset=False, dtype=_FLOATS)
+        # float64 out whatever the network's dtype, as scikit-learn's metrics expect
+        return self.network_.predict(np.asarray(X, dtype=self.dtype)).astype(np.float64, copy=False)
+
+    def fit(self, X, y):
+        """Train from freshly initialised weights for ``epochs`` epochs; returns self."""
+        return self._fit(X, y, incremental=False)
+
+
+class ScratchNetClassifier(ClassifierMixin, _ScratchNetBase):
+    __doc__ = ("A multi-class classifier: Dense hidden layers and a softmax output trained "
+               "with softmax cross-entropy.\n" + _ScratchNetBase.__doc__.split("\n", 1)[1] + """
+    Attributes
+    ----------
+    classes_ : ndarray of shape (n_classes,)
+        The class labels, sorted (``predict_proba`` columns follow this order).
+    loss_curve_ : list of float
+        Mean training loss of every epoch trained (``partial_fit`` appends one).
+    validation_loss_curve_ : list of float or None
+        Validation loss per epoch when ``fit`` ran with ``early_stopping`` (None for the
+        epochs of later ``partial_fit`` calls, which hold nothing out); else None.
+    n_iter_ : int
+        Epochs trained.
+    best_epoch_ : int or None
+        With early stopping, the epoch whose weights were kept (the lowest validation
+        loss); None otherwise.
+    n_features_in_ : int
+        Width of X seen in ``fit``.
+    network_ : scratchnet.NeuralNetwork
+        The trained network.
+    """)
+
+    _loss_class = SoftmaxCrossEntropy
+    _stratify = True
+
+    def _validate_training_data(self, X, y, reset):
+        X, y = validate_data(self, X, y, reset=reset, dtype=_FLOATS)
+        check_classification_targets(y)
+        return X, y
+
+    def _encode_targets(self, y, incremental, classes=None):
+        if classes is not None:  # partial_fit: the first call fixes the classes
+            classes = unique_labels(classes)
+            if incremental and not np.array_equal(classes, self.classes_):
+                raise ValueError(f"classes={classes.tolist()} differ from the classes "
+                                 f"already learned, {self.classes_.tolist()}")
+            self.classes_ = classes
+        elif not incremental:
+            self.classes_ = np.unique(y)
+        unknown = np.setdiff1d(y, self.classes_)
+        if unknown.size:
+            raise ValueError(f"y holds labels {unknown.tolist()} that are not among the "
+                             f"classes {self.classes_.tolist()}")
+        index = np.searchsorted(self.classes_, y)
+        Y = np.zeros((len(y), len(self.classes_)), dtype=self.dtype)
+        Y[np.arange(len(y)), index] = 1
+        return Y
+
+    def partial_fit(self, X, y, classes=None):
+        """One epoch over (X, y), continuing from the current weights and optimizer state.
+
+        ``classes`` (every label that will ever appear) is required on the first call, as
+        for scikit-learn's other incremental classifiers. The learning rate is the initial
+        one (a decay spans the epochs of one ``fit``). Early stopping does not apply.
+        """
+        if not hasattr(self, "_trainer") and classes is None:
+            raise ValueError("classes must be passed on the first call to partial_fit")
+        return self._fit(X, y, incremental=True, classes=classes)
+
+    def predict_proba(self, X):
+        """Class probabilities, shape (n_samples, n_classes), columns in ``classes_`` order."""
+        return self._forward(X)
+
+    def predict_log_proba(self, X):
+        with np.errstate(divide="ignore"):
+            return np.log(self.predict_proba(X))
+
+    def predict(self, X):
+        """The most probable class of each row."""
+        proba = self.predict_proba(X)  # first: it raises NotFittedError before fit
+        return self.classes_[np.argmax(proba, axis=1)]
+
+
+class ScratchNetRegressor(RegressorMixin, _ScratchNetBase):
+    __doc__ = ("A regressor: Dense hidden layers and a linear output trained with mean "
+               "squared error (one output per target column).\n"
+               + _ScratchNetBase.__doc__.split("\n", 1)[1] + """
+    Attributes
+    ----------
+    loss_curve_ : list of float
+        Mean training loss (mean squared error summed over outputs) of every epoch.
+    validation_loss_curve_ : list of float or None
+        Validation loss per epoch when ``fit`` ran with ``early_stopping`` (None for the
+        epochs of later ``partial_fit`` calls, which hold nothing out); else None.
+    n_iter_ : int
+        Epochs trained.
+    best_epoch_ : int or None
+        With early stopping, the epoch whose weights were kept (the lowest validation
+        loss); None otherwise.
+    n_outputs_ : int
+        Number of target columns.
+    n_features_in_ : int
+        Width of X seen in ``fit``.
+    network_ : scratchnet.NeuralNetwork
+        The trained network.
+    """)
+
+    _loss_class = MeanSquaredError
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.target_tags.multi_output = True
+        return tags
+
+    def _validate_training_data(self, X, y, reset):
+        return validate_data(self, X, y, reset=reset, dtype=_FLOATS, multi_output=True,
+                             y_numeric=True)
+
+    def _encode_targets(self, y, incremental, classes=None):
+        y = np.asarray(y)
+        Y = y.reshape(-1, 1) if y.ndim == 1 else y
+        if incremental:
+            if Y.shape[1] != self.n_outputs_:
+                raise ValueError(f"y has {Y.shape[1]} target columns, but the regressor was "
+                                 f"trained on {self.n_outputs_}")
+        else:
+            self.n_outputs_ = Y.shape[1]
+            self._y_1d = y.ndim == 1
+        return np.asarray(Y, dtype=self.dtype)
+
+    def partial_fit(self, X, y):
+        """One epoch over (X, y), continuing from the current weights and optimizer state.
+        The learning rate is the initial one; early stopping does not apply."""
+        return self._fit(X, y, incremental=True)
+
+    def predict(self, X):
+        """Predicted values: shape (n_samples,) when fitted on a 1-D y, else
+        (n_samples, n_outputs)."""
+        out = self._forward(X)
+        return out.ravel() if self._y_1d else out

@@ -1,0 +1,173 @@
+"""`scratchnet plot`, `compare` and `train --plot` on real runs (digits and diabetes, a
+few epochs): the PNGs exist, have the expected size, and show the runs' lines."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import yaml
+
+pytest.importorskip("matplotlib")
+Image = pytest.importorskip("PIL.Image")
+
+from scratchnet import runs  # noqa: E402
+from scratchnet.cli import main  # noqa: E402
+from scratchnet.config import validate  # noqa: E402
+from scratchnet.experiment import train_experiment  # noqa: E402
+from scratchnet.plots import DPI, PANEL_HEIGHT, PANEL_WIDTH, confusion_matrix_of  # noqa: E402
+from scratchnet.sweep import read_run, run_labels  # noqa: E402
+
+DIGITS = {
+    "name": "digits_plot",
+    "seed": 5,
+    "data": {"dataset": "digits", "validation": 0.1},
+    "model": {"layers": [{"neurons": 16, "activation": "tanh"},
+                         {"neurons": 10, "activation": "linear"}]},
+    "optimizer": {"name": "sgd_momentum", "lr": 0.1, "momentum": 0.9},
+    "train": {"epochs": 4, "batch_size": 64},
+}
+DIABETES = {
+    "name": "diabetes_plot",
+    "seed": 5,
+    "data": {"dataset": "diabetes", "validation": 0.2},
+    "model": {"layers": [{"neurons": 8, "activation": "tanh"},
+                         {"neurons": 1, "activation": "linear"}], "loss": "mse"},
+    "optimizer": {"name": "sgd_momentum", "lr": 0.001, "momentum": 0.9},
+    "train": {"epochs": 3, "batch_size": 32},
+}
+C0, C1 = (31, 119, 180), (255, 127, 14)  # matplotlib's first two line colours
+DARK_BLUE = (8, 48, 107)  # the top of the "Blues" colour map: a confusion matrix's diagonal
+
+
+def train(tmp_path: Path, raw: dict, **changes) -> Path:
+    raw = json.loads(json.dumps(raw))
+    for dotted, value in changes.items():
+        node = raw
+        *parents, last = dotted.split("__")
+        for p in parents:
+            node = node[p]
+        node[last] = value
+    return train_experiment(validate(raw, "test"), out=tmp_path / "runs").run_dir
+
+
+def cli(capsys, *args) -> tuple[int, str, str]:
+    with pytest.raises(SystemExit) as exc:
+        main([str(a) for a in args])
+    out, err = capsys.readouterr()
+    return exc.value.code, out, err
+
+
+def pixels_near(img: np.ndarray, color, tol: int = 40) -> int:
+    return int((np.abs(img[..., :3].astype(int) - np.array(color)).sum(axis=-1) < tol).sum())
+
+
+def load_png(path: Path) -> np.ndarray:
+    with Image.open(path) as im:
+        assert im.format == "PNG"
+        return np.asarray(im.convert("RGB"))
+
+
+def assert_not_blank(img: np.ndarray) -> None:
+    non_white = (img.sum(axis=-1) < 3 * 245).mean()
+    assert non_white > 0.02, f"only {non_white:.1%} of the picture is drawn on"
+    assert len(np.unique(img.reshape(-1, 3), axis=0)) > 50
+
+
+def size(panels: int) -> tuple[int, int]:
+    return round(panels * PANEL_WIDTH * DPI), round(PANEL_HEIGHT * DPI)
+
+
+def test_plot_two_runs_labels_them_by_what_differs(tmp_path, capsys):
+    a = train(tmp_path, DIGITS, optimizer__lr=0.05)
+    b = train(tmp_path, DIGITS, optimizer__lr=0.2)
+    assert run_labels([read_run(a), read_run(b)]) == ["lr=0.05", "lr=0.2"]
+    out_png = tmp_path / "both.png"
+    code, out, err = cli(capsys, "plot", a, b, "-o", out_png)
+    assert code == 0, err
+    assert out.strip() == str(out_png)
+    img = load_png(out_png)
+    assert img.shape[1::-1] == size(2)  # (width, height): two panels, no confusion matrix
+    assert_not_blank(img)
+    half = img.shape[1] // 2
+    for panel in (img[:, :half], img[:, half:]):  # both runs drawn in both panels
+        assert pixels_near(panel, C0) > 200 and pixels_near(panel, C1) > 200
+    assert pixels_near(img, (214, 39, 40)) < 20  # no third run's colour (C3 red)
+
+
+def test_plot_one_classification_run_adds_its_confusion_matrix(tmp_path, capsys):
+    run = train(tmp_path, DIGITS)
+    code, out, err = cli(capsys, "plot", run, "--no-confusion", "-o", tmp_path / "plain.png")
+    assert code == 0, err
+    plain = load_png(tmp_path / "plain.png")
+    assert plain.shape[1::-1] == size(2)
+
+    code, out, err = cli(capsys, "plot", run)  # default: curves.png in the run folder
+    assert code == 0, err
+    assert Path(out.strip()) == run / runs.PLOT
+    img = load_png(run / runs.PLOT)
+    assert img.shape[1::-1] == size(3)
+    assert_not_blank(img)
+    third = img[:, 2 * img.shape[1] // 3:]
+    assert pixels_near(third, DARK_BLUE) > 1000  # a strong diagonal: most digits right
+    assert pixels_near(img[:, : 2 * img.shape[1] // 3], DARK_BLUE) < 200
+
+    # the matrix drawn is the one `scratchnet eval` reports
+    cm, classes = confusion_matrix_of(run)
+    code, out, err = cli(capsys, "eval", run, "--json")
+    assert code == 0, err
+    assert cm.tolist() == json.loads(out)["confusion_matrix"]
+    assert classes == list(range(10)) and np.trace(cm) / cm.sum() > 0.8
+
+
+def test_plot_regression_shows_mae_and_no_confusion_matrix(tmp_path, capsys):
+    run = train(tmp_path, DIABETES)
+    code, out, err = cli(capsys, "plot", run, "-o", tmp_path / "reg.png")
+    assert code == 0, err
+    img = load_png(tmp_path / "reg.png")
+    assert img.shape[1::-1] == size(2)
+    assert_not_blank(img)
+    assert pixels_near(img, C0) > 200
+
+
+def test_train_plot_writes_curves_into_the_run_folder(tmp_path, capsys):
+    cfg = tmp_path / "d.yaml"
+    cfg.write_text(yaml.safe_dump(DIGITS))
+    code, out, err = cli(capsys, "train", cfg, "--out", tmp_path / "runs", "--plot", "--quiet")
+    assert code == 0, err
+    (run,) = list((tmp_path / "runs").iterdir())
+    img = load_png(run / runs.PLOT)
+    assert img.shape[1::-1] == size(2)
+    assert_not_blank(img)
+
+
+def test_compare_shows_only_the_keys_that_differ(tmp_path, capsys):
+    a = train(tmp_path, DIGITS, optimizer__lr=0.05)
+    b = train(tmp_path, DIGITS, optimizer__lr=0.2, model__layers=[
+        {"neurons": 16, "activation": "sigmoid"}, {"neurons": 10, "activation": "linear"}])
+    code, out, err = cli(capsys, "compare", a, b, "--json")
+    assert code == 0, err
+    result = json.loads(out)
+    assert result["keys"] == ["model.layers.0.activation", "optimizer.lr"]
+    for got, run in zip(result["runs"], (a, b)):
+        summary = json.loads((run / runs.SUMMARY).read_text())
+        assert got["run_dir"] == str(run) and got["status"] == "completed"
+        assert got["metrics"]["accuracy"] == summary["test"]["accuracy"]
+        assert got["metrics"]["val_loss"] == summary["best_val_loss"]
+    assert [r["config"]["optimizer.lr"] for r in result["runs"]] == [0.05, 0.2]
+
+    code, out, err = cli(capsys, "compare", a, b)
+    assert code == 0, err
+    assert "layers.0.activation" in out and "sigmoid" in out and a.name in out and b.name in out
+
+
+def test_plot_and_compare_refuse_what_is_not_a_run(tmp_path, capsys):
+    code, _, err = cli(capsys, "plot", tmp_path)
+    assert code == 2 and "neither a run folder" in err
+    code, _, err = cli(capsys, "compare", tmp_path / "missing")
+    assert code == 2 and "no such folder" in err
+    run = train(tmp_path, DIGITS)
+    code, _, err = cli(capsys, "plot", run, "-o", tmp_path / "curves.jpg")
+    assert code == 2 and "PNG" in err
