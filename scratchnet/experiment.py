@@ -258,10 +258,11 @@ def _check_resume(run_dir: Path, cfg: ExperimentConfig):
     summary = runs.read_json(run_dir / runs.SUMMARY) if (run_dir / runs.SUMMARY).exists() else {}
     if not isinstance(meta["epoch"], int) or not isinstance(meta.get("batch", 0), int):
         raise DataError(f"{path}: not a scratchnet checkpoint (epoch {meta['epoch']!r})")
-    if isinstance(summary, dict) and summary.get("status") == "completed" \
-            and summary.get("stopped_early"):
+    # (the final checkpoint says so too, should the run be killed before its summary)
+    history = meta.get("history") if isinstance(meta.get("history"), dict) else {}
+    if history.get("stopped_early") or (isinstance(summary, dict) and summary.get("stopped_early")):
         raise ConfigError(f"--resume {run_dir}: the run already completed (it stopped early "
-                          f"at epoch {summary.get('epochs_run')}); nothing to resume")
+                          f"at epoch {meta['epoch']}); nothing to resume")
     if not meta.get("batch") and meta["epoch"] >= cfg.train.epochs:
         raise ConfigError(f"--resume {run_dir}: the run already completed its "
                           f"{meta['epoch']} epochs; nothing to resume (raise train.epochs "
