@@ -302,3 +302,45 @@ def test_diabetes_regression_reports_mae_rmse_r2():
     assert last["rmse"] == pytest.approx(math.sqrt(last["val_loss"]), rel=1e-5)
     prediction = net.predict(X_test)
     assert last["r2"] == pytest.approx(sn.r2(prediction, Y_test), rel=1e-6)
+
+
+# -- BLAS threads ----------------------------------------------------------------------
+def _blas_threads() -> int:
+    from threadpoolctl import threadpool_info
+
+    return min(p["num_threads"] for p in threadpool_info() if p["user_api"] == "blas")
+
+
+def test_fit_limits_blas_threads_while_it_runs_and_restores_them():
+    import numpy as np
+    from scratchnet import Dense, Linear, NeuralNetwork, SGD, SoftmaxCrossEntropy, Tanh, Trainer
+    from scratchnet.callbacks import Callback
+    from threadpoolctl import threadpool_limits
+
+    seen = []
+
+    class Spy(Callback):
+        def on_epoch_end(self, trainer, epoch):
+            seen.append(_blas_threads())
+
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(40, 5))
+    Y = np.eye(3)[rng.integers(0, 3, 40)]
+    with threadpool_limits(limits=2, user_api="blas"):
+        before = _blas_threads()
+        net = NeuralNetwork([Dense(4, Tanh()), Dense(3, Linear())], SoftmaxCrossEntropy(), seed=0)
+        Trainer(net, SGD(0.1), [Spy()], blas_threads=1).fit(X, Y, epochs=2, batch_size=8)
+        assert seen == [1, 1]
+        assert _blas_threads() == before  # restored after fit
+        seen.clear()
+        Trainer(net, SGD(0.1), [Spy()], blas_threads=None).fit(X, Y, epochs=1, batch_size=8)
+        assert seen == [before]  # None leaves the library's setting alone
+
+
+def test_blas_threads_must_be_positive():
+    import pytest
+    from scratchnet import ConfigError, Dense, NeuralNetwork, SGD, SoftmaxCrossEntropy, Trainer
+
+    net = NeuralNetwork([Dense(3)], SoftmaxCrossEntropy(), seed=0)
+    with pytest.raises(ConfigError, match="blas_threads"):
+        Trainer(net, SGD(0.1), blas_threads=0)
