@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import inspect
 import math
 
 import numpy as np
 
 from .core import Operation
+from .registry import build
 from .errors import ConfigError
 
 
@@ -229,15 +229,4 @@ def get_activation(spec: str | Activation | None, **kwargs) -> Activation:
         return Linear()
     if isinstance(spec, Activation):
         return spec
-    try:
-        cls = ACTIVATIONS[spec]
-    except (KeyError, TypeError):
-        raise ConfigError(
-            f"unknown activation {spec!r}; expected one of: {', '.join(ACTIVATIONS)}"
-        ) from None
-    accepted = list(inspect.signature(cls).parameters)
-    unknown = sorted(set(kwargs) - set(accepted))
-    if unknown:
-        raise ConfigError(f"activation {spec!r} takes no option(s) {unknown}; it accepts: "
-                          f"{', '.join(accepted) or 'no options'}")
-    return cls(**kwargs)
+    return build(ACTIVATIONS, spec, "activation", **kwargs)

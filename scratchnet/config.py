@@ -9,11 +9,9 @@ experiment files the day it is added.
 
 from __future__ import annotations
 
-import difflib
 import hashlib
 import inspect
 import json
-import math
 import re
 from pathlib import Path
 from typing import Any, Literal, Union
@@ -28,6 +26,7 @@ from .initializers import BIAS_INITS, INITIALIZERS
 from .losses import LOSSES
 from .network import DTYPES
 from .optimizers import OPTIMIZERS
+from .registry import did_you_mean
 from .schedules import SCHEDULES
 
 SCHEMA_URL_COMMENT = "# yaml-language-server: $schema=../scratchnet.schema.json"
@@ -50,8 +49,7 @@ def safe_load(text: str):
 
 
 def _suggest(value: str, choices) -> str:
-    close = difflib.get_close_matches(str(value), [str(c) for c in choices], n=1)
-    return f" (did you mean {close[0]!r}?)" if close else ""
+    return did_you_mean(value, choices)
 
 
 def _check_name(value: str, registry, what: str) -> str:

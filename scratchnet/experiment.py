@@ -19,7 +19,7 @@ from . import runs
 from .activations import get_activation
 from .callbacks import Callback, EarlyStopping
 from .config import ExperimentConfig, config_digest, validate
-from .data import Dataset, Prepared, Scaler, load_dataset, prepare
+from .data import Dataset, Prepared, load_dataset, prepare
 from .errors import ConfigError, DataError, DivergenceError
 from .layers import Dense
 from .losses import get_loss

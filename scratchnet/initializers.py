@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .errors import ConfigError
+from .registry import lookup
 
 
 @dataclass(frozen=True)
@@ -65,9 +65,4 @@ BIAS_INITS = ("zeros", "normal")
 
 
 def get_initializer(name: str):
-    try:
-        return INITIALIZERS[name]
-    except (KeyError, TypeError):
-        raise ConfigError(
-            f"unknown weight_init {name!r}; expected one of: {', '.join(INITIALIZERS)}"
-        ) from None
+    return lookup(INITIALIZERS, name, "weight_init")

@@ -3,11 +3,11 @@ with respect to the prediction."""
 
 from __future__ import annotations
 
-import inspect
 
 import numpy as np
 
 from .core import check_same_shape
+from .registry import build
 from .errors import ConfigError, DataError, ShapeError
 
 
@@ -243,13 +243,4 @@ def get_loss(spec: str | Loss, **kwargs) -> Loss:
     instance, passed through."""
     if isinstance(spec, Loss):
         return spec
-    try:
-        cls = LOSSES[spec]
-    except (KeyError, TypeError):
-        raise ConfigError(f"unknown loss {spec!r}; expected one of: {', '.join(LOSSES)}") from None
-    accepted = list(inspect.signature(cls).parameters)
-    unknown = sorted(set(kwargs) - set(accepted))
-    if unknown:
-        raise ConfigError(f"loss {spec!r} takes no option(s) {unknown}; it accepts: "
-                          f"{', '.join(accepted) or 'no options'}")
-    return cls(**kwargs)
+    return build(LOSSES, spec, "loss", **kwargs)

@@ -14,12 +14,12 @@ each ``grad`` holds the gradient that was applied; the next backward pass overwr
 
 from __future__ import annotations
 
-import inspect
 import math
 
 import numpy as np
 
 from .core import Param
+from .registry import build
 from .errors import ConfigError, ShapeError
 from .schedules import Schedule, _check_lr, make_schedule
 
@@ -349,13 +349,4 @@ OPTIMIZERS: dict[str, type[Optimizer]] = {
 
 
 def get_optimizer(name: str, **kwargs) -> Optimizer:
-    try:
-        cls = OPTIMIZERS[name]
-    except (KeyError, TypeError):
-        raise ConfigError(f"unknown optimizer {name!r}; expected one of: {', '.join(OPTIMIZERS)}") from None
-    accepted = list(inspect.signature(cls).parameters)
-    unknown = sorted(set(kwargs) - set(accepted))
-    if unknown:
-        raise ConfigError(f"optimizer {name!r} takes no option(s) {unknown}; it accepts: "
-                          f"{', '.join(accepted)}")
-    return cls(**kwargs)
+    return build(OPTIMIZERS, name, "optimizer", **kwargs)

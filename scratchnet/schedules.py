@@ -32,6 +32,7 @@ import dataclasses
 import math
 from dataclasses import dataclass, field
 
+from .registry import lookup
 from .errors import ConfigError
 
 
@@ -299,11 +300,7 @@ def make_schedule(decay_type: str | None, lr: float, epochs: int, final_lr: floa
     ignores it. ``warmup_epochs > 0`` wraps the schedule in a :class:`Warmup`.
     """
     name = "none" if decay_type in (None, "none") else decay_type
-    try:
-        cls = SCHEDULES[name]
-    except (KeyError, TypeError):
-        raise ConfigError(f"unknown decay type {decay_type!r}; expected one of: "
-                          f"{', '.join(SCHEDULES)}") from None
+    cls = lookup(SCHEDULES, name, "decay type")
     _check_int(warmup_epochs, "warmup_epochs", 0)
     if isinstance(epochs, bool) or not isinstance(epochs, int) or epochs < 1:
         raise ConfigError(f"epochs must be a positive integer, got {epochs!r}")

@@ -272,7 +272,7 @@ def test_resume_refuses_a_new_plan_and_a_missing_folder(tmp_path, capsys):
 def test_ctrl_c_stops_the_workers_and_the_sweep_resumes(tmp_path):
     """A real SIGINT to a running `scratchnet sweep`: exit 130 with the resume command, the
     finished runs recorded; `--resume` runs only the rest."""
-    cfg = write_config(tmp_path / "d.yaml", dict(DIGITS, train=dict(DIGITS["train"], epochs=15)))
+    cfg = write_config(tmp_path / "d.yaml", dict(DIGITS, train=dict(DIGITS["train"], epochs=30)))
     cmd = [sys.executable, "-m", "scratchnet", "sweep", str(cfg), "--grid",
            "optimizer.lr=0.01,0.02,0.03,0.04,0.05,0.06,0.07,0.08", "--jobs", "2",
            "--out", str(tmp_path / "sweeps")]

@@ -18,10 +18,10 @@ from .. import runs
 from ..callbacks import Callback
 from ..config import check_data_files, load_config
 from ..data import Scaler, one_hot
-from ..errors import ConfigError, DataError, DivergenceError, ScratchnetError
+from ..errors import ConfigError, DataError, DivergenceError
 from ..experiment import config_edited, load_data, load_run, train_experiment
 from ..trainer import evaluate
-from .app import EXIT_FAILURE, EXIT_USAGE, app, err_console, human_console, make_console
+from .app import EXIT_FAILURE, app, err_console, human_console, make_console
 from .render import ConsoleReporter, comparison_table, fmt, pct, summary_table
 
 SET_HELP = "Override a config value: --set model.layers.0.neurons=128 (repeatable)."
@@ -104,7 +104,6 @@ def train(
     summaries, failed = [], False
     for config_path, cfg in zip(configs, cfgs):
         stop = GracefulStop()
-        reporter = []
         if console is not None:
             console.print(f"[bold]training {cfg.name}[/] ({cfg.data.dataset}, "
                           f"{len(cfg.model.layers)} layers, {cfg.train.epochs} epochs)")
