@@ -1,0 +1,376 @@
+"""The experiment files in configs/: each one trains for an epoch through the real CLI,
+the notebook's configs keep the notebook's settings, the Boston configs run on a CSV
+with Boston's columns, ``model.input_dropout`` (what mnist_best needs) works, and
+``benchmarks/reproduce.py`` writes its report.
+
+MNIST configs skip when ``$SCRATCHNET_DATA_DIR/mnist`` is absent and run when it is
+present (CI sets it).
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import scratchnet as sn
+from scratchnet.cli import main
+from scratchnet.config import load_config, validate
+from scratchnet.errors import ConfigError
+from scratchnet.experiment import build_network, prepare_data
+from scratchnet.gradcheck import check_network
+
+from conftest import run_cli
+
+ROOT = Path(__file__).resolve().parent.parent
+CONFIGS = sorted((ROOT / "configs").glob("*.yaml"))
+BOSTON_COLUMNS = ["crim", "zn", "indus", "chas", "nox", "rm", "age", "dis", "rad", "tax",
+                  "ptratio", "b", "lstat", "medv"]
+MNIST_PARAMS = 784 * 89 + 89 + 89 * 10 + 10  # the notebook's 784 -> 89 -> 10
+
+
+def _mnist_available() -> bool:
+    shared = os.environ.get("SCRATCHNET_DATA_DIR")
+    return bool(shared) and (Path(shared) / "mnist").is_dir()
+
+
+needs_mnist = pytest.mark.skipif(not _mnist_available(),
+                                 reason="real MNIST not available (set SCRATCHNET_DATA_DIR)")
+
+
+def write_boston_csv(path: Path, n: int = 120, header=BOSTON_COLUMNS, seed: int = 0) -> Path:
+    """A synthetic CSV with Boston housing's 14 columns (the real one is not ours to
+    ship): plausible feature ranges, a price driven by rooms and status plus noise."""
+    rng = np.random.default_rng(seed)
+    mean = np.array([3.6, 11, 11, 0, .55, 6.3, 68, 3.8, 9.5, 408, 18.5, 356, 12.6])
+    std = np.array([8, 23, 7, 0, .1, .7, 28, 2, 8.7, 168, 2.2, 91, 7])
+    X = mean + rng.standard_normal((n, 13)) * std
+    X[:, 3] = rng.random(n) < 0.07  # chas: a 0/1 dummy
+    medv = 22.5 + 5 * (X[:, 5] - 6.3) - 0.5 * (X[:, 12] - 12.6) + rng.normal(0, 3, n)
+    with open(path, "w", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow(header)
+        for row, y in zip(X, medv):
+            writer.writerow([f"{v:.4f}" for v in row] + [f"{y:.1f}"])
+    return path
+
+
+@pytest.fixture(scope="module")
+def boston_csv(tmp_path_factory) -> Path:
+    return write_boston_csv(tmp_path_factory.mktemp("boston") / "BostonHousing.csv")
+
+
+@pytest.fixture
+def cli_here(tmp_path, monkeypatch, capsys):
+    """The real entry point ``scratchnet.cli.main`` in this process (a new interpreter
+    per config would cost more than the epoch); ``test_one_config_in_a_real_process``
+    runs the same path in a subprocess."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("SCRATCHNET_DEBUG", raising=False)
+
+    def run(*args):
+        capsys.readouterr()
+        with pytest.raises(SystemExit) as exc:
+            main([str(a) for a in args])
+        out, err = capsys.readouterr()
+        return exc.value.code, out, err
+    return run
+
+
+# -- every config trains for one epoch ---------------------------------------------------
+def test_configs_are_there():
+    stems = {p.stem for p in CONFIGS}
+    notebook = {f"mnist_{i:02d}" for i in range(1, 12)}
+    assert notebook <= {s[:8] for s in stems}
+    assert {"mnist_tanh", "mnist_best", "digits_quickstart", "diabetes_linear",
+            "diabetes_one_hidden", "diabetes_two_hidden", "boston_linear",
+            "boston_one_hidden", "boston_two_hidden"} <= stems
+
+
+def _config_params() -> list:
+    return [pytest.param(path, id=path.stem,
+                         marks=[needs_mnist] if "dataset: mnist" in path.read_text() else [])
+            for path in CONFIGS]
+
+
+@pytest.mark.parametrize("path", _config_params())
+def test_every_config_trains_one_epoch(path, cli_here, boston_csv, tmp_path):
+    args = ["train", path, "--set", "train.epochs=1", "--json", "--quiet", "--out", tmp_path / "runs"]
+    if path.stem.startswith("boston"):
+        args += ["--set", f"data.path={boston_csv}"]
+    rc, out, err = cli_here(*args)
+    assert rc == 0, err
+    [summary] = [json.loads(line) for line in out.splitlines()]
+    assert summary["status"] == "completed", summary
+    assert summary["name"] == path.stem
+    assert summary["epochs_run"] == 1
+    test = summary["test"]
+    assert all(v is not None and math.isfinite(v) for v in test.values()), test
+    if summary["task"] == "classification":
+        assert test["accuracy"] > 0.2, test  # ten classes: chance is 0.1
+    else:
+        assert summary["task"] == "regression" and test["rmse"] > 0
+    if summary["dataset"] == "mnist":
+        assert summary["n_params"] == MNIST_PARAMS  # 784 -> 89 -> 10, as the notebook
+    assert (Path(summary["run_dir"]) / "weights.safetensors").is_file()
+
+
+def test_one_config_in_a_real_process(tmp_path):
+    rc, out, err = run_cli(["train", ROOT / "configs" / "digits_quickstart.yaml", "--set",
+                            "train.epochs=1", "--json", "--quiet", "--out", "runs"], tmp_path)
+    assert rc == 0, err
+    summary = json.loads(out)
+    assert summary["status"] == "completed" and summary["epochs_run"] == 1
+
+
+# -- the notebook's settings stay the notebook's -----------------------------------------
+# stem -> (hidden activation, output activation, loss, optimizer, lr, decay, final_lr,
+#          epochs, eval_every, weight_init, hidden dropout rate)
+NOTEBOOK = {
+    "mnist_01_tanh_sigmoid_mse": ("tanh", "sigmoid", "mse", "sgd", 0.1, "none", None, 50, 10, "standard", 0.0),
+    "mnist_02_sigmoid_ce": ("sigmoid", "linear", "softmax_cross_entropy", "sgd", 0.1, "none", None, 130, 1, "standard", 0.0),
+    "mnist_03_relu_ce": ("relu", "linear", "softmax_cross_entropy", "sgd", 0.1, "none", None, 50, 10, "standard", 0.0),
+    "mnist_04_tanh_ce": ("tanh", "linear", "softmax_cross_entropy", "sgd", 0.1, "none", None, 50, 10, "standard", 0.0),
+    "mnist_05_sigmoid_momentum": ("sigmoid", "linear", "softmax_cross_entropy", "sgd_momentum", 0.1, "none", None, 50, 1, "standard", 0.0),
+    "mnist_06_tanh_momentum": ("tanh", "linear", "softmax_cross_entropy", "sgd_momentum", 0.1, "none", None, 50, 10, "standard", 0.0),
+    "mnist_07_linear_decay": ("tanh", "linear", "softmax_cross_entropy", "sgd_momentum", 0.15, "linear", 0.05, 50, 10, "standard", 0.0),
+    "mnist_08_exponential_decay": ("tanh", "linear", "softmax_cross_entropy", "sgd_momentum", 0.2, "exponential", 0.05, 50, 10, "standard", 0.0),
+    "mnist_09_glorot": ("tanh", "linear", "softmax_cross_entropy", "sgd_momentum", 0.15, "linear", 0.05, 50, 10, "glorot", 0.0),
+    "mnist_10_glorot_dropout": ("tanh", "linear", "softmax_cross_entropy", "sgd_momentum", 0.2, "exponential", 0.05, 50, 10, "glorot", 0.2),
+    "mnist_11_glorot_no_dropout": ("tanh", "linear", "softmax_cross_entropy", "sgd_momentum", 0.2, "exponential", 0.05, 50, 10, "glorot", 0.0),
+}
+
+
+@pytest.mark.parametrize("stem", NOTEBOOK)
+def test_notebook_config_keeps_the_notebooks_settings(stem):
+    (hidden, output, loss, opt, lr, decay, final_lr, epochs, eval_every, init,
+     dropout) = NOTEBOOK[stem]
+    cfg = load_config(ROOT / "configs" / f"{stem}.yaml")
+    assert cfg.seed == 20190119
+    assert (cfg.data.dataset, cfg.data.scale, cfg.data.validation) == ("mnist", "global", "test")
+    h, o = cfg.model.layers
+    assert (h.neurons, h.activation, o.neurons, o.activation) == (89, hidden, 10, output)
+    assert h.weight_init == o.weight_init == init
+    # the notebook drew biases like its weights: N(0, 1) under "standard"
+    assert h.bias_init == o.bias_init == ("normal" if init == "standard" else "zeros")
+    assert (h.dropout, o.dropout, cfg.model.input_dropout) == (dropout, 0.0, 0.0)
+    assert not (h.batch_norm or o.batch_norm)
+    assert cfg.model.loss == loss
+    o_cfg = cfg.optimizer
+    assert (o_cfg.name, o_cfg.lr, o_cfg.decay.type, o_cfg.decay.final_lr) == (opt, lr, decay, final_lr)
+    assert o_cfg.momentum == (0.9 if opt == "sgd_momentum" else None)
+    assert o_cfg.weight_decay is None and o_cfg.clip_norm is None
+    t = cfg.train
+    assert (t.epochs, t.eval_every, t.batch_size, t.dtype) == (epochs, eval_every, 60, "float32")
+    assert t.early_stopping is True  # stop at the first rise, put back the previous best
+
+
+def test_mnist_best_keeps_the_architecture_and_an_honest_protocol():
+    cfg = load_config(ROOT / "configs" / "mnist_best.yaml")
+    assert cfg.data.dataset == "mnist"
+    assert isinstance(cfg.data.validation, float) and 0 < cfg.data.validation < 1
+    assert [layer.neurons for layer in cfg.model.layers] == [89, 10]
+    assert not any(layer.batch_norm for layer in cfg.model.layers)  # nothing extra per unit
+    assert cfg.train.epochs <= 50
+    assert cfg.model.input_dropout > 0
+
+
+@pytest.mark.parametrize("stem", ["linear", "one_hidden", "two_hidden"])
+def test_boston_and_diabetes_configs_are_the_notebooks_regressions(stem, boston_csv):
+    boston = load_config(ROOT / "configs" / f"boston_{stem}.yaml",
+                         [f"data.path={boston_csv}"])
+    diabetes = load_config(ROOT / "configs" / f"diabetes_{stem}.yaml")
+    for cfg in (boston, diabetes):
+        assert cfg.seed == 20190501
+        assert (cfg.data.scale, cfg.data.test_fraction, cfg.data.validation) == ("standard", 0.3, "test")
+        assert cfg.model.loss == "mse"
+        assert (cfg.optimizer.name, cfg.optimizer.lr, cfg.optimizer.decay.type) == ("sgd", 0.01, "none")
+        assert (cfg.train.epochs, cfg.train.batch_size) == (50, 32)
+        widths = [layer.neurons for layer in cfg.model.layers]
+        assert widths == {"linear": [1], "one_hidden": [13, 1], "two_hidden": [13, 13, 1]}[stem]
+        assert [layer.activation for layer in cfg.model.layers][:-1] == ["sigmoid"] * (len(widths) - 1)
+        assert cfg.model.layers[-1].activation == "linear"
+    assert (boston.data.dataset, boston.data.target, boston.data.task) == ("csv", "medv", "regression")
+    assert diabetes.data.dataset == "diabetes"
+    # the models are the same, only the data differ
+    assert boston.to_dict()["model"] == diabetes.to_dict()["model"]
+
+
+# -- Boston: bring your own CSV ------------------------------------------------------------
+def test_boston_configs_on_a_csv_with_bostons_columns(boston_csv, tmp_path):
+    """The three models in one real process, the path given with --set, as the docs say."""
+    configs = [ROOT / "configs" / f"boston_{s}.yaml" for s in ("linear", "one_hidden", "two_hidden")]
+    rc, out, err = run_cli(["train", *configs, "--set", f"data.path={boston_csv}", "--json",
+                            "--quiet", "--out", "runs"], tmp_path)
+    assert rc == 0, err
+    summaries = [json.loads(line) for line in out.splitlines()]
+    assert [s["name"] for s in summaries] == ["boston_linear", "boston_one_hidden", "boston_two_hidden"]
+    for s in summaries:
+        assert s["status"] == "completed" and s["task"] == "regression"
+        assert s["epochs_run"] >= 10
+        info = json.loads((tmp_path / s["run_dir"] / "data.json").read_text())
+        assert info["feature_names"] == BOSTON_COLUMNS[:-1]  # 13 features, medv predicted
+        # 120 rows, 70/30: the test split is the held-out set
+        assert math.isfinite(s["test"]["rmse"]) and s["test"]["rmse"] < 10  # medv's spread is ~6
+    # the linear model learns the linear price well (R² of a guess at the mean is 0)
+    assert summaries[0]["test"]["r2"] > 0.5
+
+
+def test_boston_without_a_path_says_how_to_give_one(cli_here):
+    rc, out, err = cli_here("train", ROOT / "configs" / "boston_linear.yaml", "--quiet")
+    assert rc == 2 and out == ""
+    assert "data.path" in err and "boston_linear.yaml" in err and "Traceback" not in err
+
+
+def test_boston_with_an_upper_case_header(cli_here, tmp_path):
+    upper = write_boston_csv(tmp_path / "Boston.csv", header=[c.upper() for c in BOSTON_COLUMNS])
+    config = ROOT / "configs" / "boston_linear.yaml"
+    rc, out, err = cli_here("train", config, "--set", f"data.path={upper}", "--quiet", "--out", "r")
+    assert rc == 1 and "'medv' not found" in err and "MEDV" in err  # the columns are listed
+    rc, out, err = cli_here("train", config, "--set", f"data.path={upper}", "--set",
+                            "data.target=MEDV", "--set", "train.epochs=1", "--json", "--quiet",
+                            "--out", "r")
+    assert rc == 0, err
+    assert json.loads(out)["status"] == "completed"
+
+
+# -- model.input_dropout ----------------------------------------------------------------------
+def _net(input_dropout=0.0, dropout=0.0, dtype="float32", seed=3):
+    return sn.NeuralNetwork([sn.Dense(6, sn.Tanh(), dropout=dropout), sn.Dense(3, sn.Linear())],
+                            sn.SoftmaxCrossEntropy(), seed=seed, dtype=dtype,
+                            input_dropout=input_dropout)
+
+
+def test_input_dropout_drops_inputs_while_training_only():
+    X = np.random.default_rng(0).standard_normal((400, 50)).astype(np.float32)
+    net, plain = _net(0.25).build(50), _net(0.0).build(50)
+    # the input dropout draws from the dropout stream: the initial weights are the same
+    for a, b in zip(net.params(), plain.params()):
+        np.testing.assert_array_equal(a.value, b.value)
+    np.testing.assert_array_equal(net.forward(X, inference=True), plain.forward(X, inference=True))
+    train = net.forward(X)
+    assert not np.allclose(train, plain.forward(X))
+    mask = net.input_op.mask
+    dropped = float(np.mean(mask == 0))
+    assert 0.22 < dropped < 0.28  # 20000 draws at rate 0.25
+    np.testing.assert_allclose(mask[mask != 0], 1 / 0.75, rtol=1e-6)  # inverted dropout
+    # what the first layer saw is the masked input
+    np.testing.assert_array_equal(net.layers[0].operations[0].input_, X * mask)
+
+
+def test_input_dropout_gradients_match_central_differences():
+    rng = np.random.default_rng(1)
+    X = rng.standard_normal((5, 4))
+    Y = np.eye(3)[rng.integers(0, 3, 5)]
+    net = _net(0.3, dropout=0.2, dtype="float64").build(4)
+    rows = check_network(net, X, Y)
+    assert len(rows) == 4 and all(r["passed"] for r in rows), rows
+    # a wrong mask in the analytic pass would show: the check sees the masked input
+    assert net.input_op.mask is not None and (net.input_op.mask == 0).any()
+
+
+@pytest.mark.parametrize("bad", [-0.1, 1.0, 1.5, True, "0.2"])
+def test_input_dropout_refuses_a_bad_rate(bad):
+    with pytest.raises(ConfigError, match=r"input_dropout must be a rate in \[0, 1\), got"):
+        _net(bad)
+
+
+def test_input_dropout_in_a_config(tmp_path):
+    raw = {"data": {"dataset": "digits"}, "model": {"input_dropout": 0.2, "layers": [
+        {"neurons": 8, "activation": "relu"}, {"neurons": 10}]}}
+    net = build_network(validate(raw), 64)
+    assert net.input_dropout == 0.2 and net.input_op is not None
+    for bad in (1.0, -0.5):
+        raw["model"]["input_dropout"] = bad
+        with pytest.raises(ConfigError, match=r"model\.input_dropout"):
+            validate(raw, "x.yaml")
+
+
+def test_input_dropout_is_seeded_and_resumes_exactly():
+    """Same seed, same run; and a run stopped after an epoch and resumed from its
+    checkpoint ends with the same weights as one that never stopped (the input masks
+    come from the checkpointed dropout generator)."""
+    raw = {"seed": 5, "data": {"dataset": "digits", "validation": 0.2},
+           "model": {"input_dropout": 0.2, "layers": [{"neurons": 16, "activation": "relu",
+                                                       "dropout": 0.1}, {"neurons": 10}]},
+           "optimizer": {"name": "sgd_momentum", "lr": 0.05, "momentum": 0.9}}
+    cfg = validate(raw)
+    data = prepare_data(cfg)
+
+    def fit(epochs, resume=None):
+        net = build_network(cfg, data.n_features)
+        trainer = sn.Trainer(net, sn.SGDMomentum(0.05, momentum=0.9))
+        trainer.fit(data.X_train, data.Y_train, data.X_val, data.Y_val, epochs=epochs,
+                    eval_every=1, batch_size=64, seed=cfg.seed, resume=resume)
+        return trainer, net.state_dict()
+
+    _, straight = fit(2)
+    _, again = fit(2)
+    first, _ = fit(1)
+    _, resumed = fit(2, resume=first.checkpoint())
+    for name in straight:
+        np.testing.assert_array_equal(straight[name], again[name])
+        np.testing.assert_array_equal(straight[name], resumed[name])
+
+
+# -- benchmarks/reproduce.py ------------------------------------------------------------------
+def test_reproduce_runs_the_listed_stems_and_keeps_the_prose(tmp_path):
+    report = tmp_path / "reproduction.md"
+    report.write_text("# Notes\n\nprose before\n\n<!-- table -->\nold table\n<!-- /table -->\n\n"
+                      "prose after\n")
+    cmd = [sys.executable, str(ROOT / "benchmarks" / "reproduce.py"), "--only",
+           "digits_quickstart", "--seeds", "1", "--report", str(report), "--out",
+           str(tmp_path / "runs")]
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    text = report.read_text()
+    assert "prose before" in text and "prose after" in text and "old table" not in text
+    table = text.split("<!-- table -->")[1].split("<!-- /table -->")[0]
+    assert f"{os.cpu_count()} cores" in table
+    [row] = [line for line in table.splitlines() if line.startswith("| digits_quickstart")]
+    cells = [c.strip() for c in row.strip("|").split("|")]
+    assert cells[2].endswith("%") and 20 < float(cells[2][:-1]) <= 100
+    seeds = text.split("<!-- seeds -->")[1].split("<!-- /seeds -->")[0]
+    [row] = [line for line in seeds.splitlines() if line.startswith("| digits_quickstart")]
+    assert row.count("±") == 1
+    # exactly the listed stem was trained, once per seed (own, then 1)
+    assert len(list((tmp_path / "runs").iterdir())) == 2
+
+
+def test_reproduce_refuses_an_unknown_stem(tmp_path):
+    proc = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "reproduce.py"), "--only",
+                           "no_such_experiment", "--report", str(tmp_path / "r.md")],
+                          capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 2 and "configs/no_such_experiment.yaml" in proc.stderr
+    assert not (tmp_path / "r.md").exists()
+
+
+def _reproduce_module():
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("reproduce", ROOT / "benchmarks" / "reproduce.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_the_two_stopping_rules():
+    """Ours keeps the best evaluated weights; the notebook's trainer kept the copy it took
+    at the start of the first evaluation epoch that did not improve (epoch E - 1)."""
+    rules = _reproduce_module().stopping_rules
+    losses = {10: 1.0, 20: 0.8, 30: 0.7, 40: 0.75, 50: 0.6}
+    records = {e: {"val_loss": losses.get(e, 99.0)} for e in range(1, 51)}
+    assert rules(records, 10, 50) == (30, 39)  # stops at 40, the first rise
+    records[40]["val_loss"] = 0.7  # equal is not better: still a stop
+    assert rules(records, 10, 50) == (30, 39)
+    records[40]["val_loss"] = 0.65  # never rises: both keep the last epoch
+    assert rules(records, 10, 50) == (50, 50)
+    every_epoch = {e: {"val_loss": [3, 2, 1, 2][e - 1]} for e in range(1, 5)}
+    assert rules(every_epoch, 1, 4) == (3, 3)  # evaluated every epoch: the rules agree
