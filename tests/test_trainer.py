@@ -370,5 +370,5 @@ def test_the_notebook_snippet_trains_mnist_from_python():
     history = trainer.fit(X_train, y_train, X_test, y_test, epochs=2, eval_every=1,
                           batch_size=60, seed=20190119, early_stopping=True)
     assert [r["epoch"] for r in history] == [1, 2]
-    # measured: 95.0% after two epochs; one epoch of this recipe is already above 90%
+    # measured: 91.3% after one epoch, 94.6% after two (seed 20190119)
     assert history[-1]["accuracy"] > 0.93
