@@ -13,6 +13,7 @@ import hashlib
 import inspect
 import json
 import re
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any, Literal, Union
 
@@ -26,7 +27,7 @@ from .initializers import BIAS_INITS, INITIALIZERS
 from .losses import LOSSES
 from .network import DTYPES
 from .optimizers import OPTIMIZERS
-from .registry import did_you_mean
+from .registry import check_options, did_you_mean
 from .schedules import SCHEDULES
 
 SCHEMA_URL_COMMENT = "# yaml-language-server: $schema=../scratchnet.schema.json"
@@ -104,13 +105,7 @@ def _named_spec(v, registry, what: str):
         if "name" not in v or not isinstance(v["name"], str):
             raise ValueError(f"a {what} given as a mapping needs a 'name' key, got {v!r}")
         _check_name(v["name"], registry, what)
-        cls = registry[v["name"]]
-        accepted = set(inspect.signature(cls.__init__).parameters) - {"self"}
-        for key in v:
-            if key != "name" and key not in accepted:
-                raise ValueError(f"{what} {v['name']!r} takes no option {key!r}"
-                                 f"{_suggest(key, accepted)}; options: "
-                                 f"{', '.join(sorted(accepted)) or 'none'}")
+        check_options(registry[v["name"]], v["name"], what, [k for k in v if k != "name"])
         return v
     raise ValueError(f"expected a {what} name or a mapping with 'name', got {v!r}")
 
@@ -242,6 +237,39 @@ class ExperimentConfig(Strict):
 def config_digest(config: dict) -> str:
     text = json.dumps(config, sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(text.encode()).hexdigest()
+
+
+# -- comparing configs -------------------------------------------------------------
+def flatten(config: Any, prefix: str = "") -> dict[str, Any]:
+    """``{"optimizer": {"lr": 0.1}, "model": {"layers": [{...}]}}`` ->
+    ``{"optimizer.lr": 0.1, "model.layers.0.neurons": 64, ...}``."""
+    out: dict[str, Any] = {}
+    if isinstance(config, dict):
+        for k, v in config.items():
+            out.update(flatten(v, f"{prefix}.{k}" if prefix else str(k)))
+    elif isinstance(config, list) and config and all(isinstance(v, dict) for v in config):
+        for i, v in enumerate(config):
+            out.update(flatten(v, f"{prefix}.{i}"))
+    else:
+        out[prefix] = config
+    return out
+
+
+def differing_keys(configs: list[dict], ignore: Iterable[str] = ("name",)) -> list[str]:
+    """Dotted keys whose values are not the same in every config (in first-seen order)."""
+    flats = [flatten(c) for c in configs]
+    ignore = set(ignore)
+    keys: list[str] = []
+    for f in flats:
+        for k in f:
+            if k not in keys and k.split(".")[0] not in ignore and k not in ignore:
+                keys.append(k)
+    out = []
+    for k in keys:
+        vals = [json.dumps(f.get(k, "\0missing"), sort_keys=True, default=str) for f in flats]
+        if len(set(vals)) > 1:
+            out.append(k)
+    return out
 
 
 def json_schema() -> dict:

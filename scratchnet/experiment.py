@@ -6,7 +6,6 @@ command line does can be done from Python with :func:`train_experiment`.
 
 from __future__ import annotations
 
-import inspect
 import math
 import time
 from dataclasses import dataclass, field
@@ -18,7 +17,7 @@ from . import __version__
 from . import runs
 from .activations import get_activation
 from .callbacks import Callback, EarlyStopping
-from .config import ExperimentConfig, config_digest, validate
+from .config import ExperimentConfig, config_digest, differing_keys, validate
 from .data import Dataset, Prepared, load_dataset, prepare
 from .errors import ConfigError, DataError, DivergenceError
 from .layers import Dense
@@ -41,12 +40,11 @@ def build_network(cfg: ExperimentConfig, n_inputs: int | None = None) -> NeuralN
     layers = []
     for layer in cfg.model.layers:
         name, kwargs = _spec(layer.activation)
-        extra = {"batch_norm": True} if layer.batch_norm else {}
         layers.append(Dense(layer.neurons, activation=get_activation(name, **kwargs),
                             weight_init=layer.weight_init, dropout=layer.dropout,
-                            bias_init=layer.bias_init, **extra))
+                            bias_init=layer.bias_init, batch_norm=layer.batch_norm))
     loss_name, loss_kwargs = _spec(cfg.model.loss)
-    net = NeuralNetwork(layers, get_loss(loss_name, **loss_kwargs) if loss_kwargs else get_loss(loss_name),
+    net = NeuralNetwork(layers, get_loss(loss_name, **loss_kwargs),
                         seed=cfg.seed, dtype=cfg.train.dtype,
                         input_dropout=cfg.model.input_dropout)
     if n_inputs is not None:
@@ -55,24 +53,17 @@ def build_network(cfg: ExperimentConfig, n_inputs: int | None = None) -> NeuralN
 
 
 def build_optimizer(cfg: ExperimentConfig) -> Optimizer:
+    """The configured optimizer; the schema has already checked that it takes each option."""
     o = cfg.optimizer
-    cls = OPTIMIZERS[o.name]
-    accepted = set(inspect.signature(cls.__init__).parameters)
     kwargs = {k: getattr(o, k) for k in ("momentum", "beta1", "beta2", "rho", "eps",
                                          "weight_decay", "clip_norm")
               if getattr(o, k) is not None}
     if o.decay.type != "none":
         kwargs["decay_type"] = o.decay.type
         kwargs["final_lr"] = o.decay.final_lr
-        extra = o.decay.kwargs()
-        if extra:
-            if "decay_kwargs" not in accepted:
-                raise ConfigError(f"optimizer.decay: options {sorted(extra)} are not supported")
-            kwargs["decay_kwargs"] = extra
-    elif o.decay.kwargs():
-        if "decay_kwargs" not in accepted:
-            raise ConfigError("optimizer.decay: warm-up is not supported by this optimizer")
+    if o.decay.kwargs():  # step/plateau options and warm-up (warm-up also for "none")
         kwargs["decay_kwargs"] = o.decay.kwargs()
+    cls = OPTIMIZERS[o.name]
     return cls(o.lr, **kwargs)
 
 
@@ -244,7 +235,7 @@ def train_experiment(cfg: ExperimentConfig, *, out: str | Path = "runs", data_di
 def _check_resume(run_dir: Path, cfg: ExperimentConfig):
     saved = runs.read_run_config(run_dir)
     mine = cfg.to_dict()
-    differ = _differences(saved, mine, ignore={"train.epochs"})
+    differ = differing_keys([saved, mine], ignore=("train.epochs",))
     if differ:
         raise ConfigError(f"--resume {run_dir}: the config differs from the run's saved "
                           f"config at {', '.join(differ[:5])}")
@@ -268,23 +259,6 @@ def _check_resume(run_dir: Path, cfg: ExperimentConfig):
                           f"{meta['epoch']} epochs; nothing to resume (raise train.epochs "
                           "to train further)")
     return meta, arrays
-
-
-def _differences(a, b, prefix: str = "", ignore=frozenset()) -> list[str]:
-    if isinstance(a, dict) and isinstance(b, dict):
-        out = []
-        for key in sorted(set(a) | set(b), key=str):
-            path = f"{prefix}.{key}" if prefix else str(key)
-            if path in ignore:
-                continue
-            out += _differences(a.get(key), b.get(key), path, ignore)
-        return out
-    if isinstance(a, list) and isinstance(b, list) and len(a) == len(b):
-        out = []
-        for i, (x, y) in enumerate(zip(a, b)):
-            out += _differences(x, y, f"{prefix}.{i}", ignore)
-        return out
-    return [] if a == b else [prefix or "(top level)"]
 
 
 def load_run(run_dir: str | Path):

@@ -24,12 +24,19 @@ def lookup(registry: Mapping, name, what: str):
                           f"expected one of: {', '.join(registry)}") from None
 
 
+def check_options(cls, name, what: str, options) -> None:
+    """Refuse an option ``cls``'s constructor does not take (ConfigError is a ValueError,
+    so the config schema's validators use this too)."""
+    accepted = list(inspect.signature(cls).parameters)
+    for key in options:
+        if key not in accepted:
+            raise ConfigError(f"{what} {name!r} takes no option {key!r}"
+                              f"{did_you_mean(key, accepted)}; options: "
+                              f"{', '.join(sorted(accepted)) or 'none'}")
+
+
 def build(registry: Mapping, name, what: str, **kwargs):
     """Construct ``registry[name](**kwargs)``, refusing options the class does not take."""
     cls = lookup(registry, name, what)
-    accepted = list(inspect.signature(cls).parameters)
-    unknown = sorted(set(kwargs) - set(accepted))
-    if unknown:
-        raise ConfigError(f"{what} {name!r} takes no option(s) {unknown}; it accepts: "
-                          f"{', '.join(accepted) or 'no options'}")
+    check_options(cls, name, what, kwargs)
     return cls(**kwargs)

@@ -51,7 +51,8 @@ from typing import Any
 import yaml
 
 from . import runs
-from .config import ExperimentConfig, apply_override, safe_load, validate
+from .config import (ExperimentConfig, apply_override, differing_keys, flatten, safe_load,
+                     validate)
 from .errors import ConfigError, DataError, DivergenceError, ScratchnetError
 
 STATE = "sweep.json"
@@ -835,38 +836,6 @@ def sweep(cfg: ExperimentConfig, grid: dict[str, list] | None = None, seeds: int
 
 
 # -- comparing run folders --------------------------------------------------------------
-def flatten(config: Any, prefix: str = "") -> dict[str, Any]:
-    """``{"optimizer": {"lr": 0.1}, "model": {"layers": [{...}]}}`` ->
-    ``{"optimizer.lr": 0.1, "model.layers.0.neurons": 64, ...}``."""
-    out: dict[str, Any] = {}
-    if isinstance(config, dict):
-        for k, v in config.items():
-            out.update(flatten(v, f"{prefix}.{k}" if prefix else str(k)))
-    elif isinstance(config, list) and config and all(isinstance(v, dict) for v in config):
-        for i, v in enumerate(config):
-            out.update(flatten(v, f"{prefix}.{i}"))
-    else:
-        out[prefix] = config
-    return out
-
-
-def differing_keys(configs: list[dict], ignore: Iterable[str] = ("name",)) -> list[str]:
-    """Dotted keys whose values are not the same in every config (in first-seen order)."""
-    flats = [flatten(c) for c in configs]
-    ignore = set(ignore)
-    keys: list[str] = []
-    for f in flats:
-        for k in f:
-            if k not in keys and k.split(".")[0] not in ignore and k not in ignore:
-                keys.append(k)
-    out = []
-    for k in keys:
-        vals = [json.dumps(f.get(k, "\0missing"), sort_keys=True, default=str) for f in flats]
-        if len(set(vals)) > 1:
-            out.append(k)
-    return out
-
-
 def expand_paths(paths: Iterable[str | Path]) -> list[Path]:
     """Run folders from run folders and sweep folders (a sweep gives all its runs)."""
     out: list[Path] = []

@@ -32,16 +32,17 @@ def metric_columns(task: str) -> list[str]:
 class ConsoleReporter(Callback):
     """A progress bar while an epoch runs and a row at every evaluation."""
 
-    def __init__(self, console: Console, name: str, task: str):
+    def __init__(self, console: Console, name: str):
         self.console = console
         self.name = name
-        self.task = task
+        self.task = "classification"  # read from the trainer when the fit starts
         self.progress: Progress | None = None
         self.bar = None
         self._header_done = False
 
     def on_fit_start(self, trainer):
         self.epochs = trainer._fit_args["epochs"]
+        self.task = trainer.history.task
         if self.console.is_terminal:
             self.progress = Progress(
                 TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),

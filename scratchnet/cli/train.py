@@ -114,8 +114,7 @@ def train(
                 def on_start(trainer, run_dir, _cfg=cfg):
                     stop.attach(trainer, run_dir)
                     if console is not None:
-                        task = "classification" if trainer.net.loss.task == "classification" or trainer.net.n_outputs > 1 else "regression"
-                        trainer.callbacks.append(ConsoleReporter(console, _cfg.name, task))
+                        trainer.callbacks.append(ConsoleReporter(console, _cfg.name))
                 result = train_experiment(cfg, out=out, data_dir=str(data_dir) if data_dir else None,
                                           resume=resume, on_start=on_start)
         except (DivergenceError, DataError) as e:
