@@ -116,23 +116,12 @@ def draw_confusion_matrix(ax, cm: np.ndarray, classes: list) -> None:
 def confusion_matrix_of(run_dir: str | Path, data_dir: str | None = None) -> tuple[np.ndarray, list]:
     """The test-split confusion matrix (rows: true class, columns: predicted) of a
     classification run's best weights, and the class names."""
-    from .data import Scaler
-    from .experiment import load_data, load_run
+    from .experiment import evaluate_run
 
-    cfg, net, info, _ = load_run(run_dir)
-    if info.get("task") != "classification":
-        raise ConfigError(f"{run_dir}: a {info.get('task')} run has no confusion matrix")
-    ds = load_data(cfg, data_dir)
-    X = Scaler.from_dict(info["scaler"]).transform(ds.X_test, dtype=cfg.train.dtype)
-    probs = net.predict(X)
-    pred = (probs[:, 0] > 0.5).astype(int) if probs.shape[1] == 1 else probs.argmax(axis=1)
-    classes = list(info["classes"])
-    y = np.asarray(ds.y_test).astype(int)
-    if len(y) and (y.min() < 0 or y.max() >= len(classes)):
-        raise DataError(f"{run_dir}: test labels do not match the run's {len(classes)} classes")
-    cm = np.zeros((len(classes), len(classes)), dtype=np.int64)
-    np.add.at(cm, (y, pred), 1)
-    return cm, classes
+    report = evaluate_run(run_dir, data_dir)
+    if report.task != "classification":
+        raise ConfigError(f"{run_dir}: a {report.task} run has no confusion matrix")
+    return report.confusion_matrix(), report.classes
 
 
 def learning_curves(run_dirs: list[str | Path], output: str | Path, *, confusion: bool = False,
@@ -145,7 +134,7 @@ def learning_curves(run_dirs: list[str | Path], output: str | Path, *, confusion
     classification run, a third panel shows its test confusion matrix (which needs the
     data, hence ``data_dir``). Returns ``output``.
     """
-    from .sweep import read_run, run_labels
+    from .compare import read_run, run_labels
 
     if not run_dirs:
         raise ConfigError("learning_curves needs at least one run folder")
@@ -166,10 +155,3 @@ def learning_curves(run_dirs: list[str | Path], output: str | Path, *, confusion
     fig.suptitle(title, fontsize=11)
     return _save(fig, output)
 
-
-def confusion_matrix_plot(run_dir: str | Path, output: str | Path, data_dir: str | None = None) -> Path:
-    """The test confusion matrix of one classification run, alone, as a PNG."""
-    cm, classes = confusion_matrix_of(run_dir, data_dir)
-    fig, axes = _figure(1)
-    draw_confusion_matrix(axes[0], cm, classes)
-    return _save(fig, output)

@@ -29,15 +29,15 @@ expected; unreadable files raise :class:`~scratchnet.errors.DataError`.
 
 from __future__ import annotations
 
-import csv
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from .data import Scaler
+from .data.tabular import csv_rows, is_number
 from .errors import ConfigError, DataError, ShapeError
-from .network import NeuralNetwork
+from .nn import NeuralNetwork
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
 #: a picture's ink is what is brighter than this share of its brightest pixel (after the
@@ -119,29 +119,15 @@ def _short_list(names: list[str], limit: int = 6) -> str:
     return ", ".join(names[:limit - 2]) + f", ... ({len(names) - limit + 1} more), {names[-1]}"
 
 
-def _numeric(cell: str) -> bool:
-    try:
-        float(cell)
-    except ValueError:
-        return False
-    return True
-
-
 def read_csv(path: str | Path, feature_names: list[str], ignore_columns=()) -> np.ndarray:
     """Feature rows of a CSV file, in the training column order, shape (n, features)."""
     path = Path(path)
-    try:
-        with open(path, newline="", encoding="utf-8-sig") as handle:
-            rows = list(_rows(csv.reader(handle)))
-    except UnicodeDecodeError as exc:
-        raise DataError(f"{path}: not UTF-8 text ({exc})") from None
-    except csv.Error as exc:
-        raise DataError(f"{path}: malformed CSV ({exc})") from None
+    rows = csv_rows(path)
     if not rows:
         raise DataError(f"{path}: empty file")
     n = len(feature_names)
     first = [c.strip() for c in rows[0][0]]
-    if all(_numeric(c) for c in first):  # no header: positions must match training
+    if all(is_number(c) for c in first):  # no header: positions must match training
         if len(first) != n:
             raise ShapeError(f"{path}: rows have {len(first)} columns, expected {n} feature "
                              f"columns ({_short_list(feature_names)})")
@@ -180,12 +166,6 @@ def read_csv(path: str | Path, feature_names: list[str], ignore_columns=()) -> n
         i = int(np.flatnonzero(~np.isfinite(X).all(axis=1))[0])
         raise DataError(f"{path}: file line {body[i][1]} holds a missing or infinite value")
     return X
-
-
-def _rows(reader):
-    for row in reader:
-        if row:  # skip blank lines
-            yield row, reader.line_num
 
 
 def read_npy(path: str | Path, n_features: int, image_shape: tuple | None = None) -> np.ndarray:

@@ -23,7 +23,6 @@ MNIST training path does not pay).
 
 from __future__ import annotations
 
-import inspect
 import numbers
 
 import numpy as np
@@ -39,13 +38,11 @@ except ImportError:  # pragma: no cover - depends on the installed version
     raise ImportError(f"scratchnet.sklearn needs scikit-learn >= 1.6, found "
                       f"{sklearn.__version__}") from None
 
-from .callbacks import EarlyStopping
+from . import checks
 from .errors import ConfigError
-from .layers import Dense
-from .losses import MeanSquaredError, SoftmaxCrossEntropy
-from .network import DTYPES, NeuralNetwork
-from .optimizers import OPTIMIZERS, Optimizer
-from .trainer import Trainer
+from .nn import (DTYPES, OPTIMIZERS, Dense, EarlyStopping, MeanSquaredError, NeuralNetwork,
+                 Optimizer, SoftmaxCrossEntropy, Trainer)
+from .registry import lookup, options_of
 
 __all__ = ["ScratchNetClassifier", "ScratchNetRegressor"]
 
@@ -146,18 +143,11 @@ class _ScratchNetBase(BaseEstimator):
         return tuple(int(s) for s in sizes)
 
     def _check_params(self) -> None:
-        if self.dtype not in DTYPES:
-            raise ConfigError(f"dtype must be one of {', '.join(DTYPES)}, got {self.dtype!r}")
+        lookup(DTYPES, self.dtype, "dtype")
         for name in ("epochs", "batch_size", "patience"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
-                raise ConfigError(f"{name} must be a positive integer, got {value!r}")
-        if not isinstance(self.validation_fraction, numbers.Real) \
-                or not 0 < self.validation_fraction < 1:
-            raise ConfigError(f"validation_fraction must be in (0, 1), got "
-                              f"{self.validation_fraction!r}")
-        if not isinstance(self.min_delta, numbers.Real) or self.min_delta < 0:
-            raise ConfigError(f"min_delta must be >= 0, got {self.min_delta!r}")
+            checks.positive_int(getattr(self, name), name)
+        checks.open_fraction(self.validation_fraction, "validation_fraction")
+        checks.non_negative(self.min_delta, "min_delta")
 
     def _build_network(self, n_inputs: int, n_outputs: int, seed: int) -> NeuralNetwork:
         # Dense checks activation, weight_init and dropout and quotes a bad value.
@@ -167,16 +157,11 @@ class _ScratchNetBase(BaseEstimator):
         return NeuralNetwork(layers, self._loss_class(), seed=seed, dtype=self.dtype).build(n_inputs)
 
     def _build_optimizer(self) -> Optimizer:
-        try:
-            cls = OPTIMIZERS[self.optimizer]
-        except (KeyError, TypeError):
-            raise ConfigError(f"unknown optimizer {self.optimizer!r}; expected one of: "
-                              f"{', '.join(OPTIMIZERS)}") from None
-        accepted = set(inspect.signature(cls.__init__).parameters)
+        cls = lookup(OPTIMIZERS, self.optimizer, "optimizer")
         kwargs = {}
         if self.decay not in (None, "none"):
             kwargs.update(decay_type=self.decay, final_lr=self.final_learning_rate)
-        if "momentum" in accepted:
+        if "momentum" in options_of(cls):
             kwargs["momentum"] = self.momentum
         return cls(self.learning_rate, **kwargs)
 
@@ -250,6 +235,23 @@ class _ScratchNetBase(BaseEstimator):
         return self._fit(X, y, incremental=False)
 
 
+# The attribute docs both estimators share.
+_TRAINING_ATTRIBUTES = """    validation_loss_curve_ : list of float or None
+        Validation loss per epoch when ``fit`` ran with ``early_stopping`` (None for the
+        epochs of later ``partial_fit`` calls, which hold nothing out); else None.
+    n_iter_ : int
+        Epochs trained.
+    best_epoch_ : int or None
+        With early stopping, the epoch whose weights were kept (the lowest validation
+        loss); None otherwise.
+"""
+_FITTED_ATTRIBUTES = """    n_features_in_ : int
+        Width of X seen in ``fit``.
+    network_ : scratchnet.NeuralNetwork
+        The trained network.
+    """
+
+
 class ScratchNetClassifier(ClassifierMixin, _ScratchNetBase):
     __doc__ = ("A multi-class classifier: Dense hidden layers and a softmax output trained "
                "with softmax cross-entropy.\n" + _ScratchNetBase.__doc__.split("\n", 1)[1] + """
@@ -259,19 +261,7 @@ class ScratchNetClassifier(ClassifierMixin, _ScratchNetBase):
         The class labels, sorted (``predict_proba`` columns follow this order).
     loss_curve_ : list of float
         Mean training loss of every epoch trained (``partial_fit`` appends one).
-    validation_loss_curve_ : list of float or None
-        Validation loss per epoch when ``fit`` ran with ``early_stopping`` (None for the
-        epochs of later ``partial_fit`` calls, which hold nothing out); else None.
-    n_iter_ : int
-        Epochs trained.
-    best_epoch_ : int or None
-        With early stopping, the epoch whose weights were kept (the lowest validation
-        loss); None otherwise.
-    n_features_in_ : int
-        Width of X seen in ``fit``.
-    network_ : scratchnet.NeuralNetwork
-        The trained network.
-    """)
+""" + _TRAINING_ATTRIBUTES + _FITTED_ATTRIBUTES)
 
     _loss_class = SoftmaxCrossEntropy
     _stratify = True
@@ -332,21 +322,9 @@ class ScratchNetRegressor(RegressorMixin, _ScratchNetBase):
     ----------
     loss_curve_ : list of float
         Mean training loss (mean squared error summed over outputs) of every epoch.
-    validation_loss_curve_ : list of float or None
-        Validation loss per epoch when ``fit`` ran with ``early_stopping`` (None for the
-        epochs of later ``partial_fit`` calls, which hold nothing out); else None.
-    n_iter_ : int
-        Epochs trained.
-    best_epoch_ : int or None
-        With early stopping, the epoch whose weights were kept (the lowest validation
-        loss); None otherwise.
-    n_outputs_ : int
+""" + _TRAINING_ATTRIBUTES + """    n_outputs_ : int
         Number of target columns.
-    n_features_in_ : int
-        Width of X seen in ``fit``.
-    network_ : scratchnet.NeuralNetwork
-        The trained network.
-    """)
+""" + _FITTED_ATTRIBUTES)
 
     _loss_class = MeanSquaredError
 

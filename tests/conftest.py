@@ -52,10 +52,39 @@ def cli(tmp_path):
     return run
 
 
+def digits_config(**sections) -> dict:
+    """:data:`TINY_CONFIG` with ``sections`` merged in: ``digits_config(name="x",
+    train={"epochs": 4})`` (a mapping merges key by key, anything else replaces)."""
+    return _merge(TINY_CONFIG, sections)
+
+
+def run_main(capsys, *args) -> tuple[int, str, str]:
+    """The real entry point ``scratchnet.cli.main`` in this process:
+    ``(exit code, stdout, stderr)``. For long lists of cheap checks, where a new
+    interpreter per case would dominate the run time; every such list also has a
+    subprocess test of the same behaviour."""
+    from scratchnet.cli import main
+
+    capsys.readouterr()
+    with pytest.raises(SystemExit) as exc:
+        main([str(a) for a in args])
+    out, err = capsys.readouterr()
+    return exc.value.code, out, err
+
+
+@pytest.fixture
+def main_here(tmp_path, monkeypatch, capsys):
+    """:func:`run_main` with ``tmp_path`` as the working folder:
+    ``rc, out, err = main_here("validate", "x.yaml")``."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("SCRATCHNET_DEBUG", raising=False)
+    return lambda *args: run_main(capsys, *args)
+
+
 def write_config(folder: Path, stem: str = "tiny", raw: dict | None = None, **sections) -> Path:
     """Write ``folder/<stem>.yaml``: :data:`TINY_CONFIG` with ``sections`` merged in
     (``train={"epochs": 3}``), or ``raw`` as given. Returns the path."""
-    data = raw if raw is not None else _merge(TINY_CONFIG, sections)
+    data = raw if raw is not None else digits_config(**sections)
     path = Path(folder) / f"{stem}.yaml"
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(yaml.safe_dump(data, sort_keys=False), encoding="utf-8")

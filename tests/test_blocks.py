@@ -18,7 +18,7 @@ import pytest
 import scratchnet as sn
 from scratchnet import runs
 from scratchnet.data import load_dataset, prepare
-from scratchnet.gradcheck import check_network, check_operation
+from scratchnet.nn.gradcheck import check_network, check_operation
 
 NEW_ACTIVATIONS = ["leaky_relu", "elu", "gelu", "softplus"]
 

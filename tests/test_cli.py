@@ -57,26 +57,6 @@ def run_dirs(folder: Path) -> list[Path]:
     return sorted(p for p in Path(folder).iterdir() if p.is_dir()) if Path(folder).exists() else []
 
 
-@pytest.fixture
-def main_here(tmp_path, monkeypatch, capsys):
-    """The real entry point ``scratchnet.cli.main`` in this process (cwd ``tmp_path``),
-    for long lists of cheap checks where a new interpreter per case would dominate the
-    run time: ``rc, out, err = main_here("validate", "x.yaml")``. Every such list also
-    has a subprocess test of the same behaviour."""
-    from scratchnet.cli import main
-
-    monkeypatch.chdir(tmp_path)
-    monkeypatch.delenv("SCRATCHNET_DEBUG", raising=False)
-
-    def run(*args):
-        capsys.readouterr()
-        with pytest.raises(SystemExit) as exc:
-            main([str(x) for x in args])
-        out, err = capsys.readouterr()
-        return exc.value.code, out, err
-    return run
-
-
 # -- one command that trains two experiments with --json, shared by several tests --------
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory):
@@ -539,7 +519,7 @@ def test_installed_script_matches_python_m(tmp_path):
 # -- the library behind the command ------------------------------------------------------------
 def test_metrics_are_written_as_each_evaluation_happens(tmp_path, tiny_config):
     """While training runs, metrics.jsonl already holds every evaluation so far."""
-    from scratchnet.callbacks import Callback
+    from scratchnet.nn.callbacks import Callback
     from scratchnet.experiment import train_experiment
 
     seen = []

@@ -21,11 +21,10 @@ import numpy as np
 import pytest
 
 import scratchnet as sn
-from scratchnet.cli import main
 from scratchnet.config import load_config, validate
 from scratchnet.errors import ConfigError
 from scratchnet.experiment import build_network, prepare_data
-from scratchnet.gradcheck import check_network
+from scratchnet.nn.gradcheck import check_network
 
 from conftest import run_cli
 
@@ -67,23 +66,6 @@ def boston_csv(tmp_path_factory) -> Path:
     return write_boston_csv(tmp_path_factory.mktemp("boston") / "BostonHousing.csv")
 
 
-@pytest.fixture
-def cli_here(tmp_path, monkeypatch, capsys):
-    """The real entry point ``scratchnet.cli.main`` in this process (a new interpreter
-    per config would cost more than the epoch); ``test_one_config_in_a_real_process``
-    runs the same path in a subprocess."""
-    monkeypatch.chdir(tmp_path)
-    monkeypatch.delenv("SCRATCHNET_DEBUG", raising=False)
-
-    def run(*args):
-        capsys.readouterr()
-        with pytest.raises(SystemExit) as exc:
-            main([str(a) for a in args])
-        out, err = capsys.readouterr()
-        return exc.value.code, out, err
-    return run
-
-
 # -- every config trains for one epoch ---------------------------------------------------
 def test_configs_are_there():
     stems = {p.stem for p in CONFIGS}
@@ -101,11 +83,11 @@ def _config_params() -> list:
 
 
 @pytest.mark.parametrize("path", _config_params())
-def test_every_config_trains_one_epoch(path, cli_here, boston_csv, tmp_path):
+def test_every_config_trains_one_epoch(path, main_here, boston_csv, tmp_path):
     args = ["train", path, "--set", "train.epochs=1", "--json", "--quiet", "--out", tmp_path / "runs"]
     if path.stem.startswith("boston"):
         args += ["--set", f"data.path={boston_csv}"]
-    rc, out, err = cli_here(*args)
+    rc, out, err = main_here(*args)
     assert rc == 0, err
     [summary] = [json.loads(line) for line in out.splitlines()]
     assert summary["status"] == "completed", summary
@@ -223,18 +205,18 @@ def test_boston_configs_on_a_csv_with_bostons_columns(boston_csv, tmp_path):
     assert summaries[0]["test"]["r2"] > 0.5
 
 
-def test_boston_without_a_path_says_how_to_give_one(cli_here):
-    rc, out, err = cli_here("train", ROOT / "configs" / "boston_linear.yaml", "--quiet")
+def test_boston_without_a_path_says_how_to_give_one(main_here):
+    rc, out, err = main_here("train", ROOT / "configs" / "boston_linear.yaml", "--quiet")
     assert rc == 2 and out == ""
     assert "data.path" in err and "boston_linear.yaml" in err and "Traceback" not in err
 
 
-def test_boston_with_an_upper_case_header(cli_here, tmp_path):
+def test_boston_with_an_upper_case_header(main_here, tmp_path):
     upper = write_boston_csv(tmp_path / "Boston.csv", header=[c.upper() for c in BOSTON_COLUMNS])
     config = ROOT / "configs" / "boston_linear.yaml"
-    rc, out, err = cli_here("train", config, "--set", f"data.path={upper}", "--quiet", "--out", "r")
+    rc, out, err = main_here("train", config, "--set", f"data.path={upper}", "--quiet", "--out", "r")
     assert rc == 1 and "'medv' not found" in err and "MEDV" in err  # the columns are listed
-    rc, out, err = cli_here("train", config, "--set", f"data.path={upper}", "--set",
+    rc, out, err = main_here("train", config, "--set", f"data.path={upper}", "--set",
                             "data.target=MEDV", "--set", "train.epochs=1", "--json", "--quiet",
                             "--out", "r")
     assert rc == 0, err

@@ -25,7 +25,7 @@ import pytest
 from scratchnet.data import (DATASETS, SCALERS, Dataset, FileCheck, Prepared, Scaler,
                              load_dataset, one_hot, prepare, read_idx, resolve_data_files,
                              split_indices, write_idx)
-from scratchnet.data import sources
+from scratchnet.data import mnist as sources
 from scratchnet.errors import ConfigError, DataError, ShapeError
 
 NAMES = ["train-images-idx3-ubyte", "train-labels-idx1-ubyte",

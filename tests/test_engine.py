@@ -296,7 +296,7 @@ def test_one_activation_instance_shared_by_two_layers_keeps_two_caches():
     act = sn.Tanh()
     net = sn.NeuralNetwork([sn.Dense(4, act), sn.Dense(4, act), sn.Dense(2)], "mse",
                            seed=0, dtype="float64")
-    from scratchnet.gradcheck import check_network
+    from scratchnet.nn.gradcheck import check_network
     rng = np.random.default_rng(0)
     rows = check_network(net, rng.standard_normal((5, 3)), rng.standard_normal((5, 2)))
     assert all(r["passed"] for r in rows), rows

@@ -6,24 +6,14 @@ from __future__ import annotations
 import json
 
 import numpy as np
-import pytest
 import yaml
-from typer.testing import CliRunner
+from conftest import digits_config, run_main
+from scratchnet.nn.activations import ACTIVATIONS, Tanh
 
-from scratchnet.activations import ACTIVATIONS, Tanh
-from scratchnet.cli import app
-
-DIGITS = {
-    "name": "digits_check",
-    "seed": 1,
-    "data": {"dataset": "digits"},
-    "model": {"layers": [{"neurons": 12, "activation": "tanh"},
-                         {"neurons": 10, "activation": "linear"}]},
-    "train": {"dtype": "float32"},  # the check must still run in float64
-}
-
-runner = CliRunner()
-
+DIGITS = digits_config(name="digits_check", seed=1,
+                       model={"layers": [{"neurons": 12, "activation": "tanh"},
+                                         {"neurons": 10, "activation": "linear"}]},
+                       train={"dtype": "float32"})  # the check must still run in float64
 
 def write(tmp_path, raw, name="cfg.yaml"):
     path = tmp_path / name
@@ -31,15 +21,17 @@ def write(tmp_path, raw, name="cfg.yaml"):
     return str(path)
 
 
-def gradcheck(*args):
-    result = runner.invoke(app, ["gradcheck", *map(str, args)])
-    if result.exception and not isinstance(result.exception, SystemExit):
-        raise result.exception
-    return result
+class Result:
+    def __init__(self, capsys, args):
+        self.exit_code, self.stdout, self.stderr = run_main(capsys, "gradcheck", *args)
 
 
-def test_gradcheck_passes_on_a_correct_network(tmp_path):
-    result = gradcheck(write(tmp_path, DIGITS), "--json", "--entries", "0")
+def gradcheck(capsys, *args) -> Result:
+    return Result(capsys, args)
+
+
+def test_gradcheck_passes_on_a_correct_network(tmp_path, capsys):
+    result = gradcheck(capsys, write(tmp_path, DIGITS), "--json", "--entries", "0")
     assert result.exit_code == 0, result.stderr
     report = json.loads(result.stdout)
     assert report["passed"] is True and report["batch"] == 16
@@ -51,12 +43,12 @@ def test_gradcheck_passes_on_a_correct_network(tmp_path):
         assert r["passed"] and r["max_rel_error"] < 1e-6
 
 
-def test_gradcheck_table_on_a_deeper_network_with_dropout_and_batch_norm(tmp_path):
+def test_gradcheck_table_on_a_deeper_network_with_dropout_and_batch_norm(tmp_path, capsys):
     raw = dict(DIGITS, model={"layers": [
         {"neurons": 10, "activation": "relu", "batch_norm": True},
         {"neurons": 8, "activation": "sigmoid", "dropout": 0.2},
         {"neurons": 10, "activation": "linear"}]})
-    result = gradcheck(write(tmp_path, raw), "--entries", "30")
+    result = gradcheck(capsys, write(tmp_path, raw), "--entries", "30")
     assert result.exit_code == 0, result.stdout + result.stderr
     assert "gradient check passed" in result.stderr
     assert "FAIL" not in result.stdout
@@ -74,12 +66,12 @@ class BadTanh(Tanh):
         return output_grad * (1 - self.output)
 
 
-def test_gradcheck_fails_on_a_broken_backward_pass(tmp_path, monkeypatch):
+def test_gradcheck_fails_on_a_broken_backward_pass(tmp_path, monkeypatch, capsys):
     monkeypatch.setitem(ACTIVATIONS, "bad_tanh", BadTanh)
     raw = dict(DIGITS, model={"layers": [{"neurons": 12, "activation": "bad_tanh"},
                                          {"neurons": 10, "activation": "linear"}]})
     path = write(tmp_path, raw)
-    result = gradcheck(path, "--json")
+    result = gradcheck(capsys, path, "--json")
     assert result.exit_code == 1
     rows = {r["param"]: r for r in json.loads(result.stdout)["params"]}
     # The wrong derivative corrupts the gradient flowing into layer 0 only: layer 1's
@@ -89,19 +81,16 @@ def test_gradcheck_fails_on_a_broken_backward_pass(tmp_path, monkeypatch):
     assert rows["layers.1.W"]["passed"] and rows["layers.1.B"]["passed"]
     assert "gradient check failed for layers.0.W, layers.0.B" in result.stderr
 
-    table = gradcheck(path)
+    table = gradcheck(capsys, path)
     assert table.exit_code == 1
     assert table.stdout.count("FAIL") == 2 and table.stdout.count("pass") >= 2
 
 
 def test_gradcheck_reports_bad_input_as_usage_errors(tmp_path, capsys):
-    from scratchnet.cli import main
-
     for args, message in [
-        (["gradcheck", str(tmp_path / "missing.yaml")], "no such file"),
-        (["gradcheck", write(tmp_path, DIGITS), "--tol", "0"], "--tol must be > 0"),
+        ([str(tmp_path / "missing.yaml")], "no such file"),
+        ([write(tmp_path, DIGITS), "--tol", "0"], "--tol must be > 0"),
     ]:
-        with pytest.raises(SystemExit) as exc:
-            main(args)
-        assert exc.value.code == 2
-        assert message in capsys.readouterr().err
+        result = gradcheck(capsys, *args)
+        assert result.exit_code == 2
+        assert message in result.stderr

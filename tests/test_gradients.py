@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 import scratchnet as sn
-from scratchnet.gradcheck import (TOLERANCE, check_loss, check_network, check_operation,
+from scratchnet.nn.gradcheck import (TOLERANCE, check_loss, check_network, check_operation,
                                   numerical_grad, relative_error)
 
 ACTIVATION_NAMES = sorted(sn.ACTIVATIONS)

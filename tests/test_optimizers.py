@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 import scratchnet as sn
-from scratchnet.core import Param
+from scratchnet.nn.core import Param
 
 GRADS = [[0.5, -1.0], [0.25, 2.0], [-1.5, 0.5]]  # the gradient at steps 1, 2, 3
 START = [1.0, -2.0]

@@ -14,21 +14,13 @@ pytest.importorskip("matplotlib")
 Image = pytest.importorskip("PIL.Image")
 
 from scratchnet import runs  # noqa: E402
-from scratchnet.cli import main  # noqa: E402
+from conftest import digits_config, run_main as cli  # noqa: E402
 from scratchnet.config import validate  # noqa: E402
 from scratchnet.experiment import train_experiment  # noqa: E402
 from scratchnet.plots import DPI, PANEL_HEIGHT, PANEL_WIDTH, confusion_matrix_of  # noqa: E402
-from scratchnet.sweep import read_run, run_labels  # noqa: E402
+from scratchnet.compare import read_run, run_labels  # noqa: E402
 
-DIGITS = {
-    "name": "digits_plot",
-    "seed": 5,
-    "data": {"dataset": "digits", "validation": 0.1},
-    "model": {"layers": [{"neurons": 16, "activation": "tanh"},
-                         {"neurons": 10, "activation": "linear"}]},
-    "optimizer": {"name": "sgd_momentum", "lr": 0.1, "momentum": 0.9},
-    "train": {"epochs": 4, "batch_size": 64},
-}
+DIGITS = digits_config(name="digits_plot", seed=5, train={"epochs": 4})
 DIABETES = {
     "name": "diabetes_plot",
     "seed": 5,
@@ -53,11 +45,6 @@ def train(tmp_path: Path, raw: dict, **changes) -> Path:
     return train_experiment(validate(raw, "test"), out=tmp_path / "runs").run_dir
 
 
-def cli(capsys, *args) -> tuple[int, str, str]:
-    with pytest.raises(SystemExit) as exc:
-        main([str(a) for a in args])
-    out, err = capsys.readouterr()
-    return exc.value.code, out, err
 
 
 def pixels_near(img: np.ndarray, color, tol: int = 40) -> int:

@@ -12,26 +12,19 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import yaml
 from PIL import Image, ImageDraw
 from sklearn.datasets import load_digits
 
 from scratchnet import DataError, ShapeError
-from scratchnet.cli import main
+from conftest import digits_config, run_main as cli
 from scratchnet.experiment import load_run
 from scratchnet.predict import IMAGE_LAYOUTS, read_image, read_inputs
 
-DIGITS_CONFIG = """\
-name: tiny_digits
-seed: 7
-data: {dataset: digits, scale: standard, validation: 0.1}
-model:
-  layers:
-    - {neurons: 32, activation: tanh}
-    - {neurons: 10, activation: linear}
-  loss: softmax_cross_entropy
-optimizer: {name: sgd_momentum, lr: 0.1, momentum: 0.9}
-train: {epochs: 15, batch_size: 32, eval_every: 5}
-"""
+DIGITS_CONFIG = yaml.safe_dump(digits_config(
+    name="tiny_digits", model={"layers": [{"neurons": 32, "activation": "tanh"},
+                                          {"neurons": 10, "activation": "linear"}]},
+    train={"epochs": 15, "batch_size": 32, "eval_every": 5}))
 
 DIABETES_CONFIG = """\
 name: tiny_diabetes
@@ -72,11 +65,6 @@ def digits():
     return load_digits()
 
 
-def cli(capsys, *args) -> tuple[int, str, str]:
-    with pytest.raises(SystemExit) as exc:
-        main([str(a) for a in args])
-    captured = capsys.readouterr()
-    return exc.value.code, captured.out, captured.err
 
 
 def csv_rows(text: str) -> list[list[str]]:

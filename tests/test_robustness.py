@@ -312,7 +312,7 @@ def test_a_signal_before_training_starts_is_not_lost(tmp_path):
     real signal: the window is too short to hit from outside."""
     from scratchnet.cli.train import GracefulStop
     from scratchnet.experiment import build_network, build_optimizer, prepare_data
-    from scratchnet.trainer import Trainer
+    from scratchnet.nn.trainer import Trainer
 
     cfg = validate(LONG)
     data = prepare_data(cfg)

@@ -11,7 +11,7 @@ import pytest
 import yaml
 
 from scratchnet import ConfigError
-from scratchnet.cli import main
+from conftest import run_main
 from scratchnet.config import SCHEMA_URL_COMMENT, json_schema, validate
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -34,13 +34,11 @@ def test_committed_schema_is_the_generated_one():
 
 
 def test_schema_command_prints_and_writes_the_schema(tmp_path, capsys):
-    with pytest.raises(SystemExit) as exc:
-        main(["schema"])
-    assert exc.value.code == 0
-    assert json.loads(capsys.readouterr().out) == json_schema()
-    with pytest.raises(SystemExit) as exc:
-        main(["schema", "-o", str(tmp_path / "s.json")])
-    assert exc.value.code == 0 and capsys.readouterr().out == ""
+    code, out, _ = run_main(capsys, "schema")
+    assert code == 0
+    assert json.loads(out) == json_schema()
+    code, out, _ = run_main(capsys, "schema", "-o", tmp_path / "s.json")
+    assert code == 0 and out == ""
     # byte for byte what is committed: regenerating gives no diff
     assert (tmp_path / "s.json").read_text() == SCHEMA_FILE.read_text()
 
@@ -122,7 +120,5 @@ def test_shell_completion_offers_commands_options_and_choices(capsys):
     assert "predict" in _complete("scratchnet pre")
     assert _complete("scratchnet predict --for") == ["--format"]
     assert _complete("scratchnet predict run --format ") == ["table", "csv", "json"]
-    with pytest.raises(SystemExit):
-        main(["--help"])
-    help_text = capsys.readouterr().out
+    _, help_text, _ = run_main(capsys, "--help")
     assert "--install-completion" in help_text and "--show-completion" in help_text

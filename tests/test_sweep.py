@@ -16,13 +16,14 @@ import pytest
 import yaml
 
 from scratchnet import runs
-from scratchnet.callbacks import Callback
-from scratchnet.cli import main
+from scratchnet.nn.callbacks import Callback
+from conftest import digits_config, run_main as cli
 from scratchnet.config import load_config
 from scratchnet.errors import ConfigError
 from scratchnet.experiment import train_experiment
-from scratchnet.sweep import (STATE, SweepFolder, check_grid, differing_keys, parse_grid_option,
-                              plan, point_id, run_sweep, short_keys)
+from scratchnet.config.diff import differing_keys, short_keys
+from scratchnet.sweep import (STATE, SweepFolder, check_grid, parse_grid_option, plan, point_id,
+                              run_sweep)
 
 REGRESSION = {
     "name": "diabetes_tiny",
@@ -35,15 +36,7 @@ REGRESSION = {
     "train": {"epochs": 3, "batch_size": 32},
 }
 
-DIGITS = {
-    "name": "digits_small",
-    "seed": 7,
-    "data": {"dataset": "digits", "validation": 0.1},
-    "model": {"layers": [{"neurons": 16, "activation": "tanh"},
-                         {"neurons": 10, "activation": "linear"}]},
-    "optimizer": {"name": "sgd_momentum", "lr": 0.1, "momentum": 0.9},
-    "train": {"epochs": 4, "batch_size": 64},
-}
+DIGITS = digits_config(name="digits_small", train={"epochs": 4})
 
 
 def write_config(path: Path, cfg: dict) -> Path:
@@ -51,11 +44,6 @@ def write_config(path: Path, cfg: dict) -> Path:
     return path
 
 
-def cli(capsys, *args) -> tuple[int, str, str]:
-    with pytest.raises(SystemExit) as exc:
-        main([str(a) for a in args])
-    out, err = capsys.readouterr()
-    return exc.value.code, out, err
 
 
 def only_sweep(out_dir: Path) -> Path:

@@ -314,7 +314,7 @@ def _blas_threads() -> int:
 def test_fit_limits_blas_threads_while_it_runs_and_restores_them():
     import numpy as np
     from scratchnet import Dense, Linear, NeuralNetwork, SGD, SoftmaxCrossEntropy, Tanh, Trainer
-    from scratchnet.callbacks import Callback
+    from scratchnet.nn.callbacks import Callback
     from threadpoolctl import threadpool_limits
 
     seen = []

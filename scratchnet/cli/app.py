@@ -62,12 +62,6 @@ def _root(
     _debug = debug or os.environ.get("SCRATCHNET_DEBUG", "") not in ("", "0")
 
 
-def fail(message: str, code: int = EXIT_FAILURE) -> None:
-    err_console.print(f"[bold red]error:[/] {escape(message)}", markup=True, highlight=False,
-                      soft_wrap=True)
-    raise typer.Exit(code)
-
-
 def main(argv: list[str] | None = None) -> None:
     """Entry point of the ``scratchnet`` script and ``python -m scratchnet``."""
     try:
@@ -82,9 +76,6 @@ def main(argv: list[str] | None = None) -> None:
     except (DataError, DivergenceError, ScratchnetError) as e:
         _report(e)
         code = EXIT_FAILURE
-    except KeyboardInterrupt:
-        err_console.print("interrupted")
-        code = 130
     except Exception as e:  # a bug: still one line, unless --debug
         if _debug:
             raise

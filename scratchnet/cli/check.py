@@ -14,7 +14,7 @@ from rich.table import Table
 from ..config import load_config
 from ..errors import ConfigError
 from ..experiment import build_network, prepare_data
-from ..gradcheck import TOLERANCE, check_network
+from ..nn.gradcheck import TOLERANCE, check_network
 from .app import EXIT_FAILURE, app, err_console, make_console
 from .train import SET_HELP
 

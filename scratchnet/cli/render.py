@@ -8,7 +8,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
-from ..callbacks import Callback
+from ..nn import Callback
 
 
 def fmt(value, digits: int = 4) -> str:
@@ -41,7 +41,7 @@ class ConsoleReporter(Callback):
         self._header_done = False
 
     def on_fit_start(self, trainer):
-        self.epochs = trainer._fit_args["epochs"]
+        self.epochs = trainer.fit_args["epochs"]
         self.task = trainer.history.task
         if self.console.is_terminal:
             self.progress = Progress(
@@ -73,6 +73,37 @@ class ConsoleReporter(Callback):
             f"{values} {record['lr']:>9.4g} {record['seconds']:>8.1f}", highlight=False)
 
     def on_fit_end(self, trainer, history):
+        if self.progress is not None:
+            self.progress.stop()
+            self.progress = None
+
+
+class DownloadBar:
+    """The progress callback the library's downloads report to, ``bar(file, done,
+    total)``: a transient bar per file on the console, only when something downloads.
+    Use as a context manager so the bars are cleared at the end."""
+
+    def __init__(self, console: Console):
+        self.console = console
+        self.progress: Progress | None = None
+        self.tasks: dict[str, int] = {}
+
+    def __call__(self, name: str, done: int, total: int | None) -> None:
+        if self.progress is None:
+            from rich.progress import DownloadColumn, TransferSpeedColumn
+
+            self.progress = Progress(TextColumn("downloading {task.description}"), BarColumn(),
+                                     DownloadColumn(), TransferSpeedColumn(),
+                                     console=self.console, transient=True)
+            self.progress.start()
+        if name not in self.tasks:
+            self.tasks[name] = self.progress.add_task(name, total=total)
+        self.progress.update(self.tasks[name], completed=done)
+
+    def __enter__(self) -> "DownloadBar":
+        return self
+
+    def __exit__(self, *exc) -> None:
         if self.progress is not None:
             self.progress.stop()
             self.progress = None

@@ -17,9 +17,10 @@ from rich.table import Table
 from .. import runs
 from ..config import load_config
 from ..errors import ConfigError
-from ..sweep import (SELECTABLE, STATE, SweepFolder, SweepTable, dask_client, differing_keys,
-                     expand_paths, flatten, parse_grid_option, read_run, run_sweep, short_keys, summarize,
-                     write_results, show_value)
+from ..compare import expand_paths, read_run
+from ..config.diff import differing_keys, flatten, short_keys, show_value
+from ..sweep import (SELECTABLE, STATE, SweepFolder, SweepTable, dask_client, parse_grid_option,
+                     run_sweep, summarize, write_results)
 from .app import EXIT_FAILURE, app, err_console, human_console, make_console
 from .render import fmt, pct
 from .train import SET_HELP

@@ -15,14 +15,12 @@ import typer
 from rich.markup import escape
 
 from .. import runs
-from ..callbacks import Callback
-from ..config import check_data_files, load_config
-from ..data import Scaler, one_hot
+from ..config import load_config
 from ..errors import ConfigError, DataError, DivergenceError
-from ..experiment import config_edited, load_data, load_run, train_experiment
-from ..trainer import evaluate
+from ..experiment import config_edited, evaluate_run, load_run, train_experiment
+from ..nn import Callback
 from .app import EXIT_FAILURE, app, err_console, human_console, make_console
-from .render import ConsoleReporter, comparison_table, fmt, pct, summary_table
+from .render import ConsoleReporter, DownloadBar, comparison_table, fmt, pct, summary_table
 
 SET_HELP = "Override a config value: --set model.layers.0.neurons=128 (repeatable)."
 
@@ -110,13 +108,14 @@ def train(
         try:
             # A diverging run is reported as one line (DivergenceError), not as NumPy's
             # overflow/invalid-value warnings on the way there.
-            with stop, np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+            with stop, DownloadBar(err_console) as download, \
+                    np.errstate(over="ignore", invalid="ignore", divide="ignore"):
                 def on_start(trainer, run_dir, _cfg=cfg):
                     stop.attach(trainer, run_dir)
                     if console is not None:
                         trainer.callbacks.append(ConsoleReporter(console, _cfg.name))
                 result = train_experiment(cfg, out=out, data_dir=str(data_dir) if data_dir else None,
-                                          resume=resume, on_start=on_start)
+                                          resume=resume, on_start=on_start, progress=download)
         except (DivergenceError, DataError) as e:
             failed = True
             err_console.print(f"[bold red]error:[/] {escape(f'{cfg.name}: {e}')}", markup=True,
@@ -155,44 +154,24 @@ def eval_(
     proba: int = typer.Option(0, "--proba", help="Also show class probabilities for the first N test examples."),
 ):
     """Evaluate a run's best weights on the test split."""
-    cfg, net, info, summary = load_run(run_dir)
+    loaded = cfg, _, info, summary = load_run(run_dir)
     if config_edited(run_dir, summary):
         err_console.print(f"[yellow]warning:[/] {escape(str(run_dir / runs.CONFIG))} was edited after "
                           "training (its hash differs from the one stored in summary.json)",
                           soft_wrap=True)
-    check_data_files(cfg, str(run_dir / runs.CONFIG))
-    ds = load_data(cfg, str(data_dir) if data_dir else None)
-    scaler = Scaler.from_dict(info["scaler"])
-    X_test = scaler.transform(ds.X_test, dtype=cfg.train.dtype)
-    if info["task"] == "classification":
-        n_classes = len(info["classes"])
-        Y_test = (one_hot(ds.y_test, n_classes, cfg.train.dtype) if net.n_outputs == n_classes
-                  else np.asarray(ds.y_test, dtype=cfg.train.dtype).reshape(-1, 1))
-    else:
-        Y_test = np.asarray(ds.y_test, dtype=cfg.train.dtype).reshape(-1, 1)
-    scores = evaluate(net, X_test, Y_test)
+    report = evaluate_run(run_dir, str(data_dir) if data_dir else None, loaded)
     result = {"name": cfg.name, "run_dir": str(run_dir), "task": info["task"],
-              "test": {k: float(v) for k, v in scores.items()}}
-    if info["task"] == "classification":
-        from sklearn.metrics import confusion_matrix, precision_recall_fscore_support
-
-        probs = net.predict(X_test)
-        if probs.shape[1] == 1:
-            probs = np.hstack([1 - probs, probs])
-        pred = probs.argmax(axis=1)
-        labels = list(range(len(info["classes"])))
-        cm = confusion_matrix(ds.y_test, pred, labels=labels)
-        prec, rec, f1, support = precision_recall_fscore_support(ds.y_test, pred, labels=labels,
-                                                                 zero_division=0)
-        result["confusion_matrix"] = cm.tolist()
-        result["per_class"] = [{"class": c, "precision": float(p), "recall": float(r),
-                                "f1": float(f), "support": int(s)}
-                               for c, p, r, f, s in zip(info["classes"], prec, rec, f1, support)]
-        if proba:
-            result["probabilities"] = [{"index": i, "true": info["classes"][int(ds.y_test[i])],
-                                        "predicted": info["classes"][int(pred[i])],
-                                        "probabilities": [round(float(x), 4) for x in probs[i]]}
-                                       for i in range(min(proba, len(probs)))]
+              "test": report.scores}
+    if report.task == "classification":
+        result["confusion_matrix"] = report.confusion_matrix().tolist()
+        result["per_class"] = report.per_class()
+        if proba and report.probabilities is not None:
+            classes = info["classes"]
+            result["probabilities"] = [
+                {"index": i, "true": classes[int(report.y_true[i])],
+                 "predicted": classes[int(report.predicted[i])],
+                 "probabilities": [round(float(x), 4) for x in report.probabilities[i]]}
+                for i in range(min(proba, len(report.probabilities)))]
     if json_out:
         _emit_json(result)
         return

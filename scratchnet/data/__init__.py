@@ -1,4 +1,4 @@
-"""Datasets for scratchnet: loading (MNIST-style IDX files, scikit-learn sets, CSV) and
+"""Datasets for scratchnet: loading (MNIST-style IDX sets, scikit-learn sets, CSV) and
 preparation (validation split, scaling fitted on training data, one-hot labels).
 
 Typical use::
@@ -7,15 +7,21 @@ Typical use::
     ds = load_dataset("mnist")                     # uint8 images, (60000, 784)
     data = prepare(ds, scale="global", validation="test")
     data.X_train.shape, data.Y_train.shape         # (60000, 784) float32, (60000, 10)
+
+The modules: ``dataset`` (the :class:`Dataset` every loader returns), ``idx`` (the IDX
+file format), ``download``, ``mnist``, ``bundled`` (scikit-learn's sets), ``tabular``
+(CSV), ``sources`` (the :data:`DATASETS` registry and :func:`load_dataset`) and
+``prepare`` (splitting, scaling, encoding).
 """
 
+from .dataset import TASKS, Dataset
 from .idx import FileCheck, read_idx, write_idx
+from .mnist import cache_dir, candidate_dirs, resolve_data_files
 from .prepare import SCALERS, Prepared, Scaler, one_hot, prepare, split_indices
-from .sources import (DATASETS, TASKS, Dataset, cache_dir, candidate_dirs, load_dataset,
-                      resolve_data_files)
+from .sources import DATASETS, Source, load_dataset
 
 __all__ = [
-    "DATASETS", "SCALERS", "TASKS", "Dataset", "FileCheck", "Prepared", "Scaler",
+    "DATASETS", "SCALERS", "TASKS", "Dataset", "FileCheck", "Prepared", "Scaler", "Source",
     "cache_dir", "candidate_dirs", "load_dataset", "one_hot", "prepare", "read_idx",
     "resolve_data_files", "split_indices", "write_idx",
 ]

@@ -17,27 +17,17 @@ is filled chunk by chunk straight from the uint8 source.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import partial
 
 import numpy as np
 
 from ..errors import ConfigError, DataError, ShapeError
-from .sources import Dataset
-
-SCALERS = ("global", "standard", "minmax", "none")
+from ..nn.core import get_dtype
+from ..registry import lookup
+from .dataset import Dataset
 
 # About this many elements per chunk (8 MB as float64), whatever the number of features.
 _CHUNK_ELEMENTS = 1 << 20
-
-
-def _float_dtype(dtype) -> np.dtype:
-    try:
-        dt = np.dtype(dtype)
-    except TypeError:
-        dt = None
-    if dt is None or dt.kind != "f":
-        raise ConfigError(f"dtype must be a floating-point type such as 'float32' or "
-                          f"'float64', got {dtype!r}")
-    return dt
 
 
 def _chunks(n_rows: int, n_features: int, rows: np.ndarray | None):
@@ -50,6 +40,56 @@ def _chunks(n_rows: int, n_features: int, rows: np.ndarray | None):
     for start in range(0, n_rows, step):
         stop = min(start + step, n_rows)
         yield slice(start, stop), (slice(start, stop) if rows is None else rows[start:stop])
+
+
+def _fit_none(X, rows, n: int, d: int):
+    return np.zeros(()), np.ones(())
+
+
+def _fit_minmax(X, rows, n: int, d: int):
+    low = np.full(d, np.inf)
+    high = np.full(d, -np.inf)
+    for _, sel in _chunks(n, d, rows):
+        block = X[sel]
+        low = np.minimum(low, block.min(axis=0))
+        high = np.maximum(high, block.max(axis=0))
+    scale = high - low
+    scale[scale == 0] = 1.0  # constant feature: leave it at 0 instead of 0/0
+    return low, scale
+
+
+def _mean_std(X, rows, n: int, d: int, per_feature: bool):
+    """Mean and standard deviation per feature, or of all values together.
+
+    Two passes (mean, then mean squared deviation) are more accurate than accumulating
+    sum and sum of squares. ``sum(dtype=float64)`` converts as it goes, so no float64
+    copy of the chunk is made in the first pass."""
+    axis = 0 if per_feature else None
+    shape = (d,) if per_feature else ()
+    count = n if per_feature else n * d
+    total = np.zeros(shape)
+    for _, sel in _chunks(n, d, rows):
+        total += X[sel].sum(axis=axis, dtype=np.float64)
+    mean = total / count
+    squares = np.zeros(shape)
+    for _, sel in _chunks(n, d, rows):
+        deviation = X[sel].astype(np.float64) - mean
+        squares += np.square(deviation).sum(axis=axis)
+    std = np.sqrt(squares / count)
+    # A constant feature has std 0 (or, from rounding, a tiny fraction of its mean):
+    # divide by 1 instead so it becomes 0 rather than inf/NaN.
+    constant = (std == 0) | (std <= 1e-12 * np.abs(mean))
+    return mean, np.where(constant, 1.0, std)
+
+
+#: scaler kind -> ``fit(X, rows, n_rows, n_features) -> (offset, scale)``, float64 arrays
+#: of shape () (one for all values) or (n_features,)
+SCALERS = {
+    "global": partial(_mean_std, per_feature=False),
+    "standard": partial(_mean_std, per_feature=True),
+    "minmax": _fit_minmax,
+    "none": _fit_none,
+}
 
 
 class Scaler:
@@ -67,8 +107,7 @@ class Scaler:
     """
 
     def __init__(self, kind: str = "standard"):
-        if kind not in SCALERS:
-            raise ConfigError(f"unknown scaler {kind!r}; choose one of: {', '.join(SCALERS)}")
+        self._fit = lookup(SCALERS, kind, "scaler")
         self.kind = kind
         self.offset: np.ndarray | None = None  # subtracted: mean or min; () or (d,) float64
         self.scale: np.ndarray | None = None   # divided by: std or range; same shape
@@ -96,39 +135,7 @@ class Scaler:
         d = X.shape[1]
         if n == 0:
             raise DataError("cannot fit a scaler on zero rows")
-        per_feature = self.kind in ("standard", "minmax")
-        shape = (d,) if per_feature else ()
-
-        if self.kind == "none":
-            offset, scale = np.zeros(shape), np.ones(shape)
-        elif self.kind == "minmax":
-            low = np.full(d, np.inf)
-            high = np.full(d, -np.inf)
-            for _, sel in _chunks(n, d, rows):
-                block = X[sel]
-                low = np.minimum(low, block.min(axis=0))
-                high = np.maximum(high, block.max(axis=0))
-            offset, scale = low, high - low
-            scale[scale == 0] = 1.0  # constant feature: leave it at 0 instead of 0/0
-        else:
-            # Two passes (mean, then mean squared deviation) are more accurate than
-            # accumulating sum and sum of squares. ``sum(dtype=float64)`` converts as it
-            # goes, so no float64 copy of the chunk is made in the first pass.
-            axis = 0 if per_feature else None
-            count = n if per_feature else n * d
-            total = np.zeros(shape)
-            for _, sel in _chunks(n, d, rows):
-                total += X[sel].sum(axis=axis, dtype=np.float64)
-            mean = total / count
-            squares = np.zeros(shape)
-            for _, sel in _chunks(n, d, rows):
-                deviation = X[sel].astype(np.float64) - mean
-                squares += np.square(deviation).sum(axis=axis)
-            std = np.sqrt(squares / count)
-            # A constant feature has std 0 (or, from rounding, a tiny fraction of its
-            # mean): divide by 1 instead so it becomes 0 rather than inf/NaN.
-            constant = (std == 0) | (std <= 1e-12 * np.abs(mean))
-            offset, scale = mean, np.where(constant, 1.0, std)
+        offset, scale = self._fit(X, rows, n, d)
         self.offset = np.asarray(offset, dtype=np.float64)
         self.scale = np.asarray(scale, dtype=np.float64)
         self.n_features = int(d)
@@ -146,7 +153,7 @@ class Scaler:
         """
         if not self.fitted:
             raise RuntimeError("Scaler.transform called before fit (or from_dict)")
-        dt = _float_dtype(dtype)
+        dt = get_dtype(dtype)
         X = _check_2d(X, "Scaler.transform")
         if X.shape[1] != self.n_features:
             raise ShapeError(f"Scaler.transform: X has {X.shape[1]} features, the scaler "
@@ -228,7 +235,7 @@ def one_hot(y, n_classes, dtype="float32") -> np.ndarray:
     if y.size and (y.min() < 0 or y.max() >= n_classes):
         raise DataError(f"one_hot: labels must lie in 0..{n_classes - 1}, found "
                         f"{y.min()}..{y.max()}")
-    out = np.zeros((len(y), int(n_classes)), dtype=_float_dtype(dtype))
+    out = np.zeros((len(y), int(n_classes)), dtype=get_dtype(dtype))
     out[np.arange(len(y)), y.astype(np.intp, copy=False)] = 1
     return out
 
@@ -325,7 +332,7 @@ def prepare(ds: Dataset, *, scale: str = "standard", validation: float | str = 0
     dtype:      floating dtype of every returned array.
     """
     scaler = Scaler(scale)
-    dt = _float_dtype(dtype)
+    dt = get_dtype(dtype)
     if isinstance(validation, str):
         if validation != "test":
             raise ConfigError(f"validation must be a fraction between 0 and 1 or 'test', "

@@ -32,14 +32,9 @@ import dataclasses
 import math
 from dataclasses import dataclass, field
 
-from .registry import lookup
-from .errors import ConfigError
-
-
-def _check_lr(lr: float, what: str = "learning rate") -> float:
-    if isinstance(lr, bool) or not isinstance(lr, (int, float)) or not math.isfinite(lr) or lr <= 0:
-        raise ConfigError(f"{what} must be > 0, got {lr!r}")
-    return float(lr)
+from .. import checks
+from ..errors import ConfigError
+from ..registry import lookup
 
 
 @dataclass(frozen=True)
@@ -48,9 +43,8 @@ class Schedule:
     epochs: int = 1
 
     def __post_init__(self) -> None:
-        _check_lr(self.lr)
-        if not isinstance(self.epochs, int) or self.epochs < 1:
-            raise ConfigError(f"epochs must be a positive integer, got {self.epochs!r}")
+        checks.positive(self.lr, "learning rate")
+        checks.positive_int(self.epochs, "epochs")
 
     def __call__(self, epoch: int) -> float:
         raise NotImplementedError
@@ -92,8 +86,7 @@ class LinearDecay(Schedule):
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        if not isinstance(self.final_lr, (int, float)) or not 0 <= self.final_lr <= self.lr:
-            raise ConfigError(f"final_lr must be in [0, lr={self.lr}], got {self.final_lr!r}")
+        _check_final_lr(self, self.final_lr)
 
     def __call__(self, epoch: int) -> float:
         return self.lr - (self.lr - self.final_lr) * self.fraction(epoch)
@@ -106,7 +99,8 @@ class ExponentialDecay(Schedule):
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        if not isinstance(self.final_lr, (int, float)) or not 0 < self.final_lr <= self.lr:
+        if isinstance(self.final_lr, bool) or not isinstance(self.final_lr, (int, float)) \
+                or not 0 < self.final_lr <= self.lr:
             raise ConfigError(
                 f"exponential decay needs 0 < final_lr <= lr={self.lr} (a rate cannot decay "
                 f"exponentially to 0; use linear decay for that), got {self.final_lr!r}")
@@ -119,12 +113,6 @@ def _check_final_lr(schedule: Schedule, value, what: str = "final_lr") -> None:
     if isinstance(value, bool) or not isinstance(value, (int, float)) \
             or not 0 <= value <= schedule.lr:
         raise ConfigError(f"{what} must be in [0, lr={schedule.lr}], got {value!r}")
-
-
-def _check_int(value, what: str, minimum: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        raise ConfigError(f"{what} must be an integer >= {minimum}, got {value!r}")
-    return value
 
 
 @dataclass(frozen=True)
@@ -141,10 +129,8 @@ class StepDecay(Schedule):
         super().__post_init__()
         if self.step_size is None:
             raise ConfigError("step decay needs step_size (epochs between drops)")
-        _check_int(self.step_size, "step decay step_size", 1)
-        if isinstance(self.gamma, bool) or not isinstance(self.gamma, (int, float)) \
-                or not 0 < self.gamma <= 1:
-            raise ConfigError(f"step decay gamma must be in (0, 1], got {self.gamma!r}")
+        checks.integer(self.step_size, "step decay step_size", 1)
+        checks.number(self.gamma, "step decay gamma", 0, 1, low_open=True)
         _check_final_lr(self, self.final_lr)
 
     def __call__(self, epoch: int) -> float:
@@ -195,14 +181,10 @@ class ReduceOnPlateau(Schedule):
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        if isinstance(self.factor, bool) or not isinstance(self.factor, (int, float)) \
-                or not 0 < self.factor < 1:
-            raise ConfigError(f"plateau factor must be in (0, 1), got {self.factor!r}")
-        _check_int(self.patience, "plateau patience", 0)
+        checks.number(self.factor, "plateau factor", 0, 1, low_open=True, high_open=True)
+        checks.integer(self.patience, "plateau patience", 0)
         _check_final_lr(self, self.min_lr, "plateau min_lr")
-        if isinstance(self.threshold, bool) or not isinstance(self.threshold, (int, float)) \
-                or not 0 <= self.threshold < 1:
-            raise ConfigError(f"plateau threshold must be in [0, 1), got {self.threshold!r}")
+        checks.fraction(self.threshold, "plateau threshold")
         self._state.update(best=None, wait=0, drops=[])
 
     def __call__(self, epoch: int) -> float:
@@ -259,7 +241,7 @@ class Warmup(Schedule):
         super().__post_init__()
         if not isinstance(self.schedule, Schedule):
             raise ConfigError(f"Warmup wraps a Schedule, got {self.schedule!r}")
-        _check_int(self.warmup_epochs, "warmup_epochs", 0)
+        checks.integer(self.warmup_epochs, "warmup_epochs", 0)
 
     def __call__(self, epoch: int) -> float:
         w = self.warmup_epochs
@@ -301,9 +283,8 @@ def make_schedule(decay_type: str | None, lr: float, epochs: int, final_lr: floa
     """
     name = "none" if decay_type in (None, "none") else decay_type
     cls = lookup(SCHEDULES, name, "decay type")
-    _check_int(warmup_epochs, "warmup_epochs", 0)
-    if isinstance(epochs, bool) or not isinstance(epochs, int) or epochs < 1:
-        raise ConfigError(f"epochs must be a positive integer, got {epochs!r}")
+    checks.integer(warmup_epochs, "warmup_epochs", 0)
+    checks.positive_int(epochs, "epochs")
     fields = {f.name for f in dataclasses.fields(cls) if f.init} - {"lr", "epochs"}
     if name == "plateau" and final_lr is not None:
         if kwargs.get("min_lr", final_lr) != final_lr:

@@ -11,19 +11,20 @@ import copy
 
 import numpy as np
 
+from .. import checks
+from ..errors import ConfigError, ShapeError
+from ..registry import lookup
 from .activations import Activation, get_activation
-from .core import BatchNorm, BiasAdd, Dropout, Operation, Param, WeightMultiply
-from .errors import ConfigError, ShapeError
-from .initializers import BIAS_INITS, get_initializer
+from .core import BiasAdd, Dropout, Operation, Param, WeightMultiply
+from .initializers import BIAS_INITIALIZERS, get_initializer
+from .normalization import BatchNorm
 
 
 class Layer:
     """A sequence of operations built once the input width is known."""
 
     def __init__(self, neurons: int):
-        if not isinstance(neurons, (int, np.integer)) or isinstance(neurons, bool) or neurons < 1:
-            raise ConfigError(f"neurons must be a positive integer, got {neurons!r}")
-        self.neurons = int(neurons)
+        self.neurons = checks.positive_int(neurons, "neurons")
         self.operations: list[Operation] = []
         self.built = False
         self.fan_in: int | None = None
@@ -94,36 +95,26 @@ class Dense(Layer):
         self.activation = get_activation(activation)
         self.weight_init = weight_init
         self.initializer = get_initializer(weight_init)
-        if not isinstance(dropout, (int, float)) or not 0.0 <= dropout < 1.0:
-            raise ConfigError(f"dropout must be a rate in [0, 1), got {dropout!r}")
-        self.dropout = float(dropout)
-        if bias_init not in BIAS_INITS:
-            raise ConfigError(f"unknown bias_init {bias_init!r}; expected one of: {', '.join(BIAS_INITS)}")
+        self.dropout = checks.rate(dropout, "dropout")
+        self.bias_initializer = lookup(BIAS_INITIALIZERS, bias_init, "bias_init")
         self.bias_init = bias_init
-        if not isinstance(batch_norm, bool):
-            raise ConfigError(f"batch_norm must be true or false, got {batch_norm!r}")
+        checks.boolean(batch_norm, "batch_norm")
         if batch_norm and bias_init != "zeros":
             raise ConfigError(f"bias_init {bias_init!r} has no effect with batch_norm (the layer "
                               f"has no bias: batch norm's beta replaces it); leave it 'zeros'")
         self.batch_norm = batch_norm
 
     def _make_operations(self, fan_in, rng, dtype, dropout_rng) -> list[Operation]:
-        shape = (fan_in, self.neurons)
-        W = self.initializer(shape, rng, dtype)
+        W = self.initializer((fan_in, self.neurons), rng, dtype)
+        ops: list[Operation] = [WeightMultiply(Param(W, "W"))]
         if self.batch_norm:
-            ops: list[Operation] = [WeightMultiply(Param(W, "W")), BatchNorm(self.neurons, dtype),
-                                    copy.copy(self.activation)]
-            if self.dropout > 0:
-                ops.append(Dropout(self.dropout, dropout_rng))
-            return ops
-        if self.bias_init == "normal":
-            std = self.initializer.std(fan_in, self.neurons)
-            B = (rng.standard_normal((1, self.neurons)) * std).astype(dtype)
+            ops.append(BatchNorm(self.neurons, dtype))
         else:
-            B = np.zeros((1, self.neurons), dtype=dtype)
+            B = self.bias_initializer((1, self.neurons), rng, dtype,
+                                      self.initializer.std(fan_in, self.neurons))
+            ops.append(BiasAdd(Param(B, "B")))
         # A copy, so one activation instance passed to two layers keeps two caches.
-        activation = copy.copy(self.activation)
-        ops: list[Operation] = [WeightMultiply(Param(W, "W")), BiasAdd(Param(B, "B")), activation]
+        ops.append(copy.copy(self.activation))
         if self.dropout > 0:
             ops.append(Dropout(self.dropout, dropout_rng))
         return ops

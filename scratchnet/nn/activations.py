@@ -6,9 +6,9 @@ import math
 
 import numpy as np
 
+from .. import checks
+from ..registry import build
 from .core import Operation
-from .registry import build
-from .errors import ConfigError
 
 
 class Activation(Operation):
@@ -16,10 +16,16 @@ class Activation(Operation):
 
     #: name used in experiment files; set by each subclass
     name: str = ""
+    #: the constructor's settings, kept as attributes of the same names
+    options: tuple[str, ...] = ()
 
     def config(self) -> dict:
         """The keyword arguments that rebuild this activation (for saving configs)."""
-        return {}
+        return {key: getattr(self, key) for key in self.options}
+
+    def __repr__(self) -> str:
+        args = ", ".join(f"{k}={v!r}" for k, v in self.config().items())
+        return f"{type(self).__name__}({args})"
 
 
 class Linear(Activation):
@@ -83,38 +89,22 @@ class ReLU(Activation):
         return output_grad * (self.input_ > 0)
 
 
-def _check_number(value, what: str, low: float | None = None, low_open: bool = False) -> float:
-    """A finite real number (not a bool), optionally bounded below; ConfigError otherwise."""
-    if isinstance(value, bool) or not isinstance(value, (int, float, np.floating, np.integer)) \
-            or not np.isfinite(value):
-        raise ConfigError(f"{what} must be a finite number, got {value!r}")
-    if low is not None and (value <= low if low_open else value < low):
-        raise ConfigError(f"{what} must be {'>' if low_open else '>='} {low}, got {value!r}")
-    return float(value)
-
-
 class LeakyReLU(Activation):
     """``x`` for ``x > 0``, ``negative_slope * x`` otherwise (PyTorch's default slope 0.01)."""
 
     name = "leaky_relu"
+    options = ("negative_slope",)
 
     def __init__(self, negative_slope: float = 0.01):
-        super().__init__()
-        self.negative_slope = _check_number(negative_slope, "leaky_relu negative_slope", low=0.0)
-
-    def config(self) -> dict:
-        return {"negative_slope": self.negative_slope}
+        self.negative_slope = checks.non_negative(negative_slope, "leaky_relu negative_slope")
 
     def _output(self, inference: bool) -> np.ndarray:
-        x = self.input_
-        return np.where(x > 0, x, x * x.dtype.type(self.negative_slope))
+        slope = self.input_.dtype.type(self.negative_slope)
+        return np.where(self.input_ > 0, self.input_, self.input_ * slope)
 
     def _input_grad(self, output_grad: np.ndarray) -> np.ndarray:
         slope = output_grad.dtype.type(self.negative_slope)
         return output_grad * np.where(self.input_ > 0, output_grad.dtype.type(1), slope)
-
-    def __repr__(self) -> str:
-        return f"LeakyReLU(negative_slope={self.negative_slope})"
 
 
 class ELU(Activation):
@@ -124,13 +114,11 @@ class ELU(Activation):
     """
 
     name = "elu"
+    options = ("alpha",)
 
     def __init__(self, alpha: float = 1.0):
-        super().__init__()
-        self.alpha = _check_number(alpha, "elu alpha", low=0.0, low_open=True)
-
-    def config(self) -> dict:
-        return {"alpha": self.alpha}
+        """``alpha`` > 0: the output approaches ``-alpha`` for large negative inputs."""
+        self.alpha = checks.positive(alpha, "elu alpha")
 
     def _output(self, inference: bool) -> np.ndarray:
         x = self.input_
@@ -143,9 +131,6 @@ class ELU(Activation):
         alpha = output_grad.dtype.type(self.alpha)
         return output_grad * np.where(self.input_ > 0, output_grad.dtype.type(1),
                                       self.output + alpha)
-
-    def __repr__(self) -> str:
-        return f"ELU(alpha={self.alpha})"
 
 
 class GELU(Activation):

@@ -28,7 +28,7 @@ from collections.abc import Callable, Iterable
 
 import numpy as np
 
-from .errors import ConfigError, ShapeError
+from ..errors import ConfigError, ShapeError
 
 TOLERANCE = 1e-6
 EPS = 1e-6

@@ -11,7 +11,21 @@ from __future__ import annotations
 
 import numpy as np
 
-from .errors import ShapeError
+from .. import checks
+from ..errors import ShapeError
+from ..registry import lookup
+
+#: the floating-point types parameters, gradients and activations can be kept in
+DTYPES = {"float32": np.dtype(np.float32), "float64": np.dtype(np.float64)}
+
+
+def get_dtype(spec) -> np.dtype:
+    """``"float32"``, ``np.float64``, ... as one of :data:`DTYPES` (ConfigError otherwise)."""
+    try:
+        name = np.dtype(spec).name
+    except TypeError:
+        name = spec
+    return lookup(DTYPES, name, "dtype")
 
 
 class Param:
@@ -51,10 +65,9 @@ class Operation:
     #: False for the first operation of a network, whose input gradient nobody reads;
     #: ``backward`` then returns ``None`` and skips the work (PyTorch does the same).
     needs_input_grad: bool = True
-
-    def __init__(self) -> None:
-        self.input_: np.ndarray | None = None
-        self.output: np.ndarray | None = None
+    #: the input and output of the last forward pass (None before the first)
+    input_: np.ndarray | None = None
+    output: np.ndarray | None = None
 
     def forward(self, input_: np.ndarray, inference: bool = False) -> np.ndarray:
         self.input_ = input_
@@ -154,11 +167,7 @@ class Dropout(Operation):
 
     def __init__(self, rate: float, rng: np.random.Generator | None = None):
         super().__init__()
-        if not 0.0 <= rate < 1.0:
-            from .errors import ConfigError
-
-            raise ConfigError(f"dropout rate must be in [0, 1), got {rate}")
-        self.rate = float(rate)
+        self.rate = checks.rate(rate, "dropout")
         self.rng = rng if rng is not None else np.random.default_rng()
         self.mask: np.ndarray | None = None
 
@@ -181,104 +190,3 @@ class Dropout(Operation):
 
     def __repr__(self) -> str:
         return f"Dropout(rate={self.rate})"
-
-
-class BatchNorm(Operation):
-    """Batch normalisation (Ioffe & Szegedy 2015) of (batch, n) inputs, feature by feature.
-
-    Training: ``xhat = (x - mean) / sqrt(var + eps)`` with the batch's mean and biased
-    variance, output ``gamma * xhat + beta``; the running averages are updated in place with
-    PyTorch's convention, ``running = (1 - momentum) * running + momentum * batch`` with
-    ``momentum=0.1`` (the weight of the *new* batch; Keras's 0.99 is the weight of the old
-    average), the running variance from the unbiased batch variance, as PyTorch does.
-    Inference: the running statistics instead of the batch's.
-
-    ``gamma`` (ones) and ``beta`` (zeros) are :class:`Param` of shape (1, n) named
-    "gamma" and "beta"; ``running_mean`` (zeros) and ``running_var`` (ones) are plain
-    arrays of shape (1, n), live buffers that checkpoints save. Training needs at least two
-    rows per batch (a single row has no variance), as in PyTorch.
-    """
-
-    def __init__(self, neurons: int, dtype="float32", momentum: float = 0.1, eps: float = 1e-5):
-        super().__init__()
-        from .errors import ConfigError
-
-        if isinstance(neurons, bool) or not isinstance(neurons, (int, np.integer)) or neurons < 1:
-            raise ConfigError(f"BatchNorm needs a positive number of features, got {neurons!r}")
-        if isinstance(momentum, bool) or not isinstance(momentum, (int, float)) \
-                or not 0 < momentum <= 1:
-            raise ConfigError(f"batch-norm momentum must be in (0, 1], got {momentum!r}")
-        if isinstance(eps, bool) or not isinstance(eps, (int, float)) or not eps > 0:
-            raise ConfigError(f"batch-norm eps must be > 0, got {eps!r}")
-        dtype = np.dtype(dtype)
-        shape = (1, int(neurons))
-        self.gamma = Param(np.ones(shape, dtype), "gamma")
-        self.beta = Param(np.zeros(shape, dtype), "beta")
-        self.running_mean = np.zeros(shape, dtype)
-        self.running_var = np.ones(shape, dtype)
-        self.momentum = float(momentum)
-        self.eps = float(eps)
-        self._xhat: np.ndarray | None = None
-        self._inv_std: np.ndarray | None = None
-        self._training = False
-
-    def params(self) -> list[Param]:
-        return [self.gamma, self.beta]
-
-    def buffers(self) -> dict[str, np.ndarray]:
-        return {"running_mean": self.running_mean, "running_var": self.running_var}
-
-    def forward(self, input_: np.ndarray, inference: bool = False) -> np.ndarray:
-        n = self.gamma.value.shape[1]
-        if input_.ndim != 2 or input_.shape[1] != n:
-            raise ShapeError(f"BatchNorm expects input of shape (batch, {n}), got {input_.shape}")
-        if not inference and input_.shape[0] < 2:
-            raise ShapeError(
-                f"batch normalisation needs at least 2 rows per training batch, got "
-                f"{input_.shape[0]} (pick a batch_size that does not leave a last batch of "
-                f"one row)")
-        return super().forward(input_, inference)
-
-    def _output(self, inference: bool) -> np.ndarray:
-        x = self.input_
-        self._training = not inference
-        if inference:
-            centred = x - self.running_mean
-            var = self.running_var
-        else:
-            mean = x.mean(axis=0, keepdims=True)
-            centred = x - mean
-            var = np.mean(centred * centred, axis=0, keepdims=True)
-            m, rows = self.momentum, x.shape[0]
-            self.running_mean *= 1.0 - m
-            self.running_mean += m * mean
-            self.running_var *= 1.0 - m
-            self.running_var += (m * rows / (rows - 1)) * var
-        inv_std = var + x.dtype.type(self.eps)
-        np.sqrt(inv_std, out=inv_std)
-        np.divide(1, inv_std, out=inv_std)
-        centred *= inv_std  # now xhat
-        self._xhat, self._inv_std = centred, inv_std
-        out = centred * self.gamma.value
-        out += self.beta.value
-        return out
-
-    def _param_grad(self, output_grad: np.ndarray) -> None:
-        np.sum(output_grad * self._xhat, axis=0, keepdims=True, out=self.gamma.grad)
-        output_grad.sum(axis=0, keepdims=True, out=self.beta.grad)
-
-    def _input_grad(self, output_grad: np.ndarray) -> np.ndarray:
-        # With the parameter gradients already summed (backward fills them first):
-        # dx = gamma * inv_std * (dy - sum(dy) / N - xhat * sum(dy * xhat) / N)
-        scale = self.gamma.value * self._inv_std
-        if not self._training:
-            return output_grad * scale
-        rows = output_grad.shape[0]
-        grad = self._xhat * (self.gamma.grad / rows)
-        grad += self.beta.grad / rows
-        np.subtract(output_grad, grad, out=grad)
-        grad *= scale
-        return grad
-
-    def __repr__(self) -> str:
-        return f"BatchNorm({self.gamma.value.shape[1]}, momentum={self.momentum}, eps={self.eps})"

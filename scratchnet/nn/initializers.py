@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .registry import lookup
+from ..registry import lookup
 
 
 @dataclass(frozen=True)
@@ -59,10 +59,19 @@ INITIALIZERS = {
     "lecun_uniform": VarianceScaling(1.0, "fan_in", "uniform"),
 }
 
-#: how biases start: zeros (the default), or "normal", drawn like the weights as the
-#: notebook's layers did
-BIAS_INITS = ("zeros", "normal")
-
-
 def get_initializer(name: str):
     return lookup(INITIALIZERS, name, "weight_init")
+
+
+def zeros_bias(shape, rng: np.random.Generator, dtype, std: float) -> np.ndarray:
+    return np.zeros(shape, dtype=dtype)
+
+
+def normal_bias(shape, rng: np.random.Generator, dtype, std: float) -> np.ndarray:
+    """N(0, std^2) with the weights' standard deviation, as the notebook's layers drew
+    their biases."""
+    return (rng.standard_normal(shape) * std).astype(dtype)
+
+
+#: how biases start: ``fn(shape, rng, dtype, std_of_the_weights)``; zeros is the default
+BIAS_INITIALIZERS = {"zeros": zeros_bias, "normal": normal_bias}

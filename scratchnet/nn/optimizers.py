@@ -18,24 +18,11 @@ import math
 
 import numpy as np
 
+from .. import checks
+from ..errors import ConfigError, ShapeError
+from ..registry import build
 from .core import Param
-from .registry import build
-from .errors import ConfigError, ShapeError
-from .schedules import Schedule, _check_lr, make_schedule
-
-
-def _check_fraction(value, what: str) -> float:
-    """A number in [0, 1) (momentum, betas, rho)."""
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value < 1:
-        raise ConfigError(f"{what} must be in [0, 1), got {value!r}")
-    return float(value)
-
-
-def _check_positive(value, what: str, allow_zero: bool = False) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) \
-            or (value < 0 if allow_zero else value <= 0):
-        raise ConfigError(f"{what} must be {'>=' if allow_zero else '>'} 0, got {value!r}")
-    return float(value)
+from .schedules import Schedule, make_schedule
 
 
 def is_weight(param: Param) -> bool:
@@ -61,6 +48,9 @@ class Optimizer:
             is added, as ``torch.nn.utils.clip_grad_norm_`` before ``optimizer.step()``).
         decay_kwargs: the schedule's options (``step_size``, ``gamma``, ``factor``,
             ``patience``, ``min_lr``, ``threshold``, ``warmup_epochs``).
+
+    A subclass takes its own settings (``momentum``, ``beta1``, ...) and hands the rest,
+    ``**options``, to this constructor.
     """
 
     name = ""
@@ -69,15 +59,17 @@ class Optimizer:
     #: True when weight decay shrinks the weights directly instead of entering the
     #: gradient (AdamW)
     decoupled_weight_decay = False
+    #: a subclass's own settings (attributes of the same names), saved by :meth:`config`
+    hyperparameters: tuple[str, ...] = ()
 
     def __init__(self, lr: float = 0.01, final_lr: float | None = None,
                  decay_type: str | None = None, *, weight_decay: float = 0.0,
                  clip_norm: float | None = None, decay_kwargs: dict | None = None):
-        self.lr = _check_lr(lr)
+        self.lr = checks.positive(lr, "learning rate")
         self.final_lr = final_lr
         self.decay_type = None if decay_type in (None, "none") else decay_type
-        self.weight_decay = _check_positive(weight_decay, "weight_decay", allow_zero=True)
-        self.clip_norm = None if clip_norm is None else _check_positive(clip_norm, "clip_norm")
+        self.weight_decay = checks.non_negative(weight_decay, "weight_decay")
+        self.clip_norm = None if clip_norm is None else checks.positive(clip_norm, "clip_norm")
         if decay_kwargs is not None and not isinstance(decay_kwargs, dict):
             raise ConfigError(f"decay_kwargs must be a mapping of schedule options, "
                               f"got {decay_kwargs!r}")
@@ -148,7 +140,8 @@ class Optimizer:
     def config(self) -> dict:
         return {"name": self.name, "lr": self.lr, "final_lr": self.final_lr,
                 "decay_type": self.decay_type, "weight_decay": self.weight_decay,
-                "clip_norm": self.clip_norm, "decay_kwargs": dict(self.decay_kwargs)}
+                "clip_norm": self.clip_norm, "decay_kwargs": dict(self.decay_kwargs),
+                **{key: getattr(self, key) for key in self.hyperparameters}}
 
 
 class SGD(Optimizer):
@@ -170,17 +163,13 @@ class SGDMomentum(Optimizer):
 
     name = "sgd_momentum"
     slots = ("velocity",)
+    hyperparameters = ("momentum", "nesterov")
 
-    def __init__(self, lr: float = 0.01, momentum: float = 0.9, final_lr: float | None = None,
-                 decay_type: str | None = None, *, nesterov: bool = False,
-                 weight_decay: float = 0.0, clip_norm: float | None = None,
-                 decay_kwargs: dict | None = None):
-        super().__init__(lr, final_lr, decay_type, weight_decay=weight_decay,
-                         clip_norm=clip_norm, decay_kwargs=decay_kwargs)
-        self.momentum = _check_fraction(momentum, "momentum")
-        if not isinstance(nesterov, bool):
-            raise ConfigError(f"nesterov must be true or false, got {nesterov!r}")
-        self.nesterov = nesterov
+    def __init__(self, lr: float = 0.01, momentum: float = 0.9, *, nesterov: bool = False,
+                 **options):
+        super().__init__(lr, **options)
+        self.momentum = checks.fraction(momentum, "momentum")
+        self.nesterov = checks.boolean(nesterov, "nesterov")
 
     def _update(self, param, slots, lr):
         v = slots["velocity"]
@@ -192,27 +181,16 @@ class SGDMomentum(Optimizer):
         else:
             param.value -= v
 
-    def config(self) -> dict:
-        return {**super().config(), "momentum": self.momentum, "nesterov": self.nesterov}
-
 
 class SGDNesterov(SGDMomentum):
     """SGD with Nesterov momentum: ``SGDMomentum(..., nesterov=True)`` under its own
     config name, "nesterov"."""
 
     name = "nesterov"
+    hyperparameters = ("momentum",)
 
-    def __init__(self, lr: float = 0.01, momentum: float = 0.9, final_lr: float | None = None,
-                 decay_type: str | None = None, *, weight_decay: float = 0.0,
-                 clip_norm: float | None = None, decay_kwargs: dict | None = None):
-        super().__init__(lr, momentum, final_lr, decay_type, nesterov=True,
-                         weight_decay=weight_decay, clip_norm=clip_norm,
-                         decay_kwargs=decay_kwargs)
-
-    def config(self) -> dict:
-        config = super().config()
-        del config["nesterov"]
-        return config
+    def __init__(self, lr: float = 0.01, momentum: float = 0.9, **options):
+        super().__init__(lr, momentum, nesterov=True, **options)
 
 
 class AdaGrad(Optimizer):
@@ -224,13 +202,11 @@ class AdaGrad(Optimizer):
 
     name = "adagrad"
     slots = ("sum_sq",)
+    hyperparameters = ("eps",)
 
-    def __init__(self, lr: float = 0.01, eps: float = 1e-10, final_lr: float | None = None,
-                 decay_type: str | None = None, *, weight_decay: float = 0.0,
-                 clip_norm: float | None = None, decay_kwargs: dict | None = None):
-        super().__init__(lr, final_lr, decay_type, weight_decay=weight_decay,
-                         clip_norm=clip_norm, decay_kwargs=decay_kwargs)
-        self.eps = _check_positive(eps, "eps")
+    def __init__(self, lr: float = 0.01, eps: float = 1e-10, **options):
+        super().__init__(lr, **options)
+        self.eps = checks.positive(eps, "eps")
 
     def _update(self, param, slots, lr):
         s, g = slots["sum_sq"], param.grad
@@ -239,8 +215,6 @@ class AdaGrad(Optimizer):
         denom += self.eps
         param.value -= lr * (g / denom)
 
-    def config(self) -> dict:
-        return {**super().config(), "eps": self.eps}
 
 
 class RMSProp(Optimizer):
@@ -254,15 +228,12 @@ class RMSProp(Optimizer):
 
     name = "rmsprop"
     slots = ("square_avg",)
+    hyperparameters = ("rho", "eps")
 
-    def __init__(self, lr: float = 0.001, rho: float = 0.9, eps: float = 1e-8,
-                 final_lr: float | None = None, decay_type: str | None = None, *,
-                 weight_decay: float = 0.0, clip_norm: float | None = None,
-                 decay_kwargs: dict | None = None):
-        super().__init__(lr, final_lr, decay_type, weight_decay=weight_decay,
-                         clip_norm=clip_norm, decay_kwargs=decay_kwargs)
-        self.rho = _check_fraction(rho, "rho")
-        self.eps = _check_positive(eps, "eps")
+    def __init__(self, lr: float = 0.001, rho: float = 0.9, eps: float = 1e-8, **options):
+        super().__init__(lr, **options)
+        self.rho = checks.fraction(rho, "rho")
+        self.eps = checks.positive(eps, "eps")
 
     def _update(self, param, slots, lr):
         a, g = slots["square_avg"], param.grad
@@ -272,8 +243,6 @@ class RMSProp(Optimizer):
         denom += self.eps
         param.value -= lr * (g / denom)
 
-    def config(self) -> dict:
-        return {**super().config(), "rho": self.rho, "eps": self.eps}
 
 
 class Adam(Optimizer):
@@ -290,16 +259,14 @@ class Adam(Optimizer):
 
     name = "adam"
     slots = ("m", "v", "step")
+    hyperparameters = ("beta1", "beta2", "eps")
 
     def __init__(self, lr: float = 0.001, beta1: float = 0.9, beta2: float = 0.999,
-                 eps: float = 1e-8, final_lr: float | None = None, decay_type: str | None = None,
-                 *, weight_decay: float = 0.0, clip_norm: float | None = None,
-                 decay_kwargs: dict | None = None):
-        super().__init__(lr, final_lr, decay_type, weight_decay=weight_decay,
-                         clip_norm=clip_norm, decay_kwargs=decay_kwargs)
-        self.beta1 = _check_fraction(beta1, "beta1")
-        self.beta2 = _check_fraction(beta2, "beta2")
-        self.eps = _check_positive(eps, "eps")
+                 eps: float = 1e-8, **options):
+        super().__init__(lr, **options)
+        self.beta1 = checks.fraction(beta1, "beta1")
+        self.beta2 = checks.fraction(beta2, "beta2")
+        self.eps = checks.positive(eps, "eps")
 
     def _new_slots(self, param):
         slots = super()._new_slots(param)
@@ -321,9 +288,6 @@ class Adam(Optimizer):
         denom += self.eps
         param.value -= (lr / (1.0 - b1 ** t)) * (m / denom)
 
-    def config(self) -> dict:
-        return {**super().config(), "beta1": self.beta1, "beta2": self.beta2, "eps": self.eps}
-
 
 class AdamW(Adam):
     """Adam with decoupled weight decay (Loshchilov & Hutter 2019), as
@@ -336,11 +300,8 @@ class AdamW(Adam):
     decoupled_weight_decay = True
 
     def __init__(self, lr: float = 0.001, beta1: float = 0.9, beta2: float = 0.999,
-                 eps: float = 1e-8, final_lr: float | None = None, decay_type: str | None = None,
-                 *, weight_decay: float = 0.01, clip_norm: float | None = None,
-                 decay_kwargs: dict | None = None):
-        super().__init__(lr, beta1, beta2, eps, final_lr, decay_type, weight_decay=weight_decay,
-                         clip_norm=clip_norm, decay_kwargs=decay_kwargs)
+                 eps: float = 1e-8, *, weight_decay: float = 0.01, **options):
+        super().__init__(lr, beta1, beta2, eps, weight_decay=weight_decay, **options)
 
 
 OPTIMIZERS: dict[str, type[Optimizer]] = {

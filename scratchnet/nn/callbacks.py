@@ -7,7 +7,7 @@ import math
 
 import numpy as np
 
-from .errors import ConfigError
+from .. import checks
 
 
 class Callback:
@@ -34,14 +34,21 @@ class EarlyStopping:
     """
 
     def __init__(self, patience: int | None = 1, min_delta: float = 0.0, restore_best: bool = True):
-        if patience is not None and (isinstance(patience, bool) or not isinstance(patience, int) or patience < 1):
-            raise ConfigError(f"patience must be a positive integer, got {patience!r}")
-        if not isinstance(min_delta, (int, float)) or min_delta < 0:
-            raise ConfigError(f"min_delta must be >= 0, got {min_delta!r}")
-        self.patience = patience
-        self.min_delta = float(min_delta)
-        self.restore_best = bool(restore_best)
+        self.patience = None if patience is None else checks.positive_int(patience, "patience")
+        self.min_delta = checks.non_negative(min_delta, "min_delta")
+        self.restore_best = checks.boolean(restore_best, "restore_best")
         self.reset()
+
+    @classmethod
+    def of(cls, spec: "bool | EarlyStopping") -> "EarlyStopping":
+        """What ``fit(early_stopping=...)`` takes, as an object: ``True`` is the notebook's
+        rule (patience 1, restore the best), ``False`` only tracks the best, and an
+        :class:`EarlyStopping` passes through."""
+        if isinstance(spec, EarlyStopping):
+            return spec
+        if checks.boolean(spec, "early_stopping"):
+            return cls(patience=1, restore_best=True)
+        return cls(patience=None, restore_best=False)
 
     def reset(self) -> None:
         self.best_loss = math.inf

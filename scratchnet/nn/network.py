@@ -6,12 +6,11 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from .core import Dropout, Param
-from .errors import ConfigError, ShapeError
+from .. import checks
+from ..errors import ConfigError, ShapeError
+from .core import Dropout, Param, get_dtype
 from .layers import Layer
 from .losses import Loss, get_loss
-
-DTYPES = ("float32", "float64")
 
 
 class NeuralNetwork:
@@ -33,18 +32,13 @@ class NeuralNetwork:
                  dtype: str = "float32", input_dropout: float = 0.0):
         if not layers:
             raise ConfigError("a network needs at least one layer")
-        if str(np.dtype(dtype)) not in DTYPES:
-            raise ConfigError(f"dtype must be one of {', '.join(DTYPES)}, got {dtype!r}")
-        if (isinstance(input_dropout, bool) or not isinstance(input_dropout, (int, float))
-                or not 0.0 <= input_dropout < 1.0):
-            raise ConfigError(f"input_dropout must be a rate in [0, 1), got {input_dropout!r}")
-        self.input_dropout = float(input_dropout)
+        self.dtype = get_dtype(dtype)
+        self.input_dropout = checks.rate(input_dropout, "input_dropout")
         #: the Dropout operation on the inputs (built with the network; None without it)
         self.input_op: Dropout | None = None
         self.layers = list(layers)
         self.loss = get_loss(loss)
         self.seed = seed
-        self.dtype = np.dtype(dtype)
         self.n_inputs: int | None = None
         self._params: list[Param] = []
         self._seed_generators()

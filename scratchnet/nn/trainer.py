@@ -10,8 +10,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from .. import checks
+from ..errors import ConfigError, DivergenceError, ShapeError
 from .callbacks import Callback, EarlyStopping
-from .errors import ConfigError, DivergenceError, ShapeError
 from .metrics import METRICS, TASK_METRICS, infer_task
 from .network import NeuralNetwork
 from .optimizers import Optimizer
@@ -56,12 +57,6 @@ def _check_xy(X: np.ndarray, y: np.ndarray, what: str) -> None:
         raise ShapeError(f"{what}: X has {len(X)} rows but y has {len(y)}")
 
 
-def _positive_int(value, name: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-        raise ConfigError(f"{name} must be a positive integer, got {value!r}")
-    return int(value)
-
-
 _blas_controller = None
 
 
@@ -76,6 +71,41 @@ def blas_thread_limit(threads: int | None):
         from threadpoolctl import ThreadpoolController
         _blas_controller = ThreadpoolController()
     return _blas_controller.limit(limits=threads, user_api="blas")
+
+
+@dataclass
+class _Fit:
+    """Everything one call of :meth:`Trainer.fit` works with, and where it stands.
+
+    ``epoch`` and ``batch`` are the next batch to train (0-based); ``perm`` is the order of
+    the current epoch's rows (None between epochs) and ``loss_sum`` the sum of its batch
+    losses (weighted by batch size) so far."""
+
+    X: np.ndarray
+    y: np.ndarray
+    X_val: np.ndarray | None
+    y_val: np.ndarray | None
+    epochs: int
+    eval_every: int
+    batch_size: int
+    stopper: EarlyStopping
+    callbacks: list[Callback]
+    x_buf: np.ndarray
+    y_buf: np.ndarray
+    epoch: int = 0
+    batch: int = 0
+    perm: np.ndarray | None = None
+    loss_sum: float = 0.0
+    elapsed: float = 0.0  # seconds trained before this call (a resumed fit)
+    t0: float = 0.0  # when training would have started, had it never stopped
+
+    @property
+    def n_batches(self) -> int:
+        return math.ceil(len(self.X) / self.batch_size)
+
+    def position(self) -> dict:
+        return {"epoch": self.epoch, "batch": self.batch, "perm": self.perm,
+                "loss_sum": self.loss_sum, "elapsed": time.perf_counter() - self.t0}
 
 
 class Trainer:
@@ -98,11 +128,12 @@ class Trainer:
         self.net = net
         self.optimizer = optimizer
         self.blas_threads = (None if blas_threads is None
-                             else _positive_int(blas_threads, "blas_threads"))
+                             else checks.positive_int(blas_threads, "blas_threads"))
         self.callbacks: list[Callback] = list(callbacks or [])
         self.stop_requested = False
         self.early_stopping: EarlyStopping | None = None
         self.history = History()
+        self.fit_args: dict = {}  # epochs, eval_every, batch_size and seed of the fit
         self._position: dict | None = None  # where training stands, for checkpoints
 
     # -- the loop ------------------------------------------------------------------
@@ -124,34 +155,41 @@ class Trainer:
                 it stopped (weights, optimizer state, schedule, random streams, position).
         """
         with blas_thread_limit(self.blas_threads):
-            return self._fit(X_train, y_train, X_val, y_val, epochs, eval_every, batch_size,
-                             seed, restart, early_stopping, callbacks, resume)
+            run = self._set_up(X_train, y_train, X_val, y_val, epochs, eval_every, batch_size,
+                               seed, restart, early_stopping, callbacks, resume)
+            for cb in run.callbacks:
+                cb.on_fit_start(self)
+            run.t0 = time.perf_counter() - run.elapsed
+            stopped_early = False
+            while run.epoch < run.epochs:
+                if not self._train_epoch(run):
+                    return self._finish(run, interrupted=True)
+                stopped_early = self._end_epoch(run)
+                if stopped_early or self.stop_requested:
+                    break
+            return self._finish(run, interrupted=run.epoch < run.epochs and not stopped_early,
+                                stopped_early=stopped_early)
 
-    def _fit(self, X_train, y_train, X_val, y_val, epochs, eval_every, batch_size, seed,
-             restart, early_stopping, callbacks, resume) -> History:
-        epochs = _positive_int(epochs, "epochs")
-        eval_every = _positive_int(eval_every, "eval_every")
-        batch_size = _positive_int(batch_size, "batch_size")
+    def _set_up(self, X_train, y_train, X_val, y_val, epochs, eval_every, batch_size, seed,
+                restart, early_stopping, callbacks, resume) -> _Fit:
+        """Check the arguments, (re)build the network and load a checkpoint when given."""
+        epochs = checks.positive_int(epochs, "epochs")
+        eval_every = checks.positive_int(eval_every, "eval_every")
+        batch_size = checks.positive_int(batch_size, "batch_size")
         net = self.net
         X_train = np.ascontiguousarray(X_train, dtype=net.dtype)
         y_train = np.ascontiguousarray(y_train, dtype=net.dtype)
         _check_xy(X_train, y_train, "training data")
         if len(X_train) == 0:
             raise ShapeError("training data is empty")
-        has_val = X_val is not None and y_val is not None and len(X_val) > 0
-        if has_val:
+        if X_val is not None and y_val is not None and len(X_val) > 0:
             X_val = np.asarray(X_val, dtype=net.dtype)
             y_val = np.asarray(y_val, dtype=net.dtype)
             _check_xy(X_val, y_val, "validation data")
-
-        if isinstance(early_stopping, EarlyStopping):
-            stopper = early_stopping
-        elif early_stopping:
-            stopper = EarlyStopping(patience=1, restore_best=True)
         else:
-            stopper = EarlyStopping(patience=None, restore_best=False)
-        self.early_stopping = stopper
-        callbacks = self.callbacks + list(callbacks or [])
+            X_val = y_val = None
+        self.early_stopping = stopper = EarlyStopping.of(early_stopping)
+        stopper.reset()
         self.stop_requested = False
 
         if restart and resume is None:
@@ -159,114 +197,109 @@ class Trainer:
             self.optimizer.state = {}
         elif not net.built:
             net.build(X_train.shape[1])
-        params = net.params()
-        schedule = self._schedule = self.optimizer.schedule(epochs)
-        task = infer_task(net.loss, y_train)
-        self.history = history = History(task=task)
-        rng = self._rng = np.random.default_rng(seed)
-        n = len(X_train)
-        n_batches = math.ceil(n / batch_size)
-        x_buf = np.empty((batch_size, X_train.shape[1]), dtype=net.dtype)
-        y_buf = np.empty((batch_size, y_train.shape[1]), dtype=net.dtype)
-
-        start_epoch, start_batch, perm = 0, 0, None
-        loss_sum, elapsed = 0.0, 0.0
-        stopper.reset()
+        self._schedule = self.optimizer.schedule(epochs)
+        self.history = History(task=infer_task(net.loss, y_train))
+        self._rng = np.random.default_rng(seed)
+        self.fit_args = {"epochs": epochs, "eval_every": eval_every, "batch_size": batch_size,
+                         "seed": seed}
+        run = _Fit(X_train, y_train, X_val, y_val, epochs, eval_every, batch_size, stopper,
+                   self.callbacks + list(callbacks or []),
+                   x_buf=np.empty((batch_size, X_train.shape[1]), dtype=net.dtype),
+                   y_buf=np.empty((batch_size, y_train.shape[1]), dtype=net.dtype))
         if resume is not None:
-            pos = self._load_checkpoint(resume, rng, epochs, batch_size)
-            start_epoch, start_batch, perm = pos["epoch"], pos["batch"], pos["perm"]
-            loss_sum, elapsed = pos["loss_sum"], pos["elapsed"]
-        self._fit_args = {"epochs": epochs, "eval_every": eval_every, "batch_size": batch_size,
-                          "seed": seed}
+            pos = self._load_checkpoint(resume, epochs, batch_size)
+            run.epoch, run.batch, run.perm = pos["epoch"], pos["batch"], pos["perm"]
+            run.loss_sum, run.elapsed = pos["loss_sum"], pos["elapsed"]
+            if run.batch == 0:
+                run.perm = None
+        return run
 
-        for cb in callbacks:
-            cb.on_fit_start(self)
-        t0 = time.perf_counter() - elapsed
-        epoch = start_epoch
-        for epoch in range(start_epoch, epochs):
-            lr = schedule(epoch)
-            if start_batch == 0 or perm is None:
-                perm = rng.permutation(n)
-                loss_sum, first_batch = 0.0, 0
-            else:
-                first_batch = start_batch
-            start_batch = 0
-            for cb in callbacks:
-                cb.on_epoch_start(self, epoch)
-            for b in range(first_batch, n_batches):
-                idx = perm[b * batch_size:(b + 1) * batch_size]
-                m = len(idx)
-                # mode="clip": with the default mode="raise" NumPy gathers into a
-                # temporary and copies it into `out`; a permutation's indices are valid.
-                xb = np.take(X_train, idx, axis=0, out=x_buf[:m], mode="clip")
-                yb = np.take(y_train, idx, axis=0, out=y_buf[:m], mode="clip")
-                loss = net.train_batch(xb, yb)
-                if not math.isfinite(loss):
-                    raise DivergenceError(
-                        f"training diverged: loss is {loss} at epoch {epoch + 1}, batch {b + 1} "
-                        f"(learning rate {lr:g} too high?)")
-                self.optimizer.step(params, lr)
-                loss_sum += loss * m
-                for cb in callbacks:
-                    cb.on_batch_end(self, epoch, b, n_batches, loss)
-                if self.stop_requested:
-                    self._position = {"epoch": epoch, "batch": b + 1, "perm": perm,
-                                      "loss_sum": loss_sum,
-                                      "elapsed": time.perf_counter() - t0}
-                    if b + 1 == n_batches:  # the epoch is complete: finish it properly
-                        break
-                    history.interrupted = True
-                    history.epochs_run = epoch
-                    self._sync_history(history, stopper)
-                    for cb in callbacks:
-                        cb.on_fit_end(self, history)
-                    return history
-            self._check_finite(epoch)
-            train_loss = loss_sum / n
-            stop = False
-            if (epoch + 1) % eval_every == 0 or epoch + 1 == epochs:
-                record = {"epoch": epoch + 1, "train_loss": train_loss}
-                if has_val:
-                    scores = self.evaluate(X_val, y_val)
-                    if not math.isfinite(scores["loss"]):
-                        raise DivergenceError(
-                            f"training diverged: validation loss is {scores['loss']} after "
-                            f"epoch {epoch + 1} (learning rate {lr:g} too high?)")
-                    record["val_loss"] = scores.pop("loss")
-                    record.update(scores)
-                    stop = stopper.update(epoch + 1, record["val_loss"], net.arrays())
-                else:
-                    record["val_loss"] = None
-                    stopper.update(epoch + 1, train_loss, net.arrays())
-                # reduce-on-plateau watches the same loss as early stopping (no-op otherwise)
-                schedule.observe(record["val_loss"] if has_val else train_loss, epoch)
-                record["lr"] = lr
-                record["seconds"] = time.perf_counter() - t0
-                history.records.append(record)
-                for cb in callbacks:
-                    cb.on_evaluate(self, record)
-            self._position = {"epoch": epoch + 1, "batch": 0, "perm": None, "loss_sum": 0.0,
-                              "elapsed": time.perf_counter() - t0}
-            for cb in callbacks:
-                cb.on_epoch_end(self, epoch)
-            if stop:
-                history.stopped_early = True
-                break
-            if self.stop_requested:
-                history.interrupted = epoch + 1 < epochs
-                break
-        history.epochs_run = epoch + 1
-        if stopper.restore_best and not history.interrupted:
-            stopper.restore(net.arrays())
-        self._sync_history(history, stopper)
-        for cb in callbacks:
+    def _train_epoch(self, run: _Fit) -> bool:
+        """The batches of epoch ``run.epoch`` from ``run.batch`` on: forward, backward and
+        an optimizer step each. Returns False when a stop request ended it part-way."""
+        net, params, epoch = self.net, self.net.params(), run.epoch
+        lr = self._schedule(epoch)
+        if run.perm is None:  # a new epoch (a resumed one keeps its order and its sum)
+            run.perm = self._rng.permutation(len(run.X))
+            run.batch, run.loss_sum = 0, 0.0
+        for cb in run.callbacks:
+            cb.on_epoch_start(self, epoch)
+        n_batches, size = run.n_batches, run.batch_size
+        for b in range(run.batch, n_batches):
+            idx = run.perm[b * size:(b + 1) * size]
+            m = len(idx)
+            # mode="clip": with the default mode="raise" NumPy gathers into a
+            # temporary and copies it into `out`; a permutation's indices are valid.
+            xb = np.take(run.X, idx, axis=0, out=run.x_buf[:m], mode="clip")
+            yb = np.take(run.y, idx, axis=0, out=run.y_buf[:m], mode="clip")
+            loss = net.train_batch(xb, yb)
+            if not math.isfinite(loss):
+                raise DivergenceError(
+                    f"training diverged: loss is {loss} at epoch {epoch + 1}, batch {b + 1} "
+                    f"(learning rate {lr:g} too high?)")
+            self.optimizer.step(params, lr)
+            run.loss_sum += loss * m
+            run.batch = b + 1
+            for cb in run.callbacks:
+                cb.on_batch_end(self, epoch, b, n_batches, loss)
+            if self.stop_requested and run.batch < n_batches:
+                self._position = run.position()
+                return False
+        return True
+
+    def _end_epoch(self, run: _Fit) -> bool:
+        """After the last batch of an epoch: check the weights, evaluate when due, move the
+        position to the next epoch. Returns True when early stopping ends training."""
+        epoch = run.epoch
+        self._check_finite(epoch)
+        stop = False
+        if (epoch + 1) % run.eval_every == 0 or epoch + 1 == run.epochs:
+            stop = self._evaluate_epoch(run, epoch, run.loss_sum / len(run.X))
+        run.epoch, run.batch, run.perm, run.loss_sum = epoch + 1, 0, None, 0.0
+        self._position = run.position()
+        for cb in run.callbacks:
+            cb.on_epoch_end(self, epoch)
+        return stop
+
+    def _evaluate_epoch(self, run: _Fit, epoch: int, train_loss: float) -> bool:
+        """One evaluation after ``epoch``: a history record, early stopping and the
+        plateau schedule (both watch the validation loss, else the training loss)."""
+        record = {"epoch": epoch + 1, "train_loss": train_loss}
+        lr = self._schedule(epoch)
+        if run.X_val is not None:
+            scores = self.evaluate(run.X_val, run.y_val)
+            if not math.isfinite(scores["loss"]):
+                raise DivergenceError(
+                    f"training diverged: validation loss is {scores['loss']} after "
+                    f"epoch {epoch + 1} (learning rate {lr:g} too high?)")
+            record["val_loss"] = watched = scores.pop("loss")
+            record.update(scores)
+        else:
+            record["val_loss"], watched = None, train_loss
+        stop = run.stopper.update(epoch + 1, watched, self.net.arrays())
+        self._schedule.observe(watched, epoch)
+        record["lr"] = lr
+        record["seconds"] = time.perf_counter() - run.t0
+        self.history.records.append(record)
+        for cb in run.callbacks:
+            cb.on_evaluate(self, record)
+        return stop and run.X_val is not None
+
+    def _finish(self, run: _Fit, interrupted: bool, stopped_early: bool = False) -> History:
+        """How the fit ended, into the history; the best weights back unless interrupted
+        (an interrupted fit keeps its live weights, to be resumed)."""
+        history = self.history
+        history.epochs_run = run.epoch
+        history.interrupted = interrupted
+        history.stopped_early = stopped_early
+        if run.stopper.restore_best and not interrupted:
+            run.stopper.restore(self.net.arrays())
+        history.best_epoch = run.stopper.best_epoch
+        best = run.stopper.best_loss
+        history.best_loss = best if math.isfinite(best) else None
+        for cb in run.callbacks:
             cb.on_fit_end(self, history)
         return history
-
-    @staticmethod
-    def _sync_history(history: History, stopper: EarlyStopping) -> None:
-        history.best_epoch = stopper.best_epoch
-        history.best_loss = stopper.best_loss if math.isfinite(stopper.best_loss) else None
 
     def _check_finite(self, epoch: int) -> None:
         for p in self.net.params():
@@ -298,14 +331,14 @@ class Trainer:
             arrays["perm"] = np.asarray(pos["perm"], dtype=np.int64)
         meta = {
             "epoch": pos["epoch"], "batch": pos["batch"], "loss_sum": pos["loss_sum"],
-            "elapsed": pos["elapsed"], **self._fit_args,
+            "elapsed": pos["elapsed"], **self.fit_args,
             "shuffle_rng": self._rng.bit_generator.state, "dropout_rng": self.net.dropout_rng.bit_generator.state,
             "early_stopping": stop_meta, "history": self.history.to_dict(),
             "schedule": self._schedule.state_dict(),
         }
         return meta, arrays
 
-    def _load_checkpoint(self, resume, rng, epochs, batch_size) -> dict:
+    def _load_checkpoint(self, resume, epochs: int, batch_size: int) -> dict:
         meta, arrays = resume
         if meta.get("batch_size") != batch_size:
             raise ConfigError(f"cannot resume with batch_size {batch_size}: the checkpoint "
@@ -318,7 +351,7 @@ class Trainer:
             self.net.params(), {k[4:]: v for k, v in arrays.items() if k.startswith("opt.")})
         self.early_stopping.load_state_dict(meta["early_stopping"], arrays)
         self._schedule.load_state_dict(meta.get("schedule") or {})
-        rng.bit_generator.state = meta["shuffle_rng"]
+        self._rng.bit_generator.state = meta["shuffle_rng"]
         self.net.dropout_rng.bit_generator.state = meta["dropout_rng"]
         hist = meta.get("history") or {}
         self.history.records = list(hist.get("records", []))

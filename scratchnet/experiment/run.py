@@ -1,8 +1,4 @@
-"""From a validated experiment config to a trained run folder.
-
-This is the library function behind ``scratchnet train`` (and sweeps): everything the
-command line does can be done from Python with :func:`train_experiment`.
-"""
+"""Training one experiment into a run folder, and resuming one."""
 
 from __future__ import annotations
 
@@ -13,90 +9,16 @@ from pathlib import Path
 
 import numpy as np
 
-from . import __version__
-from . import runs
-from .activations import get_activation
-from .callbacks import Callback, EarlyStopping
-from .config import ExperimentConfig, config_digest, differing_keys, validate
-from .data import Dataset, Prepared, load_dataset, prepare
-from .errors import ConfigError, DataError, DivergenceError
-from .layers import Dense
-from .losses import get_loss
-from .network import NeuralNetwork
-from .optimizers import OPTIMIZERS, Optimizer
-from .trainer import History, Trainer, evaluate
+from .. import __version__, runs
+from ..config import ExperimentConfig, differing_keys
+from ..data import Prepared
+from ..errors import ConfigError, DataError, DivergenceError
+from ..data.download import Progress
+from ..nn import Callback, History, NeuralNetwork, Trainer
+from .build import build_network, build_optimizer, data_info, early_stopping_of, prepare_data
+from .evaluation import evaluate_split
 
 
-# -- building the parts ----------------------------------------------------------------
-def _spec(spec) -> tuple[str, dict]:
-    if isinstance(spec, str):
-        return spec, {}
-    spec = dict(spec)
-    return spec.pop("name"), spec
-
-
-def build_network(cfg: ExperimentConfig, n_inputs: int | None = None) -> NeuralNetwork:
-    """The configured network (built at once when ``n_inputs`` is given)."""
-    layers = []
-    for layer in cfg.model.layers:
-        name, kwargs = _spec(layer.activation)
-        layers.append(Dense(layer.neurons, activation=get_activation(name, **kwargs),
-                            weight_init=layer.weight_init, dropout=layer.dropout,
-                            bias_init=layer.bias_init, batch_norm=layer.batch_norm))
-    loss_name, loss_kwargs = _spec(cfg.model.loss)
-    net = NeuralNetwork(layers, get_loss(loss_name, **loss_kwargs),
-                        seed=cfg.seed, dtype=cfg.train.dtype,
-                        input_dropout=cfg.model.input_dropout)
-    if n_inputs is not None:
-        net.build(n_inputs)
-    return net
-
-
-def build_optimizer(cfg: ExperimentConfig) -> Optimizer:
-    """The configured optimizer; the schema has already checked that it takes each option."""
-    o = cfg.optimizer
-    kwargs = {k: getattr(o, k) for k in ("momentum", "beta1", "beta2", "rho", "eps",
-                                         "weight_decay", "clip_norm")
-              if getattr(o, k) is not None}
-    if o.decay.type != "none":
-        kwargs["decay_type"] = o.decay.type
-        kwargs["final_lr"] = o.decay.final_lr
-    if o.decay.kwargs():  # step/plateau options and warm-up (warm-up also for "none")
-        kwargs["decay_kwargs"] = o.decay.kwargs()
-    cls = OPTIMIZERS[o.name]
-    return cls(o.lr, **kwargs)
-
-
-def early_stopping_of(cfg: ExperimentConfig) -> EarlyStopping:
-    es = cfg.train.early_stopping
-    if es is True:
-        return EarlyStopping(patience=1, restore_best=True)
-    if es is False:
-        return EarlyStopping(patience=None, restore_best=False)
-    return EarlyStopping(patience=es.patience, min_delta=es.min_delta, restore_best=es.restore_best)
-
-
-def load_data(cfg: ExperimentConfig, data_dir: str | None = None, download: bool = True) -> Dataset:
-    d = cfg.data
-    return load_dataset(d.dataset, path=d.path, data_dir=data_dir, target=d.target, task=d.task,
-                        test_fraction=d.test_fraction, seed=cfg.seed, download=download)
-
-
-def prepare_data(cfg: ExperimentConfig, data_dir: str | None = None) -> Prepared:
-    """Load and prepare the configured data (split, scaling fitted on train, one-hot)."""
-    return prepare(load_data(cfg, data_dir), scale=cfg.data.scale, validation=cfg.data.validation,
-                   seed=cfg.seed, dtype=cfg.train.dtype)
-
-
-def data_info(data: Prepared) -> dict:
-    """What evaluation and prediction need to transform inputs as training did."""
-    return {"task": data.task, "classes": list(data.classes), "feature_names": list(data.feature_names),
-            "image_shape": list(data.image_shape) if data.image_shape else None,
-            "n_features": int(data.n_features), "n_outputs": int(data.n_outputs),
-            "scaler": data.scaler.to_dict()}
-
-
-# -- recording a run ---------------------------------------------------------------------
 class RunRecorder(Callback):
     """Writes metrics, the best weights and checkpoints into the run folder as training goes."""
 
@@ -151,11 +73,12 @@ def _rounded(scores: dict) -> dict:
 
 def train_experiment(cfg: ExperimentConfig, *, out: str | Path = "runs", data_dir: str | None = None,
                      callbacks: list[Callback] | None = None, resume: str | Path | None = None,
-                     on_start=None) -> RunResult:
+                     on_start=None, progress: Progress | None = None) -> RunResult:
     """Train one experiment into a new run folder (or continue ``resume``, a run folder).
 
     ``on_start(trainer, run_dir)`` is called before training (the CLI uses it to connect
-    Ctrl-C to ``trainer.stop_requested``). Returns a :class:`RunResult` whose ``status`` is
+    Ctrl-C to ``trainer.stop_requested``); ``progress(file, done, total)`` hears about a
+    dataset download. Returns a :class:`RunResult` whose ``status`` is
     "completed" or "interrupted"; divergence raises :class:`DivergenceError` after the
     summary is written (the best weights so far stay in the folder).
     """
@@ -165,7 +88,7 @@ def train_experiment(cfg: ExperimentConfig, *, out: str | Path = "runs", data_di
         resume_state = _check_resume(run_dir, cfg)
     else:
         run_dir = None
-    data = prepare_data(cfg, data_dir)  # data errors before any folder is created
+    data = prepare_data(cfg, data_dir, progress)  # data errors before any folder is created
     n_train, batch_size = len(data.X_train), cfg.train.batch_size
     if any(layer.batch_norm for layer in cfg.model.layers) and n_train % batch_size == 1:
         raise ConfigError(f"train.batch_size: got {batch_size}: with batch_norm the last batch "
@@ -222,7 +145,7 @@ def train_experiment(cfg: ExperimentConfig, *, out: str | Path = "runs", data_di
     recorder.save_checkpoint(trainer)
     if stopper.best_params is not None:
         stopper.restore(net.arrays())  # test metrics come from the best evaluated weights
-    test = _rounded(evaluate(net, data.X_test, data.Y_test))
+    test = _rounded(evaluate_split(net, data.X_test, data.Y_test, data.task, data.classes).scores)
     epochs_run = history.epochs_run
     summary = {**base, "status": "completed", "epochs_run": epochs_run,
                "best_epoch": history.best_epoch, "stopped_early": history.stopped_early,
@@ -261,34 +184,3 @@ def _check_resume(run_dir: Path, cfg: ExperimentConfig):
     return meta, arrays
 
 
-def load_run(run_dir: str | Path):
-    """A finished (or interrupted) run: ``(cfg, net, info, summary)`` with the best weights
-    loaded. ``info`` is ``data.json`` (scaler, classes, ...)."""
-    run_dir = Path(run_dir)
-    raw = runs.read_run_config(run_dir)
-    cfg = validate(raw, str(run_dir / runs.CONFIG))
-    info = runs.read_json(run_dir / runs.DATA) if (run_dir / runs.DATA).exists() else None
-    if info is None:
-        raise ConfigError(f"{run_dir}: not a complete run folder (no {runs.DATA})")
-    arrays, meta = runs.load_arrays(run_dir / runs.WEIGHTS)
-    net = build_network(cfg, info["n_features"])
-    try:
-        net.load_state_dict(arrays)
-    except Exception as e:  # a shape/name mismatch between config and weights
-        raise DataError(f"{run_dir / runs.WEIGHTS}: does not match the run's config ({e})") from None
-    summary = runs.read_json(run_dir / runs.SUMMARY) if (run_dir / runs.SUMMARY).exists() else {}
-    summary.setdefault("_weights_meta", meta)
-    return cfg, net, info, summary
-
-
-def config_edited(run_dir: str | Path, summary: dict) -> bool:
-    """True when config.yaml no longer matches the hash stored at training time."""
-    stored = summary.get("config_hash")
-    if not stored:
-        return False
-    raw = runs.read_run_config(run_dir)
-    try:
-        current = validate(raw, "config").to_dict()
-    except ConfigError:
-        return True
-    return config_digest(current) != stored

@@ -6,13 +6,16 @@ from __future__ import annotations
 
 import numpy as np
 
+from .. import checks
+from ..errors import ConfigError, DataError, ShapeError
+from ..registry import build
 from .core import check_same_shape
-from .registry import build
-from .errors import ConfigError, DataError, ShapeError
 
 
 class Loss:
     name: str = ""
+    #: the constructor's settings, kept as attributes of the same names
+    options: tuple[str, ...] = ()
     #: "classification" when the loss only makes sense for classes; None when the targets
     #: decide (mean squared error on one-hot labels is still classification)
     task: str | None = None
@@ -44,7 +47,11 @@ class Loss:
 
     def config(self) -> dict:
         """The keyword arguments that rebuild this loss (for saving configs)."""
-        return {}
+        return {key: getattr(self, key) for key in self.options}
+
+    def __repr__(self) -> str:
+        args = ", ".join(f"{k}={v!r}" for k, v in self.config().items())
+        return f"{type(self).__name__}({args})"
 
     def _output(self) -> float:
         raise NotImplementedError
@@ -66,13 +73,6 @@ class MeanSquaredError(Loss):
         grad = self.prediction - self.target
         grad *= 2.0 / self.prediction.shape[0]
         return grad
-
-
-def log_softmax(z: np.ndarray) -> np.ndarray:
-    """Row-wise ``log(softmax(z))`` through log-sum-exp: no overflow, no log(0)."""
-    shifted = z - z.max(axis=1, keepdims=True)
-    shifted -= np.log(np.exp(shifted).sum(axis=1, keepdims=True))
-    return shifted
 
 
 def softmax(z: np.ndarray) -> np.ndarray:
@@ -197,16 +197,11 @@ class Huber(Loss):
     """
 
     name = "huber"
+    options = ("delta",)
 
     def __init__(self, delta: float = 1.0):
         super().__init__()
-        if isinstance(delta, bool) or not isinstance(delta, (int, float)) \
-                or not np.isfinite(delta) or delta <= 0:
-            raise ConfigError(f"huber delta must be > 0, got {delta!r}")
-        self.delta = float(delta)
-
-    def config(self) -> dict:
-        return {"delta": self.delta}
+        self.delta = checks.positive(delta, "huber delta")
 
     def _output(self) -> float:
         d = np.abs(self.prediction - self.target)
@@ -223,9 +218,6 @@ class Huber(Loss):
         np.clip(grad, -delta, delta, out=grad)
         grad *= 1.0 / self.prediction.shape[0]
         return grad
-
-    def __repr__(self) -> str:
-        return f"Huber(delta={self.delta})"
 
 
 LOSSES: dict[str, type[Loss]] = {

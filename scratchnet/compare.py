@@ -1,0 +1,86 @@
+"""Reading run folders and comparing them: what ``compare``, ``plot`` and sweeps share."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+from . import runs
+from .config.diff import differing_keys, flatten, short_keys, show_value
+from .errors import ConfigError
+
+#: metric name -> (where it comes from in a run's summary, larger is better)
+METRICS: dict[str, tuple[tuple[str, ...], bool]] = {
+    "accuracy": (("test", "accuracy"), True),
+    "mae": (("test", "mae"), False),
+    "rmse": (("test", "rmse"), False),
+    "r2": (("test", "r2"), True),
+    "test_loss": (("test", "loss"), False),
+    "val_loss": (("best_val_loss",), False),
+    "epochs": (("epochs_run",), False),
+    "seconds": (("seconds",), False),
+}
+
+
+def summary_metric(summary: dict | None, path: tuple[str, ...]) -> float | None:
+    """The finite number at ``path`` in a run's summary (``("test", "accuracy")``), or
+    None when it is missing, not a number or not finite."""
+    node: Any = summary
+    for p in path:
+        if not isinstance(node, dict):
+            return None
+        node = node.get(p)
+    if isinstance(node, bool) or not isinstance(node, (int, float)) or not math.isfinite(node):
+        return None
+    return float(node)
+
+
+def expand_paths(paths: Iterable[str | Path]) -> list[Path]:
+    """Run folders from run folders and sweep folders (a sweep gives all its runs)."""
+    from .sweep.folder import STATE, SweepFolder
+
+    out: list[Path] = []
+    for p in paths:
+        p = Path(p)
+        if (p / STATE).is_file():
+            out += SweepFolder.open(p).run_folders()
+        elif (p / runs.CONFIG).is_file():
+            out.append(p)
+        elif p.is_dir():
+            raise ConfigError(f"{p}: neither a run folder (no {runs.CONFIG}) nor a sweep folder (no {STATE})")
+        else:
+            raise ConfigError(f"{p}: no such folder")
+    if not out:
+        raise ConfigError("no run folders to compare (a sweep with no finished runs?)")
+    return out
+
+
+def read_run(run_dir: str | Path) -> dict:
+    """A run folder as plain data: ``{"run_dir", "name", "config", "summary", "status",
+    "metrics", "history"}`` (``summary`` is None while the run has none yet)."""
+    run_dir = Path(run_dir)
+    config = runs.read_run_config(run_dir)
+    summary = runs.read_json(run_dir / runs.SUMMARY) if (run_dir / runs.SUMMARY).is_file() else None
+    history = runs.read_metrics(run_dir)
+    metrics = {m: summary_metric(summary, path) for m, (path, _) in METRICS.items()}
+    metrics["best_epoch"] = summary_metric(summary, ("best_epoch",))
+    return {"run_dir": str(run_dir), "name": config.get("name") or run_dir.name, "config": config,
+            "summary": summary, "status": (summary or {}).get("status", "incomplete"),
+            "metrics": {k: v for k, v in metrics.items() if v is not None}, "history": history}
+
+
+def run_labels(records: list[dict]) -> list[str]:
+    """A label per run from the config keys that differ between them (the folder name when
+    nothing does)."""
+    keys = differing_keys([r["config"] for r in records])
+    if not keys:
+        return [Path(r["run_dir"]).name for r in records]
+    names = short_keys(keys)
+    labels = []
+    for r in records:
+        flat = flatten(r["config"])
+        labels.append(", ".join(f"{names[k]}={show_value(flat.get(k, '-'))}" for k in keys))
+    return labels
+

@@ -1,0 +1,17 @@
+"""The experiment file: its schema, safe YAML loading, ``--set`` overrides, and one-line
+errors that name the file, the line, the key path, the bad value and what was expected.
+
+``schema`` (the pydantic models and the JSON Schema), ``yaml_text`` (reading YAML
+safely), ``messages`` (error lines), ``overrides`` (``--set``), ``loading``
+(:func:`load_config`, :func:`validate`) and ``diff`` (comparing configs).
+"""
+
+from .diff import differing_keys, flatten
+from .loading import check_data_files, load_config, validate
+from .overrides import apply_override, parse_override
+from .schema import SCHEMA_URL_COMMENT, ExperimentConfig, config_digest, json_schema
+from .yaml_text import check_plain_data, load_raw, parse_yaml, safe_load
+
+__all__ = ["SCHEMA_URL_COMMENT", "ExperimentConfig", "apply_override", "check_data_files",
+           "check_plain_data", "config_digest", "differing_keys", "flatten", "json_schema",
+           "load_config", "load_raw", "parse_override", "parse_yaml", "safe_load", "validate"]

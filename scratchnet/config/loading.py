@@ -1,0 +1,84 @@
+"""From an experiment file (and ``--set`` overrides) to a validated config."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import ValidationError
+
+from ..errors import ConfigError
+from .messages import format_validation_error, locate, show
+from .overrides import apply_override, parse_override
+from .schema import ExperimentConfig
+from .yaml_text import line_numbers, load_raw
+
+
+def validate(raw: dict, source: str = "<config>", text: str | None = None,
+             default_name: str | None = None, *,
+             overridden: dict[tuple, str] | None = None) -> ExperimentConfig:
+    """Validate plain data into an :class:`ExperimentConfig`, or raise a one-line
+    :class:`ConfigError`. ``overridden`` maps key paths set by ``--set`` to the option
+    text, so an error there names the option rather than a line of the file."""
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{source}: expected a mapping at the top level, got {type(raw).__name__}")
+    try:
+        cfg = ExperimentConfig.model_validate(raw)
+    except ValidationError as err:
+        lines = line_numbers(text) if text else {}
+        raise ConfigError(format_validation_error(err, source, lines,
+                                                  overridden=overridden)) from None
+    except (RecursionError, TypeError, ValueError, OverflowError) as e:
+        raise ConfigError(f"{source}: invalid config: {e}") from None
+    if cfg.name is None and default_name:
+        cfg.name = default_name
+    if cfg.name is not None and not _safe_name(cfg.name):
+        raise ConfigError(f"{source}: name: got {cfg.name!r}: use letters, digits, '.', '_' and '-'")
+    return cfg
+
+
+def _safe_name(name: str) -> bool:
+    return bool(name) and len(name) <= 100 and all(c.isalnum() or c in "._-" for c in name) \
+        and not name.startswith(".")
+
+
+def load_config(path: str | Path, overrides: list[str] | None = None) -> ExperimentConfig:
+    """Load, override (``["train.epochs=5", ...]``) and validate an experiment file."""
+    raw, text = load_raw(path)
+    overridden: dict[tuple, str] = {}
+    for item in overrides or []:
+        parts, value = parse_override(item)
+        apply_override(raw, parts, value)
+        overridden[tuple(parts)] = item
+    cfg = validate(raw, str(path), text, default_name=Path(path).stem, overridden=overridden)
+    check_data_files(cfg, str(path), text, overridden)
+    if cfg.data.path:
+        # Stored absolute in the run's config.yaml, so `eval` works from any folder.
+        cfg.data.path = str(Path(cfg.data.path).expanduser().resolve())
+    return cfg
+
+
+def check_data_files(cfg: ExperimentConfig, source: str = "<config>", text: str | None = None,
+                     overridden: dict[tuple, str] | None = None) -> None:
+    """A data file the experiment names must exist. A missing one is a mistake in the
+    config (a ConfigError: exit 2, found before any training starts); a file that exists
+    but cannot be read or parsed is a DataError while running (exit 1). MNIST-style
+    folders are not checked here: ``data.path`` is only the first place searched."""
+    d = cfg.data
+    if d.dataset != "csv":
+        return
+    where = locate(source, ("data", "path"), line_numbers(text) if text else {}, overridden)
+    if not d.path:
+        raise ConfigError(f"{where}: data.path: required for dataset csv; expected the path "
+                          "of a CSV file")
+    try:  # "~user" of no user, a name too long for the file system, ...
+        path = Path(d.path).expanduser()
+        if path.is_file():
+            return
+        problem = "is a folder" if path.is_dir() else "no such file"
+    except (OSError, RuntimeError, ValueError) as e:
+        raise ConfigError(f"{where}: data.path: got {show(d.path)}: cannot be used as a "
+                          f"path ({type(e).__name__}: {' '.join(str(e).split())[:120]}); "
+                          "expected a CSV file") from None
+    hint = "" if path.is_absolute() else f" (relative paths are read from {Path.cwd()})"
+    raise ConfigError(f"{where}: data.path: got {d.path!r}: {problem}; expected a CSV "
+                      f"file{hint}")

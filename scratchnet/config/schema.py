@@ -1,0 +1,202 @@
+"""The experiment file's schema: pydantic models with unknown keys forbidden.
+
+Names that refer to registries (activations, initialisers, losses, optimizers, decays,
+datasets, scalers, dtypes) are checked with the one registry lookup, so a new registry
+entry is accepted in experiment files the day it is added.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from typing import Annotated, Any, Literal, Union
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from ..data import DATASETS, SCALERS
+from ..nn import (ACTIVATIONS, BIAS_INITIALIZERS, DTYPES, INITIALIZERS, LOSSES, OPTIMIZERS,
+                  SCHEDULES)
+from ..registry import check_options, lookup
+
+
+#: the first line of every shipped config: editors with the YAML language server check and
+#: complete the file against the schema
+SCHEMA_URL_COMMENT = "# yaml-language-server: $schema=../scratchnet.schema.json"
+
+
+def registered(registry, what: str):
+    """The type of a field holding one of ``registry``'s names (an ``enum`` in the JSON
+    Schema, so editors flag a misspelt name as it is typed)."""
+    def check(value: str) -> str:
+        lookup(registry, value, what)
+        return value
+    return Annotated[str, AfterValidator(check), Field(json_schema_extra={"enum": list(registry)})]
+
+
+def named_spec(registry, what: str):
+    """The type of a field holding a registry name, or a mapping ``{name: ..., <options of
+    that entry's constructor>}`` (``{name: leaky_relu, negative_slope: 0.1}``)."""
+    def check(value):
+        if isinstance(value, dict):
+            if not isinstance(value.get("name"), str):
+                raise ValueError(f"a {what} given as a mapping needs a 'name' key, "
+                                 f"got {value!r}")
+            cls = lookup(registry, value["name"], what)
+            check_options(cls, value["name"], what, [k for k in value if k != "name"])
+        return value
+    return Annotated[Union[registered(registry, what), dict[str, Any]], AfterValidator(check)]
+
+
+DatasetName = registered(DATASETS, "dataset")
+ScalerName = registered(SCALERS, "scale")
+InitializerName = registered(INITIALIZERS, "weight_init")
+BiasInitName = registered(BIAS_INITIALIZERS, "bias_init")
+ScheduleName = registered(SCHEDULES, "decay type")
+OptimizerName = registered(OPTIMIZERS, "optimizer")
+DtypeName = registered(DTYPES, "dtype")
+ActivationSpec = named_spec(ACTIVATIONS, "activation")
+LossSpec = named_spec(LOSSES, "loss")
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False, validate_default=True)
+
+
+class DataConfig(Strict):
+    dataset: DatasetName = Field("digits", description="mnist, fashion_mnist, digits, iris, wine, "
+                         "breast_cancer, diabetes or csv")
+    path: str | None = Field(None, description="a CSV file, or a folder holding the MNIST files")
+    target: str | None = Field(None, description="CSV: the target column")
+    task: Literal["classification", "regression"] | None = Field(
+        None, description="CSV: override the task inferred from the target column")
+    scale: ScalerName = Field("standard", description="global (one mean/std, the notebook's), "
+                       "standard (per feature), minmax, none; fitted on the training part only")
+    validation: Union[float, Literal["test"]] = Field(
+        0.1, description='fraction of the training data held out, or "test" for the '
+                         "notebook's protocol (evaluate on the test split)")
+    test_fraction: float = Field(0.2, gt=0, lt=1, description="test split for data sets "
+                                 "without one")
+
+    @field_validator("validation")
+    @classmethod
+    def _validation(cls, v):
+        if v != "test" and not 0 < v < 1:
+            raise ValueError(f'validation must be a fraction in (0, 1) or "test", got {v!r}')
+        return v
+
+
+class LayerConfig(Strict):
+    neurons: int = Field(..., gt=0, description="output width of the layer")
+    activation: ActivationSpec = Field(
+        "linear", description="activation name, or {name: ..., <options>}")
+    weight_init: InitializerName = Field(
+        "glorot", description="weight initialiser")
+    bias_init: BiasInitName = Field(
+        "zeros", description="zeros, or normal (the notebook's)")
+    dropout: float = Field(0.0, ge=0, lt=1, description="drop rate after the activation")
+    batch_norm: bool = Field(False, description="batch normalisation before the activation")
+
+
+class ModelConfig(Strict):
+    layers: list[LayerConfig] = Field(..., min_length=1)
+    loss: LossSpec = Field("softmax_cross_entropy", description="loss name, "
+                           "or {name: ..., <options>}")
+    input_dropout: float = Field(0.0, ge=0, lt=1, description="drop rate on the input "
+                                 "features while training (e.g. 0.2 on MNIST pixels)")
+
+
+class DecayConfig(Strict):
+    type: ScheduleName = Field("none", description="learning-rate schedule: " + ", ".join(SCHEDULES))
+    final_lr: float | None = Field(None, ge=0)
+    step_size: int | None = Field(None, gt=0, description="step: epochs between drops")
+    gamma: float | None = Field(None, gt=0, le=1, description="step: factor at each drop")
+    factor: float | None = Field(None, gt=0, lt=1, description="plateau: factor on a plateau")
+    patience: int | None = Field(None, gt=0, description="plateau: evaluations to wait")
+    min_lr: float | None = Field(None, ge=0, description="plateau: lower bound")
+    warmup_epochs: int = Field(0, ge=0, description="linear warm-up epochs before the schedule")
+
+    def kwargs(self) -> dict:
+        """Schedule options beyond type and final_lr, as the schedule takes them."""
+        return {k: v for k, v in self.model_dump().items()
+                if k not in ("type", "final_lr") and v is not None and not (k == "warmup_epochs" and v == 0)}
+
+
+#: the optimizer settings that go to its constructor when given
+OPTIMIZER_OPTIONS = ("momentum", "beta1", "beta2", "rho", "eps", "weight_decay", "clip_norm")
+
+
+class OptimizerConfig(Strict):
+    name: OptimizerName = Field("sgd_momentum", description="optimizer: " + ", ".join(OPTIMIZERS))
+    lr: float = Field(0.1, gt=0, description="(initial) learning rate")
+    momentum: float | None = Field(None, ge=0, lt=1)
+    beta1: float | None = Field(None, ge=0, lt=1)
+    beta2: float | None = Field(None, ge=0, lt=1)
+    rho: float | None = Field(None, ge=0, lt=1)
+    eps: float | None = Field(None, gt=0)
+    weight_decay: float | None = Field(None, ge=0, description="L2 on weights (decoupled for adamw)")
+    clip_norm: float | None = Field(None, gt=0, description="clip gradients by global norm")
+    decay: DecayConfig = Field(default_factory=DecayConfig)
+
+    @model_validator(mode="after")
+    def _options_fit(self):
+        check_options(OPTIMIZERS[self.name], self.name, "optimizer", self.options())
+        return self
+
+    def options(self) -> dict:
+        """The optimizer options given (momentum, betas, ...), as its constructor takes them."""
+        return {k: getattr(self, k) for k in OPTIMIZER_OPTIONS if getattr(self, k) is not None}
+
+
+class EarlyStoppingConfig(Strict):
+    patience: int = Field(1, gt=0, description="evaluations without improvement before stopping")
+    min_delta: float = Field(0.0, ge=0, description="smallest decrease that counts as better")
+    restore_best: bool = Field(True, description="put back the best weights at the end")
+
+
+class TrainConfig(Strict):
+    epochs: int = Field(10, gt=0)
+    batch_size: int = Field(32, gt=0)
+    eval_every: int = Field(1, gt=0, description="evaluate every N epochs (and at the last)")
+    early_stopping: Union[EarlyStoppingConfig, bool] = Field(
+        False, description="false, true (stop at the first rise, restore best), or options")
+    dtype: DtypeName = Field("float32", description="float32 or float64")
+    checkpoint_every: int | None = Field(None, gt=0, description="epochs between checkpoints "
+                                         "(default: at every evaluation)")
+
+
+class SweepConfig(Strict):
+    grid: dict[str, list[Any]] = Field(default_factory=dict, description="dotted key -> values")
+    seeds: int = Field(1, gt=0, description="runs per grid point, seeds seed, seed+1, ...")
+
+
+class ExperimentConfig(Strict):
+    name: str | None = Field(None, description="defaults to the file's stem")
+    seed: int = Field(0, description="seeds weights, dropout, shuffling and data splits")
+    data: DataConfig = Field(default_factory=DataConfig)
+    model: ModelConfig
+    optimizer: OptimizerConfig = Field(default_factory=OptimizerConfig)
+    train: TrainConfig = Field(default_factory=TrainConfig)
+    sweep: SweepConfig | None = Field(None, description="grid and seeds for `scratchnet sweep`")
+
+    def to_dict(self) -> dict:
+        return self.model_dump(mode="json")
+
+    def digest(self) -> str:
+        """SHA-256 of the resolved config (stored with each run to detect later edits)."""
+        return config_digest(self.to_dict())
+
+
+def config_digest(config: dict) -> str:
+    """SHA-256 of a resolved config (stored with each run to detect later edits)."""
+    text = json.dumps(config, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def json_schema() -> dict:
+    """The JSON Schema of the experiment file, for editors."""
+    schema = ExperimentConfig.model_json_schema()
+    schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
+    schema["title"] = "scratchnet experiment"
+    return schema
+
+

@@ -1,0 +1,45 @@
+"""scikit-learn's bundled sets (digits, iris, wine, breast_cancer, diabetes): nothing is
+downloaded; each is split into train and test with ``test_fraction``, stratified for
+classification and seeded by ``seed``."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .dataset import Dataset, split_train_test
+
+TASK_OF = {"digits": "classification", "iris": "classification",
+                  "wine": "classification", "breast_cancer": "classification",
+                  "diabetes": "regression"}
+
+
+def load_sklearn_dataset(name: str, *, test_fraction: float = 0.2, seed: int = 0) -> Dataset:
+    """One of scikit-learn's bundled sets (no download), split by :func:`~scratchnet.data.dataset.split_train_test`."""
+    from sklearn import datasets as skd
+
+    task = TASK_OF[name]
+    if name == "diabetes":
+        # The raw measurements; sklearn's default pre-scales every feature (which would
+        # hide what our own Scaler does).
+        bunch = skd.load_diabetes(scaled=False)
+    else:
+        bunch = getattr(skd, f"load_{name}")()
+    X = np.asarray(bunch.data)
+    if task == "classification":
+        y = np.asarray(bunch.target, dtype=np.int64)
+        # .item() turns NumPy scalars into plain ints/strings so classes is JSON-ready.
+        classes = [c.item() if hasattr(c, "item") else c for c in bunch.target_names]
+    else:
+        y = np.asarray(bunch.target, dtype=np.float64)
+        classes = []
+    names = getattr(bunch, "feature_names", None)
+    feature_names = ([str(n) for n in names] if names is not None
+                     else [f"x{i}" for i in range(X.shape[1])])
+    X_train, X_test, y_train, y_test = split_train_test(name, X, y, task, test_fraction, seed)
+    return Dataset(name=name, X_train=X_train, y_train=y_train, X_test=X_test,
+                   y_test=y_test, task=task, classes=classes, feature_names=feature_names,
+                   image_shape=(8, 8) if name == "digits" else None)
+
+
+# --------------------------------------------------------------------------------------
+# CSV files

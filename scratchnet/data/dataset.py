@@ -1,0 +1,63 @@
+"""The one type every loader returns: a dataset with a fixed train/test split."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..errors import DataError
+
+TASKS = ("classification", "regression")
+
+
+@dataclass(repr=False)
+class Dataset:
+    """A dataset with a fixed train/test split, still in its source units.
+
+    X_train:  (n_train, n_features), the source dtype (uint8 for MNIST; never inflated).
+    y_train:  (n_train,), int64 class indices 0..k-1 for classification, float64 for
+              regression.
+    X_test, y_test: the same for the test split.
+    task:     "classification" or "regression".
+    classes:  class labels in index order (``classes[y]`` is the label of y); [] for
+              regression.
+    feature_names: one name per column of X.
+    image_shape:   (rows, cols) when each row of X is a flattened image, else None.
+    """
+
+    name: str
+    X_train: np.ndarray
+    y_train: np.ndarray
+    X_test: np.ndarray
+    y_test: np.ndarray
+    task: str
+    classes: list
+    feature_names: list[str]
+    image_shape: tuple[int, int] | None = None
+
+    @property
+    def n_features(self) -> int:
+        return int(self.X_train.shape[1])
+
+    def __repr__(self) -> str:  # the default repr would print the arrays
+        return (f"Dataset({self.name!r}, task={self.task!r}, train={self.X_train.shape} "
+                f"{self.X_train.dtype}, test={self.X_test.shape}, "
+                f"classes={len(self.classes)})")
+
+
+def canonical_name(name) -> str:
+    """A dataset name as the registry spells it: ``"Fashion-MNIST"`` -> ``"fashion_mnist"``."""
+    return str(name).strip().lower().replace("-", "_")
+
+
+def split_train_test(name: str, X, y, task: str, test_fraction: float, seed: int):
+    """Seeded train/test split, stratified for classification (same class proportions)."""
+    from sklearn.model_selection import train_test_split
+
+    try:
+        return train_test_split(X, y, test_size=test_fraction, random_state=seed,
+                                stratify=y if task == "classification" else None)
+    except ValueError as exc:  # e.g. a class with a single row cannot be stratified
+        raise DataError(f"cannot split {name} into train/test with test_fraction="
+                        f"{test_fraction}: {exc}") from exc

@@ -1,0 +1,122 @@
+"""A finished run, read back: its best weights, and what they do on the test split."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from .. import runs
+from ..config import ExperimentConfig, check_data_files, config_digest, validate
+from ..data import Scaler, one_hot
+from ..errors import ConfigError, DataError
+from ..nn import NeuralNetwork, evaluate
+from .build import build_network, load_data
+
+
+def load_run(run_dir: str | Path):
+    """A finished (or interrupted) run: ``(cfg, net, info, summary)`` with the best weights
+    loaded. ``info`` is ``data.json`` (scaler, classes, ...)."""
+    run_dir = Path(run_dir)
+    raw = runs.read_run_config(run_dir)
+    cfg = validate(raw, str(run_dir / runs.CONFIG))
+    info = runs.read_json(run_dir / runs.DATA) if (run_dir / runs.DATA).exists() else None
+    if info is None:
+        raise ConfigError(f"{run_dir}: not a complete run folder (no {runs.DATA})")
+    arrays, meta = runs.load_arrays(run_dir / runs.WEIGHTS)
+    net = build_network(cfg, info["n_features"])
+    try:
+        net.load_state_dict(arrays)
+    except Exception as e:  # a shape/name mismatch between config and weights
+        raise DataError(f"{run_dir / runs.WEIGHTS}: does not match the run's config ({e})") from None
+    summary = runs.read_json(run_dir / runs.SUMMARY) if (run_dir / runs.SUMMARY).exists() else {}
+    summary.setdefault("_weights_meta", meta)
+    return cfg, net, info, summary
+
+
+def config_edited(run_dir: str | Path, summary: dict) -> bool:
+    """True when config.yaml no longer matches the hash stored at training time."""
+    stored = summary.get("config_hash")
+    if not stored:
+        return False
+    raw = runs.read_run_config(run_dir)
+    try:
+        current = validate(raw, "config").to_dict()
+    except ConfigError:
+        return True
+    return config_digest(current) != stored
+
+
+@dataclass
+class Evaluation:
+    """What a network does on a test split.
+
+    ``scores``: the loss and the task's metrics. For classification also ``y_true`` and
+    ``predicted`` (class indices, shape (n,)) and, for a probabilistic loss,
+    ``probabilities`` (n, classes); ``classes`` are the class labels in index order."""
+
+    scores: dict
+    task: str
+    classes: list = field(default_factory=list)
+    y_true: np.ndarray | None = None
+    predicted: np.ndarray | None = None
+    probabilities: np.ndarray | None = None
+
+    def confusion_matrix(self) -> np.ndarray:
+        """Counts, rows: the true class, columns: the predicted class."""
+        k = len(self.classes)
+        cm = np.zeros((k, k), dtype=np.int64)
+        np.add.at(cm, (self.y_true, self.predicted), 1)
+        return cm
+
+    def per_class(self) -> list[dict]:
+        """Precision, recall, F1 and support of each class (0 where undefined, as
+        scikit-learn's ``zero_division=0``)."""
+        cm = self.confusion_matrix()
+        hits = np.diag(cm).astype(np.float64)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            precision = np.nan_to_num(hits / cm.sum(axis=0))
+            recall = np.nan_to_num(hits / cm.sum(axis=1))
+            f1 = np.nan_to_num(2 * precision * recall / (precision + recall))
+        return [{"class": c, "precision": float(p), "recall": float(r), "f1": float(f),
+                 "support": int(s)}
+                for c, p, r, f, s in zip(self.classes, precision, recall, f1, cm.sum(axis=1))]
+
+
+def evaluate_split(net: NeuralNetwork, X_test: np.ndarray, Y_test: np.ndarray, task: str,
+                classes: list) -> Evaluation:
+    """Evaluate ``net`` on a prepared test split (``Y_test`` as training encoded it)."""
+    scores = {k: float(v) for k, v in evaluate(net, X_test, Y_test).items()}
+    if task != "classification":
+        return Evaluation(scores, task)
+    out = net.predict(X_test)  # probabilities for a probabilistic loss, else raw scores
+    scores_2d = np.hstack([1 - out, out]) if out.shape[1] == 1 else out
+    y_true = Y_test.argmax(axis=1) if Y_test.shape[1] > 1 else (Y_test[:, 0] > 0.5).astype(int)
+    probs = scores_2d if getattr(net.loss, "task", None) == "classification" else None
+    return Evaluation(scores, task, list(classes), y_true.astype(np.int64),
+                      scores_2d.argmax(axis=1), probs)
+
+
+def read_test_split(cfg: ExperimentConfig, net: NeuralNetwork, info: dict,
+               data_dir: str | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """A run's test split read again and prepared as training prepared it: the saved
+    scaling on the inputs, the targets encoded for the network's output."""
+    ds = load_data(cfg, data_dir)
+    X_test = Scaler.from_dict(info["scaler"]).transform(ds.X_test, dtype=cfg.train.dtype)
+    n_classes = len(info["classes"])
+    if info["task"] == "classification" and net.n_outputs == n_classes:
+        Y_test = one_hot(ds.y_test, n_classes, cfg.train.dtype)
+    else:
+        Y_test = np.asarray(ds.y_test, dtype=cfg.train.dtype).reshape(-1, 1)
+    return X_test, Y_test
+
+
+def evaluate_run(run_dir: str | Path, data_dir: str | None = None,
+                 loaded: tuple | None = None) -> Evaluation:
+    """A run's best weights on its test split (``loaded``: what :func:`load_run` gave for
+    this run, when the caller has it already)."""
+    cfg, net, info, _ = loaded or load_run(run_dir)
+    check_data_files(cfg, str(Path(run_dir) / runs.CONFIG))
+    X_test, Y_test = read_test_split(cfg, net, info, data_dir)
+    return evaluate_split(net, X_test, Y_test, info["task"], info["classes"])

@@ -1,0 +1,30 @@
+"""The engine: the book's networks in NumPy, readable top-down.
+
+``core`` (Param and the Operation contract), ``activations``, ``initializers``,
+``normalization``, ``layers``, ``losses``, ``network``, ``optimizers``, ``schedules``,
+``callbacks``, ``metrics``, ``trainer`` and ``gradcheck``. It imports nothing from the
+rest of scratchnet but its errors, its argument checks and its registry lookup, so it can
+be read (and used) without the command line around it.
+"""
+
+from types import ModuleType as _ModuleType
+
+from .activations import (ACTIVATIONS, ELU, GELU, Activation, LeakyReLU, Linear, ReLU, Sigmoid,
+                          Softplus, Tanh, get_activation)
+from .callbacks import Callback, EarlyStopping
+from .core import DTYPES, BiasAdd, Dropout, Operation, Param, ParamOperation, WeightMultiply
+from .initializers import BIAS_INITIALIZERS, INITIALIZERS, VarianceScaling, get_initializer
+from .layers import LAYERS, Dense, Layer
+from .losses import (LOSSES, BinaryCrossEntropy, Huber, Loss, MeanAbsoluteError, MeanSquaredError,
+                     SoftmaxCrossEntropy, get_loss)
+from .metrics import METRICS, accuracy, mae, r2, rmse
+from .network import NeuralNetwork
+from .normalization import BatchNorm
+from .optimizers import (OPTIMIZERS, SGD, AdaGrad, Adam, AdamW, Optimizer, RMSProp, SGDMomentum,
+                         SGDNesterov, get_optimizer)
+from .schedules import (SCHEDULES, Constant, CosineDecay, ExponentialDecay, LinearDecay,
+                        ReduceOnPlateau, Schedule, StepDecay, Warmup, make_schedule)
+from .trainer import History, Trainer, evaluate
+
+__all__ = [name for name, value in list(globals().items())
+           if not name.startswith("_") and not isinstance(value, _ModuleType)]

@@ -1,0 +1,205 @@
+"""Running a sweep's tasks: in this process, in a pool of worker processes, or on a Dask
+cluster."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+from ..errors import ConfigError, ScratchnetError
+from .folder import SweepFolder
+from .grid import Task
+from .worker import run_task, run_task_shipped
+
+
+@contextmanager
+def _blas_threads(n: int):
+    """Worker processes inherit these: each worker's BLAS uses ``n`` threads, so that
+    ``jobs`` workers do not each start a thread per core. A value the user set wins."""
+    names = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
+    added = [k for k in names if k not in os.environ]
+    for k in added:
+        os.environ[k] = str(n)
+    try:
+        yield
+    finally:
+        for k in added:
+            os.environ.pop(k, None)
+
+
+def _payload(task: Task) -> dict:
+    return {"key": task.key, "run_name": task.run_name, "config": task.config}
+
+
+@dataclass
+class SweepProgress:
+    """Counts :func:`run_sweep` returns: all runs, runs found already finished, and runs
+    that did not complete."""
+
+    total: int
+    skipped: int = 0
+    failed: int = 0
+
+
+def run_sweep(folder: SweepFolder, *, jobs: int | None = None, executor: str = "local",
+              address: str | None = None, data_dir: str | None = None,
+              on_result: Callable[[Task, dict], None] | None = None,
+              start_method: str = "forkserver", client=None) -> SweepProgress:
+    """Run every run of ``folder`` that has not finished yet.
+
+    ``jobs`` worker processes (default: the number of cores; 1 runs in this process) or,
+    with ``executor="dask"``, the workers of the Dask scheduler at ``address`` (or of
+    ``client``, a connected ``distributed.Client``, which is left open). Each
+    finished run is recorded in ``sweep.json`` at once and passed to ``on_result(task,
+    entry)``. A run that fails is recorded with its error; it never stops the others.
+    """
+    if executor not in ("local", "dask"):
+        raise ConfigError(f"executor must be 'local' or 'dask', got {executor!r}")
+    if jobs is not None and (isinstance(jobs, bool) or not isinstance(jobs, int) or jobs < 1):
+        raise ConfigError(f"jobs must be a positive integer, got {jobs!r}")
+    if executor == "dask" and not address and client is None:
+        raise ConfigError("the dask executor needs the scheduler's address "
+                          "(--address tcp://HOST:PORT)")
+    data_dir = data_dir if data_dir is not None else folder.data_dir
+    progress = SweepProgress(total=len(folder.tasks))
+
+    def done(task: Task, result: dict) -> None:
+        entry = folder.record(task, result)
+        if entry["status"] != "completed":
+            progress.failed += 1
+        if on_result is not None:
+            on_result(task, entry)
+
+    todo: list[tuple[Task, str | None]] = []
+    for task in folder.tasks:
+        if folder.is_final(task.key):
+            progress.skipped += 1
+            continue
+        if task.error is not None:
+            done(task, {"key": task.key, "status": "invalid", "error": task.error})
+            continue
+        finished, resumable = folder.salvage(task)
+        if finished is not None:
+            progress.skipped += 1
+            done(task, finished)
+            continue
+        todo.append((task, str(resumable) if resumable else None))
+    if not todo:
+        return progress
+
+    if executor == "dask":
+        if client is not None:
+            _run_dask(folder, todo, client, data_dir, done)
+        else:
+            with dask_client(address) as own:
+                _run_dask(folder, todo, own, data_dir, done)
+    else:
+        jobs = min(jobs or os.cpu_count() or 1, len(todo))
+        if jobs == 1:
+            for task, resume_dir in todo:
+                done(task, run_task(_payload(task), str(folder.runs_dir), data_dir, resume_dir))
+        else:
+            _run_local(folder, todo, jobs, data_dir, done, start_method)
+    return progress
+
+
+def _failed(task: Task, error: str) -> dict:
+    return {"key": task.key, "status": "failed", "error": error}
+
+
+def _run_local(folder, todo, jobs, data_dir, done, start_method) -> None:
+    import multiprocessing
+
+    ctx = multiprocessing.get_context(start_method)
+    if start_method == "forkserver":
+        # The fork server imports the library (and scikit-learn's loaders, 0.8 s) once;
+        # each worker forks from it ready to go. A module that fails to import is skipped.
+        ctx.set_forkserver_preload(["scratchnet.experiment", "scratchnet.sweep",
+                                    "sklearn.datasets", "sklearn.model_selection"])
+    threads = max(1, (os.cpu_count() or 1) // jobs)
+    with _blas_threads(threads):
+        pool = ProcessPoolExecutor(max_workers=jobs, mp_context=ctx)
+        try:
+            futures = {pool.submit(run_task, _payload(t), str(folder.runs_dir), data_dir, r): t
+                       for t, r in todo}
+            for fut in as_completed(futures):
+                task = futures[fut]
+                try:
+                    result = fut.result()
+                except Exception as e:  # the worker process died (killed, out of memory)
+                    result = _failed(task, f"worker process failed: {type(e).__name__}: {e}")
+                done(task, result)
+        except BaseException:
+            # Ctrl-C or an error here: stop the workers now rather than finishing the queue.
+            # (shutdown forgets the worker processes, so take them first)
+            procs = list((getattr(pool, "_processes", None) or {}).values())
+            pool.shutdown(wait=False, cancel_futures=True)
+            for proc in procs:
+                if proc.is_alive():
+                    proc.terminate()
+            for proc in procs:
+                proc.join(timeout=5)
+            raise
+        finally:
+            pool.shutdown(wait=True, cancel_futures=True)
+
+
+@contextmanager
+def dask_client(address: str, timeout: str = "10s"):
+    """A ``distributed.Client`` connected to the scheduler at ``address``, closed on exit."""
+    try:
+        from distributed import Client
+    except ImportError:
+        raise ConfigError("the dask executor needs dask.distributed: "
+                          "pip install 'scratchnet[dask]'") from None
+    if address.startswith("tcp://"):
+        # A refused connection fails at once here; Dask's client would retry until timeout.
+        import socket
+        from urllib.parse import urlsplit
+
+        try:
+            parts = urlsplit(address)
+            host, port = parts.hostname, parts.port
+        except ValueError as e:
+            raise ConfigError(f"--address {address!r}: {e}") from None
+        if not host or not port:
+            raise ConfigError(f"--address {address!r}: expected tcp://HOST:PORT")
+        try:
+            socket.create_connection((host, port), timeout=5).close()
+        except OSError as e:
+            raise ScratchnetError(f"cannot reach the Dask scheduler at {address}: "
+                                  f"{e.strerror or e}") from None
+    try:
+        client = Client(address, timeout=timeout)
+    except (OSError, TimeoutError, ValueError) as e:
+        raise ScratchnetError(f"cannot reach the Dask scheduler at {address}: {e}") from None
+    try:
+        yield client
+    finally:
+        client.close()
+
+
+def _run_dask(folder, todo, client, data_dir, done) -> None:
+    from distributed import as_completed as dask_completed
+
+    futures = {}
+    try:
+        for task, _ in todo:  # remote workers cannot continue a local checkpoint
+            fut = client.submit(run_task_shipped, _payload(task), data_dir, pure=False,
+                                key=f"scratchnet-{folder.path.name}-{task.key}-{os.urandom(4).hex()}")
+            futures[fut] = task
+        for fut in dask_completed(list(futures)):
+            task = futures[fut]
+            try:
+                result = folder.materialize(fut.result())
+            except Exception as e:  # a worker died, or the cluster went away
+                result = _failed(task, f"dask worker failed: {type(e).__name__}: {e}")
+            done(task, result)
+    except BaseException:
+        for fut in futures:
+            fut.cancel()
+        raise
+

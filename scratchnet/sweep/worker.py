@@ -1,0 +1,90 @@
+"""One run of a sweep, in whatever process runs it (a pool worker, a Dask worker)."""
+
+from __future__ import annotations
+
+import tempfile
+import warnings
+from pathlib import Path
+
+from .. import runs
+from ..config import validate
+from ..errors import ConfigError, DataError, DivergenceError, ScratchnetError
+
+
+def strip_summary(summary: dict | None) -> dict | None:
+    if summary is None:
+        return None
+    return {k: v for k, v in summary.items() if k not in ("config",) and not k.startswith("_")}
+
+
+def run_task(payload: dict, out: str, data_dir: str | None = None,
+             resume_dir: str | None = None) -> dict:
+    """Train one sweep run (in whatever process calls it) and describe how it ended.
+
+    Never raises for a failed run: the result's ``status`` is "completed", "diverged",
+    "invalid" (a config error), "failed" (anything else) or "interrupted". Warnings
+    (NumPy overflow while diverging, say) are collected into ``warnings`` instead of being
+    printed. Called with ``resume_dir``, it continues that run folder from its checkpoint
+    (and starts afresh if the checkpoint cannot be used).
+    """
+    from ..experiment import train_experiment
+
+    key = payload["key"]
+    result: dict = {"key": key, "status": "failed", "run_dir": None, "summary": None,
+                    "error": None, "warnings": []}
+    seen: dict = {}
+
+    def on_start(trainer, run_dir):
+        seen["run_dir"] = run_dir
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        try:
+            cfg = validate(payload["config"], f"sweep run {key}")
+            try:
+                res = train_experiment(cfg, out=out, data_dir=data_dir, resume=resume_dir,
+                                       on_start=on_start)
+            except (ConfigError, DataError):
+                if resume_dir is None or "run_dir" in seen:
+                    raise
+                res = train_experiment(cfg, out=out, data_dir=data_dir, on_start=on_start)
+            result.update(status=res.status, run_dir=str(res.run_dir),
+                          summary=strip_summary(res.summary))
+        except DivergenceError as e:
+            result.update(status="diverged", error=str(e))
+            run_dir = seen.get("run_dir")
+            if run_dir is not None:
+                result["run_dir"] = str(run_dir)
+                path = Path(run_dir) / runs.SUMMARY
+                if path.exists():
+                    result["summary"] = strip_summary(runs.read_json(path))
+        except ConfigError as e:
+            result.update(status="invalid", error=str(e))
+        except ScratchnetError as e:
+            result.update(status="failed", error=str(e))
+        except Exception as e:  # a bug or an environment problem: report it in the row
+            result.update(status="failed", error=f"{type(e).__name__}: {e}")
+        if result["run_dir"] is None and "run_dir" in seen:
+            result["run_dir"] = str(seen["run_dir"])
+    msgs = []
+    for w in caught:
+        text = f"{w.category.__name__}: {w.message}"
+        if text not in msgs:
+            msgs.append(text)
+    result["warnings"] = msgs[:5]
+    return result
+
+
+def run_task_shipped(payload: dict, data_dir: str | None = None) -> dict:
+    """:func:`run_task` into a temporary folder; the run folder's files come back in the
+    result (``files``: name -> bytes), so the worker needs no file system in common with
+    the machine that started the sweep."""
+    with tempfile.TemporaryDirectory(prefix="scratchnet-sweep-") as tmp:
+        result = run_task(payload, tmp, data_dir)
+        run_dir = result.get("run_dir")
+        if run_dir and Path(run_dir).is_dir():
+            result["files"] = {p.name: p.read_bytes() for p in sorted(Path(run_dir).iterdir())
+                               if p.is_file() and not p.name.startswith(".")}
+            result["run_dir"] = Path(run_dir).name
+    return result
+

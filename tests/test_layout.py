@@ -1,0 +1,66 @@
+"""The plan of the house holds: the engine stands on its own, importing the library is
+cheap, and no room grows too big to read."""
+
+from __future__ import annotations
+
+import ast
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+PACKAGE = Path(__file__).resolve().parents[1] / "scratchnet"
+#: what scratchnet.nn may import from the rest of scratchnet
+ENGINE_MAY_IMPORT = {"errors", "checks", "registry"}
+#: what `import scratchnet` must not pull in (the command line's and the extras' libraries)
+HEAVY = ["typer", "rich", "pydantic", "yaml", "matplotlib", "dask", "sklearn"]
+MAX_LINES = 450
+
+
+def _scratchnet_imports(path: Path) -> set[str]:
+    """The top-level scratchnet modules a file imports (``config`` for ``..config.diff``)."""
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    package = path.relative_to(PACKAGE.parent).with_suffix("").parts[:-1]  # ("scratchnet", "nn")
+    found = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom):
+            if node.level:
+                base = list(package[:len(package) - node.level + 1])
+                parts = base + (node.module.split(".") if node.module else [])
+                names = [parts + [a.name] for a in node.names] if not node.module else [parts]
+            else:
+                names = [(node.module or "").split(".")]
+        elif isinstance(node, ast.Import):
+            names = [a.name.split(".") for a in node.names]
+        else:
+            continue
+        for parts in names:
+            if parts[0] == "scratchnet" and len(parts) > 1:
+                found.add(parts[1])
+    return found
+
+
+@pytest.mark.parametrize("path", sorted((PACKAGE / "nn").glob("*.py")), ids=lambda p: p.name)
+def test_the_engine_imports_only_its_helpers(path):
+    outside = _scratchnet_imports(path) - ENGINE_MAY_IMPORT - {"nn"}
+    assert not outside, f"scratchnet/nn/{path.name} imports scratchnet.{sorted(outside)}"
+
+
+def test_the_import_check_sees_relative_imports():
+    # the check above must be able to fail: a module of the tool does import the rest
+    assert {"config", "data", "nn"} <= _scratchnet_imports(PACKAGE / "experiment" / "build.py")
+
+
+def test_importing_scratchnet_loads_no_heavy_library():
+    code = ("import sys, scratchnet, scratchnet.nn; "
+            f"print([m for m in {HEAVY!r} if m in sys.modules])")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
+
+
+@pytest.mark.parametrize("path", sorted(PACKAGE.rglob("*.py")),
+                         ids=lambda p: str(p.relative_to(PACKAGE)))
+def test_no_module_is_too_long_to_read(path):
+    lines = len(path.read_text(encoding="utf-8").splitlines())
+    assert lines <= MAX_LINES, f"{path.relative_to(PACKAGE)} has {lines} lines"
