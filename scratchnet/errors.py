@@ -10,7 +10,21 @@ class ScratchnetError(Exception):
 
 
 class ConfigError(ScratchnetError, ValueError):
-    """A bad experiment file, option or constructor argument."""
+    """A bad experiment file, option or constructor argument. ``key`` optionally names
+    the config key (a tuple of path parts, relative to whoever catches it) at fault."""
+
+    def __init__(self, message: str = "", *, key: tuple = ()):
+        super().__init__(message)
+        self.key = tuple(key)
+
+
+class ConfigErrors(ConfigError):
+    """Several mistakes found at once (``validate`` reports them all); the message is the
+    first, so a command that shows one line shows that one."""
+
+    def __init__(self, messages: list[str]):
+        super().__init__(messages[0])
+        self.messages = list(messages)
 
 
 class DataError(ScratchnetError):
@@ -19,6 +33,11 @@ class DataError(ScratchnetError):
 
 class ShapeError(ScratchnetError, ValueError):
     """An array whose shape does not match what an operation expects."""
+
+
+class DropoutRateWarning(UserWarning):
+    """A dropout rate of 0.5 or more given from Python: perhaps the book's keep
+    probability, where scratchnet (like PyTorch and Keras) takes the drop rate."""
 
 
 class DivergenceError(ScratchnetError):

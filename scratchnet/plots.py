@@ -124,15 +124,17 @@ def confusion_matrix_of(run_dir: str | Path, data_dir: str | None = None) -> tup
     return report.confusion_matrix(), report.classes
 
 
-def learning_curves(run_dirs: list[str | Path], output: str | Path, *, confusion: bool = False,
-                    data_dir: str | None = None, title: str | None = None) -> Path:
+def learning_curves(run_dirs: list[str | Path], output: str | Path, *,
+                    confusion: bool | tuple = False, data_dir: str | None = None,
+                    title: str | None = None) -> Path:
     """Learning curves of one or more runs in one PNG.
 
     Two panels: the loss per evaluated epoch (train solid, validation dashed) and the
     validation accuracy (MAE for regression). One colour per run, labelled by the config
     keys that differ between the runs. With ``confusion=True`` and a single
     classification run, a third panel shows its test confusion matrix (which needs the
-    data, hence ``data_dir``). Returns ``output``.
+    data, hence ``data_dir``), or ``confusion`` is :func:`confusion_matrix_of`'s result
+    already. The curves need no data. Returns ``output``.
     """
     from .compare import read_run, run_labels
 
@@ -143,8 +145,9 @@ def learning_curves(run_dirs: list[str | Path], output: str | Path, *, confusion
     if len(empty) == len(records):
         raise DataError(f"no metrics to plot: {', '.join(empty)} "
                         f"{'has' if len(empty) == 1 else 'have'} no evaluations in {runs.METRICS}")
-    cm = None
-    if confusion and len(records) == 1 and (records[0]["summary"] or {}).get("task") == "classification":
+    cm = confusion if isinstance(confusion, tuple) else None
+    if confusion is True and len(records) == 1 \
+            and (records[0]["summary"] or {}).get("task") == "classification":
         cm = confusion_matrix_of(run_dirs[0], data_dir)
     fig, axes = _figure(3 if cm is not None else 2)
     _draw_curves(axes[:2], records, run_labels(records))

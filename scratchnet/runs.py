@@ -20,13 +20,14 @@ import json
 import os
 import tempfile
 import time
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import yaml
 
-from .errors import ConfigError, DataError
+from .errors import ConfigError, DataError, ScratchnetError
 
 CONFIG = "config.yaml"
 DATA = "data.json"
@@ -34,6 +35,7 @@ METRICS = "metrics.jsonl"
 WEIGHTS = "weights.safetensors"
 CHECKPOINT = "checkpoint.safetensors"
 SUMMARY = "summary.json"
+LOCK = ".lock"
 PLOT = "curves.png"
 
 _META_KEY = "scratchnet"
@@ -153,6 +155,39 @@ def new_run_dir(out: str | Path, name: str) -> Path:
         except FileExistsError:
             continue
     raise ConfigError(f"could not create a new run folder under {out}")
+
+
+@contextmanager
+def locked(run_dir: str | Path):
+    """Hold ``run_dir`` for this process while it trains: a second process that tries to
+    train the same folder (two ``--resume`` at once) is refused instead of both writing.
+    The lock is the kernel's (``flock`` on ``.lock`` in the folder), so it goes away with
+    the process, even one killed with SIGKILL (which leaves the empty file behind)."""
+    import fcntl
+
+    path = Path(run_dir) / LOCK
+    while True:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o666 & ~_UMASK)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.read(fd, 32).decode(errors="replace").strip() or "?"
+            os.close(fd)
+            raise ScratchnetError(f"{run_dir}: another process (pid {holder}) is training "
+                                  "this run folder; wait for it to end, or stop it") from None
+        try:  # the holder before us may have removed the file as we opened it: again
+            if os.stat(path).st_ino == os.fstat(fd).st_ino:
+                break
+        except FileNotFoundError:
+            pass
+        os.close(fd)
+    try:
+        os.ftruncate(fd, 0)
+        os.write(fd, str(os.getpid()).encode())
+        yield
+    finally:
+        os.unlink(path)  # while still holding it, so nobody locks a file about to go
+        os.close(fd)
 
 
 def write_config(run_dir: Path, config: dict) -> None:

@@ -40,8 +40,8 @@ except ImportError:  # pragma: no cover - depends on the installed version
 
 from . import checks
 from .errors import ConfigError
-from .nn import (DTYPES, OPTIMIZERS, Dense, EarlyStopping, MeanSquaredError, NeuralNetwork,
-                 Optimizer, SoftmaxCrossEntropy, Trainer)
+from .nn import DTYPES, OPTIMIZERS, Dense, EarlyStopping, NeuralNetwork, Optimizer, Trainer
+from .data.prepare import encode_targets
 from .registry import lookup, options_of
 
 __all__ = ["ScratchNetClassifier", "ScratchNetRegressor"]
@@ -93,13 +93,17 @@ class _ScratchNetBase(BaseEstimator):
         Seeds the initial weights, dropout, shuffling and the validation split.
     dtype : {"float64", "float32"}, default="float64"
         Precision of parameters and activations.
+    loss : str or None, default=None
+        The classifier's "softmax_cross_entropy" (the default) or "binary_cross_entropy"
+        (two classes, one logit output); the regressor's "mse" (the default), "mae" or
+        "huber".
     """
 
     def __init__(self, hidden_layer_sizes=(64,), activation="relu", optimizer="adam",
                  learning_rate=0.001, decay=None, final_learning_rate=None, momentum=0.9,
                  weight_init="glorot", dropout=0.0, epochs=200, batch_size=32,
                  early_stopping=False, validation_fraction=0.1, patience=10, min_delta=0.0,
-                 random_state=None, dtype="float64"):
+                 random_state=None, dtype="float64", loss=None):
         self.hidden_layer_sizes = hidden_layer_sizes
         self.activation = activation
         self.optimizer = optimizer
@@ -117,9 +121,11 @@ class _ScratchNetBase(BaseEstimator):
         self.min_delta = min_delta
         self.random_state = random_state
         self.dtype = dtype
+        self.loss = loss
 
     # -- what subclasses say -----------------------------------------------------------
-    _loss_class: type = SoftmaxCrossEntropy
+    #: the losses the estimator trains with, its default first
+    _losses: tuple[str, ...] = ()
     _stratify = False
 
     def _encode_targets(self, y, incremental: bool, classes=None) -> np.ndarray:
@@ -148,13 +154,17 @@ class _ScratchNetBase(BaseEstimator):
             checks.positive_int(getattr(self, name), name)
         checks.open_fraction(self.validation_fraction, "validation_fraction")
         checks.non_negative(self.min_delta, "min_delta")
+        lookup(self._losses, self._loss_name(), "loss")
+
+    def _loss_name(self) -> str:
+        return self._losses[0] if self.loss is None else self.loss
 
     def _build_network(self, n_inputs: int, n_outputs: int, seed: int) -> NeuralNetwork:
         # Dense checks activation, weight_init and dropout and quotes a bad value.
         layers = [Dense(h, activation=self.activation, weight_init=self.weight_init,
                         dropout=self.dropout) for h in self._hidden_sizes()]
         layers.append(Dense(n_outputs, activation="linear", weight_init=self.weight_init))
-        return NeuralNetwork(layers, self._loss_class(), seed=seed, dtype=self.dtype).build(n_inputs)
+        return NeuralNetwork(layers, self._loss_name(), seed=seed, dtype=self.dtype).build(n_inputs)
 
     def _build_optimizer(self) -> Optimizer:
         cls = lookup(OPTIMIZERS, self.optimizer, "optimizer")
@@ -218,17 +228,19 @@ class _ScratchNetBase(BaseEstimator):
         n_val = min(max(1, round(self.validation_fraction * n)), n - 1)
         if self._stratify:
             try:
+                labels = Y.argmax(axis=1) if Y.shape[1] > 1 else Y[:, 0]
                 return train_test_split(X, Y, test_size=n_val, random_state=seed,
-                                        stratify=Y.argmax(axis=1))
+                                        stratify=labels)
             except ValueError:  # a class with one row, or fewer held-out rows than classes
                 pass
         return train_test_split(X, Y, test_size=n_val, random_state=seed)
 
-    def _forward(self, X) -> np.ndarray:
+    def _forward(self, X, proba: bool = False) -> np.ndarray:
         check_is_fitted(self)
-        X = validate_data(self, X, reset=False, dtype=_FLOATS)
+        X = np.asarray(validate_data(self, X, reset=False, dtype=_FLOATS), dtype=self.dtype)
+        out = self.network_.predict_proba(X) if proba else self.network_.predict(X)
         # float64 out whatever the network's dtype, as scikit-learn's metrics expect
-        return self.network_.predict(np.asarray(X, dtype=self.dtype)).astype(np.float64, copy=False)
+        return out.astype(np.float64, copy=False)
 
     def fit(self, X, y):
         """Train from freshly initialised weights for ``epochs`` epochs; returns self."""
@@ -263,7 +275,7 @@ class ScratchNetClassifier(ClassifierMixin, _ScratchNetBase):
         Mean training loss of every epoch trained (``partial_fit`` appends one).
 """ + _TRAINING_ATTRIBUTES + _FITTED_ATTRIBUTES)
 
-    _loss_class = SoftmaxCrossEntropy
+    _losses = ("softmax_cross_entropy", "binary_cross_entropy")
     _stratify = True
 
     def _validate_training_data(self, X, y, reset):
@@ -285,9 +297,12 @@ class ScratchNetClassifier(ClassifierMixin, _ScratchNetBase):
             raise ValueError(f"y holds labels {unknown.tolist()} that are not among the "
                              f"classes {self.classes_.tolist()}")
         index = np.searchsorted(self.classes_, y)
-        Y = np.zeros((len(y), len(self.classes_)), dtype=self.dtype)
-        Y[np.arange(len(y)), index] = 1
-        return Y
+        binary = self._loss_name() == "binary_cross_entropy"
+        if binary and len(self.classes_) != 2:
+            raise ValueError(f"loss='binary_cross_entropy' needs two classes, got "
+                             f"{len(self.classes_)}; use loss='softmax_cross_entropy'")
+        return encode_targets(index, "classification", len(self.classes_),
+                              "binary" if binary else "one_hot", self.dtype)
 
     def partial_fit(self, X, y, classes=None):
         """One epoch over (X, y), continuing from the current weights and optimizer state.
@@ -302,7 +317,7 @@ class ScratchNetClassifier(ClassifierMixin, _ScratchNetBase):
 
     def predict_proba(self, X):
         """Class probabilities, shape (n_samples, n_classes), columns in ``classes_`` order."""
-        return self._forward(X)
+        return self._forward(X, proba=True)
 
     def predict_log_proba(self, X):
         with np.errstate(divide="ignore"):
@@ -326,7 +341,7 @@ class ScratchNetRegressor(RegressorMixin, _ScratchNetBase):
         Number of target columns.
 """ + _FITTED_ATTRIBUTES)
 
-    _loss_class = MeanSquaredError
+    _losses = ("mse", "mae", "huber")
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()

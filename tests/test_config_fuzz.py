@@ -177,6 +177,8 @@ def mutated(draw):
         try:
             for part in path[:-1]:
                 parent = parent[part]
+            if not isinstance(parent, (dict, list)):
+                raise TypeError  # a string or number an earlier edit put here
             current = parent[path[-1]]
         except (KeyError, IndexError, TypeError):
             continue  # an earlier edit removed or replaced this part

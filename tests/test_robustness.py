@@ -218,7 +218,7 @@ def test_a_signal_stops_at_the_end_of_the_batch_and_saves_everything(long_config
     shown = run_dir.relative_to(long_config.parent)  # as given: --out is relative
     assert f"saved in {shown}" in err
     # the hint is a command that resumes this run (tested to work below)
-    assert f"resume with: scratchnet train {long_config.name} --resume {shown}" in err
+    assert f"resume with: scratchnet train --resume {shown}" in err  # no config needed
 
     names = {p.name for p in run_dir.iterdir() if not p.name.startswith(".")}
     assert {runs.CONFIG, runs.DATA, runs.METRICS, runs.WEIGHTS, runs.CHECKPOINT,
@@ -423,6 +423,9 @@ def test_sigkill_during_training_then_resume_equals_uninterrupted(long_config, u
 # -- divergence ---------------------------------------------------------------------------
 DIVERGED = re.compile(r"training diverged: (validation )?loss is (nan|inf|-inf) (at|after) "
                       r"epoch (\d+)(, batch (\d+))? \(learning rate \S+ too high\?\)")
+#: a loss that exploded while staying finite (the trainer's rule: 1000 times its start)
+EXPLODED = re.compile(r"training diverged: the training loss of epoch (\d+) is \S+, more than "
+                      r"1000 times its starting value \S+ \(learning rate \S+ too high\?\)")
 
 
 def test_divergence_before_any_evaluation(tmp_path):
@@ -444,18 +447,20 @@ def test_divergence_before_any_evaluation(tmp_path):
 
 
 def test_divergence_keeps_the_best_weights_so_far(tmp_path):
-    """Too high a learning rate for ReLU: the first evaluations are finite, then the loss
-    overflows. The best weights written before that stay, finite, and evaluate."""
+    """Too high a learning rate for ReLU, reached by a warm-up: the first evaluations are
+    finite, then the loss explodes. The best weights written before that stay, finite,
+    and evaluate."""
     config = write_config(tmp_path, "high_lr", model={"layers": [
         {"neurons": 16, "activation": "relu"}, {"neurons": 10}]},
-        optimizer={"lr": 0.3}, train={"epochs": 10, "batch_size": 8})
+        optimizer={"lr": 0.3, "decay": {"warmup_epochs": 4}},
+        train={"epochs": 10, "batch_size": 8})
     rc, out, err = run_cli(["train", config.name, "-q", "--out", "out"], tmp_path)
     assert rc == 1, err
     no_traceback(err)
     assert len(err.strip().splitlines()) == 1, err
-    m = DIVERGED.search(err)
+    m = EXPLODED.search(err)
     assert m, err
-    diverged_epoch = int(m.group(4))
+    diverged_epoch = int(m.group(1))
     run_dir = run_dir_in(tmp_path / "out")
     assert "the best weights so far (epoch " in err
     assert f"kept in {run_dir.relative_to(tmp_path)}" in err

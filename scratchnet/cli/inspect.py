@@ -13,7 +13,7 @@ from rich.table import Table
 
 from ..config import json_schema, load_config
 from ..errors import ConfigError, DataError
-from ..experiment import build_network, build_optimizer, load_data
+from ..experiment import plan_experiment
 from .app import EXIT_USAGE, app, err_console, make_console
 from .train import SET_HELP
 
@@ -22,20 +22,29 @@ from .train import SET_HELP
 def validate(
     configs: List[Path] = typer.Argument(..., help="Experiment YAML files to check."),
     overrides: Optional[List[str]] = typer.Option(None, "--set", help=SET_HELP),
+    data_dir: Optional[Path] = typer.Option(None, "--data-dir", help="Folder holding data sets."),
 ):
-    """Check experiment files without training."""
+    """Check experiment files without training: the schema, then the whole experiment
+    (data, every layer's shape, loss and output, optimizer and schedule, memory). Every
+    mistake in a file is listed, one line each."""
     bad = 0
     for path in configs:
         try:
             cfg = load_config(path, overrides)
-        except ConfigError as e:
+            plan_experiment(cfg, str(data_dir) if data_dir else None)
+        except (ConfigError, DataError) as e:
             bad += 1
-            err_console.print(f"[bold red]invalid:[/] {escape(str(e))}", highlight=False, soft_wrap=True,
-                              markup=True)
+            for line in getattr(e, "messages", [str(e)]):
+                err_console.print(f"[bold red]invalid:[/] {escape(line)}", highlight=False,
+                                  soft_wrap=True, markup=True)
             continue
         print(f"ok: {path} ({cfg.name})")
     if bad:
         raise typer.Exit(EXIT_USAGE)
+
+
+def _shape(shape: tuple) -> str:
+    return " x ".join(str(n) for n in shape)
 
 
 @app.command()
@@ -45,32 +54,30 @@ def show(
     data_dir: Optional[Path] = typer.Option(None, "--data-dir", help="Folder holding data sets."),
     lr: bool = typer.Option(False, "--lr", help="Also print the learning rate at every epoch."),
 ):
-    """Print the resolved config and the model summary (each layer's shape and parameters)."""
+    """Print the resolved config and the model summary: each layer's output shape and
+    parameters, the rows each split holds and the memory training will take."""
     cfg = load_config(config, overrides)
+    plan = plan_experiment(cfg, str(data_dir) if data_dir else None)
     console = make_console()
     console.print(yaml.safe_dump(cfg.to_dict(), sort_keys=False).rstrip(), markup=False)
-    n_inputs = None
-    try:
-        n_inputs = load_data(cfg, str(data_dir) if data_dir else None, download=False).n_features
-    except DataError as e:
-        err_console.print(f"[yellow]note:[/] input width unknown without the data ({escape(str(e))})",
-                          highlight=False, soft_wrap=True)
-    net = build_network(cfg, n_inputs)
     table = Table(title=f"model: {cfg.name}")
     for col in ("layer", "type", "inputs", "outputs", "parameters"):
         table.add_column(col, justify="left" if col == "type" else "right")
-    for row in net.summary():
-        table.add_row(str(row["layer"]), row["type"], str(row["inputs"] or "?"),
-                      str(row["outputs"]), "?" if row["params"] is None else f"{row['params']:,}")
-    table.caption = f"total parameters: {net.n_params:,}; loss: {type(net.loss).__name__}" \
-        if net.built else f"loss: {type(net.loss).__name__}"
+    for row in plan.layers:
+        table.add_row(str(row["layer"]), row["type"], _shape(row["inputs"]),
+                      _shape(row["outputs"]), f"{row['params']:,}")
+    d = plan.data
+    validation = "the test split" if cfg.data.validation == "test" else f"{plan.n_val:,} rows"
+    table.caption = (f"total parameters: {plan.n_params:,}; loss: {cfg.model.loss if isinstance(cfg.model.loss, str) else cfg.model.loss['name']}\n"
+                     f"{d.name}: {plan.n_train:,} training rows, validation {validation}, "
+                     f"{d.n_test:,} test rows; about {plan.memory['total'] / 2**20:,.0f} MiB "
+                     "to train")
     console.print(table)
     if lr:
-        schedule = build_optimizer(cfg).schedule(cfg.train.epochs)
         t = Table(title=f"learning rate ({cfg.optimizer.decay.type})")
         t.add_column("epoch", justify="right")
         t.add_column("lr", justify="right")
-        for epoch, rate in enumerate(schedule.rates(), start=1):
+        for epoch, rate in enumerate(plan.rates, start=1):
             t.add_row(str(epoch), f"{rate:.6g}")
         console.print(t)
 

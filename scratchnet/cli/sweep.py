@@ -16,7 +16,7 @@ from rich.table import Table
 
 from .. import runs
 from ..config import load_config
-from ..errors import ConfigError
+from ..errors import ConfigError, DataError
 from ..compare import expand_paths, read_run
 from ..config.diff import differing_keys, flatten, short_keys, show_value
 from ..sweep import (SELECTABLE, STATE, SweepFolder, SweepTable, dask_client, parse_grid_option,
@@ -271,8 +271,14 @@ def plot(
             output = run_dirs[0] / runs.PLOT
         else:
             output = Path(runs.PLOT)
-    from ..plots import learning_curves
+    from ..plots import confusion_matrix_of, learning_curves
 
-    path = learning_curves(run_dirs, output, confusion=confusion,
-                           data_dir=str(data_dir) if data_dir else None)
-    print(path)
+    cm = False
+    single = read_run(run_dirs[0]) if len(run_dirs) == 1 else {}
+    if confusion and (single.get("summary") or {}).get("task") == "classification":
+        try:  # the curves need no data; the confusion matrix does
+            cm = confusion_matrix_of(run_dirs[0], str(data_dir) if data_dir else None)
+        except DataError as e:
+            err_console.print(f"note: no confusion matrix without the test data ({escape(str(e))})",
+                              highlight=False, soft_wrap=True)
+    print(learning_curves(run_dirs, output, confusion=cm))

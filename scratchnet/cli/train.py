@@ -17,7 +17,7 @@ from rich.markup import escape
 from .. import runs
 from ..config import load_config
 from ..errors import ConfigError, DataError, DivergenceError
-from ..experiment import config_edited, evaluate_run, load_run, train_experiment
+from ..experiment import config_edited, evaluate_run, load_run, plan_experiment, train_experiment
 from ..nn import Callback
 from .app import EXIT_FAILURE, app, err_console, human_console, make_console
 from .render import ConsoleReporter, DownloadBar, comparison_table, fmt, pct, summary_table
@@ -66,56 +66,73 @@ class GracefulStop(Callback):
             trainer.stop_requested = True
 
 
-def _resume_args(config_path: Path, overrides: list[str] | None, run_dir: Path) -> str:
-    """``CONFIG [--set K=V ...] --resume RUN_DIR``, quoted for a shell: the overrides are
-    part of the run's config, so the resumed config must carry them too."""
-    words = [str(config_path)]
-    for item in overrides or []:
-        words += ["--set", item]
-    words += ["--resume", str(run_dir)]
-    return " ".join(shlex.quote(w) for w in words)
-
-
 def _emit_json(obj: dict) -> None:
     sys.stdout.write(json.dumps(obj, default=str) + "\n")
     sys.stdout.flush()
 
 
+def _plan_or_failure(cfg, data_dir: Path | None):
+    try:
+        return plan_experiment(cfg, str(data_dir) if data_dir else None)
+    except DataError as e:
+        return e
+
+
 @app.command()
 def train(
-    configs: List[Path] = typer.Argument(..., help="Experiment YAML files, trained in turn."),
+    configs: Optional[List[Path]] = typer.Argument(
+        None, help="Experiment YAML files, trained in turn (none with --resume: the run "
+        "folder holds its config)."),
     overrides: Optional[List[str]] = typer.Option(None, "--set", help=SET_HELP),
     out: Path = typer.Option(Path("runs"), "--out", help="Where run folders go."),
     json_out: bool = typer.Option(False, "--json", help="One JSON object per run on stdout, nothing else."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress or tables."),
     data_dir: Optional[Path] = typer.Option(None, "--data-dir", help="Folder holding data sets (e.g. <dir>/mnist/)."),
-    resume: Optional[Path] = typer.Option(None, "--resume", help="Continue the run in this run folder."),
+    resume: Optional[Path] = typer.Option(None, "--resume", help="Continue the run in this "
+                                          "run folder (with a larger train.epochs: extend it "
+                                          "into a new one)."),
     plot: bool = typer.Option(False, "--plot", help="Write learning curves (curves.png) into each run folder."),
 ):
     """Train each experiment, writing a run folder for each."""
     runs.check_out_dir(out)
-    if resume is not None and len(configs) != 1:
-        raise ConfigError("--resume takes exactly one config")
-    # Every config is checked before any training starts.
+    configs = list(configs or [])
+    if resume is not None and len(configs) > 1:
+        raise ConfigError("--resume continues one run; give at most one config")
+    if resume is not None and not configs:
+        runs.read_run_config(resume)  # a clear error for what is not a run folder
+        configs = [resume / runs.CONFIG]
+    if not configs:
+        raise ConfigError("Missing argument 'CONFIGS...': train needs an experiment file "
+                          "(or --resume RUN_DIR)")
+    # Every config is checked, and planned, before any training starts; a data file that
+    # cannot be read fails that experiment alone, as it would while running.
     cfgs = [load_config(path, overrides) for path in configs]
+    plans = [_plan_or_failure(cfg, data_dir) for cfg in cfgs]
     console = human_console(json_out, quiet)
     summaries, failed = [], False
-    for config_path, cfg in zip(configs, cfgs):
+    for cfg, plan in zip(cfgs, plans):
         stop = GracefulStop()
         if console is not None:
             console.print(f"[bold]training {cfg.name}[/] ({cfg.data.dataset}, "
                           f"{len(cfg.model.layers)} layers, {cfg.train.epochs} epochs)")
         try:
+            if isinstance(plan, DataError):
+                raise plan
             # A diverging run is reported as one line (DivergenceError), not as NumPy's
             # overflow/invalid-value warnings on the way there.
             with stop, DownloadBar(err_console) as download, \
                     np.errstate(over="ignore", invalid="ignore", divide="ignore"):
                 def on_start(trainer, run_dir, _cfg=cfg):
                     stop.attach(trainer, run_dir)
+                    if resume is not None and Path(run_dir) != resume:
+                        err_console.print(f"extending {resume} to {_cfg.train.epochs} epochs in "
+                                          f"a new run folder, {run_dir}", markup=False,
+                                          highlight=False, soft_wrap=True)
                     if console is not None:
                         trainer.callbacks.append(ConsoleReporter(console, _cfg.name))
                 result = train_experiment(cfg, out=out, data_dir=str(data_dir) if data_dir else None,
-                                          resume=resume, on_start=on_start, progress=download)
+                                          resume=resume, on_start=on_start, progress=download,
+                                          plan=plan)
         except (DivergenceError, DataError) as e:
             failed = True
             err_console.print(f"[bold red]error:[/] {escape(f'{cfg.name}: {e}')}", markup=True,
@@ -136,8 +153,8 @@ def train(
             console.print(summary_table(summary))
         if result.status == "interrupted":
             err_console.print(f"interrupted: best weights, checkpoint and metrics saved in "
-                              f"{result.run_dir}\nresume with: scratchnet train "
-                              f"{_resume_args(config_path, overrides, result.run_dir)}",
+                              f"{result.run_dir}\nresume with: scratchnet train --resume "
+                              f"{shlex.quote(str(result.run_dir))}",
                               highlight=False, soft_wrap=True, markup=False)
             raise typer.Exit(128 + (stop.signum or signal.SIGINT))
     if console is not None and len(cfgs) > 1 and summaries:

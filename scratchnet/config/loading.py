@@ -6,8 +6,8 @@ from pathlib import Path
 
 from pydantic import ValidationError
 
-from ..errors import ConfigError
-from .messages import format_validation_error, locate, show
+from ..errors import ConfigError, ConfigErrors
+from .messages import Origin, format_validation_errors, show
 from .overrides import apply_override, parse_override
 from .schema import ExperimentConfig
 from .yaml_text import line_numbers, load_raw
@@ -16,23 +16,25 @@ from .yaml_text import line_numbers, load_raw
 def validate(raw: dict, source: str = "<config>", text: str | None = None,
              default_name: str | None = None, *,
              overridden: dict[tuple, str] | None = None) -> ExperimentConfig:
-    """Validate plain data into an :class:`ExperimentConfig`, or raise a one-line
-    :class:`ConfigError`. ``overridden`` maps key paths set by ``--set`` to the option
-    text, so an error there names the option rather than a line of the file."""
+    """Validate plain data into an :class:`ExperimentConfig`, or raise
+    :class:`~scratchnet.errors.ConfigErrors`: one line per mistake, the first as its
+    message. ``overridden`` maps key paths set by ``--set`` to the option text, so an
+    error there names the option rather than a line of the file. The config remembers
+    where it came from (:attr:`ExperimentConfig.origin`), for the checks that follow."""
     if not isinstance(raw, dict):
         raise ConfigError(f"{source}: expected a mapping at the top level, got {type(raw).__name__}")
+    origin = Origin(source, line_numbers(text) if text else {}, dict(overridden or {}))
     try:
         cfg = ExperimentConfig.model_validate(raw)
     except ValidationError as err:
-        lines = line_numbers(text) if text else {}
-        raise ConfigError(format_validation_error(err, source, lines,
-                                                  overridden=overridden)) from None
+        raise ConfigErrors(format_validation_errors(err, origin)) from None
     except (RecursionError, TypeError, ValueError, OverflowError) as e:
         raise ConfigError(f"{source}: invalid config: {e}") from None
     if cfg.name is None and default_name:
         cfg.name = default_name
     if cfg.name is not None and not _safe_name(cfg.name):
         raise ConfigError(f"{source}: name: got {cfg.name!r}: use letters, digits, '.', '_' and '-'")
+    cfg.origin = origin
     return cfg
 
 
@@ -48,17 +50,16 @@ def load_config(path: str | Path, overrides: list[str] | None = None) -> Experim
     for item in overrides or []:
         parts, value = parse_override(item)
         apply_override(raw, parts, value)
-        overridden[tuple(parts)] = item
+        overridden[tuple(parts)] = f"--set {item}"
     cfg = validate(raw, str(path), text, default_name=Path(path).stem, overridden=overridden)
-    check_data_files(cfg, str(path), text, overridden)
+    check_data_files(cfg)
     if cfg.data.path:
         # Stored absolute in the run's config.yaml, so `eval` works from any folder.
         cfg.data.path = str(Path(cfg.data.path).expanduser().resolve())
     return cfg
 
 
-def check_data_files(cfg: ExperimentConfig, source: str = "<config>", text: str | None = None,
-                     overridden: dict[tuple, str] | None = None) -> None:
+def check_data_files(cfg: ExperimentConfig) -> None:
     """A data file the experiment names must exist. A missing one is a mistake in the
     config (a ConfigError: exit 2, found before any training starts); a file that exists
     but cannot be read or parsed is a DataError while running (exit 1). MNIST-style
@@ -66,7 +67,7 @@ def check_data_files(cfg: ExperimentConfig, source: str = "<config>", text: str 
     d = cfg.data
     if d.dataset != "csv":
         return
-    where = locate(source, ("data", "path"), line_numbers(text) if text else {}, overridden)
+    where = cfg.origin.locate(("data", "path"))
     if not d.path:
         raise ConfigError(f"{where}: data.path: required for dataset csv; expected the path "
                           "of a CSV file")

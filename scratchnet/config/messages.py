@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from typing import Any
 
 from pydantic import BaseModel, ValidationError
@@ -23,26 +24,52 @@ def locate(source: str, loc: tuple, lines: dict[tuple, int],
     items = reversed(list((overridden or {}).items()))
     for path, item in items:
         if loc[:len(path)] == path:
-            return f"{source} (--set {item})"
+            return f"{source} ({item})"
     line = next((lines[loc[:n]] for n in range(len(loc), 0, -1) if loc[:n] in lines), None)
     where = f"{source}:{line}" if line else source
     inside = [item for path, item in (overridden or {}).items() if loc and path[:len(loc)] == loc]
-    return f"{where} (--set {inside[-1]})" if inside else where
+    return f"{where} ({inside[-1]})" if inside else where
 
 
-def format_validation_error(err: ValidationError, source: str, lines: dict[tuple, int],
-                            model=ExperimentConfig,
-                            overridden: dict[tuple, str] | None = None) -> str:
-    """The first error as one line: ``file:line: key.path: got VALUE; expected ...``."""
-    e = err.errors()[0]
+@dataclass(frozen=True)
+class Origin:
+    """Where a config came from, so that any later check can point at a key: the file
+    (or another source name), the line of each key path, and the key paths ``--set``
+    overrode (each with its option text)."""
+
+    source: str = "<config>"
+    lines: dict = field(default_factory=dict)
+    overridden: dict = field(default_factory=dict)
+
+    def locate(self, loc: tuple) -> str:
+        return locate(self.source, tuple(str(p) for p in loc), self.lines, self.overridden)
+
+    def message(self, loc: tuple, text: str) -> str:
+        """``file:line: key.path: text``."""
+        path = ".".join(str(p) for p in loc) or "(top level)"
+        return f"{self.locate(loc)}: {path}: {text}"
+
+
+def format_validation_errors(err: ValidationError, origin: Origin,
+                             model=ExperimentConfig) -> list[str]:
+    """Every error as one line, ``file:line: key.path: got VALUE: expected ...``, one per
+    key path (a union reports each member it tried; the first says enough)."""
+    out, seen = [], set()
+    for e in err.errors():
+        loc, line = _format_one(e, origin, model)
+        if loc not in seen:
+            seen.add(loc)
+            out.append(line)
+    return out
+
+
+def _format_one(e: dict, origin: Origin, model) -> tuple[tuple, str]:
     kind = e["type"]
     loc = tuple(str(p) for p in e["loc"])
     # pydantic adds the union member it tried ("float", "literal['test']", a class name) to
     # the location; keep only the user's keys (the last part of an unknown key is one).
     keep = len(loc) - 1 if kind == "extra_forbidden" else len(loc)
     loc = tuple(p for i, p in enumerate(loc) if i >= keep or not _is_union_tag(p))
-    path = ".".join(loc) or "(top level)"
-    where = locate(source, loc, lines, overridden)
     if kind == "extra_forbidden":
         parent = _submodel(model, loc[:-1])
         fields = list(parent.model_fields) if parent else []
@@ -62,7 +89,7 @@ def format_validation_error(err: ValidationError, source: str, lines: dict[tuple
             message = msg  # the message already quotes what matters
         else:
             message = f"got {show(value)}: {msg}"
-    return f"{where}: {path}: {message}"
+    return loc, origin.message(loc, message)
 
 
 def _is_union_tag(part: str) -> bool:

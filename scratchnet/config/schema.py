@@ -11,7 +11,8 @@ import hashlib
 import json
 from typing import Annotated, Any, Literal, Union
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import (AfterValidator, BaseModel, ConfigDict, Field, PrivateAttr, field_validator,
+                      model_validator)
 
 from ..data import DATASETS, SCALERS
 from ..nn import (ACTIVATIONS, BIAS_INITIALIZERS, DTYPES, INITIALIZERS, LOSSES, OPTIMIZERS,
@@ -162,6 +163,12 @@ class TrainConfig(Strict):
     dtype: DtypeName = Field("float32", description="float32 or float64")
     checkpoint_every: int | None = Field(None, gt=0, description="epochs between checkpoints "
                                          "(default: at every evaluation)")
+    schedule_epochs: int | None = Field(None, gt=0, description="epochs the learning-rate "
+                                        "schedule is laid out over (default: epochs); an "
+                                        "extended run keeps its original schedule")
+    extends: str | None = Field(None, description="the run folder this run continues "
+                                "(written by `train --resume RUN --set train.epochs=N` when "
+                                "N is more than the run's epochs)")
 
 
 class SweepConfig(Strict):
@@ -171,12 +178,25 @@ class SweepConfig(Strict):
 
 class ExperimentConfig(Strict):
     name: str | None = Field(None, description="defaults to the file's stem")
-    seed: int = Field(0, description="seeds weights, dropout, shuffling and data splits")
+    seed: int = Field(0, ge=0, description="seeds weights, dropout, shuffling and data splits")
     data: DataConfig = Field(default_factory=DataConfig)
     model: ModelConfig
     optimizer: OptimizerConfig = Field(default_factory=OptimizerConfig)
     train: TrainConfig = Field(default_factory=TrainConfig)
     sweep: SweepConfig | None = Field(None, description="grid and seeds for `scratchnet sweep`")
+    _origin: Any = PrivateAttr(None)
+
+    @property
+    def origin(self):
+        """Where this config came from (:class:`~scratchnet.config.messages.Origin`), so a
+        check of the whole experiment can point at the file, line and key."""
+        from .messages import Origin
+
+        return self._origin if self._origin is not None else Origin()
+
+    @origin.setter
+    def origin(self, value) -> None:
+        self._origin = value
 
     def to_dict(self) -> dict:
         return self.model_dump(mode="json")

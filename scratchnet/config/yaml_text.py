@@ -14,7 +14,24 @@ from ..errors import ConfigError
 
 class _Loader(yaml.SafeLoader):
     """PyYAML's safe loader (no Python object tags), reading ``1e-3`` as a number as
-    YAML 1.2 does (YAML 1.1 wants ``1.0e-3`` and would give the string "1e-3")."""
+    YAML 1.2 does (YAML 1.1 wants ``1.0e-3`` and would give the string "1e-3"), and
+    refusing a key given twice in one mapping (PyYAML would keep the last silently)."""
+
+    def construct_mapping(self, node, deep=False):
+        if isinstance(node, yaml.MappingNode):
+            first_line: dict = {}
+            for key_node, _ in node.value:
+                if key_node.tag == "tag:yaml.org,2002:merge" \
+                        or not isinstance(key_node, yaml.ScalarNode):
+                    continue  # "<<" merges may be overridden on purpose
+                line = key_node.start_mark.line + 1
+                if key_node.value in first_line:
+                    raise yaml.constructor.ConstructorError(
+                        None, None, f"key {key_node.value!r} is given twice, at lines "
+                        f"{first_line[key_node.value]} and {line}; keep one",
+                        key_node.start_mark)
+                first_line[key_node.value] = line
+        return super().construct_mapping(node, deep=deep)
 
 
 _Loader.add_implicit_resolver(

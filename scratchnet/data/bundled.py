@@ -4,13 +4,30 @@ classification and seeded by ``seed``."""
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
-from .dataset import Dataset, split_train_test
+from .dataset import Dataset, Description, split_train_test
 
-TASK_OF = {"digits": "classification", "iris": "classification",
-                  "wine": "classification", "breast_cancer": "classification",
-                  "diabetes": "regression"}
+#: name -> (task, rows, features, classes); what :func:`describe_sklearn_dataset` says
+#: without importing scikit-learn (a test checks it against the real sets)
+SHAPES = {"digits": ("classification", 1797, 64, 10), "iris": ("classification", 150, 4, 3),
+          "wine": ("classification", 178, 13, 3),
+          "breast_cancer": ("classification", 569, 30, 2),
+          "diabetes": ("regression", 442, 10, 0)}
+TASK_OF = {name: shape[0] for name, shape in SHAPES.items()}
+
+
+def describe_sklearn_dataset(name: str, *, test_fraction: float = 0.2, seed: int = 0
+                             ) -> Description:
+    """What :func:`load_sklearn_dataset` would give, from the table, loading nothing.
+    scikit-learn's ``train_test_split`` puts ``ceil(test_fraction * n)`` rows in the test
+    split."""
+    task, n, features, classes = SHAPES[name]
+    n_test = math.ceil(test_fraction * n)
+    return Description(name, task, n - n_test, n_test, features, classes,
+                       (8, 8) if name == "digits" else None)
 
 
 def load_sklearn_dataset(name: str, *, test_fraction: float = 0.2, seed: int = 0) -> Dataset:
@@ -40,6 +57,3 @@ def load_sklearn_dataset(name: str, *, test_fraction: float = 0.2, seed: int = 0
                    y_test=y_test, task=task, classes=classes, feature_names=feature_names,
                    image_shape=(8, 8) if name == "digits" else None)
 
-
-# --------------------------------------------------------------------------------------
-# CSV files

@@ -24,6 +24,8 @@ class Dataset:
               regression.
     feature_names: one name per column of X.
     image_shape:   (rows, cols) when each row of X is a flattened image, else None.
+    source:   where it was read from (the folder of IDX files, the CSV file), or None for
+              the sets that ship with scikit-learn.
     """
 
     name: str
@@ -35,6 +37,7 @@ class Dataset:
     classes: list
     feature_names: list[str]
     image_shape: tuple[int, int] | None = None
+    source: str | None = None
 
     @property
     def n_features(self) -> int:
@@ -44,6 +47,29 @@ class Dataset:
         return (f"Dataset({self.name!r}, task={self.task!r}, train={self.X_train.shape} "
                 f"{self.X_train.dtype}, test={self.X_test.shape}, "
                 f"classes={len(self.classes)})")
+
+
+@dataclass(frozen=True, eq=False)
+class Description:
+    """What a dataset is, known without loading it where that is cheap: its task, row
+    counts, features per row, number of classes (0 for regression) and image shape.
+    ``y_train`` holds the training labels when they were read anyway (a CSV file), so
+    that a validation split can be sized exactly."""
+
+    name: str
+    task: str
+    n_train: int
+    n_test: int
+    n_features: int
+    n_classes: int = 0
+    image_shape: tuple[int, int] | None = None
+    y_train: np.ndarray | None = None
+
+    @classmethod
+    def of(cls, ds: "Dataset") -> "Description":
+        n_classes = len(ds.classes) if ds.task == "classification" else 0
+        return cls(ds.name, ds.task, len(ds.X_train), len(ds.X_test), ds.n_features,
+                   n_classes, ds.image_shape, ds.y_train)
 
 
 def canonical_name(name) -> str:

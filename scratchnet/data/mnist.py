@@ -3,7 +3,7 @@ downloaded when absent (checked against known sizes and checksums), and reading 
 
 Search order (a folder counts only if it holds all four files, each raw or ``.gz``):
 ``data.path``, then ``--data-dir DIR`` as ``DIR/<name>/`` and ``DIR/``, then
-``$SCRATCHNET_DATA_DIR/<name>/``, then the user cache (``~/.cache/scratchnet/<name>/``).
+``$SCRATCHNET_DATA_DIR`` searched the same two ways, then the user cache (``~/.cache/scratchnet/<name>/``).
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import ConfigError, DataError
-from .dataset import Dataset, canonical_name
+from .dataset import Dataset, Description, canonical_name
 from .download import Progress, fetch
 from .idx import FileCheck, read_idx
 
@@ -102,8 +102,8 @@ def candidate_dirs(name: str, *, path=None, data_dir=None) -> list[Path]:
     if data_dir:
         dirs += [Path(data_dir).expanduser() / name, Path(data_dir).expanduser()]
     env = os.environ.get("SCRATCHNET_DATA_DIR")
-    if env:
-        dirs.append(Path(env).expanduser() / name)
+    if env:  # searched like --data-dir
+        dirs += [Path(env).expanduser() / name, Path(env).expanduser()]
     dirs.append(cache_dir(name))
     unique: list[Path] = []
     for d in dirs:  # the same folder reached twice is searched (and reported) once
@@ -132,7 +132,7 @@ def resolve_data_files(name, *, path=None, data_dir=None, download: bool = False
 
     1. ``path`` (a folder),
     2. ``data_dir/<name>/`` then ``data_dir/``,
-    3. ``$SCRATCHNET_DATA_DIR/<name>/``,
+    3. ``$SCRATCHNET_DATA_DIR/<name>/`` then ``$SCRATCHNET_DATA_DIR/``,
     4. the user cache ``$XDG_CACHE_HOME/scratchnet/<name>/`` (default ``~/.cache/...``).
 
     When none is complete and ``download`` is true, the missing files are fetched from
@@ -184,7 +184,7 @@ def _missing_message(name: str, folders: list[Path], download: bool,
             f"Looked in: {'; '.join(looked)}. {how} "
             f"Download them into {cache}/ (all four in one folder, gzipped or not) or pass "
             f"--data-dir DIR (searched as DIR/{name}/ and DIR/) or set "
-            f"SCRATCHNET_DATA_DIR (searched as $SCRATCHNET_DATA_DIR/{name}/).")
+            f"SCRATCHNET_DATA_DIR (searched the same way).")
 
 
 def _download_missing(name: str, folder: Path, progress: Progress | None) -> list[str]:
@@ -225,6 +225,13 @@ def _download_missing(name: str, folder: Path, progress: Progress | None) -> lis
     return failures
 
 
+def describe_idx_dataset(name: str, **_) -> Description:
+    """The published shape of MNIST and Fashion-MNIST (a file that differs is refused by
+    its checksum when read), known without finding or reading the files."""
+    rows, cols = 28, 28
+    return Description(name, "classification", 60000, 10000, rows * cols, 10, (rows, cols))
+
+
 def load_idx_dataset(name: str, *, path=None, data_dir=None, download: bool = True,
                      progress: Progress | None = None) -> Dataset:
     """Load mnist or fashion_mnist: X as (n, rows*cols) uint8, y as (n,) int64.
@@ -258,5 +265,6 @@ def load_idx_dataset(name: str, *, path=None, data_dir=None, download: bool = Tr
                    X_test=arrays["test"][0], y_test=arrays["test"][1],
                    task="classification", classes=classes,
                    feature_names=[f"pixel_{r}_{c}" for r in range(rows) for c in range(cols)],
-                   image_shape=(int(rows), int(cols)))
+                   image_shape=(int(rows), int(cols)),
+                   source=str(files["train_images"].parent.resolve()))
 

@@ -260,6 +260,7 @@ class Prepared:
     scaler: Scaler
     feature_names: list[str]
     image_shape: tuple | None
+    source: str | None = None
 
     @property
     def n_features(self) -> int:
@@ -314,15 +315,28 @@ def split_indices(y, fraction: float, *, seed: int = 0, stratify: bool = True
     return np.flatnonzero(~mask), np.flatnonzero(mask)
 
 
-def _targets(ds: Dataset, y: np.ndarray, dtype) -> np.ndarray:
-    if ds.task == "classification":
-        n_classes = len(ds.classes) or int(max(ds.y_train.max(), ds.y_test.max())) + 1
+#: how targets are given to a network: one-hot rows (classes), one 0/1 column (two
+#: classes, for binary cross entropy) or one column of values (regression)
+TARGETS = ("one_hot", "binary", "value")
+
+
+def encode_targets(y, task: str, n_classes: int, targets: str | None = None,
+                   dtype="float32") -> np.ndarray:
+    """Labels or values, shape (n,), as the 2-D array a network learns: ``targets`` is one
+    of :data:`TARGETS`, by default one-hot for classification and values for
+    regression."""
+    kind = lookup(TARGETS, targets or ("one_hot" if task == "classification" else "value"),
+                  "target encoding")
+    if kind == "one_hot":
         return one_hot(y, n_classes, dtype)
-    return np.asarray(y, dtype=dtype).reshape(-1, 1)
+    if kind == "binary" and (n_classes != 2 or (len(y) and not np.isin(y, (0, 1)).all())):
+        raise DataError(f"binary targets need two classes labelled 0 and 1, got "
+                        f"{n_classes} classes")
+    return np.asarray(y, dtype=get_dtype(dtype)).reshape(-1, 1)
 
 
 def prepare(ds: Dataset, *, scale: str = "standard", validation: float | str = 0.1,
-            seed: int = 0, dtype: str = "float32") -> Prepared:
+            seed: int = 0, dtype: str = "float32", targets: str | None = None) -> Prepared:
     """Split off validation data, scale features and encode targets (see module doc).
 
     validation: a fraction 0 < v < 1 of the training split held out (stratified by class
@@ -330,6 +344,7 @@ def prepare(ds: Dataset, *, scale: str = "standard", validation: float | str = 0
                 the test split as the book's notebook does.
     scale:      a kind from :data:`SCALERS`.
     dtype:      floating dtype of every returned array.
+    targets:    how labels are encoded (:func:`encode_targets`).
     """
     scaler = Scaler(scale)
     dt = get_dtype(dtype)
@@ -353,14 +368,18 @@ def prepare(ds: Dataset, *, scale: str = "standard", validation: float | str = 0
     X_train = scaler.transform(ds.X_train, dt, rows=train_rows)
     X_test = scaler.transform(ds.X_test, dt)
     y_train = ds.y_train if train_rows is None else ds.y_train[train_rows]
-    Y_train = _targets(ds, y_train, dt)
-    Y_test = _targets(ds, ds.y_test, dt)
+    n_classes = 0
+    if ds.task == "classification":
+        n_classes = len(ds.classes) or int(max(ds.y_train.max(), ds.y_test.max())) + 1
+    encode = partial(encode_targets, task=ds.task, n_classes=n_classes, targets=targets, dtype=dt)
+    Y_train = encode(y_train)
+    Y_test = encode(ds.y_test)
     if validation == "test":
         X_val, Y_val = X_test, Y_test
     else:
         X_val = scaler.transform(ds.X_train, dt, rows=val_rows)
-        Y_val = _targets(ds, ds.y_train[val_rows], dt)
+        Y_val = encode(ds.y_train[val_rows])
     return Prepared(X_train=X_train, Y_train=Y_train, X_val=X_val, Y_val=Y_val,
                     X_test=X_test, Y_test=Y_test, task=ds.task, classes=list(ds.classes),
                     scaler=scaler, feature_names=list(ds.feature_names),
-                    image_shape=ds.image_shape)
+                    image_shape=ds.image_shape, source=ds.source)

@@ -19,30 +19,33 @@ from functools import partial
 from .. import checks
 from ..errors import ConfigError
 from ..registry import lookup
-from .bundled import TASK_OF, load_sklearn_dataset
-from .dataset import TASKS, Dataset, canonical_name
+from .bundled import TASK_OF, describe_sklearn_dataset, load_sklearn_dataset
+from .dataset import TASKS, Dataset, Description, canonical_name
 from .download import Progress
-from .mnist import load_idx_dataset
-from .tabular import load_csv
+from .mnist import describe_idx_dataset, load_idx_dataset
+from .tabular import describe_csv, load_csv
 
 
 @dataclass(frozen=True)
 class Source:
-    """One kind of dataset: its loader, which of :func:`load_dataset`'s options the
-    loader reads, and its task (None when the data decides, as for a CSV file)."""
+    """One kind of dataset: its loader, how to describe it cheaply (same options), which
+    of :func:`load_dataset`'s options both read, and its task (None when the data decides,
+    as for a CSV file)."""
 
     load: Callable[..., Dataset]
+    describe: Callable[..., Description]
     options: tuple[str, ...]
     task: str | None = None
 
 
 def _idx_set(name: str) -> Source:
-    return Source(partial(load_idx_dataset, name), ("path", "data_dir", "download", "progress"),
-                  "classification")
+    return Source(partial(load_idx_dataset, name), partial(describe_idx_dataset, name),
+                  ("path", "data_dir", "download", "progress"), "classification")
 
 
 def _bundled_set(name: str) -> Source:
-    return Source(partial(load_sklearn_dataset, name), ("test_fraction", "seed"), TASK_OF[name])
+    return Source(partial(load_sklearn_dataset, name), partial(describe_sklearn_dataset, name),
+                  ("test_fraction", "seed"), TASK_OF[name])
 
 
 #: config name -> :class:`Source`
@@ -50,18 +53,33 @@ DATASETS: dict[str, Source] = {
     "mnist": _idx_set("mnist"),
     "fashion_mnist": _idx_set("fashion_mnist"),
     **{name: _bundled_set(name) for name in TASK_OF},
-    "csv": Source(load_csv, ("path", "target", "task", "test_fraction", "seed")),
+    "csv": Source(load_csv, describe_csv, ("path", "target", "task", "test_fraction", "seed")),
 }
 
 #: options a config sets, which must apply to the dataset when given
 _CONFIG_OPTIONS = ("path", "target")
 
 
-def load_dataset(name: str, *, path: str | None = None, data_dir: str | None = None,
-                 target: str | None = None, task: str | None = None,
-                 test_fraction: float = 0.2, seed: int = 0, download: bool = True,
-                 progress: Progress | None = None) -> Dataset:
-    """Load dataset ``name`` (one of :data:`DATASETS`) with a train/test split.
+def load_dataset(name: str, **options) -> Dataset:
+    """Load dataset ``name`` (one of :data:`DATASETS`) with a train/test split; the
+    options are :func:`_resolve`'s."""
+    source, given = _resolve(name, **options)
+    return source.load(**given)
+
+
+def describe_dataset(name: str, **options) -> Description:
+    """What :func:`load_dataset` would give (task, row counts, features, classes),
+    without loading it where that is cheap: MNIST and the scikit-learn sets are known by
+    heart; a CSV file is read."""
+    source, given = _resolve(name, **options)
+    return source.describe(**given)
+
+
+def _resolve(name: str, *, path: str | None = None, data_dir: str | None = None,
+             target: str | None = None, task: str | None = None,
+             test_fraction: float = 0.2, seed: int = 0, download: bool = True,
+             progress: Progress | None = None) -> tuple[Source, dict]:
+    """The dataset's :class:`Source` and the options it reads, checked.
 
     path:      for mnist/fashion_mnist a folder holding the four IDX files; for csv the
                CSV file.
@@ -88,4 +106,4 @@ def load_dataset(name: str, *, path: str | None = None, data_dir: str | None = N
                               "dataset")
     if task is not None and source.task is not None and task != source.task:
         raise ConfigError(f"dataset {key} is a {source.task} set; task={task!r} does not apply")
-    return source.load(**{k: given[k] for k in source.options})
+    return source, {k: given[k] for k in source.options}

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import DataError
-from .dataset import Dataset, split_train_test
+from .dataset import Dataset, Description, split_train_test
 
 # CSV cells that mean "no value" (compared after stripping spaces, case-insensitively).
 MISSING_MARKERS = frozenset({"", "na", "n/a", "nan", "null"})
@@ -43,6 +43,11 @@ def _where(row: int, line: int, column: str) -> str:
 
 def _is_integer(value: float) -> bool:
     return float(value).is_integer()
+
+
+def describe_csv(path, **options) -> Description:
+    """A CSV file's description: the file is read (and checked) to know it."""
+    return Description.of(load_csv(path, **options))
 
 
 def load_csv(path, *, target: str | None, task: str | None = None,
@@ -113,7 +118,8 @@ def load_csv(path, *, target: str | None, task: str | None = None,
     X_train, X_test, y_train, y_test = split_train_test(str(path), X, y, task, test_fraction, seed)
     return Dataset(name="csv", X_train=X_train, y_train=y_train, X_test=X_test,
                    y_test=y_test, task=task, classes=classes,
-                   feature_names=[header[j] for j in features], image_shape=None)
+                   feature_names=[header[j] for j in features], image_shape=None,
+                   source=str(path.resolve()))
 
 
 def _encode_target(path, target, raw: list[str], lines: list[int], task: str | None):

@@ -3,10 +3,16 @@ optimizer."""
 
 from __future__ import annotations
 
+import re
+import warnings
+
 from ..config import ExperimentConfig
+from ..config.schema import OPTIMIZER_OPTIONS, DecayConfig
 from ..data import Dataset, Prepared, load_dataset, prepare
 from ..data.download import Progress
-from ..nn import OPTIMIZERS, Dense, EarlyStopping, NeuralNetwork, Optimizer, get_activation, get_loss
+from ..errors import ConfigError, DropoutRateWarning
+from ..nn import (OPTIMIZERS, Dense, EarlyStopping, Layer, Loss, NeuralNetwork, Optimizer,
+                  get_activation, get_loss)
 
 
 def _spec(spec) -> tuple[str, dict]:
@@ -16,25 +22,59 @@ def _spec(spec) -> tuple[str, dict]:
     return spec.pop("name"), spec
 
 
-def build_network(cfg: ExperimentConfig, n_inputs: int | None = None) -> NeuralNetwork:
-    """The configured network (built at once when ``n_inputs`` is given)."""
-    layers = []
-    for layer in cfg.model.layers:
-        name, kwargs = _spec(layer.activation)
-        layers.append(Dense(layer.neurons, activation=get_activation(name, **kwargs),
-                            weight_init=layer.weight_init, dropout=layer.dropout,
-                            bias_init=layer.bias_init, batch_norm=layer.batch_norm))
-    loss_name, loss_kwargs = _spec(cfg.model.loss)
-    net = NeuralNetwork(layers, get_loss(loss_name, **loss_kwargs),
-                        seed=cfg.seed, dtype=cfg.train.dtype,
-                        input_dropout=cfg.model.input_dropout)
+def keyed(key: tuple, make, *args, **kwargs):
+    """``make(*args, **kwargs)``; a ConfigError it raises comes out naming the config key
+    ``key`` (in front of any key the error names itself), so a constructor's complaint
+    can point at the line of the file it came from."""
+    try:
+        return make(*args, **kwargs)
+    except ConfigError as e:
+        raise ConfigError(str(e), key=tuple(key) + e.key) from None
+
+
+def build_layer(layer) -> Layer:
+    """One layer of ``model.layers`` (not built: no weights until it sees its input)."""
+    name, kwargs = _spec(layer.activation)
+    activation = keyed(("activation",), get_activation, name, **kwargs)
+    with warnings.catch_warnings():  # an experiment file says `dropout: 0.5` on purpose
+        warnings.simplefilter("ignore", DropoutRateWarning)
+        return Dense(layer.neurons, activation=activation, weight_init=layer.weight_init,
+                     dropout=layer.dropout, bias_init=layer.bias_init,
+                     batch_norm=layer.batch_norm)
+
+
+def build_loss(cfg: ExperimentConfig) -> Loss:
+    name, kwargs = _spec(cfg.model.loss)
+    return get_loss(name, **kwargs)
+
+
+def build_network(cfg: ExperimentConfig, n_inputs: int | None = None, *,
+                  layers: list[Layer] | None = None, loss: Loss | None = None) -> NeuralNetwork:
+    """The configured network (built at once when ``n_inputs`` is given), from the
+    ``layers`` and ``loss`` already made, when the caller made them."""
+    if layers is None:
+        layers = [keyed(("model", "layers", i), build_layer, layer)
+                  for i, layer in enumerate(cfg.model.layers)]
+    if loss is None:
+        loss = keyed(("model", "loss"), build_loss, cfg)
+    net = keyed(("model",), NeuralNetwork, layers, loss, seed=cfg.seed, dtype=cfg.train.dtype,
+                input_dropout=cfg.model.input_dropout)
     if n_inputs is not None:
         net.build(n_inputs)
     return net
 
 
+def target_encoding(loss, task: str) -> str:
+    """How the labels are given to this loss: ``one_hot``, ``binary`` or ``value``."""
+    if task != "classification":
+        return "value"
+    return loss.targets or "one_hot"
+
+
 def build_optimizer(cfg: ExperimentConfig) -> Optimizer:
-    """The configured optimizer; the schema has already checked that it takes each option."""
+    """The configured optimizer, its schedule checked over the run's epochs (a
+    ConfigError names the key it is about: ``optimizer.momentum``,
+    ``optimizer.decay.final_lr``, ...)."""
     o = cfg.optimizer
     kwargs = o.options()
     if o.decay.type != "none":
@@ -42,8 +82,21 @@ def build_optimizer(cfg: ExperimentConfig) -> Optimizer:
         kwargs["final_lr"] = o.decay.final_lr
     if o.decay.kwargs():  # step/plateau options and warm-up (warm-up also for "none")
         kwargs["decay_kwargs"] = o.decay.kwargs()
-    cls = OPTIMIZERS[o.name]
-    return cls(o.lr, **kwargs)
+    try:
+        optimizer = OPTIMIZERS[o.name](o.lr, **kwargs)
+        optimizer.schedule(cfg.train.schedule_epochs or cfg.train.epochs)
+    except ConfigError as e:
+        raise ConfigError(str(e), key=("optimizer", *_named_key(str(e)))) from None
+    return optimizer
+
+
+def _named_key(message: str) -> tuple:
+    """The optimizer or decay setting a message is about: the one it names first."""
+    names = {**{k: (k,) for k in OPTIMIZER_OPTIONS},
+             **{k: ("decay", k) for k in DecayConfig.model_fields}}
+    found = [(m.start(), names[m.group()]) for m in
+             re.finditer(r"\b(" + "|".join(names) + r")\b", message)]
+    return min(found)[1] if found else ()
 
 
 def early_stopping_of(cfg: ExperimentConfig) -> EarlyStopping:
@@ -53,27 +106,37 @@ def early_stopping_of(cfg: ExperimentConfig) -> EarlyStopping:
     return EarlyStopping(patience=es.patience, min_delta=es.min_delta, restore_best=es.restore_best)
 
 
-def load_data(cfg: ExperimentConfig, data_dir: str | None = None, download: bool = True,
-              progress: Progress | None = None) -> Dataset:
-    """The configured dataset (``progress`` hears about a download, when one is needed)."""
+def data_options(cfg: ExperimentConfig, data_dir: str | None = None,
+                 found_at: str | None = None) -> dict:
+    """The configured dataset as :func:`~scratchnet.data.load_dataset`'s arguments.
+    ``found_at`` is where a run found it (data.json's ``source``), searched first."""
     d = cfg.data
-    return load_dataset(d.dataset, path=d.path, data_dir=data_dir, target=d.target, task=d.task,
-                        test_fraction=d.test_fraction, seed=cfg.seed, download=download,
-                        progress=progress)
+    return {"path": d.path or found_at, "data_dir": data_dir, "target": d.target, "task": d.task,
+            "test_fraction": d.test_fraction, "seed": cfg.seed}
+
+
+def load_data(cfg: ExperimentConfig, data_dir: str | None = None, download: bool = True,
+              progress: Progress | None = None, found_at: str | None = None) -> Dataset:
+    """The configured dataset (``progress`` hears about a download, when one is needed)."""
+    return load_dataset(cfg.data.dataset, **data_options(cfg, data_dir, found_at),
+                        download=download, progress=progress)
 
 
 def prepare_data(cfg: ExperimentConfig, data_dir: str | None = None,
-                 progress: Progress | None = None) -> Prepared:
-    """Load and prepare the configured data (split, scaling fitted on train, one-hot)."""
+                 progress: Progress | None = None, targets: str | None = None) -> Prepared:
+    """Load and prepare the configured data (split, scaling fitted on train, targets
+    encoded as ``targets`` says: :func:`target_encoding`)."""
     return prepare(load_data(cfg, data_dir, progress=progress), scale=cfg.data.scale,
-                   validation=cfg.data.validation, seed=cfg.seed, dtype=cfg.train.dtype)
+                   validation=cfg.data.validation, seed=cfg.seed, dtype=cfg.train.dtype,
+                   targets=targets)
 
 
-def data_info(data: Prepared) -> dict:
-    """What evaluation and prediction need to transform inputs as training did."""
+def data_info(data: Prepared, targets: str) -> dict:
+    """What evaluation and prediction need to transform inputs as training did, and
+    where the data was found (so ``eval`` needs no ``--data-dir`` again)."""
     return {"task": data.task, "classes": list(data.classes), "feature_names": list(data.feature_names),
             "image_shape": list(data.image_shape) if data.image_shape else None,
             "n_features": int(data.n_features), "n_outputs": int(data.n_outputs),
-            "scaler": data.scaler.to_dict()}
+            "targets": targets, "source": data.source, "scaler": data.scaler.to_dict()}
 
 

@@ -9,10 +9,11 @@ import numpy as np
 
 from .. import runs
 from ..config import ExperimentConfig, check_data_files, config_digest, validate
-from ..data import Scaler, one_hot
+from ..data import Scaler
+from ..data.prepare import encode_targets
 from ..errors import ConfigError, DataError
 from ..nn import NeuralNetwork, evaluate
-from .build import build_network, load_data
+from .build import build_network, load_data, target_encoding
 
 
 def load_run(run_dir: str | Path):
@@ -102,13 +103,11 @@ def read_test_split(cfg: ExperimentConfig, net: NeuralNetwork, info: dict,
                data_dir: str | None = None) -> tuple[np.ndarray, np.ndarray]:
     """A run's test split read again and prepared as training prepared it: the saved
     scaling on the inputs, the targets encoded for the network's output."""
-    ds = load_data(cfg, data_dir)
+    ds = load_data(cfg, data_dir, found_at=info.get("source"))
     X_test = Scaler.from_dict(info["scaler"]).transform(ds.X_test, dtype=cfg.train.dtype)
-    n_classes = len(info["classes"])
-    if info["task"] == "classification" and net.n_outputs == n_classes:
-        Y_test = one_hot(ds.y_test, n_classes, cfg.train.dtype)
-    else:
-        Y_test = np.asarray(ds.y_test, dtype=cfg.train.dtype).reshape(-1, 1)
+    targets = info.get("targets") or target_encoding(net.loss, info["task"])
+    Y_test = encode_targets(ds.y_test, info["task"], len(info["classes"]), targets,
+                            cfg.train.dtype)
     return X_test, Y_test
 
 
@@ -117,6 +116,6 @@ def evaluate_run(run_dir: str | Path, data_dir: str | None = None,
     """A run's best weights on its test split (``loaded``: what :func:`load_run` gave for
     this run, when the caller has it already)."""
     cfg, net, info, _ = loaded or load_run(run_dir)
-    check_data_files(cfg, str(Path(run_dir) / runs.CONFIG))
+    check_data_files(cfg)
     X_test, Y_test = read_test_split(cfg, net, info, data_dir)
     return evaluate_split(net, X_test, Y_test, info["task"], info["classes"])

@@ -17,6 +17,7 @@ from ..data.download import Progress
 from ..nn import Callback, History, NeuralNetwork, Trainer
 from .build import build_network, build_optimizer, data_info, early_stopping_of, prepare_data
 from .evaluation import evaluate_split
+from .plan import Plan, plan_experiment
 
 
 class RunRecorder(Callback):
@@ -31,6 +32,8 @@ class RunRecorder(Callback):
     def on_evaluate(self, trainer, record):
         self._evaluated_this_epoch = True
         runs.write_metrics(self.run_dir, trainer.history.records)
+        # The best evaluated weights so far; a run that ends without restoring them
+        # (restore_best off) replaces them with its last weights when it completes.
         if trainer.early_stopping.best_epoch == record["epoch"]:
             self.save_weights(trainer.net.state_dict(), record["epoch"], record.get("val_loss"))
 
@@ -73,32 +76,47 @@ def _rounded(scores: dict) -> dict:
 
 def train_experiment(cfg: ExperimentConfig, *, out: str | Path = "runs", data_dir: str | None = None,
                      callbacks: list[Callback] | None = None, resume: str | Path | None = None,
-                     on_start=None, progress: Progress | None = None) -> RunResult:
-    """Train one experiment into a new run folder (or continue ``resume``, a run folder).
+                     on_start=None, progress: Progress | None = None,
+                     plan: Plan | None = None) -> RunResult:
+    """Train one experiment into a new run folder, or continue ``resume`` (a run folder).
 
-    ``on_start(trainer, run_dir)`` is called before training (the CLI uses it to connect
-    Ctrl-C to ``trainer.stop_requested``); ``progress(file, done, total)`` hears about a
-    dataset download. Returns a :class:`RunResult` whose ``status`` is
+    Resuming with the run's own config continues it in place, exactly where it stopped.
+    Resuming with more ``train.epochs`` than the run had *extends* it: a new run folder
+    starts from the old one's latest state, keeps its learning-rate schedule
+    (``train.schedule_epochs``: the decay stays at its end over the extra epochs) and
+    records ``train.extends``; the old folder is left as it was.
+
+    The experiment is planned first (:func:`~scratchnet.experiment.plan.plan_experiment`,
+    or ``plan`` when the caller has done it), so a mistake stops it before any folder is
+    made. ``on_start(trainer, run_dir)`` is called before training (the CLI uses it to
+    connect Ctrl-C to ``trainer.stop_requested``); ``progress(file, done, total)`` hears
+    about a dataset download. Returns a :class:`RunResult` whose ``status`` is
     "completed" or "interrupted"; divergence raises :class:`DivergenceError` after the
     summary is written (the best weights so far stay in the folder).
     """
-    resume_state = None
-    if resume is not None:
-        run_dir = Path(resume)
-        resume_state = _check_resume(run_dir, cfg)
+    resume_dir = Path(resume) if resume is not None else None
+    resume_state, extending = None, False
+    if resume_dir is not None:
+        cfg, resume_state, extending = _continuing(cfg, resume_dir)
+    if plan is None or resume_dir is not None:
+        plan = plan_experiment(cfg, data_dir)
+    data = prepare_data(cfg, data_dir, progress, plan.targets)  # before any folder is made
+    in_place = resume_dir is not None and not extending
+    if in_place:
+        run_dir = resume_dir
     else:
-        run_dir = None
-    data = prepare_data(cfg, data_dir, progress)  # data errors before any folder is created
-    n_train, batch_size = len(data.X_train), cfg.train.batch_size
-    if any(layer.batch_norm for layer in cfg.model.layers) and n_train % batch_size == 1:
-        raise ConfigError(f"train.batch_size: got {batch_size}: with batch_norm the last batch "
-                          f"of each epoch would hold a single row ({n_train} training rows); "
-                          "choose another batch size")
-    if run_dir is None:
-        run_dir = runs.new_run_dir(out, cfg.name or "run")
+        run_dir = runs.new_run_dir(out if resume_dir is None else resume_dir.parent,
+                                   cfg.name or "run")
         runs.write_config(run_dir, cfg.to_dict())
-    runs.write_json(run_dir / runs.DATA, data_info(data))
+    with runs.locked(run_dir):
+        if in_place:  # checked again now that no other process can be training it
+            resume_state = _check_resume(run_dir, cfg)
+        runs.write_json(run_dir / runs.DATA, data_info(data, plan.targets))
+        return _train(cfg, run_dir, data, resume_state, callbacks, on_start)
 
+
+def _train(cfg: ExperimentConfig, run_dir: Path, data: Prepared, resume_state, callbacks,
+           on_start) -> RunResult:
     net = build_network(cfg, data.n_features)
     optimizer = build_optimizer(cfg)
     recorder = RunRecorder(run_dir, cfg)
@@ -106,15 +124,18 @@ def train_experiment(cfg: ExperimentConfig, *, out: str | Path = "runs", data_di
     if on_start is not None:
         on_start(trainer, run_dir)
     t0 = time.perf_counter()
+    stopper = early_stopping_of(cfg)
     base = {"name": cfg.name, "config": cfg.to_dict(), "config_hash": recorder.digest,
             "run_dir": str(run_dir), "dataset": cfg.data.dataset, "task": data.task,
-            "n_params": net.n_params, "scratchnet_version": __version__}
-    stopper = early_stopping_of(cfg)
+            "n_params": net.n_params, "scratchnet_version": __version__,
+            "weights": "best" if stopper.restore_best else "last",
+            **({"extends": cfg.train.extends} if cfg.train.extends else {})}
     try:
         history = trainer.fit(data.X_train, data.Y_train, data.X_val, data.Y_val,
                               epochs=cfg.train.epochs, eval_every=cfg.train.eval_every,
                               batch_size=cfg.train.batch_size, seed=cfg.seed,
-                              early_stopping=stopper, resume=resume_state)
+                              early_stopping=stopper, resume=resume_state,
+                              schedule_epochs=cfg.train.schedule_epochs)
     except DivergenceError as err:
         if trainer.history.records:
             runs.write_metrics(run_dir, trainer.history.records)
@@ -143,8 +164,9 @@ def train_experiment(cfg: ExperimentConfig, *, out: str | Path = "runs", data_di
         return RunResult(summary, run_dir, history, net, data)
 
     recorder.save_checkpoint(trainer)
-    if stopper.best_params is not None:
-        stopper.restore(net.arrays())  # test metrics come from the best evaluated weights
+    if not stopper.restore_best:  # the last weights are the run's: saved, then tested
+        last = history.records[-1] if history.records else {}
+        recorder.save_weights(net.state_dict(), history.epochs_run, last.get("val_loss"))
     test = _rounded(evaluate_split(net, data.X_test, data.Y_test, data.task, data.classes).scores)
     epochs_run = history.epochs_run
     summary = {**base, "status": "completed", "epochs_run": epochs_run,
@@ -155,23 +177,52 @@ def train_experiment(cfg: ExperimentConfig, *, out: str | Path = "runs", data_di
     return RunResult(summary, run_dir, history, net, data)
 
 
-def _check_resume(run_dir: Path, cfg: ExperimentConfig):
+def _continuing(cfg: ExperimentConfig, run_dir: Path) -> tuple[ExperimentConfig, tuple, bool]:
+    """What ``train --resume run_dir`` trains: ``(config, checkpoint, extending)``: the
+    run itself, or an extension of it (more ``train.epochs``) into a new folder."""
     saved = runs.read_run_config(run_dir)
+    saved_epochs = (saved.get("train") or {}).get("epochs")
     mine = cfg.to_dict()
-    differ = differing_keys([saved, mine], ignore=("train.epochs",))
+    differ = differing_keys([saved, mine], ignore=("name", "train.epochs"))
     if differ:
         raise ConfigError(f"--resume {run_dir}: the config differs from the run's saved "
-                          f"config at {', '.join(differ[:5])}")
+                          f"config at {', '.join(differ[:5])}; only train.epochs may change "
+                          "(to extend the run)")
+    if not isinstance(saved_epochs, int) or cfg.train.epochs == saved_epochs:
+        return cfg, _check_resume(run_dir, cfg), False
+    if cfg.train.epochs < saved_epochs:
+        raise ConfigError(f"--resume {run_dir}: train.epochs {cfg.train.epochs} is fewer than "
+                          f"the run's {saved_epochs}; a run can be continued or extended, "
+                          "not shortened")
+    meta, arrays = _read_checkpoint(run_dir)
+    if (meta.get("history") or {}).get("stopped_early"):
+        raise ConfigError(f"--resume {run_dir}: the run stopped early at epoch "
+                          f"{meta['epoch']}; extending it would train past its own stopping "
+                          "rule")
+    extended = cfg.model_copy(deep=True)
+    extended.origin = cfg.origin
+    extended.train.schedule_epochs = cfg.train.schedule_epochs or saved_epochs
+    extended.train.extends = str(run_dir.resolve())
+    return extended, (meta, arrays), True
+
+
+def _read_checkpoint(run_dir: Path) -> tuple[dict, dict]:
     path = run_dir / runs.CHECKPOINT
     if not path.exists():
         raise ConfigError(f"--resume {run_dir}: no {runs.CHECKPOINT} to resume from")
     arrays, meta = runs.load_arrays(path)
     if "epoch" not in meta or "shuffle_rng" not in meta:
         raise DataError(f"{path}: not a scratchnet checkpoint (metadata missing)")
-    # A finished run has nothing left to do (the trainer would run no batch at all).
-    summary = runs.read_json(run_dir / runs.SUMMARY) if (run_dir / runs.SUMMARY).exists() else {}
     if not isinstance(meta["epoch"], int) or not isinstance(meta.get("batch", 0), int):
         raise DataError(f"{path}: not a scratchnet checkpoint (epoch {meta['epoch']!r})")
+    return meta, arrays
+
+
+def _check_resume(run_dir: Path, cfg: ExperimentConfig):
+    """The checkpoint to continue ``run_dir`` in place from; a finished run has nothing
+    left to do (the trainer would run no batch at all)."""
+    meta, arrays = _read_checkpoint(run_dir)
+    summary = runs.read_json(run_dir / runs.SUMMARY) if (run_dir / runs.SUMMARY).exists() else {}
     # (the final checkpoint says so too, should the run be killed before its summary)
     history = meta.get("history") if isinstance(meta.get("history"), dict) else {}
     if history.get("stopped_early") or (isinstance(summary, dict) and summary.get("stopped_early")):
@@ -179,8 +230,6 @@ def _check_resume(run_dir: Path, cfg: ExperimentConfig):
                           f"at epoch {meta['epoch']}); nothing to resume")
     if not meta.get("batch") and meta["epoch"] >= cfg.train.epochs:
         raise ConfigError(f"--resume {run_dir}: the run already completed its "
-                          f"{meta['epoch']} epochs; nothing to resume (raise train.epochs "
-                          "to train further)")
+                          f"{meta['epoch']} epochs; nothing to resume (to train it further "
+                          "into a new run folder: --set train.epochs=N with N larger)")
     return meta, arrays
-
-

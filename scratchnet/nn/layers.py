@@ -8,11 +8,12 @@ input width is known, from the generator the network hands it.
 from __future__ import annotations
 
 import copy
+import warnings
 
 import numpy as np
 
 from .. import checks
-from ..errors import ConfigError, ShapeError
+from ..errors import ConfigError, DropoutRateWarning, ShapeError
 from ..registry import lookup
 from .activations import Activation, get_activation
 from .core import BiasAdd, Dropout, Operation, Param, WeightMultiply
@@ -67,6 +68,16 @@ class Layer:
     def n_params(self) -> int:
         return sum(p.value.size for p in self.params())
 
+    # -- shapes, known before any weight exists -----------------------------------
+    def output_shape(self, input_shape: tuple) -> tuple:
+        """The shape of one sample's output for one sample's input (batch left out);
+        ShapeError when the layer cannot take that input."""
+        raise NotImplementedError
+
+    def param_count(self, input_shape: tuple) -> int:
+        """How many trained numbers the layer will hold for that input."""
+        raise NotImplementedError
+
     def describe(self) -> str:
         return type(self).__name__
 
@@ -96,6 +107,12 @@ class Dense(Layer):
         self.weight_init = weight_init
         self.initializer = get_initializer(weight_init)
         self.dropout = checks.rate(dropout, "dropout")
+        if self.dropout >= 0.5:
+            warnings.warn(
+                f"Dense(dropout={self.dropout:g}) drops {self.dropout:.0%} of the units: "
+                "`dropout` is the drop rate, as in PyTorch and Keras; the book's "
+                f"dropout={self.dropout:g} was a keep probability, which is "
+                f"dropout={1 - self.dropout:.2g} here", DropoutRateWarning, stacklevel=2)
         self.bias_initializer = lookup(BIAS_INITIALIZERS, bias_init, "bias_init")
         self.bias_init = bias_init
         checks.boolean(batch_norm, "batch_norm")
@@ -118,6 +135,17 @@ class Dense(Layer):
         if self.dropout > 0:
             ops.append(Dropout(self.dropout, dropout_rng))
         return ops
+
+    def output_shape(self, input_shape: tuple) -> tuple:
+        if len(input_shape) != 1:
+            raise ShapeError(f"Dense expects flat inputs of shape (features,), got "
+                             f"{tuple(input_shape)}")
+        return (self.neurons,)
+
+    def param_count(self, input_shape: tuple) -> int:
+        self.output_shape(input_shape)  # the same check
+        # W, then B (or batch norm's gamma and beta)
+        return input_shape[0] * self.neurons + self.neurons * (2 if self.batch_norm else 1)
 
     def buffers(self) -> dict[str, np.ndarray]:
         """The running statistics of the batch normalisation (none without it)."""

@@ -19,6 +19,9 @@ class Loss:
     #: "classification" when the loss only makes sense for classes; None when the targets
     #: decide (mean squared error on one-hot labels is still classification)
     task: str | None = None
+    #: how class labels must be encoded for it: "one_hot" rows, or "binary" (one 0/1
+    #: column); None: whatever the data is (one-hot classes, or values)
+    targets: str | None = None
 
     def __init__(self) -> None:
         self.prediction: np.ndarray | None = None
@@ -90,6 +93,7 @@ class SoftmaxCrossEntropy(Loss):
 
     name = "softmax_cross_entropy"
     task = "classification"
+    targets = "one_hot"
 
     def _output(self) -> float:
         z = self.prediction
@@ -134,6 +138,7 @@ class BinaryCrossEntropy(Loss):
 
     name = "binary_cross_entropy"
     task = "classification"
+    targets = "binary"
 
     def forward(self, prediction: np.ndarray, target: np.ndarray) -> float:
         if prediction.ndim != 2 or prediction.shape[1] != 1:

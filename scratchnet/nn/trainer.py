@@ -51,6 +51,9 @@ class History:
 
 
 def _check_xy(X: np.ndarray, y: np.ndarray, what: str) -> None:
+    if y.ndim == 1 and y.size and np.all(np.mod(y, 1) == 0):
+        raise ShapeError(f"{what}: y has shape {y.shape}: class labels? The network learns "
+                         "one-hot rows: y = scratchnet.data.one_hot(labels, n_classes)")
     if X.ndim != 2 or y.ndim != 2:
         raise ShapeError(f"{what}: X and y must be 2-D, got shapes {X.shape} and {y.shape}")
     if len(X) != len(y):
@@ -96,6 +99,10 @@ class _Fit:
     batch: int = 0
     perm: np.ndarray | None = None
     loss_sum: float = 0.0
+    #: the loss of the freshly initialised network on its first batch (None when the fit
+    #: continued from earlier weights): what an exploding loss is measured against
+    start_loss: float | None = None
+    watch_start: bool = False
     elapsed: float = 0.0  # seconds trained before this call (a resumed fit)
     t0: float = 0.0  # when training would have started, had it never stopped
 
@@ -105,7 +112,8 @@ class _Fit:
 
     def position(self) -> dict:
         return {"epoch": self.epoch, "batch": self.batch, "perm": self.perm,
-                "loss_sum": self.loss_sum, "elapsed": time.perf_counter() - self.t0}
+                "loss_sum": self.loss_sum, "start_loss": self.start_loss,
+                "elapsed": time.perf_counter() - self.t0}
 
 
 class Trainer:
@@ -121,7 +129,17 @@ class Trainer:
     the cores busy, multi-threaded BLAS waits for its descheduled threads at every product
     (epochs 5-40x slower measured on a busy 2-core machine). ``benchmarks/bench.py``
     measures both.
+
+    Divergence: a NaN or infinite loss or weight stops training with a
+    :class:`~scratchnet.errors.DivergenceError`, and so does a loss that has exploded
+    while staying finite: an epoch whose mean training loss is more than
+    :attr:`divergence_factor` (1000) times the loss of the freshly initialised network on
+    its first batch (a fit that continues from earlier weights, ``restart=False``, has no
+    such reference and is watched for NaN only).
     """
+
+    #: how many times its starting value an epoch's training loss may reach (None: no limit)
+    divergence_factor: float | None = 1000.0
 
     def __init__(self, net: NeuralNetwork, optimizer: Optimizer,
                  callbacks: list[Callback] | None = None, blas_threads: int | None = 1):
@@ -135,6 +153,9 @@ class Trainer:
         self.history = History()
         self.fit_args: dict = {}  # epochs, eval_every, batch_size and seed of the fit
         self._position: dict | None = None  # where training stands, for checkpoints
+        # the weights training ended with, when the best were put back over them: what a
+        # checkpoint continues from
+        self._last_weights: dict[str, np.ndarray] | None = None
 
     # -- the loop ------------------------------------------------------------------
     def fit(self, X_train: np.ndarray, y_train: np.ndarray, X_val: np.ndarray | None = None,
@@ -142,7 +163,8 @@ class Trainer:
             batch_size: int = 32, seed: int | None = 1, restart: bool = True,
             early_stopping: bool | EarlyStopping = False,
             callbacks: list[Callback] | None = None,
-            resume: tuple[dict, dict] | None = None) -> History:
+            resume: tuple[dict, dict] | None = None,
+            schedule_epochs: int | None = None) -> History:
         """Train and return the :class:`History`.
 
         Args:
@@ -153,10 +175,14 @@ class Trainer:
                 The best evaluation is tracked either way (``trainer.early_stopping``).
             resume: a checkpoint from :meth:`checkpoint`; training continues exactly where
                 it stopped (weights, optimizer state, schedule, random streams, position).
+            schedule_epochs: the epochs the learning-rate schedule is laid out over
+                (default ``epochs``); after them a decay stays at its final rate. A run
+                extended past its planned end keeps its schedule this way.
         """
         with blas_thread_limit(self.blas_threads):
             run = self._set_up(X_train, y_train, X_val, y_val, epochs, eval_every, batch_size,
-                               seed, restart, early_stopping, callbacks, resume)
+                               seed, restart, early_stopping, callbacks, resume,
+                               schedule_epochs or epochs)
             for cb in run.callbacks:
                 cb.on_fit_start(self)
             run.t0 = time.perf_counter() - run.elapsed
@@ -171,7 +197,7 @@ class Trainer:
                                 stopped_early=stopped_early)
 
     def _set_up(self, X_train, y_train, X_val, y_val, epochs, eval_every, batch_size, seed,
-                restart, early_stopping, callbacks, resume) -> _Fit:
+                restart, early_stopping, callbacks, resume, schedule_epochs) -> _Fit:
         """Check the arguments, (re)build the network and load a checkpoint when given."""
         epochs = checks.positive_int(epochs, "epochs")
         eval_every = checks.positive_int(eval_every, "eval_every")
@@ -191,25 +217,32 @@ class Trainer:
         self.early_stopping = stopper = EarlyStopping.of(early_stopping)
         stopper.reset()
         self.stop_requested = False
+        self._last_weights = None
 
-        if restart and resume is None:
+        fresh = restart and resume is None
+        if fresh:
             net.reset_parameters(X_train.shape[1])
             self.optimizer.state = {}
         elif not net.built:
             net.build(X_train.shape[1])
-        self._schedule = self.optimizer.schedule(epochs)
+        self._schedule = self.optimizer.schedule(checks.positive_int(schedule_epochs,
+                                                                     "schedule_epochs"))
         self.history = History(task=infer_task(net.loss, y_train))
         self._rng = np.random.default_rng(seed)
         self.fit_args = {"epochs": epochs, "eval_every": eval_every, "batch_size": batch_size,
                          "seed": seed}
         run = _Fit(X_train, y_train, X_val, y_val, epochs, eval_every, batch_size, stopper,
                    self.callbacks + list(callbacks or []),
-                   x_buf=np.empty((batch_size, X_train.shape[1]), dtype=net.dtype),
-                   y_buf=np.empty((batch_size, y_train.shape[1]), dtype=net.dtype))
+                   x_buf=np.empty((min(batch_size, len(X_train)), X_train.shape[1]),
+                                  dtype=net.dtype),
+                   y_buf=np.empty((min(batch_size, len(y_train)), y_train.shape[1]),
+                                  dtype=net.dtype))
+        run.watch_start = fresh
         if resume is not None:
             pos = self._load_checkpoint(resume, epochs, batch_size)
             run.epoch, run.batch, run.perm = pos["epoch"], pos["batch"], pos["perm"]
             run.loss_sum, run.elapsed = pos["loss_sum"], pos["elapsed"]
+            run.start_loss = pos["start_loss"]
             if run.batch == 0:
                 run.perm = None
         return run
@@ -238,6 +271,8 @@ class Trainer:
                     f"training diverged: loss is {loss} at epoch {epoch + 1}, batch {b + 1} "
                     f"(learning rate {lr:g} too high?)")
             self.optimizer.step(params, lr)
+            if run.watch_start and run.start_loss is None:
+                run.start_loss = loss
             run.loss_sum += loss * m
             run.batch = b + 1
             for cb in run.callbacks:
@@ -252,9 +287,17 @@ class Trainer:
         position to the next epoch. Returns True when early stopping ends training."""
         epoch = run.epoch
         self._check_finite(epoch)
+        train_loss = run.loss_sum / len(run.X)
+        limit = self.divergence_factor
+        if limit is not None and run.start_loss \
+                and train_loss > limit * run.start_loss:
+            raise DivergenceError(
+                f"training diverged: the training loss of epoch {epoch + 1} is "
+                f"{train_loss:.4g}, more than {limit:g} times its starting value "
+                f"{run.start_loss:.4g} (learning rate {self._schedule(epoch):g} too high?)")
         stop = False
         if (epoch + 1) % run.eval_every == 0 or epoch + 1 == run.epochs:
-            stop = self._evaluate_epoch(run, epoch, run.loss_sum / len(run.X))
+            stop = self._evaluate_epoch(run, epoch, train_loss)
         run.epoch, run.batch, run.perm, run.loss_sum = epoch + 1, 0, None, 0.0
         self._position = run.position()
         for cb in run.callbacks:
@@ -292,7 +335,8 @@ class Trainer:
         history.epochs_run = run.epoch
         history.interrupted = interrupted
         history.stopped_early = stopped_early
-        if run.stopper.restore_best and not interrupted:
+        if run.stopper.restore_best and not interrupted and run.stopper.best_params is not None:
+            self._last_weights = self.net.state_dict()
             run.stopper.restore(self.net.arrays())
         history.best_epoch = run.stopper.best_epoch
         best = run.stopper.best_loss
@@ -324,13 +368,15 @@ class Trainer:
             raise ConfigError("nothing to checkpoint: fit has not run a batch yet")
         pos = self._position
         stop_meta, stop_arrays = self.early_stopping.state_dict()
-        arrays = {f"net.{k}": v for k, v in self.net.state_dict().items()}
+        weights = self._last_weights if self._last_weights is not None else self.net.state_dict()
+        arrays = {f"net.{k}": v for k, v in weights.items()}
         arrays.update({f"opt.{k}": v for k, v in self.optimizer.state_dict(self.net.params()).items()})
         arrays.update(stop_arrays)
         if pos["perm"] is not None:
             arrays["perm"] = np.asarray(pos["perm"], dtype=np.int64)
         meta = {
             "epoch": pos["epoch"], "batch": pos["batch"], "loss_sum": pos["loss_sum"],
+            "start_loss": pos["start_loss"],
             "elapsed": pos["elapsed"], **self.fit_args,
             "shuffle_rng": self._rng.bit_generator.state, "dropout_rng": self.net.dropout_rng.bit_generator.state,
             "early_stopping": stop_meta, "history": self.history.to_dict(),
@@ -357,6 +403,7 @@ class Trainer:
         self.history.records = list(hist.get("records", []))
         return {"epoch": meta["epoch"], "batch": meta["batch"],
                 "perm": arrays.get("perm"), "loss_sum": meta["loss_sum"],
+                "start_loss": meta.get("start_loss"),
                 "elapsed": meta.get("elapsed", 0.0)}
 
 

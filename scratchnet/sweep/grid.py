@@ -137,10 +137,14 @@ class Task:
 def plan(base: dict, grid: dict[str, list], seeds: int) -> tuple[list[Point], list[Task]]:
     """The cross product of the grid (first key slowest), each point with ``seeds`` runs.
 
-    ``base`` is a resolved config (``cfg.to_dict()``). A point whose overrides make an
-    invalid config gets tasks with ``error`` set and ``config`` None: it is reported, never
-    run.
+    ``base`` is a resolved config (``cfg.to_dict()``). Every run's config is planned as
+    ``train`` would plan it (:func:`~scratchnet.experiment.plan.plan_experiment`); a point
+    whose overrides make an experiment that cannot train gets tasks with ``error`` set and
+    ``config`` None: it is reported, never run.
     """
+    from ..experiment.plan import plan_experiment
+
+    descriptions: dict[str, object] = {}  # the data, described once per data section
     check_grid(grid)
     if isinstance(seeds, bool) or not isinstance(seeds, int) or seeds < 1:
         raise ConfigError(f"seeds must be a positive integer, got {seeds!r}")
@@ -163,7 +167,13 @@ def plan(base: dict, grid: dict[str, list], seeds: int) -> tuple[list[Point], li
                     apply_override(raw, key.split("."), copy.deepcopy(value), source="--grid")
                 raw["seed"] = int(base.get("seed", 0)) + k
                 raw["name"] = run_name
-                config = validate(raw, "sweep point").to_dict()
+                cfg = validate(raw, f"sweep point {pid}", overridden={
+                    tuple(key.split(".")): f"--grid {key}={show_value(value)}"
+                    for key, value in overrides.items()})
+                data_key = json.dumps([cfg.data.model_dump(mode="json"), cfg.seed])
+                descriptions[data_key] = plan_experiment(
+                    cfg, description=descriptions.get(data_key)).data
+                config = cfg.to_dict()
                 config.pop("sweep", None)
             except ConfigError as e:
                 config, error = None, str(e)

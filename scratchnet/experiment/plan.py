@@ -1,0 +1,225 @@
+"""The whole experiment, built without training: what ``validate``, ``show``, ``train``
+(before any run folder exists) and ``sweep`` (for every grid point) all check, so that
+"validate says ok" and "train can start" are the same fact.
+
+:func:`plan_experiment` describes the data (cheaply: MNIST and the scikit-learn sets by
+heart, a CSV file by reading it), works out every layer's output shape and parameter
+count without allocating a weight, checks that the loss, the data's task and the output
+width fit together, builds the optimizer and its schedule with every option, and
+estimates the memory training will take. Every mistake becomes one line naming the
+file, the line, the key path, the bad value and what was expected; all of them are
+collected (:class:`~scratchnet.errors.ConfigErrors`), the first is the message.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from dataclasses import dataclass, field
+from functools import partial
+
+from ..config import ExperimentConfig
+from ..data import Description, describe_dataset, split_indices
+from ..errors import ConfigError, ConfigErrors, ShapeError
+from ..nn import DTYPES, NeuralNetwork
+from .build import (build_layer, build_loss, build_network, build_optimizer, data_options,
+                    target_encoding)
+
+#: the share of the machine's memory an experiment may plan to use
+MEMORY_SHARE = 0.8
+#: rows evaluated at once (:func:`scratchnet.nn.evaluate`'s batch)
+EVAL_BATCH = 2048
+_GIB = 1 << 30
+
+
+@dataclass
+class Plan:
+    """What an experiment will be, before it runs."""
+
+    cfg: ExperimentConfig
+    data: Description | None = None
+    n_train: int = 0
+    n_val: int = 0
+    input_shape: tuple = ()
+    targets: str = ""
+    #: one row per layer: index, description, output shape, parameter count
+    layers: list[dict] = field(default_factory=list)
+    n_params: int = 0
+    #: estimated bytes, by part ("parameters", "activations", "data") and "total"
+    memory: dict = field(default_factory=dict)
+    rates: list[float] = field(default_factory=list)
+
+
+class _Mistakes:
+    """Collects one located line per mistake."""
+
+    def __init__(self, cfg: ExperimentConfig):
+        self.origin = cfg.origin
+        self.lines: list[str] = []
+
+    def add(self, loc: tuple, message: str) -> None:
+        self.lines.append(self.origin.message(loc, message))
+
+    def run(self, loc: tuple, make, *args):
+        """``make(*args)``, or None after recording its ConfigError/ShapeError at ``loc``
+        (extended by the key the error names)."""
+        try:
+            return make(*args)
+        except (ConfigError, ShapeError) as e:
+            self.add(tuple(loc) + getattr(e, "key", ()), str(e))
+            return None
+
+
+def plan_experiment(cfg: ExperimentConfig, data_dir: str | None = None,
+                    description: Description | None = None) -> Plan:
+    """Build ``cfg`` without training it; raise :class:`~scratchnet.errors.ConfigErrors`
+    listing every mistake (a broken data file is a DataError, as when training).
+    ``description`` skips describing the data again (a sweep's grid points share it)."""
+    mistakes = _Mistakes(cfg)
+    plan = Plan(cfg)
+    layers = [mistakes.run(("model", "layers", i), build_layer, layer)
+              for i, layer in enumerate(cfg.model.layers)]
+    loss = mistakes.run(("model", "loss"), build_loss, cfg)
+    net = None
+    if loss is not None and all(layer is not None for layer in layers):
+        net = mistakes.run((), partial(build_network, layers=layers, loss=loss), cfg)
+    optimizer = mistakes.run((), build_optimizer, cfg)
+    if optimizer is not None:
+        plan.rates = optimizer.schedule(cfg.train.schedule_epochs or cfg.train.epochs).rates()
+    plan.data = description or mistakes.run(("data",), _describe, cfg, data_dir)
+    if plan.data is not None:
+        _plan_rows(cfg, plan, mistakes)
+        if net is not None:
+            _plan_network(cfg, net, plan, mistakes)
+            _plan_memory(cfg, optimizer, plan, mistakes)
+    if mistakes.lines:
+        raise ConfigErrors(mistakes.lines)
+    return plan
+
+
+def _describe(cfg: ExperimentConfig, data_dir: str | None) -> Description:
+    try:
+        return describe_dataset(cfg.data.dataset, **data_options(cfg, data_dir))
+    except ConfigError as e:  # "path='x' does not apply to the digits dataset"
+        key = next((k for k in ("path", "target", "task") if str(e).startswith(k + "=")), None)
+        raise ConfigError(str(e), key=(key,) if key else ()) from None
+
+
+def _plan_rows(cfg: ExperimentConfig, plan: Plan, mistakes: _Mistakes) -> None:
+    """How many rows train and validate (exactly as :func:`scratchnet.data.prepare` will
+    split them), and the batch size against them."""
+    d, v = plan.data, cfg.data.validation
+    if v == "test":
+        plan.n_train, plan.n_val = d.n_train, d.n_test
+    elif d.y_train is not None:
+        try:
+            keep, held = split_indices(d.y_train, v, seed=cfg.seed,
+                                       stratify=d.task == "classification")
+            plan.n_train, plan.n_val = len(keep), len(held)
+        except Exception as e:  # too few rows to hold any out
+            mistakes.add(("data", "validation"), str(e))
+            return
+    else:
+        plan.n_val = int(round(v * d.n_train))
+        plan.n_train = d.n_train - plan.n_val
+        if not 0 < plan.n_val < d.n_train:
+            mistakes.add(("data", "validation"), f"got {v}: holds out {plan.n_val} of the "
+                         f"{d.n_train} training rows; expected a share that leaves rows on "
+                         "both sides")
+            return
+    batch = cfg.train.batch_size  # larger than the rows: one batch per epoch
+    if any(layer.batch_norm for layer in cfg.model.layers) and plan.n_train % batch == 1:
+        mistakes.add(("train", "batch_size"), f"got {batch}: with batch_norm the last batch "
+                     f"of each epoch would hold a single row ({plan.n_train} training rows); "
+                     "choose another batch size")
+
+
+def _plan_network(cfg: ExperimentConfig, net: NeuralNetwork, plan: Plan,
+                  mistakes: _Mistakes) -> None:
+    """Every layer's output shape and parameter count, then the output against the task."""
+    d = plan.data
+    shape: tuple | None = (d.n_features,)
+    plan.input_shape = shape
+    for i, layer in enumerate(net.layers):
+        out = mistakes.run(("model", "layers", i), layer.output_shape, shape)
+        if out is None:
+            return
+        count = layer.param_count(shape)
+        plan.layers.append({"layer": i, "type": layer.describe(), "inputs": shape,
+                            "outputs": out, "params": count})
+        plan.n_params += count
+        shape = out
+    loss = net.loss
+    name = loss.name or type(loss).__name__
+    if loss.task == "classification" and d.task != "classification":
+        mistakes.add(("model", "loss"), f"got {name!r}: a classification loss, but "
+                     f"{d.name} is a {d.task} set; expected mse, mae or huber")
+        return
+    plan.targets = target_encoding(loss, d.task)
+    if plan.targets == "binary" and d.n_classes != 2:
+        mistakes.add(("model", "loss"), f"got {name!r}: it needs two classes, and {d.name} "
+                     f"has {d.n_classes}; expected softmax_cross_entropy")
+        return
+    width = {"one_hot": d.n_classes, "binary": 1, "value": 1}[plan.targets]
+    what = {"one_hot": f"the {d.n_classes} classes of {d.name}", "binary": "one logit "
+            "(binary cross entropy)", "value": "one predicted value (regression)"}[plan.targets]
+    if shape != (width,):
+        last = len(net.layers) - 1
+        mistakes.add(("model", "layers", last, "neurons"), f"got {shape[0] if len(shape) == 1 else shape}: "
+                     f"the output layer needs {width} unit{'s' if width != 1 else ''} for "
+                     f"{what}")
+
+
+def _plan_memory(cfg: ExperimentConfig, optimizer, plan: Plan, mistakes: _Mistakes) -> None:
+    """Bytes training will hold at its peak, checked against the machine's memory.
+
+    Parameters: value, gradient, the optimizer's slots, the best copy early stopping
+    keeps and the copies a checkpoint makes (2). Activations: every layer's output for a
+    training batch, about four arrays per layer (product, bias, activation, dropout
+    mask) forward and as many gradients backward, and an evaluation batch. Data: the
+    prepared training, validation and test arrays, and the source they came from (8
+    bytes a value at most). A mistake points at the layer that takes over half of it,
+    else at the batch size or the data."""
+    if not plan.layers or len(plan.layers) != len(cfg.model.layers):
+        return
+    size = DTYPES[cfg.train.dtype].itemsize
+    copies = 2 + 1 + 2 + len([s for s in (optimizer.slots if optimizer else ()) if s != "step"])
+    d = plan.data
+    batch = min(cfg.train.batch_size, plan.n_train)
+    activation_rows = 8 * batch + 2 * min(EVAL_BATCH, max(plan.n_val, d.n_test))
+    rows = plan.n_train + plan.n_val + d.n_test
+    per_layer = [(r["params"] * copies + math.prod(r["outputs"]) * activation_rows) * size
+                 for r in plan.layers]
+    parts = {
+        "parameters": plan.n_params * size * copies,
+        "activations": (math.prod(plan.input_shape)
+                        + sum(math.prod(r["outputs"]) for r in plan.layers)) * size * activation_rows,
+        "data": rows * d.n_features * (size + 8),
+    }
+    plan.memory = {**parts, "total": sum(parts.values())}
+    limit = MEMORY_SHARE * physical_memory()
+    if plan.memory["total"] <= limit:
+        return
+    widest = max(range(len(per_layer)), key=per_layer.__getitem__)
+    if per_layer[widest] > plan.memory["total"] / 2:
+        loc, hint = ("model", "layers", widest, "neurons"), f"layer {widest} takes most of it"
+    elif parts["activations"] > parts["data"]:
+        loc, hint = ("train", "batch_size"), "the batch's activations take most of it"
+    else:
+        loc, hint = ("data",), "the data takes most of it"
+    breakdown = ", ".join(f"{k} {_gib(v)}" for k, v in parts.items())
+    mistakes.add(loc, f"training would need about {_gib(plan.memory['total'])} ({breakdown}), "
+                 f"more than the {_gib(limit)} this machine can give ({MEMORY_SHARE:.0%} of "
+                 f"its memory); {hint}")
+
+
+def _gib(n: float) -> str:
+    return f"{n / _GIB:,.0f} GiB" if n >= 100 * _GIB else f"{n / _GIB:.3g} GiB"
+
+
+def physical_memory() -> int:
+    """Bytes of memory this machine has (8 GiB when the system does not say)."""
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError, AttributeError):
+        return 8 * _GIB
