@@ -197,7 +197,7 @@ def check_network(net, X: np.ndarray, y: np.ndarray, max_params_per_tensor: int 
     X = np.asarray(X, dtype=np.float64)
     y = np.asarray(y, dtype=np.float64)
     if not net.built:
-        net.build(X.shape[1])
+        net.build(X.shape[1:])
     saved = net.state_dict()
     frozen = _FrozenRandomness(_generators(net))
     net.train_batch(X, y)

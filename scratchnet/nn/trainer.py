@@ -51,8 +51,11 @@ class History:
 
 
 def _check_xy(X: np.ndarray, y: np.ndarray, what: str) -> None:
-    if X.ndim != 2 or y.ndim != 2:
-        raise ShapeError(f"{what}: X and y must be 2-D, got shapes {X.shape} and {y.shape}")
+    """X holds one sample per row, (n, features) or (n, channels, height, width) images;
+    y is 2-D (n, outputs)."""
+    if X.ndim < 2 or y.ndim != 2:
+        raise ShapeError(f"{what}: X must be (samples, features) or (samples, channels, "
+                         f"height, width) and y 2-D, got shapes {X.shape} and {y.shape}")
     if len(X) != len(y):
         raise ShapeError(f"{what}: X has {len(X)} rows but y has {len(y)}")
 
@@ -193,10 +196,10 @@ class Trainer:
         self.stop_requested = False
 
         if restart and resume is None:
-            net.reset_parameters(X_train.shape[1])
+            net.reset_parameters(X_train.shape[1:])
             self.optimizer.state = {}
         elif not net.built:
-            net.build(X_train.shape[1])
+            net.build(X_train.shape[1:])
         self._schedule = self.optimizer.schedule(epochs)
         self.history = History(task=infer_task(net.loss, y_train))
         self._rng = np.random.default_rng(seed)
@@ -204,7 +207,7 @@ class Trainer:
                          "seed": seed}
         run = _Fit(X_train, y_train, X_val, y_val, epochs, eval_every, batch_size, stopper,
                    self.callbacks + list(callbacks or []),
-                   x_buf=np.empty((batch_size, X_train.shape[1]), dtype=net.dtype),
+                   x_buf=np.empty((batch_size,) + X_train.shape[1:], dtype=net.dtype),
                    y_buf=np.empty((batch_size, y_train.shape[1]), dtype=net.dtype))
         if resume is not None:
             pos = self._load_checkpoint(resume, epochs, batch_size)
@@ -365,6 +368,7 @@ def evaluate(net: NeuralNetwork, X: np.ndarray, y: np.ndarray, batch_size: int =
     X = np.asarray(X, dtype=net.dtype)
     y = np.asarray(y, dtype=net.dtype)
     _check_xy(X, y, "evaluation data")
+    batch_size = net.inference_batch_size(batch_size)
     total, outputs = 0.0, []
     for i in range(0, len(X), batch_size):
         out = net.forward(X[i:i + batch_size], inference=True)
