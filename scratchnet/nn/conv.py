@@ -300,6 +300,16 @@ class _Pool2D(Operation):
         _, Ho, Wo = pool_output_shape(self.input_.shape[1:], self.size, self.stride)
         return a[:, :, _every(i, Ho, self.stride[0]), _every(j, Wo, self.stride[1])]
 
+    def _route(self, grad: np.ndarray, i: int, j: int, share: np.ndarray) -> None:
+        """Add ``share`` (one value per window) into ``grad`` at window offset (i, j).
+        Windows that do not overlap own their inputs, so a plain copy does (twice as
+        fast as adding in place)."""
+        view = self._at(grad, i, j)
+        if self.stride[0] >= self.size[0] and self.stride[1] >= self.size[1]:
+            view[...] = share
+        else:
+            view += share
+
     def __repr__(self) -> str:
         return f"{type(self).__name__}(size={self.size}, stride={self.stride})"
 
@@ -307,24 +317,29 @@ class _Pool2D(Operation):
 class MaxPool2DOp(_Pool2D):
     """The largest value of each window. Where a window holds its maximum more than once,
     the gradient goes to ONE of them, the first in row-major order (as PyTorch does): the
-    forward pass keeps the offset of each window's first maximum."""
+    forward pass keeps the offset of each window's first maximum.
+
+    Only arithmetic ufuncs here: a masked ``np.copyto(..., where=)`` or ``np.where`` took
+    ten times as long as ``np.maximum`` on these strided views (measured: 10 ms against
+    1.3 ms for the first pool of the CNN benchmark).
+    """
 
     def _output(self, inference: bool) -> np.ndarray:
         offsets = self._offsets()
-        out = self._at(self.input_, *offsets[0]).copy()
+        out = self._at(self.input_, *offsets[0]).copy(order="K")  # keep the memory order
         self._argmax = np.zeros_like(out, dtype=np.min_scalar_type(len(offsets) - 1))
         for k, (i, j) in enumerate(offsets[1:], start=1):
             candidate = self._at(self.input_, i, j)
             greater = candidate > out  # strictly: a tie keeps the earlier offset
-            np.copyto(out, candidate, where=greater)
-            np.copyto(self._argmax, k, where=greater)
+            np.maximum(out, candidate, out=out)
+            # Offsets only grow, so "k where greater, else the index so far" is a maximum.
+            np.maximum(self._argmax, greater * self._argmax.dtype.type(k), out=self._argmax)
         return out
 
     def _input_grad(self, output_grad: np.ndarray) -> np.ndarray:
         grad = np.zeros_like(self.input_)
         for k, (i, j) in enumerate(self._offsets()):
-            view = self._at(grad, i, j)  # += also serves overlapping windows
-            view += np.where(self._argmax == k, output_grad, 0)
+            self._route(grad, i, j, output_grad * (self._argmax == k))
         return grad
 
 
@@ -333,7 +348,7 @@ class AvgPool2DOp(_Pool2D):
 
     def _output(self, inference: bool) -> np.ndarray:
         offsets = self._offsets()
-        out = self._at(self.input_, *offsets[0]).copy()
+        out = self._at(self.input_, *offsets[0]).copy(order="K")
         for i, j in offsets[1:]:
             out += self._at(self.input_, i, j)
         out *= out.dtype.type(1 / len(offsets))
@@ -343,8 +358,7 @@ class AvgPool2DOp(_Pool2D):
         share = output_grad * output_grad.dtype.type(1 / len(self._offsets()))
         grad = np.zeros_like(self.input_)
         for i, j in self._offsets():
-            view = self._at(grad, i, j)
-            view += share
+            self._route(grad, i, j, share)
         return grad
 
 
@@ -362,4 +376,8 @@ class FlattenOp(Operation):
         return self.input_.reshape(len(self.input_), -1)
 
     def _input_grad(self, output_grad: np.ndarray) -> np.ndarray:
-        return output_grad.reshape(self.input_.shape)
+        # Copied back into the input's memory order (a batch-innermost view after a
+        # convolution), so the pooling and activation before it stay on one layout.
+        grad = np.empty_like(self.input_)
+        grad[...] = output_grad.reshape(self.input_.shape)
+        return grad
