@@ -175,12 +175,13 @@ class NeuralNetwork:
 
     #: the most bytes of activations one inference pass should hold: :meth:`predict` and
     #: :func:`~scratchnet.trainer.evaluate` cut their batches to fit (the columns of one
-    #: convolution alone would take 640 MB for 2048 MNIST images)
-    INFERENCE_BYTES = 256 * 2**20
+    #: convolution alone would take 640 MB for 2048 MNIST images; dense networks keep
+    #: their 2048 rows)
+    INFERENCE_BYTES = 64 * 2**20
 
     def inference_batch_size(self, batch_size: int) -> int:
         """``batch_size``, or fewer rows where that many would hold more activations than
-        :data:`INFERENCE_BYTES` (a built network only; dense networks keep 2048)."""
+        :data:`INFERENCE_BYTES` (for a built network; an unbuilt one keeps ``batch_size``)."""
         if not self.built:
             return batch_size
         per_sample = sum(row["activation_bytes"] for row in self.shapes(self.input_shape))
