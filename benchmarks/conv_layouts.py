@@ -25,9 +25,13 @@ K = C*KH*KW):
   the whole batch is one run of W'*N contiguous numbers, and the product is (F, H', W', N).
 
 ``--matmul-only`` also times the wide products alone on prebuilt columns (the same FLOPs
-for every layout).
+for every layout). ``--pools`` times three ways of 2x2 max pooling, forward and backward
+with first-maximum ties, on the benchmark's two pool inputs in batch-innermost memory:
+a reshape to (N, C, H', 2, W', 2) with ``max`` over the window axes and ``argmax`` over a
+copy of the windows; a loop over the four window offsets with masked copies
+(``np.copyto(where=)``); the same loop with arithmetic ufuncs only.
 
-    .venv/bin/python benchmarks/conv_layouts.py --matmul-only
+    .venv/bin/python benchmarks/conv_layouts.py --matmul-only --pools
 """
 
 from __future__ import annotations
@@ -244,11 +248,77 @@ def check_agreement() -> None:
         ref = ref or got
 
 
+OFFSETS = [(0, 0), (0, 1), (1, 0), (1, 1)]
+
+
+def pool_reshape(x, grad_out):
+    n, c, h, w = x.shape
+    windows = x.reshape(n, c, h // 2, 2, w // 2, 2)
+    out = windows.max(axis=(3, 5))
+    flat = windows.transpose(0, 1, 2, 4, 3, 5).reshape(n, c, h // 2, w // 2, 4)
+    first = flat.argmax(axis=-1)[..., None]  # argmax takes the first of equal values
+    dflat = np.zeros_like(flat)
+    np.put_along_axis(dflat, first, grad_out[..., None], axis=-1)
+    dx = np.empty_like(x)
+    dx.reshape(n, c, h // 2, 2, w // 2, 2)[...] = \
+        dflat.reshape(n, c, h // 2, w // 2, 2, 2).transpose(0, 1, 2, 4, 3, 5)
+    return out, dx
+
+
+def pool_masked(x, grad_out):
+    out = x[:, :, 0::2, 0::2].copy(order="K")
+    first = np.zeros_like(out, dtype=np.uint8)
+    for k, (i, j) in enumerate(OFFSETS[1:], start=1):
+        candidate = x[:, :, i::2, j::2]
+        greater = candidate > out
+        np.copyto(out, candidate, where=greater)
+        np.copyto(first, k, where=greater)
+    dx = np.zeros_like(x)
+    for k, (i, j) in enumerate(OFFSETS):
+        dx[:, :, i::2, j::2] = np.where(first == k, grad_out, 0)
+    return out, dx
+
+
+def pool_arithmetic(x, grad_out):
+    out = x[:, :, 0::2, 0::2].copy(order="K")
+    first = np.zeros_like(out, dtype=np.uint8)
+    for k, (i, j) in enumerate(OFFSETS[1:], start=1):
+        candidate = x[:, :, i::2, j::2]
+        greater = candidate > out
+        np.maximum(out, candidate, out=out)
+        np.maximum(first, greater * np.uint8(k), out=first)
+    dx = np.zeros_like(x)
+    for k, (i, j) in enumerate(OFFSETS):
+        dx[:, :, i::2, j::2] = grad_out * (first == k)
+    return out, dx
+
+
+def time_pools(steps, repeats) -> None:
+    rng = np.random.default_rng(0)
+    inputs = []
+    for c, h in ((16, 28), (32, 14)):
+        x = np.round(rng.standard_normal((N, c, h, h), dtype=np.float32))  # with ties
+        x = in_memory(x, (1, 2, 3, 0)).transpose(3, 0, 1, 2)  # batch-innermost memory
+        grad_out = np.empty_like(x[:, :, ::2, ::2])
+        grad_out[...] = rng.standard_normal(grad_out.shape)
+        inputs.append((x, grad_out))
+    ways = {"reshape, argmax": pool_reshape, "offsets, masked": pool_masked,
+            "offsets, ufuncs": pool_arithmetic}
+    for x, grad_out in inputs:  # the three agree, ties included
+        results = [fn(x, grad_out) for fn in ways.values()]
+        for out, dx in results[1:]:
+            assert np.array_equal(out, results[0][0]) and np.array_equal(dx, results[0][1])
+    for name, fn in ways.items():
+        ms = 1000 * best_time(lambda: [fn(*a) for a in inputs], steps, repeats)
+        print(f"max pool {name:16s} {ms:6.2f} ms per training step (both pools)")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--steps", type=int, default=30)
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--matmul-only", action="store_true")
+    parser.add_argument("--pools", action="store_true")
     args = parser.parse_args()
     check_agreement()
     with threadpool_limits(1, user_api="blas"):
@@ -259,6 +329,8 @@ def main() -> None:
         if args.matmul_only:
             ms = 1000 * time_matmuls(args.steps, args.repeats)
             print(f"{'products alone':16s} {ms:7.2f} ms")
+        if args.pools:
+            time_pools(args.steps, args.repeats)
 
 
 if __name__ == "__main__":

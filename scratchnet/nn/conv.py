@@ -28,25 +28,28 @@ convolution to the flatten, which copies once into the (N, C*H*W) rows a dense l
 ``benchmarks/conv_layouts.py`` measured the two convolutions of the CNN benchmark (MNIST,
 batch 64, 5x5 "same", 1->16 then 16->32 channels; im2col, forward, weight gradient, input
 gradient of the second) per training step, float32, one BLAS thread, on this project's
-2-core AMD EPYC machine (the best of 7 runs; the machine is shared, so +-10%):
+2-core AMD EPYC machine (best of 7 runs each; the ranges are four runs of the script on
+a machine other work shares):
 
 ===============================  =========
 memory order, columns            ms / step
 ===============================  =========
-(N, C, H, W), (K, N*H'*W')       49 - 52
-(N, C, H, W), stacked (N, K, P)  54 - 57
-(N, H, W, C), (N*H'*W', K)       72 - 73
-(C, N, H, W), (K, N*H'*W')       37 - 40
-(C, H, W, N), (K, H'*W'*N)       31 - 40
-the products alone               25 - 28
+(N, C, H, W), (K, N*H'*W')       39 - 44
+(N, C, H, W), stacked (N, K, P)  49 - 51
+(N, H, W, C), (N*H'*W', K)       61 - 78
+(C, N, H, W), (K, N*H'*W')       37 - 42
+(C, H, W, N), (K, H'*W'*N)       32 - 39
+the products alone               22 - 27
 ===============================  =========
 
-Plain C order pays for transposing the product back to (N, F, H', W'); channels-last
-(PyTorch's ``channels_last``) copies runs of only KW*C numbers into its columns and adds
-col2im's strided rows back into a 20 MB array, which no cache holds. The columns and the
-padded input are also kept from one training batch to the next: a fresh 20 MB array per
-step cost 14 of 42 ms here in page faults alone. Only buffers that never leave the
-operation are kept; every output and gradient it returns is a new array.
+Plain C order copies runs of only W' numbers into its columns and transposes the product
+back to (N, F, H', W'); channels-last (PyTorch's ``channels_last``) copies runs of KW*C
+numbers (5 for a one-channel image) and reads col2im's columns with a stride through a
+20 MB array, which no cache holds. The columns and the padded input are also kept from
+one training batch to the next: reusing them took the second convolution's step from 42
+to 28 ms (a fresh 20 MB array pays its page faults again on every batch). Only buffers
+that never leave the operation are kept; every output and gradient it returns is a new
+array.
 """
 
 from __future__ import annotations
@@ -319,9 +322,11 @@ class MaxPool2DOp(_Pool2D):
     the gradient goes to ONE of them, the first in row-major order (as PyTorch does): the
     forward pass keeps the offset of each window's first maximum.
 
-    Only arithmetic ufuncs here: a masked ``np.copyto(..., where=)`` or ``np.where`` took
-    ten times as long as ``np.maximum`` on these strided views (measured: 10 ms against
-    1.3 ms for the first pool of the CNN benchmark).
+    A loop over the window offsets with arithmetic ufuncs only: on the CNN benchmark's two
+    pools (``benchmarks/conv_layouts.py --pools``) it takes 3.7 ms per training step,
+    against 16.6 ms for the same loop with masked copies (``np.copyto(where=)``,
+    ``np.where``) and 31 ms for a reshape to (N, C, H', 2, W', 2) with ``argmax`` over a
+    copy of the windows.
     """
 
     def _output(self, inference: bool) -> np.ndarray:
