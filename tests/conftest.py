@@ -1,4 +1,5 @@
-"""Shared fixtures: running the real command line, and writing small experiment files."""
+"""Shared fixtures: running the real command line, writing small experiment files, and
+PyTorch's reference arrays."""
 
 from __future__ import annotations
 
@@ -10,6 +11,8 @@ from pathlib import Path
 
 import pytest
 import yaml
+
+from golden_files import compute_with_torch, load_golden
 
 #: a digits experiment that trains in about a second: 64 -> 16 (tanh) -> 10
 TINY_CONFIG = {
@@ -98,3 +101,14 @@ def tiny_config(tmp_path):
     def write(stem: str = "tiny", **sections) -> Path:
         return write_config(tmp_path, stem, **sections)
     return write
+
+
+@pytest.fixture(params=["golden", "torch"])
+def torch_reference(request):
+    """PyTorch's reference arrays by golden file name: ``torch_reference("torch_blocks")``.
+    Each test that takes it runs twice: ``[golden]`` reads the committed file (always),
+    ``[torch]`` computes the same arrays with the installed torch (skips without it)."""
+    if request.param == "golden":
+        return load_golden
+    pytest.importorskip("torch")
+    return compute_with_torch

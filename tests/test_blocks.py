@@ -2,8 +2,10 @@
 losses, initialisers, schedules, batch normalisation and class probabilities.
 
 Golden values come from formulas written out here (and, where short enough, numbers
-worked out by hand); the ``*_torch`` tests check the same things against PyTorch and skip
-when it is not installed (it is never a dependency of scratchnet).
+worked out by hand); the ``*_torch`` tests check the same things against PyTorch's numbers
+(it is never a dependency of scratchnet): ``[golden]`` against the arrays committed in
+tests/golden/torch_blocks.npz, in every run, and ``[torch]`` against the installed torch,
+skipped without it. tests/golden/make_torch_golden.py computes both.
 """
 
 from __future__ import annotations
@@ -16,35 +18,38 @@ import numpy as np
 import pytest
 
 import scratchnet as sn
+from golden_files import generator
 from scratchnet import runs
 from scratchnet.data import load_dataset, prepare
 from scratchnet.nn.gradcheck import check_network, check_operation
 
 NEW_ACTIVATIONS = ["leaky_relu", "elu", "gelu", "softplus"]
+TORCH_BLOCKS = "torch_blocks"
 
 
 # =======================================================================================
 # Optimizers
 # =======================================================================================
-def make_params():
-    """A weight matrix and a bias, named as a network names them."""
-    W = sn.Param(np.array([[0.5, -1.0], [2.0, 0.25], [-0.75, 1.5]]), "layers.0.W")
-    B = sn.Param(np.array([[0.1, -0.2]]), "layers.0.B")
-    return [W, B]
+# the start and the gradients are the golden file's too (the torch comparisons below)
+def make_params(W0=None, B0=None):
+    """A weight matrix and a bias, named as a network names them (copies of W0 and B0)."""
+    start_W, start_B = generator().optimizer_start()
+    W0 = start_W if W0 is None else W0
+    B0 = start_B if B0 is None else B0
+    return [sn.Param(np.array(W0, dtype=np.float64), "layers.0.W"),
+            sn.Param(np.array(B0, dtype=np.float64), "layers.0.B")]
 
 
 def grads_at(t: int) -> list[np.ndarray]:
     """A different, fixed gradient for each step t = 0, 1, 2 (and no zero entries)."""
-    gW = np.array([[1.0, -2.0], [0.5, 3.0], [-1.5, 0.25]]) * (1.0 + 0.5 * t) + 0.1 * t
-    gB = np.array([[-0.3, 0.8]]) * (2.0 - t) + 0.05
-    return [gW, gB]
+    return list(generator().optimizer_gradient(t))
 
 
-def run_steps(optimizer, steps=3, lr=None, params=None):
+def run_steps(optimizer, steps=3, lr=None, params=None, grads=grads_at):
     params = params or make_params()
     lr = optimizer.lr if lr is None else lr
     for t in range(steps):
-        for p, g in zip(params, grads_at(t)):
+        for p, g in zip(params, grads(t)):
             p.grad[...] = g  # what a backward pass does: overwrite in place
         optimizer.step(params, lr)
     return [p.value for p in params]
@@ -272,62 +277,51 @@ def test_bad_value_is_quoted():
 
 
 # -- against torch.optim ---------------------------------------------------------------
-def torch_run(torch, make_optimizer, wd_groups: bool, clip=None, steps=3):
-    W0, B0 = (p.value for p in make_params())
-    W = torch.tensor(W0, dtype=torch.float64, requires_grad=True)
-    B = torch.tensor(B0, dtype=torch.float64, requires_grad=True)
-    opt = make_optimizer([{"params": [W]}, {"params": [B], "weight_decay": 0.0}]
-                         if wd_groups else [W, B])
-    for t in range(steps):
-        gW, gB = grads_at(t)
-        W.grad = torch.tensor(gW)
-        B.grad = torch.tensor(gB)
-        if clip is not None:
-            torch.nn.utils.clip_grad_norm_([W, B], clip)
-        opt.step()
-    return W.detach().numpy(), B.detach().numpy()
+def steps_like(ref, optimizer) -> list[np.ndarray]:
+    """W and B after our ``optimizer`` takes the steps of the reference: its start values
+    and its gradients."""
+    gW, gB = ref["optimizer_gW"], ref["optimizer_gB"]
+    return run_steps(optimizer, steps=len(gW),
+                     params=make_params(ref["optimizer_W0"], ref["optimizer_B0"]),
+                     grads=lambda t: [gW[t], gB[t]])
 
 
-TORCH_CASES = [
-    # (ours, torch) with matching hyper-parameters; weight decay on W only in both
-    ("sgd", lambda: sn.SGD(0.1, weight_decay=0.1),
-     lambda o, ps: o.SGD(ps, lr=0.1, weight_decay=0.1)),
-    ("sgd_momentum", lambda: sn.SGDMomentum(0.1, momentum=0.8),
-     lambda o, ps: o.SGD(ps, lr=0.1, momentum=0.8)),
-    ("nesterov", lambda: sn.SGDNesterov(0.1, momentum=0.8, weight_decay=0.05),
-     lambda o, ps: o.SGD(ps, lr=0.1, momentum=0.8, nesterov=True, weight_decay=0.05)),
-    ("adagrad", lambda: sn.AdaGrad(0.05, weight_decay=0.1),
-     lambda o, ps: o.Adagrad(ps, lr=0.05, eps=1e-10, weight_decay=0.1)),
-    ("rmsprop", lambda: sn.RMSProp(0.01, rho=0.9, eps=1e-8, weight_decay=0.1),
-     lambda o, ps: o.RMSprop(ps, lr=0.01, alpha=0.9, eps=1e-8, weight_decay=0.1)),
-    ("adam", lambda: sn.Adam(0.02, beta1=0.8, beta2=0.95, eps=1e-7, weight_decay=0.1),
-     lambda o, ps: o.Adam(ps, lr=0.02, betas=(0.8, 0.95), eps=1e-7, weight_decay=0.1)),
-    ("adamw", lambda: sn.AdamW(0.02, beta1=0.8, beta2=0.95, eps=1e-7, weight_decay=0.1),
-     lambda o, ps: o.AdamW(ps, lr=0.02, betas=(0.8, 0.95), eps=1e-7, weight_decay=0.1)),
-    ("adam_defaults", lambda: sn.Adam(), lambda o, ps: o.Adam(ps)),
-    ("adamw_defaults", lambda: sn.AdamW(), lambda o, ps: o.AdamW(ps)),
-    ("adagrad_defaults", lambda: sn.AdaGrad(), lambda o, ps: o.Adagrad(ps)),
-]
+#: ours for each case of the generator's OPTIMIZERS (same hyper-parameters, weight decay
+#: on W only in both)
+TORCH_OPTIMIZERS = {
+    "sgd": lambda: sn.SGD(0.1, weight_decay=0.1),
+    "sgd_momentum": lambda: sn.SGDMomentum(0.1, momentum=0.8),
+    "nesterov": lambda: sn.SGDNesterov(0.1, momentum=0.8, weight_decay=0.05),
+    "adagrad": lambda: sn.AdaGrad(0.05, weight_decay=0.1),
+    "rmsprop": lambda: sn.RMSProp(0.01, rho=0.9, eps=1e-8, weight_decay=0.1),
+    "adam": lambda: sn.Adam(0.02, beta1=0.8, beta2=0.95, eps=1e-7, weight_decay=0.1),
+    "adamw": lambda: sn.AdamW(0.02, beta1=0.8, beta2=0.95, eps=1e-7, weight_decay=0.1),
+    "adam_defaults": lambda: sn.Adam(),
+    "adamw_defaults": lambda: sn.AdamW(),
+    "adagrad_defaults": lambda: sn.AdaGrad(),
+}
 
 
-@pytest.mark.parametrize("name,ours,theirs", TORCH_CASES, ids=[c[0] for c in TORCH_CASES])
-def test_optimizer_matches_torch(name, ours, theirs):
-    torch = pytest.importorskip("torch")
-    W, B = run_steps(ours())
-    tW, tB = torch_run(torch, lambda ps: theirs(torch.optim, ps), wd_groups=True)
-    np.testing.assert_allclose(W, tW, rtol=1e-6, atol=1e-9)
-    np.testing.assert_allclose(B, tB, rtol=1e-6, atol=1e-9)
+def test_every_torch_optimizer_case_is_compared():
+    assert set(TORCH_OPTIMIZERS) == set(generator().OPTIMIZERS)
 
 
-@pytest.mark.parametrize("clip", [0.5, 100.0])
-def test_clip_norm_matches_torch(clip):
-    torch = pytest.importorskip("torch")
-    W, B = run_steps(sn.SGDMomentum(0.1, momentum=0.9, clip_norm=clip))
-    tW, tB = torch_run(torch, lambda ps: torch.optim.SGD(ps, lr=0.1, momentum=0.9),
-                       wd_groups=False, clip=clip)
+@pytest.mark.parametrize("name", TORCH_OPTIMIZERS)
+def test_optimizer_matches_torch(name, torch_reference):
+    ref = torch_reference(TORCH_BLOCKS)
+    W, B = steps_like(ref, TORCH_OPTIMIZERS[name]())
+    np.testing.assert_allclose(W, ref[f"optimizer_{name}_W"], rtol=1e-6, atol=1e-9)
+    np.testing.assert_allclose(B, ref[f"optimizer_{name}_B"], rtol=1e-6, atol=1e-9)
+
+
+@pytest.mark.parametrize("clip", generator().CLIP_NORMS)
+def test_clip_norm_matches_torch(clip, torch_reference):
+    ref = torch_reference(TORCH_BLOCKS)
+    W, B = steps_like(ref, sn.SGDMomentum(0.1, momentum=0.9, clip_norm=clip))
+    key = generator().clip_key(clip)
     # torch divides by (norm + 1e-6), we by the norm: the same to about 1e-7
-    np.testing.assert_allclose(W, tW, rtol=1e-6, atol=1e-8)
-    np.testing.assert_allclose(B, tB, rtol=1e-6, atol=1e-8)
+    np.testing.assert_allclose(W, ref[f"{key}_W"], rtol=1e-6, atol=1e-8)
+    np.testing.assert_allclose(B, ref[f"{key}_B"], rtol=1e-6, atol=1e-8)
 
 
 # =======================================================================================
@@ -419,38 +413,25 @@ def test_warmup_hides_its_epochs_from_plateau():
     assert s.rates()[:6] == pytest.approx([1 / 3, 2 / 3, 1.0, 0.5, 0.5, 0.5])
 
 
-def test_plateau_matches_torch():
-    torch = pytest.importorskip("torch")
-    losses = [1.0, 0.9, 0.95, 0.92, 0.91, 0.8, 0.85, 0.85, 0.85, 0.85, 0.7, 0.71, 0.72, 0.73]
+def test_plateau_matches_torch(torch_reference):
+    ref = torch_reference(TORCH_BLOCKS)
+    losses = ref["plateau_losses"].tolist()
     ours = sn.make_schedule("plateau", 1.0, len(losses) + 1, factor=0.5, patience=2,
                             min_lr=0.2)
-    p = torch.zeros(1, requires_grad=True)
-    opt = torch.optim.SGD([p], lr=1.0)
-    theirs = torch.optim.lr_scheduler.ReduceLROnPlateau(opt, factor=0.5, patience=2, min_lr=0.2)
+    rates = []  # the rate of each epoch, then of the one after the last loss
     for epoch, loss in enumerate(losses):
-        assert ours(epoch) == pytest.approx(opt.param_groups[0]["lr"]), epoch
+        rates.append(ours(epoch))
         ours.observe(loss, epoch)
-        theirs.step(loss)
-    assert ours(len(losses)) == pytest.approx(opt.param_groups[0]["lr"])
+    rates.append(ours(len(losses)))
+    assert rates == pytest.approx(ref["plateau_lr"].tolist())
 
 
-def test_step_and_cosine_match_torch():
-    torch = pytest.importorskip("torch")
-    p = torch.zeros(1, requires_grad=True)
-    for ours, make in [
-        (sn.make_schedule("step", 0.3, 9, step_size=2, gamma=0.5),
-         lambda o: torch.optim.lr_scheduler.StepLR(o, step_size=2, gamma=0.5)),
-        (sn.make_schedule("cosine", 0.3, 9, final_lr=0.01),
-         lambda o: torch.optim.lr_scheduler.CosineAnnealingLR(o, T_max=8, eta_min=0.01)),
-    ]:
-        opt = torch.optim.SGD([p], lr=0.3)
-        sched = make(opt)
-        theirs = []
-        for _ in range(9):
-            theirs.append(opt.param_groups[0]["lr"])
-            opt.step()
-            sched.step()
-        assert ours.rates() == pytest.approx(theirs, rel=1e-12)
+def test_step_and_cosine_match_torch(torch_reference):
+    ref = torch_reference(TORCH_BLOCKS)
+    epochs = len(ref["step_lr"])
+    for name, ours in [("step", sn.make_schedule("step", 0.3, epochs, step_size=2, gamma=0.5)),
+                       ("cosine", sn.make_schedule("cosine", 0.3, epochs, final_lr=0.01))]:
+        assert ours.rates() == pytest.approx(ref[f"{name}_lr"].tolist(), rel=1e-12), name
 
 
 @pytest.mark.parametrize("decay,kwargs", [
@@ -529,14 +510,15 @@ def test_elu_gradient_with_alpha(alpha):
     assert check_operation(sn.LeakyReLU(0.3), x)["passed"]
 
 
-def test_activations_match_torch():
-    torch = pytest.importorskip("torch")
-    x = np.linspace(-8, 8, 41).reshape(1, -1)
-    t = torch.tensor(x)
-    pairs = [(sn.LeakyReLU(0.05), torch.nn.LeakyReLU(0.05)), (sn.ELU(1.5), torch.nn.ELU(1.5)),
-             (sn.GELU(), torch.nn.GELU(approximate="tanh")), (sn.Softplus(), torch.nn.Softplus())]
-    for ours, theirs in pairs:
-        np.testing.assert_allclose(ours.forward(x), theirs(t).numpy(), rtol=1e-12, atol=1e-15)
+def test_activations_match_torch(torch_reference):
+    ref = torch_reference(TORCH_BLOCKS)
+    x = ref["activation_x"]
+    # torch's are LeakyReLU(0.05), ELU(1.5), GELU(approximate="tanh") and Softplus()
+    ours = {"leaky_relu": sn.LeakyReLU(0.05), "elu": sn.ELU(1.5), "gelu": sn.GELU(),
+            "softplus": sn.Softplus()}
+    for name, activation in ours.items():
+        np.testing.assert_allclose(activation.forward(x), ref[f"activation_{name}"],
+                                   rtol=1e-12, atol=1e-15, err_msg=name)
 
 
 # =======================================================================================
@@ -603,22 +585,17 @@ def test_binary_cross_entropy_refuses_wrong_shapes_and_targets():
         loss.forward(np.zeros((2, 1)), np.array([[0.0], [2.0]]))
 
 
-def test_losses_match_torch():
-    torch = pytest.importorskip("torch")
-    F = torch.nn.functional
-    rng = np.random.default_rng(0)
-    z = rng.normal(0, 3, (7, 1))
-    y = rng.integers(0, 2, (7, 1)).astype(np.float64)
-    bce = sn.BinaryCrossEntropy()
-    assert bce.forward(z, y) == pytest.approx(
-        F.binary_cross_entropy_with_logits(torch.tensor(z), torch.tensor(y)).item(), rel=1e-12)
-    p, t = rng.normal(0, 2, (6, 3)), rng.normal(0, 2, (6, 3))
-    tp, tt = torch.tensor(p), torch.tensor(t)
+def test_losses_match_torch(torch_reference):
+    ref = torch_reference(TORCH_BLOCKS)
+    assert sn.BinaryCrossEntropy().forward(ref["loss_z"], ref["loss_y"]) == pytest.approx(
+        float(ref["loss_bce_mean"]), rel=1e-12)
+    # ours are sums over the batch divided by its rows
+    p, t = ref["loss_p"], ref["loss_t"]
     assert sn.MeanAbsoluteError().forward(p, t) == pytest.approx(
-        F.l1_loss(tp, tt, reduction="sum").item() / 6, rel=1e-12)
-    for delta in (0.5, 1.0, 2.0):
-        assert sn.Huber(delta).forward(p, t) == pytest.approx(
-            F.huber_loss(tp, tt, reduction="sum", delta=delta).item() / 6, rel=1e-12)
+        float(ref["loss_l1_sum"]) / len(p), rel=1e-12)
+    for delta, theirs in zip(ref["loss_huber_deltas"], ref["loss_huber_sum"]):
+        assert sn.Huber(float(delta)).forward(p, t) == pytest.approx(theirs / len(p),
+                                                                     rel=1e-12), delta
 
 
 def test_accuracy_for_a_single_logit_column():
@@ -738,34 +715,34 @@ def test_batch_norm_operation_gradient_check_with_scale_and_shift():
     assert set(result["params"]) == {"gamma", "beta"}
 
 
-def test_batch_norm_matches_torch():
-    torch = pytest.importorskip("torch")
-    rng = np.random.default_rng(6)
-    ours = sn.BatchNorm(4, "float64")
-    theirs = torch.nn.BatchNorm1d(4, dtype=torch.float64)  # momentum 0.1, eps 1e-5
-    gamma, beta = rng.uniform(0.5, 2, 4), rng.normal(size=4)
-    ours.gamma.value[...] = gamma
-    ours.beta.value[...] = beta
-    with torch.no_grad():
-        theirs.weight.copy_(torch.tensor(gamma))
-        theirs.bias.copy_(torch.tensor(beta))
-    for _ in range(2):
-        x = rng.normal(1.0, 2.0, (9, 4))
-        dy = rng.normal(size=(9, 4))
-        tx = torch.tensor(x, requires_grad=True)
-        theirs.zero_grad()
-        ty = theirs(tx)
-        ty.backward(torch.tensor(dy))
-        np.testing.assert_allclose(ours.forward(x), ty.detach().numpy(), rtol=1e-10, atol=1e-12)
-        np.testing.assert_allclose(ours.backward(dy), tx.grad.numpy(), rtol=1e-9, atol=1e-12)
-        np.testing.assert_allclose(ours.gamma.grad[0], theirs.weight.grad.numpy(), rtol=1e-10)
-        np.testing.assert_allclose(ours.beta.grad[0], theirs.bias.grad.numpy(), rtol=1e-10)
-    np.testing.assert_allclose(ours.running_mean[0], theirs.running_mean.numpy(), rtol=1e-12)
-    np.testing.assert_allclose(ours.running_var[0], theirs.running_var.numpy(), rtol=1e-12)
-    theirs.eval()
-    x = rng.normal(size=(3, 4))
-    np.testing.assert_allclose(ours.forward(x, inference=True),
-                               theirs(torch.tensor(x)).detach().numpy(), rtol=1e-10, atol=1e-12)
+def batch_norm_like(ref) -> dict[str, np.ndarray]:
+    """Our BatchNorm(4) on the reference's inputs: its ``batchnorm_*`` arrays, ours."""
+    bn = sn.BatchNorm(4, "float64")
+    bn.gamma.value[...] = ref["batchnorm_gamma"]
+    bn.beta.value[...] = ref["batchnorm_beta"]
+    steps = {k: [] for k in ("y", "dx", "dgamma", "dbeta")}
+    for x, dy in zip(ref["batchnorm_x"], ref["batchnorm_dy"]):
+        steps["y"].append(bn.forward(x))
+        steps["dx"].append(bn.backward(dy))
+        steps["dgamma"].append(bn.gamma.grad[0].copy())
+        steps["dbeta"].append(bn.beta.grad[0].copy())
+    ours = {f"batchnorm_{k}": np.stack(v) for k, v in steps.items()}
+    ours["batchnorm_running_mean"] = bn.running_mean[0]
+    ours["batchnorm_running_var"] = bn.running_var[0]
+    ours["batchnorm_eval_y"] = bn.forward(ref["batchnorm_eval_x"], inference=True)
+    return ours
+
+
+def test_batch_norm_matches_torch(torch_reference):
+    ref = torch_reference(TORCH_BLOCKS)  # BatchNorm1d(4): momentum 0.1, eps 1e-5
+    ours = batch_norm_like(ref)
+    for key, tolerance in [("y", dict(rtol=1e-10, atol=1e-12)),
+                           ("dx", dict(rtol=1e-9, atol=1e-12)),
+                           ("dgamma", dict(rtol=1e-10)), ("dbeta", dict(rtol=1e-10)),
+                           ("running_mean", dict(rtol=1e-12)), ("running_var", dict(rtol=1e-12)),
+                           ("eval_y", dict(rtol=1e-10, atol=1e-12))]:
+        name = f"batchnorm_{key}"
+        np.testing.assert_allclose(ours[name], ref[name], err_msg=name, **tolerance)
 
 
 # =======================================================================================
