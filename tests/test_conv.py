@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 import scratchnet as sn
+from golden_files import as_option, golden_cases
 from scratchnet.nn.conv import resolve_padding
 from scratchnet.nn.gradcheck import TOLERANCE, check_network, check_operation
 
@@ -465,7 +466,34 @@ def test_describe_and_repr():
     assert repr(sn.MaxPool2D(2)) == "MaxPool2D(size=(2, 2), stride=(2, 2))"
 
 
-# -- against PyTorch, live (when torch is installed) ----------------------------------------
+# -- against PyTorch: the committed golden arrays (and, where torch is installed, the same
+# -- arrays computed live), then more cases live ------------------------------------------
+def golden(torch_reference, name, family):
+    return golden_cases(torch_reference(name), family)
+
+
+@pytest.mark.parametrize("case", "abcde")
+def test_conv_matches_torch_golden(case, torch_reference):
+    c = golden(torch_reference, "torch_conv", "conv")[case]
+    conv = sn.Conv2DOp(c["W"].copy(), as_option(c["stride"]), as_option(c["padding"]))
+    bias = sn.ChannelBiasAdd(c["b"].copy())
+    np.testing.assert_allclose(bias.forward(conv.forward(c["x"])), c["out"], atol=1e-10)
+    np.testing.assert_allclose(conv.backward(bias.backward(c["grad_out"])), c["dx"], atol=1e-10)
+    np.testing.assert_allclose(conv.param.grad, c["dW"], atol=1e-10)
+    np.testing.assert_allclose(bias.param.grad, c["db"], atol=1e-10)
+
+
+@pytest.mark.parametrize("family, case", [("max", "a"), ("max", "b"), ("max", "c"),
+                                          ("avg", "a"), ("avg", "b")])
+def test_pools_match_torch_golden(family, case, torch_reference):
+    c = golden(torch_reference, "torch_pool", family)[case]
+    op = (sn.MaxPool2DOp if family == "max" else sn.AvgPool2DOp)(int(c["size"]), int(c["stride"]))
+    np.testing.assert_allclose(op.forward(c["x"]), c["out"], atol=1e-10)
+    # max case c repeats window maxima (tests/test_golden.py checks it): ties, torch's way
+    np.testing.assert_allclose(op.backward(c["grad_out"]), c["dx"], atol=1e-10)
+
+
+# More cases than the golden file holds, where torch is installed.
 def torch_conv(torch, x, W, b, stride, padding, pads):
     """torch's conv2d, its own "same" for stride 1, else explicit zero padding."""
     F = torch.nn.functional
