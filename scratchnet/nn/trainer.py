@@ -148,6 +148,10 @@ class Trainer:
             resume: tuple[dict, dict] | None = None) -> History:
         """Train and return the :class:`History`.
 
+        ``X_train`` (and ``X_val``) hold one sample per row: (n, features) for a dense
+        network, (n, channels, height, width) images for one that starts with a
+        convolution; ``y_train`` is (n, outputs).
+
         Args:
             restart: re-initialise the weights (from the network's seed) and the optimizer
                 state first, as the book does; False continues from the current weights.
