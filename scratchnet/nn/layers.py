@@ -5,8 +5,9 @@ A layer's weights are created at the first forward pass (or an explicit
 network hands it. A sample shape leaves out the batch: (784,) for flat rows, (1, 28, 28)
 for one-channel images.
 
-* :class:`Dense` is [WeightMultiply, BiasAdd, activation, (Dropout)].
-* :class:`Conv2D` is [Conv2DOp, ChannelBiasAdd, activation, (Dropout), (FlattenOp)].
+* :class:`Dense` is [WeightMultiply, BiasAdd or BatchNorm, activation, (Dropout)].
+* :class:`Conv2D` is [Conv2DOp, ChannelBiasAdd or BatchNorm2D, activation, (Dropout),
+  (FlattenOp)].
 * :class:`MaxPool2D`, :class:`AvgPool2D` and :class:`Flatten` are one operation each,
   without parameters.
 
@@ -149,6 +150,9 @@ class _Weighted(Layer):
     def _weight_shape(self, input_shape) -> tuple[int, ...]:
         raise NotImplementedError
 
+    def _bias_shape(self) -> tuple[int, ...]:
+        raise NotImplementedError
+
     def _product(self, W: Param) -> Operation:
         raise NotImplementedError
 
@@ -181,9 +185,6 @@ class _Weighted(Layer):
         if self.dropout > 0:
             ops.append(Dropout(self.dropout, dropout_rng))
         return ops
-
-    def _bias_shape(self) -> tuple[int, ...]:
-        raise NotImplementedError
 
     def _options(self) -> str:
         """The activation, then batch_norm and dropout when set: ``relu, dropout=0.3``."""
