@@ -145,38 +145,32 @@ def nhwc_rows(x, W, dy, input_grad):  # x (N, H, W, C)
     return out, dW, dx_pad[:, PAD:-PAD, PAD:-PAD]
 
 
-def channel_major(x, W, dy, input_grad):  # x (C, N, H, W)
-    c, n, h, w = x.shape
-    f = W.shape[0]
-    xp, win = windows(x, 2)  # (C, N, H', W', KH, KW)
-    cols = im2col(win.transpose(0, 4, 5, 1, 2, 3), (c * KS * KS, n * h * w))
+def channels_first(x, W, dy, input_grad, h_axis):
+    """Memory (C, N, H, W) (``h_axis`` 2) or (C, H, W, N) (``h_axis`` 1): the channels
+    outermost, so the wide product's (F, ...) result is the same layout again."""
+    c, rest, f = x.shape[0], x.shape[1:], W.shape[0]
+    xp, win = windows(x, h_axis)  # (C, three axes of rest, KH, KW)
+    cols = im2col(win.transpose(0, 4, 5, 1, 2, 3), (c * KS * KS, np.prod(rest)))
     W2 = W.reshape(f, -1)
-    out = (W2 @ cols).reshape(f, n, h, w)
+    out = (W2 @ cols).reshape((f,) + rest)
     g = dy.reshape(f, -1)
     dW = g @ cols.T
     if not input_grad:
         return out, dW, None
     dx_pad = np.zeros_like(xp)
-    dcols = product(W2.T, g).reshape(c, KS, KS, n, h, w).transpose(1, 2, 0, 3, 4, 5)
-    col2im(dx_pad, dcols, 2)
-    return out, dW, dx_pad[:, :, PAD:-PAD, PAD:-PAD]
+    dcols = product(W2.T, g).reshape((c, KS, KS) + rest).transpose(1, 2, 0, 3, 4, 5)
+    col2im(dx_pad, dcols, h_axis)
+    inner = [slice(None)] * 4
+    inner[h_axis] = inner[h_axis + 1] = slice(PAD, -PAD)
+    return out, dW, dx_pad[tuple(inner)]
+
+
+def channel_major(x, W, dy, input_grad):  # x (C, N, H, W)
+    return channels_first(x, W, dy, input_grad, 2)
 
 
 def batch_last(x, W, dy, input_grad):  # x (C, H, W, N)
-    c, h, w, n = x.shape
-    f = W.shape[0]
-    xp, win = windows(x, 1)  # (C, H', W', N, KH, KW)
-    cols = im2col(win.transpose(0, 4, 5, 1, 2, 3), (c * KS * KS, h * w * n))
-    W2 = W.reshape(f, -1)
-    out = (W2 @ cols).reshape(f, h, w, n)
-    g = dy.reshape(f, -1)
-    dW = g @ cols.T
-    if not input_grad:
-        return out, dW, None
-    dx_pad = np.zeros_like(xp)
-    dcols = product(W2.T, g).reshape(c, KS, KS, h, w, n).transpose(1, 2, 0, 3, 4, 5)
-    col2im(dx_pad, dcols, 1)
-    return out, dW, dx_pad[:, PAD:-PAD, PAD:-PAD, :]
+    return channels_first(x, W, dy, input_grad, 1)
 
 
 #: name -> (the function, its memory order as NCHW axes)
