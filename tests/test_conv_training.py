@@ -3,6 +3,8 @@ that resume bit for bit, state round trips, and the errors of image-shaped data.
 
 from __future__ import annotations
 
+import pickle
+
 import numpy as np
 import pytest
 from sklearn.datasets import load_digits
@@ -118,6 +120,18 @@ def test_state_round_trip_of_a_cnn(digit_images):
     fresh = sn.NeuralNetwork([sn.Dense(4), sn.Dense(2)], "mse", seed=1)
     fresh.load_state_dict(dense.state_dict())
     assert fresh.input_shape == (6,)
+
+
+def test_a_pickled_cnn_leaves_its_scratch_buffers_behind(digit_images):
+    X, Y, *_ = digit_images
+    net = tiny_cnn()
+    sn.Trainer(net, sn.SGD(0.1)).fit(X[:64], Y[:64], epochs=1, batch_size=64)
+    assert set(net.layers[0].operations[0]._kept) == {"padded", "cols"}  # the first layer's
+    restored = pickle.loads(pickle.dumps(net))
+    assert not restored.layers[0].operations[0]._kept
+    np.testing.assert_array_equal(restored.predict(X[:10]), net.predict(X[:10]))
+    sn.Trainer(restored, sn.SGD(0.1)).fit(X[:64], Y[:64], epochs=1, batch_size=64,
+                                          restart=False)  # trains on with new buffers
 
 
 def test_the_trainer_checks_image_shaped_data(digit_images):

@@ -180,6 +180,11 @@ class Conv2DOp(ParamOperation):
         self._cols: np.ndarray | None = None  # (C*KH*KW, H'*W'*N) of the last forward
         self._grad_rows: np.ndarray | None = None  # the output gradient as (F, H'*W'*N)
 
+    def __getstate__(self) -> dict:
+        # The kept buffers are scratch space (tens of MB): a pickled or copied network
+        # leaves them behind, and its next forward pass makes new ones.
+        return {**self.__dict__, "_kept": {}, "_cols": None, "_grad_rows": None}
+
     def forward(self, input_: np.ndarray, inference: bool = False) -> np.ndarray:
         F, C, KH, KW = self.param.value.shape
         _check_images(input_, C, "Conv2DOp")
