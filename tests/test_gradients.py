@@ -30,12 +30,15 @@ def away_from_zero(rng, shape, low=0.1, high=2.0):
 
 def build_default(cls, **required):
     """An instance of a registry class from its default arguments, filling in only the
-    required ones this test knows how to supply (``neurons``)."""
-    known = {"neurons": 3, **required}
+    required ones this test knows how to supply (``neurons``, a convolution's
+    ``out_channels`` and ``kernel_size``, a pool's ``size``). ``kernel_size`` defaults to
+    None (the book's ``param_size`` may name it instead), so a None default of a known
+    argument counts as required."""
+    known = {"neurons": 3, "out_channels": 3, "kernel_size": 3, "size": 2, **required}
     kwargs = {}
     for name, p in inspect.signature(cls).parameters.items():
-        if p.default is inspect.Parameter.empty and p.kind in (
-                p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY):
+        unset = p.default is inspect.Parameter.empty or (p.default is None and name in known)
+        if unset and p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY):
             if name not in known:
                 pytest.fail(f"{cls.__name__} needs argument {name!r} that has no default; "
                             f"teach build_default in {__file__} a sensible value for it")
@@ -151,11 +154,22 @@ def test_loss_on_wide_logits(name):
     assert check_loss(loss, prediction, target) < TOLERANCE
 
 
+def sample_shape_for(layer) -> tuple[int, ...]:
+    """Small images (2 channels, 5 x 6: odd and not square) for a layer that takes images,
+    else flat rows of 5 features."""
+    try:
+        layer.output_shape((2, 5, 6))
+        return (2, 5, 6)
+    except sn.ShapeError:
+        return (5,)
+
+
 @pytest.mark.parametrize("name", LAYER_NAMES)
 def test_layer_with_default_arguments(name):
     layer = build_default(sn.LAYERS[name])
-    layer.build(5, np.random.default_rng(8), np.float64, np.random.default_rng(9))
-    x = np.random.default_rng(10).standard_normal((7, 5))
+    shape = sample_shape_for(layer)
+    layer.build(shape, np.random.default_rng(8), np.float64, np.random.default_rng(9))
+    x = np.random.default_rng(10).standard_normal((7,) + shape)
     result = check_operation(layer, x)
     assert result["passed"], result
     assert len(result["params"]) == len(layer.params())  # every parameter was checked

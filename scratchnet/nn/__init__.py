@@ -1,7 +1,7 @@
 """The engine: the book's networks in NumPy, readable top-down.
 
 ``core`` (Param and the Operation contract), ``activations``, ``initializers``,
-``normalization``, ``layers``, ``losses``, ``network``, ``optimizers``, ``schedules``,
+``normalization``, ``conv`` (convolution, pooling and flatten on images), ``layers``, ``losses``, ``network``, ``optimizers``, ``schedules``,
 ``callbacks``, ``metrics``, ``trainer`` and ``gradcheck``. It imports nothing from the
 rest of scratchnet but its errors, its argument checks and its registry lookup, so it can
 be read (and used) without the command line around it.
@@ -12,14 +12,15 @@ from types import ModuleType as _ModuleType
 from .activations import (ACTIVATIONS, ELU, GELU, Activation, LeakyReLU, Linear, ReLU, Sigmoid,
                           Softplus, Tanh, get_activation)
 from .callbacks import Callback, EarlyStopping
+from .conv import AvgPool2DOp, ChannelBiasAdd, Conv2DOp, FlattenOp, MaxPool2DOp
 from .core import DTYPES, BiasAdd, Dropout, Operation, Param, ParamOperation, WeightMultiply
 from .initializers import BIAS_INITIALIZERS, INITIALIZERS, VarianceScaling, get_initializer
-from .layers import LAYERS, Dense, Layer
+from .layers import LAYERS, AvgPool2D, Conv2D, Dense, Flatten, Layer, MaxPool2D
 from .losses import (LOSSES, BinaryCrossEntropy, Huber, Loss, MeanAbsoluteError, MeanSquaredError,
                      SoftmaxCrossEntropy, get_loss)
 from .metrics import METRICS, accuracy, mae, r2, rmse
 from .network import NeuralNetwork
-from .normalization import BatchNorm
+from .normalization import BatchNorm, BatchNorm2D
 from .optimizers import (OPTIMIZERS, SGD, AdaGrad, Adam, AdamW, Optimizer, RMSProp, SGDMomentum,
                          SGDNesterov, get_optimizer)
 from .schedules import (SCHEDULES, Constant, CosineDecay, ExponentialDecay, LinearDecay,

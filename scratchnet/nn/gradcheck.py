@@ -183,6 +183,8 @@ def check_network(net, X: np.ndarray, y: np.ndarray, max_params_per_tensor: int 
     dropout generator are as they were before the check when it returns; the parameters'
     ``grad`` hold the analytic gradients.
 
+    ``X`` is (batch, *sample_shape): rows, or images for a convolutional network.
+
     Returns one row per parameter tensor, input side first:
     ``{"param": name, "layer": i, "entries": k, "max_rel_error": e, "passed": e < tol}``.
     """
@@ -197,7 +199,7 @@ def check_network(net, X: np.ndarray, y: np.ndarray, max_params_per_tensor: int 
     X = np.asarray(X, dtype=np.float64)
     y = np.asarray(y, dtype=np.float64)
     if not net.built:
-        net.build(X.shape[1])
+        net.build(X.shape[1:])
     saved = net.state_dict()
     frozen = _FrozenRandomness(_generators(net))
     net.train_batch(X, y)

@@ -5,6 +5,10 @@
 ``scale=1, mode="fan_avg"``, i.e. standard deviation ``sqrt(2 / (fan_in + fan_out))``;
 He is ``scale=2, mode="fan_in"``; LeCun is ``scale=1, mode="fan_in"``. ``standard`` is the notebook's N(0, 1), kept so its
 experiments can be reproduced (it is far too large for 784 inputs).
+
+Fans follow the weight's layout (:func:`fans`): a dense weight is (fan_in, fan_out); a
+convolution's (F, C, KH, KW) has fan_in C*KH*KW and fan_out F*KH*KW, the numbers each
+output and each input is multiplied with (Keras and PyTorch count the same way).
 """
 
 from __future__ import annotations
@@ -17,6 +21,15 @@ import numpy as np
 from ..registry import lookup
 
 
+def fans(shape: tuple[int, ...]) -> tuple[int, int]:
+    """(fan_in, fan_out) of a dense weight (fan_in, fan_out) or of a convolution's weight
+    (out_channels, in_channels, KH, KW)."""
+    if len(shape) == 2:
+        return shape[0], shape[1]
+    receptive_field = math.prod(shape[2:])
+    return shape[1] * receptive_field, shape[0] * receptive_field
+
+
 @dataclass(frozen=True)
 class VarianceScaling:
     scale: float = 1.0
@@ -27,9 +40,8 @@ class VarianceScaling:
         n = {"fan_in": fan_in, "fan_out": fan_out, "fan_avg": (fan_in + fan_out) / 2}[self.mode]
         return math.sqrt(self.scale / n)
 
-    def __call__(self, shape: tuple[int, int], rng: np.random.Generator, dtype) -> np.ndarray:
-        fan_in, fan_out = shape
-        std = self.std(fan_in, fan_out)
+    def __call__(self, shape: tuple[int, ...], rng: np.random.Generator, dtype) -> np.ndarray:
+        std = self.std(*fans(shape))
         if self.distribution == "uniform":
             limit = math.sqrt(3.0) * std  # a uniform on [-a, a] has variance a^2 / 3
             return rng.uniform(-limit, limit, size=shape).astype(dtype)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 
 import numpy as np
@@ -9,12 +10,21 @@ import numpy as np
 from .. import checks
 from ..errors import ConfigError, ShapeError
 from .core import Dropout, Param, get_dtype
-from .layers import Layer
+from .layers import Dense, Layer, sample_shape
 from .losses import Loss, get_loss
+
+
+def _width(shape: tuple[int, ...]):
+    """A flat sample shape as its width (784), any other as the shape itself."""
+    return shape[0] if len(shape) == 1 else shape
 
 
 class NeuralNetwork:
     """A feed-forward network.
+
+    Its input samples have a shape fixed when it is built (:meth:`build`, or the first
+    forward pass): (features,) rows for dense layers, (channels, height, width) images for
+    a network that starts with a convolution; a batch is (N, *sample_shape).
 
     Args:
         layers: the layers, input side first.
@@ -39,7 +49,10 @@ class NeuralNetwork:
         self.layers = list(layers)
         self.loss = get_loss(loss)
         self.seed = seed
-        self.n_inputs: int | None = None
+        #: the sample shape the network was built for (None before it is built), and the
+        #: sample shape it outputs
+        self.input_shape: tuple[int, ...] | None = None
+        self.output_shape: tuple[int, ...] | None = None
         self._params: list[Param] = []
         self._seed_generators()
 
@@ -49,46 +62,85 @@ class NeuralNetwork:
         self.init_rng = np.random.default_rng(init_seq)
         self.dropout_rng = np.random.default_rng(dropout_seq)
 
-    def reset_parameters(self, n_inputs: int | None = None) -> "NeuralNetwork":
+    def reset_parameters(self, input_shape=None) -> "NeuralNetwork":
         """Draw the initial weights again from the seed (the same ones, for a fixed seed)."""
-        width = n_inputs if n_inputs is not None else self.n_inputs
-        if width is None:
-            raise ShapeError("reset_parameters needs the input width of an unbuilt network")
+        shape = input_shape if input_shape is not None else self.input_shape
+        if shape is None:
+            raise ShapeError("reset_parameters needs the input shape of an unbuilt network")
         self._seed_generators()
-        return self.build(width)
+        return self.build(shape)
+
+    # -- shapes, without building ------------------------------------------------------
+    def shapes(self, input_shape) -> list[dict]:
+        """What every layer makes of samples of ``input_shape``, without building anything
+        or allocating a single weight: one row per layer with ``layer`` (its index),
+        ``type`` (its description), ``input_shape``, ``output_shape`` (sample shapes, the
+        batch left out), ``params`` (its parameter count) and ``activation_bytes`` (an
+        estimate of the bytes per sample a training pass keeps for the backward pass; see
+        :meth:`Layer.activation_size`).
+
+        A shape that cannot work is a ShapeError naming the layer:
+        ``layer 4 (Dense(10, linear)): a dense layer takes flat samples ...``.
+        """
+        shape = sample_shape(input_shape)
+        rows = []
+        for i, layer in enumerate(self.layers):
+            try:
+                row = {"layer": i, "type": layer.describe(), "input_shape": shape,
+                       "output_shape": layer.output_shape(shape),
+                       "params": layer.param_count(shape),
+                       "activation_bytes": layer.activation_size(shape) * self.dtype.itemsize}
+            except ShapeError as e:
+                raise ShapeError(f"layer {i} ({layer.describe()}): {e}") from None
+            rows.append(row)
+            shape = row["output_shape"]
+        return rows
 
     # -- building ------------------------------------------------------------------
     @property
     def built(self) -> bool:
-        return self.n_inputs is not None
+        return self.input_shape is not None
 
-    def build(self, n_inputs: int) -> "NeuralNetwork":
-        """Create every layer's parameters for inputs of width ``n_inputs``."""
-        width = int(n_inputs)
-        self.n_inputs = width
+    @property
+    def n_inputs(self) -> int | None:
+        """Numbers per input sample (784 for (784,) rows and for (1, 28, 28) images)."""
+        return None if self.input_shape is None else math.prod(self.input_shape)
+
+    def build(self, input_shape) -> "NeuralNetwork":
+        """Create every layer's parameters for samples of ``input_shape``: an int (the
+        width of flat rows, ``build(784)``) or a tuple (``build((1, 28, 28))``). Every
+        ShapeError of :meth:`shapes` comes before anything is allocated."""
+        rows = self.shapes(input_shape)
         # Built here, not in __init__: reset_parameters makes a new dropout generator.
         self.input_op = Dropout(self.input_dropout, self.dropout_rng) if self.input_dropout else None
-        for i, layer in enumerate(self.layers):
-            layer.build(width, self.init_rng, self.dtype, self.dropout_rng)
+        for layer, row in zip(self.layers, rows):
+            layer.build(row["input_shape"], self.init_rng, self.dtype, self.dropout_rng)
             for p in layer.params():
-                p.name = f"layers.{i}.{p.name.rsplit('.', 1)[-1]}"
-            width = layer.neurons
+                p.name = f"layers.{row['layer']}.{p.name.rsplit('.', 1)[-1]}"
         self.layers[0].set_needs_input_grad(False)
         self._params = [p for layer in self.layers for p in layer.params()]
+        self.input_shape, self.output_shape = rows[0]["input_shape"], rows[-1]["output_shape"]
         return self
 
     @property
     def n_outputs(self) -> int:
-        return self.layers[-1].neurons
+        if self.built:
+            return math.prod(self.output_shape)
+        if isinstance(self.layers[-1], Dense):
+            return self.layers[-1].neurons
+        raise ShapeError("the output width of a network that does not end in a dense layer "
+                         "is known once it is built")
 
     # -- passes --------------------------------------------------------------------
     def forward(self, x: np.ndarray, inference: bool = False) -> np.ndarray:
-        if x.ndim != 2:
-            raise ShapeError(f"network input must be 2-D (batch, features), got shape {x.shape}")
+        """(N, *input_shape) -> the last layer's output (N, *output_shape)."""
         if not self.built:
-            self.build(x.shape[1])
-        elif x.shape[1] != self.n_inputs:
-            raise ShapeError(f"network expects {self.n_inputs} input features, got {x.shape[1]}")
+            if x.ndim < 2:
+                raise ShapeError(f"network input must be (batch, features) rows or (batch, "
+                                 f"channels, height, width) images, got shape {x.shape}")
+            self.build(x.shape[1:])
+        elif x.shape[1:] != self.input_shape:
+            raise ShapeError(self._wrong_input(x.shape))
         if x.dtype != self.dtype:
             x = x.astype(self.dtype)
         if self.input_op is not None:
@@ -97,6 +149,14 @@ class NeuralNetwork:
         for layer in self.layers:
             x = layer.forward(x, inference)
         return x
+
+    def _wrong_input(self, shape: tuple[int, ...]) -> str:
+        if len(self.input_shape) > 1:
+            return (f"network expects samples of shape {self.input_shape}, a batch of "
+                    f"shape (N, {', '.join(map(str, self.input_shape))}); got {shape}")
+        if len(shape) != 2:
+            return f"network input must be 2-D (batch, features), got shape {shape}"
+        return f"network expects {self.input_shape[0]} input features, got {shape[1]}"
 
     def backward(self, loss_grad: np.ndarray) -> None:
         grad = loss_grad
@@ -113,14 +173,29 @@ class NeuralNetwork:
         self.backward(self.loss.backward())
         return loss
 
+    #: the most bytes of activations one inference pass should hold: :meth:`predict` and
+    #: :func:`~scratchnet.trainer.evaluate` cut their batches to fit (the columns of one
+    #: convolution alone would take 640 MB for 2048 MNIST images; dense networks keep
+    #: their 2048 rows)
+    INFERENCE_BYTES = 64 * 2**20
+
+    def inference_batch_size(self, batch_size: int) -> int:
+        """``batch_size``, or fewer rows where that many would hold more activations than
+        :data:`INFERENCE_BYTES` (for a built network; an unbuilt one keeps ``batch_size``)."""
+        if not self.built:
+            return batch_size
+        per_sample = sum(row["activation_bytes"] for row in self.shapes(self.input_shape))
+        return max(1, min(batch_size, self.INFERENCE_BYTES // per_sample))
+
     def predict(self, x: np.ndarray, batch_size: int = 2048, raw: bool = False) -> np.ndarray:
         """Inference in batches (no giant allocation per layer for big inputs).
 
         Returns what the loss says predictions mean (softmax probabilities for
         :class:`SoftmaxCrossEntropy`), or the last layer's raw output with ``raw=True``.
         """
-        outs = [self.forward(x[i:i + batch_size], inference=True)
-                for i in range(0, max(len(x), 1), batch_size)]
+        step = self.inference_batch_size(batch_size)
+        outs = [self.forward(x[i:i + step], inference=True)
+                for i in range(0, max(len(x), 1), step)]
         out = np.concatenate(outs) if len(outs) > 1 else outs[0]
         return out if raw else self.loss.predictions(out)
 
@@ -160,8 +235,11 @@ class NeuralNetwork:
         """Copy arrays into the parameters (building the network first if needed)."""
         if not self.built:
             first = state.get("layers.0.W")
-            if first is None:
-                raise ShapeError("state has no 'layers.0.W' to infer the input width from")
+            if first is None or np.ndim(first) != 2:
+                # A convolution's weight fixes its channels, not the size of its images.
+                raise ShapeError(f"cannot infer the input shape of an unbuilt network that "
+                                 f"starts with {self.layers[0].describe()} from its state: "
+                                 f"build it first, net.build(input_shape)")
             self.build(first.shape[0])
         live = self.arrays()
         missing, unexpected = set(live) - set(state), set(state) - set(live)
@@ -179,12 +257,17 @@ class NeuralNetwork:
         return sum(p.value.size for p in self.params())
 
     def summary(self) -> list[dict]:
-        """One row per layer: description, input and output width, parameter count."""
-        rows = []
-        width = self.n_inputs
+        """One row per layer: description, input and output width (a sample shape for
+        images), parameter count; widths a network not yet built cannot know are None
+        (:meth:`shapes` tells them for a given input shape)."""
+        if self.built:
+            return [{"layer": row["layer"], "type": row["type"],
+                     "inputs": _width(row["input_shape"]), "outputs": _width(row["output_shape"]),
+                     "params": row["params"]} for row in self.shapes(self.input_shape)]
+        rows, width = [], None
         for i, layer in enumerate(self.layers):
+            outputs = layer.neurons if isinstance(layer, Dense) else None
             rows.append({"layer": i, "type": layer.describe(), "inputs": width,
-                         "outputs": layer.neurons,
-                         "params": layer.n_params if layer.built else None})
-            width = layer.neurons
+                         "outputs": outputs, "params": None})
+            width = outputs
         return rows

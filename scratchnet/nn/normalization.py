@@ -1,4 +1,5 @@
-"""Batch normalisation (Ioffe & Szegedy 2015) as an operation."""
+"""Batch normalisation (Ioffe & Szegedy 2015) as an operation: feature by feature for
+(batch, n) rows, channel by channel for (N, C, H, W) images."""
 
 from __future__ import annotations
 
@@ -25,13 +26,16 @@ class BatchNorm(Operation):
     rows per batch (a single row has no variance), as in PyTorch.
     """
 
+    #: the axes each feature's statistics are taken over
+    axes: tuple[int, ...] = (0,)
+
     def __init__(self, neurons: int, dtype="float32", momentum: float = 0.1, eps: float = 1e-5):
         super().__init__()
-        neurons = checks.positive_int(neurons, "BatchNorm features")
+        neurons = checks.positive_int(neurons, f"{type(self).__name__} features")
         self.momentum = checks.number(momentum, "batch-norm momentum", 0, 1, low_open=True)
         self.eps = checks.positive(eps, "batch-norm eps")
         dtype = np.dtype(dtype)
-        shape = (1, neurons)
+        shape = self._param_shape(neurons)
         self.gamma = Param(np.ones(shape, dtype), "gamma")
         self.beta = Param(np.zeros(shape, dtype), "beta")
         self.running_mean = np.zeros(shape, dtype)
@@ -40,63 +44,107 @@ class BatchNorm(Operation):
         self._inv_std: np.ndarray | None = None
         self._training = False
 
+    @staticmethod
+    def _param_shape(n: int) -> tuple[int, ...]:
+        return (1, n)
+
+    def _broadcast(self, a: np.ndarray) -> np.ndarray:
+        """A parameter or statistic as a view that broadcasts against the input."""
+        return a
+
     def params(self) -> list[Param]:
         return [self.gamma, self.beta]
 
     def buffers(self) -> dict[str, np.ndarray]:
         return {"running_mean": self.running_mean, "running_var": self.running_var}
 
+    @property
+    def features(self) -> int:
+        return self.gamma.value.size
+
     def forward(self, input_: np.ndarray, inference: bool = False) -> np.ndarray:
-        n = self.gamma.value.shape[1]
-        if input_.ndim != 2 or input_.shape[1] != n:
-            raise ShapeError(f"BatchNorm expects input of shape (batch, {n}), got {input_.shape}")
-        if not inference and input_.shape[0] < 2:
+        self._check_input(input_)
+        if not inference and input_.size // self.features < 2:
             raise ShapeError(
-                f"batch normalisation needs at least 2 rows per training batch, got "
-                f"{input_.shape[0]} (pick a batch_size that does not leave a last batch of "
-                f"one row)")
+                f"batch normalisation needs at least 2 rows per training batch (2 values of "
+                f"each feature), got input of shape {input_.shape} (pick a batch_size that "
+                f"does not leave a last batch of one row)")
         return super().forward(input_, inference)
 
+    def _check_input(self, x: np.ndarray) -> None:
+        if x.ndim != 2 or x.shape[1] != self.features:
+            raise ShapeError(f"BatchNorm expects input of shape (batch, {self.features}), "
+                             f"got {x.shape}")
+
     def _output(self, inference: bool) -> np.ndarray:
-        x = self.input_
+        x, axes, bc = self.input_, self.axes, self._broadcast
         self._training = not inference
         if inference:
-            centred = x - self.running_mean
-            var = self.running_var
+            centred = x - bc(self.running_mean)
+            var = bc(self.running_var)
         else:
-            mean = x.mean(axis=0, keepdims=True)
+            mean = x.mean(axis=axes, keepdims=True)
             centred = x - mean
-            var = np.mean(centred * centred, axis=0, keepdims=True)
-            m, rows = self.momentum, x.shape[0]
-            self.running_mean *= 1.0 - m
-            self.running_mean += m * mean
-            self.running_var *= 1.0 - m
-            self.running_var += (m * rows / (rows - 1)) * var
+            var = np.mean(centred * centred, axis=axes, keepdims=True)
+            m, rows = self.momentum, x.size // self.features
+            running_mean, running_var = bc(self.running_mean), bc(self.running_var)  # views
+            running_mean *= 1.0 - m
+            running_mean += m * mean
+            running_var *= 1.0 - m
+            running_var += (m * rows / (rows - 1)) * var
         inv_std = var + x.dtype.type(self.eps)
         np.sqrt(inv_std, out=inv_std)
         np.divide(1, inv_std, out=inv_std)
         centred *= inv_std  # now xhat
         self._xhat, self._inv_std = centred, inv_std
-        out = centred * self.gamma.value
-        out += self.beta.value
+        out = centred * bc(self.gamma.value)
+        out += bc(self.beta.value)
         return out
 
     def _param_grad(self, output_grad: np.ndarray) -> None:
-        np.sum(output_grad * self._xhat, axis=0, keepdims=True, out=self.gamma.grad)
-        output_grad.sum(axis=0, keepdims=True, out=self.beta.grad)
+        axes, bc = self.axes, self._broadcast
+        np.sum(output_grad * self._xhat, axis=axes, keepdims=True, out=bc(self.gamma.grad))
+        output_grad.sum(axis=axes, keepdims=True, out=bc(self.beta.grad))
 
     def _input_grad(self, output_grad: np.ndarray) -> np.ndarray:
         # With the parameter gradients already summed (backward fills them first):
         # dx = gamma * inv_std * (dy - sum(dy) / N - xhat * sum(dy * xhat) / N)
-        scale = self.gamma.value * self._inv_std
+        # (N counting every value a statistic was taken over)
+        bc = self._broadcast
+        scale = bc(self.gamma.value) * self._inv_std
         if not self._training:
             return output_grad * scale
-        rows = output_grad.shape[0]
-        grad = self._xhat * (self.gamma.grad / rows)
-        grad += self.beta.grad / rows
+        rows = output_grad.size // self.features
+        grad = self._xhat * (bc(self.gamma.grad) / rows)
+        grad += bc(self.beta.grad) / rows
         np.subtract(output_grad, grad, out=grad)
         grad *= scale
         return grad
 
     def __repr__(self) -> str:
-        return f"BatchNorm({self.gamma.value.shape[1]}, momentum={self.momentum}, eps={self.eps})"
+        return (f"{type(self).__name__}({self.features}, momentum={self.momentum}, "
+                f"eps={self.eps})")
+
+
+class BatchNorm2D(BatchNorm):
+    """Batch normalisation of (N, C, H, W) images channel by channel (PyTorch's
+    ``BatchNorm2d``): each channel's statistics are taken over the batch and every position,
+    N*H*W values, and its running variance uses that count for the unbiased estimate.
+
+    ``gamma``, ``beta``, ``running_mean`` and ``running_var`` have shape (C,), PyTorch's and
+    ONNX's shape for them; otherwise as :class:`BatchNorm`.
+    """
+
+    axes = (0, 2, 3)
+
+    @staticmethod
+    def _param_shape(n: int) -> tuple[int, ...]:
+        return (n,)
+
+    def _broadcast(self, a: np.ndarray) -> np.ndarray:
+        return a.reshape(1, -1, 1, 1)
+
+    def _check_input(self, x: np.ndarray) -> None:
+        if x.ndim != 4 or x.shape[1] != self.features:
+            raise ShapeError(f"BatchNorm2D expects input of shape (N, {self.features}, H, W), "
+                             f"got {x.shape}")

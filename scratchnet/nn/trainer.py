@@ -51,11 +51,14 @@ class History:
 
 
 def _check_xy(X: np.ndarray, y: np.ndarray, what: str) -> None:
+    """X holds one sample per row, (n, features) or (n, channels, height, width) images;
+    y is 2-D (n, outputs)."""
     if y.ndim == 1 and y.size and np.all(np.mod(y, 1) == 0):
         raise ShapeError(f"{what}: y has shape {y.shape}: class labels? The network learns "
                          "one-hot rows: y = scratchnet.data.one_hot(labels, n_classes)")
-    if X.ndim != 2 or y.ndim != 2:
-        raise ShapeError(f"{what}: X and y must be 2-D, got shapes {X.shape} and {y.shape}")
+    if X.ndim < 2 or y.ndim != 2:
+        raise ShapeError(f"{what}: X must be (samples, features) or (samples, channels, "
+                         f"height, width) and y 2-D, got shapes {X.shape} and {y.shape}")
     if len(X) != len(y):
         raise ShapeError(f"{what}: X has {len(X)} rows but y has {len(y)}")
 
@@ -167,6 +170,10 @@ class Trainer:
             schedule_epochs: int | None = None) -> History:
         """Train and return the :class:`History`.
 
+        ``X_train`` (and ``X_val``) hold one sample per row: (n, features) for a dense
+        network, (n, channels, height, width) images for one that starts with a
+        convolution; ``y_train`` is (n, outputs).
+
         Args:
             restart: re-initialise the weights (from the network's seed) and the optimizer
                 state first, as the book does; False continues from the current weights.
@@ -221,10 +228,10 @@ class Trainer:
 
         fresh = restart and resume is None
         if fresh:
-            net.reset_parameters(X_train.shape[1])
+            net.reset_parameters(X_train.shape[1:])
             self.optimizer.state = {}
         elif not net.built:
-            net.build(X_train.shape[1])
+            net.build(X_train.shape[1:])
         self._schedule = self.optimizer.schedule(checks.positive_int(schedule_epochs,
                                                                      "schedule_epochs"))
         self.history = History(task=infer_task(net.loss, y_train))
@@ -233,7 +240,7 @@ class Trainer:
                          "seed": seed}
         run = _Fit(X_train, y_train, X_val, y_val, epochs, eval_every, batch_size, stopper,
                    self.callbacks + list(callbacks or []),
-                   x_buf=np.empty((min(batch_size, len(X_train)), X_train.shape[1]),
+                   x_buf=np.empty((min(batch_size, len(X_train)),) + X_train.shape[1:],
                                   dtype=net.dtype),
                    y_buf=np.empty((min(batch_size, len(y_train)), y_train.shape[1]),
                                   dtype=net.dtype))
@@ -412,6 +419,7 @@ def evaluate(net: NeuralNetwork, X: np.ndarray, y: np.ndarray, batch_size: int =
     X = np.asarray(X, dtype=net.dtype)
     y = np.asarray(y, dtype=net.dtype)
     _check_xy(X, y, "evaluation data")
+    batch_size = net.inference_batch_size(batch_size)
     total, outputs = 0.0, []
     for i in range(0, len(X), batch_size):
         out = net.forward(X[i:i + batch_size], inference=True)
