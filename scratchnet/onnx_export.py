@@ -28,6 +28,7 @@ import numpy as np
 from . import __version__, runs
 from .data import Scaler
 from .errors import ConfigError, ShapeError
+from .experiment import load_run
 from .extras import require
 from .nn import (ELU, GELU, BatchNorm, BiasAdd, BinaryCrossEntropy, Dropout, Huber, Layer,
                  LeakyReLU, Linear, MeanAbsoluteError, MeanSquaredError, NeuralNetwork, ReLU,
@@ -35,7 +36,8 @@ from .nn import (ELU, GELU, BatchNorm, BiasAdd, BinaryCrossEntropy, Dropout, Hub
 
 #: the ONNX operator set the graph uses (ONNX 1.12, 2022; onnxruntime reads it since 1.12)
 OPSET = 17
-#: the IR version that came with opset 17, so runtimes of that age read the file
+#: ONNX 1.12's IR version (a newer onnx package would stamp its own, which older runtimes
+#: refuse to read)
 IR_VERSION = 8
 INPUT, OUTPUT = "input", "output"
 
@@ -45,7 +47,7 @@ class Graph:
     operation reads. Each node's output tensor takes the node's (unique) name."""
 
     def __init__(self, onnx):
-        self.helper, self.numpy_helper = onnx.helper, onnx.numpy_helper
+        self.helper, self.numpy_helper = onnx.helper, onnx.numpy_helper  # the module, handed in
         self.nodes: list = []
         self.initializers: list = []
         self.x = INPUT
@@ -66,15 +68,12 @@ class Graph:
         self.initializers.append(self.numpy_helper.from_array(array, name))
         return name
 
-    def node(self, op_type: str, inputs: list[str], name: str, **attributes) -> str:
-        """Add a node; returns the name of its output."""
-        name = self._unique(name)
-        self.nodes.append(self.helper.make_node(op_type, inputs, [name], name=name, **attributes))
-        return name
-
     def apply(self, op_type: str, name: str, *operands: str, **attributes) -> None:
-        """``x = op_type(x, *operands)``."""
-        self.x = self.node(op_type, [self.x, *operands], name, **attributes)
+        """``x = op_type(x, *operands)``: one node, whose output becomes ``x``."""
+        name = self._unique(name)
+        self.nodes.append(self.helper.make_node(op_type, [self.x, *operands], [name], name=name,
+                                                **attributes))
+        self.x = name
 
 
 # -- one function per operation: (graph, operation, name prefix) -----------------------
@@ -233,7 +232,5 @@ def export_network(net: NeuralNetwork, info: dict, output: str | Path) -> Path:
 def export_run(run_dir: str | Path, output: str | Path) -> Path:
     """A run folder's best weights (``weights.safetensors``) and scaling as the ONNX file
     ``output``; returns its path."""
-    from .experiment import load_run
-
     _, net, info, _ = load_run(run_dir)
     return export_network(net, info, output)
