@@ -86,10 +86,10 @@ def _bias_add(g: Graph, op: BiasAdd, prefix: str) -> None:
 
 
 def _batch_norm(g: Graph, op: BatchNorm, prefix: str) -> None:
-    # ONNX takes (C,) statistics for inputs (N, C, ...); scratchnet keeps them as (1, C).
-    inputs = [g.constant(op.gamma.name, op.gamma.value[0]), g.constant(op.beta.name, op.beta.value[0]),
-              g.constant(f"{prefix}.running_mean", op.running_mean[0]),
-              g.constant(f"{prefix}.running_var", op.running_var[0])]
+    # ONNX takes (C,) vectors for inputs (N, C, ...); scratchnet keeps them as (1, C).
+    vectors = {op.gamma.name: op.gamma.value, op.beta.name: op.beta.value,
+               f"{prefix}.running_mean": op.running_mean, f"{prefix}.running_var": op.running_var}
+    inputs = [g.constant(name, value.reshape(-1)) for name, value in vectors.items()]
     g.apply("BatchNormalization", f"{prefix}.batch_norm", *inputs, epsilon=float(op.eps))
 
 
