@@ -12,6 +12,7 @@ A run folder ``runs/<name>-<timestamp>/`` holds:
 
 Every file is written to a temporary file in the same folder and renamed over the old one,
 so a run killed at any moment (even with SIGKILL) leaves the previous version readable.
+Each file's contents, tensor by tensor and key by key: ``docs/format.md``.
 """
 
 from __future__ import annotations

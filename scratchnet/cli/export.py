@@ -1,0 +1,22 @@
+"""``scratchnet export``: a run's best weights as an ONNX model."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from ..onnx_export import OPSET, export_run
+from .app import app
+
+
+@app.command(help=f"Write a run's best weights as an ONNX model (opset {OPSET}): raw "
+                  "features in, as `scratchnet predict` takes them; class probabilities (or "
+                  "the regression output) out. Prints the file's path.")
+def export(
+    run_dir: Path = typer.Argument(..., metavar="RUN_DIR",
+                                   help="A run folder written by `scratchnet train`."),
+    output: Path = typer.Option(..., "-o", "--output", metavar="FILE",
+                                help="The ONNX file to write (replaced if it exists)."),
+):
+    print(export_run(run_dir, output))
