@@ -44,8 +44,10 @@ class SweepFolder:
         seeds = seeds if seeds is not None else (section.seeds if section else 1)
         base = cfg.to_dict()
         base.pop("sweep", None)
+        tracking = base.pop("tracking", None)  # the sweep logs its runs, not each worker
         state = {"version": STATE_VERSION, "name": cfg.name, "base_config": base,
-                 "grid": grid, "seeds": seeds, "data_dir": data_dir, "runs": {}}
+                 "grid": grid, "seeds": seeds, "data_dir": data_dir, "runs": {},
+                 "tracking": tracking if tracking and tracking["mlflow"] else None}
         # Plan before creating anything: a bad grid or a grid with no valid point leaves
         # no folder behind.
         points, tasks = plan(base, grid, seeds)
