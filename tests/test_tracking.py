@@ -4,13 +4,11 @@ command line, then everything read back through ``MlflowClient``."""
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
-from conftest import digits_config, run_cli, write_config
+from conftest import digits_config, run_cli, run_cli_without, write_config
 from scratchnet import runs
 
 mlflow = pytest.importorskip("mlflow")
@@ -119,12 +117,9 @@ def test_a_tracker_that_cannot_write_warns_once_and_the_run_completes(tmp_path):
 
 def test_without_mlflow_installed_the_error_names_the_install_command(tmp_path):
     path = write_config(tmp_path, "tiny")
-    code = ("import sys; sys.modules['mlflow'] = None; from scratchnet.cli import main; "
-            f"main(['train', {str(path)!r}, '--mlflow'])")
-    proc = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True)
-    assert proc.returncode == 2
-    assert proc.stderr.strip() == ("error: MLflow tracking needs mlflow: "
-                                   "pip install 'scratchnet[mlflow]'")
+    rc, _, err = run_cli_without("mlflow", ["train", path, "--mlflow"], tmp_path)
+    assert rc == 2
+    assert err.strip() == "error: MLflow tracking needs mlflow: pip install 'scratchnet[mlflow]'"
     assert not (tmp_path / "runs").exists()  # refused before any training
 
 
