@@ -187,3 +187,11 @@ def test_a_sweep_logs_each_run_nested_under_one_parent(tmp_path, store):
     # the runs' own configs are not tracked: the sweep logged them
     entry = next(iter(state["runs"].values()))
     assert runs.read_run_config(tmp_path / sweep_dir / entry["run_dir"])["tracking"] is None
+
+
+def test_where_a_run_was_tracked_is_no_difference_between_runs():
+    from scratchnet.config import differing_keys
+
+    tracked = digits_config(tracking={"mlflow": True, "uri": "sqlite:///x.db"})
+    assert differing_keys([digits_config(), tracked]) == []  # compare, plot labels
+    assert differing_keys([digits_config(), digits_config(seed=1)]) == ["seed"]
