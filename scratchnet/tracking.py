@@ -230,3 +230,50 @@ class RunTracker(Callback):
         metrics = [m for r in runs.read_metrics(run_dir) for m in evaluation_metrics(r)]
         self.tracker.log(self.run_id, metrics=metrics)
         self.finish()
+
+
+class PlanTracking:
+    """Many runs planned together (a sweep, a tune), tracked from the process that plans
+    them: one MLflow experiment named after the folder, one parent run (its id kept in
+    the folder's state, so a resumed plan logs under it again), and each finished run
+    logged under it from its run folder as it comes back. Worker processes never log: no
+    two processes race on one SQLite file, and remote workers need no MLflow.
+
+    ``folder`` has ``path``, ``state`` (``state["tracking"]``: the settings, None when
+    untracked, when every method does nothing) and ``save()``."""
+
+    def __init__(self, tracker: Tracker | None = None, parent: str | None = None):
+        self.tracker, self.parent = tracker, parent
+
+    @classmethod
+    def open(cls, folder, params: dict) -> "PlanTracking":
+        settings = folder.state.get("tracking")
+        if not settings:
+            return cls()
+        tracker = Tracker.of(settings, folder.path.parent, folder.path.name)
+        parent = settings.get("parent_run_id")
+        if parent is not None:
+            tracker.reopen(parent)
+            return cls(tracker, parent)
+        parent = tracker.create_run(folder.path.name, {TAG + "folder": str(folder.path.resolve()),
+                                                       TAG + "version": __version__})
+        tracker.log(parent, params=params)
+        if parent is not None:
+            settings["parent_run_id"] = parent
+            folder.save()
+        return cls(tracker, parent)
+
+    def record(self, run_dir: Path | None) -> None:
+        if self.tracker is not None and run_dir is not None and Path(run_dir).is_dir():
+            RunTracker(self.tracker, self.parent).record(run_dir)
+
+    def close(self, status: str = "FINISHED") -> None:
+        if self.tracker is not None:
+            self.tracker.end_run(self.parent, status)
+
+
+def tracked_settings(config: dict) -> dict | None:
+    """Take the ``tracking`` section out of a plan's base config (its runs are logged by
+    :class:`PlanTracking`, not by themselves): the settings when tracking is on, else None."""
+    settings = config.pop("tracking", None)
+    return settings if settings and settings.get("mlflow") else None

@@ -195,3 +195,22 @@ def test_where_a_run_was_tracked_is_no_difference_between_runs():
     tracked = digits_config(tracking={"mlflow": True, "uri": "sqlite:///x.db"})
     assert differing_keys([digits_config(), tracked]) == []  # compare, plot labels
     assert differing_keys([digits_config(), digits_config(seed=1)]) == ["seed"]
+
+
+def test_a_tracked_tune_logs_each_trial_under_one_parent(tmp_path, store, main_here):
+    optuna = pytest.importorskip("optuna")
+    _, uri = store
+    path = write_config(tmp_path, "tuned", tracking={"mlflow": True, "uri": uri})
+    rc, _, err = main_here("tune", path, "--space", "optimizer.lr=loguniform:1e-2:1",
+                           "--trials", "2", "--seed", "0", "--pruner", "none", "-q")
+    assert rc == 0, err
+    tune_dir = next((tmp_path / "tunes").iterdir())
+    client = MlflowClient(uri)
+    found = client.search_runs([client.get_experiment_by_name(tune_dir.name).experiment_id])
+    (parent,) = [r for r in found if "mlflow.parentRunId" not in r.data.tags]
+    trials = [r for r in found if r.data.tags.get("mlflow.parentRunId") == parent.info.run_id]
+    assert len(trials) == 2 and all(r.info.status == "FINISHED" for r in trials)
+    assert parent.data.params["space.optimizer.lr"] == "loguniform:1e-2:1"
+    study = optuna.load_study(study_name=tune_dir.name, storage=f"sqlite:///{tune_dir / 'study.db'}")
+    assert {r.data.params["optimizer.lr"] for r in trials} == {
+        str(t.params["optimizer.lr"]) for t in study.trials}

@@ -189,6 +189,7 @@ def _run(folder: TuneFolder, trials, jobs, data_dir, top, json_out, quiet) -> No
     try:
         study = run_study(folder, trials=trials, jobs=jobs, data_dir=data_dir, on_trial=on_trial)
     except KeyboardInterrupt:
+        done[0] = len(finished(load_study(folder)))  # workers may have finished unreported ones
         err_console.print(f"interrupted: {done[0]} of {total} trials finished; resume with: "
                           f"scratchnet tune --resume {folder.path}", highlight=False, soft_wrap=True)
         raise typer.Exit(128 + signal.SIGINT)

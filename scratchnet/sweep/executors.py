@@ -10,6 +10,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 
 from ..errors import ConfigError, ScratchnetError
+from ..tracking import PlanTracking
 from .folder import SweepFolder
 from .grid import Task
 from .worker import run_task, run_task_shipped
@@ -67,7 +68,8 @@ def run_sweep(folder: SweepFolder, *, jobs: int | None = None, executor: str = "
                           "(--address tcp://HOST:PORT)")
     data_dir = data_dir if data_dir is not None else folder.data_dir
     progress = SweepProgress(total=len(folder.tasks))
-    tracking = SweepTracking.open(folder)
+    tracking = PlanTracking.open(folder, {**{f"grid.{k}": v for k, v in folder.state["grid"].items()},
+                                          "seeds": folder.state["seeds"]})
     try:
         _run_todo(folder, jobs, executor, address, data_dir, on_result, start_method, client,
                   progress, tracking)
@@ -118,45 +120,6 @@ def _run_todo(folder, jobs, executor, address, data_dir, on_result, start_method
                 done(task, run_task(_payload(task), str(folder.runs_dir), data_dir, resume_dir))
         else:
             _run_local(folder, todo, jobs, data_dir, done, start_method)
-
-
-class SweepTracking:
-    """A sweep tracked with MLflow (``tracking`` in ``sweep.json``): one parent run for
-    the sweep (kept across ``--resume``), each finished run logged under it as it comes
-    back. Untracked, every method does nothing."""
-
-    def __init__(self, tracker=None, parent: str | None = None):
-        self.tracker, self.parent = tracker, parent
-
-    @classmethod
-    def open(cls, folder: SweepFolder) -> "SweepTracking":
-        settings = folder.state.get("tracking")
-        if not settings:
-            return cls()
-        from ..tracking import TAG, Tracker
-
-        tracker = Tracker.of(settings, folder.path.parent, folder.path.name)
-        parent = settings.get("parent_run_id")
-        if parent is not None:
-            tracker.reopen(parent)
-            return cls(tracker, parent)
-        parent = tracker.create_run(folder.path.name, {TAG + "sweep": str(folder.path.resolve())})
-        tracker.log(parent, params={**{f"grid.{k}": v for k, v in folder.state["grid"].items()},
-                                    "seeds": folder.state["seeds"]})
-        if parent is not None:
-            settings["parent_run_id"] = parent
-            folder.save()
-        return cls(tracker, parent)
-
-    def record(self, run_dir) -> None:
-        if self.tracker is not None and run_dir is not None and run_dir.is_dir():
-            from ..tracking import RunTracker
-
-            RunTracker(self.tracker, self.parent).record(run_dir)
-
-    def close(self, status: str = "FINISHED") -> None:
-        if self.tracker is not None:
-            self.tracker.end_run(self.parent, status)
 
 
 def _failed(task: Task, error: str) -> dict:

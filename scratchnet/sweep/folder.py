@@ -10,6 +10,7 @@ from pathlib import Path
 from .. import runs
 from ..config import ExperimentConfig, validate
 from ..errors import ConfigError, DataError, ScratchnetError
+from ..tracking import tracked_settings
 from .grid import Task, check_grid, merge_grids, plan
 from .worker import strip_summary
 
@@ -90,10 +91,9 @@ class SweepFolder(PlanFolder):
         seeds = seeds if seeds is not None else (section.seeds if section else 1)
         base = cfg.to_dict()
         base.pop("sweep", None)
-        tracking = base.pop("tracking", None)  # the sweep logs its runs, not each worker
         state = {"version": STATE_VERSION, "name": cfg.name, "base_config": base,
                  "grid": grid, "seeds": seeds, "data_dir": data_dir, "runs": {},
-                 "tracking": tracking if tracking and tracking["mlflow"] else None}
+                 "tracking": tracked_settings(base)}
         # Plan before creating anything: a bad grid or a grid with no valid point leaves
         # no folder behind.
         points, tasks = plan(base, grid, seeds)

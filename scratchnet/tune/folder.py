@@ -13,6 +13,7 @@ from ..config import ExperimentConfig, validate
 from ..config.schema import TuneConfig
 from ..errors import ConfigError
 from ..sweep.folder import RUNS, STATE_VERSION, PlanFolder
+from ..tracking import tracked_settings
 from .space import Dimension, candidate, check_space, parse_space
 
 STATE = "tune.json"
@@ -57,6 +58,7 @@ class TuneFolder(PlanFolder):
         origins = {**{k: f"{where}: tune.space.{k}" for k in section["space"]}, **(origins or {})}
         base = cfg.to_dict()
         base.pop("tune", None)
+        tracking = tracked_settings(base)
         dims = parse_space(plan["space"], origins)
         check_space(base, dims)
         if plan["direction"] is None:
@@ -64,7 +66,7 @@ class TuneFolder(PlanFolder):
         path = runs.new_run_dir(out, cfg.name or "tune")
         (path / RUNS).mkdir()
         state = {"version": STATE_VERSION, "name": cfg.name or "tune", "study": path.name,
-                 "base_config": base, "data_dir": data_dir, **plan}
+                 "base_config": base, "data_dir": data_dir, "tracking": tracking, **plan}
         folder = cls(path, state, dims)
         folder.save()
         return folder

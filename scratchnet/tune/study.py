@@ -4,7 +4,6 @@ that share the study's storage."""
 
 from __future__ import annotations
 
-import math
 import os
 from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, wait
@@ -16,6 +15,7 @@ from .. import runs
 from ..errors import ConfigError, DivergenceError, ScratchnetError
 from ..extras import require
 from ..nn import Callback
+from ..tracking import PlanTracking
 from .folder import TuneFolder
 
 #: how the objective ends each trial it finishes (a trial without one was interrupted)
@@ -60,7 +60,6 @@ def objective(folder: TuneFolder, data_dir: str | None = None) -> Callable:
     """The function optuna calls per trial: train the trial's config into ``runs/``."""
     from ..experiment import train_experiment
 
-    optuna = import_optuna()
     data_dir = data_dir if data_dir is not None else folder.state.get("data_dir")
 
     def run(trial) -> float:
@@ -69,7 +68,7 @@ def objective(folder: TuneFolder, data_dir: str | None = None) -> Callable:
         try:
             cfg = folder.trial_config(trial.number, values)
         except ConfigError as e:  # a combination of values the schema refuses
-            return _end(trial, "invalid", error=str(e))
+            raise _end(trial, "invalid", error=str(e)) from None
         pruning = Pruning(trial, folder.state["metric"], folder.larger_is_better)
         seen = {}
         try:
@@ -77,21 +76,19 @@ def objective(folder: TuneFolder, data_dir: str | None = None) -> Callable:
             with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
                 result = train_experiment(cfg, out=folder.runs_dir, data_dir=data_dir,
                                           callbacks=[pruning], on_start=lambda t, d: seen.update(d=d))
-        except DivergenceError as e:  # a hopeless point: pruned, so the sampler learns it
-            _end(trial, "diverged", seen.get("d"), folder, error=str(e))
-            raise optuna.TrialPruned(str(e)) from None
-        except ConfigError as e:
+        except DivergenceError as e:
+            raise _end(trial, "diverged", seen.get("d"), folder, error=str(e)) from None
+        except ConfigError as e:  # refused when the experiment is built (final_lr > lr, ...)
             if "d" in seen:
                 raise
-            return _end(trial, "invalid", error=str(e))
+            raise _end(trial, "invalid", error=str(e)) from None
         if pruning.error is not None:
             raise pruning.error
         epochs = result.summary.get("epochs_run")
         if result.status == "interrupted" and pruning.pruned_at is not None:
             summary = {**result.summary, "status": "pruned", "pruned_at": pruning.pruned_at}
             runs.write_json(result.run_dir / runs.SUMMARY, summary)
-            _end(trial, "pruned", result.run_dir, folder, epochs=epochs)
-            raise optuna.TrialPruned(f"pruned at epoch {pruning.pruned_at}")
+            raise _end(trial, "pruned", result.run_dir, folder, epochs=epochs)
         if result.status != "completed":
             raise KeyboardInterrupt  # stopped from outside: the trial is not finished
         _end(trial, "completed", result.run_dir, folder, epochs=epochs)
@@ -100,15 +97,16 @@ def objective(folder: TuneFolder, data_dir: str | None = None) -> Callable:
 
 
 def _end(trial, status: str, run_dir: Path | None = None, folder: TuneFolder | None = None,
-         **attrs) -> float:
-    """Record how a trial ended in its user attributes; NaN is what optuna takes as
-    failed (an invalid config)."""
+          **attrs):
+    """Record how a trial ended in its user attributes. Returns what to raise for an
+    unfinished one: a pruned, diverged or invalid trial is optuna's PRUNED, so the
+    sampler learns that region is poor (a failed trial it would simply forget)."""
     trial.set_user_attr("status", status)
     if run_dir is not None:
         trial.set_user_attr("run_dir", os.path.relpath(Path(run_dir).resolve(), folder.path.resolve()))
     for k, v in attrs.items():
         trial.set_user_attr(k, v)
-    return math.nan
+    return import_optuna().TrialPruned(status)
 
 
 def finished(study) -> list:
@@ -158,7 +156,10 @@ def load_study(folder: TuneFolder, worker: int = 0):
                else optuna.samplers.TPESampler(seed=seed))
     epochs = folder.base["train"]["epochs"]
     pruner = {"none": optuna.pruners.NopPruner(),
-              "median": optuna.pruners.MedianPruner(n_startup_trials=s["startup_trials"]),
+              # judged only at an epoch that several trials reached (with early stopping,
+              # few may: the median of one or two excellent trials would prune nearly all)
+              "median": optuna.pruners.MedianPruner(n_startup_trials=s["startup_trials"],
+                                                    n_min_trials=max(1, s["startup_trials"])),
               "hyperband": optuna.pruners.HyperbandPruner(min_resource=1, max_resource=epochs),
               }[s["pruner"]]
     return optuna.load_study(study_name=s["study"], storage=storage, sampler=sampler, pruner=pruner)
@@ -174,7 +175,8 @@ def run_study(folder: TuneFolder, *, trials: int | None = None, jobs: int = 1,
               data_dir: str | None = None, on_trial: Callable | None = None):
     """Run trials until the study has ``trials`` finished ones (default: the plan's),
     in this process (``jobs=1``) or in ``jobs`` worker processes sharing the storage.
-    ``on_trial(frozen_trial)`` hears of each trial as it finishes. Returns the study."""
+    ``on_trial(frozen_trial)`` hears of each trial as it finishes; a tracked tune logs
+    each trial's run folder to MLflow under one parent run. Returns the study."""
     if trials is not None:
         folder.state["trials"] = trials
         folder.save()
@@ -183,14 +185,33 @@ def run_study(folder: TuneFolder, *, trials: int | None = None, jobs: int = 1,
     for t in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.RUNNING,)):
         study.tell(t.number, state=optuna.trial.TrialState.FAIL)  # left by a killed tune
     todo = folder.state["trials"] - len(finished(study))
-    report = on_trial or (lambda t: None)
     if todo <= 0:
         return study
-    jobs = min(jobs, todo)
+    s = folder.state
+    tracking = PlanTracking.open(folder, {**{f"space.{k}": v for k, v in s["space"].items()},
+                                          "trials": s["trials"], "metric": s["metric"],
+                                          "direction": s["direction"]})
+
+    def report(trial) -> None:
+        if trial.user_attrs.get("run_dir"):
+            tracking.record(folder.path / trial.user_attrs["run_dir"])
+        if on_trial is not None:
+            on_trial(trial)
+
+    try:
+        _run_trials(folder, study, todo, min(jobs, todo), data_dir, report)
+    except BaseException as e:
+        tracking.close("KILLED" if isinstance(e, KeyboardInterrupt) else "FAILED")
+        raise
+    tracking.close()
+    return study
+
+
+def _run_trials(folder, study, todo, jobs, data_dir, report) -> None:
     if jobs == 1:
         study.optimize(objective(folder, data_dir), n_trials=todo,
                        callbacks=[lambda s, t: report(t)])
-        return study
+        return
     from ..sweep.executors import worker_pool
 
     seen = {t.number for t in study.get_trials(deepcopy=False) if t.state.is_finished()}
@@ -206,4 +227,3 @@ def run_study(folder: TuneFolder, *, trials: int | None = None, jobs: int = 1,
                     report(t)
             for fut in done:
                 fut.result()  # a worker's error (bad data, ...) ends the tune
-    return study
