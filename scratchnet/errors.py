@@ -42,3 +42,8 @@ class DropoutRateWarning(UserWarning):
 
 class DivergenceError(ScratchnetError):
     """Training produced a NaN or infinite loss or weight."""
+
+
+class ScratchnetWarning(UserWarning):
+    """Something went wrong beside the work, which carried on: an experiment tracker that
+    could not log, say. The command line shows it as one ``warning:`` line."""

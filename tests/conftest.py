@@ -52,6 +52,15 @@ def run_cli(args, cwd, env: dict | None = None, timeout: float = 120):
     return proc.returncode, proc.stdout, proc.stderr
 
 
+def run_cli_without(module: str, args, cwd) -> tuple[int, str, str]:
+    """:func:`run_cli` in a Python where ``import module`` fails, as it does when an
+    optional extra is not installed."""
+    code = (f"import sys; sys.modules[{module!r}] = None; from scratchnet.cli import main; "
+            f"main({[str(a) for a in args]!r})")
+    proc = subprocess.run([sys.executable, "-c", code], cwd=cwd, capture_output=True, text=True)
+    return proc.returncode, proc.stdout, proc.stderr
+
+
 @pytest.fixture
 def cli(tmp_path):
     """Run the real CLI in a subprocess with ``tmp_path`` as the working folder:

@@ -13,11 +13,11 @@ import onnxruntime as ort
 import pytest
 
 from conftest import digits_config, run_cli, run_main
-from scratchnet import (ACTIVATIONS, BinaryCrossEntropy, ConfigError, Dense, Layer, Loss,
-                        NeuralNetwork, Operation, ShapeError, Tanh, Trainer, Adam)
+from scratchnet import (ACTIVATIONS, ConfigError, Dense, Layer, Loss, NeuralNetwork, Operation,
+                        ShapeError, Tanh)
 from scratchnet.config import validate
-from scratchnet.data import SCALERS, Scaler, load_dataset, prepare
-from scratchnet.experiment import data_info, load_data, load_run, train_experiment
+from scratchnet.data import SCALERS, Scaler, load_dataset
+from scratchnet.experiment import load_data, load_run, train_experiment
 from scratchnet.onnx_export import INPUT, OPERATIONS, OPSET, OUTPUT, export_network, export_run, to_onnx
 
 PYPROJECT = Path(__file__).resolve().parents[1] / "pyproject.toml"
@@ -126,19 +126,15 @@ def test_the_model_states_its_opset_names_and_classes(tmp_path):
     assert props["classes"] == "[0, 1, 2, 3, 4, 5, 6, 7, 8, 9]"
 
 
-def test_a_binary_cross_entropy_network_exports_its_sigmoid(tmp_path):
-    # BCE cannot be trained from YAML yet: a network built in Python, exported from its
-    # loaded pieces
-    data = prepare(load_dataset("breast_cancer"), scale="standard", seed=0)
-    net = NeuralNetwork([Dense(8, "tanh"), Dense(1, "linear")], BinaryCrossEntropy(), seed=0)
-    Trainer(net, Adam(0.01)).fit(data.X_train, data.Y_train[:, 1:], data.X_val,
-                                 data.Y_val[:, 1:], epochs=3, batch_size=32, seed=0)
-    path = export_network(net, data_info(data), tmp_path / "bce.onnx")
-    raw = load_dataset("breast_cancer").X_test
-    expected = net.predict(data.scaler.transform(raw))
-    assert expected.shape == (len(raw), 1) and 0 < expected.min() < expected.max() < 1
-    np.testing.assert_allclose(_onnx_outputs(path, raw), expected, **TOLERANCE)
-    assert _op_types(onnx.load(path))[-1] == "Sigmoid"
+def test_a_binary_cross_entropy_run_exports_its_sigmoid(tmp_path):
+    run = _train(tmp_path, data={"dataset": "breast_cancer"}, optimizer={"lr": 0.01},
+                 model={"layers": [{"neurons": 8, "activation": "tanh"}, {"neurons": 1}],
+                        "loss": "binary_cross_entropy"})
+    model = _check_export(run, tmp_path)
+    assert _op_types(model)[-1] == "Sigmoid"
+    cfg, net, info, _ = load_run(run)
+    out = _onnx_outputs(tmp_path / "model.onnx", load_data(cfg).X_test)
+    assert out.shape[1] == 1 and 0 < out.min() < out.max() < 1
 
 
 # -- the command line and what is refused ------------------------------------------------

@@ -7,4 +7,4 @@ failures while running, 0 for success.
 """
 
 from .app import app, main  # noqa: F401
-from . import train, inspect, tools, predict, export, sweep, check  # noqa: F401  (register the commands)
+from . import train, inspect, tools, predict, export, sweep, check, tune  # noqa: F401  (register the commands)

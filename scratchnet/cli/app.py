@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import os
 import sys
+import warnings
 
 import typer
 from rich.console import Console
 from rich.markup import escape
 
 from .. import __version__
-from ..errors import ConfigError, DataError, DivergenceError, ScratchnetError, ShapeError
+from ..errors import (ConfigError, DataError, DivergenceError, ScratchnetError, ScratchnetWarning,
+                      ShapeError)
 
 EXIT_OK, EXIT_FAILURE, EXIT_USAGE = 0, 1, 2
 
@@ -27,7 +29,7 @@ def make_console(stderr: bool = False) -> Console:
     """A console for people. Written to a file or a pipe, rich would assume 80 columns and
     cut table cells (experiment names) short; there, tables get the width they need
     (unless COLUMNS says otherwise)."""
-    console = Console(stderr=stderr, highlight=False)
+    console = Console(stderr=stderr, highlight=False, emoji=False)  # ":a:" is no emoji code
     if not console.is_terminal and not os.environ.get("COLUMNS"):
         console.width = 240
     return console
@@ -62,8 +64,18 @@ def _root(
     _debug = debug or os.environ.get("SCRATCHNET_DEBUG", "") not in ("", "0")
 
 
+def _show_warning(message, category, filename, lineno, file=None, line=None,
+                  _python=warnings.showwarning):
+    """The library's own warnings (a tracker that failed, say) as one ``warning:`` line."""
+    if not issubclass(category, ScratchnetWarning):
+        return _python(message, category, filename, lineno, file, line)
+    err_console.print(f"[yellow]warning:[/] {escape(' '.join(str(message).split()))}",
+                      soft_wrap=True, highlight=False)
+
+
 def main(argv: list[str] | None = None) -> None:
     """Entry point of the ``scratchnet`` script and ``python -m scratchnet``."""
+    warnings.showwarning = _show_warning
     try:
         # Standalone mode lets Typer's own click handle usage errors (exit 2), --help,
         # Exit and Abort; newer Typer ships a private copy of click whose exceptions are

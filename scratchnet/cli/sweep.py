@@ -23,7 +23,7 @@ from ..sweep import (SELECTABLE, STATE, SweepFolder, SweepTable, dask_client, pa
                      run_sweep, summarize, write_results)
 from .app import EXIT_FAILURE, app, err_console, human_console, make_console
 from .render import fmt, pct
-from .train import SET_HELP
+from .train import MLFLOW_HELP, MLFLOW_URI_HELP, SET_HELP, tracking_overrides
 
 HEADERS = {"accuracy": "test accuracy", "mae": "test MAE", "rmse": "test RMSE", "r2": "test R²",
            "test_loss": "test loss", "val_loss": "val loss", "epochs": "epochs",
@@ -56,7 +56,7 @@ def _mean_std(metric: str, stat: dict | None) -> str:
     return text + ("%" if metric == "accuracy" else "")
 
 
-def _short_error(text: str | None, width: int = 90) -> str:
+def short_error(text: str | None, width: int = 90) -> str:
     if not text:
         return ""
     text = " ".join(text.split())
@@ -76,7 +76,7 @@ def sweep_table(table: SweepTable, title: str) -> Table:
     for r in table.rows:
         status = r["status"] + (" (best)" if r["best"] else "")
         if r["error"]:
-            status += ": " + _short_error(r["error"])
+            status += ": " + short_error(r["error"])
         t.add_row(r["point"], *[show_value(r["overrides"][k]) for k in table.keys],
                   f"{r['runs_ok']}/{r['runs']}", *[_mean_std(m, r["metrics"].get(m)) for m in table.metrics],
                   escape(status), style="bold green" if r["best"] else None)
@@ -104,7 +104,7 @@ def _run_line(task, entry, done: int, total: int, labels: dict) -> str:
                 else f"test MAE {fmt(test.get('mae'))}" if test.get("mae") is not None else "completed")
         what = f"[green]{what}[/]"
     else:
-        what = f"[red]{entry['status']}[/]: {escape(_short_error(entry.get('error'), 120))}"
+        what = f"[red]{entry['status']}[/]: {escape(short_error(entry.get('error'), 120))}"
     return f"[{done}/{total}] {escape(labels[task.point])}, seed {task.seed}: {what}"
 
 
@@ -131,6 +131,9 @@ def sweep(
                                           f"point: {', '.join(SELECTABLE)} (default: val_loss)."),
     json_out: bool = typer.Option(False, "--json", help="The results as JSON on stdout, nothing else."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress or table."),
+    mlflow: bool = typer.Option(False, "--mlflow", help=MLFLOW_HELP.format("sweep") + " Each "
+                                "run is an MLflow run under one parent run for the sweep."),
+    mlflow_uri: Optional[str] = typer.Option(None, "--mlflow-uri", metavar="URI", help=MLFLOW_URI_HELP),
 ):
     """Train a grid of config values x seeds in parallel; table of mean ± std per point.
 
@@ -142,9 +145,13 @@ def sweep(
         raise ConfigError("--executor dask needs --address tcp://HOST:PORT of a running scheduler")
     if address and executor != Executor.dask:
         raise ConfigError("--address is for --executor dask")
+    tracking = tracking_overrides(mlflow, mlflow_uri)
+    if resume is not None and tracking:
+        raise ConfigError(f"--resume logs to MLflow as the sweep did ({resume / STATE}); "
+                          "leave out --mlflow and --mlflow-uri")
     with ExitStack() as stack:
-        _sweep(stack, config, grid, seeds, overrides, jobs, executor, address, out, resume,
-               data_dir, best_by, json_out, quiet)
+        _sweep(stack, config, grid, seeds, [*(overrides or []), *tracking], jobs, executor,
+               address, out, resume, data_dir, best_by, json_out, quiet)
 
 
 def _sweep(stack, config, grid, seeds, overrides, jobs, executor, address, out, resume, data_dir,

@@ -23,6 +23,21 @@ from .app import EXIT_FAILURE, app, err_console, human_console, make_console
 from .render import ConsoleReporter, DownloadBar, comparison_table, fmt, pct, summary_table
 
 SET_HELP = "Override a config value: --set model.layers.0.neurons=128 (repeatable)."
+MLFLOW_HELP = ("Log to MLflow (extra 'mlflow'), by default to the SQLite database mlflow.db "
+               "beside the {} folders; the same as --set tracking.mlflow=true.")
+MLFLOW_URI_HELP = "Log to MLflow at this tracking URI (implies --mlflow)."
+
+
+def tracking_overrides(mlflow: bool, mlflow_uri: str | None) -> list[str]:
+    """``--mlflow`` and ``--mlflow-uri URI`` as the ``--set`` overrides they stand for.
+
+    (Two options rather than one with an optional value: Typer has no optional option
+    values, so ``--mlflow`` alone would be an error and ``--mlflow --quiet`` would take
+    ``--quiet`` for the URI.)"""
+    out = ["tracking.mlflow=true"] if mlflow or mlflow_uri is not None else []
+    if mlflow_uri is not None:
+        out.append(f"tracking.uri={json.dumps(mlflow_uri)}")  # a YAML string, whatever it holds
+    return out
 
 
 class GracefulStop(Callback):
@@ -92,9 +107,12 @@ def train(
                                           "run folder (with a larger train.epochs: extend it "
                                           "into a new one)."),
     plot: bool = typer.Option(False, "--plot", help="Write learning curves (curves.png) into each run folder."),
+    mlflow: bool = typer.Option(False, "--mlflow", help=MLFLOW_HELP.format("run")),
+    mlflow_uri: Optional[str] = typer.Option(None, "--mlflow-uri", metavar="URI", help=MLFLOW_URI_HELP),
 ):
     """Train each experiment, writing a run folder for each."""
     runs.check_out_dir(out)
+    overrides = [*(overrides or []), *tracking_overrides(mlflow, mlflow_uri)]
     configs = list(configs or [])
     if resume is not None and len(configs) > 1:
         raise ConfigError("--resume continues one run; give at most one config")

@@ -22,8 +22,10 @@ def flatten(config: Any, prefix: str = "") -> dict[str, Any]:
     return out
 
 
-def differing_keys(configs: list[dict], ignore: Iterable[str] = ("name",)) -> list[str]:
-    """Dotted keys whose values are not the same in every config (in first-seen order)."""
+def differing_keys(configs: list[dict], ignore: Iterable[str] = ("name", "tracking")) -> list[str]:
+    """Dotted keys whose values are not the same in every config (in first-seen order).
+    By default the name and where a run was tracked do not count: they change nothing a
+    run learns."""
     flats = [flatten(c) for c in configs]
     ignore = set(ignore)
     keys: list[str] = []

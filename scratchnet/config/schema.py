@@ -176,6 +176,37 @@ class SweepConfig(Strict):
     seeds: int = Field(1, gt=0, description="runs per grid point, seeds seed, seed+1, ...")
 
 
+class TrackingConfig(Strict):
+    mlflow: bool = Field(False, description="log the run to MLflow (optional extra: mlflow)")
+    uri: str | None = Field(None, description="MLflow tracking URI (default: "
+                            "sqlite:///<runs folder>/mlflow.db, beside the run folders)")
+    experiment: str | None = Field(None, min_length=1, description="MLflow experiment "
+                                   "(default: the experiment's name; a sweep's folder name)")
+
+
+#: what `scratchnet tune` may optimise: a validation metric of every evaluation
+TUNE_METRICS = ("val_loss", "accuracy", "mae", "rmse", "r2")
+
+
+class TuneConfig(Strict):
+    space: dict[str, Union[str, list[Any]]] = Field(
+        default_factory=dict, description="dotted key -> uniform:LOW:HIGH, loguniform:LOW:HIGH, "
+        "int:LOW:HIGH[:STEP|:log] or choice:A,B,... (a list is a choice too)")
+    trials: int = Field(20, gt=0, description="trials in the study (a resumed study runs the rest)")
+    metric: Literal[TUNE_METRICS] = Field("val_loss", description="the objective: the best "
+                                          "value of this validation metric over the evaluations")
+    direction: Literal["minimize", "maximize"] | None = Field(
+        None, description="default: maximize accuracy and r2, minimize the others")
+    pruner: Literal["none", "median", "hyperband"] = Field(
+        "median", description="stops poor trials early, at an evaluation")
+    startup_trials: int = Field(5, ge=0, description="median pruner: trials that run to the "
+                                "end before it stops any")
+    sampler: Literal["tpe", "random"] = Field("tpe", description="how trials are chosen")
+    seed: int | None = Field(None, description="seeds the sampler: same seed, same trials")
+    storage: str | None = Field(None, description="optuna storage URL (default: "
+                                "sqlite:///<tune folder>/study.db)")
+
+
 class ExperimentConfig(Strict):
     name: str | None = Field(None, description="defaults to the file's stem")
     seed: int = Field(0, ge=0, description="seeds weights, dropout, shuffling and data splits")
@@ -184,6 +215,8 @@ class ExperimentConfig(Strict):
     optimizer: OptimizerConfig = Field(default_factory=OptimizerConfig)
     train: TrainConfig = Field(default_factory=TrainConfig)
     sweep: SweepConfig | None = Field(None, description="grid and seeds for `scratchnet sweep`")
+    tracking: TrackingConfig | None = Field(None, description="experiment tracking (MLflow)")
+    tune: TuneConfig | None = Field(None, description="search space and study for `scratchnet tune`")
     _origin: Any = PrivateAttr(None)
 
     @property

@@ -46,6 +46,8 @@ def config_edited(run_dir: str | Path, summary: dict) -> bool:
         current = validate(raw, "config").to_dict()
     except ConfigError:
         return True
+    # a section added to the schema after the run (tracking:, tune:) is not an edit
+    current = {k: v for k, v in current.items() if k in raw}
     return config_digest(current) != stored
 
 

@@ -93,7 +93,33 @@ def train_experiment(cfg: ExperimentConfig, *, out: str | Path = "runs", data_di
     about a dataset download. Returns a :class:`RunResult` whose ``status`` is
     "completed" or "interrupted"; divergence raises :class:`DivergenceError` after the
     summary is written (the best weights so far stay in the folder).
+
+    With ``tracking: {mlflow: true}`` in the config the run is also logged to MLflow
+    (:mod:`scratchnet.tracking`); a tracking failure is a warning, never the run's end.
     """
+    args = dict(out=out, data_dir=data_dir, callbacks=callbacks, resume=resume,
+                on_start=on_start, progress=progress, plan=plan)
+    if cfg.tracking is None or not cfg.tracking.mlflow:
+        return _run(cfg, **args)
+    from ..tracking import RunTracker, Tracker
+
+    runs_folder = Path(resume).parent if resume is not None else Path(out)
+    tracker = RunTracker(Tracker.of(cfg.tracking.model_dump(), runs_folder, cfg.name or "run"))
+
+    def start(trainer, run_dir):
+        tracker.start(run_dir, cfg.to_dict())
+        if on_start is not None:
+            on_start(trainer, run_dir)
+
+    try:
+        return _run(cfg, **{**args, "callbacks": [*(callbacks or []), tracker],
+                            "on_start": start})
+    finally:
+        tracker.finish()
+
+
+def _run(cfg: ExperimentConfig, *, out, data_dir, callbacks, resume, on_start, progress,
+         plan) -> RunResult:
     resume_dir = Path(resume) if resume is not None else None
     resume_state, extending = None, False
     if resume_dir is not None:
@@ -183,7 +209,8 @@ def _continuing(cfg: ExperimentConfig, run_dir: Path) -> tuple[ExperimentConfig,
     saved = runs.read_run_config(run_dir)
     saved_epochs = (saved.get("train") or {}).get("epochs")
     mine = cfg.to_dict()
-    differ = differing_keys([saved, mine], ignore=("name", "train.epochs"))
+    # how a run is driven or watched may change; what it learns may not
+    differ = differing_keys([saved, mine], ignore=("name", "train.epochs", "tracking", "tune"))
     if differ:
         raise ConfigError(f"--resume {run_dir}: the config differs from the run's saved "
                           f"config at {', '.join(differ[:5])}; only train.epochs may change "

@@ -10,6 +10,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 
 from ..errors import ConfigError, ScratchnetError
+from ..tracking import PlanTracking
 from .folder import SweepFolder
 from .grid import Task
 from .worker import run_task, run_task_shipped
@@ -54,7 +55,9 @@ def run_sweep(folder: SweepFolder, *, jobs: int | None = None, executor: str = "
     with ``executor="dask"``, the workers of the Dask scheduler at ``address`` (or of
     ``client``, a connected ``distributed.Client``, which is left open). Each
     finished run is recorded in ``sweep.json`` at once and passed to ``on_result(task,
-    entry)``. A run that fails is recorded with its error; it never stops the others.
+    entry)``. A run that fails is recorded with its error; it never stops the others. A
+    sweep created from a config with ``tracking: {mlflow: true}`` logs each finished run to
+    MLflow, nested under one parent run for the sweep.
     """
     if executor not in ("local", "dask"):
         raise ConfigError(f"executor must be 'local' or 'dask', got {executor!r}")
@@ -65,9 +68,23 @@ def run_sweep(folder: SweepFolder, *, jobs: int | None = None, executor: str = "
                           "(--address tcp://HOST:PORT)")
     data_dir = data_dir if data_dir is not None else folder.data_dir
     progress = SweepProgress(total=len(folder.tasks))
+    tracking = PlanTracking.open(folder, {**{f"grid.{k}": v for k, v in folder.state["grid"].items()},
+                                          "seeds": folder.state["seeds"]})
+    try:
+        _run_todo(folder, jobs, executor, address, data_dir, on_result, start_method, client,
+                  progress, tracking)
+    except BaseException as e:
+        tracking.close("KILLED" if isinstance(e, KeyboardInterrupt) else "FAILED")
+        raise
+    tracking.close()
+    return progress
 
+
+def _run_todo(folder, jobs, executor, address, data_dir, on_result, start_method, client,
+              progress, tracking) -> None:
     def done(task: Task, result: dict) -> None:
         entry = folder.record(task, result)
+        tracking.record(folder.run_path(entry))
         if entry["status"] != "completed":
             progress.failed += 1
         if on_result is not None:
@@ -88,7 +105,7 @@ def run_sweep(folder: SweepFolder, *, jobs: int | None = None, executor: str = "
             continue
         todo.append((task, str(resumable) if resumable else None))
     if not todo:
-        return progress
+        return
 
     if executor == "dask":
         if client is not None:
@@ -103,7 +120,6 @@ def run_sweep(folder: SweepFolder, *, jobs: int | None = None, executor: str = "
                 done(task, run_task(_payload(task), str(folder.runs_dir), data_dir, resume_dir))
         else:
             _run_local(folder, todo, jobs, data_dir, done, start_method)
-    return progress
 
 
 def _failed(task: Task, error: str) -> dict:
@@ -111,6 +127,23 @@ def _failed(task: Task, error: str) -> dict:
 
 
 def _run_local(folder, todo, jobs, data_dir, done, start_method) -> None:
+    with worker_pool(jobs, start_method) as pool:
+        futures = {pool.submit(run_task, _payload(t), str(folder.runs_dir), data_dir, r): t
+                   for t, r in todo}
+        for fut in as_completed(futures):
+            task = futures[fut]
+            try:
+                result = fut.result()
+            except Exception as e:  # the worker process died (killed, out of memory)
+                result = _failed(task, f"worker process failed: {type(e).__name__}: {e}")
+            done(task, result)
+
+
+@contextmanager
+def worker_pool(jobs: int, start_method: str = "forkserver", preload: tuple[str, ...] = ()):
+    """A ``ProcessPoolExecutor`` of ``jobs`` training processes (sweeps, ``tune --jobs``),
+    each with its share of the BLAS threads. An error or Ctrl-C in the ``with`` block
+    stops the workers at once rather than letting them finish the queue."""
     import multiprocessing
 
     ctx = multiprocessing.get_context(start_method)
@@ -118,22 +151,13 @@ def _run_local(folder, todo, jobs, data_dir, done, start_method) -> None:
         # The fork server imports the library (and scikit-learn's loaders, 0.8 s) once;
         # each worker forks from it ready to go. A module that fails to import is skipped.
         ctx.set_forkserver_preload(["scratchnet.experiment", "scratchnet.sweep",
-                                    "sklearn.datasets", "sklearn.model_selection"])
+                                    "sklearn.datasets", "sklearn.model_selection", *preload])
     threads = max(1, (os.cpu_count() or 1) // jobs)
     with _blas_threads(threads):
         pool = ProcessPoolExecutor(max_workers=jobs, mp_context=ctx)
         try:
-            futures = {pool.submit(run_task, _payload(t), str(folder.runs_dir), data_dir, r): t
-                       for t, r in todo}
-            for fut in as_completed(futures):
-                task = futures[fut]
-                try:
-                    result = fut.result()
-                except Exception as e:  # the worker process died (killed, out of memory)
-                    result = _failed(task, f"worker process failed: {type(e).__name__}: {e}")
-                done(task, result)
+            yield pool
         except BaseException:
-            # Ctrl-C or an error here: stop the workers now rather than finishing the queue.
             # (shutdown forgets the worker processes, so take them first)
             procs = list((getattr(pool, "_processes", None) or {}).values())
             pool.shutdown(wait=False, cancel_futures=True)

@@ -10,6 +10,7 @@ from pathlib import Path
 from .. import runs
 from ..config import ExperimentConfig, validate
 from ..errors import ConfigError, DataError, ScratchnetError
+from ..tracking import tracked_settings
 from .grid import Task, check_grid, merge_grids, plan
 from .worker import strip_summary
 
@@ -23,12 +24,58 @@ STATE_VERSION = 1
 FINAL = ("completed", "diverged", "invalid")
 
 
-class SweepFolder:
-    """A sweep folder and its ``sweep.json``: the plan and each finished run."""
+class PlanFolder:
+    """A folder of many runs planned together (a sweep's, a tune's): its state file, a
+    JSON mapping rewritten atomically, and ``runs/`` with one run folder per run."""
+
+    KIND = "plan"
+    STATE = "plan.json"
+    REQUIRED: tuple[str, ...] = ()
 
     def __init__(self, path: Path, state: dict):
         self.path = Path(path)
         self.state = state
+
+    @classmethod
+    def open(cls, path: str | Path):
+        return cls(path, cls.read_state(path))
+
+    @classmethod
+    def read_state(cls, path: str | Path) -> dict:
+        """The checked state of the folder ``path`` (``runs/`` made again if missing)."""
+        path = Path(path)
+        if not path.is_dir():
+            raise ConfigError(f"{path}: not a {cls.KIND} folder (no such folder)")
+        if not (path / cls.STATE).is_file():
+            raise ConfigError(f"{path}: not a {cls.KIND} folder (no {cls.STATE})")
+        state = runs.read_json(path / cls.STATE)
+        if not isinstance(state, dict) or state.get("version") != STATE_VERSION:
+            raise DataError(f"{path / cls.STATE}: not a scratchnet {cls.KIND} state file "
+                            f"(version {state.get('version') if isinstance(state, dict) else None!r}, "
+                            f"expected {STATE_VERSION})")
+        for key in cls.REQUIRED:
+            if key not in state:
+                raise DataError(f"{path / cls.STATE}: missing {key!r}")
+        (path / RUNS).mkdir(exist_ok=True)
+        return state
+
+    def save(self) -> None:
+        runs.write_json(self.path / self.STATE, self.state)
+
+    @property
+    def runs_dir(self) -> Path:
+        return self.path / RUNS
+
+
+class SweepFolder(PlanFolder):
+    """A sweep folder and its ``sweep.json``: the plan and each finished run."""
+
+    KIND = "sweep"
+    STATE = STATE
+    REQUIRED = ("base_config", "grid", "seeds", "runs")
+
+    def __init__(self, path: Path, state: dict):
+        super().__init__(path, state)
         base = validate(copy.deepcopy(state["base_config"]), f"{self.path / STATE}: base_config")
         self.base = base
         self.points, self.tasks = plan(base.to_dict(), state["grid"], state["seeds"])
@@ -45,7 +92,8 @@ class SweepFolder:
         base = cfg.to_dict()
         base.pop("sweep", None)
         state = {"version": STATE_VERSION, "name": cfg.name, "base_config": base,
-                 "grid": grid, "seeds": seeds, "data_dir": data_dir, "runs": {}}
+                 "grid": grid, "seeds": seeds, "data_dir": data_dir, "runs": {},
+                 "tracking": tracked_settings(base)}
         # Plan before creating anything: a bad grid or a grid with no valid point leaves
         # no folder behind.
         points, tasks = plan(base, grid, seeds)
@@ -56,32 +104,6 @@ class SweepFolder:
         folder = cls(path, state)
         folder.save()
         return folder
-
-    @classmethod
-    def open(cls, path: str | Path) -> "SweepFolder":
-        path = Path(path)
-        if not path.is_dir():
-            raise ConfigError(f"{path}: not a sweep folder (no such folder)")
-        if not (path / STATE).is_file():
-            raise ConfigError(f"{path}: not a sweep folder (no {STATE})")
-        state = runs.read_json(path / STATE)
-        if not isinstance(state, dict) or state.get("version") != STATE_VERSION:
-            raise DataError(f"{path / STATE}: not a scratchnet sweep state file "
-                            f"(version {state.get('version') if isinstance(state, dict) else None!r}, "
-                            f"expected {STATE_VERSION})")
-        for key in ("base_config", "grid", "seeds", "runs"):
-            if key not in state:
-                raise DataError(f"{path / STATE}: missing {key!r}")
-        (path / RUNS).mkdir(exist_ok=True)
-        return cls(path, state)
-
-    # -- state --
-    def save(self) -> None:
-        runs.write_json(self.path / STATE, self.state)
-
-    @property
-    def runs_dir(self) -> Path:
-        return self.path / RUNS
 
     @property
     def data_dir(self) -> str | None:

@@ -1,0 +1,214 @@
+"""``scratchnet tune``: hyperparameter search with Optuna over a config's values."""
+
+from __future__ import annotations
+
+import json
+import signal
+import sys
+from enum import Enum
+from pathlib import Path
+from typing import List, Literal, Optional, get_args, get_origin
+
+import typer
+from rich.markup import escape
+from rich.table import Table
+
+from .. import runs
+from ..config import load_config
+from ..config.diff import short_keys, show_value
+from ..config.schema import TuneConfig
+from ..errors import ConfigError
+from ..tune import FORMS, STATE, TuneFolder, TuneTable, create, finished, parse_space_option
+from ..tune import run_study, summarize, trial_row
+from .app import EXIT_FAILURE, app, err_console, human_console
+from .render import fmt, pct
+from .sweep import short_error
+from .train import SET_HELP
+
+
+def _choices(setting: str) -> type[Enum]:
+    """The values the schema allows for a ``tune:`` setting, as a Typer choice."""
+    def literals(ann) -> list:
+        if get_origin(ann) is Literal:
+            return list(get_args(ann))
+        return [v for a in get_args(ann) for v in literals(a)]
+    values = literals(TuneConfig.model_fields[setting].annotation)
+    return Enum(setting.title(), {v: v for v in values}, type=str)
+
+
+Metric, Direction, Pruner, Sampler = (_choices(s) for s in ("metric", "direction", "pruner", "sampler"))
+#: options that make a new plan, refused with --resume (which continues the stored one)
+PLAN_OPTIONS = ("CONFIG", "--space", "--set", "--metric", "--direction", "--pruner",
+                "--sampler", "--seed", "--storage")
+
+
+def _space_options(items: list[str] | None) -> tuple[dict, dict]:
+    space, origins = {}, {}
+    for item in items or []:
+        key, spec = parse_space_option(item)
+        if key in space:
+            raise ConfigError(f"--space {key} is given twice; give each key one distribution")
+        space[key], origins[key] = spec, f"--space {item}"
+    return space, origins
+
+
+def _show(v) -> str:
+    return f"{v:.4g}" if isinstance(v, float) else show_value(v)
+
+
+def _metric(metric: str, value) -> str:
+    return pct(value) if metric == "accuracy" and value is not None else fmt(value)
+
+
+def _trial_line(row: dict, done: int, total: int, names: dict, metric: str) -> str:
+    values = ", ".join(f"{names.get(k, k)}={_show(v)}" for k, v in row["params"].items())
+    header = metric.replace("_", " ")
+    if row["status"] == "completed":
+        what = f"[green]{header} {_metric(metric, row['value'])}[/]"
+    elif row["status"] == "pruned":
+        what = f"[yellow]pruned at epoch {row['epochs']}[/] ({header} {_metric(metric, row['value'])})"
+    else:
+        what = f"[red]{row['status']}[/]: {escape(short_error(row['error'], 120))}"
+    return f"[{done}/{total}] trial {row['trial']}: {escape(values)}: {what}"
+
+
+def tune_table(table: TuneTable, title: str, top: int) -> Table:
+    """The best ``top`` trials, the best in bold green; each value and how it ended."""
+    names = short_keys(table.keys)
+    t = Table(title=title)
+    t.add_column("trial", justify="right")
+    for k in table.keys:
+        t.add_column(names[k])
+    t.add_column(table.metric.replace("_", " "), justify="right")
+    t.add_column("epochs", justify="right")
+    t.add_column("status")
+    for row in table.rows[:top]:
+        status = row["status"] + (f": {short_error(row['error'])}" if row["error"] else "")
+        t.add_row(str(row["trial"]), *[escape(_show(row["params"].get(k, "-"))) for k in table.keys],
+                  _metric(table.metric, row["value"]), fmt(row["epochs"]), escape(status),
+                  style="bold green" if row is table.best else None)
+    counts = ", ".join(f"{n} {s}" for s, n in table.counts.items() if n)
+    shown = f"; the best {top} shown" if len(table.rows) > top else ""
+    t.caption = (f"{counts}{shown}; best: {'highest' if table.direction == 'maximize' else 'lowest'} "
+                 f"{table.metric.replace('_', ' ')} (the best over each trial's evaluations)")
+    return t
+
+
+def importance_table(importances: dict[str, float]) -> Table:
+    t = Table(title="parameter importances (fANOVA)")
+    t.add_column("parameter")
+    t.add_column("importance", justify="right")
+    for key, value in sorted(importances.items(), key=lambda kv: -kv[1]):
+        t.add_row(escape(key), f"{value:.3f}")
+    return t
+
+
+@app.command()
+def tune(
+    config: Optional[Path] = typer.Argument(None, help="An experiment YAML file; its tune: "
+                                            "section is the default plan."),
+    space: Optional[List[str]] = typer.Option(
+        None, "--space", metavar="KEY=DISTRIBUTION", help="A key to search and how: "
+        f"{', '.join(FORMS.values())} (repeatable; replaces the file's distribution for KEY)."),
+    trials: Optional[int] = typer.Option(None, "--trials", "-n", min=1, help="Trials in the "
+                                         "study (default: the file's, else 20); with --resume, "
+                                         "the new total."),
+    metric: Optional[Metric] = typer.Option(None, "--metric", help="The objective: the best "
+                                            "value of this validation metric (default: val_loss)."),
+    direction: Optional[Direction] = typer.Option(None, "--direction", help="Default: maximize "
+                                                  "accuracy and r2, minimize the others."),
+    pruner: Optional[Pruner] = typer.Option(None, "--pruner", help="Stops poor trials at an "
+                                            "evaluation (default: median)."),
+    sampler: Optional[Sampler] = typer.Option(None, "--sampler", help="How trials are chosen "
+                                              "(default: tpe)."),
+    seed: Optional[int] = typer.Option(None, "--seed", help="Seeds the sampler: same seed, same trials."),
+    storage: Optional[str] = typer.Option(None, "--storage", metavar="URL", help="The study's "
+                                          "optuna storage (default: sqlite:///<tune folder>/study.db)."),
+    overrides: Optional[List[str]] = typer.Option(None, "--set", help=SET_HELP),
+    jobs: int = typer.Option(1, "--jobs", "-j", min=1, help="Worker processes sharing the study."),
+    out: Path = typer.Option(Path("tunes"), "--out", help="Where tune folders go."),
+    resume: Optional[Path] = typer.Option(None, "--resume", help="Continue the study in this "
+                                          "tune folder (its finished trials count)."),
+    data_dir: Optional[Path] = typer.Option(None, "--data-dir", help="Folder holding data sets."),
+    top: int = typer.Option(10, "--top", min=1, help="Rows in the table of the best trials."),
+    json_out: bool = typer.Option(False, "--json", help="The results as JSON on stdout, nothing else."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress or tables."),
+):
+    """Search hyperparameters with Optuna: each trial a run, poor ones pruned early.
+
+    Trials run under one tune folder, whose study (SQLite by default) a stopped search
+    resumes from; the end is a table of the best trials, the parameter importances and
+    best.yaml, the best trial's config, which `scratchnet train` runs."""
+    data = str(data_dir) if data_dir else None
+    if resume is not None:
+        given = [config, space, overrides, metric, direction, pruner, sampler, seed, storage]
+        if any(v is not None and v != [] for v in given):
+            raise ConfigError(f"--resume takes the plan from {resume / STATE}; leave out "
+                              f"{', '.join(PLAN_OPTIONS)} (--trials sets a new total)")
+        folder = TuneFolder.open(resume)
+    else:
+        if config is None:
+            raise ConfigError("tune needs an experiment file (or --resume TUNE_DIR)")
+        runs.check_out_dir(out)
+        cfg = load_config(config, overrides)
+        values, origins = _space_options(space)
+        folder = create(out, cfg, values, origins=origins, data_dir=data, source=str(config),
+                        trials=trials, metric=metric and metric.value,
+                        direction=direction and direction.value, pruner=pruner and pruner.value,
+                        sampler=sampler and sampler.value, seed=seed, storage=storage)
+    _run(folder, trials if resume is not None else None, jobs, data, top, json_out, quiet)
+
+
+def _run(folder: TuneFolder, trials, jobs, data_dir, top, json_out, quiet) -> None:
+    s = folder.state
+    names = short_keys([d.key for d in folder.space])
+    total = trials or s["trials"]
+    from ..tune import load_study
+
+    done = [len(finished(load_study(folder)))]
+    if not quiet:
+        what = (f"{done[0]} of {total} trials finished" if done[0]
+                else f"{total} trial{'s' if total != 1 else ''}")
+        err_console.print(f"tune [bold]{escape(s['name'])}[/]: {what}, {s['metric']} "
+                          f"{s['direction']}d, {s['pruner']} pruner, {jobs} process"
+                          f"{'es' if jobs != 1 else ''}, in {escape(str(folder.path))}",
+                          highlight=False, soft_wrap=True)
+        if done[0] >= total:
+            err_console.print(f"the study already has its {total} trials; none run (raise the "
+                              "total with --trials N)", highlight=False, soft_wrap=True)
+
+    def on_trial(trial):
+        row = trial_row(folder, trial)
+        if row["status"] == "interrupted":
+            return
+        done[0] += 1
+        if not quiet:
+            err_console.print(_trial_line(row, done[0], total, names, s["metric"]),
+                              highlight=False, soft_wrap=True)
+
+    try:
+        study = run_study(folder, trials=trials, jobs=jobs, data_dir=data_dir, on_trial=on_trial)
+    except KeyboardInterrupt:
+        done[0] = len(finished(load_study(folder)))  # workers may have finished unreported ones
+        err_console.print(f"interrupted: {done[0]} of {total} trials finished; resume with: "
+                          f"scratchnet tune --resume {folder.path}", highlight=False, soft_wrap=True)
+        raise typer.Exit(128 + signal.SIGINT)
+    table = summarize(folder, study)
+    if json_out:
+        sys.stdout.write(json.dumps(table.to_dict(), default=str) + "\n")
+        sys.stdout.flush()
+    console = human_console(json_out, quiet)
+    if console is not None:
+        console.print(tune_table(table, f"tune {s['name']}: {folder.path}", top))
+        if table.importances:
+            console.print(importance_table(table.importances))
+    if not quiet:
+        for note in table.notes:
+            err_console.print(f"note: {escape(note)}", highlight=False, soft_wrap=True)
+        if table.best_config is not None:
+            err_console.print(f"best config: {table.best_config}; train it with: scratchnet "
+                              f"train {table.best_config}", highlight=False, soft_wrap=True)
+    if table.best is None:
+        err_console.print("[bold red]error:[/] no trial completed, so there is no best config",
+                          highlight=False, soft_wrap=True)
+        raise typer.Exit(EXIT_FAILURE)

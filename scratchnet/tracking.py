@@ -1,0 +1,279 @@
+"""Experiment tracking with MLflow (the optional extra ``scratchnet[mlflow]``).
+
+A run is logged as one MLflow run: the resolved config flattened to dotted params, every
+evaluation's metrics with ``step=epoch``, the test metrics at the end, the config hash
+and scratchnet's version as tags, and the run folder's files as artifacts. A sweep's runs
+are nested under one parent run. The default store is a SQLite database beside the run
+folders (``sqlite:///<runs folder>/mlflow.db``, with artifacts in ``mlartifacts/`` next to
+it), which ``mlflow ui --backend-store-uri sqlite:///runs/mlflow.db`` opens.
+
+Tracking never costs a training run: the first MLflow error (a bad URI, an unwritable
+database, a server that is down) becomes one :class:`~scratchnet.errors.ScratchnetWarning`
+and turns the tracker off; the run goes on and its folder is complete either way.
+``mlflow`` is imported only when tracking is on.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+import time
+import warnings
+from pathlib import Path
+
+from . import __version__, runs
+from .config import config_digest, flatten
+from .config.diff import show_value
+from .errors import ScratchnetWarning
+from .extras import require
+from .nn import Callback
+
+DATABASE = "mlflow.db"
+ARTIFACTS = "mlartifacts"
+#: config sections that say how a run is driven or watched, not what it learns
+NOT_PARAMS = ("tracking", "tune", "sweep")
+#: a run folder's status -> the MLflow run's
+STATUS = {"completed": "FINISHED", "interrupted": "KILLED", "pruned": "KILLED"}
+TAG = "scratchnet."
+
+
+def default_uri(folder: str | Path) -> str:
+    """``sqlite:///<folder>/mlflow.db``, absolute (so it does not depend on the cwd)."""
+    return f"sqlite:///{Path(folder).resolve() / DATABASE}"
+
+
+def artifact_location(uri: str) -> str | None:
+    """Beside a SQLite database, ``<its folder>/mlartifacts``; MLflow would otherwise put
+    the artifacts of a new experiment in ``./mlruns`` of whatever folder it runs in. A
+    server decides for itself (None)."""
+    if not uri.startswith("sqlite:///") or uri.endswith(":memory:"):
+        return None
+    return (Path(uri[len("sqlite:///"):]).resolve().parent / ARTIFACTS).as_uri()
+
+
+class Tracker:
+    """One MLflow tracking store and experiment. Every call is guarded: the first failure
+    is one warning and turns the tracker off (later calls do nothing)."""
+
+    def __init__(self, uri: str, experiment: str):
+        self.mlflow = require("mlflow", "mlflow", "MLflow tracking")
+        self.uri, self.experiment = uri, experiment
+        self.client = None
+        self.experiment_id: str | None = None
+        self.failed = False
+
+    @classmethod
+    def of(cls, settings: dict, runs_folder: str | Path, experiment: str) -> "Tracker":
+        """From a config's ``tracking:`` section (``uri``, ``experiment``), defaulting to
+        the database in ``runs_folder`` and the experiment name ``experiment``."""
+        return cls(settings.get("uri") or default_uri(runs_folder),
+                   settings.get("experiment") or experiment)
+
+    def guard(self, doing: str, fn):
+        """``fn()`` (connected first), or None and one warning when MLflow fails."""
+        if self.failed:
+            return None
+        try:
+            if self.client is None:
+                doing = "connecting"
+                self._connect()
+            return fn()
+        except Exception as e:  # anything MLflow, SQLAlchemy or the network raise
+            self.failed = True
+            detail = " ".join(str(e).split())
+            detail = detail if len(detail) <= 200 else detail[:197] + "..."
+            warnings.warn(f"MLflow tracking ({self.uri}) failed while {doing}: "
+                          f"{type(e).__name__}: {detail}; not tracking from here on (the run "
+                          "folder has everything)", ScratchnetWarning, stacklevel=3)
+            return None
+
+    def _connect(self) -> None:
+        # A training run should not wait minutes for a server that is down (MLflow retries
+        # 7 times with backoff by default); settings the user made win.
+        os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "2")
+        os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", "20")
+        for name in ("mlflow.store.db.utils", "alembic"):  # "creating tables" chatter
+            logging.getLogger(name).setLevel(logging.WARNING)
+        client = self.mlflow.tracking.MlflowClient(tracking_uri=self.uri)
+        found = client.get_experiment_by_name(self.experiment)
+        if found is not None:
+            self.experiment_id = found.experiment_id
+        else:
+            try:
+                self.experiment_id = client.create_experiment(
+                    self.experiment, artifact_location=artifact_location(self.uri))
+            except Exception:  # another process created it meanwhile
+                found = client.get_experiment_by_name(self.experiment)
+                if found is None:
+                    raise
+                self.experiment_id = found.experiment_id
+        self.client = client
+
+    # -- runs --
+    def create_run(self, name: str, tags: dict, parent_run_id: str | None = None) -> str | None:
+        def create():
+            all_tags = {**tags, **({"mlflow.parentRunId": parent_run_id} if parent_run_id else {})}
+            return self.client.create_run(self.experiment_id, run_name=name,
+                                          tags=all_tags).info.run_id
+        return self.guard("creating a run", create)
+
+    def find_run(self, tag: str, value: str) -> str | None:
+        """The run whose tag ``tag`` is ``value`` (a resumed run continues its MLflow run)."""
+        if "'" in value:
+            return None
+
+        def find():
+            found = self.client.search_runs([self.experiment_id], max_results=1,
+                                            filter_string=f"tags.`{tag}` = '{value}'")
+            return found[0].info.run_id if found else None
+        return self.guard("looking for the run", find)
+
+    def reopen(self, run_id: str) -> None:
+        self.guard("reopening the run", lambda: self.client.update_run(run_id, status="RUNNING"))
+
+    def end_run(self, run_id: str | None, status: str = "FINISHED") -> None:
+        if run_id is not None:
+            self.guard("ending the run", lambda: self.client.set_terminated(run_id, status=status))
+
+    def log(self, run_id: str | None, params: dict | None = None, metrics: list | None = None,
+            tags: dict | None = None, step: int = 0) -> None:
+        """Params (values shortened to MLflow's limit), metrics as ``[(key, value,
+        step)]`` (non-finite values left out) and tags, in batches of MLflow's size."""
+        if run_id is None:
+            return
+        from mlflow.entities import Metric, Param, RunTag
+
+        limit = _param_limit()
+        now = int(time.time() * 1000)
+        items = ([Param(k, _shorten(show_value(v), limit)) for k, v in (params or {}).items()],
+                 [Metric(k, float(v), now, int(s)) for k, v, s in metrics or []
+                  if isinstance(v, (int, float)) and math.isfinite(v)],
+                 [RunTag(k, str(v)) for k, v in (tags or {}).items()])
+        for kind, batch in zip(("params", "metrics", "tags"), items):
+            size = 1000 if kind == "metrics" else 100
+            for i in range(0, len(batch), size):
+                chunk = {kind: batch[i:i + size]}
+                self.guard(f"logging {kind}", lambda: self.client.log_batch(run_id, **chunk))
+
+    def log_artifacts(self, run_id: str | None, folder: Path) -> None:
+        if run_id is not None:
+            self.guard("logging the run folder's files",
+                       lambda: self.client.log_artifacts(run_id, str(folder)))
+
+
+def _param_limit() -> int:
+    try:
+        from mlflow.utils.validation import MAX_PARAM_VAL_LENGTH
+    except ImportError:
+        return 500  # MLflow's limit before 2.x
+    return MAX_PARAM_VAL_LENGTH
+
+
+def _shorten(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[:limit - 3] + "..."
+
+
+def run_params(config: dict) -> dict:
+    """The resolved config as dotted params, without the sections that only drive runs."""
+    return flatten({k: v for k, v in config.items() if k not in NOT_PARAMS})
+
+
+def evaluation_metrics(record: dict) -> list[tuple[str, float, int]]:
+    """An evaluation record's numbers as ``(key, value, step=epoch)``."""
+    return [(k, v, record["epoch"]) for k, v in record.items() if k != "epoch"]
+
+
+class RunTracker(Callback):
+    """Logs one run folder to MLflow: :meth:`start` when its folder exists, every
+    evaluation as it happens (a trainer callback), and :meth:`finish` at the end."""
+
+    def __init__(self, tracker: Tracker, parent_run_id: str | None = None):
+        self.tracker = tracker
+        self.parent_run_id = parent_run_id
+        self.run_id: str | None = None
+        self.run_dir: Path | None = None
+
+    def start(self, run_dir: str | Path, config: dict) -> None:
+        self.run_dir = Path(run_dir).resolve()
+        t = self.tracker
+        self.run_id = t.find_run(TAG + "run_dir", str(self.run_dir))
+        if self.run_id is not None:  # a resumed run: its params are logged already
+            t.reopen(self.run_id)
+            return
+        self.run_id = t.create_run(self.run_dir.name, {
+            TAG + "run_dir": str(self.run_dir), TAG + "config_hash": config_digest(config),
+            TAG + "version": __version__}, self.parent_run_id)
+        t.log(self.run_id, params=run_params(config))
+
+    def on_evaluate(self, trainer, record):
+        self.tracker.log(self.run_id, metrics=evaluation_metrics(record))
+
+    def finish(self) -> None:
+        """The test metrics, the status and the folder's files, read from the folder."""
+        if self.run_id is None:
+            return
+        path = self.run_dir / runs.SUMMARY
+        summary = runs.read_json(path) if path.is_file() else {}
+        status = summary.get("status", "failed")
+        step = summary.get("epochs_run") or 0
+        final = [(f"test_{k}", v, step) for k, v in (summary.get("test") or {}).items()]
+        if summary.get("best_val_loss") is not None:
+            final.append(("best_val_loss", summary["best_val_loss"], step))
+        self.tracker.log(self.run_id, metrics=final, tags={TAG + "status": status})
+        self.tracker.log_artifacts(self.run_id, self.run_dir)
+        self.tracker.end_run(self.run_id, STATUS.get(status, "FAILED"))
+
+    def record(self, run_dir: str | Path) -> None:
+        """Log a run folder that has already finished (a sweep's runs, as they come back)."""
+        self.start(run_dir, runs.read_run_config(run_dir))
+        metrics = [m for r in runs.read_metrics(run_dir) for m in evaluation_metrics(r)]
+        self.tracker.log(self.run_id, metrics=metrics)
+        self.finish()
+
+
+class PlanTracking:
+    """Many runs planned together (a sweep, a tune), tracked from the process that plans
+    them: one MLflow experiment named after the folder, one parent run (its id kept in
+    the folder's state, so a resumed plan logs under it again), and each finished run
+    logged under it from its run folder as it comes back. Worker processes never log: no
+    two processes race on one SQLite file, and remote workers need no MLflow.
+
+    ``folder`` has ``path``, ``state`` (``state["tracking"]``: the settings, None when
+    untracked, when every method does nothing) and ``save()``."""
+
+    def __init__(self, tracker: Tracker | None = None, parent: str | None = None):
+        self.tracker, self.parent = tracker, parent
+
+    @classmethod
+    def open(cls, folder, params: dict) -> "PlanTracking":
+        settings = folder.state.get("tracking")
+        if not settings:
+            return cls()
+        tracker = Tracker.of(settings, folder.path.parent, folder.path.name)
+        parent = settings.get("parent_run_id")
+        if parent is not None:
+            tracker.reopen(parent)
+            return cls(tracker, parent)
+        parent = tracker.create_run(folder.path.name, {TAG + "folder": str(folder.path.resolve()),
+                                                       TAG + "version": __version__})
+        tracker.log(parent, params=params)
+        if parent is not None:
+            settings["parent_run_id"] = parent
+            folder.save()
+        return cls(tracker, parent)
+
+    def record(self, run_dir: Path | None) -> None:
+        if self.tracker is not None and run_dir is not None and Path(run_dir).is_dir():
+            RunTracker(self.tracker, self.parent).record(run_dir)
+
+    def close(self, status: str = "FINISHED") -> None:
+        if self.tracker is not None:
+            self.tracker.end_run(self.parent, status)
+
+
+def tracked_settings(config: dict) -> dict | None:
+    """Take the ``tracking`` section out of a plan's base config (its runs are logged by
+    :class:`PlanTracking`, not by themselves): the settings when tracking is on, else None."""
+    settings = config.pop("tracking", None)
+    return settings if settings and settings.get("mlflow") else None
