@@ -28,6 +28,7 @@ test: install
 
 bench: install
 	$(BIN)/python benchmarks/bench.py
+	$(BIN)/python benchmarks/cnn_speed.py
 
 reproduce: install
 	$(BIN)/python benchmarks/reproduce.py

@@ -33,6 +33,9 @@ from .extras import require
 from .nn import (ELU, GELU, BatchNorm, BiasAdd, BinaryCrossEntropy, Dropout, Huber, Layer,
                  LeakyReLU, Linear, MeanAbsoluteError, MeanSquaredError, NeuralNetwork, ReLU,
                  Sigmoid, SoftmaxCrossEntropy, Softplus, Tanh, WeightMultiply)
+from .nn.conv import (AvgPool2DOp, ChannelBiasAdd, Conv2DOp, FlattenOp, MaxPool2DOp,
+                      resolve_padding)
+from .nn.normalization import BatchNorm2D
 
 #: the ONNX operator set the graph uses (ONNX 1.12, 2022; onnxruntime reads it since 1.12)
 OPSET = 17
@@ -51,6 +54,8 @@ class Graph:
         self.nodes: list = []
         self.initializers: list = []
         self.x = INPUT
+        #: the sample shape the next operation reads, (features,) or (C, H, W)
+        self.sample_shape: tuple = ()
         self._names: set[str] = set()
 
     def _unique(self, name: str) -> str:
@@ -61,10 +66,10 @@ class Graph:
         self._names.add(name)
         return name
 
-    def constant(self, name: str, value) -> str:
-        """A float32 initializer; returns its name."""
+    def constant(self, name: str, value, dtype=np.float32) -> str:
+        """An initializer (float32 unless said); returns its name."""
         name = self._unique(name)
-        array = np.asarray(value, dtype=np.float32)
+        array = np.asarray(value, dtype=dtype)
         self.initializers.append(self.numpy_helper.from_array(array, name))
         return name
 
@@ -91,6 +96,27 @@ def _batch_norm(g: Graph, op: BatchNorm, prefix: str) -> None:
                f"{prefix}.running_mean": op.running_mean, f"{prefix}.running_var": op.running_var}
     inputs = [g.constant(name, value.reshape(-1)) for name, value in vectors.items()]
     g.apply("BatchNormalization", f"{prefix}.batch_norm", *inputs, epsilon=float(op.eps))
+
+
+def _conv(g: Graph, op: Conv2DOp, prefix: str) -> None:
+    W = op.param.value
+    (top, bottom), (left, right) = resolve_padding(op.padding, W.shape[2:], op.stride,
+                                                   g.sample_shape[1:])
+    g.apply("Conv", f"{prefix}.conv", g.constant(op.param.name, W),
+            kernel_shape=list(W.shape[2:]), strides=list(op.stride),
+            pads=[top, left, bottom, right])
+
+
+def _channel_bias(g: Graph, op: ChannelBiasAdd, prefix: str) -> None:
+    # (F,) broadcast over (N, F, H, W) as (F, 1, 1)
+    g.apply("Add", f"{prefix}.add", g.constant(op.param.name, op.param.value.reshape(-1, 1, 1)))
+
+
+def _pool(op_type: str):
+    def export(g: Graph, op, prefix: str) -> None:
+        g.apply(op_type, f"{prefix}.{op_type.lower()}", kernel_shape=list(op.size),
+                strides=list(op.stride))
+    return export
 
 
 def _identity(g: Graph, op, prefix: str) -> None:
@@ -128,6 +154,12 @@ OPERATIONS = {
     BiasAdd: _bias_add,
     BatchNorm: _batch_norm,
     Dropout: _identity,
+    Conv2DOp: _conv,
+    ChannelBiasAdd: _channel_bias,
+    BatchNorm2D: _batch_norm,
+    MaxPool2DOp: _pool("MaxPool"),
+    AvgPool2DOp: _pool("AveragePool"),
+    FlattenOp: _elementwise("Flatten"),
     Linear: _identity,
     Sigmoid: _elementwise("Sigmoid"),
     Tanh: _elementwise("Tanh"),
@@ -160,9 +192,10 @@ def _scaling(g: Graph, scaler: Scaler) -> None:
 
 
 def _operations(net: NeuralNetwork):
-    """``(name prefix, operation)`` in the order the forward pass runs them."""
+    """``(name prefix, operation, sample shape of the layer's input)`` in the order the
+    forward pass runs them."""
     if net.input_op is not None:
-        yield "input_dropout", net.input_op
+        yield "input_dropout", net.input_op, net.input_shape
     for i, layer in enumerate(net.layers):
         if type(layer).forward is not Layer.forward:
             raise ConfigError(f"layer {i} ({type(layer).__name__}) has a forward pass of its "
@@ -172,7 +205,7 @@ def _operations(net: NeuralNetwork):
             if type(op) not in OPERATIONS:
                 raise _refuse(f"layer {i} ({type(layer).__name__}): operation "
                               f"{type(op).__name__}", OPERATIONS)
-            yield f"layers.{i}", op
+            yield f"layers.{i}", op, layer.input_shape
 
 
 def to_onnx(net: NeuralNetwork, info: dict):
@@ -199,7 +232,11 @@ def to_onnx(net: NeuralNetwork, info: dict):
 
     g = Graph(onnx)
     _scaling(g, scaler)
-    for prefix, op in operations:
+    if len(net.input_shape) > 1:  # rows of raw features -> the images the network takes
+        g.apply("Reshape", "images", g.constant("images.shape", [-1, *net.input_shape],
+                                                np.int64))
+    for prefix, op, shape in operations:
+        g.sample_shape = shape
         OPERATIONS[type(op)](g, op, prefix)
     output(g, net.loss, "output")
     # Every layer multiplies by its weights, so there is a last node; nothing reads its tensor.

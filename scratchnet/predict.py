@@ -281,7 +281,7 @@ def predict_rows(net: NeuralNetwork, info: dict, inputs: Inputs, top_k: int = 0)
         raise ConfigError(f"top-k must be a non-negative integer, got {top_k!r}")
     scaler = Scaler.from_dict(info["scaler"])
     X = scaler.transform(inputs.X, dtype=net.dtype)
-    raw = net.predict(X, raw=True)
+    raw = net.predict(X.reshape((len(X), *net.input_shape)), raw=True)
     rows = []
     if info["task"] == "classification":
         classes = list(info["classes"])

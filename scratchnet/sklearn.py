@@ -23,6 +23,7 @@ MNIST training path does not pay).
 
 from __future__ import annotations
 
+import math
 import numbers
 
 import numpy as np
@@ -40,7 +41,8 @@ except ImportError:  # pragma: no cover - depends on the installed version
 
 from . import checks
 from .errors import ConfigError
-from .nn import DTYPES, OPTIMIZERS, Dense, EarlyStopping, NeuralNetwork, Optimizer, Trainer
+from .nn import (DTYPES, LAYERS, OPTIMIZERS, Dense, EarlyStopping, NeuralNetwork, Optimizer,
+                 Trainer)
 from .data.prepare import encode_targets
 from .registry import lookup, options_of
 
@@ -97,13 +99,22 @@ class _ScratchNetBase(BaseEstimator):
         The classifier's "softmax_cross_entropy" (the default) or "binary_cross_entropy"
         (two classes, one logit output); the regressor's "mse" (the default), "mae" or
         "huber".
+    layers : list of dict or None, default=None
+        The hidden layers as an experiment file writes them, instead of
+        ``hidden_layer_sizes``: ``[{"type": "conv2d", "out_channels": 8, "kernel_size": 3,
+        "activation": "relu"}, {"type": "max_pool2d", "size": 2}, {"type": "flatten"},
+        {"neurons": 32, "activation": "relu"}]`` (``type`` defaults to dense; the output
+        layer is added).
+    input_shape : tuple of int or None, default=None
+        (channels, height, width): each row of X is an image of this shape, for ``layers``
+        that start with a convolution.
     """
 
     def __init__(self, hidden_layer_sizes=(64,), activation="relu", optimizer="adam",
                  learning_rate=0.001, decay=None, final_learning_rate=None, momentum=0.9,
                  weight_init="glorot", dropout=0.0, epochs=200, batch_size=32,
                  early_stopping=False, validation_fraction=0.1, patience=10, min_delta=0.0,
-                 random_state=None, dtype="float64", loss=None):
+                 random_state=None, dtype="float64", loss=None, layers=None, input_shape=None):
         self.hidden_layer_sizes = hidden_layer_sizes
         self.activation = activation
         self.optimizer = optimizer
@@ -122,6 +133,8 @@ class _ScratchNetBase(BaseEstimator):
         self.random_state = random_state
         self.dtype = dtype
         self.loss = loss
+        self.layers = layers
+        self.input_shape = input_shape
 
     # -- what subclasses say -----------------------------------------------------------
     #: the losses the estimator trains with, its default first
@@ -159,12 +172,36 @@ class _ScratchNetBase(BaseEstimator):
     def _loss_name(self) -> str:
         return self._losses[0] if self.loss is None else self.loss
 
+    def _hidden_layers(self) -> list:
+        """``layers`` as engine layers, or Dense layers of ``hidden_layer_sizes``."""
+        if self.layers is None:
+            # Dense checks activation, weight_init and dropout and quotes a bad value.
+            return [Dense(h, activation=self.activation, weight_init=self.weight_init,
+                          dropout=self.dropout) for h in self._hidden_sizes()]
+        out = []
+        for spec in self.layers:
+            if not isinstance(spec, dict):
+                raise ConfigError(f"layers must hold mappings such as {{'neurons': 32}}, got "
+                                  f"{spec!r}")
+            options = {k: v for k, v in spec.items() if k != "type"}
+            out.append(lookup(LAYERS, spec.get("type", "dense"), "layer type")(**options))
+        return out
+
+    def _sample_shape(self, n_features: int) -> tuple:
+        """What a row of X is to the network: ``input_shape``, or its features."""
+        if self.input_shape is None:
+            return (n_features,)
+        shape = tuple(self.input_shape)
+        if math.prod(shape) != n_features:
+            raise ValueError(f"input_shape {shape} holds {math.prod(shape)} values, but X has "
+                             f"{n_features} features")
+        return shape
+
     def _build_network(self, n_inputs: int, n_outputs: int, seed: int) -> NeuralNetwork:
-        # Dense checks activation, weight_init and dropout and quotes a bad value.
-        layers = [Dense(h, activation=self.activation, weight_init=self.weight_init,
-                        dropout=self.dropout) for h in self._hidden_sizes()]
-        layers.append(Dense(n_outputs, activation="linear", weight_init=self.weight_init))
-        return NeuralNetwork(layers, self._loss_name(), seed=seed, dtype=self.dtype).build(n_inputs)
+        layers = [*self._hidden_layers(),
+                  Dense(n_outputs, activation="linear", weight_init=self.weight_init)]
+        return NeuralNetwork(layers, self._loss_name(), seed=seed,
+                             dtype=self.dtype).build(self._sample_shape(n_inputs))
 
     def _build_optimizer(self) -> Optimizer:
         cls = lookup(OPTIMIZERS, self.optimizer, "optimizer")
@@ -185,13 +222,14 @@ class _ScratchNetBase(BaseEstimator):
         X, y = self._validate_training_data(X, y, reset=first)
         Y = self._encode_targets(y, incremental=not first, classes=classes)
         X = np.asarray(X, dtype=self.dtype)
+        X = X.reshape((len(X), *self._sample_shape(X.shape[1])))
         if first:
             rng = check_random_state(self.random_state)
             # One draw for the network (initial weights, dropout) and a generator for
             # everything drawn per fit / per partial_fit call (shuffling, the split).
             seed = int(rng.randint(np.iinfo(np.int32).max))
             self._rng = np.random.default_rng(int(rng.randint(np.iinfo(np.int32).max)))
-            self.network_ = self._build_network(X.shape[1], Y.shape[1], seed)
+            self.network_ = self._build_network(math.prod(X.shape[1:]), Y.shape[1], seed)
             self._trainer = Trainer(self.network_, self._build_optimizer())
             self.loss_curve_ = []
             self.validation_loss_curve_ = [] if (self.early_stopping and not incremental) else None
@@ -238,6 +276,7 @@ class _ScratchNetBase(BaseEstimator):
     def _forward(self, X, proba: bool = False) -> np.ndarray:
         check_is_fitted(self)
         X = np.asarray(validate_data(self, X, reset=False, dtype=_FLOATS), dtype=self.dtype)
+        X = X.reshape((len(X), *self.network_.input_shape))
         out = self.network_.predict_proba(X) if proba else self.network_.predict(X)
         # float64 out whatever the network's dtype, as scikit-learn's metrics expect
         return out.astype(np.float64, copy=False)

@@ -156,6 +156,12 @@ def _dataset_config(name: str, tmp_path: Path, monkeypatch) -> dict:
                             for x, z in rng.standard_normal((80, 2))]
         (tmp_path / "two.csv").write_text("\n".join(rows) + "\n")
         data.update(path=str(tmp_path / "two.csv"), target="y")
+    elif name == "npz":
+        rng = np.random.default_rng(2)
+        x = rng.standard_normal((90, 5))
+        y = (x[:, 0] > 0).astype(np.int64)
+        np.savez(tmp_path / "two.npz", x_train=x[:60], y_train=y[:60], x_test=x[60:], y_test=y[60:])
+        data["path"] = str(tmp_path / "two.npz")
     described = describe_dataset(name, **{k: v for k, v in data.items() if k in ("path", "target")})
     width = described.n_classes or 1
     return digits_config(name="entry", data=data, optimizer={"lr": 0.01},

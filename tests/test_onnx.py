@@ -17,7 +17,7 @@ from scratchnet import (ACTIVATIONS, ConfigError, Dense, Layer, Loss, NeuralNetw
                         ShapeError, Tanh)
 from scratchnet.config import validate
 from scratchnet.data import SCALERS, Scaler, load_dataset
-from scratchnet.experiment import load_data, load_run, train_experiment
+from scratchnet.experiment import as_samples, load_data, load_run, train_experiment
 from scratchnet.onnx_export import INPUT, OPERATIONS, OPSET, OUTPUT, export_network, export_run, to_onnx
 
 PYPROJECT = Path(__file__).resolve().parents[1] / "pyproject.toml"
@@ -44,7 +44,8 @@ def _check_export(run_dir: Path, tmp_path: Path) -> onnx.ModelProto:
     onnx.checker.check_model(model, full_check=True)
     cfg, net, info, _ = load_run(run_dir)
     raw = load_data(cfg).X_test
-    expected = net.predict(Scaler.from_dict(info["scaler"]).transform(raw, dtype=net.dtype))
+    scaled = Scaler.from_dict(info["scaler"]).transform(raw, dtype=net.dtype)
+    expected = net.predict(as_samples(scaled, net.input_shape))  # images for a CNN
     got = _onnx_outputs(path, raw)
     assert got.shape == expected.shape
     np.testing.assert_allclose(got, expected, **TOLERANCE)
@@ -238,3 +239,21 @@ def test_the_network_must_be_built_and_fit_the_scaler(digits_run):
     unbuilt = NeuralNetwork([Dense(3)], "mse")
     with pytest.raises(ShapeError, match="export needs a built network"):
         to_onnx(unbuilt, info)
+
+
+def test_a_convolutional_run_exports_its_images(tmp_path):
+    """Raw rows in, reshaped to images; convolutions (strided, "same" and numeric
+    padding), both poolings, per-channel batch norm, dropout and flatten."""
+    layers = [{"type": "conv2d", "out_channels": 4, "kernel_size": 3, "stride": 2,
+               "padding": "same", "activation": "relu", "batch_norm": True, "dropout": 0.1},
+              {"type": "conv2d", "out_channels": 6, "kernel_size": [2, 2], "padding": [1, 0],
+               "activation": "tanh"},
+              {"type": "max_pool2d", "size": 2, "stride": 1},
+              {"type": "avg_pool2d", "size": 2},
+              {"type": "flatten"},
+              {"neurons": 10}]
+    run = _train(tmp_path, model={"layers": layers}, train={"epochs": 3})
+    model = _check_export(run, tmp_path)
+    ops = _op_types(model)
+    assert ops[:3] == ["Sub", "Div", "Reshape"]
+    assert {"Conv", "BatchNormalization", "MaxPool", "AveragePool", "Flatten"} <= set(ops)

@@ -13,7 +13,7 @@ from rich.table import Table
 
 from ..config import load_config
 from ..errors import ConfigError
-from ..experiment import build_network, prepare_data
+from ..experiment import as_samples, build_network, plan_experiment, prepare_data
 from ..nn.gradcheck import TOLERANCE, check_network
 from .app import EXIT_FAILURE, app, err_console, make_console
 from .train import SET_HELP
@@ -39,12 +39,13 @@ def gradcheck(
         raise ConfigError(f"--tol must be > 0, got {tol}")
     # float64 is what makes central differences meaningful; it is set last so it wins.
     cfg = load_config(config, [*(overrides or []), "train.dtype=float64"])
-    data = prepare_data(cfg, str(data_dir) if data_dir else None)
+    plan = plan_experiment(cfg, str(data_dir) if data_dir else None)
+    data = prepare_data(cfg, str(data_dir) if data_dir else None, targets=plan.targets)
     rng = np.random.default_rng(seed)
     n = len(data.X_train)
     rows_idx = np.sort(rng.choice(n, size=min(batch, n), replace=False))
-    X, Y = data.X_train[rows_idx], data.Y_train[rows_idx]
-    net = build_network(cfg, data.n_features)
+    X, Y = as_samples(data.X_train[rows_idx], plan.input_shape), data.Y_train[rows_idx]
+    net = build_network(cfg, plan.input_shape)
     results = check_network(net, X, Y, max_params_per_tensor=entries or None, seed=seed, tol=tol)
     shapes = {p.name: tuple(p.value.shape) for p in net.params()}
     layer_types = {row["layer"]: row["type"] for row in net.summary()}

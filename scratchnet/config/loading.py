@@ -65,12 +65,13 @@ def check_data_files(cfg: ExperimentConfig) -> None:
     but cannot be read or parsed is a DataError while running (exit 1). MNIST-style
     folders are not checked here: ``data.path`` is only the first place searched."""
     d = cfg.data
-    if d.dataset != "csv":
+    kind = _FILE_KINDS.get(d.dataset)
+    if kind is None:
         return
     where = cfg.origin.locate(("data", "path"))
     if not d.path:
-        raise ConfigError(f"{where}: data.path: required for dataset csv; expected the path "
-                          "of a CSV file")
+        raise ConfigError(f"{where}: data.path: required for dataset {d.dataset}; expected the "
+                          f"path of {kind}")
     try:  # "~user" of no user, a name too long for the file system, ...
         path = Path(d.path).expanduser()
         if path.is_file():
@@ -79,7 +80,11 @@ def check_data_files(cfg: ExperimentConfig) -> None:
     except (OSError, RuntimeError, ValueError) as e:
         raise ConfigError(f"{where}: data.path: got {show(d.path)}: cannot be used as a "
                           f"path ({type(e).__name__}: {' '.join(str(e).split())[:120]}); "
-                          "expected a CSV file") from None
+                          f"expected {kind}") from None
     hint = "" if path.is_absolute() else f" (relative paths are read from {Path.cwd()})"
-    raise ConfigError(f"{where}: data.path: got {d.path!r}: {problem}; expected a CSV "
-                      f"file{hint}")
+    raise ConfigError(f"{where}: data.path: got {d.path!r}: {problem}; expected "
+                      f"{kind}{hint}")
+
+
+#: the datasets that are one file the config names, and what that file is
+_FILE_KINDS = {"csv": "a CSV file", "npz": "an .npz file"}

@@ -8,7 +8,7 @@ from typing import Any
 from pydantic import BaseModel, ValidationError
 
 from ..registry import did_you_mean
-from .schema import ExperimentConfig
+from .schema import LAYER_CONFIGS, ExperimentConfig
 
 
 def show(value: Any) -> str:
@@ -69,15 +69,20 @@ def _format_one(e: dict, origin: Origin, model) -> tuple[tuple, str]:
     # pydantic adds the union member it tried ("float", "literal['test']", a class name) to
     # the location; keep only the user's keys (the last part of an unknown key is one).
     keep = len(loc) - 1 if kind == "extra_forbidden" else len(loc)
+    layer_type = next((p for p in loc[:keep] if p in LAYER_CONFIGS), None)
     loc = tuple(p for i, p in enumerate(loc) if i >= keep or not _is_union_tag(p))
     if kind == "extra_forbidden":
-        parent = _submodel(model, loc[:-1])
-        fields = list(parent.model_fields) if parent else []
+        parent = LAYER_CONFIGS[layer_type] if layer_type else _submodel(model, loc[:-1])
+        fields = _key_order(parent) if parent else []
         message = f"unknown key {loc[-1]!r}{did_you_mean(loc[-1], fields)}"
         if fields:
             message += f"; expected one of: {', '.join(fields)}"
     elif kind == "missing":
         message = "required key is missing"
+    elif kind == "union_tag_invalid":  # a layer of a type there is none of
+        tag = e["ctx"]["tag"]
+        message = (f"unknown layer type {tag!r}{did_you_mean(tag, LAYER_CONFIGS)}; expected "
+                   f"one of: {', '.join(LAYER_CONFIGS)}")
     else:
         msg = e["msg"]
         msg = msg[len("Value error, "):] if msg.startswith("Value error, ") else msg
@@ -92,8 +97,16 @@ def _format_one(e: dict, origin: Origin, model) -> tuple[tuple, str]:
     return loc, origin.message(loc, message)
 
 
+def _key_order(model) -> list[str]:
+    """A model's keys as a person reads them: its own first, then what it shares with
+    other layer types, ``type`` last."""
+    own = [k for k in model.__annotations__ if k in model.model_fields and k != "type"]
+    rest = [k for k in model.model_fields if k not in own and k != "type"]
+    return own + rest + (["type"] if "type" in model.model_fields else [])
+
+
 def _is_union_tag(part: str) -> bool:
-    return (any(c in part for c in "[(,") or part[:1].isupper()
+    return (any(c in part for c in "[(,-") or part[:1].isupper() or part in LAYER_CONFIGS
             or part in ("str", "float", "int", "bool", "none"))
 
 

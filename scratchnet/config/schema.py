@@ -11,8 +11,8 @@ import hashlib
 import json
 from typing import Annotated, Any, Literal, Union
 
-from pydantic import (AfterValidator, BaseModel, ConfigDict, Field, PrivateAttr, field_validator,
-                      model_validator)
+from pydantic import (AfterValidator, BaseModel, ConfigDict, Discriminator, Field, PrivateAttr,
+                      Tag, field_validator, model_validator)
 
 from ..data import DATASETS, SCALERS
 from ..nn import (ACTIVATIONS, BIAS_INITIALIZERS, DTYPES, INITIALIZERS, LOSSES, OPTIMIZERS,
@@ -63,10 +63,16 @@ class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", allow_inf_nan=False, validate_default=True)
 
 
+PositiveInt = Annotated[int, Field(gt=0)]
+#: an int, or a pair [height, width]
+IntOrPair = Union[PositiveInt, tuple[PositiveInt, PositiveInt]]
+
+
 class DataConfig(Strict):
     dataset: DatasetName = Field("digits", description="mnist, fashion_mnist, digits, iris, wine, "
-                         "breast_cancer, diabetes or csv")
-    path: str | None = Field(None, description="a CSV file, or a folder holding the MNIST files")
+                         "breast_cancer, diabetes, csv or npz")
+    path: str | None = Field(None, description="a CSV or .npz file, or a folder holding the "
+                             "MNIST files")
     target: str | None = Field(None, description="CSV: the target column")
     task: Literal["classification", "regression"] | None = Field(
         None, description="CSV: override the task inferred from the target column")
@@ -77,6 +83,9 @@ class DataConfig(Strict):
                          "notebook's protocol (evaluate on the test split)")
     test_fraction: float = Field(0.2, gt=0, lt=1, description="test split for data sets "
                                  "without one")
+    shape: tuple[PositiveInt, PositiveInt, PositiveInt] | None = Field(
+        None, description="[channels, height, width]: each row of the data is an image of "
+        "this shape (for a network that starts with a convolution)")
 
     @field_validator("validation")
     @classmethod
@@ -86,8 +95,9 @@ class DataConfig(Strict):
         return v
 
 
-class LayerConfig(Strict):
-    neurons: int = Field(..., gt=0, description="output width of the layer")
+class _Unit(Strict):
+    """What every layer with weights takes besides its own settings."""
+
     activation: ActivationSpec = Field(
         "linear", description="activation name, or {name: ..., <options>}")
     weight_init: InitializerName = Field(
@@ -98,8 +108,66 @@ class LayerConfig(Strict):
     batch_norm: bool = Field(False, description="batch normalisation before the activation")
 
 
+class LayerConfig(_Unit):
+    """A dense (fully connected) layer, the default ``type``."""
+
+    type: Literal["dense"] = Field("dense", description="dense (the default), conv2d, "
+                                   "max_pool2d, avg_pool2d or flatten")
+    neurons: int = Field(..., gt=0, description="output width of the layer")
+
+
+class Conv2DConfig(_Unit):
+    """A 2-D convolution over (channels, height, width) images."""
+
+    type: Literal["conv2d"]
+    out_channels: int = Field(..., gt=0, description="number of filters")
+    kernel_size: IntOrPair = Field(..., description="an int, or [height, width]")
+    stride: IntOrPair = Field(1, description="an int, or [height, width]")
+    padding: Union[Literal["same", "valid"], Annotated[int, Field(ge=0)],
+                   tuple[Annotated[int, Field(ge=0)], Annotated[int, Field(ge=0)]]] = Field(
+        "same", description="same (output ceil(size / stride)), valid (none), or zeros on "
+        "each side: an int or [rows, columns]")
+    flatten: bool = Field(False, description="flatten the output (the book's flatten=True)")
+
+
+class _PoolConfig(Strict):
+    size: IntOrPair = Field(..., description="window: an int, or [height, width]")
+    stride: IntOrPair | None = Field(None, description="default: the window size")
+
+
+class MaxPool2DConfig(_PoolConfig):
+    type: Literal["max_pool2d"]
+
+
+class AvgPool2DConfig(_PoolConfig):
+    type: Literal["avg_pool2d"]
+
+
+class FlattenConfig(Strict):
+    type: Literal["flatten"]
+
+
+#: layer type -> its schema; the engine's LAYERS maps the same names to the classes
+LAYER_CONFIGS: dict[str, type[Strict]] = {
+    "dense": LayerConfig, "conv2d": Conv2DConfig, "max_pool2d": MaxPool2DConfig,
+    "avg_pool2d": AvgPool2DConfig, "flatten": FlattenConfig}
+
+
+def _layer_type(value):
+    """Which schema a layer entry follows: its ``type``, dense when it has none (an
+    unknown type is pydantic's "union_tag_invalid", which the error line names)."""
+    if isinstance(value, dict):
+        kind = value.get("type", "dense")
+        return kind if isinstance(kind, str) else repr(kind)
+    return getattr(value, "type", "dense")
+
+
+AnyLayer = Annotated[Union[tuple(Annotated[cls, Tag(name)] for name, cls in LAYER_CONFIGS.items())],
+                     Discriminator(_layer_type)]
+
+
 class ModelConfig(Strict):
-    layers: list[LayerConfig] = Field(..., min_length=1)
+    layers: list[AnyLayer] = Field(..., min_length=1)
     loss: LossSpec = Field("softmax_cross_entropy", description="loss name, "
                            "or {name: ..., <options>}")
     input_dropout: float = Field(0.0, ge=0, lt=1, description="drop rate on the input "

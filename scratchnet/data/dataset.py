@@ -24,6 +24,8 @@ class Dataset:
               regression.
     feature_names: one name per column of X.
     image_shape:   (rows, cols) when each row of X is a flattened image, else None.
+    channels: the images' channels (1 for grayscale); a row holds channels*rows*cols
+              values in (channel, row, col) order.
     source:   where it was read from (the folder of IDX files, the CSV file), or None for
               the sets that ship with scikit-learn.
     """
@@ -38,10 +40,16 @@ class Dataset:
     feature_names: list[str]
     image_shape: tuple[int, int] | None = None
     source: str | None = None
+    channels: int = 1
 
     @property
     def n_features(self) -> int:
         return int(self.X_train.shape[1])
+
+    @property
+    def sample_shape(self) -> tuple[int, int, int] | None:
+        """(channels, rows, cols) for images, the shape a convolution takes; else None."""
+        return sample_shape_of(self)
 
     def __repr__(self) -> str:  # the default repr would print the arrays
         return (f"Dataset({self.name!r}, task={self.task!r}, train={self.X_train.shape} "
@@ -64,12 +72,25 @@ class Description:
     n_classes: int = 0
     image_shape: tuple[int, int] | None = None
     y_train: np.ndarray | None = None
+    channels: int = 1
+
+    @property
+    def sample_shape(self) -> tuple[int, int, int] | None:
+        return sample_shape_of(self)
 
     @classmethod
     def of(cls, ds: "Dataset") -> "Description":
         n_classes = len(ds.classes) if ds.task == "classification" else 0
         return cls(ds.name, ds.task, len(ds.X_train), len(ds.X_test), ds.n_features,
-                   n_classes, ds.image_shape, ds.y_train)
+                   n_classes, ds.image_shape, ds.y_train, ds.channels)
+
+
+def sample_shape_of(data) -> tuple[int, int, int] | None:
+    """(channels, rows, cols) of a dataset (or its description or prepared arrays) of
+    images, else None."""
+    if not data.image_shape:
+        return None
+    return (int(data.channels), *(int(n) for n in data.image_shape))
 
 
 def canonical_name(name) -> str:

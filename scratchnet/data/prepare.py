@@ -24,7 +24,7 @@ import numpy as np
 from ..errors import ConfigError, DataError, ShapeError
 from ..nn.core import get_dtype
 from ..registry import lookup
-from .dataset import Dataset
+from .dataset import Dataset, sample_shape_of
 
 # About this many elements per chunk (8 MB as float64), whatever the number of features.
 _CHUNK_ELEMENTS = 1 << 20
@@ -261,6 +261,12 @@ class Prepared:
     feature_names: list[str]
     image_shape: tuple | None
     source: str | None = None
+    channels: int = 1
+
+    @property
+    def sample_shape(self) -> tuple[int, int, int] | None:
+        """(channels, rows, cols) for images (each row of X flattens one); else None."""
+        return sample_shape_of(self)
 
     @property
     def n_features(self) -> int:
@@ -382,4 +388,4 @@ def prepare(ds: Dataset, *, scale: str = "standard", validation: float | str = 0
     return Prepared(X_train=X_train, Y_train=Y_train, X_val=X_val, Y_val=Y_val,
                     X_test=X_test, Y_test=Y_test, task=ds.task, classes=list(ds.classes),
                     scaler=scaler, feature_names=list(ds.feature_names),
-                    image_shape=ds.image_shape, source=ds.source)
+                    image_shape=ds.image_shape, source=ds.source, channels=ds.channels)

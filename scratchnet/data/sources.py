@@ -7,7 +7,8 @@ Every kind of dataset is a :class:`Source` in :data:`DATASETS`, under its config
 * ``digits``, ``iris``, ``wine``, ``breast_cancer`` and ``diabetes`` (:mod:`.bundled`)
   ship inside scikit-learn; they are split with ``test_fraction``, stratified for
   classification and seeded by ``seed``;
-* ``csv`` (:mod:`.tabular`) reads any CSV file with a header row.
+* ``csv`` (:mod:`.tabular`) reads any CSV file with a header row;
+* ``npz`` (:mod:`.arrays`) reads a NumPy archive split in advance, flat rows or images.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from .bundled import TASK_OF, describe_sklearn_dataset, load_sklearn_dataset
 from .dataset import TASKS, Dataset, Description, canonical_name
 from .download import Progress
 from .mnist import describe_idx_dataset, load_idx_dataset
+from .arrays import describe_npz, load_npz
 from .tabular import describe_csv, load_csv
 
 
@@ -54,6 +56,7 @@ DATASETS: dict[str, Source] = {
     "fashion_mnist": _idx_set("fashion_mnist"),
     **{name: _bundled_set(name) for name in TASK_OF},
     "csv": Source(load_csv, describe_csv, ("path", "target", "task", "test_fraction", "seed")),
+    "npz": Source(load_npz, describe_npz, ("path", "task")),
 }
 
 #: options a config sets, which must apply to the dataset when given

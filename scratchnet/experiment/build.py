@@ -6,12 +6,14 @@ from __future__ import annotations
 import re
 import warnings
 
+import numpy as np
+
 from ..config import ExperimentConfig
 from ..config.schema import OPTIMIZER_OPTIONS, DecayConfig
 from ..data import Dataset, Prepared, load_dataset, prepare
 from ..data.download import Progress
 from ..errors import ConfigError, DropoutRateWarning
-from ..nn import (OPTIMIZERS, Dense, EarlyStopping, Layer, Loss, NeuralNetwork, Optimizer,
+from ..nn import (LAYERS, OPTIMIZERS, EarlyStopping, Layer, Loss, NeuralNetwork, Optimizer,
                   get_activation, get_loss)
 
 
@@ -33,14 +35,15 @@ def keyed(key: tuple, make, *args, **kwargs):
 
 
 def build_layer(layer) -> Layer:
-    """One layer of ``model.layers`` (not built: no weights until it sees its input)."""
-    name, kwargs = _spec(layer.activation)
-    activation = keyed(("activation",), get_activation, name, **kwargs)
+    """One entry of ``model.layers`` as the engine's layer of its ``type``
+    (:data:`~scratchnet.nn.LAYERS`); not built: no weights until it sees its input."""
+    options = layer.model_dump(exclude={"type"})
+    if "activation" in options:
+        name, kwargs = _spec(options["activation"])
+        options["activation"] = keyed(("activation",), get_activation, name, **kwargs)
     with warnings.catch_warnings():  # an experiment file says `dropout: 0.5` on purpose
         warnings.simplefilter("ignore", DropoutRateWarning)
-        return Dense(layer.neurons, activation=activation, weight_init=layer.weight_init,
-                     dropout=layer.dropout, bias_init=layer.bias_init,
-                     batch_norm=layer.batch_norm)
+        return LAYERS[layer.type](**options)
 
 
 def build_loss(cfg: ExperimentConfig) -> Loss:
@@ -48,10 +51,11 @@ def build_loss(cfg: ExperimentConfig) -> Loss:
     return get_loss(name, **kwargs)
 
 
-def build_network(cfg: ExperimentConfig, n_inputs: int | None = None, *,
+def build_network(cfg: ExperimentConfig, input_shape=None, *,
                   layers: list[Layer] | None = None, loss: Loss | None = None) -> NeuralNetwork:
-    """The configured network (built at once when ``n_inputs`` is given), from the
-    ``layers`` and ``loss`` already made, when the caller made them."""
+    """The configured network (built at once when ``input_shape`` is given: the features
+    of a row, or (channels, height, width)), from the ``layers`` and ``loss`` already
+    made, when the caller made them."""
     if layers is None:
         layers = [keyed(("model", "layers", i), build_layer, layer)
                   for i, layer in enumerate(cfg.model.layers)]
@@ -59,9 +63,15 @@ def build_network(cfg: ExperimentConfig, n_inputs: int | None = None, *,
         loss = keyed(("model", "loss"), build_loss, cfg)
     net = keyed(("model",), NeuralNetwork, layers, loss, seed=cfg.seed, dtype=cfg.train.dtype,
                 input_dropout=cfg.model.input_dropout)
-    if n_inputs is not None:
-        net.build(n_inputs)
+    if input_shape is not None:
+        net.build(input_shape)
     return net
+
+
+def as_samples(X: np.ndarray, input_shape) -> np.ndarray:
+    """Flat rows (n, features) as the network's samples: themselves for a dense network,
+    a view of shape (n, channels, height, width) for one that takes images."""
+    return X.reshape((len(X), *tuple(input_shape)))
 
 
 def target_encoding(loss, task: str) -> str:
@@ -131,12 +141,14 @@ def prepare_data(cfg: ExperimentConfig, data_dir: str | None = None,
                    targets=targets)
 
 
-def data_info(data: Prepared, targets: str) -> dict:
-    """What evaluation and prediction need to transform inputs as training did, and
-    where the data was found (so ``eval`` needs no ``--data-dir`` again)."""
+def data_info(data: Prepared, targets: str, input_shape) -> dict:
+    """What evaluation and prediction need to transform inputs as training did (the
+    scaling, the sample shape the network takes), and where the data was found (so
+    ``eval`` needs no ``--data-dir`` again)."""
     return {"task": data.task, "classes": list(data.classes), "feature_names": list(data.feature_names),
             "image_shape": list(data.image_shape) if data.image_shape else None,
             "n_features": int(data.n_features), "n_outputs": int(data.n_outputs),
+            "input_shape": [int(n) for n in input_shape],
             "targets": targets, "source": data.source, "scaler": data.scaler.to_dict()}
 
 

@@ -13,7 +13,7 @@ from ..data import Scaler
 from ..data.prepare import encode_targets
 from ..errors import ConfigError, DataError
 from ..nn import NeuralNetwork, evaluate
-from .build import build_network, load_data, target_encoding
+from .build import as_samples, build_network, load_data, target_encoding
 
 
 def load_run(run_dir: str | Path):
@@ -26,7 +26,7 @@ def load_run(run_dir: str | Path):
     if info is None:
         raise ConfigError(f"{run_dir}: not a complete run folder (no {runs.DATA})")
     arrays, meta = runs.load_arrays(run_dir / runs.WEIGHTS)
-    net = build_network(cfg, info["n_features"])
+    net = build_network(cfg, info.get("input_shape") or info["n_features"])
     try:
         net.load_state_dict(arrays)
     except Exception as e:  # a shape/name mismatch between config and weights
@@ -106,7 +106,8 @@ def read_test_split(cfg: ExperimentConfig, net: NeuralNetwork, info: dict,
     """A run's test split read again and prepared as training prepared it: the saved
     scaling on the inputs, the targets encoded for the network's output."""
     ds = load_data(cfg, data_dir, found_at=info.get("source"))
-    X_test = Scaler.from_dict(info["scaler"]).transform(ds.X_test, dtype=cfg.train.dtype)
+    X_test = as_samples(Scaler.from_dict(info["scaler"]).transform(ds.X_test, dtype=cfg.train.dtype),
+                        net.input_shape)
     targets = info.get("targets") or target_encoding(net.loss, info["task"])
     Y_test = encode_targets(ds.y_test, info["task"], len(info["classes"]), targets,
                             cfg.train.dtype)

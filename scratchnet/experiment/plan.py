@@ -18,7 +18,7 @@ import os
 from dataclasses import dataclass, field
 from functools import partial
 
-from ..config import ExperimentConfig
+from ..config import ExperimentConfig, check_data_files
 from ..data import Description, describe_dataset, split_indices
 from ..errors import ConfigError, ConfigErrors, ShapeError
 from ..nn import DTYPES, NeuralNetwork
@@ -66,7 +66,11 @@ class _Mistakes:
         try:
             return make(*args)
         except (ConfigError, ShapeError) as e:
-            self.add(tuple(loc) + getattr(e, "key", ()), str(e))
+            if str(e).startswith(f"{self.origin.source}:") or \
+                    str(e).startswith(f"{self.origin.source} ("):
+                self.lines.append(str(e))  # located already (a config loader's check)
+            else:
+                self.add(tuple(loc) + getattr(e, "key", ()), str(e))
             return None
 
 
@@ -98,6 +102,7 @@ def plan_experiment(cfg: ExperimentConfig, data_dir: str | None = None,
 
 
 def _describe(cfg: ExperimentConfig, data_dir: str | None) -> Description:
+    check_data_files(cfg)  # a file the config names must be there (its own located error)
     try:
         return describe_dataset(cfg.data.dataset, **data_options(cfg, data_dir))
     except ConfigError as e:  # "path='x' does not apply to the digits dataset"
@@ -128,7 +133,8 @@ def _plan_rows(cfg: ExperimentConfig, plan: Plan, mistakes: _Mistakes) -> None:
                          "both sides")
             return
     batch = cfg.train.batch_size  # larger than the rows: one batch per epoch
-    if any(layer.batch_norm for layer in cfg.model.layers) and plan.n_train % batch == 1:
+    if any(getattr(layer, "batch_norm", False) for layer in cfg.model.layers) \
+            and plan.n_train % batch == 1:
         mistakes.add(("train", "batch_size"), f"got {batch}: with batch_norm the last batch "
                      f"of each epoch would hold a single row ({plan.n_train} training rows); "
                      "choose another batch size")
@@ -138,15 +144,17 @@ def _plan_network(cfg: ExperimentConfig, net: NeuralNetwork, plan: Plan,
                   mistakes: _Mistakes) -> None:
     """Every layer's output shape and parameter count, then the output against the task."""
     d = plan.data
-    shape: tuple | None = (d.n_features,)
-    plan.input_shape = shape
+    shape = plan.input_shape = mistakes.run(("data", "shape"), input_shape, cfg, d, net)
+    if shape is None:
+        return
     for i, layer in enumerate(net.layers):
         out = mistakes.run(("model", "layers", i), layer.output_shape, shape)
         if out is None:
             return
         count = layer.param_count(shape)
         plan.layers.append({"layer": i, "type": layer.describe(), "inputs": shape,
-                            "outputs": out, "params": count})
+                            "outputs": out, "params": count,
+                            "activations": layer.activation_size(shape)})
         plan.n_params += count
         shape = out
     loss = net.loss
@@ -170,30 +178,49 @@ def _plan_network(cfg: ExperimentConfig, net: NeuralNetwork, plan: Plan,
                      f"{what}")
 
 
+def input_shape(cfg: ExperimentConfig, data: Description, net: NeuralNetwork) -> tuple:
+    """What one sample looks like to the network: flat rows (features,) for a network
+    that starts with a dense layer, (channels, height, width) images for one that starts
+    with a convolution (the dataset's own image shape, or ``data.shape``)."""
+    shape = cfg.data.shape or data.sample_shape
+    if cfg.data.shape and math.prod(shape) != data.n_features:
+        raise ConfigError(f"got {list(shape)}: {math.prod(shape)} values a row, but the rows "
+                          f"of {data.name} hold {data.n_features}; expected channels x height "
+                          f"x width = {data.n_features}")
+    if not net.layers[0].takes_images:
+        return (data.n_features,)
+    if shape is None:
+        raise ConfigError(f"{data.name} has flat rows of {data.n_features} values and "
+                          f"model.layers.0 takes images: give data.shape, [channels, height, "
+                          "width]")
+    return tuple(shape)
+
+
 def _plan_memory(cfg: ExperimentConfig, optimizer, plan: Plan, mistakes: _Mistakes) -> None:
     """Bytes training will hold at its peak, checked against the machine's memory.
 
     Parameters: value, gradient, the optimizer's slots, the best copy early stopping
-    keeps and the copies a checkpoint makes (2). Activations: every layer's output for a
-    training batch, about four arrays per layer (product, bias, activation, dropout
-    mask) forward and as many gradients backward, and an evaluation batch. Data: the
-    prepared training, validation and test arrays, and the source they came from (8
-    bytes a value at most). A mistake points at the layer that takes over half of it,
-    else at the batch size or the data."""
+    keeps and the copies a checkpoint makes (2). Activations: what each layer keeps for
+    the backward pass (:meth:`~scratchnet.nn.Layer.activation_size`: an output per
+    operation, a convolution's columns), twice over (the gradients flowing back) for a
+    training batch, and once for an evaluation batch. Data: the prepared training,
+    validation and test arrays, and the source they came from (8 bytes a value at most).
+    A mistake points at the layer that takes over half of it, else at the batch size or
+    the data."""
     if not plan.layers or len(plan.layers) != len(cfg.model.layers):
         return
     size = DTYPES[cfg.train.dtype].itemsize
     copies = 2 + 1 + 2 + len([s for s in (optimizer.slots if optimizer else ()) if s != "step"])
     d = plan.data
     batch = min(cfg.train.batch_size, plan.n_train)
-    activation_rows = 8 * batch + 2 * min(EVAL_BATCH, max(plan.n_val, d.n_test))
+    activation_rows = 2 * batch + min(EVAL_BATCH, max(plan.n_val, d.n_test))
     rows = plan.n_train + plan.n_val + d.n_test
-    per_layer = [(r["params"] * copies + math.prod(r["outputs"]) * activation_rows) * size
+    per_layer = [(r["params"] * copies + r["activations"] * activation_rows) * size
                  for r in plan.layers]
     parts = {
         "parameters": plan.n_params * size * copies,
         "activations": (math.prod(plan.input_shape)
-                        + sum(math.prod(r["outputs"]) for r in plan.layers)) * size * activation_rows,
+                        + sum(r["activations"] for r in plan.layers)) * size * activation_rows,
         "data": rows * d.n_features * (size + 8),
     }
     plan.memory = {**parts, "total": sum(parts.values())}

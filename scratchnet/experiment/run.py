@@ -15,7 +15,8 @@ from ..data import Prepared
 from ..errors import ConfigError, DataError, DivergenceError
 from ..data.download import Progress
 from ..nn import Callback, History, NeuralNetwork, Trainer
-from .build import build_network, build_optimizer, data_info, early_stopping_of, prepare_data
+from .build import (as_samples, build_network, build_optimizer, data_info, early_stopping_of,
+                    prepare_data)
 from .evaluation import evaluate_split
 from .plan import Plan, plan_experiment
 
@@ -137,13 +138,15 @@ def _run(cfg: ExperimentConfig, *, out, data_dir, callbacks, resume, on_start, p
     with runs.locked(run_dir):
         if in_place:  # checked again now that no other process can be training it
             resume_state = _check_resume(run_dir, cfg)
-        runs.write_json(run_dir / runs.DATA, data_info(data, plan.targets))
-        return _train(cfg, run_dir, data, resume_state, callbacks, on_start)
+        runs.write_json(run_dir / runs.DATA, data_info(data, plan.targets, plan.input_shape))
+        return _train(cfg, run_dir, data, plan.input_shape, resume_state, callbacks, on_start)
 
 
-def _train(cfg: ExperimentConfig, run_dir: Path, data: Prepared, resume_state, callbacks,
-           on_start) -> RunResult:
-    net = build_network(cfg, data.n_features)
+def _train(cfg: ExperimentConfig, run_dir: Path, data: Prepared, input_shape, resume_state,
+           callbacks, on_start) -> RunResult:
+    net = build_network(cfg, input_shape)
+    X_train, X_val, X_test = (as_samples(X, input_shape)
+                              for X in (data.X_train, data.X_val, data.X_test))
     optimizer = build_optimizer(cfg)
     recorder = RunRecorder(run_dir, cfg)
     trainer = Trainer(net, optimizer, [recorder, *(callbacks or [])])
@@ -157,7 +160,7 @@ def _train(cfg: ExperimentConfig, run_dir: Path, data: Prepared, resume_state, c
             "weights": "best" if stopper.restore_best else "last",
             **({"extends": cfg.train.extends} if cfg.train.extends else {})}
     try:
-        history = trainer.fit(data.X_train, data.Y_train, data.X_val, data.Y_val,
+        history = trainer.fit(X_train, data.Y_train, X_val, data.Y_val,
                               epochs=cfg.train.epochs, eval_every=cfg.train.eval_every,
                               batch_size=cfg.train.batch_size, seed=cfg.seed,
                               early_stopping=stopper, resume=resume_state,
@@ -193,7 +196,7 @@ def _train(cfg: ExperimentConfig, run_dir: Path, data: Prepared, resume_state, c
     if not stopper.restore_best:  # the last weights are the run's: saved, then tested
         last = history.records[-1] if history.records else {}
         recorder.save_weights(net.state_dict(), history.epochs_run, last.get("val_loss"))
-    test = _rounded(evaluate_split(net, data.X_test, data.Y_test, data.task, data.classes).scores)
+    test = _rounded(evaluate_split(net, X_test, data.Y_test, data.task, data.classes).scores)
     epochs_run = history.epochs_run
     summary = {**base, "status": "completed", "epochs_run": epochs_run,
                "best_epoch": history.best_epoch, "stopped_early": history.stopped_early,

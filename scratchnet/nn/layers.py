@@ -52,6 +52,10 @@ def sample_shape(spec) -> tuple[int, ...]:
 class Layer:
     """A sequence of operations built once the shape of the input samples is known."""
 
+    #: whether the layer takes (channels, height, width) images rather than flat rows, so
+    #: a network that starts with it is fed images
+    takes_images = False
+
     def __init__(self):
         self.operations: list[Operation] = []
         self.built = False
@@ -282,6 +286,8 @@ class Conv2D(_Weighted):
         flatten: end with a flatten to (F*H'*W',), as the book's ``Conv2D`` does.
     """
 
+    takes_images = True
+
     def __init__(self, out_channels: int, kernel_size=None, stride=1, padding="same",
                  activation: Activation | str | None = None, weight_init: str = "glorot",
                  dropout: float = 0.0, batch_norm: bool = False, flatten: bool = False,
@@ -362,6 +368,7 @@ class _Pool(Layer):
     side by side): (C, H, W) -> (C, H', W'), H' = (H - size) // stride + 1."""
 
     operation: type[Operation]
+    takes_images = True
 
     def __init__(self, size, stride=None):
         super().__init__()
@@ -397,6 +404,8 @@ class AvgPool2D(_Pool):
 class Flatten(Layer):
     """(C, H, W) -> (C*H*W,) in C order (PyTorch's ``flatten(1)``), for the dense layers
     that follow convolutions."""
+
+    takes_images = True
 
     def output_shape(self, input_shape) -> tuple[int, ...]:
         return (math.prod(sample_shape(input_shape)),)
