@@ -1,32 +1,37 @@
 # scratchnet: every command a newcomer needs. `make demo` and `make test` create the
 # virtual environment on first use, so a fresh clone needs nothing but Python 3.10+.
+# `make demo` installs what training needs; `make test` adds the test tools and every
+# optional extra the tests exercise. Tests and benchmarks that need MNIST read it from
+# $SCRATCHNET_DATA_DIR (they skip without it).
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
-STAMP := $(VENV)/.installed-stamp
+CORE := $(VENV)/.core-stamp
+DEV := $(VENV)/.dev-stamp
 
-# MNIST for tests and benchmarks: $SCRATCHNET_DATA_DIR when set, else the shared folder
-# beside the checkout when present (tests that need MNIST skip when neither exists).
-SCRATCHNET_DATA_DIR ?= $(abspath $(wildcard ../shared/datasets))
-export SCRATCHNET_DATA_DIR
+.PHONY: install install-dev demo test bench reproduce clean
 
-.PHONY: install demo test bench reproduce clean
+install: $(CORE)
 
-install: $(STAMP)
+install-dev: $(DEV)
 
-$(STAMP): pyproject.toml
+$(CORE): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e .
+	touch $(CORE)
+
+$(DEV): $(CORE)
 	$(BIN)/python -m pip install --quiet -e ".[dev]"
-	touch $(STAMP)
+	touch $(DEV)
 
 demo: install
 	$(BIN)/scratchnet train configs/digits_quickstart.yaml
 
-test: install
+test: install-dev
 	$(BIN)/python -m pytest -q
 
-bench: install
+bench: install-dev
 	$(BIN)/python benchmarks/bench.py
 	$(BIN)/python benchmarks/cnn_speed.py
 

@@ -9,7 +9,7 @@ from types import ModuleType
 from .errors import ConfigError
 
 #: the distribution's name (pyproject's ``[project] name``) when its metadata cannot be read
-DISTRIBUTION = "scratchnet"
+DISTRIBUTION = "scratchnet-dlfs"
 
 
 def distribution_name() -> str:
@@ -24,13 +24,15 @@ def distribution_name() -> str:
 
 
 def install_hint(extra: str) -> str:
-    """``pip install 'scratchnet[mlflow]'``, with the distribution's real name."""
+    """``pip install 'scratchnet-dlfs[mlflow]'``, with the distribution's real name (the
+    import package and the command are ``scratchnet``; the name ``scratchnet`` on the
+    package index belongs to an unrelated project)."""
     return f"pip install '{distribution_name()}[{extra}]'"
 
 
 def require(module: str, extra: str, what: str) -> ModuleType:
     """Import ``module`` (e.g. ``"optuna"``) or raise a one-line :class:`ConfigError`:
-    ``<what> needs optuna: pip install 'scratchnet[tune]'``."""
+    ``<what> needs optuna: pip install 'scratchnet-dlfs[tune]'``."""
     try:
         return importlib.import_module(module)
     except ImportError:

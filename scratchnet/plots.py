@@ -1,6 +1,6 @@
 """Pictures of runs: learning curves and confusion matrices, as PNG files.
 
-matplotlib is an optional extra (``pip install 'scratchnet[plot]'``), imported only when a
+matplotlib is an optional extra (the ``plot`` extra), imported only when a
 picture is drawn. Figures are built with the object-oriented API (``Figure`` rendered by
 the Agg canvas), never through ``pyplot``: no global backend is switched, no window opens,
 and it works on machines without a display.
@@ -16,6 +16,7 @@ import numpy as np
 
 from . import runs
 from .errors import ConfigError, DataError
+from .extras import install_hint
 
 #: inches per panel and dots per inch: a figure of n panels is (n * 5.5 * DPI) x (4 * DPI) px
 PANEL_WIDTH, PANEL_HEIGHT, DPI = 5.5, 4.0, 100
@@ -28,7 +29,7 @@ def _figure(n_panels: int):
         from matplotlib.backends.backend_agg import FigureCanvasAgg
         from matplotlib.figure import Figure
     except ImportError:
-        raise ConfigError("plotting needs matplotlib: pip install 'scratchnet[plot]'") from None
+        raise ConfigError(f"plotting needs matplotlib: {install_hint('plot')}") from None
     fig = Figure(figsize=(PANEL_WIDTH * n_panels, PANEL_HEIGHT), dpi=DPI, layout="constrained")
     FigureCanvasAgg(fig)
     return fig, fig.subplots(1, n_panels, squeeze=False)[0]

@@ -37,6 +37,7 @@ import numpy as np
 from .data import Scaler
 from .data.tabular import csv_rows, is_number
 from .errors import ConfigError, DataError, ShapeError
+from .extras import install_hint
 from .nn import NeuralNetwork
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
@@ -222,7 +223,7 @@ def read_image(path: str | Path, image_shape: tuple, layout: ImageLayout = Image
     try:
         from PIL import Image, ImageOps, UnidentifiedImageError
     except ImportError:  # pragma: no cover - pillow is in the images extra
-        raise DataError("reading images needs Pillow: pip install 'scratchnet[images]'") from None
+        raise DataError(f"reading images needs Pillow: {install_hint('images')}") from None
     path = Path(path)
     try:
         with Image.open(path) as img:

@@ -1,4 +1,4 @@
-"""Experiment tracking with MLflow (the optional extra ``scratchnet[mlflow]``).
+"""Experiment tracking with MLflow (the optional extra ``scratchnet-dlfs[mlflow]``).
 
 A run is logged as one MLflow run: the resolved config flattened to dotted params, every
 evaluation's metrics with ``step=epoch``, the test metrics at the end, the config hash

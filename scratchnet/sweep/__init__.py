@@ -25,7 +25,7 @@ hash of its overrides, so it does not depend on the order of the grid's keys.
 
 Runs go to worker processes (``executor="local"``, a ``ProcessPoolExecutor``), or to an
 existing Dask distributed cluster (``executor="dask"``, ``address="tcp://host:port"``;
-the optional extra ``scratchnet[dask]``). Dask workers train into a temporary folder of
+the optional extra ``scratchnet-dlfs[dask]``). Dask workers train into a temporary folder of
 their own and send the run folder's files back, so they need no shared file system.
 
 The modules: ``grid`` (the plan), ``worker`` (one run), ``folder`` (``sweep.json`` and

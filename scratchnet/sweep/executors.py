@@ -10,6 +10,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 
 from ..errors import ConfigError, ScratchnetError
+from ..extras import install_hint
 from ..tracking import PlanTracking
 from .folder import SweepFolder
 from .grid import Task
@@ -178,7 +179,7 @@ def dask_client(address: str, timeout: str = "10s"):
         from distributed import Client
     except ImportError:
         raise ConfigError("the dask executor needs dask.distributed: "
-                          "pip install 'scratchnet[dask]'") from None
+                          f"{install_hint('dask')}") from None
     if address.startswith("tcp://"):
         # A refused connection fails at once here; Dask's client would retry until timeout.
         import socket

@@ -1,4 +1,4 @@
-"""Hyperparameter search with Optuna (the optional extra ``scratchnet[tune]``).
+"""Hyperparameter search with Optuna (the optional extra ``scratchnet-dlfs[tune]``).
 
 A tune folder ``tunes/<name>-<timestamp>/`` holds:
 
