@@ -71,10 +71,10 @@ def read_run(run_dir: str | Path) -> dict:
             "metrics": {k: v for k, v in metrics.items() if v is not None}, "history": history}
 
 
-def run_labels(records: list[dict]) -> list[str]:
+def run_labels(records: list[dict], ignore: Iterable[str] = ("name", "tracking")) -> list[str]:
     """A label per run from the config keys that differ between them (the folder name when
-    nothing does)."""
-    keys = differing_keys([r["config"] for r in records])
+    nothing does); keys under ``ignore`` do not count."""
+    keys = differing_keys([r["config"] for r in records], ignore=ignore)
     if not keys:
         return [Path(r["run_dir"]).name for r in records]
     names = short_keys(keys)

@@ -9,6 +9,7 @@ and it works on machines without a display.
 from __future__ import annotations
 
 import io
+import json
 import math
 from pathlib import Path
 
@@ -20,19 +21,21 @@ from .extras import install_hint
 
 #: inches per panel and dots per inch: a figure of n panels is (n * 5.5 * DPI) x (4 * DPI) px
 PANEL_WIDTH, PANEL_HEIGHT, DPI = 5.5, 4.0, 100
-#: more runs than this and the legend is left out (a sweep's table names them instead)
-MAX_LEGEND = 12
+#: more lines than this and the legend is left out (a sweep's table names them instead)
+MAX_LEGEND = 20
 
 
-def _figure(n_panels: int):
+def _figure(n_panels: int, n_rows: int = 1):
     try:
         from matplotlib.backends.backend_agg import FigureCanvasAgg
         from matplotlib.figure import Figure
     except ImportError:
         raise ConfigError(f"plotting needs matplotlib: {install_hint('plot')}") from None
-    fig = Figure(figsize=(PANEL_WIDTH * n_panels, PANEL_HEIGHT), dpi=DPI, layout="constrained")
+    fig = Figure(figsize=(PANEL_WIDTH * n_panels, PANEL_HEIGHT * n_rows), dpi=DPI,
+                 layout="constrained")
     FigureCanvasAgg(fig)
-    return fig, fig.subplots(1, n_panels, squeeze=False)[0]
+    axes = fig.subplots(n_rows, n_panels, squeeze=False)
+    return fig, axes[0] if n_rows == 1 else axes
 
 
 def _save(fig, output: str | Path) -> Path:
@@ -57,24 +60,48 @@ def _series(history: list[dict], key: str) -> tuple[list, list]:
     return xs, ys
 
 
-def _draw_curves(axes, records: list[dict], labels: list[str]) -> None:
+def _style(i: int) -> dict:
+    """Line ``i``'s look: 20 distinct colours, then the same colours dotted, dash-dotted..."""
+    colours = [f"C{k}" for k in range(10)] + [f"tab:{c}" for c in (
+        "olive", "cyan", "pink", "brown", "purple", "gray", "orange", "green", "red", "blue")]
+    return {"color": colours[i % 20], "ls": ("-", ":", "-.", (0, (5, 1)))[(i // 20) % 4]}
+
+
+def _band(records: list[dict], key: str) -> tuple[list, list, list, list]:
+    """Epochs, the mean of ``key`` over the runs that have it there, and its lowest and
+    highest value: a grid point's line and the band its seeds span."""
+    by_epoch: dict[int, list[float]] = {}
+    for r in records:
+        for x, y in zip(*_series(r["history"], key)):
+            by_epoch.setdefault(x, []).append(y)
+    xs = sorted(by_epoch)
+    return (xs, [float(np.mean(by_epoch[x])) for x in xs], [min(by_epoch[x]) for x in xs],
+            [max(by_epoch[x]) for x in xs])
+
+
+def _draw_curves(axes, groups: list[tuple[str, list[dict]]]) -> None:
     """Loss (train solid, validation dashed) on ``axes[0]``, the validation metric
-    (accuracy, else MAE) on ``axes[1]``; one colour per run."""
+    (accuracy, else MAE) on ``axes[1]``; one line per group (the mean over its runs, with
+    a band from its lowest to its highest run when it has several)."""
     loss_ax, metric_ax = axes
+    records = [r for _, group in groups for r in group]
     metric = "accuracy" if any(_series(r["history"], "accuracy")[0] for r in records) else "mae"
-    colors = [f"C{i % 10}" for i in range(len(records))]
+    scale = 100 if metric == "accuracy" else 1
     losses = []
-    for r, label, c in zip(records, labels, colors):
-        xs, ys = _series(r["history"], "train_loss")
-        loss_ax.plot(xs, ys, color=c, lw=1.5, label=label)
-        losses += ys
-        xs, ys = _series(r["history"], "val_loss")
-        loss_ax.plot(xs, ys, color=c, lw=1.5, ls="--")
-        losses += ys
-        xs, ys = _series(r["history"], metric)
-        if metric == "accuracy":
-            ys = [100 * y for y in ys]
-        metric_ax.plot(xs, ys, color=c, lw=1.5, marker="o", ms=3, label=label)
+    for i, (label, group) in enumerate(groups):
+        style = _style(i)
+        for key, ax, dashed in (("train_loss", loss_ax, False), ("val_loss", loss_ax, True),
+                                (metric, metric_ax, False)):
+            xs, mean, low, high = _band(group, key)
+            k = scale if ax is metric_ax else 1
+            ax.plot(xs, [k * v for v in mean], lw=1.5, color=style["color"],
+                    ls="--" if dashed else style["ls"], label=None if dashed else label,
+                    **({"marker": "o", "ms": 3} if ax is metric_ax else {}))
+            if len(group) > 1:
+                ax.fill_between(xs, [k * v for v in low], [k * v for v in high],
+                                color=style["color"], alpha=0.15, lw=0)
+            if ax is loss_ax:
+                losses += low + high
     positive = [v for v in losses if v > 0]
     if positive and max(positive) / min(positive) > 20:
         loss_ax.set_yscale("log")
@@ -89,8 +116,24 @@ def _draw_curves(axes, records: list[dict], labels: list[str]) -> None:
     for ax in axes:
         ax.grid(True, alpha=0.3)
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
-    if 1 < len(records) <= MAX_LEGEND:
-        metric_ax.legend(fontsize=7, loc="best")
+    if 1 < len(groups) <= MAX_LEGEND:
+        metric_ax.legend(fontsize=7, loc="best", ncol=1 if len(groups) <= 10 else 2)
+
+
+def group_runs(records: list[dict]) -> list[tuple[str, list[dict]]]:
+    """Runs that differ only in their seed (a sweep's grid point, or the same experiment
+    trained again) as one group, labelled by the config keys that differ between groups."""
+    from .compare import run_labels
+    from .config.diff import flatten
+
+    groups: dict[str, list[dict]] = {}
+    for r in records:
+        flat = {k: v for k, v in flatten(r["config"]).items() if k not in ("seed", "name")}
+        groups.setdefault(json.dumps(flat, sort_keys=True, default=str), []).append(r)
+    members = list(groups.values())
+    labels = run_labels([group[0] for group in members], ignore=("name", "seed", "tracking"))
+    return [(label + (f" ({len(g)} seeds)" if len(g) > 1 else ""), g)
+            for label, g in zip(labels, members)]
 
 
 def draw_confusion_matrix(ax, cm: np.ndarray, classes: list) -> None:
@@ -131,13 +174,15 @@ def learning_curves(run_dirs: list[str | Path], output: str | Path, *,
     """Learning curves of one or more runs in one PNG.
 
     Two panels: the loss per evaluated epoch (train solid, validation dashed) and the
-    validation accuracy (MAE for regression). One colour per run, labelled by the config
-    keys that differ between the runs. With ``confusion=True`` and a single
+    validation accuracy (MAE for regression). One line per experiment, labelled by the
+    config keys that differ between them: runs that differ only in their seed (a sweep's
+    grid point) are one line, their mean, in a band from the lowest to the highest.
+    Classification and regression runs get a row of panels each. With ``confusion=True`` and a single
     classification run, a third panel shows its test confusion matrix (which needs the
     data, hence ``data_dir``), or ``confusion`` is :func:`confusion_matrix_of`'s result
     already. The curves need no data. Returns ``output``.
     """
-    from .compare import read_run, run_labels
+    from .compare import read_run
 
     if not run_dirs:
         raise ConfigError("learning_curves needs at least one run folder")
@@ -150,8 +195,14 @@ def learning_curves(run_dirs: list[str | Path], output: str | Path, *,
     if confusion is True and len(records) == 1 \
             and (records[0]["summary"] or {}).get("task") == "classification":
         cm = confusion_matrix_of(run_dirs[0], data_dir)
-    fig, axes = _figure(3 if cm is not None else 2)
-    _draw_curves(axes[:2], records, run_labels(records))
+    # classification and regression never share an axis: a row of panels each
+    by_task: dict[str, list[dict]] = {}
+    for r in records:
+        by_task.setdefault((r["summary"] or {}).get("task") or r["config"].get("task", ""), []).append(r)
+    fig, axes = _figure(3 if cm is not None else 2, len(by_task))
+    rows = [axes] if len(by_task) == 1 else list(axes)
+    for row, group in zip(rows, by_task.values()):
+        _draw_curves(row[:2], group_runs(group))
     if cm is not None:
         draw_confusion_matrix(axes[2], *cm)
     if title is None:

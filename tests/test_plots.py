@@ -158,3 +158,35 @@ def test_plot_and_compare_refuse_what_is_not_a_run(tmp_path, capsys):
     run = train(tmp_path, DIGITS)
     code, _, err = cli(capsys, "plot", run, "-o", tmp_path / "curves.jpg")
     assert code == 2 and "PNG" in err
+
+
+def test_a_sweep_is_one_line_per_grid_point_with_its_seeds_band_and_a_legend(tmp_path, capsys):
+    config = tmp_path / "sweep.yaml"
+    config.write_text(yaml.safe_dump(DIGITS))
+    code, out, err = cli(capsys, "sweep", config, "--grid", "optimizer.lr=0.02,0.1,0.5",
+                         "--seeds", "2", "--jobs", "1", "-q", "--out", tmp_path / "sweeps")
+    assert code == 0, err
+    (folder,) = (tmp_path / "sweeps").iterdir()
+    from scratchnet.plots import group_runs
+    from scratchnet.compare import expand_paths
+    groups = group_runs([read_run(d) for d in expand_paths([folder])])
+    assert [label for label, _ in groups] == ["lr=0.02 (2 seeds)", "lr=0.1 (2 seeds)",
+                                              "lr=0.5 (2 seeds)"]
+    code, out, err = cli(capsys, "plot", folder)
+    assert code == 0, err
+    img = load_png(Path(out.strip()))
+    assert img.shape[1::-1] == size(2)
+    for colour in (C0, C1, (44, 160, 44)):  # three lines, C0 C1 C2
+        assert pixels_near(img, colour) > 200
+    assert pixels_near(img, (214, 39, 40)) < 20  # no fourth
+    # the seeds' bands: light tints of the line colours
+    assert pixels_near(img, (215, 229, 240), tol=25) > 500
+
+
+def test_classification_and_regression_never_share_an_axis(tmp_path, capsys):
+    a, b = train(tmp_path, DIGITS), train(tmp_path, DIABETES)
+    code, out, err = cli(capsys, "plot", a, b, "-o", tmp_path / "mixed.png")
+    assert code == 0, err
+    img = load_png(tmp_path / "mixed.png")
+    width, height = size(2)
+    assert img.shape[1::-1] == (width, 2 * height)  # a row of panels per task
