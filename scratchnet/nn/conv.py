@@ -27,9 +27,9 @@ convolution to the flatten, which copies once into the (N, C*H*W) rows a dense l
 
 ``benchmarks/conv_layouts.py`` measured the two convolutions of the CNN benchmark (MNIST,
 batch 64, 5x5 "same", 1->16 then 16->32 channels; im2col, forward, weight gradient, input
-gradient of the second) per training step, float32, one BLAS thread, on this project's
-2-core AMD EPYC machine (best of 7 runs each; the ranges are four runs of the script on
-a machine other work shares):
+gradient of the second) per training step, float32, one BLAS thread, on one core of an
+AMD EPYC CPU (best of 7 runs each; the ranges are four runs of the script while other
+work shared the CPU):
 
 ===============================  =========
 memory order, columns            ms / step

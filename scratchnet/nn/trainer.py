@@ -128,9 +128,9 @@ class Trainer:
     ``blas_threads`` is how many threads the BLAS library may use while :meth:`fit` runs
     (restored afterwards); None leaves the library's own setting. The default is 1: the
     matrix products of a mini-batch are small, so a second thread saves little (about 15%
-    per MNIST epoch at batch 60 on an idle 2-core machine), and when other processes keep
+    per MNIST epoch at batch 60 on two idle cores), and when other processes keep
     the cores busy, multi-threaded BLAS waits for its descheduled threads at every product
-    (epochs 5-40x slower measured on a busy 2-core machine). ``benchmarks/bench.py``
+    (epochs 5-40x slower measured on two busy cores). ``benchmarks/bench.py``
     measures both.
 
     Divergence: a NaN or infinite loss or weight stops training with a
