@@ -27,6 +27,11 @@ class ConfigErrors(ConfigError):
         self.messages = list(messages)
 
 
+class NeedsDataFile(ConfigError):
+    """A config that leaves ``data.path`` for its user to give (a shipped example for a
+    CSV file of theirs): ``validate`` says so as a note, ``train`` refuses it."""
+
+
 class DataError(ScratchnetError):
     """Missing, corrupt or unsuitable data."""
 

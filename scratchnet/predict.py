@@ -271,6 +271,13 @@ def read_image(path: str | Path, image_shape: tuple, layout: ImageLayout = Image
 
 
 # -- predicting ---------------------------------------------------------------------------
+def top_classes(probabilities: np.ndarray, classes: list, k: int) -> list[dict]:
+    """The ``k`` most probable ``{"class", "probability"}`` of one row, most probable
+    first (what ``--proba K`` shows, in ``predict`` and ``eval`` alike)."""
+    best = np.argsort(-probabilities, kind="stable")[:k]
+    return [{"class": classes[int(j)], "probability": float(probabilities[j])} for j in best]
+
+
 def predict_rows(net: NeuralNetwork, info: dict, inputs: Inputs, top_k: int = 0) -> list[dict]:
     """One dict per input row.
 
@@ -298,8 +305,7 @@ def predict_rows(net: NeuralNetwork, info: dict, inputs: Inputs, top_k: int = 0)
         for name, s in zip(inputs.names, scores):
             row = {"input": name, "prediction": classes[int(np.argmax(s))]}
             if k:
-                best = np.argsort(-s, kind="stable")[:k]
-                row["top"] = [{"class": classes[int(j)], "probability": float(s[j])} for j in best]
+                row["top"] = top_classes(s, classes, k)
             rows.append(row)
     else:
         if top_k:

@@ -149,14 +149,17 @@ def test_binary_cross_entropy_trains_from_yaml_and_every_command_reads_it(tmp_pa
     run = tmp_path / summary["run_dir"]
     info = runs.read_json(run / runs.DATA)
     assert info["targets"] == "binary" and info["n_outputs"] == 1
-    rc, out, err = main_here("eval", run, "--json", "--proba", "3")
+    rc, out, err = main_here("eval", run, "--json", "--proba", "2", "--examples", "3")
     assert rc == 0, err
     report = json.loads(out)
     assert report["test"] == summary["test"]
     cm = np.array(report["confusion_matrix"])
     assert cm.shape == (2, 2) and np.trace(cm) / cm.sum() == pytest.approx(summary["test"]["accuracy"])
-    for row in report["probabilities"]:
-        assert len(row["probabilities"]) == 2 and sum(row["probabilities"]) == pytest.approx(1, abs=1e-3)
+    assert len(report["examples"]) == 3
+    for row in report["examples"]:  # the same rows as predict --proba gives
+        probabilities = [e["probability"] for e in row["top"]]
+        assert len(probabilities) == 2 and sum(probabilities) == pytest.approx(1)
+        assert row["prediction"] == row["top"][0]["class"]
     from sklearn.datasets import load_breast_cancer
     X = load_breast_cancer().data[:4]
     np.save(tmp_path / "rows.npy", X)

@@ -61,7 +61,7 @@ def _root(
     debug: bool = typer.Option(False, "--debug", help="Show tracebacks for errors."),
 ):
     global _debug
-    _debug = debug or os.environ.get("SCRATCHNET_DEBUG", "") not in ("", "0")
+    _debug = _debug or debug or os.environ.get("SCRATCHNET_DEBUG", "") not in ("", "0")
 
 
 def _show_warning(message, category, filename, lineno, file=None, line=None,
@@ -73,9 +73,47 @@ def _show_warning(message, category, filename, lineno, file=None, line=None,
                       soft_wrap=True, highlight=False)
 
 
+#: options people try, and the config key ``--set`` reaches instead
+SET_HINTS = {"--epochs": "train.epochs", "--lr": "optimizer.lr",
+             "--learning-rate": "optimizer.lr", "--batch-size": "train.batch_size",
+             "--eval-every": "train.eval_every", "--optimizer": "optimizer.name",
+             "--dataset": "data.dataset", "--dtype": "train.dtype", "--momentum": "optimizer.momentum"}
+
+
+def _set_hint(argv: list[str]) -> str | None:
+    """``train has no option --epochs; use --set train.epochs=3``, when the command line
+    gives one of :data:`SET_HINTS` to a command that takes ``--set`` but not it."""
+    words = argv[:argv.index("--")] if "--" in argv else argv
+    tried = [(i, w.split("=", 1)) for i, w in enumerate(words) if w.split("=", 1)[0] in SET_HINTS]
+    command = next((w for w in words if not w.startswith("-")), None)
+    if not tried or command is None:
+        return None
+    group = typer.main.get_command(app)
+    params = getattr(group, "commands", {}).get(command)
+    names = {o for p in getattr(params, "params", []) for o in getattr(p, "opts", [])}
+    if "--set" not in names:
+        return None
+    for i, (option, *value) in tried:
+        if option not in names:
+            shown = value[0] if value else (words[i + 1] if i + 1 < len(words) else "VALUE")
+            return (f"{command} has no option {option}; set it with "
+                    f"--set {SET_HINTS[option]}={shown}")
+    return None
+
+
 def main(argv: list[str] | None = None) -> None:
     """Entry point of the ``scratchnet`` script and ``python -m scratchnet``."""
+    global _debug
     warnings.showwarning = _show_warning
+    argv = list(sys.argv[1:] if argv is None else argv)
+    end = argv.index("--") if "--" in argv else len(argv)
+    if "--debug" in argv[:end]:  # before or after the command's name
+        _debug = True
+        argv = [w for i, w in enumerate(argv) if i >= end or w != "--debug"]
+    hint = _set_hint(argv)
+    if hint is not None:
+        err_console.print(f"[bold red]error:[/] {escape(hint)}", soft_wrap=True, highlight=False)
+        sys.exit(EXIT_USAGE)
     try:
         # Standalone mode lets Typer's own click handle usage errors (exit 2), --help,
         # Exit and Abort; newer Typer ships a private copy of click whose exceptions are

@@ -17,6 +17,7 @@ from rich.markup import escape
 from .. import runs
 from ..config import load_config
 from ..errors import ConfigError, DataError, DivergenceError
+from ..predict import top_classes
 from ..experiment import config_edited, evaluate_run, load_run, plan_experiment, train_experiment
 from ..nn import Callback
 from .app import EXIT_FAILURE, app, err_console, human_console, make_console
@@ -186,7 +187,10 @@ def eval_(
     run_dir: Path = typer.Argument(..., help="A run folder written by `scratchnet train`."),
     json_out: bool = typer.Option(False, "--json", help="One JSON object on stdout, nothing else."),
     data_dir: Optional[Path] = typer.Option(None, "--data-dir", help="Folder holding data sets."),
-    proba: int = typer.Option(0, "--proba", help="Also show class probabilities for the first N test examples."),
+    proba: int = typer.Option(0, "--proba", "--top-k", min=0, metavar="K", help="Also give the K "
+                              "most probable classes of test examples (as predict does)."),
+    examples: int = typer.Option(10, "--examples", min=1, metavar="N", help="How many test "
+                                 "examples --proba shows (the first N)."),
 ):
     """Evaluate a run's best weights on the test split."""
     loaded = cfg, _, info, summary = load_run(run_dir)
@@ -202,11 +206,12 @@ def eval_(
         result["per_class"] = report.per_class()
         if proba and report.probabilities is not None:
             classes = info["classes"]
-            result["probabilities"] = [
+            k = min(proba, len(classes))
+            result["examples"] = [
                 {"index": i, "true": classes[int(report.y_true[i])],
-                 "predicted": classes[int(report.predicted[i])],
-                 "probabilities": [round(float(x), 4) for x in report.probabilities[i]]}
-                for i in range(min(proba, len(report.probabilities)))]
+                 "prediction": classes[int(report.predicted[i])],
+                 "top": top_classes(report.probabilities[i], classes, k)}
+                for i in range(min(examples, len(report.probabilities)))]
     if json_out:
         _emit_json(result)
         return
@@ -232,7 +237,7 @@ def eval_(
         for r in result["per_class"]:
             pc.add_row(str(r["class"]), pct(r["precision"]), pct(r["recall"]), pct(r["f1"]), str(r["support"]))
         console.print(pc)
-        for r in result.get("probabilities", []):
-            top = ", ".join(f"{c}: {p:.3f}" for c, p in zip(classes, r["probabilities"]))
-            console.print(f"example {r['index']}: true {r['true']}, predicted {r['predicted']} ({top})",
+        for r in result.get("examples", []):
+            top = ", ".join(f"{e['class']}: {e['probability']:.3f}" for e in r["top"])
+            console.print(f"example {r['index']}: true {r['true']}, predicted {r['prediction']} ({top})",
                           markup=False)

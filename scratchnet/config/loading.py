@@ -6,7 +6,7 @@ from pathlib import Path
 
 from pydantic import ValidationError
 
-from ..errors import ConfigError, ConfigErrors
+from ..errors import ConfigError, ConfigErrors, NeedsDataFile
 from .messages import Origin, format_validation_errors, show
 from .overrides import apply_override, parse_override
 from .schema import ExperimentConfig
@@ -70,8 +70,8 @@ def check_data_files(cfg: ExperimentConfig) -> None:
         return
     where = cfg.origin.locate(("data", "path"))
     if not d.path:
-        raise ConfigError(f"{where}: data.path: required for dataset {d.dataset}; expected the "
-                          f"path of {kind}")
+        raise NeedsDataFile(f"{where}: data.path: required for dataset {d.dataset}; expected "
+                            f"the path of {kind} (--set data.path=FILE)")
     try:  # "~user" of no user, a name too long for the file system, ...
         path = Path(d.path).expanduser()
         if path.is_file():
