@@ -105,6 +105,7 @@ def main(argv: list[str] | None = None) -> None:
     """Entry point of the ``scratchnet`` script and ``python -m scratchnet``."""
     global _debug
     warnings.showwarning = _show_warning
+    _debug = False
     argv = list(sys.argv[1:] if argv is None else argv)
     end = argv.index("--") if "--" in argv else len(argv)
     if "--debug" in argv[:end]:  # before or after the command's name

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import os
 
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
@@ -136,3 +137,58 @@ def comparison_table(summaries: list[dict], title: str = "comparison") -> Table:
                       fmt(s.get("best_epoch")), fmt(s.get("epochs_run")),
                       f"{s['seconds']:.1f}" if s.get("seconds") is not None else "-")
     return table
+
+
+def _natural(texts) -> int:
+    return max((len(t) for t in texts), default=0)
+
+
+def fitted_tables(title: str, labels: list[str], fields: list[str],
+                  cells: list[list[str]], width: int) -> list[Table]:
+    """Tables of ``cells[run][field]`` laid out for a terminal ``width`` wide, nothing cut:
+    one row per run when that fits; else turned so each run is a column (fields down the
+    side); else those columns in as many tables as it takes. Cells wrap, never end in
+    an ellipsis."""
+    # a column's width: its widest text and 3 for the padding and the rule beside it
+    wide = 1 + sum(3 + _natural([name, *col]) for name, col in
+                   zip(["run", *fields], zip(labels, *zip(*cells)) if cells else []))
+    if wide <= width:
+        table = Table(title=title)
+        for i, name in enumerate(["run", *fields]):
+            table.add_column(name, justify="left" if i == 0 else "right", overflow="fold")
+        for label, row in zip(labels, cells):
+            table.add_row(label, *row)
+        return [table]
+    side = 4 + _natural(fields)
+    columns = [3 + _natural([label, *row]) for label, row in zip(labels, cells)]
+    tables, start = [], 0
+    while start < len(labels):
+        end, used = start, side
+        while end < len(labels) and (end == start or used + columns[end] <= width):
+            used += columns[end]
+            end += 1
+        part = title if start == 0 and end == len(labels) else \
+            f"{title}: runs {start + 1}-{end} of {len(labels)}"
+        table = Table(title=part)
+        table.add_column("", overflow="fold")
+        for label in labels[start:end]:
+            table.add_column(label, justify="right", overflow="fold")
+        for j, name in enumerate(fields):
+            table.add_row(name, *[row[j] for row in cells[start:end]])
+        tables.append(table)
+        start = end
+    return tables
+
+
+def run_labels_short(names: list[str], longest: int = 16) -> list[str]:
+    """A short label per run: its name without what every name begins with (a sweep's
+    ``name-``), when that leaves short labels that tell the runs apart; ``#1``, ``#2``...
+    otherwise."""
+    cut = 0
+    if len(names) > 1:
+        common = os.path.commonprefix(names)
+        cut = max(common.rfind("-"), common.rfind("_")) + 1
+    labels = [n[cut:] for n in names]
+    if len(set(labels)) == len(labels) and all(0 < len(x) <= longest for x in labels):
+        return labels
+    return [f"#{i}" for i in range(1, len(names) + 1)]

@@ -22,7 +22,7 @@ from ..config.diff import differing_keys, flatten, short_keys, show_value
 from ..sweep import (SELECTABLE, STATE, SweepFolder, SweepTable, dask_client, parse_grid_option,
                      run_sweep, summarize, write_results)
 from .app import EXIT_FAILURE, app, err_console, human_console, make_console
-from .render import fmt, pct
+from .render import fitted_tables, fmt, pct, run_labels_short
 from .train import MLFLOW_HELP, MLFLOW_URI_HELP, SET_HELP, tracking_overrides
 
 HEADERS = {"accuracy": "test accuracy", "mae": "test MAE", "rmse": "test RMSE", "r2": "test R²",
@@ -240,19 +240,21 @@ def compare(
                                 "config": {k: flat.get(k) for k in keys}, "metrics": r["metrics"]})
         sys.stdout.write(json.dumps(out, default=str) + "\n")
         return
-    t = Table(title=f"{len(records)} run{'s' if len(records) != 1 else ''}"
-              + ("" if keys else " (identical configs)"))
-    t.add_column("run")
-    for k in keys:
-        t.add_column(names[k])
-    t.add_column("status")
-    for m in metrics:
-        t.add_column(HEADERS[m] + (" (%)" if m == "accuracy" else ""), justify="right")
+    title = f"{len(records)} run{'s' if len(records) != 1 else ''}" + \
+        ("" if keys else " (identical configs)")
+    fields = [names[k] for k in keys] + ["status"] + \
+        [HEADERS[m] + (" (%)" if m == "accuracy" else "") for m in metrics]
+    cells = []
     for r in records:
         flat = flatten(r["config"])
-        t.add_row(escape(Path(r["run_dir"]).name), *[escape(show_value(flat.get(k, "-"))) for k in keys],
-                  r["status"], *[_value(m, r["metrics"].get(m)) for m in metrics])
-    make_console().print(t)
+        cells.append([escape(show_value(flat.get(k, "-"))) for k in keys] + [r["status"]]
+                     + [_value(m, r["metrics"].get(m)) for m in metrics])
+    console = make_console()
+    labels = [escape(label) for label in run_labels_short([r["name"] for r in records])]
+    for table in fitted_tables(title, labels, fields, cells, console.width):
+        console.print(table)
+    for label, r in zip(labels, records):  # which folder each label is
+        console.print(f"{label}: {escape(Path(r['run_dir']).name)}", highlight=False)
 
 
 @app.command()

@@ -48,6 +48,10 @@ def show_value(v: Any) -> str:
     return json.dumps(v, default=str, separators=(",", ":")) if isinstance(v, (dict, list)) else str(v)
 
 
+#: a key never shortened to these alone: they say nothing without their section
+_TOO_SHORT = {"name", "type", "path"}
+
+
 def short_keys(keys: Iterable[str]) -> dict[str, str]:
     """Dotted keys shortened by dropping leading parts while they stay unique:
     ``optimizer.lr`` -> ``lr``, ``model.layers.0.activation`` -> ``layers.0.activation``
@@ -61,6 +65,8 @@ def short_keys(keys: Iterable[str]) -> dict[str, str]:
             if parts[n].isdigit() or parts[n - 1].isdigit():
                 continue
             cand = ".".join(parts[n:])
+            if cand in _TOO_SHORT:
+                continue  # "name" alone would read as the run's name
             if all(other == k or not (other == cand or other.endswith("." + cand)) for other in keys):
                 short = cand
         out[k] = short

@@ -11,7 +11,7 @@ from types import ModuleType as _ModuleType
 
 from .activations import (ACTIVATIONS, ELU, GELU, Activation, LeakyReLU, Linear, ReLU, Sigmoid,
                           Softplus, Tanh, get_activation)
-from .callbacks import Callback, EarlyStopping
+from .callbacks import Callback, EarlyStopping, PrintEvaluations
 from .conv import AvgPool2DOp, ChannelBiasAdd, Conv2DOp, FlattenOp, MaxPool2DOp
 from .core import DTYPES, BiasAdd, Dropout, Operation, Param, ParamOperation, WeightMultiply
 from .initializers import BIAS_INITIALIZERS, INITIALIZERS, VarianceScaling, get_initializer

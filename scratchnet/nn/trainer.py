@@ -12,7 +12,7 @@ import numpy as np
 
 from .. import checks
 from ..errors import ConfigError, DivergenceError, ShapeError
-from .callbacks import Callback, EarlyStopping
+from .callbacks import Callback, EarlyStopping, PrintEvaluations
 from .metrics import METRICS, TASK_METRICS, infer_task
 from .network import NeuralNetwork
 from .optimizers import Optimizer
@@ -167,7 +167,7 @@ class Trainer:
             early_stopping: bool | EarlyStopping = False,
             callbacks: list[Callback] | None = None,
             resume: tuple[dict, dict] | None = None,
-            schedule_epochs: int | None = None) -> History:
+            schedule_epochs: int | None = None, verbose: int = 0) -> History:
         """Train and return the :class:`History`.
 
         ``X_train`` (and ``X_val``) hold one sample per row: (n, features) for a dense
@@ -185,7 +185,12 @@ class Trainer:
             schedule_epochs: the epochs the learning-rate schedule is laid out over
                 (default ``epochs``); after them a decay stays at its final rate. A run
                 extended past its planned end keeps its schedule this way.
+            verbose: 1 prints a line per evaluation, as the book's trainer did (through
+                :class:`~scratchnet.nn.callbacks.PrintEvaluations`); 0 (the default) is
+                silent.
         """
+        if checks.integer(verbose, "verbose", 0):
+            callbacks = [*(callbacks or []), PrintEvaluations()]
         with blas_thread_limit(self.blas_threads):
             run = self._set_up(X_train, y_train, X_val, y_val, epochs, eval_every, batch_size,
                                seed, restart, early_stopping, callbacks, resume,

@@ -1,0 +1,114 @@
+"""What a person sees: errors that point the way, tables laid out for their terminal,
+the book's trainer output from Python."""
+
+from __future__ import annotations
+
+import os
+import pty
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import scratchnet as sn
+from conftest import digits_config, run_cli, write_config
+from scratchnet.data import one_hot
+
+CONFIGS = Path(__file__).resolve().parents[1] / "configs"
+QUICK = CONFIGS / "digits_quickstart.yaml"
+
+
+@pytest.mark.parametrize("args, says", [
+    (["train", QUICK, "--epochs", "3"], "train has no option --epochs; set it with --set train.epochs=3"),
+    (["train", QUICK, "--lr=0.5"], "train has no option --lr; set it with --set optimizer.lr=0.5"),
+    (["sweep", QUICK, "--batch-size", "8"],
+     "sweep has no option --batch-size; set it with --set train.batch_size=8"),
+    (["show", QUICK, "--learning-rate", "1"],
+     "show has no option --learning-rate; set it with --set optimizer.lr=1"),
+])
+def test_options_people_try_get_the_set_that_does_it(main_here, args, says):
+    rc, out, err = main_here(*args)
+    assert (rc, out) == (2, "") and err.strip() == f"error: {says}"
+
+
+def test_debug_works_after_the_command_too(main_here, capsys):
+    for args in (["--debug", "train", "nope.yaml"], ["train", "nope.yaml", "--debug"]):
+        rc, out, err = main_here(*args)
+        assert rc == 2 and "Traceback" in err and "nope.yaml: no such file" in err, args
+    rc, out, err = main_here("train", "nope.yaml")
+    assert rc == 2 and "Traceback" not in err
+
+
+def test_validate_says_a_config_needs_the_users_file_as_a_note(main_here):
+    rc, out, err = main_here("validate", *sorted(CONFIGS.glob("*.yaml")))
+    assert rc == 0, err
+    boston = sorted(CONFIGS.glob("boston_*.yaml"))
+    assert out.count("(needs your data file)") == len(boston) == 3
+    assert err.count("note: ") == 3 and "--set data.path=FILE" in err and "invalid" not in err
+    rc, out, err = main_here("train", boston[0])  # training still needs it
+    assert rc == 2 and "data.path: required for dataset csv" in err
+
+
+def _in_a_terminal(args: list, columns: int, cwd: Path) -> str:
+    """The command's output as a terminal of ``columns`` columns shows it."""
+    leader, follower = pty.openpty()
+    env = {**os.environ, "COLUMNS": str(columns), "LINES": "50", "TERM": "xterm"}
+    proc = subprocess.Popen([sys.executable, "-m", "scratchnet", *map(str, args)], cwd=cwd,
+                            stdin=follower, stdout=follower, stderr=follower, env=env)
+    os.close(follower)
+    chunks = []
+    while True:
+        try:
+            data = os.read(leader, 65536)
+        except OSError:
+            break
+        if not data:
+            break
+        chunks.append(data)
+    proc.wait(timeout=120)
+    os.close(leader)
+    return re.sub(r"\x1b\[[0-9;?]*[a-zA-Z]", "", b"".join(chunks).decode(errors="replace"))
+
+
+@pytest.fixture(scope="module")
+def twelve_runs(tmp_path_factory):
+    work = tmp_path_factory.mktemp("twelve")
+    config = write_config(work, "wide_experiment_name", raw=digits_config(
+        name="wide_experiment_name", train={"epochs": 1}))
+    rc, out, err = run_cli(["sweep", config.name, "--grid", "optimizer.lr=0.01,0.05,0.1,0.2",
+                            "--grid", "model.layers.0.activation=tanh,relu,sigmoid", "--jobs",
+                            "1", "-q", "--out", "sweeps"], work, timeout=600)
+    assert rc == 0, err
+    (folder,) = (work / "sweeps").iterdir()
+    return work, folder
+
+
+@pytest.mark.parametrize("columns", [80, 160])
+def test_compare_is_laid_out_for_the_terminal(twelve_runs, columns):
+    work, folder = twelve_runs
+    screen = _in_a_terminal(["compare", folder], columns, work)
+    lines = screen.splitlines()
+    assert lines and max(len(line) for line in lines) <= columns, screen
+    assert "…" not in screen and "..." not in screen  # nothing cut
+    names = re.findall(r"wide_experiment_name-\w+-s0", screen)
+    assert len(set(names)) == 12, screen  # every run told apart
+    for value in ("0.01", "0.05", "0.2", "tanh", "relu", "sigmoid", "activation", "lr"):
+        assert value in screen
+
+
+def test_the_books_trainer_output_from_python(capsys):
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((200, 4))
+    Y = one_hot((X[:, 0] > 0).astype(int), 2)
+    net = sn.NeuralNetwork([sn.Dense(8, "tanh"), sn.Dense(2)], "softmax_cross_entropy", seed=0)
+    trainer = sn.Trainer(net, sn.SGDMomentum(0.1))
+    trainer.fit(X, Y, X[:50], Y[:50], epochs=6, eval_every=2, verbose=1)
+    lines = capsys.readouterr().out.splitlines()
+    assert [line.split(" is ")[0] for line in lines] == [
+        f"Validation loss after {e} epochs" for e in (2, 4, 6)]
+    assert all(re.search(r"is \d\.\d{3}, accuracy \d\.\d{4}$", line) for line in lines)
+    trainer.fit(X, Y, X[:50], Y[:50], epochs=2, eval_every=1)  # verbose=0: silent
+    assert capsys.readouterr().out == ""
