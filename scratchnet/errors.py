@@ -28,8 +28,9 @@ class ConfigErrors(ConfigError):
 
 
 class NeedsDataFile(ConfigError):
-    """A config that leaves ``data.path`` for its user to give (a shipped example for a
-    CSV file of theirs): ``validate`` says so as a note, ``train`` refuses it."""
+    """A config that leaves ``data.path`` for its user to give (``path: null`` written in
+    a shipped example for a CSV file of theirs): ``validate`` says so as a note, ``train``
+    refuses it."""
 
 
 class DataError(ScratchnetError):

@@ -70,8 +70,12 @@ def check_data_files(cfg: ExperimentConfig) -> None:
         return
     where = cfg.origin.locate(("data", "path"))
     if not d.path:
-        raise NeedsDataFile(f"{where}: data.path: required for dataset {d.dataset}; expected "
-                            f"the path of {kind} (--set data.path=FILE)")
+        # `path: null` written in the file: an example left for its user to point at their
+        # file (validate notes it); no path at all is a mistake
+        left_open = ("data", "path") in cfg.origin.lines
+        raise (NeedsDataFile if left_open else ConfigError)(
+            f"{where}: data.path: required for dataset {d.dataset}; expected the path of "
+            f"{kind} (--set data.path=FILE)")
     try:  # "~user" of no user, a name too long for the file system, ...
         path = Path(d.path).expanduser()
         if path.is_file():
