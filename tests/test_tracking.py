@@ -119,7 +119,7 @@ def test_without_mlflow_installed_the_error_names_the_install_command(tmp_path):
     path = write_config(tmp_path, "tiny")
     rc, _, err = run_cli_without("mlflow", ["train", path, "--mlflow"], tmp_path)
     assert rc == 2
-    assert err.strip() == "error: MLflow tracking needs mlflow: pip install 'scratchnet[mlflow]'"
+    assert err.strip() == "error: MLflow tracking needs mlflow: pip install 'scratchnet-dlfs[mlflow]'"
     assert not (tmp_path / "runs").exists()  # refused before any training
 
 

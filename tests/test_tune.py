@@ -201,5 +201,5 @@ def test_without_optuna_installed_the_error_names_the_install_command(tmp_path):
     rc, _, err = run_cli_without("optuna", ["tune", path, "--space", "optimizer.lr=uniform:0.1:1"],
                                  tmp_path)
     assert rc == 2
-    assert err.strip() == "error: scratchnet tune needs optuna: pip install 'scratchnet[tune]'"
+    assert err.strip() == "error: scratchnet tune needs optuna: pip install 'scratchnet-dlfs[tune]'"
     assert not (tmp_path / "tunes").exists()
