@@ -26,6 +26,8 @@ class Dataset:
     image_shape:   (rows, cols) when each row of X is a flattened image, else None.
     source:   where it was read from (the folder of IDX files, the CSV file), or None for
               the sets that ship with scikit-learn.
+    fingerprint: for a data set read from one file (CSV), ``{"bytes", "sha256"}`` of the
+              bytes read, so a later reading can tell whether the file changed.
     """
 
     name: str
@@ -38,6 +40,7 @@ class Dataset:
     feature_names: list[str]
     image_shape: tuple[int, int] | None = None
     source: str | None = None
+    fingerprint: dict | None = None
 
     @property
     def n_features(self) -> int:
