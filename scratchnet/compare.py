@@ -62,7 +62,7 @@ def read_run(run_dir: str | Path) -> dict:
     "metrics", "history"}`` (``summary`` is None while the run has none yet)."""
     run_dir = Path(run_dir)
     config = runs.read_run_config(run_dir)
-    summary = runs.read_json(run_dir / runs.SUMMARY) if (run_dir / runs.SUMMARY).is_file() else None
+    summary = runs.read_summary(run_dir) or None
     history = runs.read_metrics(run_dir)
     metrics = {m: summary_metric(summary, path) for m, (path, _) in METRICS.items()}
     metrics["best_epoch"] = summary_metric(summary, ("best_epoch",))

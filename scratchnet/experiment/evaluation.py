@@ -14,6 +14,7 @@ from ..data.prepare import encode_targets
 from ..errors import ConfigError, DataError
 from ..nn import NeuralNetwork, evaluate
 from .build import build_network, load_data, target_encoding
+from .saved import read_data_info
 
 
 def load_run(run_dir: str | Path):
@@ -22,16 +23,14 @@ def load_run(run_dir: str | Path):
     run_dir = Path(run_dir)
     raw = runs.read_run_config(run_dir)
     cfg = validate(raw, str(run_dir / runs.CONFIG))
-    info = runs.read_json(run_dir / runs.DATA) if (run_dir / runs.DATA).exists() else None
-    if info is None:
-        raise ConfigError(f"{run_dir}: not a complete run folder (no {runs.DATA})")
+    info = read_data_info(run_dir)
     arrays, meta = runs.load_arrays(run_dir / runs.WEIGHTS)
     net = build_network(cfg, info["n_features"])
     try:
         net.load_state_dict(arrays)
     except Exception as e:  # a shape/name mismatch between config and weights
         raise DataError(f"{run_dir / runs.WEIGHTS}: does not match the run's config ({e})") from None
-    summary = runs.read_json(run_dir / runs.SUMMARY) if (run_dir / runs.SUMMARY).exists() else {}
+    summary = runs.read_summary(run_dir)
     summary.setdefault("_weights_meta", meta)
     return cfg, net, info, summary
 
