@@ -38,6 +38,8 @@ MAX_CSV_BYTES = 1 * GiB
 MAX_NPY_BYTES = 1 * GiB
 #: one IDX file of an MNIST-style set as stored (the official ones are at most 45 MiB)
 MAX_IDX_BYTES = 256 * MiB
+#: a tune folder's ``study.db`` (SQLite), checked before optuna opens it
+MAX_STUDY_BYTES = 1 * GiB
 #: a PNG or JPEG picture to predict (its pixels have a cap of their own, in predict.py)
 MAX_IMAGE_BYTES = 64 * MiB
 

@@ -40,6 +40,14 @@ err_console = make_console(stderr=True)
 _debug = False
 
 
+def emit_json(obj) -> None:
+    """``--json`` output: one line of standard JSON on stdout (NaN and infinities as null)."""
+    from ..runs import json_text
+
+    sys.stdout.write(json_text(obj) + "\n")
+    sys.stdout.flush()
+
+
 def human_console(json_mode: bool, quiet: bool) -> Console | None:
     """Where tables for people go: stdout normally, stderr when stdout carries JSON, and
     nowhere with --quiet."""

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import csv
-import json
 import sys
 from enum import Enum
 from pathlib import Path
@@ -13,7 +12,7 @@ import typer
 
 from ..experiment import load_run
 from ..predict import predict_rows, read_inputs
-from .app import app
+from .app import app, emit_json
 
 
 class OutputFormat(str, Enum):
@@ -57,7 +56,7 @@ def predict(
                        ignore_columns=[cfg.data.target] if cfg.data.target else [])
     rows = predict_rows(net, info, data, top_k=top_k)
     if fmt is OutputFormat.json:
-        sys.stdout.write(json.dumps(rows) + "\n")
+        emit_json(rows)
     elif fmt is OutputFormat.csv:
         writer = csv.writer(sys.stdout, lineterminator="\n")
         writer.writerow(_header(rows))

@@ -3,10 +3,7 @@
 from __future__ import annotations
 
 import json
-import os
 import shlex
-import signal
-import sys
 from pathlib import Path
 from typing import List, Optional
 
@@ -18,9 +15,9 @@ from .. import runs
 from ..config import load_config
 from ..errors import ConfigError, DataError, DivergenceError
 from ..experiment import config_edited, evaluate_run, load_run, plan_experiment, train_experiment
-from ..nn import Callback
-from .app import EXIT_FAILURE, app, err_console, human_console, make_console
+from .app import EXIT_FAILURE, app, emit_json, err_console, human_console, make_console
 from .render import ConsoleReporter, DownloadBar, comparison_table, fmt, pct, summary_table
+from .signals import GracefulStop
 
 SET_HELP = "Override a config value: --set model.layers.0.neurons=128 (repeatable)."
 MLFLOW_HELP = ("Log to MLflow (extra 'mlflow'), by default to the SQLite database mlflow.db "
@@ -38,52 +35,6 @@ def tracking_overrides(mlflow: bool, mlflow_uri: str | None) -> list[str]:
     if mlflow_uri is not None:
         out.append(f"tracking.uri={json.dumps(mlflow_uri)}")  # a YAML string, whatever it holds
     return out
-
-
-class GracefulStop(Callback):
-    """First Ctrl-C (or SIGTERM): finish the current batch, save, exit 130 (143).
-    A second Ctrl-C exits at once.
-
-    It is also a callback: ``Trainer.fit`` clears ``stop_requested`` when it starts, so a
-    signal that lands before then (while the data loads) is applied again at fit start."""
-
-    def __init__(self):
-        self.signum: int | None = None
-        self.trainer = None
-        self._old = {}
-
-    def __enter__(self):
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            self._old[sig] = signal.signal(sig, self._handle)
-        return self
-
-    def __exit__(self, *exc):
-        for sig, old in self._old.items():
-            signal.signal(sig, old)
-
-    def _handle(self, signum, frame):
-        if self.signum is not None:
-            os.write(2, b"\nstopping now\n")
-            os._exit(128 + signum)
-        self.signum = signum
-        os.write(2, b"\nstopping at the end of this batch and saving (Ctrl-C again to quit now)\n")
-        if self.trainer is not None:
-            self.trainer.stop_requested = True
-
-    def attach(self, trainer, run_dir):
-        self.trainer = trainer
-        trainer.callbacks.append(self)
-        if self.signum is not None:
-            trainer.stop_requested = True
-
-    def on_fit_start(self, trainer):
-        if self.signum is not None:
-            trainer.stop_requested = True
-
-
-def _emit_json(obj: dict) -> None:
-    sys.stdout.write(json.dumps(obj, default=str) + "\n")
-    sys.stdout.flush()
 
 
 def _plan_or_failure(cfg, data_dir: Path | None):
@@ -129,7 +80,8 @@ def train(
     console = human_console(json_out, quiet)
     summaries, failed = [], False
     for cfg, plan in zip(cfgs, plans):
-        stop = GracefulStop()
+        download = DownloadBar(err_console)
+        stop = GracefulStop(download)
         if console is not None:
             console.print(f"[bold]training {cfg.name}[/] ({cfg.data.dataset}, "
                           f"{len(cfg.model.layers)} layers, {cfg.train.epochs} epochs)")
@@ -138,8 +90,7 @@ def train(
                 raise plan
             # A diverging run is reported as one line (DivergenceError), not as NumPy's
             # overflow/invalid-value warnings on the way there.
-            with stop, DownloadBar(err_console) as download, \
-                    np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+            with stop, download, np.errstate(over="ignore", invalid="ignore", divide="ignore"):
                 def on_start(trainer, run_dir, _cfg=cfg):
                     stop.attach(trainer, run_dir)
                     if resume is not None and Path(run_dir) != resume:
@@ -151,6 +102,11 @@ def train(
                 result = train_experiment(cfg, out=out, data_dir=str(data_dir) if data_dir else None,
                                           resume=resume, on_start=on_start, progress=download,
                                           plan=plan)
+        except KeyboardInterrupt:  # GracefulStop stopped a download: no run folder yet
+            err_console.print(f"interrupted while downloading {download.current}: nothing was "
+                              "saved (no partial file, no run folder)", markup=False,
+                              highlight=False, soft_wrap=True)
+            raise typer.Exit(stop.exit_code) from None
         except (DivergenceError, DataError) as e:
             failed = True
             err_console.print(f"[bold red]error:[/] {escape(f'{cfg.name}: {e}')}", markup=True,
@@ -158,7 +114,7 @@ def train(
             status = "diverged" if isinstance(e, DivergenceError) else "failed"
             summaries.append({"name": cfg.name, "status": status})  # a row in the comparison
             if json_out:
-                _emit_json({"name": cfg.name, "status": status, "error": str(e)})
+                emit_json({"name": cfg.name, "status": status, "error": str(e)})
             continue
         summary = result.summary
         summaries.append(summary)
@@ -166,7 +122,7 @@ def train(
             from .tools import write_curves
             write_curves([result.run_dir], result.run_dir / runs.PLOT)
         if json_out:
-            _emit_json(summary)
+            emit_json(summary)
         if console is not None:
             console.print(summary_table(summary))
         if result.status == "interrupted":
@@ -174,7 +130,7 @@ def train(
                               f"{result.run_dir}\nresume with: scratchnet train --resume "
                               f"{shlex.quote(str(result.run_dir))}",
                               highlight=False, soft_wrap=True, markup=False)
-            raise typer.Exit(128 + (stop.signum or signal.SIGINT))
+            raise typer.Exit(stop.exit_code)
     if console is not None and len(cfgs) > 1 and summaries:
         console.print(comparison_table(summaries))
     if failed:
@@ -208,7 +164,7 @@ def eval_(
                  "probabilities": [round(float(x), 4) for x in report.probabilities[i]]}
                 for i in range(min(proba, len(report.probabilities)))]
     if json_out:
-        _emit_json(result)
+        emit_json(result)
         return
     from rich.table import Table
 

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import json
-import signal
-import sys
+import shlex
 from enum import Enum
 from pathlib import Path
 from typing import List, Literal, Optional, get_args, get_origin
@@ -18,10 +16,12 @@ from ..config import load_config
 from ..config.diff import short_keys, show_value
 from ..config.schema import TuneConfig
 from ..errors import ConfigError
+from ..sweep import MAX_RUNS
 from ..tune import FORMS, STATE, TuneFolder, TuneTable, create, finished, parse_space_option
 from ..tune import run_study, summarize, trial_row
-from .app import EXIT_FAILURE, app, err_console, human_console
+from .app import EXIT_FAILURE, app, emit_json, err_console, human_console
 from .render import fmt, pct
+from .signals import StopWorkers
 from .sweep import short_error
 from .train import SET_HELP
 
@@ -133,6 +133,8 @@ def tune(
     top: int = typer.Option(10, "--top", min=1, help="Rows in the table of the best trials."),
     json_out: bool = typer.Option(False, "--json", help="The results as JSON on stdout, nothing else."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress or tables."),
+    max_runs: int = typer.Option(MAX_RUNS, "--max-runs", min=1, metavar="N",
+                                 help="Refuse a study of more than N trials."),
 ):
     """Search hyperparameters with Optuna: each trial a run, poor ones pruned early.
 
@@ -155,11 +157,13 @@ def tune(
         folder = create(out, cfg, values, origins=origins, data_dir=data, source=str(config),
                         trials=trials, metric=metric and metric.value,
                         direction=direction and direction.value, pruner=pruner and pruner.value,
-                        sampler=sampler and sampler.value, seed=seed, storage=storage)
-    _run(folder, trials if resume is not None else None, jobs, data, top, json_out, quiet)
+                        sampler=sampler and sampler.value, seed=seed, storage=storage,
+                        max_runs=max_runs)
+    _run(folder, trials if resume is not None else None, jobs, data, top, json_out, quiet,
+         max_runs)
 
 
-def _run(folder: TuneFolder, trials, jobs, data_dir, top, json_out, quiet) -> None:
+def _run(folder: TuneFolder, trials, jobs, data_dir, top, json_out, quiet, max_runs) -> None:
     s = folder.state
     names = short_keys([d.key for d in folder.space])
     total = trials or s["trials"]
@@ -186,17 +190,20 @@ def _run(folder: TuneFolder, trials, jobs, data_dir, top, json_out, quiet) -> No
             err_console.print(_trial_line(row, done[0], total, names, s["metric"]),
                               highlight=False, soft_wrap=True)
 
+    stop = StopWorkers()
     try:
-        study = run_study(folder, trials=trials, jobs=jobs, data_dir=data_dir, on_trial=on_trial)
-    except KeyboardInterrupt:
+        with stop:
+            study = run_study(folder, trials=trials, jobs=jobs, data_dir=data_dir,
+                              on_trial=on_trial, max_runs=max_runs)
+    except KeyboardInterrupt:  # Ctrl-C or SIGTERM: the workers are stopped by now
         done[0] = len(finished(load_study(folder)))  # workers may have finished unreported ones
         err_console.print(f"interrupted: {done[0]} of {total} trials finished; resume with: "
-                          f"scratchnet tune --resume {folder.path}", highlight=False, soft_wrap=True)
-        raise typer.Exit(128 + signal.SIGINT)
+                          f"scratchnet tune --resume {shlex.quote(str(folder.path))}",
+                          highlight=False, soft_wrap=True, markup=False)
+        raise typer.Exit(stop.exit_code)
     table = summarize(folder, study)
     if json_out:
-        sys.stdout.write(json.dumps(table.to_dict(), default=str) + "\n")
-        sys.stdout.flush()
+        emit_json(table.to_dict())
     console = human_console(json_out, quiet)
     if console is not None:
         console.print(tune_table(table, f"tune {s['name']}: {folder.path}", top))

@@ -11,7 +11,7 @@ from pydantic import (BaseModel, ConfigDict, Field, StrictFloat, StrictInt, Stri
                       ValidationError, model_validator)
 
 from .. import runs
-from ..config.messages import show
+from ..config.messages import Origin, format_validation_errors
 from ..data import Scaler
 from ..errors import ConfigError, DataError
 
@@ -71,9 +71,5 @@ def read_data_info(run_dir: str | Path) -> dict:
     try:
         SavedData.model_validate(info)
     except ValidationError as err:
-        first = err.errors()[0]
-        where = ".".join(str(p) for p in first["loc"])
-        got = f" (got {show(first['input'])})" if where else ""
-        message = first["msg"].removeprefix("Value error, ")
-        raise DataError(f"{path}: {where + ': ' if where else ''}{message}{got}") from None
+        raise DataError(format_validation_errors(err, Origin(str(path)), SavedData)[0]) from None
     return info

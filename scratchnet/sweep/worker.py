@@ -1,14 +1,66 @@
-"""One run of a sweep, in whatever process runs it (a pool worker, a Dask worker)."""
+"""One run of a sweep, in whatever process runs it (a pool worker, a Dask worker), and
+what every pool worker does first (:func:`watch_parent`)."""
 
 from __future__ import annotations
 
+import ctypes
+import os
+import signal
+import sys
 import tempfile
+import time
 import warnings
 from pathlib import Path
 
-from .. import runs
+from .. import files, runs
 from ..config import validate
 from ..errors import ConfigError, DataError, DivergenceError, ScratchnetError
+from ..nn import Callback
+
+#: the process that started this worker process (set by :func:`watch_parent`)
+_PARENT: int | None = None
+_PR_SET_PDEATHSIG = 1
+
+
+def watch_parent() -> None:
+    """The initializer of every worker process (``sweep --jobs N``, ``tune --jobs N``).
+
+    Ctrl-C is the parent's to handle: it stops the workers itself, after recording what
+    finished. A worker whose parent dies (even by SIGKILL) ends within seconds instead
+    of training on for nobody: on Linux the kernel sends it SIGTERM at once (prctl
+    ``PR_SET_PDEATHSIG``); everywhere, :class:`ParentWatch` ends it between batches."""
+    global _PARENT
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    _PARENT = os.getppid()
+    if sys.platform.startswith("linux"):
+        try:
+            ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0)
+        except (OSError, AttributeError):
+            pass
+    if os.getppid() != _PARENT:  # the parent died before the kernel was told
+        os._exit(1)
+
+
+class ParentWatch(Callback):
+    """Ends this worker process once its parent is gone (checked about once a second,
+    between batches); the run folder keeps its last checkpoint, to be resumed."""
+
+    def __init__(self, parent: int):
+        self.parent = parent
+        self._due = 0.0
+
+    def on_batch_end(self, trainer, epoch, batch, n_batches, loss):
+        now = time.monotonic()
+        if now >= self._due:
+            self._due = now + 1.0
+            if os.getppid() != self.parent:
+                os._exit(1)
+
+
+def worker_callbacks() -> list[Callback]:
+    """What a run trained in a worker process adds to its callbacks: the parent watch
+    (nothing in the main process)."""
+    return [ParentWatch(_PARENT)] if _PARENT is not None else []
 
 
 def strip_summary(summary: dict | None) -> dict | None:
@@ -43,11 +95,12 @@ def run_task(payload: dict, out: str, data_dir: str | None = None,
             cfg = validate(payload["config"], f"sweep run {key}")
             try:
                 res = train_experiment(cfg, out=out, data_dir=data_dir, resume=resume_dir,
-                                       on_start=on_start)
+                                       on_start=on_start, callbacks=worker_callbacks())
             except (ConfigError, DataError):
                 if resume_dir is None or "run_dir" in seen:
                     raise
-                res = train_experiment(cfg, out=out, data_dir=data_dir, on_start=on_start)
+                res = train_experiment(cfg, out=out, data_dir=data_dir, on_start=on_start,
+                                       callbacks=worker_callbacks())
             result.update(status=res.status, run_dir=str(res.run_dir),
                           summary=strip_summary(res.summary))
         except DivergenceError as e:
@@ -55,9 +108,7 @@ def run_task(payload: dict, out: str, data_dir: str | None = None,
             run_dir = seen.get("run_dir")
             if run_dir is not None:
                 result["run_dir"] = str(run_dir)
-                path = Path(run_dir) / runs.SUMMARY
-                if path.exists():
-                    result["summary"] = strip_summary(runs.read_json(path))
+                result["summary"] = strip_summary(runs.read_summary(run_dir) or None)
         except ConfigError as e:
             result.update(status="invalid", error=str(e))
         except ScratchnetError as e:
@@ -83,7 +134,9 @@ def run_task_shipped(payload: dict, data_dir: str | None = None) -> dict:
         result = run_task(payload, tmp, data_dir)
         run_dir = result.get("run_dir")
         if run_dir and Path(run_dir).is_dir():
-            result["files"] = {p.name: p.read_bytes() for p in sorted(Path(run_dir).iterdir())
+            result["files"] = {p.name: files.read_bytes(p, files.MAX_CHECKPOINT_BYTES,
+                                                        "a run folder's file")
+                               for p in sorted(Path(run_dir).iterdir())
                                if p.is_file() and not p.name.startswith(".")}
             result["run_dir"] = Path(run_dir).name
     return result
