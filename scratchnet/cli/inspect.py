@@ -8,13 +8,12 @@ from typing import List, Optional
 
 import typer
 import yaml
-from rich.markup import escape
 from rich.table import Table
 
 from ..config import json_schema, load_config
 from ..errors import ConfigError, DataError
 from ..experiment import plan_experiment
-from .app import EXIT_USAGE, app, err_console, make_console
+from .app import EXIT_USAGE, app, cell, err_console, make_console, printable
 from .train import SET_HELP
 
 
@@ -35,10 +34,10 @@ def validate(
         except (ConfigError, DataError) as e:
             bad += 1
             for line in getattr(e, "messages", [str(e)]):
-                err_console.print(f"[bold red]invalid:[/] {escape(line)}", highlight=False,
+                err_console.print(f"[bold red]invalid:[/] {cell(line)}", highlight=False,
                                   soft_wrap=True, markup=True)
             continue
-        print(f"ok: {path} ({cfg.name})")
+        print(f"ok: {printable(path)} ({cfg.name})")
     if bad:
         raise typer.Exit(EXIT_USAGE)
 

@@ -12,7 +12,7 @@ import typer
 
 from ..experiment import load_run
 from ..predict import predict_rows, read_inputs
-from .app import app, emit_json
+from .app import app, cell, emit_json, printable
 
 
 class OutputFormat(str, Enum):
@@ -58,9 +58,11 @@ def predict(
     if fmt is OutputFormat.json:
         emit_json(rows)
     elif fmt is OutputFormat.csv:
+        # for programs, as read; a terminal gets the control characters escaped
+        shown = printable if sys.stdout.isatty() else (lambda value: value)
         writer = csv.writer(sys.stdout, lineterminator="\n")
         writer.writerow(_header(rows))
-        writer.writerows(_flat(r) for r in rows)
+        writer.writerows([shown(c) for c in _flat(r)] for r in rows)
     else:
         from rich.console import Console
         from rich.table import Table
@@ -74,8 +76,8 @@ def predict(
             pred = r["prediction"]
             text = (", ".join(f"{v:.6g}" for v in pred) if isinstance(pred, list)
                     else f"{pred:.6g}" if isinstance(pred, float) else str(pred))
-            cells = [r["input"], text]
+            cells = [cell(r["input"]), cell(text)]  # file names and classes: shown, never obeyed
             if top_k:
-                cells.append(", ".join(f"{e['class']}: {e['probability']:.3f}" for e in r["top"]))
+                cells.append(", ".join(f"{cell(e['class'])}: {e['probability']:.3f}" for e in r["top"]))
             table.add_row(*cells)
         Console(highlight=False).print(table)

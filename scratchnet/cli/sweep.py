@@ -9,7 +9,6 @@ from pathlib import Path
 from typing import List, Optional
 
 import typer
-from rich.markup import escape
 from rich.table import Table
 
 from .. import runs
@@ -19,7 +18,7 @@ from ..compare import expand_paths, read_run
 from ..config.diff import differing_keys, flatten, short_keys, show_value
 from ..sweep import (MAX_RUNS, SELECTABLE, STATE, WORKER_TIMEOUT, SweepFolder, SweepTable,
                      dask_client, parse_grid_option, run_sweep, summarize, write_results)
-from .app import EXIT_FAILURE, app, emit_json, err_console, human_console, make_console
+from .app import EXIT_FAILURE, app, cell, emit_json, err_console, human_console, make_console
 from .render import fmt, pct
 from .signals import StopWorkers
 from .train import MLFLOW_HELP, MLFLOW_URI_HELP, SET_HELP, tracking_overrides
@@ -67,7 +66,7 @@ def sweep_table(table: SweepTable, title: str) -> Table:
     t = Table(title=title)
     t.add_column("point")
     for k in table.keys:
-        t.add_column(table.names.get(k, k))
+        t.add_column(cell(table.names.get(k, k)))
     t.add_column("runs", justify="right")
     for m in table.metrics:
         t.add_column(HEADERS.get(m, m), justify="right")
@@ -76,9 +75,9 @@ def sweep_table(table: SweepTable, title: str) -> Table:
         status = r["status"] + (" (best)" if r["best"] else "")
         if r["error"]:
             status += ": " + short_error(r["error"])
-        t.add_row(r["point"], *[show_value(r["overrides"][k]) for k in table.keys],
+        t.add_row(r["point"], *[cell(show_value(r["overrides"][k])) for k in table.keys],
                   f"{r['runs_ok']}/{r['runs']}", *[_mean_std(m, r["metrics"].get(m)) for m in table.metrics],
-                  escape(status), style="bold green" if r["best"] else None)
+                  cell(status), style="bold green" if r["best"] else None)
     larger = table.best_by in ("accuracy", "r2")
     t.caption = (f"mean ± std over {table.seeds} seed{'s' if table.seeds != 1 else ''}; best: "
                  f"{'highest' if larger else 'lowest'} mean {HEADERS.get(table.best_by, table.best_by)}")
@@ -103,8 +102,8 @@ def _run_line(task, entry, done: int, total: int, labels: dict) -> str:
                 else f"test MAE {fmt(test.get('mae'))}" if test.get("mae") is not None else "completed")
         what = f"[green]{what}[/]"
     else:
-        what = f"[red]{entry['status']}[/]: {escape(short_error(entry.get('error'), 120))}"
-    return f"[{done}/{total}] {escape(labels[task.point])}, seed {task.seed}: {what}"
+        what = f"[red]{entry['status']}[/]: {cell(short_error(entry.get('error'), 120))}"
+    return f"[{done}/{total}] {cell(labels[task.point])}, seed {task.seed}: {what}"
 
 
 @app.command()
@@ -187,10 +186,10 @@ def _sweep(stack, config, grid, seeds, overrides, jobs, executor, address, out, 
     total = len(folder.tasks)
     labels = {p.id: p.label(short_keys(folder.state["grid"])) for p in folder.points}
     if not quiet:
-        err_console.print(f"sweep [bold]{escape(folder.state['name'] or '')}[/]: {len(folder.points)} "
+        err_console.print(f"sweep [bold]{cell(folder.state['name'] or '')}[/]: {len(folder.points)} "
                           f"point{'s' if len(folder.points) != 1 else ''} x {folder.state['seeds']} "
                           f"seed{'s' if folder.state['seeds'] != 1 else ''} = {total} run{'s' if total != 1 else ''} in "
-                          f"{escape(str(folder.path))}", highlight=False, soft_wrap=True)
+                          f"{cell(str(folder.path))}", highlight=False, soft_wrap=True)
     finished = [sum(1 for t in folder.tasks if folder.result(t.key))]
 
     def on_result(task, entry):
@@ -262,14 +261,14 @@ def compare(
               + ("" if keys else " (identical configs)"))
     t.add_column("run")
     for k in keys:
-        t.add_column(names[k])
+        t.add_column(cell(names[k]))
     t.add_column("status")
     for m in metrics:
         t.add_column(HEADERS[m] + (" (%)" if m == "accuracy" else ""), justify="right")
     for r in records:
         flat = flatten(r["config"])
-        t.add_row(escape(Path(r["run_dir"]).name), *[escape(show_value(flat.get(k, "-"))) for k in keys],
-                  r["status"], *[_value(m, r["metrics"].get(m)) for m in metrics])
+        t.add_row(cell(Path(r["run_dir"]).name), *[cell(show_value(flat.get(k, "-"))) for k in keys],
+                  cell(r["status"]), *[_value(m, r["metrics"].get(m)) for m in metrics])
     make_console().print(t)
 
 
@@ -304,6 +303,6 @@ def plot(
         try:  # the curves need no data; the confusion matrix does
             cm = confusion_matrix_of(run_dirs[0], str(data_dir) if data_dir else None)
         except DataError as e:
-            err_console.print(f"note: no confusion matrix without the test data ({escape(str(e))})",
+            err_console.print(f"note: no confusion matrix without the test data ({cell(str(e))})",
                               highlight=False, soft_wrap=True)
     print(learning_curves(run_dirs, output, confusion=cm))

@@ -9,13 +9,12 @@ from typing import List, Optional
 
 import numpy as np
 import typer
-from rich.markup import escape
 
 from .. import runs
 from ..config import load_config
 from ..errors import ConfigError, DataError, DivergenceError
 from ..experiment import config_edited, evaluate_run, load_run, plan_experiment, train_experiment
-from .app import EXIT_FAILURE, app, emit_json, err_console, human_console, make_console
+from .app import EXIT_FAILURE, app, cell, emit_json, err_console, human_console, make_console
 from .render import ConsoleReporter, DownloadBar, comparison_table, fmt, pct, summary_table
 from .signals import GracefulStop
 
@@ -109,7 +108,7 @@ def train(
             raise typer.Exit(stop.exit_code) from None
         except (DivergenceError, DataError) as e:
             failed = True
-            err_console.print(f"[bold red]error:[/] {escape(f'{cfg.name}: {e}')}", markup=True,
+            err_console.print(f"[bold red]error:[/] {cell(f'{cfg.name}: {e}')}", markup=True,
                               highlight=False, soft_wrap=True)
             status = "diverged" if isinstance(e, DivergenceError) else "failed"
             summaries.append({"name": cfg.name, "status": status})  # a row in the comparison
@@ -147,7 +146,7 @@ def eval_(
     """Evaluate a run's best weights on the test split."""
     loaded = cfg, _, info, summary = load_run(run_dir)
     if config_edited(run_dir, summary):
-        err_console.print(f"[yellow]warning:[/] {escape(str(run_dir / runs.CONFIG))} was edited after "
+        err_console.print(f"[yellow]warning:[/] {cell(str(run_dir / runs.CONFIG))} was edited after "
                           "training (its hash differs from the one stored in summary.json)",
                           soft_wrap=True)
     report = evaluate_run(run_dir, str(data_dir) if data_dir else None, loaded)
@@ -174,7 +173,7 @@ def eval_(
         t.add_row(k, pct(v) if k == "accuracy" else fmt(v))
     console.print(t)
     if info["task"] == "classification":
-        classes = [str(c) for c in info["classes"]]
+        classes = [cell(c) for c in info["classes"]]  # from the data: shown, never obeyed
         cmt = Table(title="confusion matrix (rows: true, columns: predicted)")
         cmt.add_column("")
         for c in classes:
@@ -186,9 +185,9 @@ def eval_(
         for col in ("class", "precision", "recall", "f1", "support"):
             pc.add_column(col, justify="right")
         for r in result["per_class"]:
-            pc.add_row(str(r["class"]), pct(r["precision"]), pct(r["recall"]), pct(r["f1"]), str(r["support"]))
+            pc.add_row(cell(r["class"]), pct(r["precision"]), pct(r["recall"]), pct(r["f1"]), str(r["support"]))
         console.print(pc)
         for r in result.get("probabilities", []):
             top = ", ".join(f"{c}: {p:.3f}" for c, p in zip(classes, r["probabilities"]))
-            console.print(f"example {r['index']}: true {r['true']}, predicted {r['predicted']} ({top})",
-                          markup=False)
+            console.print(f"example {r['index']}: true {cell(r['true'])}, predicted "
+                          f"{cell(r['predicted'])} ({top})")

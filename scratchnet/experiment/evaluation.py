@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -11,7 +12,7 @@ from .. import runs
 from ..config import ExperimentConfig, check_data_files, config_digest, validate
 from ..data import Scaler
 from ..data.prepare import encode_targets
-from ..errors import ConfigError, DataError
+from ..errors import ConfigError, DataError, ScratchnetWarning
 from ..nn import NeuralNetwork, evaluate
 from .build import build_network, load_data, target_encoding
 from .saved import read_data_info
@@ -103,8 +104,16 @@ def evaluate_split(net: NeuralNetwork, X_test: np.ndarray, Y_test: np.ndarray, t
 def read_test_split(cfg: ExperimentConfig, net: NeuralNetwork, info: dict,
                data_dir: str | None = None) -> tuple[np.ndarray, np.ndarray]:
     """A run's test split read again and prepared as training prepared it: the saved
-    scaling on the inputs, the targets encoded for the network's output."""
+    scaling on the inputs, the targets encoded for the network's output. A data file that
+    changed since training (its size or SHA-256 in ``data.json`` differ) is a
+    :class:`~scratchnet.errors.ScratchnetWarning`."""
     ds = load_data(cfg, data_dir, found_at=info.get("source"))
+    saved = info.get("source_file")
+    if saved and ds.fingerprint and saved != ds.fingerprint:
+        warnings.warn(f"{ds.source} changed since the run was trained (then {saved['bytes']:,} "
+                      f"bytes, SHA-256 {saved['sha256'][:12]}...; now {ds.fingerprint['bytes']:,} "
+                      f"bytes, {ds.fingerprint['sha256'][:12]}...): its test split is not the "
+                      "one the run was tested on", ScratchnetWarning, stacklevel=2)
     X_test = Scaler.from_dict(info["scaler"]).transform(ds.X_test, dtype=cfg.train.dtype)
     targets = info.get("targets") or target_encoding(net.loss, info["task"])
     Y_test = encode_targets(ds.y_test, info["task"], len(info["classes"]), targets,

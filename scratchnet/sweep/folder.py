@@ -72,7 +72,7 @@ class PlanFolder:
         path = Path(path)
         if not path.is_dir():
             raise ConfigError(f"{path}: not a {cls.KIND} folder (no such folder)")
-        if not (path / cls.STATE).is_file():
+        if not os.path.lexists(path / cls.STATE):
             raise ConfigError(f"{path}: not a {cls.KIND} folder (no {cls.STATE})")
         state = runs.read_json(path / cls.STATE)
         if not isinstance(state, dict) or state.get("version") != STATE_VERSION:
