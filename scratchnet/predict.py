@@ -265,17 +265,13 @@ def read_image(path: str | Path, image_shape: tuple, layout: ImageLayout = Image
     path = Path(path)
     try:
         with files.open_regular(path, files.MAX_IMAGE_BYTES, "a PNG or JPEG picture") as f, \
-                warnings.catch_warnings(), Image.open(f) as img:
-            # Image.open reads the header only; Pillow warns (then refuses) at a size
-            # of its own, far above ours: both become our one-line refusal
+                warnings.catch_warnings():
+            # Image.open reads the header only; Pillow warns (then refuses) at a size of its
+            # own, far above ours: both become our one-line refusal
             warnings.simplefilter("error", Image.DecompressionBombWarning)
-            _check_pixels(path, img.size)
-            img = ImageOps.exif_transpose(img)
-            if img.mode in ("RGBA", "LA", "PA") or (img.mode == "P" and "transparency" in img.info):
-                rgba = img.convert("RGBA")
-                white = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
-                img = Image.alpha_composite(white, rgba)
-            gray = np.asarray(img.convert("L"), dtype=np.float64)
+            with Image.open(f) as img:
+                _check_pixels(path, img.size)
+                gray = _gray(img, Image, ImageOps)
     except (Image.DecompressionBombWarning, Image.DecompressionBombError) as exc:
         raise DataError(f"{path}: more than the {MAX_IMAGE_PIXELS:,} pixels scratchnet "
                         f"decodes ({exc})") from None
@@ -316,11 +312,21 @@ def read_image(path: str | Path, image_shape: tuple, layout: ImageLayout = Image
     return out * (layout.pixel_max / out.max())
 
 
+def _gray(img, Image, ImageOps) -> np.ndarray:
+    """A picture as grey levels 0..255, float64; a transparent background counts as white."""
+    img = ImageOps.exif_transpose(img)
+    if img.mode in ("RGBA", "LA", "PA") or (img.mode == "P" and "transparency" in img.info):
+        rgba = img.convert("RGBA")
+        white = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+        img = Image.alpha_composite(white, rgba)
+    return np.asarray(img.convert("L"), dtype=np.float64)
+
+
 def _check_pixels(path: Path, size: tuple[int, int]) -> None:
     width, height = size
     if width * height > MAX_IMAGE_PIXELS:
         raise DataError(f"{path}: {width}x{height} pixels, more than the "
-                        f"{MAX_IMAGE_PIXELS:,} scratchnet decodes; shrink the picture first")
+                        f"{MAX_IMAGE_PIXELS:,} pixels scratchnet decodes; shrink the picture first")
 
 
 # -- predicting ---------------------------------------------------------------------------

@@ -196,8 +196,11 @@ def load_arrays(path: str | Path, limit: int = files.MAX_WEIGHTS_BYTES
 # -- the run folder -------------------------------------------------------------------
 def check_out_dir(out: str | Path) -> Path:
     out = Path(out)
-    if out.exists() and not out.is_dir():
-        raise ConfigError(f"--out {out}: is a file, expected a folder for run folders")
+    try:
+        if out.exists() and not out.is_dir():
+            raise ConfigError(f"--out {out}: is a file, expected a folder for run folders")
+    except OSError as e:  # a name too long for the file system, a loop of links, ...
+        raise ConfigError(f"--out {out}: cannot be used ({write_problem(e)})") from None
     return out
 
 

@@ -12,7 +12,7 @@ import typer
 
 from ..experiment import load_run
 from ..predict import predict_rows, read_inputs
-from .app import app, cell, emit_json, printable
+from .app import app, cell, emit_json, make_console, printable
 
 
 class OutputFormat(str, Enum):
@@ -64,7 +64,6 @@ def predict(
         writer.writerow(_header(rows))
         writer.writerows([shown(c) for c in _flat(r)] for r in rows)
     else:
-        from rich.console import Console
         from rich.table import Table
 
         table = Table(title=f"{cfg.name}: predictions")
@@ -80,4 +79,4 @@ def predict(
             if top_k:
                 cells.append(", ".join(f"{cell(e['class'])}: {e['probability']:.3f}" for e in r["top"]))
             table.add_row(*cells)
-        Console(highlight=False).print(table)
+        make_console().print(table)  # (full width in a pipe: names are not cut short)
