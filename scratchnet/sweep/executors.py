@@ -155,7 +155,9 @@ def _run_local(folder, todo, jobs, data_dir, done, start_method) -> None:
 def worker_pool(jobs: int, start_method: str = "forkserver", preload: tuple[str, ...] = ()):
     """A ``ProcessPoolExecutor`` of ``jobs`` training processes (sweeps, ``tune --jobs``),
     each with its share of the BLAS threads. An error or Ctrl-C in the ``with`` block
-    stops the workers at once rather than letting them finish the queue."""
+    stops the workers at once rather than letting them finish the queue, and the workers
+    exit by themselves if this process dies (:func:`~scratchnet.sweep.worker.watch_parent`).
+    ``start_method`` is "forkserver" or "spawn"."""
     import multiprocessing
 
     ctx = multiprocessing.get_context(start_method)
@@ -165,8 +167,12 @@ def worker_pool(jobs: int, start_method: str = "forkserver", preload: tuple[str,
         ctx.set_forkserver_preload(["scratchnet.experiment", "scratchnet.sweep",
                                     "sklearn.datasets", "sklearn.model_selection", *preload])
     threads = max(1, (os.cpu_count() or 1) // jobs)
-    with _blas_threads(threads):
-        pool = ProcessPoolExecutor(max_workers=jobs, mp_context=ctx, initializer=watch_parent)
+    # Only this process holds the writing end: the workers exit when it dies (watch_parent).
+    # (A "fork" start method would copy it into them, so it is not used here.)
+    lifeline, writer = ctx.Pipe(duplex=False)
+    with _blas_threads(threads), lifeline, writer:
+        pool = ProcessPoolExecutor(max_workers=jobs, mp_context=ctx, initializer=watch_parent,
+                                   initargs=(lifeline,))
         try:
             yield pool
         except BaseException:

@@ -3,64 +3,36 @@ what every pool worker does first (:func:`watch_parent`)."""
 
 from __future__ import annotations
 
-import ctypes
 import os
 import signal
-import sys
 import tempfile
-import time
+import threading
 import warnings
 from pathlib import Path
 
 from .. import files, runs
 from ..config import validate
 from ..errors import ConfigError, DataError, DivergenceError, ScratchnetError
-from ..nn import Callback
 
-#: the process that started this worker process (set by :func:`watch_parent`)
-_PARENT: int | None = None
-_PR_SET_PDEATHSIG = 1
-
-
-def watch_parent() -> None:
+def watch_parent(lifeline) -> None:
     """The initializer of every worker process (``sweep --jobs N``, ``tune --jobs N``).
 
     Ctrl-C is the parent's to handle: it stops the workers itself, after recording what
-    finished. A worker whose parent dies (even by SIGKILL) ends within seconds instead
-    of training on for nobody: on Linux the kernel sends it SIGTERM at once (prctl
-    ``PR_SET_PDEATHSIG``); everywhere, :class:`ParentWatch` ends it between batches."""
-    global _PARENT
+    finished. ``lifeline`` is the reading end of a pipe whose writing end only the parent
+    holds; when the parent dies, even by SIGKILL, the kernel closes that end, the read
+    ends and the worker exits at once, whatever it was doing (its run folder keeps its
+    last checkpoint, for ``--resume``). A check of the worker's own parent would not do:
+    that is the fork server, which waits for its workers to exit before it does."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    _PARENT = os.getppid()
-    if sys.platform.startswith("linux"):
+
+    def wait() -> None:
         try:
-            ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0)
-        except (OSError, AttributeError):
+            lifeline.recv_bytes()
+        except (EOFError, OSError):
             pass
-    if os.getppid() != _PARENT:  # the parent died before the kernel was told
         os._exit(1)
 
-
-class ParentWatch(Callback):
-    """Ends this worker process once its parent is gone (checked about once a second,
-    between batches); the run folder keeps its last checkpoint, to be resumed."""
-
-    def __init__(self, parent: int):
-        self.parent = parent
-        self._due = 0.0
-
-    def on_batch_end(self, trainer, epoch, batch, n_batches, loss):
-        now = time.monotonic()
-        if now >= self._due:
-            self._due = now + 1.0
-            if os.getppid() != self.parent:
-                os._exit(1)
-
-
-def worker_callbacks() -> list[Callback]:
-    """What a run trained in a worker process adds to its callbacks: the parent watch
-    (nothing in the main process)."""
-    return [ParentWatch(_PARENT)] if _PARENT is not None else []
+    threading.Thread(target=wait, name="scratchnet-lifeline", daemon=True).start()
 
 
 def strip_summary(summary: dict | None) -> dict | None:
@@ -95,12 +67,11 @@ def run_task(payload: dict, out: str, data_dir: str | None = None,
             cfg = validate(payload["config"], f"sweep run {key}")
             try:
                 res = train_experiment(cfg, out=out, data_dir=data_dir, resume=resume_dir,
-                                       on_start=on_start, callbacks=worker_callbacks())
+                                       on_start=on_start)
             except (ConfigError, DataError):
                 if resume_dir is None or "run_dir" in seen:
                     raise
-                res = train_experiment(cfg, out=out, data_dir=data_dir, on_start=on_start,
-                                       callbacks=worker_callbacks())
+                res = train_experiment(cfg, out=out, data_dir=data_dir, on_start=on_start)
             result.update(status=res.status, run_dir=str(res.run_dir),
                           summary=strip_summary(res.summary))
         except DivergenceError as e:

@@ -16,7 +16,6 @@ from ..errors import ConfigError, DivergenceError, ScratchnetError
 from ..extras import require
 from ..nn import Callback
 from ..sweep.grid import MAX_RUNS
-from ..sweep.worker import worker_callbacks
 from ..tracking import PlanTracking
 from .folder import TuneFolder, check_trials
 
@@ -77,7 +76,7 @@ def objective(folder: TuneFolder, data_dir: str | None = None) -> Callable:
             # divergence is reported as the trial's outcome, not as NumPy's warnings
             with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
                 result = train_experiment(cfg, out=folder.runs_dir, data_dir=data_dir,
-                                          callbacks=[pruning, *worker_callbacks()],
+                                          callbacks=[pruning],
                                           on_start=lambda t, d: seen.update(d=d))
         except DivergenceError as e:
             raise _end(trial, "diverged", seen.get("d"), folder, error=str(e)) from None
