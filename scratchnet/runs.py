@@ -308,8 +308,10 @@ def read_metrics(run_dir: str | Path) -> list[dict]:
                 record = json.loads(line)
             except (json.JSONDecodeError, RecursionError):
                 raise DataError(f"{path}: line {number} is not valid JSON") from None
-            if not isinstance(record, dict) or not isinstance(record.get("epoch"), int):
+            if not isinstance(record, dict) or not isinstance(record.get("epoch"), int) \
+                    or any(isinstance(v, bool) or not isinstance(v, (int, float, type(None)))
+                           for v in record.values()):
                 raise DataError(f"{path}: line {number} is not an evaluation record (a JSON "
-                                "object with an integer epoch)")
+                                "object of numbers with an integer epoch)")
             out.append(record)
     return out

@@ -46,34 +46,25 @@ def env_seconds(name: str, default: float) -> float:
     return value
 
 
-def _watched(base: type[http.client.HTTPConnection], sockets: list) -> type:
-    class Watched(base):
-        def connect(self):
-            super().connect()
-            sockets.append(self.sock)
-    return Watched
+def _opener(sockets: list) -> urllib.request.OpenerDirector:
+    """urllib's opener, whose HTTP and HTTPS connections put their sockets in ``sockets``
+    (for the deadline to shut); certificates are checked as urllib does by default."""
+    def watched(base: type[http.client.HTTPConnection]) -> type:
+        class Watched(base):
+            def connect(self):
+                super().connect()
+                sockets.append(self.sock)
+        return Watched
 
+    class HTTP(urllib.request.HTTPHandler):
+        def http_open(self, req):
+            return self.do_open(watched(http.client.HTTPConnection), req)
 
-class _HTTP(urllib.request.HTTPHandler):
-    """Plain HTTP whose sockets are kept in ``sockets`` (for the deadline to shut)."""
+    class HTTPS(urllib.request.HTTPSHandler):
+        def https_open(self, req):
+            return self.do_open(watched(http.client.HTTPSConnection), req)
 
-    def __init__(self, sockets: list):
-        super().__init__()
-        self.sockets = sockets
-
-    def http_open(self, req):
-        return self.do_open(_watched(http.client.HTTPConnection, self.sockets), req)
-
-
-class _HTTPS(urllib.request.HTTPSHandler):
-    """HTTPS (certificates checked as urllib does by default), its sockets kept too."""
-
-    def __init__(self, sockets: list):
-        super().__init__()
-        self.sockets = sockets
-
-    def https_open(self, req):
-        return self.do_open(_watched(http.client.HTTPSConnection, self.sockets), req)
+    return urllib.request.build_opener(HTTP, HTTPS)
 
 
 def fetch(url: str, dest: Path, progress: Progress | None = None, *,
@@ -103,7 +94,7 @@ def fetch(url: str, dest: Path, progress: Progress | None = None, *,
             except OSError:
                 pass
 
-    opener = urllib.request.build_opener(_HTTP(sockets), _HTTPS(sockets))
+    opener = _opener(sockets)
     request = urllib.request.Request(url, headers={"User-Agent": "scratchnet"})
     watchdog = threading.Timer(deadline, expire)
     watchdog.daemon = True
