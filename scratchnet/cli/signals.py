@@ -74,8 +74,8 @@ class GracefulStop(SignalStop, Callback):
         if self.download is not None and self.download.active:
             os.write(2, b"\nstopping the download\n")
             raise KeyboardInterrupt
-        when = "at the end of this batch" if self.trainer is not None else "at the first batch"
-        os.write(2, f"\nstopping {when} and saving (Ctrl-C again to quit now)\n".encode())
+        # (before training starts, "this batch" is the first: on_fit_start applies it)
+        os.write(2, b"\nstopping at the end of this batch and saving (Ctrl-C again to quit now)\n")
         if self.trainer is not None:
             self.trainer.stop_requested = True
 

@@ -102,6 +102,8 @@ def train(
                                           resume=resume, on_start=on_start, progress=download,
                                           plan=plan)
         except KeyboardInterrupt:  # GracefulStop stopped a download: no run folder yet
+            if stop.signum is None:
+                raise
             err_console.print(f"interrupted while downloading {download.current}: nothing was "
                               "saved (no partial file, no run folder)", markup=False,
                               highlight=False, soft_wrap=True)
