@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import os
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
@@ -44,9 +45,9 @@ def expand_paths(paths: Iterable[str | Path]) -> list[Path]:
     out: list[Path] = []
     for p in paths:
         p = Path(p)
-        if (p / STATE).is_file():
+        if os.path.lexists(p / STATE):  # (opening it refuses one that is not a regular file)
             out += SweepFolder.open(p).run_folders()
-        elif (p / runs.CONFIG).is_file():
+        elif os.path.lexists(p / runs.CONFIG):
             out.append(p)
         elif p.is_dir():
             raise ConfigError(f"{p}: neither a run folder (no {runs.CONFIG}) nor a sweep folder (no {STATE})")
@@ -62,7 +63,7 @@ def read_run(run_dir: str | Path) -> dict:
     "metrics", "history"}`` (``summary`` is None while the run has none yet)."""
     run_dir = Path(run_dir)
     config = runs.read_run_config(run_dir)
-    summary = runs.read_json(run_dir / runs.SUMMARY) if (run_dir / runs.SUMMARY).is_file() else None
+    summary = runs.read_summary(run_dir) or None
     history = runs.read_metrics(run_dir)
     metrics = {m: summary_metric(summary, path) for m, (path, _) in METRICS.items()}
     metrics["best_epoch"] = summary_metric(summary, ("best_epoch",))

@@ -37,6 +37,21 @@ class DataError(ScratchnetError):
     """Missing, corrupt or unsuitable data."""
 
 
+class WriteError(ScratchnetError):
+    """A file or folder that could not be written: a full disk, a read-only file system,
+    a name too long. ``full`` says the disk (or quota, or file size limit) ran out, so
+    whatever was written before is all there is."""
+
+    def __init__(self, message: str = "", *, full: bool = False):
+        super().__init__(message)
+        self.full = full
+
+
+class CheckpointError(DataError):
+    """A checkpoint whose contents cannot be resumed: a key missing, a value of the wrong
+    type or out of range (a negative epoch, a permutation that is not one)."""
+
+
 class ShapeError(ScratchnetError, ValueError):
     """An array whose shape does not match what an operation expects."""
 

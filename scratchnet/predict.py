@@ -29,11 +29,14 @@ expected; unreadable files raise :class:`~scratchnet.errors.DataError`.
 
 from __future__ import annotations
 
+import os
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
+from . import files
 from .data import Scaler
 from .data.tabular import csv_rows, is_number
 from .errors import ConfigError, DataError, ShapeError
@@ -41,6 +44,10 @@ from .extras import install_hint
 from .nn import NeuralNetwork
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
+#: the most pixels a picture may have; checked from its header, before it is decoded
+MAX_IMAGE_PIXELS = 25_000_000
+#: the most numbers (rows x features) one ``predict`` reads: 400 MB as float64
+MAX_INPUT_VALUES = 50_000_000
 #: a picture's ink is what is brighter than this share of its brightest pixel (after the
 #: background is taken to 0); the digit is cropped to it
 INK_THRESHOLD = 0.1
@@ -90,7 +97,7 @@ def read_inputs(paths, info: dict, *, dataset: str | None = None,
     blocks, names = [], []
     for path in map(Path, paths):
         suffix = path.suffix.lower()
-        if not path.is_file():
+        if not os.path.lexists(path):
             raise DataError(f"input not found: {path}")
         if suffix == ".csv":
             X = read_csv(path, info["feature_names"], ignore_columns)
@@ -109,6 +116,7 @@ def read_inputs(paths, info: dict, *, dataset: str | None = None,
             raise DataError(f"{path}: unknown input type {suffix or '(no suffix)'!r}; "
                             f"expected .csv, .npy, {', '.join(IMAGE_SUFFIXES)}")
         blocks.append(X)
+        check_input_size("the inputs", len(names), n_features)
     if not blocks:
         raise DataError("no inputs given")
     return Inputs(np.concatenate(blocks).astype(np.float64, copy=False), names)
@@ -123,7 +131,7 @@ def _short_list(names: list[str], limit: int = 6) -> str:
 def read_csv(path: str | Path, feature_names: list[str], ignore_columns=()) -> np.ndarray:
     """Feature rows of a CSV file, in the training column order, shape (n, features)."""
     path = Path(path)
-    rows = csv_rows(path)
+    rows, _ = csv_rows(path)
     if not rows:
         raise DataError(f"{path}: empty file")
     n = len(feature_names)
@@ -170,43 +178,74 @@ def read_csv(path: str | Path, feature_names: list[str], ignore_columns=()) -> n
 
 
 def read_npy(path: str | Path, n_features: int, image_shape: tuple | None = None) -> np.ndarray:
-    """A ``.npy`` array as feature rows (n, features); pickled (object) arrays are refused."""
+    """A ``.npy`` array as feature rows (n, features); pickled (object) arrays are refused.
+    The shape is checked from the file's header, before any data is read, so a header
+    that announces a billion rows costs nothing."""
     path = Path(path)
-    try:
-        a = np.load(path, allow_pickle=False)
-    except ValueError as exc:
-        if "allow_pickle" in str(exc):
+    with files.open_regular(path, files.MAX_NPY_BYTES, "a .npy array saved with numpy.save") as f:
+        shape, dtype = _npy_header(path, f)
+        if dtype.hasobject:
             raise DataError(f"{path}: holds Python objects (a pickled array), which are "
                             "refused because loading them can run code; save a numeric "
-                            "array with numpy.save") from None
-        raise DataError(f"{path}: not a readable .npy file ({exc})") from None
-    except (OSError, EOFError) as exc:
-        raise DataError(f"{path}: not a readable .npy file ({exc})") from None
-    if not isinstance(a, np.ndarray):  # an .npz archive renamed to .npy
+                            "array with numpy.save")
+        if dtype.kind not in "biuf":
+            raise DataError(f"{path}: expected a numeric array, got dtype {dtype}")
+        rows = _npy_rows(path, shape, n_features, image_shape)
+        check_input_size(str(path), rows, n_features)
+        f.seek(0)
+        try:
+            a = np.load(f, allow_pickle=False)
+        except (ValueError, OSError, EOFError) as exc:
+            raise DataError(f"{path}: not a readable .npy file ({exc})") from None
+    a = a.reshape(rows, n_features).astype(np.float64)
+    if not np.isfinite(a).all():
+        raise DataError(f"{path}: holds NaN or infinite values")
+    return a
+
+
+def _npy_header(path: Path, f) -> tuple[tuple, np.dtype]:
+    """The shape and dtype a ``.npy`` file's header announces."""
+    fmt = np.lib.format
+    if f.read(4) == b"PK\x03\x04":  # an .npz archive renamed to .npy
         raise DataError(f"{path}: expected a single array saved with numpy.save")
-    if a.dtype.kind not in "biuf":
-        raise DataError(f"{path}: expected a numeric array, got dtype {a.dtype}")
+    f.seek(0)
+    try:
+        version = fmt.read_magic(f)
+        header = {(1, 0): fmt.read_array_header_1_0, (2, 0): fmt.read_array_header_2_0}
+        if version not in header:
+            raise ValueError(f"format version {version[0]}.{version[1]} is not read here")
+        shape, _, dtype = header[version](f)
+    except (ValueError, OSError, EOFError) as exc:
+        raise DataError(f"{path}: not a readable .npy file ({exc})") from None
+    return shape, dtype
+
+
+def _npy_rows(path: Path, shape: tuple, n_features: int, image_shape: tuple | None) -> int:
+    """How many feature rows an array of ``shape`` holds, or a ShapeError."""
     shapes = [f"(n, {n_features})", f"({n_features},)"]
     if image_shape:
         rows, cols = image_shape
         shapes += [f"(n, {rows}, {cols})", f"({rows}, {cols})"]
-    if a.ndim == 1 and a.shape[0] == n_features:
-        a = a.reshape(1, -1)
-    elif a.ndim == 2 and a.shape[1] == n_features:
-        pass
-    elif image_shape and a.shape == tuple(image_shape):
-        a = a.reshape(1, -1)
-    elif image_shape and a.ndim == 3 and a.shape[1:] == tuple(image_shape):
-        a = a.reshape(len(a), -1)
+    if shape == (n_features,) or (image_shape and shape == tuple(image_shape)):
+        n = 1
+    elif (len(shape) == 2 and shape[1] == n_features) or \
+            (image_shape and len(shape) == 3 and shape[1:] == tuple(image_shape)):
+        n = shape[0]
     else:
-        raise ShapeError(f"{path}: array of shape {a.shape} does not fit the model; "
+        raise ShapeError(f"{path}: array of shape {shape} does not fit the model; "
                          f"expected {' or '.join(shapes)}")
-    if len(a) == 0:
+    if n == 0:
         raise DataError(f"{path}: the array has no rows")
-    a = a.astype(np.float64)
-    if not np.isfinite(a).all():
-        raise DataError(f"{path}: holds NaN or infinite values")
-    return a
+    return n
+
+
+def check_input_size(what: str, rows: int, n_features: int) -> None:
+    """Refuse inputs of more than :data:`MAX_INPUT_VALUES` numbers (before reading them,
+    where the rows are known first)."""
+    if rows * n_features > MAX_INPUT_VALUES:
+        raise DataError(f"{what}: {rows:,} rows of {n_features:,} features, more than the "
+                        f"{MAX_INPUT_VALUES:,} values scratchnet predicts at once; predict "
+                        "them in parts")
 
 
 def read_image(path: str | Path, image_shape: tuple, layout: ImageLayout = ImageLayout()
@@ -226,13 +265,17 @@ def read_image(path: str | Path, image_shape: tuple, layout: ImageLayout = Image
         raise DataError(f"reading images needs Pillow: {install_hint('images')}") from None
     path = Path(path)
     try:
-        with Image.open(path) as img:
-            img = ImageOps.exif_transpose(img)
-            if img.mode in ("RGBA", "LA", "PA") or (img.mode == "P" and "transparency" in img.info):
-                rgba = img.convert("RGBA")
-                white = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
-                img = Image.alpha_composite(white, rgba)
-            gray = np.asarray(img.convert("L"), dtype=np.float64)
+        with files.open_regular(path, files.MAX_IMAGE_BYTES, "a PNG or JPEG picture") as f, \
+                warnings.catch_warnings():
+            # Image.open reads the header only; Pillow warns (then refuses) at a size of its
+            # own, far above ours: both become our one-line refusal
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            with Image.open(f) as img:
+                _check_pixels(path, img.size)
+                gray = _gray(img, Image, ImageOps)
+    except (Image.DecompressionBombWarning, Image.DecompressionBombError) as exc:
+        raise DataError(f"{path}: more than the {MAX_IMAGE_PIXELS:,} pixels scratchnet "
+                        f"decodes ({exc})") from None
     except (UnidentifiedImageError, OSError, SyntaxError) as exc:
         raise DataError(f"{path}: not a readable image ({exc})") from None
     rows, cols = (int(s) for s in image_shape)
@@ -268,6 +311,23 @@ def read_image(path: str | Path, image_shape: tuple, layout: ImageLayout = Image
         dx = max(-left, min(dx, cols - left - new_w))
         out = np.roll(out, (dy, dx), axis=(0, 1))
     return out * (layout.pixel_max / out.max())
+
+
+def _gray(img, Image, ImageOps) -> np.ndarray:
+    """A picture as grey levels 0..255, float64; a transparent background counts as white."""
+    img = ImageOps.exif_transpose(img)
+    if img.mode in ("RGBA", "LA", "PA") or (img.mode == "P" and "transparency" in img.info):
+        rgba = img.convert("RGBA")
+        white = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+        img = Image.alpha_composite(white, rgba)
+    return np.asarray(img.convert("L"), dtype=np.float64)
+
+
+def _check_pixels(path: Path, size: tuple[int, int]) -> None:
+    width, height = size
+    if width * height > MAX_IMAGE_PIXELS:
+        raise DataError(f"{path}: {width}x{height} pixels, more than the "
+                        f"{MAX_IMAGE_PIXELS:,} pixels scratchnet decodes; shrink the picture first")
 
 
 # -- predicting ---------------------------------------------------------------------------

@@ -17,8 +17,11 @@ Each file's contents, tensor by tensor and key by key: ``docs/format.md``.
 
 from __future__ import annotations
 
+import errno
 import json
+import math
 import os
+import reprlib
 import tempfile
 import time
 from contextlib import contextmanager
@@ -28,7 +31,8 @@ from typing import Any
 import numpy as np
 import yaml
 
-from .errors import ConfigError, DataError, ScratchnetError
+from . import files
+from .errors import ConfigError, DataError, ScratchnetError, WriteError
 
 CONFIG = "config.yaml"
 DATA = "data.json"
@@ -47,10 +51,39 @@ _UMASK = os.umask(0o022)
 os.umask(_UMASK)
 
 
+#: what an OSError while writing means, by errno, for the one-line message
+_WRITE_PROBLEMS = {
+    errno.ENOSPC: "no space left on the device (the disk is full)",
+    errno.EDQUOT: "the disk quota is used up",
+    errno.EFBIG: "the file would be larger than this process may write (ulimit -f)",
+    errno.EROFS: "the file system is read-only",
+    errno.ENAMETOOLONG: "the name is too long for the file system",
+    errno.EACCES: "permission denied",
+    errno.EPERM: "permission denied",
+}
+#: errnos that mean "out of space": what was written before is all there is
+_FULL = (errno.ENOSPC, errno.EDQUOT, errno.EFBIG)
+
+
+def write_problem(e: OSError) -> str:
+    """What an OSError raised while writing means, in words."""
+    return _WRITE_PROBLEMS.get(e.errno, e.strerror or str(e))
+
+
+def write_error(path: str | Path, e: OSError) -> WriteError:
+    """An OSError raised while writing ``path`` as one line naming it and the problem."""
+    return WriteError(f"{path}: cannot write: {write_problem(e)}", full=e.errno in _FULL)
+
+
 def atomic_write_bytes(path: str | Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` so that readers see the old file or the new, never half."""
+    """Write ``data`` to ``path`` so that readers see the old file or the new, never half.
+    A failed write (a full disk, say) leaves the old file and no temporary one, and is a
+    :class:`~scratchnet.errors.WriteError` naming ``path``."""
     path = Path(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    except OSError as e:
+        raise write_error(path, e) from None
     try:
         with os.fdopen(fd, "wb") as f:
             # mkstemp makes the file private (0600); a run's files get the usual mode
@@ -59,11 +92,13 @@ def atomic_write_bytes(path: str | Path, data: bytes) -> None:
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as e:
         try:
             os.unlink(tmp)
         except OSError:
             pass
+        if isinstance(e, OSError):
+            raise write_error(path, e) from None
         raise
 
 
@@ -85,14 +120,42 @@ def _jsonable(obj):
     raise TypeError(f"not JSON-serialisable: {type(obj).__name__}")
 
 
-def read_json(path: str | Path) -> Any:
+def json_text(obj: Any) -> str:
+    """``obj`` as one line of JSON that every parser reads: NaN and infinities become
+    null (``json.dumps`` would write ``NaN``, which is not JSON). For ``--json`` output."""
+    return json.dumps(_finite(obj), allow_nan=False, default=str)
+
+
+def _finite(obj):
+    if isinstance(obj, dict):
+        return {k: _finite(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_finite(v) for v in obj]
+    if isinstance(obj, np.ndarray):
+        return _finite(obj.tolist())
+    if isinstance(obj, np.generic):
+        obj = obj.item()
+    if isinstance(obj, float) and not math.isfinite(obj):
+        return None
+    return obj
+
+
+def read_json(path: str | Path) -> dict:
+    """A JSON object (a mapping) from a file scratchnet wrote; anything else, or a file
+    that is not a regular file of at most :data:`~scratchnet.files.MAX_JSON_BYTES`, is a
+    DataError naming it."""
     path = Path(path)
+    text = files.read_text(path, files.MAX_JSON_BYTES, "a JSON file written by scratchnet")
     try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise DataError(f"{path}: no such file") from None
-    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        obj = json.loads(text)
+    except json.JSONDecodeError as e:
         raise DataError(f"{path}: not valid JSON ({e})") from None
+    except RecursionError:
+        raise DataError(f"{path}: not valid JSON (nested too deeply)") from None
+    if not isinstance(obj, dict):
+        raise DataError(f"{path}: expected a JSON object (a mapping of keys), got "
+                        f"{type(obj).__name__}")
+    return obj
 
 
 # -- weights and checkpoints ----------------------------------------------------------
@@ -105,25 +168,23 @@ def save_arrays(path: str | Path, arrays: dict[str, np.ndarray], meta: dict | No
     atomic_write_bytes(path, data)
 
 
-def load_arrays(path: str | Path) -> tuple[dict[str, np.ndarray], dict]:
-    """Read a safetensors file written by :func:`save_arrays`. Never unpickles: a file that
-    is not safetensors (a pickle, an ``.npz``, garbage) is refused with a DataError."""
+def load_arrays(path: str | Path, limit: int = files.MAX_WEIGHTS_BYTES
+                ) -> tuple[dict[str, np.ndarray], dict]:
+    """Read a safetensors file written by :func:`save_arrays`, of at most ``limit`` bytes.
+    Never unpickles: a file that is not safetensors (a pickle, an ``.npz``, garbage) is
+    refused with a DataError."""
     from safetensors import SafetensorError
     from safetensors.numpy import load
 
     path = Path(path)
-    try:
-        raw = path.read_bytes()
-    except FileNotFoundError:
-        raise DataError(f"{path}: no such file") from None
-    except OSError as e:
-        raise DataError(f"{path}: cannot read ({e})") from None
+    raw = files.read_bytes(path, limit, "a safetensors file")
     try:
         arrays = load(raw)
         header_len = int.from_bytes(raw[:8], "little")
         header = json.loads(raw[8:8 + header_len])
         meta = json.loads(header.get("__metadata__", {}).get(_META_KEY, "{}"))
-    except (SafetensorError, ValueError, UnicodeDecodeError, json.JSONDecodeError, OverflowError) as e:
+    except (SafetensorError, ValueError, UnicodeDecodeError, json.JSONDecodeError, OverflowError,
+            RecursionError, AttributeError) as e:
         raise DataError(f"{path}: not a scratchnet safetensors file ({str(e).splitlines()[0] if str(e) else type(e).__name__}); "
                         "refusing to load it") from None
     if not isinstance(meta, dict):
@@ -135,8 +196,11 @@ def load_arrays(path: str | Path) -> tuple[dict[str, np.ndarray], dict]:
 # -- the run folder -------------------------------------------------------------------
 def check_out_dir(out: str | Path) -> Path:
     out = Path(out)
-    if out.exists() and not out.is_dir():
-        raise ConfigError(f"--out {out}: is a file, expected a folder for run folders")
+    try:
+        if out.exists() and not out.is_dir():
+            raise ConfigError(f"--out {out}: is a file, expected a folder for run folders")
+    except OSError as e:  # a name too long for the file system, a loop of links, ...
+        raise ConfigError(f"--out {out}: cannot be used ({write_problem(e)})") from None
     return out
 
 
@@ -146,7 +210,7 @@ def new_run_dir(out: str | Path, name: str) -> Path:
     try:
         out.mkdir(parents=True, exist_ok=True)
     except OSError as e:
-        raise ConfigError(f"--out {out}: cannot create ({e.strerror})") from None
+        raise ConfigError(f"--out {out}: cannot create ({write_problem(e)})") from None
     stamp = time.strftime("%Y%m%d-%H%M%S")
     for i in range(1000):
         candidate = out / (f"{name}-{stamp}" + (f"-{i}" if i else ""))
@@ -155,6 +219,9 @@ def new_run_dir(out: str | Path, name: str) -> Path:
             return candidate
         except FileExistsError:
             continue
+        except OSError as e:  # read-only, full, a name too long for the file system, ...
+            raise ConfigError(f"--out {out}: cannot create the folder {candidate.name}: "
+                              f"{write_problem(e)}") from None
     raise ConfigError(f"could not create a new run folder under {out}")
 
 
@@ -201,11 +268,27 @@ def read_run_config(run_dir: str | Path) -> dict:
     if not run_dir.is_dir():
         what = "it is a file" if run_dir.exists() else "no such folder"
         raise ConfigError(f"{run_dir}: not a run folder ({what})")
-    if not path.is_file():
+    if not os.path.lexists(path):
         raise ConfigError(f"{run_dir}: not a run folder (no {CONFIG})")
     from .config import parse_yaml
 
-    return parse_yaml(path.read_text(encoding="utf-8"), str(path))
+    return parse_yaml(files.read_text(path, files.MAX_CONFIG_BYTES, "a run's YAML config"),
+                      str(path))
+
+
+def read_summary(run_dir: str | Path) -> dict:
+    """A run's ``summary.json`` ({} while it has none), the keys others show checked."""
+    path = Path(run_dir) / SUMMARY
+    if not os.path.lexists(path):
+        return {}
+    summary = read_json(path)
+    for key in ("name", "status", "config_hash", "run_dir", "task", "error"):
+        if summary.get(key) is not None and not isinstance(summary[key], str):
+            raise DataError(f"{path}: {key} is {reprlib.repr(summary[key])}; expected a string")
+    if summary.get("test") is not None and not isinstance(summary["test"], dict):
+        raise DataError(f"{path}: test is {reprlib.repr(summary['test'])}; expected a mapping "
+                        "of metrics")
+    return summary
 
 
 def write_metrics(run_dir: Path, records: list[dict]) -> None:
@@ -215,13 +298,20 @@ def write_metrics(run_dir: Path, records: list[dict]) -> None:
 
 def read_metrics(run_dir: str | Path) -> list[dict]:
     path = Path(run_dir) / METRICS
-    if not path.exists():
+    if not os.path.lexists(path):
         return []
     out = []
-    for line in path.read_text(encoding="utf-8").splitlines():
+    text = files.read_text(path, files.MAX_JSON_BYTES, "JSON lines written by scratchnet")
+    for number, line in enumerate(text.splitlines(), start=1):
         if line.strip():
             try:
-                out.append(json.loads(line))
-            except json.JSONDecodeError:
-                raise DataError(f"{path}: a line is not valid JSON") from None
+                record = json.loads(line)
+            except (json.JSONDecodeError, RecursionError):
+                raise DataError(f"{path}: line {number} is not valid JSON") from None
+            if not isinstance(record, dict) or not isinstance(record.get("epoch"), int) \
+                    or any(isinstance(v, bool) or not isinstance(v, (int, float, type(None)))
+                           for v in record.values()):
+                raise DataError(f"{path}: line {number} is not an evaluation record (a JSON "
+                                "object of numbers with an integer epoch)")
+            out.append(record)
     return out

@@ -99,7 +99,9 @@ def test_digits_cnn_trains_and_eval_reads_it_back(cnn_run, main_here):
     assert info["input_shape"] == [1, 8, 8]
     rc, out, err = main_here("eval", run, "--json")
     assert rc == 0, err
-    assert json.loads(out)["test"] == summary["test"]
+    test = json.loads(out)["test"]  # in float32: BLAS's thread count may move the last digits
+    assert test["accuracy"] == summary["test"]["accuracy"]
+    assert test["loss"] == pytest.approx(summary["test"]["loss"], rel=1e-5)
 
 
 def test_predict_feeds_images_to_a_cnn_run(cnn_run, main_here, tmp_path):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import sys
 import warnings
 
@@ -35,9 +36,35 @@ def make_console(stderr: bool = False) -> Console:
     return console
 
 
+#: what a terminal obeys rather than shows: C0 and C1 controls (ESC starts the sequences
+#: that move the cursor, clear the screen or retitle the window), DEL, and the Unicode
+#: marks that reorder text (bidirectional overrides and isolates)
+_CONTROLS = re.compile("[\x00-\x1f\x7f-\x9f\u200e\u200f\u202a-\u202e\u2066-\u2069]")
+
+
+def printable(text) -> str:
+    """``text`` with every terminal control character written as its escape (``\\x1b``),
+    for text read from files (CSV headers, class names, file names, configs and run folders
+    from elsewhere) on its way to a terminal. Rich's markup escaping does not do this."""
+    return _CONTROLS.sub(lambda m: m.group().encode("unicode_escape").decode("ascii"), str(text))
+
+
+def cell(text) -> str:
+    """:func:`printable` text, also safe inside rich markup (a table cell, a message)."""
+    return escape(printable(text))
+
+
 #: diagnostics, progress and errors: never on stdout, so pipelines stay clean
 err_console = make_console(stderr=True)
 _debug = False
+
+
+def emit_json(obj) -> None:
+    """``--json`` output: one line of standard JSON on stdout (NaN and infinities as null)."""
+    from ..runs import json_text
+
+    sys.stdout.write(json_text(obj) + "\n")
+    sys.stdout.flush()
 
 
 def human_console(json_mode: bool, quiet: bool) -> Console | None:
@@ -69,7 +96,7 @@ def _show_warning(message, category, filename, lineno, file=None, line=None,
     """The library's own warnings (a tracker that failed, say) as one ``warning:`` line."""
     if not issubclass(category, ScratchnetWarning):
         return _python(message, category, filename, lineno, file, line)
-    err_console.print(f"[yellow]warning:[/] {escape(' '.join(str(message).split()))}",
+    err_console.print(f"[yellow]warning:[/] {cell(' '.join(str(message).split()))}",
                       soft_wrap=True, highlight=False)
 
 
@@ -130,7 +157,7 @@ def main(argv: list[str] | None = None) -> None:
     except Exception as e:  # a bug: still one line, unless --debug
         if _debug:
             raise
-        err_console.print(f"[bold red]internal error:[/] {escape(type(e).__name__ + ': ' + str(e))} "
+        err_console.print(f"[bold red]internal error:[/] {cell(type(e).__name__ + ': ' + str(e))} "
                           "(run with --debug for the traceback)", soft_wrap=True)
         code = EXIT_FAILURE
     sys.exit(code if isinstance(code, int) else 0)
@@ -142,4 +169,4 @@ def _report(e: Exception) -> None:
 
         traceback.print_exception(e)
     text = " ".join(str(e).split("\n"))
-    err_console.print(f"[bold red]error:[/] {escape(text)}", soft_wrap=True, markup=True, highlight=False)
+    err_console.print(f"[bold red]error:[/] {cell(text)}", soft_wrap=True, markup=True, highlight=False)

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import json
-import sys
 from pathlib import Path
 from typing import List, Optional
 
@@ -15,7 +13,7 @@ from ..config import load_config
 from ..errors import ConfigError
 from ..experiment import as_samples, build_network, plan_experiment, prepare_data
 from ..nn.gradcheck import TOLERANCE, check_network
-from .app import EXIT_FAILURE, app, err_console, make_console
+from .app import EXIT_FAILURE, app, emit_json, err_console, make_console
 from .train import SET_HELP
 
 
@@ -54,7 +52,7 @@ def gradcheck(
         out = {"config": str(config), "batch": int(len(X)), "tolerance": tol, "passed": not failed,
                "params": [{**r, "shape": list(shapes.get(r["param"], ())),
                            "layer_type": layer_types.get(r["layer"])} for r in results]}
-        sys.stdout.write(json.dumps(out, default=float) + "\n")
+        emit_json(out)
     else:
         t = Table(title=f"gradient check: {cfg.name} ({len(X)} training rows, float64)")
         for col in ("layer", "parameter", "shape", "entries checked", "max relative error", "result"):

@@ -8,13 +8,12 @@ from typing import List, Optional
 
 import typer
 import yaml
-from rich.markup import escape
 from rich.table import Table
 
 from ..config import json_schema, load_config
 from ..errors import ConfigError, DataError, NeedsDataFile
 from ..experiment import plan_experiment
-from .app import EXIT_USAGE, app, err_console, make_console
+from .app import EXIT_USAGE, app, cell, err_console, make_console, printable
 from .train import SET_HELP
 
 
@@ -33,18 +32,18 @@ def validate(
             cfg = load_config(path, overrides)
             plan_experiment(cfg, str(data_dir) if data_dir else None)
         except NeedsDataFile:  # an example to be given the user's file: not a mistake
-            err_console.print(f"[yellow]note:[/] {escape(str(path))}: it reads a data file of "
+            err_console.print(f"[yellow]note:[/] {cell(path)}: it reads a data file of "
                               "yours: give it with --set data.path=FILE (or data.path in the "
                               "file) to check the rest", highlight=False, soft_wrap=True)
-            print(f"ok: {path} (needs your data file)")
+            print(f"ok: {printable(path)} (needs your data file)")
             continue
         except (ConfigError, DataError) as e:
             bad += 1
             for line in getattr(e, "messages", [str(e)]):
-                err_console.print(f"[bold red]invalid:[/] {escape(line)}", highlight=False,
+                err_console.print(f"[bold red]invalid:[/] {cell(line)}", highlight=False,
                                   soft_wrap=True, markup=True)
             continue
-        print(f"ok: {path} ({cfg.name})")
+        print(f"ok: {printable(path)} ({cfg.name})")
     if bad:
         raise typer.Exit(EXIT_USAGE)
 

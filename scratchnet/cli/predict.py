@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import csv
-import json
 import sys
 from enum import Enum
 from pathlib import Path
@@ -13,7 +12,7 @@ import typer
 
 from ..experiment import load_run
 from ..predict import predict_rows, read_inputs
-from .app import app
+from .app import app, cell, emit_json, make_console, printable
 
 
 class OutputFormat(str, Enum):
@@ -57,13 +56,14 @@ def predict(
                        ignore_columns=[cfg.data.target] if cfg.data.target else [])
     rows = predict_rows(net, info, data, top_k=top_k)
     if fmt is OutputFormat.json:
-        sys.stdout.write(json.dumps(rows) + "\n")
+        emit_json(rows)
     elif fmt is OutputFormat.csv:
+        # for programs, as read; a terminal gets the control characters escaped
+        shown = printable if sys.stdout.isatty() else (lambda value: value)
         writer = csv.writer(sys.stdout, lineterminator="\n")
         writer.writerow(_header(rows))
-        writer.writerows(_flat(r) for r in rows)
+        writer.writerows([shown(c) for c in _flat(r)] for r in rows)
     else:
-        from rich.console import Console
         from rich.table import Table
 
         table = Table(title=f"{cfg.name}: predictions")
@@ -75,8 +75,8 @@ def predict(
             pred = r["prediction"]
             text = (", ".join(f"{v:.6g}" for v in pred) if isinstance(pred, list)
                     else f"{pred:.6g}" if isinstance(pred, float) else str(pred))
-            cells = [r["input"], text]
+            cells = [cell(r["input"]), cell(text)]  # file names and classes: shown, never obeyed
             if top_k:
-                cells.append(", ".join(f"{e['class']}: {e['probability']:.3f}" for e in r["top"]))
+                cells.append(", ".join(f"{cell(e['class'])}: {e['probability']:.3f}" for e in r["top"]))
             table.add_row(*cells)
-        Console(highlight=False).print(table)
+        make_console().print(table)  # (full width in a pipe: names are not cut short)

@@ -82,14 +82,19 @@ class ConsoleReporter(Callback):
 class DownloadBar:
     """The progress callback the library's downloads report to, ``bar(file, done,
     total)``: a transient bar per file on the console, only when something downloads.
-    Use as a context manager so the bars are cleared at the end."""
+    ``active`` while a file is under way (from its first call to the one that says it is
+    complete, ``done == total``), so Ctrl-C can stop a download at once; ``current`` is
+    the file's name. Use as a context manager so the bars are cleared at the end."""
 
     def __init__(self, console: Console):
         self.console = console
         self.progress: Progress | None = None
         self.tasks: dict[str, int] = {}
+        self.active = False
+        self.current: str | None = None
 
     def __call__(self, name: str, done: int, total: int | None) -> None:
+        self.active, self.current = total is None or done < total, name
         if self.progress is None:
             from rich.progress import DownloadColumn, TransferSpeedColumn
 
@@ -99,7 +104,7 @@ class DownloadBar:
             self.progress.start()
         if name not in self.tasks:
             self.tasks[name] = self.progress.add_task(name, total=total)
-        self.progress.update(self.tasks[name], completed=done)
+        self.progress.update(self.tasks[name], completed=done, total=total)
 
     def __enter__(self) -> "DownloadBar":
         return self

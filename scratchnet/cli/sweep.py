@@ -2,27 +2,25 @@
 
 from __future__ import annotations
 
-import json
-import signal
-import sys
+import shlex
 from contextlib import ExitStack
 from enum import Enum
 from pathlib import Path
 from typing import List, Optional
 
 import typer
-from rich.markup import escape
 from rich.table import Table
 
 from .. import runs
 from ..config import load_config
-from ..errors import ConfigError, DataError
+from ..errors import ConfigError, DataError, ScratchnetError, WriteError
 from ..compare import expand_paths, read_run
 from ..config.diff import differing_keys, flatten, short_keys, show_value
-from ..sweep import (SELECTABLE, STATE, SweepFolder, SweepTable, dask_client, parse_grid_option,
-                     run_sweep, summarize, write_results)
-from .app import EXIT_FAILURE, app, err_console, human_console, make_console
+from ..sweep import (MAX_RUNS, SELECTABLE, STATE, WORKER_TIMEOUT, SweepFolder, SweepTable,
+                     dask_client, parse_grid_option, run_sweep, summarize, write_results)
+from .app import EXIT_FAILURE, app, cell, emit_json, err_console, human_console, make_console
 from .render import fitted_tables, fmt, pct, run_labels_short
+from .signals import StopWorkers
 from .train import MLFLOW_HELP, MLFLOW_URI_HELP, SET_HELP, tracking_overrides
 
 HEADERS = {"accuracy": "test accuracy", "mae": "test MAE", "rmse": "test RMSE", "r2": "test R²",
@@ -68,7 +66,7 @@ def sweep_table(table: SweepTable, title: str) -> Table:
     t = Table(title=title)
     t.add_column("point")
     for k in table.keys:
-        t.add_column(table.names.get(k, k))
+        t.add_column(cell(table.names.get(k, k)))
     t.add_column("runs", justify="right")
     for m in table.metrics:
         t.add_column(HEADERS.get(m, m), justify="right")
@@ -77,9 +75,9 @@ def sweep_table(table: SweepTable, title: str) -> Table:
         status = r["status"] + (" (best)" if r["best"] else "")
         if r["error"]:
             status += ": " + short_error(r["error"])
-        t.add_row(r["point"], *[show_value(r["overrides"][k]) for k in table.keys],
+        t.add_row(r["point"], *[cell(show_value(r["overrides"][k])) for k in table.keys],
                   f"{r['runs_ok']}/{r['runs']}", *[_mean_std(m, r["metrics"].get(m)) for m in table.metrics],
-                  escape(status), style="bold green" if r["best"] else None)
+                  cell(status), style="bold green" if r["best"] else None)
     larger = table.best_by in ("accuracy", "r2")
     t.caption = (f"mean ± std over {table.seeds} seed{'s' if table.seeds != 1 else ''}; best: "
                  f"{'highest' if larger else 'lowest'} mean {HEADERS.get(table.best_by, table.best_by)}")
@@ -104,8 +102,8 @@ def _run_line(task, entry, done: int, total: int, labels: dict) -> str:
                 else f"test MAE {fmt(test.get('mae'))}" if test.get("mae") is not None else "completed")
         what = f"[green]{what}[/]"
     else:
-        what = f"[red]{entry['status']}[/]: {escape(short_error(entry.get('error'), 120))}"
-    return f"[{done}/{total}] {escape(labels[task.point])}, seed {task.seed}: {what}"
+        what = f"[red]{entry['status']}[/]: {cell(short_error(entry.get('error'), 120))}"
+    return f"[{done}/{total}] {cell(labels[task.point])}, seed {task.seed}: {what}"
 
 
 @app.command()
@@ -134,6 +132,11 @@ def sweep(
     mlflow: bool = typer.Option(False, "--mlflow", help=MLFLOW_HELP.format("sweep") + " Each "
                                 "run is an MLflow run under one parent run for the sweep."),
     mlflow_uri: Optional[str] = typer.Option(None, "--mlflow-uri", metavar="URI", help=MLFLOW_URI_HELP),
+    max_runs: int = typer.Option(MAX_RUNS, "--max-runs", min=1, metavar="N", help="Refuse a "
+                                 "plan of more than N runs (grid points x seeds)."),
+    worker_timeout: float = typer.Option(WORKER_TIMEOUT, "--worker-timeout", min=0.1,
+                                         metavar="SECONDS", help="How long a Dask cluster "
+                                         "may have no workers before the sweep stops."),
 ):
     """Train a grid of config values x seeds in parallel; table of mean ± std per point.
 
@@ -151,17 +154,22 @@ def sweep(
                           "leave out --mlflow and --mlflow-uri")
     with ExitStack() as stack:
         _sweep(stack, config, grid, seeds, [*(overrides or []), *tracking], jobs, executor,
-               address, out, resume, data_dir, best_by, json_out, quiet)
+               address, out, resume, data_dir, best_by, json_out, quiet, max_runs, worker_timeout)
+
+
+def _resume_command(folder: SweepFolder, executor: Executor, address: str | None) -> str:
+    dask = f" --executor dask --address {shlex.quote(address)}" if executor == Executor.dask else ""
+    return f"scratchnet sweep --resume {shlex.quote(str(folder.path))}{dask}"
 
 
 def _sweep(stack, config, grid, seeds, overrides, jobs, executor, address, out, resume, data_dir,
-           best_by, json_out, quiet):
+           best_by, json_out, quiet, max_runs, worker_timeout):
     client = None
     if resume is not None:
         if config is not None or grid or seeds is not None or overrides:
             raise ConfigError(f"--resume takes the plan from {resume / STATE}; leave out "
                               "CONFIG, --grid, --seeds and --set")
-        folder = SweepFolder.open(resume)
+        folder = SweepFolder.open(resume, max_runs)
         if executor == Executor.dask:
             client = stack.enter_context(dask_client(address))
     else:
@@ -173,15 +181,15 @@ def _sweep(stack, config, grid, seeds, overrides, jobs, executor, address, out, 
         if executor == Executor.dask:  # before the folder: an unreachable cluster leaves none
             client = stack.enter_context(dask_client(address))
         folder = SweepFolder.create(out, cfg, grid_values, seeds,
-                                    str(data_dir) if data_dir else None)
+                                    str(data_dir) if data_dir else None, max_runs)
     console = human_console(json_out, quiet)
     total = len(folder.tasks)
     labels = {p.id: p.label(short_keys(folder.state["grid"])) for p in folder.points}
     if not quiet:
-        err_console.print(f"sweep [bold]{escape(folder.state['name'] or '')}[/]: {len(folder.points)} "
+        err_console.print(f"sweep [bold]{cell(folder.state['name'] or '')}[/]: {len(folder.points)} "
                           f"point{'s' if len(folder.points) != 1 else ''} x {folder.state['seeds']} "
                           f"seed{'s' if folder.state['seeds'] != 1 else ''} = {total} run{'s' if total != 1 else ''} in "
-                          f"{escape(str(folder.path))}", highlight=False, soft_wrap=True)
+                          f"{cell(str(folder.path))}", highlight=False, soft_wrap=True)
     finished = [sum(1 for t in folder.tasks if folder.result(t.key))]
 
     def on_result(task, entry):
@@ -190,25 +198,34 @@ def _sweep(stack, config, grid, seeds, overrides, jobs, executor, address, out, 
             err_console.print(_run_line(task, entry, finished[0], total, labels), highlight=False,
                               soft_wrap=True)
 
-    interrupted = False
+    stop, failure = StopWorkers(), None
     try:
-        progress = run_sweep(folder, jobs=jobs, executor=executor.value, client=client,
-                             data_dir=str(data_dir) if data_dir else None, on_result=on_result)
+        with stop:
+            progress = run_sweep(folder, jobs=jobs, executor=executor.value, client=client,
+                                 data_dir=str(data_dir) if data_dir else None,
+                                 on_result=on_result, worker_timeout=worker_timeout)
         if progress.skipped and not quiet:
             err_console.print(f"{progress.skipped} run{'s were' if progress.skipped != 1 else ' was'} "
                               "already finished (not run again)", highlight=False)
-    except KeyboardInterrupt:
-        interrupted = True
+    except KeyboardInterrupt:  # Ctrl-C or SIGTERM: the workers are stopped by now
+        folder.save()  # (a signal may have landed between recording a run and saving it)
+    except ScratchnetError as e:  # a cluster left without workers, a full disk
+        failure = e
     table = summarize(folder, best_by)
-    csv_path, json_path = write_results(folder, table)
-    if interrupted:
-        err_console.print(f"interrupted: {finished[0]} of {total} runs finished and recorded; "
-                          f"resume with: scratchnet sweep --resume {folder.path}",
-                          highlight=False, soft_wrap=True)
-        raise typer.Exit(128 + signal.SIGINT)
+    try:
+        csv_path, json_path = write_results(folder, table)
+    except WriteError:
+        if stop.signum is None and failure is None:
+            raise
+    if stop.signum is not None or failure is not None:
+        what = (f"{finished[0]} of {total} runs finished and recorded in {folder.path}; "
+                f"resume with: {_resume_command(folder, executor, address)}")
+        if failure is not None:
+            raise ScratchnetError(f"{failure}; {what}") from None
+        err_console.print(f"interrupted: {what}", highlight=False, soft_wrap=True, markup=False)
+        raise typer.Exit(stop.exit_code)
     if json_out:
-        sys.stdout.write(json.dumps(table.to_dict(), default=str) + "\n")
-        sys.stdout.flush()
+        emit_json(table.to_dict())
     if console is not None:
         console.print(sweep_table(table, f"sweep {folder.state['name']}: {folder.path}"))
     if not quiet:
@@ -238,7 +255,7 @@ def compare(
             flat = flatten(r["config"])
             out["runs"].append({"run_dir": r["run_dir"], "name": r["name"], "status": r["status"],
                                 "config": {k: flat.get(k) for k in keys}, "metrics": r["metrics"]})
-        sys.stdout.write(json.dumps(out, default=str) + "\n")
+        emit_json(out)
         return
     title = f"{len(records)} run{'s' if len(records) != 1 else ''}" + \
         ("" if keys else " (identical configs)")
@@ -247,14 +264,14 @@ def compare(
     cells = []
     for r in records:
         flat = flatten(r["config"])
-        cells.append([escape(show_value(flat.get(k, "-"))) for k in keys] + [r["status"]]
+        cells.append([cell(show_value(flat.get(k, "-"))) for k in keys] + [cell(r["status"])]
                      + [_value(m, r["metrics"].get(m)) for m in metrics])
     console = make_console()
-    labels = [escape(label) for label in run_labels_short([r["name"] for r in records])]
+    labels = [cell(label) for label in run_labels_short([r["name"] for r in records])]
     for table in fitted_tables(title, labels, fields, cells, console.width):
         console.print(table)
     for label, r in zip(labels, records):  # which folder each label is
-        console.print(f"{label}: {escape(Path(r['run_dir']).name)}", highlight=False)
+        console.print(f"{label}: {cell(Path(r['run_dir']).name)}", highlight=False)
 
 
 @app.command()
@@ -288,6 +305,6 @@ def plot(
         try:  # the curves need no data; the confusion matrix does
             cm = confusion_matrix_of(run_dirs[0], str(data_dir) if data_dir else None)
         except DataError as e:
-            err_console.print(f"note: no confusion matrix without the test data ({escape(str(e))})",
+            err_console.print(f"note: no confusion matrix without the test data ({cell(str(e))})",
                               highlight=False, soft_wrap=True)
     print(learning_curves(run_dirs, output, confusion=cm))

@@ -3,25 +3,21 @@
 from __future__ import annotations
 
 import json
-import os
 import shlex
-import signal
-import sys
 from pathlib import Path
 from typing import List, Optional
 
 import numpy as np
 import typer
-from rich.markup import escape
 
 from .. import runs
 from ..config import load_config
 from ..errors import ConfigError, DataError, DivergenceError
 from ..predict import top_classes
 from ..experiment import config_edited, evaluate_run, load_run, plan_experiment, train_experiment
-from ..nn import Callback
-from .app import EXIT_FAILURE, app, err_console, human_console, make_console
+from .app import EXIT_FAILURE, app, cell, emit_json, err_console, human_console, make_console
 from .render import ConsoleReporter, DownloadBar, comparison_table, fmt, pct, summary_table
+from .signals import GracefulStop
 
 SET_HELP = "Override a config value: --set model.layers.0.neurons=128 (repeatable)."
 MLFLOW_HELP = ("Log to MLflow (extra 'mlflow'), by default to the SQLite database mlflow.db "
@@ -39,52 +35,6 @@ def tracking_overrides(mlflow: bool, mlflow_uri: str | None) -> list[str]:
     if mlflow_uri is not None:
         out.append(f"tracking.uri={json.dumps(mlflow_uri)}")  # a YAML string, whatever it holds
     return out
-
-
-class GracefulStop(Callback):
-    """First Ctrl-C (or SIGTERM): finish the current batch, save, exit 130 (143).
-    A second Ctrl-C exits at once.
-
-    It is also a callback: ``Trainer.fit`` clears ``stop_requested`` when it starts, so a
-    signal that lands before then (while the data loads) is applied again at fit start."""
-
-    def __init__(self):
-        self.signum: int | None = None
-        self.trainer = None
-        self._old = {}
-
-    def __enter__(self):
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            self._old[sig] = signal.signal(sig, self._handle)
-        return self
-
-    def __exit__(self, *exc):
-        for sig, old in self._old.items():
-            signal.signal(sig, old)
-
-    def _handle(self, signum, frame):
-        if self.signum is not None:
-            os.write(2, b"\nstopping now\n")
-            os._exit(128 + signum)
-        self.signum = signum
-        os.write(2, b"\nstopping at the end of this batch and saving (Ctrl-C again to quit now)\n")
-        if self.trainer is not None:
-            self.trainer.stop_requested = True
-
-    def attach(self, trainer, run_dir):
-        self.trainer = trainer
-        trainer.callbacks.append(self)
-        if self.signum is not None:
-            trainer.stop_requested = True
-
-    def on_fit_start(self, trainer):
-        if self.signum is not None:
-            trainer.stop_requested = True
-
-
-def _emit_json(obj: dict) -> None:
-    sys.stdout.write(json.dumps(obj, default=str) + "\n")
-    sys.stdout.flush()
 
 
 def _plan_or_failure(cfg, data_dir: Path | None):
@@ -130,7 +80,8 @@ def train(
     console = human_console(json_out, quiet)
     summaries, failed = [], False
     for cfg, plan in zip(cfgs, plans):
-        stop = GracefulStop()
+        download = DownloadBar(err_console)
+        stop = GracefulStop(download)
         if console is not None:
             console.print(f"[bold]training {cfg.name}[/] ({cfg.data.dataset}, "
                           f"{len(cfg.model.layers)} layers, {cfg.train.epochs} epochs)")
@@ -139,8 +90,7 @@ def train(
                 raise plan
             # A diverging run is reported as one line (DivergenceError), not as NumPy's
             # overflow/invalid-value warnings on the way there.
-            with stop, DownloadBar(err_console) as download, \
-                    np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+            with stop, download, np.errstate(over="ignore", invalid="ignore", divide="ignore"):
                 def on_start(trainer, run_dir, _cfg=cfg):
                     stop.attach(trainer, run_dir)
                     if resume is not None and Path(run_dir) != resume:
@@ -152,14 +102,21 @@ def train(
                 result = train_experiment(cfg, out=out, data_dir=str(data_dir) if data_dir else None,
                                           resume=resume, on_start=on_start, progress=download,
                                           plan=plan)
+        except KeyboardInterrupt:  # GracefulStop stopped a download: no run folder yet
+            if stop.signum is None:
+                raise
+            err_console.print(f"interrupted while downloading {download.current}: nothing was "
+                              "saved (no partial file, no run folder)", markup=False,
+                              highlight=False, soft_wrap=True)
+            raise typer.Exit(stop.exit_code) from None
         except (DivergenceError, DataError) as e:
             failed = True
-            err_console.print(f"[bold red]error:[/] {escape(f'{cfg.name}: {e}')}", markup=True,
+            err_console.print(f"[bold red]error:[/] {cell(f'{cfg.name}: {e}')}", markup=True,
                               highlight=False, soft_wrap=True)
             status = "diverged" if isinstance(e, DivergenceError) else "failed"
             summaries.append({"name": cfg.name, "status": status})  # a row in the comparison
             if json_out:
-                _emit_json({"name": cfg.name, "status": status, "error": str(e)})
+                emit_json({"name": cfg.name, "status": status, "error": str(e)})
             continue
         summary = result.summary
         summaries.append(summary)
@@ -167,7 +124,7 @@ def train(
             from .tools import write_curves
             write_curves([result.run_dir], result.run_dir / runs.PLOT)
         if json_out:
-            _emit_json(summary)
+            emit_json(summary)
         if console is not None:
             console.print(summary_table(summary))
         if result.status == "interrupted":
@@ -175,7 +132,7 @@ def train(
                               f"{result.run_dir}\nresume with: scratchnet train --resume "
                               f"{shlex.quote(str(result.run_dir))}",
                               highlight=False, soft_wrap=True, markup=False)
-            raise typer.Exit(128 + (stop.signum or signal.SIGINT))
+            raise typer.Exit(stop.exit_code)
     if console is not None and len(cfgs) > 1 and summaries:
         console.print(comparison_table(summaries))
     if failed:
@@ -195,7 +152,7 @@ def eval_(
     """Evaluate a run's best weights on the test split."""
     loaded = cfg, _, info, summary = load_run(run_dir)
     if config_edited(run_dir, summary):
-        err_console.print(f"[yellow]warning:[/] {escape(str(run_dir / runs.CONFIG))} was edited after "
+        err_console.print(f"[yellow]warning:[/] {cell(str(run_dir / runs.CONFIG))} was edited after "
                           "training (its hash differs from the one stored in summary.json)",
                           soft_wrap=True)
     report = evaluate_run(run_dir, str(data_dir) if data_dir else None, loaded)
@@ -213,7 +170,7 @@ def eval_(
                  "top": top_classes(report.probabilities[i], classes, k)}
                 for i in range(min(examples, len(report.probabilities)))]
     if json_out:
-        _emit_json(result)
+        emit_json(result)
         return
     from rich.table import Table
 
@@ -223,7 +180,7 @@ def eval_(
         t.add_row(k, pct(v) if k == "accuracy" else fmt(v))
     console.print(t)
     if info["task"] == "classification":
-        classes = [str(c) for c in info["classes"]]
+        classes = [cell(c) for c in info["classes"]]  # from the data: shown, never obeyed
         cmt = Table(title="confusion matrix (rows: true, columns: predicted)")
         cmt.add_column("")
         for c in classes:
@@ -235,9 +192,9 @@ def eval_(
         for col in ("class", "precision", "recall", "f1", "support"):
             pc.add_column(col, justify="right")
         for r in result["per_class"]:
-            pc.add_row(str(r["class"]), pct(r["precision"]), pct(r["recall"]), pct(r["f1"]), str(r["support"]))
+            pc.add_row(cell(r["class"]), pct(r["precision"]), pct(r["recall"]), pct(r["f1"]), str(r["support"]))
         console.print(pc)
         for r in result.get("examples", []):
-            top = ", ".join(f"{e['class']}: {e['probability']:.3f}" for e in r["top"])
-            console.print(f"example {r['index']}: true {r['true']}, predicted {r['prediction']} ({top})",
-                          markup=False)
+            top = ", ".join(f"{cell(e['class'])}: {e['probability']:.3f}" for e in r["top"])
+            console.print(f"example {r['index']}: true {cell(r['true'])}, predicted "
+                          f"{cell(r['prediction'])} ({top})")

@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-import json
-import signal
-import sys
+import shlex
 from enum import Enum
 from pathlib import Path
 from typing import List, Literal, Optional, get_args, get_origin
 
 import typer
-from rich.markup import escape
 from rich.table import Table
 
 from .. import runs
@@ -18,10 +15,12 @@ from ..config import load_config
 from ..config.diff import short_keys, show_value
 from ..config.schema import TuneConfig
 from ..errors import ConfigError
+from ..sweep import MAX_RUNS
 from ..tune import FORMS, STATE, TuneFolder, TuneTable, create, finished, parse_space_option
 from ..tune import run_study, summarize, trial_row
-from .app import EXIT_FAILURE, app, err_console, human_console
+from .app import EXIT_FAILURE, app, cell, emit_json, err_console, human_console
 from .render import fmt, pct
+from .signals import StopWorkers
 from .sweep import short_error
 from .train import SET_HELP
 
@@ -68,8 +67,8 @@ def _trial_line(row: dict, done: int, total: int, names: dict, metric: str) -> s
     elif row["status"] == "pruned":
         what = f"[yellow]pruned at epoch {row['epochs']}[/] ({header} {_metric(metric, row['value'])})"
     else:
-        what = f"[red]{row['status']}[/]: {escape(short_error(row['error'], 120))}"
-    return f"[{done}/{total}] trial {row['trial']}: {escape(values)}: {what}"
+        what = f"[red]{row['status']}[/]: {cell(short_error(row['error'], 120))}"
+    return f"[{done}/{total}] trial {row['trial']}: {cell(values)}: {what}"
 
 
 def tune_table(table: TuneTable, title: str, top: int) -> Table:
@@ -78,14 +77,14 @@ def tune_table(table: TuneTable, title: str, top: int) -> Table:
     t = Table(title=title)
     t.add_column("trial", justify="right")
     for k in table.keys:
-        t.add_column(names[k])
+        t.add_column(cell(names[k]))
     t.add_column(table.metric.replace("_", " "), justify="right")
     t.add_column("epochs", justify="right")
     t.add_column("status")
     for row in table.rows[:top]:
         status = row["status"] + (f": {short_error(row['error'])}" if row["error"] else "")
-        t.add_row(str(row["trial"]), *[escape(_show(row["params"].get(k, "-"))) for k in table.keys],
-                  _metric(table.metric, row["value"]), fmt(row["epochs"]), escape(status),
+        t.add_row(str(row["trial"]), *[cell(_show(row["params"].get(k, "-"))) for k in table.keys],
+                  _metric(table.metric, row["value"]), fmt(row["epochs"]), cell(status),
                   style="bold green" if row is table.best else None)
     counts = ", ".join(f"{n} {s}" for s, n in table.counts.items() if n)
     shown = f"; the best {top} shown" if len(table.rows) > top else ""
@@ -99,7 +98,7 @@ def importance_table(importances: dict[str, float]) -> Table:
     t.add_column("parameter")
     t.add_column("importance", justify="right")
     for key, value in sorted(importances.items(), key=lambda kv: -kv[1]):
-        t.add_row(escape(key), f"{value:.3f}")
+        t.add_row(cell(key), f"{value:.3f}")
     return t
 
 
@@ -133,6 +132,8 @@ def tune(
     top: int = typer.Option(10, "--top", min=1, help="Rows in the table of the best trials."),
     json_out: bool = typer.Option(False, "--json", help="The results as JSON on stdout, nothing else."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress or tables."),
+    max_runs: int = typer.Option(MAX_RUNS, "--max-runs", min=1, metavar="N",
+                                 help="Refuse a study of more than N trials."),
 ):
     """Search hyperparameters with Optuna: each trial a run, poor ones pruned early.
 
@@ -155,11 +156,13 @@ def tune(
         folder = create(out, cfg, values, origins=origins, data_dir=data, source=str(config),
                         trials=trials, metric=metric and metric.value,
                         direction=direction and direction.value, pruner=pruner and pruner.value,
-                        sampler=sampler and sampler.value, seed=seed, storage=storage)
-    _run(folder, trials if resume is not None else None, jobs, data, top, json_out, quiet)
+                        sampler=sampler and sampler.value, seed=seed, storage=storage,
+                        max_runs=max_runs)
+    _run(folder, trials if resume is not None else None, jobs, data, top, json_out, quiet,
+         max_runs)
 
 
-def _run(folder: TuneFolder, trials, jobs, data_dir, top, json_out, quiet) -> None:
+def _run(folder: TuneFolder, trials, jobs, data_dir, top, json_out, quiet, max_runs) -> None:
     s = folder.state
     names = short_keys([d.key for d in folder.space])
     total = trials or s["trials"]
@@ -169,9 +172,9 @@ def _run(folder: TuneFolder, trials, jobs, data_dir, top, json_out, quiet) -> No
     if not quiet:
         what = (f"{done[0]} of {total} trials finished" if done[0]
                 else f"{total} trial{'s' if total != 1 else ''}")
-        err_console.print(f"tune [bold]{escape(s['name'])}[/]: {what}, {s['metric']} "
+        err_console.print(f"tune [bold]{cell(s['name'])}[/]: {what}, {s['metric']} "
                           f"{s['direction']}d, {s['pruner']} pruner, {jobs} process"
-                          f"{'es' if jobs != 1 else ''}, in {escape(str(folder.path))}",
+                          f"{'es' if jobs != 1 else ''}, in {cell(str(folder.path))}",
                           highlight=False, soft_wrap=True)
         if done[0] >= total:
             err_console.print(f"the study already has its {total} trials; none run (raise the "
@@ -186,17 +189,20 @@ def _run(folder: TuneFolder, trials, jobs, data_dir, top, json_out, quiet) -> No
             err_console.print(_trial_line(row, done[0], total, names, s["metric"]),
                               highlight=False, soft_wrap=True)
 
+    stop = StopWorkers()
     try:
-        study = run_study(folder, trials=trials, jobs=jobs, data_dir=data_dir, on_trial=on_trial)
-    except KeyboardInterrupt:
+        with stop:
+            study = run_study(folder, trials=trials, jobs=jobs, data_dir=data_dir,
+                              on_trial=on_trial, max_runs=max_runs)
+    except KeyboardInterrupt:  # Ctrl-C or SIGTERM: the workers are stopped by now
         done[0] = len(finished(load_study(folder)))  # workers may have finished unreported ones
         err_console.print(f"interrupted: {done[0]} of {total} trials finished; resume with: "
-                          f"scratchnet tune --resume {folder.path}", highlight=False, soft_wrap=True)
-        raise typer.Exit(128 + signal.SIGINT)
+                          f"scratchnet tune --resume {shlex.quote(str(folder.path))}",
+                          highlight=False, soft_wrap=True, markup=False)
+        raise typer.Exit(stop.exit_code)
     table = summarize(folder, study)
     if json_out:
-        sys.stdout.write(json.dumps(table.to_dict(), default=str) + "\n")
-        sys.stdout.flush()
+        emit_json(table.to_dict())
     console = human_console(json_out, quiet)
     if console is not None:
         console.print(tune_table(table, f"tune {s['name']}: {folder.path}", top))
@@ -204,7 +210,7 @@ def _run(folder: TuneFolder, trials, jobs, data_dir, top, json_out, quiet) -> No
             console.print(importance_table(table.importances))
     if not quiet:
         for note in table.notes:
-            err_console.print(f"note: {escape(note)}", highlight=False, soft_wrap=True)
+            err_console.print(f"note: {cell(note)}", highlight=False, soft_wrap=True)
         if table.best_config is not None:
             err_console.print(f"best config: {table.best_config}; train it with: scratchnet "
                               f"train {table.best_config}", highlight=False, soft_wrap=True)

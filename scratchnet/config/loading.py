@@ -6,6 +6,7 @@ from pathlib import Path
 
 from pydantic import ValidationError
 
+from .. import files
 from ..errors import ConfigError, ConfigErrors, NeedsDataFile
 from .messages import Origin, format_validation_errors, show
 from .overrides import apply_override, parse_override
@@ -33,13 +34,19 @@ def validate(raw: dict, source: str = "<config>", text: str | None = None,
     if cfg.name is None and default_name:
         cfg.name = default_name
     if cfg.name is not None and not _safe_name(cfg.name):
-        raise ConfigError(f"{source}: name: got {cfg.name!r}: use letters, digits, '.', '_' and '-'")
+        raise ConfigError(f"{source}: name: got {cfg.name!r}: use at most {MAX_NAME} letters, "
+                          "digits, '.', '_' and '-' (not starting with '.')")
     cfg.origin = origin
     return cfg
 
 
+#: the longest experiment name: its run folders' names (name, a time stamp, a count) must
+#: fit every file system's 255 bytes, with room for a sweep's point and seed
+MAX_NAME = 100
+
+
 def _safe_name(name: str) -> bool:
-    return bool(name) and len(name) <= 100 and all(c.isalnum() or c in "._-" for c in name) \
+    return bool(name) and len(name) <= MAX_NAME and all(c.isalnum() or c in "._-" for c in name) \
         and not name.startswith(".")
 
 
@@ -80,7 +87,8 @@ def check_data_files(cfg: ExperimentConfig) -> None:
         path = Path(d.path).expanduser()
         if path.is_file():
             return
-        problem = "is a folder" if path.is_dir() else "no such file"
+        problem = (f"is {files.kind(path.stat().st_mode)}, not a regular file"
+                   if path.exists() else "no such file")
     except (OSError, RuntimeError, ValueError) as e:
         raise ConfigError(f"{where}: data.path: got {show(d.path)}: cannot be used as a "
                           f"path ({type(e).__name__}: {' '.join(str(e).split())[:120]}); "

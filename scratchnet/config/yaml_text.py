@@ -9,6 +9,7 @@ from typing import Any
 
 import yaml
 
+from .. import files
 from ..errors import ConfigError
 
 
@@ -68,16 +69,9 @@ def line_numbers(text: str) -> dict[tuple, int]:
 
 
 def load_raw(path: str | Path) -> tuple[dict, str]:
-    """Read an experiment file safely (no Python object tags) into plain data."""
-    path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise ConfigError(f"{path}: no such file") from None
-    except IsADirectoryError:
-        raise ConfigError(f"{path}: is a directory, expected a YAML file") from None
-    except (OSError, UnicodeDecodeError) as e:
-        raise ConfigError(f"{path}: cannot read: {e}") from None
+    """Read an experiment file safely (no Python object tags) into plain data: a regular
+    file of at most :data:`~scratchnet.files.MAX_CONFIG_BYTES`."""
+    text = files.read_text(path, files.MAX_CONFIG_BYTES, "a YAML experiment file", ConfigError)
     raw = parse_yaml(text, str(path))
     return raw, text
 

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .. import files
 from ..errors import DataError
 from .dataset import Dataset, Description
 
@@ -57,11 +58,10 @@ def load_npz(path, *, task: str | None = None) -> Dataset:
 
 
 def _read(path: Path) -> dict[str, np.ndarray]:
-    if not path.is_file():
-        raise DataError(f"{path}: no such file; expected an .npz file with arrays "
-                        f"{', '.join(KEYS)}")
+    what = f"an .npz file with arrays {', '.join(KEYS)}"
     try:
-        with np.load(path, allow_pickle=False) as archive:
+        with files.open_regular(path, files.MAX_NPZ_BYTES, what) as f, \
+                np.load(f, allow_pickle=False) as archive:
             if not hasattr(archive, "files"):
                 raise DataError(f"{path}: a single array, not an .npz archive of "
                                 f"{', '.join(KEYS)}")
@@ -69,6 +69,7 @@ def _read(path: Path) -> dict[str, np.ndarray]:
             if missing:
                 raise DataError(f"{path}: no array {', '.join(missing)}; the file holds "
                                 f"{', '.join(archive.files) or 'none'}, expected {', '.join(KEYS)}")
+            _check_unpacked_size(path, archive)
             arrays = {k: archive[k] for k in KEYS}
     except ValueError as exc:  # "Object arrays cannot be loaded when allow_pickle=False"
         raise DataError(f"{path}: holds Python objects (pickled arrays), which are refused "
@@ -82,6 +83,16 @@ def _read(path: Path) -> dict[str, np.ndarray]:
         if a.dtype.kind == "f" and not np.isfinite(a).all():
             raise DataError(f"{path}: {k} holds NaN or infinite values")
     return arrays
+
+
+def _check_unpacked_size(path: Path, archive) -> None:
+    """A compressed archive can unpack to far more than it stores (a zip bomb): the
+    sizes its directory declares are checked before any array is unpacked."""
+    unpacked = sum(archive.zip.getinfo(f"{k}.npy").file_size for k in KEYS)
+    if unpacked > files.MAX_NPZ_UNPACKED_BYTES:
+        raise DataError(f"{path}: its arrays unpack to {files.size_text(unpacked)}, more than "
+                        f"the {files.size_text(files.MAX_NPZ_UNPACKED_BYTES)} that scratchnet "
+                        "reads for an .npz data set")
 
 
 def _targets(path: Path, y_train: np.ndarray, y_test: np.ndarray, task: str | None):

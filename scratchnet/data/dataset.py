@@ -28,6 +28,8 @@ class Dataset:
               values in (channel, row, col) order.
     source:   where it was read from (the folder of IDX files, the CSV file), or None for
               the sets that ship with scikit-learn.
+    fingerprint: for a data set read from one file (CSV), ``{"bytes", "sha256"}`` of the
+              bytes read, so a later reading can tell whether the file changed.
     """
 
     name: str
@@ -41,6 +43,7 @@ class Dataset:
     image_shape: tuple[int, int] | None = None
     source: str | None = None
     channels: int = 1
+    fingerprint: dict | None = None
 
     @property
     def n_features(self) -> int:

@@ -2,28 +2,69 @@
 
 The library never prints: whoever wants a progress bar passes ``progress(name, done,
 total)`` (``total`` is None when the server does not say), and the command line draws it.
+A download reports ``(name, 0, None)`` before it connects and ``(name, done, done)`` once
+the file is complete, so the callback knows when one is under way.
 """
 
 from __future__ import annotations
 
+import http.client
 import os
+import socket
 import tempfile
-import time
+import threading
 import urllib.request
 from collections.abc import Callable
 from pathlib import Path
 
-from ..errors import DataError
+from ..errors import ConfigError, DataError
 
 #: ``progress(file name, bytes so far, total bytes or None)``
 Progress = Callable[[str, int, "int | None"], None]
 
 #: Seconds to wait for a server to answer (connect, or any one read) before giving up
-#: on it: no network fails fast.
+#: on it: no network fails fast. ``$SCRATCHNET_DOWNLOAD_TIMEOUT`` overrides it.
 DOWNLOAD_TIMEOUT = 10.0
-#: Seconds one whole file may take; a server that trickles bytes is given up on.
+#: Seconds one whole file may take, its headers included; a server that trickles bytes
+#: is given up on. ``$SCRATCHNET_DOWNLOAD_DEADLINE`` overrides it.
 DOWNLOAD_DEADLINE = 300.0
 _BLOCK = 1 << 16
+
+
+def env_seconds(name: str, default: float) -> float:
+    """The positive number of seconds in the environment variable ``name``, else
+    ``default``."""
+    text = os.environ.get(name, "").strip()
+    if not text:
+        return default
+    try:
+        value = float(text)
+    except ValueError:
+        value = float("nan")
+    if not value > 0 or value == float("inf"):
+        raise ConfigError(f"${name}: got {text!r}; expected a positive number of seconds")
+    return value
+
+
+def _opener(sockets: list) -> urllib.request.OpenerDirector:
+    """urllib's opener, whose HTTP and HTTPS connections put their sockets in ``sockets``
+    (for the deadline to shut); certificates are checked as urllib does by default."""
+    def watched(base: type[http.client.HTTPConnection]) -> type:
+        class Watched(base):
+            def connect(self):
+                super().connect()
+                sockets.append(self.sock)
+        return Watched
+
+    class HTTP(urllib.request.HTTPHandler):
+        def http_open(self, req):
+            return self.do_open(watched(http.client.HTTPConnection), req)
+
+    class HTTPS(urllib.request.HTTPSHandler):
+        def https_open(self, req):
+            return self.do_open(watched(http.client.HTTPSConnection), req)
+
+    return urllib.request.build_opener(HTTP, HTTPS)
 
 
 def fetch(url: str, dest: Path, progress: Progress | None = None, *,
@@ -32,33 +73,60 @@ def fetch(url: str, dest: Path, progress: Progress | None = None, *,
     stopped download never leaves a partial file under the final name.
 
     Each read waits at most ``timeout`` seconds; once ``deadline`` seconds have passed the
-    download is abandoned with a :class:`~scratchnet.errors.DataError` (so it ends within
-    ``deadline + timeout``). Network errors are urllib's (``OSError`` subclasses).
-    ``progress`` may raise (KeyboardInterrupt, say) to stop at once."""
-    timeout = DOWNLOAD_TIMEOUT if timeout is None else timeout
-    deadline = DOWNLOAD_DEADLINE if deadline is None else deadline
+    connection is shut, whatever it was doing (even reading headers sent a byte at a
+    time), and the download is abandoned with a :class:`~scratchnet.errors.DataError`
+    (its message leaves out ``url``, which the caller names). A body shorter than the
+    server's Content-Length is a DataError too. Network errors
+    are urllib's (``OSError`` subclasses). ``progress`` may raise (KeyboardInterrupt, say)
+    to stop at once."""
+    timeout = env_seconds("SCRATCHNET_DOWNLOAD_TIMEOUT", DOWNLOAD_TIMEOUT) \
+        if timeout is None else timeout
+    deadline = env_seconds("SCRATCHNET_DOWNLOAD_DEADLINE", DOWNLOAD_DEADLINE) \
+        if deadline is None else deadline
+    sockets: list[socket.socket] = []
+    expired = threading.Event()
+
+    def expire() -> None:
+        expired.set()
+        for sock in list(sockets):
+            try:
+                sock.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+
+    opener = _opener(sockets)
     request = urllib.request.Request(url, headers={"User-Agent": "scratchnet"})
+    watchdog = threading.Timer(deadline, expire)
+    watchdog.daemon = True
     fd, part_name = tempfile.mkstemp(dir=dest.parent, prefix=dest.name + ".", suffix=".part")
     part = Path(part_name)
-    started = time.monotonic()
+    done = 0
     try:
-        with os.fdopen(fd, "wb") as out, \
-                urllib.request.urlopen(request, timeout=timeout) as response:
-            total = int(response.headers.get("Content-Length") or 0) or None
-            done = 0
-            while True:
-                if time.monotonic() - started > deadline:
-                    raise DataError(f"{url}: gave up after {deadline:g} s with {done} bytes "
-                                    "received (the server is too slow)")
-                block = response.read1(_BLOCK) if hasattr(response, "read1") \
-                    else response.read(_BLOCK)
-                if not block:
-                    break
-                out.write(block)
-                done += len(block)
-                if progress is not None:
-                    progress(dest.name, done, total)
+        with os.fdopen(fd, "wb") as out:
+            if progress is not None:
+                progress(dest.name, 0, None)
+            watchdog.start()
+            with opener.open(request, timeout=timeout) as response:
+                total = int(response.headers.get("Content-Length") or 0) or None
+                while block := response.read1(_BLOCK):
+                    out.write(block)
+                    done += len(block)
+                    if progress is not None:
+                        progress(dest.name, done, total)
+        if expired.is_set():
+            raise TimeoutError
+        if total is not None and done < total:
+            raise DataError(f"the server closed the connection after {done} of {total} bytes")
         os.replace(part, dest)
+        if progress is not None:
+            progress(dest.name, done, done)
+    except (OSError, http.client.HTTPException) as e:
+        if expired.is_set():
+            raise DataError(f"gave up after {deadline:g} s with {done} bytes received (the "
+                            "server is too slow)") from None
+        if isinstance(e, http.client.HTTPException):
+            raise OSError(f"{type(e).__name__}: {e}") from None
+        raise
     finally:
+        watchdog.cancel()
         part.unlink(missing_ok=True)
-

@@ -22,12 +22,14 @@ from __future__ import annotations
 
 import gzip
 import hashlib
+import os
 import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
+from .. import files
 from ..errors import DataError
 
 #: Magic numbers of the two kinds of IDX file we read (ubyte elements).
@@ -36,6 +38,10 @@ LABELS_MAGIC = 0x00000801
 #: Element-type byte for unsigned bytes; other IDX types (int16, float32...) exist but
 #: MNIST-style sets never use them, so we refuse them rather than guess.
 UBYTE = 0x08
+
+#: The most data bytes one IDX file may announce (MNIST's training images hold 47 MB):
+#: a damaged or hostile header is refused before anything is allocated for it.
+MAX_IDX_DATA = 1 << 30
 
 # Read in slices of this many bytes so hashing and decompression never need a second
 # full-size buffer.
@@ -80,8 +86,8 @@ def read_idx(path: str | Path, *, ndim: int | None = None,
     compressed = path.name.endswith(".gz")
     digest = hashlib.sha256()
     try:
-        opener = gzip.open if compressed else open
-        with opener(path, "rb") as stream:
+        with files.open_regular(path, files.MAX_IDX_BYTES, "an IDX file") as raw, \
+                (gzip.GzipFile(fileobj=raw) if compressed else raw) as stream:
             # --- header ---------------------------------------------------------------
             header = stream.read(4)
             if len(header) < 4:
@@ -105,13 +111,17 @@ def read_idx(path: str | Path, *, ndim: int | None = None,
 
             # --- data -----------------------------------------------------------------
             n_bytes = int(np.prod(dims, dtype=np.int64))
+            if n_bytes > MAX_IDX_DATA:
+                raise DataError(f"{path}: header says shape {dims} ({n_bytes:,} bytes), more "
+                                f"than the {MAX_IDX_DATA:,} bytes scratchnet loads from one "
+                                "IDX file; the header is probably damaged")
             if check is not None and 4 + 4 * dims_count + n_bytes != check.size:
                 # Refuse before allocating: a damaged header could ask for terabytes.
                 raise DataError(
                     f"{path}: header says shape {dims} ({4 + 4 * dims_count + n_bytes} bytes "
                     f"decompressed) but the official file has {check.size} bytes")
             if not compressed:
-                on_disk = path.stat().st_size - 4 - 4 * dims_count
+                on_disk = os.fstat(raw.fileno()).st_size - 4 - 4 * dims_count
                 if on_disk < n_bytes:
                     raise DataError(f"{path}: truncated: header promises shape {dims} = "
                                     f"{n_bytes} bytes of data but only {on_disk} are present")
@@ -160,7 +170,7 @@ def read_idx(path: str | Path, *, ndim: int | None = None,
 def file_md5(path: str | Path) -> str:
     """Hex MD5 of a file's bytes as stored on disk (used for published ``.gz`` archives)."""
     digest = hashlib.md5(usedforsecurity=False)
-    with open(path, "rb") as stream:
+    with files.open_regular(path, files.MAX_IDX_BYTES, "an IDX file") as stream:
         for block in iter(lambda: stream.read(_CHUNK), b""):
             digest.update(block)
     return digest.hexdigest()

@@ -31,7 +31,8 @@ IDX_FILES = {
 
 #: Base URLs tried in order when the files are missing; each holds ``NAME.gz``.
 #: yann.lecun.com, MNIST's original home, now answers 403 and is deliberately absent.
-#: Module-level so that tests (or a user behind a proxy) can replace it.
+#: Module-level so that tests can replace it; ``$SCRATCHNET_MIRRORS`` (base URLs separated
+#: by spaces) replaces it for every set, for a user behind a proxy or with a local mirror.
 MIRRORS: dict[str, list[str]] = {
     "mnist": [
         "https://ossci-datasets.s3.amazonaws.com/mnist/",
@@ -204,7 +205,7 @@ def _download_missing(name: str, folder: Path, progress: Progress | None) -> lis
         if role in present:
             continue
         dest = folder / (base + ".gz")
-        for mirror in MIRRORS.get(name, []):
+        for mirror in os.environ.get("SCRATCHNET_MIRRORS", "").split() or MIRRORS.get(name, []):
             url = mirror + base + ".gz"
             try:
                 fetch(url, dest, progress)

@@ -247,6 +247,7 @@ class Prepared:
     X_*: (n_*, n_features), scaled with statistics of X_train only.
     Y_*: (n_*, n_classes) one-hot for classification; (n_*, 1) column for regression.
     With ``validation="test"`` X_val/Y_val are the very same arrays as X_test/Y_test.
+    ``source`` and ``fingerprint`` are the :class:`Dataset`'s.
     """
 
     X_train: np.ndarray
@@ -262,6 +263,7 @@ class Prepared:
     image_shape: tuple | None
     source: str | None = None
     channels: int = 1
+    fingerprint: dict | None = None
 
     @property
     def sample_shape(self) -> tuple[int, int, int] | None:
@@ -388,4 +390,5 @@ def prepare(ds: Dataset, *, scale: str = "standard", validation: float | str = 0
     return Prepared(X_train=X_train, Y_train=Y_train, X_val=X_val, Y_val=Y_val,
                     X_test=X_test, Y_test=Y_test, task=ds.task, classes=list(ds.classes),
                     scaler=scaler, feature_names=list(ds.feature_names),
-                    image_shape=ds.image_shape, source=ds.source, channels=ds.channels)
+                    image_shape=ds.image_shape, source=ds.source, channels=ds.channels,
+                    fingerprint=ds.fingerprint)

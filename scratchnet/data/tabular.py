@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import csv
+import hashlib
+import io
 from pathlib import Path
 
 import numpy as np
 
+from .. import files
 from ..errors import DataError
 from .dataset import Dataset, Description, split_train_test
 
@@ -20,15 +23,21 @@ CSV_MAX_CLASSES = 20
 CSV_MIN_ROWS_PER_CLASS = 5
 
 
-def csv_rows(path: str | Path) -> list[tuple[list[str], int]]:
-    """The non-blank rows of a CSV file, each with its file line number; a DataError for a
-    file that is not UTF-8 text or not CSV."""
+def csv_rows(path: str | Path) -> tuple[list[tuple[list[str], int]], dict]:
+    """The non-blank rows of a CSV file, each with its file line number, and the file's
+    fingerprint ``{"bytes": size, "sha256": hex digest}`` of the very bytes read. A
+    DataError for a file that is not a regular file of at most
+    :data:`~scratchnet.files.MAX_CSV_BYTES`, not UTF-8 text or not CSV."""
+    data = files.read_bytes(path, files.MAX_CSV_BYTES, "a CSV file")
+    fingerprint = {"bytes": len(data), "sha256": hashlib.sha256(data).hexdigest()}
     try:
-        with open(path, newline="", encoding="utf-8-sig") as handle:
-            reader = csv.reader(handle)
-            return [(row, reader.line_num) for row in reader if row]
+        text = data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
         raise DataError(f"{path}: not UTF-8 text ({exc})") from None
+    del data  # the text is all that is needed from here on
+    try:
+        reader = csv.reader(io.StringIO(text, newline=""))
+        return [(row, reader.line_num) for row in reader if row], fingerprint
     except csv.Error as exc:
         raise DataError(f"{path}: malformed CSV ({exc})") from None
 
@@ -65,9 +74,7 @@ def load_csv(path, *, target: str | None, task: str | None = None,
     if path is None:
         raise DataError("the csv dataset needs a file: pass path=FILE.csv")
     path = Path(path).expanduser()
-    if not path.is_file():
-        raise DataError(f"CSV file not found: {path}")
-    found = csv_rows(path)
+    found, fingerprint = csv_rows(path)
     header = [h.strip() for h in found[0][0]] if found else []
     if not header or not any(header):
         raise DataError(f"{path}: empty file; a CSV needs a header row naming the columns")
@@ -119,7 +126,7 @@ def load_csv(path, *, target: str | None, task: str | None = None,
     return Dataset(name="csv", X_train=X_train, y_train=y_train, X_test=X_test,
                    y_test=y_test, task=task, classes=classes,
                    feature_names=[header[j] for j in features], image_shape=None,
-                   source=str(path.resolve()))
+                   source=str(path.resolve()), fingerprint=fingerprint)
 
 
 def _encode_target(path, target, raw: list[str], lines: list[int], task: str | None):

@@ -144,11 +144,13 @@ def prepare_data(cfg: ExperimentConfig, data_dir: str | None = None,
 def data_info(data: Prepared, targets: str, input_shape) -> dict:
     """What evaluation and prediction need to transform inputs as training did (the
     scaling, the sample shape the network takes), and where the data was found (so
-    ``eval`` needs no ``--data-dir`` again)."""
+    ``eval`` needs no ``--data-dir`` again); for a data set read from one file, that
+    file's size and SHA-256 (so ``eval`` can tell it changed)."""
     return {"task": data.task, "classes": list(data.classes), "feature_names": list(data.feature_names),
             "image_shape": list(data.image_shape) if data.image_shape else None,
             "n_features": int(data.n_features), "n_outputs": int(data.n_outputs),
             "input_shape": [int(n) for n in input_shape],
-            "targets": targets, "source": data.source, "scaler": data.scaler.to_dict()}
+            "targets": targets, "source": data.source, "source_file": data.fingerprint,
+            "scaler": data.scaler.to_dict()}
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -11,9 +12,10 @@ from .. import runs
 from ..config import ExperimentConfig, check_data_files, config_digest, validate
 from ..data import Scaler
 from ..data.prepare import encode_targets
-from ..errors import ConfigError, DataError
+from ..errors import ConfigError, DataError, ScratchnetWarning
 from ..nn import NeuralNetwork, evaluate
 from .build import as_samples, build_network, load_data, target_encoding
+from .saved import read_data_info
 
 
 def load_run(run_dir: str | Path):
@@ -22,16 +24,14 @@ def load_run(run_dir: str | Path):
     run_dir = Path(run_dir)
     raw = runs.read_run_config(run_dir)
     cfg = validate(raw, str(run_dir / runs.CONFIG))
-    info = runs.read_json(run_dir / runs.DATA) if (run_dir / runs.DATA).exists() else None
-    if info is None:
-        raise ConfigError(f"{run_dir}: not a complete run folder (no {runs.DATA})")
+    info = read_data_info(run_dir)
     arrays, meta = runs.load_arrays(run_dir / runs.WEIGHTS)
     net = build_network(cfg, info.get("input_shape") or info["n_features"])
     try:
         net.load_state_dict(arrays)
     except Exception as e:  # a shape/name mismatch between config and weights
         raise DataError(f"{run_dir / runs.WEIGHTS}: does not match the run's config ({e})") from None
-    summary = runs.read_json(run_dir / runs.SUMMARY) if (run_dir / runs.SUMMARY).exists() else {}
+    summary = runs.read_summary(run_dir)
     summary.setdefault("_weights_meta", meta)
     return cfg, net, info, summary
 
@@ -104,8 +104,16 @@ def evaluate_split(net: NeuralNetwork, X_test: np.ndarray, Y_test: np.ndarray, t
 def read_test_split(cfg: ExperimentConfig, net: NeuralNetwork, info: dict,
                data_dir: str | None = None) -> tuple[np.ndarray, np.ndarray]:
     """A run's test split read again and prepared as training prepared it: the saved
-    scaling on the inputs, the targets encoded for the network's output."""
+    scaling on the inputs, the targets encoded for the network's output. A data file that
+    changed since training (its size or SHA-256 in ``data.json`` differ) is a
+    :class:`~scratchnet.errors.ScratchnetWarning`."""
     ds = load_data(cfg, data_dir, found_at=info.get("source"))
+    saved = info.get("source_file")
+    if saved and ds.fingerprint and saved != ds.fingerprint:
+        warnings.warn(f"{ds.source} changed since the run was trained (then {saved['bytes']:,} "
+                      f"bytes, SHA-256 {saved['sha256'][:12]}...; now {ds.fingerprint['bytes']:,} "
+                      f"bytes, {ds.fingerprint['sha256'][:12]}...): its test split is not the "
+                      "one the run was tested on", ScratchnetWarning, stacklevel=2)
     X_test = as_samples(Scaler.from_dict(info["scaler"]).transform(ds.X_test, dtype=cfg.train.dtype),
                         net.input_shape)
     targets = info.get("targets") or target_encoding(net.loss, info["task"])

@@ -3,18 +3,21 @@
 from __future__ import annotations
 
 import math
+import os
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
-from .. import __version__, runs
+from .. import __version__, files, runs
 from ..config import ExperimentConfig, differing_keys
 from ..data import Prepared
-from ..errors import ConfigError, DataError, DivergenceError
+from ..errors import CheckpointError, ConfigError, DivergenceError, WriteError
 from ..data.download import Progress
 from ..nn import Callback, History, NeuralNetwork, Trainer
+from ..nn.checkpoints import check_meta
 from .build import (as_samples, build_network, build_optimizer, data_info, early_stopping_of,
                     prepare_data)
 from .evaluation import evaluate_split
@@ -134,12 +137,16 @@ def _run(cfg: ExperimentConfig, *, out, data_dir, callbacks, resume, on_start, p
     else:
         run_dir = runs.new_run_dir(out if resume_dir is None else resume_dir.parent,
                                    cfg.name or "run")
-        runs.write_config(run_dir, cfg.to_dict())
-    with runs.locked(run_dir):
-        if in_place:  # checked again now that no other process can be training it
-            resume_state = _check_resume(run_dir, cfg)
-        runs.write_json(run_dir / runs.DATA, data_info(data, plan.targets, plan.input_shape))
-        return _train(cfg, run_dir, data, plan.input_shape, resume_state, callbacks, on_start)
+    try:
+        if not in_place:
+            runs.write_config(run_dir, cfg.to_dict())
+        with runs.locked(run_dir), _naming((resume_dir or run_dir) / runs.CHECKPOINT):
+            if in_place:  # checked again now that no other process can be training it
+                resume_state = _check_resume(run_dir, cfg)
+            runs.write_json(run_dir / runs.DATA, data_info(data, plan.targets, plan.input_shape))
+            return _train(cfg, run_dir, data, plan.input_shape, resume_state, callbacks, on_start)
+    except WriteError as e:  # a full disk: the files written before it are intact
+        raise WriteError(f"{e}; {run_dir} holds what was saved so far", full=e.full) from None
 
 
 def _train(cfg: ExperimentConfig, run_dir: Path, data: Prepared, input_shape, resume_state,
@@ -224,7 +231,7 @@ def _continuing(cfg: ExperimentConfig, run_dir: Path) -> tuple[ExperimentConfig,
         raise ConfigError(f"--resume {run_dir}: train.epochs {cfg.train.epochs} is fewer than "
                           f"the run's {saved_epochs}; a run can be continued or extended, "
                           "not shortened")
-    meta, arrays = _read_checkpoint(run_dir)
+    meta, arrays = _read_checkpoint(run_dir, saved_epochs)
     if (meta.get("history") or {}).get("stopped_early"):
         raise ConfigError(f"--resume {run_dir}: the run stopped early at epoch "
                           f"{meta['epoch']}; extending it would train past its own stopping "
@@ -236,26 +243,35 @@ def _continuing(cfg: ExperimentConfig, run_dir: Path) -> tuple[ExperimentConfig,
     return extended, (meta, arrays), True
 
 
-def _read_checkpoint(run_dir: Path) -> tuple[dict, dict]:
+def _read_checkpoint(run_dir: Path, epochs) -> tuple[dict, dict]:
+    """The checkpoint of ``run_dir``, a run of ``epochs`` epochs, its metadata checked."""
     path = run_dir / runs.CHECKPOINT
-    if not path.exists():
+    if not os.path.lexists(path):
         raise ConfigError(f"--resume {run_dir}: no {runs.CHECKPOINT} to resume from")
-    arrays, meta = runs.load_arrays(path)
-    if "epoch" not in meta or "shuffle_rng" not in meta:
-        raise DataError(f"{path}: not a scratchnet checkpoint (metadata missing)")
-    if not isinstance(meta["epoch"], int) or not isinstance(meta.get("batch", 0), int):
-        raise DataError(f"{path}: not a scratchnet checkpoint (epoch {meta['epoch']!r})")
+    arrays, meta = runs.load_arrays(path, files.MAX_CHECKPOINT_BYTES)
+    with _naming(path):
+        check_meta(meta)
+        if isinstance(epochs, int) and meta["epoch"] > epochs:
+            raise CheckpointError(f"epoch {meta['epoch']} is beyond the run's {epochs} epochs")
     return meta, arrays
+
+
+@contextmanager
+def _naming(path: Path):
+    """A damaged checkpoint's error names its file."""
+    try:
+        yield
+    except CheckpointError as e:
+        raise CheckpointError(f"{path}: not a usable checkpoint: {e}") from None
 
 
 def _check_resume(run_dir: Path, cfg: ExperimentConfig):
     """The checkpoint to continue ``run_dir`` in place from; a finished run has nothing
     left to do (the trainer would run no batch at all)."""
-    meta, arrays = _read_checkpoint(run_dir)
-    summary = runs.read_json(run_dir / runs.SUMMARY) if (run_dir / runs.SUMMARY).exists() else {}
+    meta, arrays = _read_checkpoint(run_dir, cfg.train.epochs)
+    summary = runs.read_summary(run_dir)
     # (the final checkpoint says so too, should the run be killed before its summary)
-    history = meta.get("history") if isinstance(meta.get("history"), dict) else {}
-    if history.get("stopped_early") or (isinstance(summary, dict) and summary.get("stopped_early")):
+    if (meta.get("history") or {}).get("stopped_early") or summary.get("stopped_early"):
         raise ConfigError(f"--resume {run_dir}: the run already completed (it stopped early "
                           f"at epoch {meta['epoch']}); nothing to resume")
     if not meta.get("batch") and meta["epoch"] >= cfg.train.epochs:

@@ -138,6 +138,8 @@ class GELU(Activation):
     ``0.5 * x * (1 + tanh(sqrt(2/pi) * (x + 0.044715 * x^3)))``, PyTorch's
     ``GELU(approximate="tanh")``."""
 
+    CACHES = Activation.CACHES + ("_tanh",)
+
     name = "gelu"
     _C = math.sqrt(2.0 / math.pi)
     _A = 0.044715

@@ -180,10 +180,11 @@ class Conv2DOp(ParamOperation):
         self._cols: np.ndarray | None = None  # (C*KH*KW, H'*W'*N) of the last forward
         self._grad_rows: np.ndarray | None = None  # the output gradient as (F, H'*W'*N)
 
+    CACHES = ParamOperation.CACHES + ("_cols", "_grad_rows")
+
     def __getstate__(self) -> dict:
-        # The kept buffers are scratch space (tens of MB): a pickled or copied network
-        # leaves them behind, and its next forward pass makes new ones.
-        return {**self.__dict__, "_kept": {}, "_cols": None, "_grad_rows": None}
+        # The kept buffers are scratch space (tens of MB) too: left behind like the caches.
+        return {**super().__getstate__(), "_kept": {}}
 
     def forward(self, input_: np.ndarray, inference: bool = False) -> np.ndarray:
         F, C, KH, KW = self.param.value.shape
@@ -333,6 +334,8 @@ class MaxPool2DOp(_Pool2D):
     ``np.where``) and 31 ms for a reshape to (N, C, H', 2, W', 2) with ``argmax`` over a
     copy of the windows.
     """
+
+    CACHES = _Pool2D.CACHES + ("_argmax",)
 
     def _output(self, inference: bool) -> np.ndarray:
         offsets = self._offsets()

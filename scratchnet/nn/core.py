@@ -55,12 +55,27 @@ def check_same_shape(array: np.ndarray, reference: np.ndarray, what: str) -> Non
         raise ShapeError(f"{what}: expected shape {reference.shape}, got {array.shape}")
 
 
-class Operation:
+class Cached:
+    """Something that keeps arrays of its last pass for the backward pass (``CACHES``
+    names those attributes). A pickle or a copy leaves them behind, so it holds parameters
+    and settings only: the arrays are working memory, often far larger than the weights
+    (the last batch of a prediction over 100,000 rows), and the next pass makes them again."""
+
+    CACHES: tuple[str, ...] = ()
+
+    def __getstate__(self) -> dict:
+        return {**self.__dict__, **{name: None for name in self.CACHES if name in self.__dict__}}
+
+
+class Operation(Cached):
     """One step of a network: ``forward`` caches, ``backward`` returns the input gradient.
 
     Subclasses implement ``_output(inference)`` (reading ``self.input_``) and
-    ``_input_grad(output_grad)``.
+    ``_input_grad(output_grad)``; a subclass that caches more arrays adds their names to
+    ``CACHES``.
     """
+
+    CACHES = ("input_", "output")
 
     #: False for the first operation of a network, whose input gradient nobody reads;
     #: ``backward`` then returns ``None`` and skips the work (PyTorch does the same).
@@ -164,6 +179,8 @@ class Dropout(Operation):
     ``rate`` is the *drop* rate, as in PyTorch and Keras (the notebook's keep probability
     0.8 is ``rate=0.2``). The random generator is handed in explicitly.
     """
+
+    CACHES = Operation.CACHES + ("mask",)
 
     def __init__(self, rate: float, rng: np.random.Generator | None = None):
         super().__init__()

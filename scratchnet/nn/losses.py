@@ -9,10 +9,13 @@ import numpy as np
 from .. import checks
 from ..errors import ConfigError, DataError, ShapeError
 from ..registry import build
-from .core import check_same_shape
+from .core import Cached, check_same_shape
 
 
-class Loss:
+class Loss(Cached):
+    """``forward`` keeps the prediction and target (``CACHES``) for ``backward``."""
+
+    CACHES = ("prediction", "target")
     name: str = ""
     #: the constructor's settings, kept as attributes of the same names
     options: tuple[str, ...] = ()
@@ -91,6 +94,7 @@ class SoftmaxCrossEntropy(Loss):
     The network's last layer stays linear: the softmax lives here.
     """
 
+    CACHES = Loss.CACHES + ("_softmax",)
     name = "softmax_cross_entropy"
     task = "classification"
     targets = "one_hot"

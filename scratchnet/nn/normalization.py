@@ -26,6 +26,7 @@ class BatchNorm(Operation):
     rows per batch (a single row has no variance), as in PyTorch.
     """
 
+    CACHES = Operation.CACHES + ("_xhat", "_inv_std")
     #: the axes each feature's statistics are taken over
     axes: tuple[int, ...] = (0,)
 

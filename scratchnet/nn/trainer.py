@@ -11,8 +11,9 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from .. import checks
-from ..errors import ConfigError, DivergenceError, ShapeError
+from ..errors import CheckpointError, ConfigError, DivergenceError, ShapeError
 from .callbacks import Callback, EarlyStopping, PrintEvaluations
+from .checkpoints import check_best, check_meta, check_position
 from .metrics import METRICS, TASK_METRICS, infer_task
 from .network import NeuralNetwork
 from .optimizers import Optimizer
@@ -251,7 +252,7 @@ class Trainer:
                                   dtype=net.dtype))
         run.watch_start = fresh
         if resume is not None:
-            pos = self._load_checkpoint(resume, epochs, batch_size)
+            pos = self._load_checkpoint(resume, epochs, batch_size, len(X_train))
             run.epoch, run.batch, run.perm = pos["epoch"], pos["batch"], pos["perm"]
             run.loss_sum, run.elapsed = pos["loss_sum"], pos["elapsed"]
             run.start_loss = pos["start_loss"]
@@ -396,19 +397,25 @@ class Trainer:
         }
         return meta, arrays
 
-    def _load_checkpoint(self, resume, epochs: int, batch_size: int) -> dict:
+    def _load_checkpoint(self, resume, epochs: int, batch_size: int, n_rows: int) -> dict:
         meta, arrays = resume
+        check_meta(meta)  # a damaged value is refused (CheckpointError), never clipped
         if meta.get("batch_size") != batch_size:
             raise ConfigError(f"cannot resume with batch_size {batch_size}: the checkpoint "
                               f"was trained with {meta.get('batch_size')}")
         if meta["epoch"] > epochs:
             raise ConfigError(f"cannot resume: the checkpoint is at epoch {meta['epoch']}, "
                               f"beyond the run's {epochs} epochs")
-        self.net.load_state_dict({k[4:]: v for k, v in arrays.items() if k.startswith("net.")})
-        self.optimizer.load_state_dict(
-            self.net.params(), {k[4:]: v for k, v in arrays.items() if k.startswith("opt.")})
+        check_position(meta, arrays, n_rows)
+        try:
+            self.net.load_state_dict({k[4:]: v for k, v in arrays.items() if k.startswith("net.")})
+            self.optimizer.load_state_dict(
+                self.net.params(), {k[4:]: v for k, v in arrays.items() if k.startswith("opt.")})
+            self._schedule.load_state_dict(meta.get("schedule") or {})
+        except (ValueError, TypeError, KeyError) as e:  # ShapeError, ConfigError among them
+            raise CheckpointError(f"it does not fit this run ({e})") from None
+        check_best(arrays, {k: v.shape for k, v in self.net.arrays().items()})
         self.early_stopping.load_state_dict(meta["early_stopping"], arrays)
-        self._schedule.load_state_dict(meta.get("schedule") or {})
         self._rng.bit_generator.state = meta["shuffle_rng"]
         self.net.dropout_rng.bit_generator.state = meta["dropout_rng"]
         hist = meta.get("history") or {}

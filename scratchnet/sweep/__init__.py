@@ -38,9 +38,10 @@ from collections.abc import Callable
 from pathlib import Path
 
 from ..config import ExperimentConfig
-from .executors import SweepProgress, dask_client, run_sweep
+from .executors import WORKER_TIMEOUT, SweepProgress, dask_client, run_sweep
 from .folder import FINAL, RESULTS_CSV, RESULTS_JSON, RUNS, STATE, SweepFolder
-from .grid import Point, Task, check_grid, merge_grids, parse_grid_option, plan, point_id
+from .grid import (MAX_RUNS, Point, Task, check_grid, merge_grids,
+                   parse_grid_option, plan, point_id)
 from .results import SELECTABLE, SweepTable, results_csv, summarize, write_results
 from .worker import run_task, run_task_shipped
 
@@ -48,9 +49,11 @@ from .worker import run_task, run_task_shipped
 def sweep(cfg: ExperimentConfig, grid: dict[str, list] | None = None, seeds: int | None = None, *,
           out: str | Path = "sweeps", jobs: int | None = None, executor: str = "local",
           address: str | None = None, data_dir: str | None = None, best_by: str | None = None,
-          on_result: Callable[[Task, dict], None] | None = None) -> SweepTable:
-    """Create a sweep folder, run it, write its results; returns the table."""
-    folder = SweepFolder.create(out, cfg, grid, seeds, data_dir)
+          on_result: Callable[[Task, dict], None] | None = None,
+          max_runs: int = MAX_RUNS) -> SweepTable:
+    """Create a sweep folder, run it, write its results; returns the table. A plan of more
+    than ``max_runs`` runs (grid points x seeds) is refused before anything is made."""
+    folder = SweepFolder.create(out, cfg, grid, seeds, data_dir, max_runs)
     run_sweep(folder, jobs=jobs, executor=executor, address=address, on_result=on_result)
     table = summarize(folder, best_by)
     write_results(folder, table)

@@ -4,6 +4,7 @@ cluster."""
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from contextlib import contextmanager
@@ -14,7 +15,15 @@ from ..extras import install_hint
 from ..tracking import PlanTracking
 from .folder import SweepFolder
 from .grid import Task
-from .worker import run_task, run_task_shipped
+from .worker import run_task, run_task_shipped, watch_parent
+
+#: seconds a Dask scheduler has to accept a connection and answer its greeting
+CONNECT_TIMEOUT = 10.0
+#: seconds a Dask cluster may be without a single worker before the sweep gives up on it
+#: (``sweep --worker-timeout``)
+WORKER_TIMEOUT = 60.0
+#: seconds between looks at a Dask cluster's finished tasks and workers
+POLL = 0.5
 
 
 @contextmanager
@@ -49,7 +58,8 @@ class SweepProgress:
 def run_sweep(folder: SweepFolder, *, jobs: int | None = None, executor: str = "local",
               address: str | None = None, data_dir: str | None = None,
               on_result: Callable[[Task, dict], None] | None = None,
-              start_method: str = "forkserver", client=None) -> SweepProgress:
+              start_method: str = "forkserver", client=None,
+              worker_timeout: float = WORKER_TIMEOUT) -> SweepProgress:
     """Run every run of ``folder`` that has not finished yet.
 
     ``jobs`` worker processes (default: the number of cores; 1 runs in this process) or,
@@ -58,7 +68,9 @@ def run_sweep(folder: SweepFolder, *, jobs: int | None = None, executor: str = "
     finished run is recorded in ``sweep.json`` at once and passed to ``on_result(task,
     entry)``. A run that fails is recorded with its error; it never stops the others. A
     sweep created from a config with ``tracking: {mlflow: true}`` logs each finished run to
-    MLflow, nested under one parent run for the sweep.
+    MLflow, nested under one parent run for the sweep. A Dask cluster without a single
+    worker for ``worker_timeout`` seconds ends the sweep (a ScratchnetError); what
+    finished is recorded.
     """
     if executor not in ("local", "dask"):
         raise ConfigError(f"executor must be 'local' or 'dask', got {executor!r}")
@@ -73,7 +85,7 @@ def run_sweep(folder: SweepFolder, *, jobs: int | None = None, executor: str = "
                                           "seeds": folder.state["seeds"]})
     try:
         _run_todo(folder, jobs, executor, address, data_dir, on_result, start_method, client,
-                  progress, tracking)
+                  progress, tracking, worker_timeout)
     except BaseException as e:
         tracking.close("KILLED" if isinstance(e, KeyboardInterrupt) else "FAILED")
         raise
@@ -82,7 +94,7 @@ def run_sweep(folder: SweepFolder, *, jobs: int | None = None, executor: str = "
 
 
 def _run_todo(folder, jobs, executor, address, data_dir, on_result, start_method, client,
-              progress, tracking) -> None:
+              progress, tracking, worker_timeout) -> None:
     def done(task: Task, result: dict) -> None:
         entry = folder.record(task, result)
         tracking.record(folder.run_path(entry))
@@ -110,10 +122,10 @@ def _run_todo(folder, jobs, executor, address, data_dir, on_result, start_method
 
     if executor == "dask":
         if client is not None:
-            _run_dask(folder, todo, client, data_dir, done)
+            _run_dask(folder, todo, client, data_dir, done, worker_timeout)
         else:
             with dask_client(address) as own:
-                _run_dask(folder, todo, own, data_dir, done)
+                _run_dask(folder, todo, own, data_dir, done, worker_timeout)
     else:
         jobs = min(jobs or os.cpu_count() or 1, len(todo))
         if jobs == 1:
@@ -144,7 +156,9 @@ def _run_local(folder, todo, jobs, data_dir, done, start_method) -> None:
 def worker_pool(jobs: int, start_method: str = "forkserver", preload: tuple[str, ...] = ()):
     """A ``ProcessPoolExecutor`` of ``jobs`` training processes (sweeps, ``tune --jobs``),
     each with its share of the BLAS threads. An error or Ctrl-C in the ``with`` block
-    stops the workers at once rather than letting them finish the queue."""
+    stops the workers at once rather than letting them finish the queue, and the workers
+    exit by themselves if this process dies (:func:`~scratchnet.sweep.worker.watch_parent`).
+    ``start_method`` is "forkserver" or "spawn"."""
     import multiprocessing
 
     ctx = multiprocessing.get_context(start_method)
@@ -154,8 +168,12 @@ def worker_pool(jobs: int, start_method: str = "forkserver", preload: tuple[str,
         ctx.set_forkserver_preload(["scratchnet.experiment", "scratchnet.sweep",
                                     "sklearn.datasets", "sklearn.model_selection", *preload])
     threads = max(1, (os.cpu_count() or 1) // jobs)
-    with _blas_threads(threads):
-        pool = ProcessPoolExecutor(max_workers=jobs, mp_context=ctx)
+    # Only this process holds the writing end: the workers exit when it dies (watch_parent).
+    # (A "fork" start method would copy it into them, so it is not used here.)
+    lifeline, writer = ctx.Pipe(duplex=False)
+    with _blas_threads(threads), lifeline, writer:
+        pool = ProcessPoolExecutor(max_workers=jobs, mp_context=ctx, initializer=watch_parent,
+                                   initargs=(lifeline,))
         try:
             yield pool
         except BaseException:
@@ -173,32 +191,32 @@ def worker_pool(jobs: int, start_method: str = "forkserver", preload: tuple[str,
 
 
 @contextmanager
-def dask_client(address: str, timeout: str = "10s"):
-    """A ``distributed.Client`` connected to the scheduler at ``address``, closed on exit."""
+def dask_client(address: str, timeout: float = CONNECT_TIMEOUT):
+    """A ``distributed.Client`` connected to the scheduler at ``address`` (``tcp://`` or
+    ``tls://``, with the certificates of Dask's configuration), closed on exit. Nothing
+    waits longer than about ``timeout`` seconds: a port that refuses, or that accepts but
+    does not speak Dask's protocol (a web server, say), is a ScratchnetError."""
     try:
-        from distributed import Client
+        from distributed import Client, Security
     except ImportError:
         raise ConfigError("the dask executor needs dask.distributed: "
                           f"{install_hint('dask')}") from None
-    if address.startswith("tcp://"):
-        # A refused connection fails at once here; Dask's client would retry until timeout.
-        import socket
-        from urllib.parse import urlsplit
+    host, port, scheme = _split_address(address)
+    security = Security()  # from Dask's configuration (distributed.comm.tls.*)
+    if scheme == "tls" and security.get_connection_args("client")["ssl_context"] is None:
+        raise ConfigError(f"--address {address}: tls:// needs certificates, and Dask's "
+                          "configuration names none (distributed.comm.tls.ca-file, "
+                          ".client.cert and .client.key); set them, or use tcp://")
+    import socket
 
-        try:
-            parts = urlsplit(address)
-            host, port = parts.hostname, parts.port
-        except ValueError as e:
-            raise ConfigError(f"--address {address!r}: {e}") from None
-        if not host or not port:
-            raise ConfigError(f"--address {address!r}: expected tcp://HOST:PORT")
-        try:
-            socket.create_connection((host, port), timeout=5).close()
-        except OSError as e:
-            raise ScratchnetError(f"cannot reach the Dask scheduler at {address}: "
-                                  f"{e.strerror or e}") from None
+    try:  # a refused connection fails at once here; Dask's client would retry until timeout
+        socket.create_connection((host, port), timeout=timeout).close()
+    except OSError as e:
+        raise ScratchnetError(f"cannot reach the Dask scheduler at {address}: "
+                              f"{e.strerror or e}") from None
+    _handshake(address, security, timeout)
     try:
-        client = Client(address, timeout=timeout)
+        client = Client(address, timeout=f"{timeout}s", security=security)
     except (OSError, TimeoutError, ValueError) as e:
         raise ScratchnetError(f"cannot reach the Dask scheduler at {address}: {e}") from None
     try:
@@ -207,24 +225,79 @@ def dask_client(address: str, timeout: str = "10s"):
         client.close()
 
 
-def _run_dask(folder, todo, client, data_dir, done) -> None:
+def _split_address(address: str) -> tuple[str, int, str]:
+    from urllib.parse import urlsplit
+
+    try:
+        parts = urlsplit(address)
+        host, port = parts.hostname, parts.port
+    except ValueError as e:
+        raise ConfigError(f"--address {address!r}: {e}") from None
+    if parts.scheme not in ("tcp", "tls") or not host or not port:
+        raise ConfigError(f"--address {address!r}: expected tcp://HOST:PORT or tls://HOST:PORT")
+    return host, port, parts.scheme
+
+
+def _handshake(address: str, security, timeout: float) -> None:
+    """Greet ``address`` as Dask's client does, within ``timeout`` seconds. (Its own
+    Client waits for a reply without limit: a web server on the port hangs it.)"""
+    import asyncio
+
+    from distributed.comm import connect
+
+    async def greet():
+        comm = await asyncio.wait_for(
+            connect(address, timeout=timeout, **security.get_connection_args("client")),
+            timeout + 1)
+        await comm.close()
+
+    try:
+        asyncio.run(greet())
+    except (OSError, TimeoutError, asyncio.TimeoutError, ValueError, TypeError) as e:
+        detail = f" ({' '.join(str(e).split())[:120]})" if str(e) else ""
+        raise ScratchnetError(f"{address} accepts connections but did not answer as a Dask "
+                              f"scheduler within {timeout:g} s{detail}; is it one?") from None
+
+
+def _workers(client) -> int:
+    return len(client.nthreads())
+
+
+def _run_dask(folder, todo, client, data_dir, done, worker_timeout) -> None:
+    """The runs as tasks of ``client``'s cluster, polled so that a cluster left without
+    workers for ``worker_timeout`` seconds ends the sweep instead of waiting forever."""
     from distributed import as_completed as dask_completed
 
     futures = {}
     try:
+        since = time.monotonic()
+        while not _workers(client):
+            if time.monotonic() - since > worker_timeout:
+                raise ScratchnetError(f"the Dask cluster has no workers (waited "
+                                      f"{worker_timeout:g} s); start some, then resume")
+            time.sleep(POLL)
         for task, _ in todo:  # remote workers cannot continue a local checkpoint
             fut = client.submit(run_task_shipped, _payload(task), data_dir, pure=False,
                                 key=f"scratchnet-{folder.path.name}-{task.key}-{os.urandom(4).hex()}")
             futures[fut] = task
-        for fut in dask_completed(list(futures)):
-            task = futures[fut]
-            try:
-                result = folder.materialize(fut.result())
-            except Exception as e:  # a worker died, or the cluster went away
-                result = _failed(task, f"dask worker failed: {type(e).__name__}: {e}")
-            done(task, result)
+        pending, idle = dask_completed(list(futures)), None
+        while not pending.is_empty():
+            batch = pending.next_batch(block=False)
+            for fut in batch:
+                task = futures[fut]
+                try:
+                    result = folder.materialize(fut.result())
+                except Exception as e:  # a worker died, or the cluster went away
+                    result = _failed(task, f"dask worker failed: {type(e).__name__}: {e}")
+                done(task, result)
+            if batch:
+                continue
+            idle = None if _workers(client) else (idle or time.monotonic())
+            if idle is not None and time.monotonic() - idle > worker_timeout:
+                raise ScratchnetError(f"the Dask cluster has had no workers for "
+                                      f"{worker_timeout:g} s; its last worker left")
+            time.sleep(POLL)
     except BaseException:
         for fut in futures:
             fut.cancel()
         raise
-

@@ -7,11 +7,14 @@ import copy
 import os
 from pathlib import Path
 
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
 from .. import runs
 from ..config import ExperimentConfig, validate
+from ..config.messages import Origin, format_validation_errors
 from ..errors import ConfigError, DataError, ScratchnetError
 from ..tracking import tracked_settings
-from .grid import Task, check_grid, merge_grids, plan
+from .grid import MAX_RUNS, Task, check_grid, check_size, merge_grids, plan
 from .worker import strip_summary
 
 STATE = "sweep.json"
@@ -24,13 +27,36 @@ STATE_VERSION = 1
 FINAL = ("completed", "diverged", "invalid")
 
 
+class RunEntry(BaseModel):
+    """How one run of a plan ended, as ``sweep.json`` records it."""
+
+    model_config = ConfigDict(strict=True, extra="allow")
+    status: str
+    run_dir: str | None = None
+    error: str | None = None
+    summary: dict | None = None
+
+
+class SweepState(BaseModel):
+    """``sweep.json``: the plan and each finished run (checked when a folder is opened)."""
+
+    model_config = ConfigDict(strict=True, extra="allow")
+    name: str | None = None
+    base_config: dict
+    grid: dict[str, list]
+    seeds: int = Field(gt=0)
+    data_dir: str | None = None
+    runs: dict[str, RunEntry]
+
+
 class PlanFolder:
     """A folder of many runs planned together (a sweep's, a tune's): its state file, a
-    JSON mapping rewritten atomically, and ``runs/`` with one run folder per run."""
+    JSON mapping rewritten atomically, and ``runs/`` with one run folder per run.
+    ``SCHEMA`` is the pydantic model the state file must satisfy."""
 
     KIND = "plan"
     STATE = "plan.json"
-    REQUIRED: tuple[str, ...] = ()
+    SCHEMA: type[BaseModel] = BaseModel
 
     def __init__(self, path: Path, state: dict):
         self.path = Path(path)
@@ -46,16 +72,18 @@ class PlanFolder:
         path = Path(path)
         if not path.is_dir():
             raise ConfigError(f"{path}: not a {cls.KIND} folder (no such folder)")
-        if not (path / cls.STATE).is_file():
+        if not os.path.lexists(path / cls.STATE):
             raise ConfigError(f"{path}: not a {cls.KIND} folder (no {cls.STATE})")
         state = runs.read_json(path / cls.STATE)
         if not isinstance(state, dict) or state.get("version") != STATE_VERSION:
             raise DataError(f"{path / cls.STATE}: not a scratchnet {cls.KIND} state file "
                             f"(version {state.get('version') if isinstance(state, dict) else None!r}, "
                             f"expected {STATE_VERSION})")
-        for key in cls.REQUIRED:
-            if key not in state:
-                raise DataError(f"{path / cls.STATE}: missing {key!r}")
+        try:
+            cls.SCHEMA.model_validate(state)
+        except ValidationError as err:
+            where = Origin(str(path / cls.STATE))
+            raise DataError(format_validation_errors(err, where, cls.SCHEMA)[0]) from None
         (path / RUNS).mkdir(exist_ok=True)
         return state
 
@@ -72,23 +100,35 @@ class SweepFolder(PlanFolder):
 
     KIND = "sweep"
     STATE = STATE
-    REQUIRED = ("base_config", "grid", "seeds", "runs")
+    SCHEMA = SweepState
 
-    def __init__(self, path: Path, state: dict):
+    def __init__(self, path: Path, state: dict, max_runs: int = MAX_RUNS):
         super().__init__(path, state)
         base = validate(copy.deepcopy(state["base_config"]), f"{self.path / STATE}: base_config")
         self.base = base
-        self.points, self.tasks = plan(base.to_dict(), state["grid"], state["seeds"])
+        try:
+            self.points, self.tasks = plan(base.to_dict(), state["grid"], state["seeds"], max_runs)
+        except ConfigError as e:
+            raise ConfigError(f"{self.path / STATE}: {e}") from None
 
     # -- creating and opening --
     @classmethod
+    def open(cls, path: str | Path, max_runs: int = MAX_RUNS) -> "SweepFolder":
+        """The sweep folder ``path``; a plan of more than ``max_runs`` runs is refused."""
+        return cls(path, cls.read_state(path), max_runs)
+
+    @classmethod
     def create(cls, out: str | Path, cfg: ExperimentConfig, grid: dict[str, list] | None = None,
-               seeds: int | None = None, data_dir: str | None = None) -> "SweepFolder":
+               seeds: int | None = None, data_dir: str | None = None,
+               max_runs: int = MAX_RUNS) -> "SweepFolder":
         """A new sweep folder under ``out``. ``grid`` and ``seeds`` default to the config's
-        ``sweep:`` section (the grid given here replaces values of the same keys)."""
+        ``sweep:`` section (the grid given here replaces values of the same keys); a plan
+        of more than ``max_runs`` runs is refused before anything is expanded."""
         section = cfg.sweep
-        grid = check_grid(merge_grids(section.grid if section else None, grid))
+        grid = merge_grids(section.grid if section else None, grid)
         seeds = seeds if seeds is not None else (section.seeds if section else 1)
+        check_size(grid, seeds, max_runs)
+        check_grid(grid)
         base = cfg.to_dict()
         base.pop("sweep", None)
         state = {"version": STATE_VERSION, "name": cfg.name, "base_config": base,
@@ -96,12 +136,12 @@ class SweepFolder(PlanFolder):
                  "tracking": tracked_settings(base)}
         # Plan before creating anything: a bad grid or a grid with no valid point leaves
         # no folder behind.
-        points, tasks = plan(base, grid, seeds)
+        points, tasks = plan(base, grid, seeds, max_runs)
         if tasks and all(t.error for t in tasks):
             raise ConfigError(f"no grid point makes a valid config; the first: {tasks[0].error}")
         path = runs.new_run_dir(out, cfg.name or "sweep")
         (path / RUNS).mkdir()
-        folder = cls(path, state)
+        folder = cls(path, state, max_runs)
         folder.save()
         return folder
 

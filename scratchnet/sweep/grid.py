@@ -7,6 +7,7 @@ import copy
 import hashlib
 import itertools
 import json
+import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -66,6 +67,27 @@ def parse_grid_option(text: str) -> tuple[str, list]:
     else:
         values = [_yaml_value(v) for v in _split_top_level(raw)]
     return key, values
+
+
+#: the most runs (grid points x seeds) a sweep plans unless told it may plan more
+#: (``--max-runs N``): a grid of thousands of points is more often a slip than a plan
+MAX_RUNS = 1000
+
+
+def check_size(grid: dict[str, list], seeds: int, max_runs: int = MAX_RUNS) -> int:
+    """The number of runs of ``grid`` x ``seeds``, counted before anything is expanded:
+    a ConfigError when it is more than ``max_runs``."""
+    if not isinstance(grid, dict) or any(not isinstance(v, list) for v in grid.values()) \
+            or isinstance(seeds, bool) or not isinstance(seeds, int):
+        return 0  # check_grid and plan say what is wrong with them
+    points = math.prod(len(v) for v in grid.values())
+    total = points * seeds
+    if total > max_runs:
+        raise ConfigError(f"the sweep has {points:,} grid point{'s' if points != 1 else ''} x "
+                          f"{seeds:,} seed{'s' if seeds != 1 else ''} = {total:,} runs, more "
+                          f"than the {max_runs:,} allowed; pass --max-runs {total} to run "
+                          "them all")
+    return total
 
 
 def check_grid(grid: dict[str, list]) -> dict[str, list]:
@@ -134,8 +156,10 @@ class Task:
     error: str | None = None
 
 
-def plan(base: dict, grid: dict[str, list], seeds: int) -> tuple[list[Point], list[Task]]:
-    """The cross product of the grid (first key slowest), each point with ``seeds`` runs.
+def plan(base: dict, grid: dict[str, list], seeds: int, max_runs: int = MAX_RUNS
+         ) -> tuple[list[Point], list[Task]]:
+    """The cross product of the grid (first key slowest), each point with ``seeds`` runs
+    (at most ``max_runs`` runs in all: :func:`check_size`).
 
     ``base`` is a resolved config (``cfg.to_dict()``). Every run's config is planned as
     ``train`` would plan it (:func:`~scratchnet.experiment.plan.plan_experiment`); a point
@@ -145,6 +169,7 @@ def plan(base: dict, grid: dict[str, list], seeds: int) -> tuple[list[Point], li
     from ..experiment.plan import plan_experiment
 
     descriptions: dict[str, object] = {}  # the data, described once per data section
+    check_size(grid, seeds, max_runs)
     check_grid(grid)
     if isinstance(seeds, bool) or not isinstance(seeds, int) or seeds < 1:
         raise ConfigError(f"seeds must be a positive integer, got {seeds!r}")

@@ -1,14 +1,38 @@
-"""One run of a sweep, in whatever process runs it (a pool worker, a Dask worker)."""
+"""One run of a sweep, in whatever process runs it (a pool worker, a Dask worker), and
+what every pool worker does first (:func:`watch_parent`)."""
 
 from __future__ import annotations
 
+import os
+import signal
 import tempfile
+import threading
 import warnings
 from pathlib import Path
 
-from .. import runs
+from .. import files, runs
 from ..config import validate
 from ..errors import ConfigError, DataError, DivergenceError, ScratchnetError
+
+def watch_parent(lifeline) -> None:
+    """The initializer of every worker process (``sweep --jobs N``, ``tune --jobs N``).
+
+    Ctrl-C is the parent's to handle: it stops the workers itself, after recording what
+    finished. ``lifeline`` is the reading end of a pipe whose writing end only the parent
+    holds; when the parent dies, even by SIGKILL, the kernel closes that end, the read
+    ends and the worker exits at once, whatever it was doing (its run folder keeps its
+    last checkpoint, for ``--resume``). A check of the worker's own parent would not do:
+    that is the fork server, which waits for its workers to exit before it does."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+    def wait() -> None:
+        try:
+            lifeline.recv_bytes()
+        except (EOFError, OSError):
+            pass
+        os._exit(1)
+
+    threading.Thread(target=wait, name="scratchnet-lifeline", daemon=True).start()
 
 
 def strip_summary(summary: dict | None) -> dict | None:
@@ -55,9 +79,7 @@ def run_task(payload: dict, out: str, data_dir: str | None = None,
             run_dir = seen.get("run_dir")
             if run_dir is not None:
                 result["run_dir"] = str(run_dir)
-                path = Path(run_dir) / runs.SUMMARY
-                if path.exists():
-                    result["summary"] = strip_summary(runs.read_json(path))
+                result["summary"] = strip_summary(runs.read_summary(run_dir) or None)
         except ConfigError as e:
             result.update(status="invalid", error=str(e))
         except ScratchnetError as e:
@@ -83,7 +105,9 @@ def run_task_shipped(payload: dict, data_dir: str | None = None) -> dict:
         result = run_task(payload, tmp, data_dir)
         run_dir = result.get("run_dir")
         if run_dir and Path(run_dir).is_dir():
-            result["files"] = {p.name: p.read_bytes() for p in sorted(Path(run_dir).iterdir())
+            result["files"] = {p.name: files.read_bytes(p, files.MAX_CHECKPOINT_BYTES,
+                                                        "a run folder's file")
+                               for p in sorted(Path(run_dir).iterdir())
                                if p.is_file() and not p.name.startswith(".")}
             result["run_dir"] = Path(run_dir).name
     return result

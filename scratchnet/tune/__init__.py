@@ -37,6 +37,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from ..config import ExperimentConfig
+from ..sweep.grid import MAX_RUNS
 from .folder import BEST, RESULTS, RUNS, STATE, STUDY_DB, TuneFolder
 from .results import TuneTable, summarize, trial_row
 from .space import FORMS, Dimension, candidate, check_space, parse_space, parse_space_option
@@ -45,11 +46,11 @@ from .study import create_study, finished, import_optuna, load_study, run_study
 
 def create(out: str | Path, cfg: ExperimentConfig, space: dict | None = None, *,
            origins: dict[str, str] | None = None, data_dir: str | None = None,
-           source: str | None = None, **settings) -> TuneFolder:
-    """A new tune folder and its study. A bad space, or a storage that cannot hold the
-    study, leaves no folder behind."""
+           source: str | None = None, max_runs: int = MAX_RUNS, **settings) -> TuneFolder:
+    """A new tune folder and its study. A bad space, more than ``max_runs`` trials, or a
+    storage that cannot hold the study, leaves no folder behind."""
     import_optuna()
-    folder = TuneFolder.create(out, cfg, space, origins, data_dir, source, **settings)
+    folder = TuneFolder.create(out, cfg, space, origins, data_dir, source, max_runs, **settings)
     try:
         create_study(folder)
     except BaseException:

@@ -7,12 +7,15 @@ from __future__ import annotations
 import copy
 from pathlib import Path
 
+from pydantic import ConfigDict
+
 from .. import runs
 from ..compare import METRICS
 from ..config import ExperimentConfig, validate
 from ..config.schema import TuneConfig
 from ..errors import ConfigError
 from ..sweep.folder import RUNS, STATE_VERSION, PlanFolder
+from ..sweep.grid import MAX_RUNS
 from ..tracking import tracked_settings
 from .space import Dimension, candidate, check_space, parse_space
 
@@ -24,12 +27,29 @@ BEST = "best.yaml"
 SETTINGS = [k for k in TuneConfig.model_fields if k != "space"]
 
 
+def check_trials(trials: int, max_runs: int = MAX_RUNS) -> None:
+    """Refuse a study of more than ``max_runs`` trials unless told (``--max-runs``)."""
+    if trials > max_runs:
+        raise ConfigError(f"the study has {trials:,} trials, more than the {max_runs:,} "
+                          f"allowed; pass --max-runs {trials} to run them all")
+
+
+class TuneState(TuneConfig):
+    """``tune.json``: the ``tune:`` settings as the plan fixed them, and the study."""
+
+    model_config = ConfigDict(strict=True, extra="ignore")
+    name: str
+    study: str
+    base_config: dict
+    data_dir: str | None = None
+
+
 class TuneFolder(PlanFolder):
     """A tune folder and its ``tune.json``: the base config, the space and the settings."""
 
     KIND = "tune"
     STATE = STATE
-    REQUIRED = ("base_config", "space", "study", *SETTINGS)
+    SCHEMA = TuneState
 
     def __init__(self, path: Path, state: dict, space: list[Dimension] | None = None):
         super().__init__(path, state)
@@ -42,11 +62,13 @@ class TuneFolder(PlanFolder):
     @classmethod
     def create(cls, out: str | Path, cfg: ExperimentConfig, space: dict | None = None,
                origins: dict[str, str] | None = None, data_dir: str | None = None,
-               source: str | None = None, **settings) -> "TuneFolder":
-        """A new tune folder under ``out`` once the space is checked (a bad space leaves no
-        folder). ``space`` (key -> distribution text) replaces the keys of the file's
-        ``tune.space``; ``settings`` (trials, metric, pruner, ...) replace the file's
-        values when not None. ``origins`` name where each key of ``space`` was given."""
+               source: str | None = None, max_runs: int = MAX_RUNS,
+               **settings) -> "TuneFolder":
+        """A new tune folder under ``out`` once the space is checked (a bad space, or more
+        than ``max_runs`` trials, leaves no folder). ``space`` (key -> distribution text)
+        replaces the keys of the file's ``tune.space``; ``settings`` (trials, metric,
+        pruner, ...) replace the file's values when not None. ``origins`` name where each
+        key of ``space`` was given."""
         section = (cfg.tune or TuneConfig()).model_dump()
         unknown = set(settings) - set(SETTINGS)
         if unknown:
@@ -54,6 +76,7 @@ class TuneFolder(PlanFolder):
                               f"some of: {', '.join(SETTINGS)}")
         plan = {**section, **{k: v for k, v in settings.items() if v is not None}}
         plan["space"] = {**section["space"], **(space or {})}
+        check_trials(plan["trials"], max_runs)
         where = source or cfg.name or "config"
         origins = {**{k: f"{where}: tune.space.{k}" for k in section["space"]}, **(origins or {})}
         base = cfg.to_dict()

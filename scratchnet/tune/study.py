@@ -11,12 +11,13 @@ from pathlib import Path
 
 import numpy as np
 
-from .. import runs
+from .. import files, runs
 from ..errors import ConfigError, DivergenceError, ScratchnetError
 from ..extras import require
 from ..nn import Callback
+from ..sweep.grid import MAX_RUNS
 from ..tracking import PlanTracking
-from .folder import TuneFolder
+from .folder import TuneFolder, check_trials
 
 #: how the objective ends each trial it finishes (a trial without one was interrupted)
 OUTCOMES = ("completed", "pruned", "diverged", "invalid")
@@ -75,7 +76,8 @@ def objective(folder: TuneFolder, data_dir: str | None = None) -> Callable:
             # divergence is reported as the trial's outcome, not as NumPy's warnings
             with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
                 result = train_experiment(cfg, out=folder.runs_dir, data_dir=data_dir,
-                                          callbacks=[pruning], on_start=lambda t, d: seen.update(d=d))
+                                          callbacks=[pruning],
+                                          on_start=lambda t, d: seen.update(d=d))
         except DivergenceError as e:
             raise _end(trial, "diverged", seen.get("d"), folder, error=str(e)) from None
         except ConfigError as e:  # refused when the experiment is built (final_lr > lr, ...)
@@ -118,6 +120,9 @@ def finished(study) -> list:
 
 def _storage(url: str):
     optuna = import_optuna()
+    database = url.removeprefix("sqlite:///")
+    if database != url and os.path.lexists(database):  # a FIFO there would hang SQLite
+        files.open_regular(database, files.MAX_STUDY_BYTES, "an optuna study database").close()
     try:
         if url.startswith("sqlite:"):  # several processes: wait for the lock, not fail
             return optuna.storages.RDBStorage(url, engine_kwargs={"connect_args": {"timeout": 60}})
@@ -172,12 +177,15 @@ def _work(path: str, n_trials: int, worker: int, data_dir: str | None) -> None:
 
 
 def run_study(folder: TuneFolder, *, trials: int | None = None, jobs: int = 1,
-              data_dir: str | None = None, on_trial: Callable | None = None):
-    """Run trials until the study has ``trials`` finished ones (default: the plan's),
-    in this process (``jobs=1``) or in ``jobs`` worker processes sharing the storage.
-    ``on_trial(frozen_trial)`` hears of each trial as it finishes; a tracked tune logs
-    each trial's run folder to MLflow under one parent run. Returns the study."""
+              data_dir: str | None = None, on_trial: Callable | None = None,
+              max_runs: int = MAX_RUNS):
+    """Run trials until the study has ``trials`` finished ones (default: the plan's; at
+    most ``max_runs``), in this process (``jobs=1``) or in ``jobs`` worker processes
+    sharing the storage. ``on_trial(frozen_trial)`` hears of each trial as it finishes;
+    a tracked tune logs each trial's run folder to MLflow under one parent run. Returns
+    the study."""
     if trials is not None:
+        check_trials(trials, max_runs)
         folder.state["trials"] = trials
         folder.save()
     study = load_study(folder)

@@ -1,0 +1,91 @@
+"""Ctrl-C (SIGINT) and SIGTERM for the commands that run for long.
+
+``train`` finishes the batch, saves and exits 130 (143); a download it waits for stops
+at once. ``sweep`` and ``tune`` stop their worker processes, record what finished and
+print how to resume. Whatever the command, a second signal quits at once.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+
+from ..nn import Callback
+
+
+class SignalStop:
+    """While the ``with`` block runs, SIGINT and SIGTERM call :meth:`first` (once: a
+    second signal quits the process at once). ``signum`` is the first signal that came."""
+
+    def __init__(self):
+        self.signum: int | None = None
+        self._old = {}
+
+    def __enter__(self):
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            self._old[sig] = signal.signal(sig, self._handle)
+        return self
+
+    def __exit__(self, *exc):
+        for sig, old in self._old.items():
+            signal.signal(sig, old)
+
+    @property
+    def exit_code(self) -> int:
+        """128 + the signal: 130 for Ctrl-C, 143 for SIGTERM."""
+        return 128 + (self.signum or signal.SIGINT)
+
+    def _handle(self, signum, frame):
+        if self.signum is not None:
+            os.write(2, b"\nstopping now\n")
+            os._exit(128 + signum)
+        self.signum = signum
+        self.first(signum)
+
+    def first(self, signum: int) -> None:
+        raise NotImplementedError
+
+
+class StopWorkers(SignalStop):
+    """``sweep`` and ``tune``: the first signal raises KeyboardInterrupt in the main
+    thread, which stops the worker processes (the pool terminates them) and lets the
+    command record what finished."""
+
+    def first(self, signum: int) -> None:
+        os.write(2, b"\nstopping the workers and recording what finished "
+                    b"(Ctrl-C again to quit now)\n")
+        raise KeyboardInterrupt
+
+
+class GracefulStop(SignalStop, Callback):
+    """``train``: the first signal lets the current batch finish, then the run saves and
+    exits 130 (143). While ``download`` (a :class:`~scratchnet.cli.render.DownloadBar`)
+    has a download under way, the first signal stops it at once instead.
+
+    It is also a callback: ``Trainer.fit`` clears ``stop_requested`` when it starts, so a
+    signal that lands before then (while the data loads) is applied again at fit start."""
+
+    def __init__(self, download=None):
+        super().__init__()
+        self.trainer = None
+        self.download = download
+
+    def first(self, signum: int) -> None:
+        if self.download is not None and self.download.active:
+            os.write(2, b"\nstopping the download\n")
+            raise KeyboardInterrupt
+        # (before training starts, "this batch" is the first: on_fit_start applies it)
+        os.write(2, b"\nstopping at the end of this batch and saving (Ctrl-C again to quit now)\n")
+        if self.trainer is not None:
+            self.trainer.stop_requested = True
+
+    def attach(self, trainer, run_dir):
+        self.trainer = trainer
+        self.download = None  # the data is in: no download can be under way any more
+        trainer.callbacks.append(self)
+        if self.signum is not None:
+            trainer.stop_requested = True
+
+    def on_fit_start(self, trainer):
+        if self.signum is not None:
+            trainer.stop_requested = True
