@@ -116,6 +116,9 @@ def summary_table(summary: dict) -> Table:
         if key in test:
             table.add_row(f"test {key}", pct(test[key]) if key == "accuracy" else fmt(test[key]))
     table.add_row("best epoch", fmt(summary.get("best_epoch")))
+    kept = summary.get("weights_epoch")
+    if kept is not None and kept != summary.get("best_epoch"):  # last, or the notebook's E - 1
+        table.add_row("weights from", f"epoch {kept} ({summary.get('weights')})")
     table.add_row("epochs run", fmt(summary.get("epochs_run")))
     table.add_row("stopped early", "yes" if summary.get("stopped_early") else "no")
     if summary.get("seconds") is not None:

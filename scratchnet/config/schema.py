@@ -158,8 +158,10 @@ class TrainConfig(Strict):
     epochs: int = Field(10, gt=0)
     batch_size: int = Field(32, gt=0)
     eval_every: int = Field(1, gt=0, description="evaluate every N epochs (and at the last)")
-    early_stopping: Union[EarlyStoppingConfig, bool] = Field(
-        False, description="false, true (stop at the first rise, restore best), or options")
+    early_stopping: Union[EarlyStoppingConfig, bool, Literal["notebook"]] = Field(
+        False, description="false, true (stop at the first evaluation that does not improve, "
+        "restore the best), options, or notebook (the notebook's trainer: stop there and put "
+        "back the copy taken at the start of that epoch, weights never evaluated)")
     dtype: DtypeName = Field("float32", description="float32 or float64")
     checkpoint_every: int | None = Field(None, gt=0, description="epochs between checkpoints "
                                          "(default: at every evaluation)")
@@ -169,6 +171,14 @@ class TrainConfig(Strict):
     extends: str | None = Field(None, description="the run folder this run continues "
                                 "(written by `train --resume RUN --set train.epochs=N` when "
                                 "N is more than the run's epochs)")
+
+    @field_validator("early_stopping", mode="before")
+    @classmethod
+    def _early_stopping(cls, v):
+        if isinstance(v, str) and v != "notebook":  # else pydantic lists every member's complaint
+            raise ValueError("expected true, false, notebook or a mapping of patience, "
+                             "min_delta and restore_best")
+        return v
 
 
 class SweepConfig(Strict):

@@ -101,7 +101,7 @@ def _named_key(message: str) -> tuple:
 
 def early_stopping_of(cfg: ExperimentConfig) -> EarlyStopping:
     es = cfg.train.early_stopping
-    if isinstance(es, bool):
+    if isinstance(es, (bool, str)):  # true, false or "notebook"
         return EarlyStopping.of(es)
     return EarlyStopping(patience=es.patience, min_delta=es.min_delta, restore_best=es.restore_best)
 

@@ -154,7 +154,7 @@ def _train(cfg: ExperimentConfig, run_dir: Path, data: Prepared, resume_state, c
     base = {"name": cfg.name, "config": cfg.to_dict(), "config_hash": recorder.digest,
             "run_dir": str(run_dir), "dataset": cfg.data.dataset, "task": data.task,
             "n_params": net.n_params, "scratchnet_version": __version__,
-            "weights": "best" if stopper.restore_best else "last",
+            "weights": stopper.keeps,
             **({"extends": cfg.train.extends} if cfg.train.extends else {})}
     try:
         history = trainer.fit(data.X_train, data.Y_train, data.X_val, data.Y_val,
@@ -190,14 +190,16 @@ def _train(cfg: ExperimentConfig, run_dir: Path, data: Prepared, resume_state, c
         return RunResult(summary, run_dir, history, net, data)
 
     recorder.save_checkpoint(trainer)
-    if not stopper.restore_best:  # the last weights are the run's: saved, then tested
+    if not stopper.restore_best:  # the weights it ended with are the run's: saved, then tested
         last = history.records[-1] if history.records else {}
-        recorder.save_weights(net.state_dict(), history.epochs_run, last.get("val_loss"))
+        evaluated = last.get("epoch") == history.weights_epoch  # not the notebook's E - 1
+        recorder.save_weights(net.state_dict(), history.weights_epoch,
+                              last.get("val_loss") if evaluated else None)
     test = _rounded(evaluate_split(net, data.X_test, data.Y_test, data.task, data.classes).scores)
     epochs_run = history.epochs_run
     summary = {**base, "status": "completed", "epochs_run": epochs_run,
-               "best_epoch": history.best_epoch, "stopped_early": history.stopped_early,
-               "best_val_loss": history.best_loss, "test": test, "seconds": seconds,
+               "best_epoch": history.best_epoch, "weights_epoch": history.weights_epoch,
+               "stopped_early": history.stopped_early, "best_val_loss": history.best_loss, "test": test, "seconds": seconds,
                "seconds_per_epoch": seconds / max(epochs_run, 1)}
     runs.write_json(run_dir / runs.SUMMARY, summary)
     return RunResult(summary, run_dir, history, net, data)
