@@ -63,7 +63,7 @@ def write_boston_csv(path: Path, n: int = 120, header=BOSTON_COLUMNS, seed: int 
 
 @pytest.fixture(scope="module")
 def boston_csv(tmp_path_factory) -> Path:
-    return write_boston_csv(tmp_path_factory.mktemp("boston") / "BostonHousing.csv")
+    return write_boston_csv(tmp_path_factory.mktemp("boston") / "BostonHousing.csv", n=506)
 
 
 # -- every config trains for one epoch ---------------------------------------------------
@@ -199,7 +199,7 @@ def test_boston_configs_on_a_csv_with_bostons_columns(boston_csv, tmp_path):
         assert s["epochs_run"] >= 10
         info = json.loads((tmp_path / s["run_dir"] / "data.json").read_text())
         assert info["feature_names"] == BOSTON_COLUMNS[:-1]  # 13 features, medv predicted
-        # 120 rows, 70/30: the test split is the held-out set
+        # 506 rows (as Boston), 70/30: the test split is the held-out set
         assert math.isfinite(s["test"]["rmse"]) and s["test"]["rmse"] < 10  # medv's spread is ~6
     # the linear model learns the linear price well (R² of a guess at the mean is 0)
     assert summaries[0]["test"]["r2"] > 0.5

@@ -77,6 +77,9 @@ class DataConfig(Strict):
                          "notebook's protocol (evaluate on the test split)")
     test_fraction: float = Field(0.2, gt=0, lt=1, description="test split for data sets "
                                  "without one")
+    split_seed: int | None = Field(None, ge=0, description="seeds the train/test split (CSV "
+                                   "and bundled sets) and the validation split; default: "
+                                   "seed. The weights, dropout and shuffling keep seed")
 
     @field_validator("validation")
     @classmethod
@@ -219,7 +222,8 @@ class TuneConfig(Strict):
 
 class ExperimentConfig(Strict):
     name: str | None = Field(None, description="defaults to the file's stem")
-    seed: int = Field(0, ge=0, description="seeds weights, dropout, shuffling and data splits")
+    seed: int = Field(0, ge=0, description="seeds weights, dropout, shuffling and (unless "
+                      "data.split_seed) the data splits")
     data: DataConfig = Field(default_factory=DataConfig)
     model: ModelConfig
     optimizer: OptimizerConfig = Field(default_factory=OptimizerConfig)
@@ -243,6 +247,11 @@ class ExperimentConfig(Strict):
 
     def to_dict(self) -> dict:
         return self.model_dump(mode="json")
+
+    @property
+    def split_seed(self) -> int:
+        """The seed of the data splits: ``data.split_seed``, else ``seed``."""
+        return self.seed if self.data.split_seed is None else self.data.split_seed
 
     def digest(self) -> str:
         """SHA-256 of the resolved config (stored with each run to detect later edits)."""

@@ -112,7 +112,7 @@ def data_options(cfg: ExperimentConfig, data_dir: str | None = None,
     ``found_at`` is where a run found it (data.json's ``source``), searched first."""
     d = cfg.data
     return {"path": d.path or found_at, "data_dir": data_dir, "target": d.target, "task": d.task,
-            "test_fraction": d.test_fraction, "seed": cfg.seed}
+            "test_fraction": d.test_fraction, "seed": cfg.split_seed}
 
 
 def load_data(cfg: ExperimentConfig, data_dir: str | None = None, download: bool = True,
@@ -127,7 +127,7 @@ def prepare_data(cfg: ExperimentConfig, data_dir: str | None = None,
     """Load and prepare the configured data (split, scaling fitted on train, targets
     encoded as ``targets`` says: :func:`target_encoding`)."""
     return prepare(load_data(cfg, data_dir, progress=progress), scale=cfg.data.scale,
-                   validation=cfg.data.validation, seed=cfg.seed, dtype=cfg.train.dtype,
+                   validation=cfg.data.validation, seed=cfg.split_seed, dtype=cfg.train.dtype,
                    targets=targets)
 
 

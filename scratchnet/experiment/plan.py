@@ -113,7 +113,7 @@ def _plan_rows(cfg: ExperimentConfig, plan: Plan, mistakes: _Mistakes) -> None:
         plan.n_train, plan.n_val = d.n_train, d.n_test
     elif d.y_train is not None:
         try:
-            keep, held = split_indices(d.y_train, v, seed=cfg.seed,
+            keep, held = split_indices(d.y_train, v, seed=cfg.split_seed,
                                        stratify=d.task == "classification")
             plan.n_train, plan.n_val = len(keep), len(held)
         except Exception as e:  # too few rows to hold any out
