@@ -173,16 +173,23 @@ def test_boston_and_diabetes_configs_are_the_notebooks_regressions(stem, boston_
         assert cfg.seed == 20190501
         assert (cfg.data.scale, cfg.data.test_fraction, cfg.data.validation) == ("standard", 0.3, "test")
         assert cfg.model.loss == "mse"
-        assert (cfg.optimizer.name, cfg.optimizer.lr, cfg.optimizer.decay.type) == ("sgd", 0.01, "none")
-        assert (cfg.train.epochs, cfg.train.batch_size) == (50, 32)
+        assert (cfg.optimizer.name, cfg.optimizer.decay.type) == ("sgd", "none")
+        assert (cfg.train.epochs, cfg.train.batch_size, cfg.train.eval_every) == (50, 32, 10)
+        assert cfg.train.early_stopping is True
         widths = [layer.neurons for layer in cfg.model.layers]
         assert widths == {"linear": [1], "one_hidden": [13, 1], "two_hidden": [13, 13, 1]}[stem]
         assert [layer.activation for layer in cfg.model.layers][:-1] == ["sigmoid"] * (len(widths) - 1)
         assert cfg.model.layers[-1].activation == "linear"
     assert (boston.data.dataset, boston.data.target, boston.data.task) == ("csv", "medv", "regression")
+    assert (boston.data.split_seed, boston.data.target_scale) == (80718, "none")  # the notebook's
+    assert (boston.optimizer.lr, {layer.weight_init for layer in boston.model.layers}) == (0.01, {"standard"})
     assert diabetes.data.dataset == "diabetes"
-    # the models are the same, only the data differ
-    assert boston.to_dict()["model"] == diabetes.to_dict()["model"]
+    if stem == "linear":  # the same model; only the data differ
+        assert boston.to_dict()["model"] == diabetes.to_dict()["model"]
+        assert (diabetes.optimizer.lr, diabetes.data.target_scale) == (0.01, "none")
+    else:  # tuned to match least squares (tests/test_target_scale.py measures it)
+        assert (diabetes.optimizer.lr, diabetes.data.target_scale) == (0.1, "standard")
+        assert {layer.weight_init for layer in diabetes.model.layers} == {"glorot"}
 
 
 # -- Boston: bring your own CSV ------------------------------------------------------------

@@ -77,6 +77,9 @@ class DataConfig(Strict):
                          "notebook's protocol (evaluate on the test split)")
     test_fraction: float = Field(0.2, gt=0, lt=1, description="test split for data sets "
                                  "without one")
+    target_scale: Literal["none", "standard"] = Field(
+        "none", description="regression: standard trains on targets of mean 0 and spread 1 "
+        "(fitted on the training part); metrics and predictions stay in the data's units")
     split_seed: int | None = Field(None, ge=0, description="seeds the train/test split (CSV "
                                    "and bundled sets) and the validation split; default: "
                                    "seed. The weights, dropout and shuffling keep seed")

@@ -128,7 +128,7 @@ def prepare_data(cfg: ExperimentConfig, data_dir: str | None = None,
     encoded as ``targets`` says: :func:`target_encoding`)."""
     return prepare(load_data(cfg, data_dir, progress=progress), scale=cfg.data.scale,
                    validation=cfg.data.validation, seed=cfg.split_seed, dtype=cfg.train.dtype,
-                   targets=targets)
+                   targets=targets, target_scale=cfg.data.target_scale)
 
 
 def data_info(data: Prepared, targets: str) -> dict:
@@ -137,6 +137,7 @@ def data_info(data: Prepared, targets: str) -> dict:
     return {"task": data.task, "classes": list(data.classes), "feature_names": list(data.feature_names),
             "image_shape": list(data.image_shape) if data.image_shape else None,
             "n_features": int(data.n_features), "n_outputs": int(data.n_outputs),
-            "targets": targets, "source": data.source, "scaler": data.scaler.to_dict()}
+            "targets": targets, "source": data.source, "scaler": data.scaler.to_dict(),
+            "target_scaler": data.target_scaler.to_dict() if data.target_scaler else None}
 
 

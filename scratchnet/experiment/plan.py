@@ -151,6 +151,9 @@ def _plan_network(cfg: ExperimentConfig, net: NeuralNetwork, plan: Plan,
         shape = out
     loss = net.loss
     name = loss.name or type(loss).__name__
+    if cfg.data.target_scale != "none" and d.task != "regression":
+        mistakes.add(("data", "target_scale"), f"got {cfg.data.target_scale!r}: it scales "
+                     f"regression values, and {d.name} is a {d.task} set; expected none")
     if loss.task == "classification" and d.task != "classification":
         mistakes.add(("model", "loss"), f"got {name!r}: a classification loss, but "
                      f"{d.name} is a {d.task} set; expected mse, mae or huber")

@@ -146,7 +146,8 @@ def _train(cfg: ExperimentConfig, run_dir: Path, data: Prepared, resume_state, c
     net = build_network(cfg, data.n_features)
     optimizer = build_optimizer(cfg)
     recorder = RunRecorder(run_dir, cfg)
-    trainer = Trainer(net, optimizer, [recorder, *(callbacks or [])])
+    inverse = data.target_scaler.inverse_transform if data.target_scaler else None
+    trainer = Trainer(net, optimizer, [recorder, *(callbacks or [])], target_inverse=inverse)
     if on_start is not None:
         on_start(trainer, run_dir)
     t0 = time.perf_counter()
@@ -195,7 +196,8 @@ def _train(cfg: ExperimentConfig, run_dir: Path, data: Prepared, resume_state, c
         evaluated = last.get("epoch") == history.weights_epoch  # not the notebook's E - 1
         recorder.save_weights(net.state_dict(), history.weights_epoch,
                               last.get("val_loss") if evaluated else None)
-    test = _rounded(evaluate_split(net, data.X_test, data.Y_test, data.task, data.classes).scores)
+    test = _rounded(evaluate_split(net, data.X_test, data.Y_test, data.task, data.classes,
+                                   inverse).scores)
     epochs_run = history.epochs_run
     summary = {**base, "status": "completed", "epochs_run": epochs_run,
                "best_epoch": history.best_epoch, "weights_epoch": history.weights_epoch,
