@@ -1,4 +1,5 @@
-"""Pictures of runs: learning curves and confusion matrices, as PNG files.
+"""Pictures of runs: learning curves, confusion matrices and per-layer health, as PNG
+files.
 
 matplotlib is an optional extra (``pip install 'scratchnet[plot]'``), imported only when a
 picture is drawn. Figures are built with the object-oriented API (``Figure`` rendered by
@@ -158,3 +159,88 @@ def learning_curves(run_dirs: list[str | Path], output: str | Path, *,
     fig.suptitle(title, fontsize=11)
     return _save(fig, output)
 
+
+
+#: a layer's line style in the health panels (one colour per run, one style per layer)
+LAYER_STYLES = ("-", "--", ":", "-.")
+
+
+def _health_series(history: list[dict], layer: int, read) -> tuple[list, list]:
+    """Epochs and ``read(entry)`` of one layer's health entries, where it is a number."""
+    xs, ys = [], []
+    for r in history:
+        for entry in r.get("health") or []:
+            value = read(entry) if entry["layer"] == layer else None
+            if isinstance(value, (int, float)) and math.isfinite(value):
+                xs.append(r["epoch"])
+                ys.append(value)
+    return xs, ys
+
+
+#: the three health panels: title, y label, how an entry is read, log scale
+HEALTH_PANELS = (
+    ("dead units (ReLU family)", "dead units (%)", lambda e: _percent(e.get("dead")), False),
+    ("saturated outputs (tanh, sigmoid)", "saturated (%)", lambda e: _percent(e.get("saturated")),
+     False),
+    ("update / weight (W), rule of thumb 1e-3", "||update|| / ||W||",
+     lambda e: e["params"].get("W", {}).get("update_ratio"), True),
+)
+
+
+def _percent(value):
+    return None if value is None else 100 * value
+
+
+def health_curves(run_dirs: list[str | Path], output: str | Path, *,
+                  title: str | None = None) -> Path:
+    """Per-layer health over the evaluations of runs trained with ``train.health`` (see
+    :mod:`scratchnet.nn.health`), in one PNG of three panels: the dead units of ReLU-family
+    layers, the saturated outputs of tanh and sigmoid layers (both 0-100%), and the
+    weights' update-to-weight ratio (log scale, the 1e-3 rule of thumb dashed). One colour
+    per run (its name, or the config keys that differ when names repeat), one line style
+    per layer. Returns ``output``."""
+    from matplotlib.lines import Line2D
+
+    from .compare import read_run, run_labels
+
+    if not run_dirs:
+        raise ConfigError("health_curves needs at least one run folder")
+    records = [read_run(d) for d in run_dirs]
+    without = [r["run_dir"] for r in records if not any(h.get("health") for h in r["history"])]
+    if without:
+        raise DataError(f"no health records in {', '.join(without)}: train with --health "
+                        "(or train.health: true) to record them")
+    names = [r["name"] for r in records]
+    labels = names if len(set(names)) == len(names) else run_labels(records)
+    layers = sorted({e["layer"] for r in records for h in r["history"] for e in h.get("health") or []})
+    style = {layer: LAYER_STYLES[j % len(LAYER_STYLES)] for j, layer in enumerate(layers)}
+    fig, axes = _figure(len(HEALTH_PANELS))
+    for (name, ylabel, read, log), ax in zip(HEALTH_PANELS, axes):
+        drawn = False
+        for k, r in enumerate(records):
+            for layer in layers:
+                xs, ys = _health_series(r["history"], layer, read)
+                if xs:
+                    ax.plot(xs, ys, color=f"C{k % 10}", ls=style[layer], marker="o", ms=3, lw=1.5)
+                    drawn = True
+        if log and drawn:
+            ax.set_yscale("log")
+            ax.axhline(1e-3, color="grey", lw=1, ls="--")
+        elif not log:
+            ax.set_ylim(-3, 103)
+        if not drawn:
+            ax.text(0.5, 0.5, "no such layer", ha="center", va="center", transform=ax.transAxes,
+                    color="grey")
+        ax.set_title(name, fontsize=10)
+        ax.set_xlabel("epoch")
+        ax.set_ylabel(ylabel)
+        ax.grid(True, alpha=0.3)
+    if len(records) <= MAX_LEGEND:  # colours name the runs, styles the layers
+        handles = [Line2D([], [], color=f"C{k % 10}", lw=2, label=label)
+                   for k, label in enumerate(labels)]
+        handles += [Line2D([], [], color="black", ls=style[layer], label=f"layer {layer}")
+                    for layer in layers]
+        axes[0].legend(handles=handles, fontsize=7, loc="best")
+    fig.suptitle(title or (records[0]["name"] if len(records) == 1 else f"{len(records)} runs"),
+                 fontsize=11)
+    return _save(fig, output)

@@ -169,6 +169,9 @@ class TrainConfig(Strict):
         "restore the best), options, or notebook (the notebook's trainer: stop there and put "
         "back the copy taken at the start of that epoch, weights never evaluated)")
     dtype: DtypeName = Field("float32", description="float32 or float64")
+    health: bool = Field(False, description="record every layer's health at each evaluation "
+                         "(activation mean and spread, dead and saturated units, gradient "
+                         "norms, update-to-weight ratios): printed, and in metrics.jsonl")
     checkpoint_every: int | None = Field(None, gt=0, description="epochs between checkpoints "
                                          "(default: at every evaluation)")
     schedule_epochs: int | None = Field(None, gt=0, description="epochs the learning-rate "

@@ -14,7 +14,7 @@ from ..config import ExperimentConfig, differing_keys
 from ..data import Prepared
 from ..errors import ConfigError, DataError, DivergenceError
 from ..data.download import Progress
-from ..nn import Callback, History, NeuralNetwork, Trainer
+from ..nn import Callback, HealthMonitor, History, NeuralNetwork, Trainer
 from .build import build_network, build_optimizer, data_info, early_stopping_of, prepare_data
 from .evaluation import evaluate_split
 from .plan import Plan, plan_experiment
@@ -147,7 +147,10 @@ def _train(cfg: ExperimentConfig, run_dir: Path, data: Prepared, resume_state, c
     optimizer = build_optimizer(cfg)
     recorder = RunRecorder(run_dir, cfg)
     inverse = data.target_scaler.inverse_transform if data.target_scaler else None
-    trainer = Trainer(net, optimizer, [recorder, *(callbacks or [])], target_inverse=inverse)
+    # health first: the recorder writes the record it adds to
+    health = [HealthMonitor(data.X_val)] if cfg.train.health else []
+    trainer = Trainer(net, optimizer, [*health, recorder, *(callbacks or [])],
+                      target_inverse=inverse)
     if on_start is not None:
         on_start(trainer, run_dir)
     t0 = time.perf_counter()
@@ -214,7 +217,8 @@ def _continuing(cfg: ExperimentConfig, run_dir: Path) -> tuple[ExperimentConfig,
     saved_epochs = (saved.get("train") or {}).get("epochs")
     mine = cfg.to_dict()
     # how a run is driven or watched may change; what it learns may not
-    differ = differing_keys([saved, mine], ignore=("name", "train.epochs", "tracking", "tune"))
+    differ = differing_keys([saved, mine], ignore=("name", "train.epochs", "train.health",
+                                                  "tracking", "tune"))
     if differ:
         raise ConfigError(f"--resume {run_dir}: the config differs from the run's saved "
                           f"config at {', '.join(differ[:5])}; only train.epochs may change "

@@ -2,7 +2,8 @@
 
 ``core`` (Param and the Operation contract), ``activations``, ``initializers``,
 ``normalization``, ``conv`` (convolution, pooling and flatten on images), ``layers``, ``losses``, ``network``, ``optimizers``, ``schedules``,
-``callbacks``, ``metrics``, ``trainer`` and ``gradcheck``. It imports nothing from the
+``callbacks``, ``metrics``, ``trainer``, ``health`` (per-layer health at every evaluation)
+and ``gradcheck``. It imports nothing from the
 rest of scratchnet but its errors, its argument checks and its registry lookup, so it can
 be read (and used) without the command line around it.
 """
@@ -14,6 +15,7 @@ from .activations import (ACTIVATIONS, ELU, GELU, Activation, LeakyReLU, Linear,
 from .callbacks import Callback, EarlyStopping, NotebookStopping
 from .conv import AvgPool2DOp, ChannelBiasAdd, Conv2DOp, FlattenOp, MaxPool2DOp
 from .core import DTYPES, BiasAdd, Dropout, Operation, Param, ParamOperation, WeightMultiply
+from .health import HealthMonitor
 from .initializers import BIAS_INITIALIZERS, INITIALIZERS, VarianceScaling, get_initializer
 from .layers import LAYERS, AvgPool2D, Conv2D, Dense, Flatten, Layer, MaxPool2D
 from .losses import (LOSSES, BinaryCrossEntropy, Huber, Loss, MeanAbsoluteError, MeanSquaredError,
