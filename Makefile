@@ -29,8 +29,11 @@ test: install
 bench: install
 	$(BIN)/python benchmarks/bench.py
 
+# The report goes to runs/reproduce/reproduction.md (untracked); REPORT=docs/reproduction.md
+# rewrites the committed one, BOSTON=BostonHousing.csv adds the Boston regressions.
 reproduce: install
-	$(BIN)/python benchmarks/reproduce.py
+	nice -n 10 $(BIN)/python benchmarks/reproduce.py \
+		$(if $(REPORT),--report $(REPORT)) $(if $(BOSTON),--boston $(BOSTON))
 
 clean:
 	rm -rf $(VENV) runs sweeps .pytest_cache
