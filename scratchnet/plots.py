@@ -24,15 +24,18 @@ PANEL_WIDTH, PANEL_HEIGHT, DPI = 5.5, 4.0, 100
 MAX_LEGEND = 12
 
 
-def _figure(n_panels: int):
+def _figure(n_panels: int, rows: int = 1):
+    """A figure of ``n_panels`` panels in ``rows`` rows, and its axes in reading order."""
     try:
         from matplotlib.backends.backend_agg import FigureCanvasAgg
         from matplotlib.figure import Figure
     except ImportError:
         raise ConfigError("plotting needs matplotlib: pip install 'scratchnet[plot]'") from None
-    fig = Figure(figsize=(PANEL_WIDTH * n_panels, PANEL_HEIGHT), dpi=DPI, layout="constrained")
+    columns = math.ceil(n_panels / rows)
+    fig = Figure(figsize=(PANEL_WIDTH * columns, PANEL_HEIGHT * rows), dpi=DPI,
+                 layout="constrained")
     FigureCanvasAgg(fig)
-    return fig, fig.subplots(1, n_panels, squeeze=False)[0]
+    return fig, fig.subplots(rows, columns, squeeze=False).ravel()[:n_panels]
 
 
 def _save(fig, output: str | Path) -> Path:
@@ -177,9 +180,11 @@ def _health_series(history: list[dict], layer: int, read) -> tuple[list, list]:
     return xs, ys
 
 
-#: the three health panels: title, y label, how an entry is read, log scale
+#: the four health panels: title, y label, how an entry is read, log scale
 HEALTH_PANELS = (
     ("dead units (ReLU family)", "dead units (%)", lambda e: _percent(e.get("dead")), False),
+    ("inactive outputs (ReLU family)", "inactive (%)", lambda e: _percent(e.get("inactive")),
+     False),
     ("saturated outputs (tanh, sigmoid)", "saturated (%)", lambda e: _percent(e.get("saturated")),
      False),
     ("update / weight (W), rule of thumb 1e-3", "||update|| / ||W||",
@@ -194,9 +199,10 @@ def _percent(value):
 def health_curves(run_dirs: list[str | Path], output: str | Path, *,
                   title: str | None = None) -> Path:
     """Per-layer health over the evaluations of runs trained with ``train.health`` (see
-    :mod:`scratchnet.nn.health`), in one PNG of three panels: the dead units of ReLU-family
-    layers, the saturated outputs of tanh and sigmoid layers (both 0-100%), and the
-    weights' update-to-weight ratio (log scale, the 1e-3 rule of thumb dashed). One colour
+    :mod:`scratchnet.nn.health`), in one PNG of four panels: the dead units and the
+    inactive outputs of ReLU-family layers, the saturated outputs of tanh and sigmoid
+    layers (all 0-100%), and the weights' update-to-weight ratio (log scale, the 1e-3
+    rule of thumb dashed). One colour
     per run (its name, or the config keys that differ when names repeat), one line style
     per layer. Returns ``output``."""
     from matplotlib.lines import Line2D
@@ -214,7 +220,7 @@ def health_curves(run_dirs: list[str | Path], output: str | Path, *,
     labels = names if len(set(names)) == len(names) else run_labels(records)
     layers = sorted({e["layer"] for r in records for h in r["history"] for e in h.get("health") or []})
     style = {layer: LAYER_STYLES[j % len(LAYER_STYLES)] for j, layer in enumerate(layers)}
-    fig, axes = _figure(len(HEALTH_PANELS))
+    fig, axes = _figure(len(HEALTH_PANELS), rows=2)
     for (name, ylabel, read, log), ax in zip(HEALTH_PANELS, axes):
         drawn = False
         for k, r in enumerate(records):

@@ -45,17 +45,28 @@ def test_a_layer_forced_dead():
     history = fit(net, sn.HealthMonitor(X))
     h = first_layer(history)
     assert (h["layer"], h["type"], h["units"], h["activation"]) == (0, "Dense(8, relu)", 8, "relu")
-    assert h["dead"] == 0.5 and h["saturated"] is None
+    assert h["dead"] == 0.5 and h["inactive"] == 0.5 and h["saturated"] is None
     W = net.params()[0]
     assert np.all(W.grad[:, :4] == 0)  # what "dead" means: no gradient reaches them
     assert history[-1]["health"][1]["dead"] is None  # a linear layer has no dead units
+
+
+def test_inactive_outputs_without_a_dead_unit():
+    """Every unit sums the inputs and subtracts the median sum: each is off for exactly
+    half the examples, so half the outputs are inactive and no unit is dead."""
+    net = built([sn.Dense(4, "relu"), sn.Dense(3)])
+    W, B = net.params()[:2]
+    sums = np.sort(X.sum(axis=1))
+    W.value[:], B.value[:] = 1.0, -(sums[47] + sums[48]) / 2  # 96 rows: 48 below, 48 above
+    h = sn.HealthMonitor(X).measure(net)[0]
+    assert (h["dead"], h["inactive"]) == (0.0, 0.5)
 
 
 def test_a_layer_all_dead_has_no_gradient_and_no_update():
     net = built([sn.Dense(4, "relu"), sn.Dense(3)])
     net.params()[1].value[:] = -1000.0
     h = first_layer(fit(net, sn.HealthMonitor(X)))
-    assert (h["dead"], h["mean"], h["std"]) == (1.0, 0.0, 0.0)
+    assert (h["dead"], h["inactive"], h["mean"], h["std"]) == (1.0, 1.0, 0.0, 0.0)
     assert h["params"]["W"] == {"grad_norm": 0.0, "update_ratio": 0.0}
     assert h["params"]["B"] == {"grad_norm": 0.0, "update_ratio": 0.0}
 
@@ -70,7 +81,7 @@ def test_a_layer_forced_into_saturation(activation):
     W.value[:, :5], W.value[:, 5:], B.value[:] = 1000.0, 0.0, 0.0
     h = sn.HealthMonitor(X).measure(net)[0]
     middle = {"tanh": 0.0, "sigmoid": 0.5}[activation]
-    assert h["saturated"] == 0.5 and h["dead"] is None
+    assert h["saturated"] == 0.5 and h["dead"] is None and h["inactive"] is None
     assert h["mean"] == pytest.approx((1.0 + middle) / 2, abs=1e-6)
     assert h["std"] == pytest.approx((1.0 - middle) / 2, abs=1e-6)
     # training on: the saturated half learns nothing (its gradient is 0 in float32)
@@ -144,7 +155,7 @@ def test_only_the_first_rows_are_the_sample_and_big_samples_go_in_chunks(monkeyp
     for chunked, entry in zip(monitor.measure(net), whole):
         for key in ("mean", "std"):
             assert chunked[key] == pytest.approx(entry[key], rel=1e-9, abs=1e-12)
-        assert chunked["dead"] == entry["dead"]
+        assert (chunked["dead"], chunked["inactive"]) == (entry["dead"], entry["inactive"])
 
 
 @pytest.mark.parametrize("name", sorted(sn.ACTIVATIONS))
@@ -152,9 +163,9 @@ def test_every_activation_is_watched(name):
     net = built([sn.Dense(6, name), sn.Dense(3)])
     h = first_layer(fit(net, sn.HealthMonitor(X), epochs=1))
     assert h["activation"] == name
-    assert (h["dead"] is not None) == (name in DYING)
+    assert (h["dead"] is not None) == (h["inactive"] is not None) == (name in DYING)
     assert (h["saturated"] is not None) == (name in LIMITS)
-    assert all(0.0 <= h[k] <= 1.0 for k in ("dead", "saturated") if h[k] is not None)
+    assert all(0.0 <= h[k] <= 1.0 for k in ("dead", "inactive", "saturated") if h[k] is not None)
 
 
 def test_watching_changes_nothing_training_computes():
@@ -185,13 +196,13 @@ def test_train_health_prints_records_and_plots(tmp_path):
     config = write_config(tmp_path, "watched", train={"epochs": 2})
     rc, out, err = run_cli(["train", config, "--health"], tmp_path)
     assert rc == 0, err
-    assert ("       layer activation     mean     std    dead saturated |grad W| update/W"
-            in out.splitlines())
+    assert ("       layer activation     mean     std    dead inactive saturated |grad W| "
+            "update/W" in out.splitlines())
     [run_dir] = (tmp_path / "runs").iterdir()
     records = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
     assert [len(r["health"]) for r in records] == [2, 2]
     assert set(records[0]["health"][0]) == {"layer", "type", "units", "activation", "mean",
-                                            "std", "dead", "saturated", "params"}
+                                            "std", "dead", "inactive", "saturated", "params"}
     assert "health: true" in (run_dir / "config.yaml").read_text()
     rc, out, err = run_cli(["plot", "--health", run_dir], tmp_path)
     assert rc == 0, err

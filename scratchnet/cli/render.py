@@ -86,16 +86,17 @@ def _sci(value) -> str:
 
 def health_lines(health: list[dict]) -> list[str]:
     """An evaluation's per-layer health (``train --health``) as indented table lines: the
-    activations' mean and spread, the dead and saturated shares, and the weights'
+    activations' mean and spread, the dead, inactive and saturated shares, and the weights'
     gradient norm and update-to-weight ratio (the biases' are in metrics.jsonl)."""
     if not health:
         return []
     lines = [f"{'':6} {'layer':>5} {'activation':<11} {'mean':>7} {'std':>7} {'dead':>7} "
-             f"{'saturated':>9} {'|grad W|':>8} {'update/W':>8}"]
+             f"{'inactive':>8} {'saturated':>9} {'|grad W|':>8} {'update/W':>8}"]
     for h in health:
         w = h["params"].get("W", {})
         lines.append(f"{'':6} {h['layer']:>5} {h['activation'] or '-':<11} {h['mean']:>7.3f} "
-                     f"{h['std']:>7.3f} {pct(h['dead']):>7} {pct(h['saturated']):>9} "
+                     f"{h['std']:>7.3f} {pct(h['dead']):>7} {pct(h.get('inactive')):>8} "
+                     f"{pct(h['saturated']):>9} "
                      f"{_sci(w.get('grad_norm')):>8} {_sci(w.get('update_ratio')):>8}")
     return lines
 

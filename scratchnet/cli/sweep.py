@@ -266,15 +266,15 @@ def plot(
     data_dir: Optional[Path] = typer.Option(None, "--data-dir", help="Folder holding data sets "
                                             "(for the confusion matrix)."),
     health: bool = typer.Option(False, "--health", help="Per-layer health instead (runs "
-                                "trained with --health): dead and saturated units, update "
-                                "ratios (default file: health.png)."),
+                                "trained with --health): dead, inactive and saturated units, "
+                                "update ratios (default file: health.png)."),
 ):
     """Learning curves of runs as a PNG (prints its path).
 
     Loss and validation accuracy (or MAE) per epoch, one line per run, labelled by the
     config keys that differ; a single classification run also gets its confusion matrix.
-    With --health: each layer's dead units, saturated outputs and update-to-weight ratio
-    per evaluation."""
+    With --health: each layer's dead units, inactive and saturated outputs and
+    update-to-weight ratio per evaluation."""
     run_dirs = expand_paths(paths)
     name = runs.HEALTH_PLOT if health else runs.PLOT
     if output is None:

@@ -19,6 +19,10 @@ What an entry holds (``docs/health.md`` reads them on the notebook's runs):
     outputs 0 for everything it sees and receives no gradient, so it never comes back; a
     "dead" leaky ReLU still passes ``negative_slope`` of its gradient. ELU, GELU and
     softplus pass a sizeable gradient just below 0, so they are not counted.
+``inactive`` (relu, leaky_relu; None for other activations)
+    the fraction of the layer's outputs (example x unit) whose input is <= 0: for ReLU,
+    the outputs that are 0 and pass no gradient back. Half is usual; a layer can have no
+    dead unit and still be almost all inactive, each unit firing for a few examples.
 ``saturated`` (tanh, sigmoid; None for other activations)
     the fraction of the layer's outputs within :data:`MARGIN` (0.01) of a limit of the
     activation: |tanh| > 0.99, where its gradient is below 2% of its largest, or a sigmoid
@@ -74,6 +78,7 @@ class _LayerStats:
         self.count = 0
         self.total = self.squares = 0.0
         self.near = 0  # outputs within MARGIN of a limit
+        self.off = 0  # outputs whose input is <= 0
         self.alive: np.ndarray | None = None  # per unit: some input > 0
 
     def add(self, op: Activation) -> None:
@@ -85,8 +90,9 @@ class _LayerStats:
             low, high = LIMITS[self.name]
             self.near += int(np.count_nonzero((out < low + MARGIN) | (out > high - MARGIN)))
         if self.name in DYING:
-            others = tuple(i for i in range(op.input_.ndim) if i != 1)  # units: axis 1
-            alive = (op.input_ > 0).any(axis=others)
+            on = op.input_ > 0
+            self.off += on.size - int(np.count_nonzero(on))
+            alive = on.any(axis=tuple(i for i in range(on.ndim) if i != 1))  # units: axis 1
             self.alive = alive if self.alive is None else self.alive | alive
 
     def entry(self) -> dict:
@@ -94,6 +100,7 @@ class _LayerStats:
         variance = max(self.squares / self.count - mean * mean, 0.0)
         return {"activation": self.name, "mean": mean, "std": math.sqrt(variance),
                 "dead": None if self.alive is None else float(1.0 - self.alive.mean()),
+                "inactive": None if self.alive is None else self.off / self.count,
                 "saturated": self.near / self.count if self.name in LIMITS else None}
 
 
@@ -150,7 +157,7 @@ class HealthMonitor(Callback):
 
     def measure(self, net) -> list[dict]:
         """One entry per layer with an activation: ``{"layer", "type", "activation",
-        "units", "mean", "std", "dead", "saturated", "params"}``."""
+        "units", "mean", "std", "dead", "inactive", "saturated", "params"}``."""
         if self.sample is None:
             self.sample = np.ascontiguousarray(self._rows, dtype=net.dtype)
         watched = [(i, layer, _activation_of(layer)) for i, layer in enumerate(net.layers)]
