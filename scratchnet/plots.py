@@ -196,47 +196,59 @@ def _percent(value):
     return None if value is None else 100 * value
 
 
+def _health_labels(records: list[dict]) -> list[str]:
+    """The config keys that differ (a sweep's grid), or the run names when more than two
+    keys differ and the names tell the runs apart (different experiments side by side)."""
+    from .compare import run_labels
+    from .config.diff import differing_keys
+
+    names = [r["name"] for r in records]
+    if len(set(names)) == len(names) and len(differing_keys([r["config"] for r in records])) > 2:
+        return names
+    return run_labels(records)
+
+
 def health_curves(run_dirs: list[str | Path], output: str | Path, *,
                   title: str | None = None) -> Path:
     """Per-layer health over the evaluations of runs trained with ``train.health`` (see
-    :mod:`scratchnet.nn.health`), in one PNG of four panels: the dead units and the
-    inactive outputs of ReLU-family layers, the saturated outputs of tanh and sigmoid
+    :mod:`scratchnet.nn.health`), in one PNG of up to four panels: the dead units and
+    the inactive outputs of ReLU-family layers, the saturated outputs of tanh and sigmoid
     layers (all 0-100%), and the weights' update-to-weight ratio (log scale, the 1e-3
-    rule of thumb dashed). One colour
-    per run (its name, or the config keys that differ when names repeat), one line style
-    per layer. Returns ``output``."""
+    rule of thumb dashed); a panel without a layer it applies to is left out. One colour
+    per run (labelled by :func:`_health_labels`), one line style per layer; runs without
+    health records (diverged before their first evaluation) are left out. Returns
+    ``output``."""
     from matplotlib.lines import Line2D
 
-    from .compare import read_run, run_labels
+    from .compare import read_run
 
     if not run_dirs:
         raise ConfigError("health_curves needs at least one run folder")
     records = [read_run(d) for d in run_dirs]
-    without = [r["run_dir"] for r in records if not any(h.get("health") for h in r["history"])]
-    if without:
-        raise DataError(f"no health records in {', '.join(without)}: train with --health "
-                        "(or train.health: true) to record them")
-    names = [r["name"] for r in records]
-    labels = names if len(set(names)) == len(names) else run_labels(records)
+    watched = [r for r in records if any(h.get("health") for h in r["history"])]
+    if not watched:  # a run that diverged at once, in a sweep, is left out
+        raise DataError(f"no health records in {', '.join(r['run_dir'] for r in records)}: "
+                        "train with --health (or train.health: true) to record them")
+    records = watched
+    labels = _health_labels(records)
     layers = sorted({e["layer"] for r in records for h in r["history"] for e in h.get("health") or []})
     style = {layer: LAYER_STYLES[j % len(LAYER_STYLES)] for j, layer in enumerate(layers)}
-    fig, axes = _figure(len(HEALTH_PANELS), rows=2)
-    for (name, ylabel, read, log), ax in zip(HEALTH_PANELS, axes):
-        drawn = False
-        for k, r in enumerate(records):
-            for layer in layers:
-                xs, ys = _health_series(r["history"], layer, read)
-                if xs:
-                    ax.plot(xs, ys, color=f"C{k % 10}", ls=style[layer], marker="o", ms=3, lw=1.5)
-                    drawn = True
-        if log and drawn:
+    panels = []
+    for panel in HEALTH_PANELS:
+        series = [(k, layer, _health_series(r["history"], layer, panel[2]))
+                  for k, r in enumerate(records) for layer in layers]
+        if any(xs for _, _, (xs, _) in series):  # none for dead units of tanh networks
+            panels.append((panel, series))
+    fig, axes = _figure(len(panels), rows=2 if len(panels) == 4 else 1)
+    for ((name, ylabel, read, log), series), ax in zip(panels, axes):
+        for k, layer, (xs, ys) in series:
+            if xs:
+                ax.plot(xs, ys, color=f"C{k % 10}", ls=style[layer], marker="o", ms=3, lw=1.5)
+        if log:
             ax.set_yscale("log")
             ax.axhline(1e-3, color="grey", lw=1, ls="--")
-        elif not log:
+        else:
             ax.set_ylim(-3, 103)
-        if not drawn:
-            ax.text(0.5, 0.5, "no such layer", ha="center", va="center", transform=ax.transAxes,
-                    color="grey")
         ax.set_title(name, fontsize=10)
         ax.set_xlabel("epoch")
         ax.set_ylabel(ylabel)
