@@ -16,6 +16,10 @@ back the best evaluated weights, epoch E - eval_every) and with the notebook's
 (``--set train.early_stopping=notebook``: the copy taken at the start of epoch E, the
 weights after E - 1, never evaluated). Every table says which number comes from which.
 
+Runs already completed in ``--out`` (found by the hash of their resolved config) are read,
+not trained again, so an interrupted report continues where it stopped; ``--jobs N``
+trains N groups at once.
+
 The tables go between markers in the report (``<!-- mnist -->``, ``<!-- seeds -->``,
 ``<!-- regression -->``, each closed by ``<!-- /name -->``), so the prose around them
 survives re-runs; a report that does not exist yet starts as a copy of
@@ -33,6 +37,7 @@ import statistics
 import subprocess
 import sys
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -80,6 +85,17 @@ def run_cli(stems: list[str], out: str, seed: int | None,
             r = json.loads(line)
             results[r["name"]] = r
     return results, proc.returncode
+
+
+def finished_runs(out: Path) -> dict[str, dict]:
+    """The completed runs already in ``out``, by the hash of their resolved config (what
+    an interrupted or extended report reuses instead of training again)."""
+    found = {}
+    for path in out.glob("*/summary.json"):
+        summary = json.loads(path.read_text())
+        if summary.get("status") == "completed":
+            found[summary["config_hash"]] = summary
+    return found
 
 
 def load_config(stem: str, overrides: list[str] = ()):
@@ -222,6 +238,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="seeds after each config's own (default: 1 2 3 4)")
     parser.add_argument("--boston", metavar="CSV", help="your copy of the Boston housing "
                         "data: adds the three Boston regressions")
+    parser.add_argument("--jobs", type=int, default=1, metavar="N", help="CLI processes "
+                        "training at once (each runs one rule and seed of a group)")
     parser.add_argument("--set", dest="overrides", action="append", default=[],
                         metavar="KEY=VALUE", help="passed to every run (a quick check: "
                         "--set train.epochs=1)")
@@ -249,25 +267,42 @@ def main(argv: list[str] | None = None) -> int:
 
     cfgs = {stem: load_config(stem, overrides_of(stem)) for stem in stems}
     results = {stem: {rule: {} for rule in rules_of(cfgs[stem])} for stem in stems}
-    code = 0
+    done = finished_runs(Path(out))
+    jobs = []  # (stems, seed, its column, rule, the overrides they all take)
     # one CLI process per (rule, seed, data): Boston's path would break the others
     groups = [[s for s in stems if (s in BOSTON) == boston] for boston in (False, True)]
     for group in filter(None, groups):
         for rule in RULES:
-            members = [s for s in group if rule in results[s]]
-            for seed, name in zip(seeds, names) if members else ():
+            for seed, name in zip(seeds, names):
                 extra = ["train.early_stopping=notebook"] if rule == "notebook" else []
-                got, rc = run_cli(members, out, seed, extra + overrides_of(members[0]))
-                code = code or rc
-                for stem in members:
-                    results[stem][rule][name] = got.get(cfgs[stem].name)
+                members = []
+                for stem in [s for s in group if rule in results[s]]:
+                    sets = ([f"seed={seed}"] if seed is not None else []) + extra + overrides_of(stem)
+                    found = done.get(load_config(stem, sets).digest())
+                    if found:  # trained by an earlier run of this script into --out
+                        results[stem][rule][name] = found
+                    else:
+                        members.append(stem)
+                if members:
+                    jobs.append((members, seed, name, rule, extra + overrides_of(members[0])))
+    trained = sum(len(j[0]) for j in jobs)
+    reused = sum(len(v) for rules in results.values() for v in rules.values())
+    print(f"{trained} runs to train, {reused} found in {out}", file=sys.stderr, flush=True)
+    code = 0
+    with ThreadPoolExecutor(max_workers=args.jobs) as pool:
+        for (members, seed, name, rule, _), (got, rc) in zip(
+                jobs, pool.map(lambda job: run_cli(job[0], out, job[1], job[4]), jobs)):
+            code = code or rc
+            for stem in members:
+                results[stem][rule][name] = got.get(cfgs[stem].name)
     report = Path(args.report) if args.report else Path(out) / "reproduction.md"
     if not report.exists() and DOCS_REPORT.exists():
         report.parent.mkdir(parents=True, exist_ok=True)
         report.write_text(DOCS_REPORT.read_text())
     own = "each config's own (own)" + (f", then {', '.join(map(str, args.seeds))}" if args.seeds else "")
     header = (f"Run with `python benchmarks/reproduce.py` on {time.strftime('%Y-%m-%d')}, "
-              f"{os.cpu_count()} cores, {time.time() - t0:.0f} s in all; seeds: {own}; "
+              f"{os.cpu_count()} cores, {time.time() - t0:.0f} s for {trained} runs"
+              + (f" ({reused} more read from earlier runs)" if reused else "") + f"; seeds: {own}; "
               "mean ± sample standard deviation [min, max].\n\n")
     regressions = [s for s in stems if plan_experiment(cfgs[s]).data.task == "regression"]
     classes = [s for s in stems if s not in regressions]

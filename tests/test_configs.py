@@ -357,6 +357,13 @@ def test_reproduce_writes_under_runs_by_default(tmp_path):
     # it starts from the committed report, so the prose is there to read
     assert report.read_text().startswith((ROOT / "docs" / "reproduction.md").read_text()[:200])
     assert "runs/" in (ROOT / ".gitignore").read_text().split()
+    # a second report reads the runs the first one trained (by their config's hash)
+    proc = subprocess.run([*REPRODUCE, "--only", "diabetes_linear", "--seeds", "--out",
+                           str(tmp_path / "out"), "--jobs", "2"], capture_output=True,
+                          text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stderr.startswith(f"0 runs to train, 2 found in {tmp_path / 'out'}\n")
+    assert "s for 0 runs (2 more read from earlier runs); seeds:" in report.read_text()
 
 
 @pytest.mark.parametrize("args, message", [
