@@ -35,8 +35,11 @@ bench: install-dev
 	$(BIN)/python benchmarks/bench.py
 	$(BIN)/python benchmarks/cnn_speed.py
 
+# The report goes to runs/reproduce/reproduction.md (untracked); REPORT=docs/reproduction.md
+# rewrites the committed one, BOSTON=BostonHousing.csv adds the Boston regressions.
 reproduce: install
-	$(BIN)/python benchmarks/reproduce.py
+	nice -n 10 $(BIN)/python benchmarks/reproduce.py \
+		$(if $(REPORT),--report $(REPORT)) $(if $(BOSTON),--boston $(BOSTON))
 
 clean:
 	rm -rf $(VENV) runs sweeps .pytest_cache

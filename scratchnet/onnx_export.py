@@ -10,7 +10,9 @@ takes, float32 of shape (batch, n_features) named :data:`INPUT`, and gives what
 ``net.predict`` gives, named :data:`OUTPUT`: the run's fitted scaling ``(x - offset) /
 scale`` first, then each layer's operations (dropout removed: it is the identity at
 inference; batch norm with its running statistics), then the loss's meaning of the last
-layer's output (softmax, sigmoid, or nothing for a regression loss). All tensors are
+layer's output (softmax, sigmoid, or nothing for a regression loss), and for a run
+trained on scaled targets (``data.target_scale``) their inverse ``z * scale + offset``
+last. All tensors are
 float32, whatever dtype the run trained in.
 
 Each operation and loss has one small function in :data:`OPERATIONS` or :data:`OUTPUTS`,
@@ -26,7 +28,7 @@ from pathlib import Path
 import numpy as np
 
 from . import __version__, runs
-from .data import Scaler
+from .data import Scaler, saved_target_scaler
 from .errors import ConfigError, ShapeError
 from .experiment import load_run
 from .extras import require
@@ -191,6 +193,13 @@ def _scaling(g: Graph, scaler: Scaler) -> None:
         g.apply("Div", "scaler.div", g.constant("scaler.scale", scaler.scale))
 
 
+def _target_scaling(g: Graph, target_scaler: Scaler | None) -> None:
+    """A network trained on scaled regression values: its output back in their units."""
+    if target_scaler is not None and target_scaler.kind != "none":
+        g.apply("Mul", "target_scaler.mul", g.constant("target_scaler.scale", target_scaler.scale))
+        g.apply("Add", "target_scaler.add", g.constant("target_scaler.offset", target_scaler.offset))
+
+
 def _operations(net: NeuralNetwork):
     """``(name prefix, operation, sample shape of the layer's input)`` in the order the
     forward pass runs them."""
@@ -239,6 +248,7 @@ def to_onnx(net: NeuralNetwork, info: dict):
         g.sample_shape = shape
         OPERATIONS[type(op)](g, op, prefix)
     output(g, net.loss, "output")
+    _target_scaling(g, saved_target_scaler(info))
     # Every layer multiplies by its weights, so there is a last node; nothing reads its tensor.
     g.nodes[-1].output[0] = OUTPUT
 

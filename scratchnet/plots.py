@@ -1,4 +1,5 @@
-"""Pictures of runs: learning curves and confusion matrices, as PNG files.
+"""Pictures of runs: learning curves, confusion matrices and per-layer health, as PNG
+files.
 
 matplotlib is an optional extra (the ``plot`` extra), imported only when a
 picture is drawn. Figures are built with the object-oriented API (``Figure`` rendered by
@@ -25,17 +26,18 @@ PANEL_WIDTH, PANEL_HEIGHT, DPI = 5.5, 4.0, 100
 MAX_LEGEND = 20
 
 
-def _figure(n_panels: int, n_rows: int = 1):
+def _figure(n_panels: int, rows: int = 1):
+    """A figure of ``n_panels`` panels in ``rows`` rows, and its axes in reading order."""
     try:
         from matplotlib.backends.backend_agg import FigureCanvasAgg
         from matplotlib.figure import Figure
     except ImportError:
         raise ConfigError(f"plotting needs matplotlib: {install_hint('plot')}") from None
-    fig = Figure(figsize=(PANEL_WIDTH * n_panels, PANEL_HEIGHT * n_rows), dpi=DPI,
+    columns = math.ceil(n_panels / rows)
+    fig = Figure(figsize=(PANEL_WIDTH * columns, PANEL_HEIGHT * rows), dpi=DPI,
                  layout="constrained")
     FigureCanvasAgg(fig)
-    axes = fig.subplots(n_rows, n_panels, squeeze=False)
-    return fig, axes[0] if n_rows == 1 else axes
+    return fig, fig.subplots(rows, columns, squeeze=False).ravel()[:n_panels]
 
 
 def _save(fig, output: str | Path) -> Path:
@@ -199,14 +201,117 @@ def learning_curves(run_dirs: list[str | Path], output: str | Path, *,
     by_task: dict[str, list[dict]] = {}
     for r in records:
         by_task.setdefault((r["summary"] or {}).get("task") or r["config"].get("task", ""), []).append(r)
-    fig, axes = _figure(3 if cm is not None else 2, len(by_task))
-    rows = [axes] if len(by_task) == 1 else list(axes)
+    columns = 3 if cm is not None else 2
+    fig, axes = _figure(columns * len(by_task), len(by_task))
+    rows = [axes[i * columns:(i + 1) * columns] for i in range(len(by_task))]
     for row, group in zip(rows, by_task.values()):
         _draw_curves(row[:2], group_runs(group))
     if cm is not None:
         draw_confusion_matrix(axes[2], *cm)
+        for row in rows[1:]:
+            row[2].set_visible(False)
     if title is None:
         title = records[0]["name"] if len(records) == 1 else f"{len(records)} runs"
     fig.suptitle(title, fontsize=11)
     return _save(fig, output)
 
+
+
+#: a layer's line style in the health panels (one colour per run, one style per layer)
+LAYER_STYLES = ("-", "--", ":", "-.")
+
+
+def _health_series(history: list[dict], layer: int, read) -> tuple[list, list]:
+    """Epochs and ``read(entry)`` of one layer's health entries, where it is a number."""
+    xs, ys = [], []
+    for r in history:
+        for entry in r.get("health") or []:
+            value = read(entry) if entry["layer"] == layer else None
+            if isinstance(value, (int, float)) and math.isfinite(value):
+                xs.append(r["epoch"])
+                ys.append(value)
+    return xs, ys
+
+
+#: the four health panels: title, y label, how an entry is read, log scale
+HEALTH_PANELS = (
+    ("dead units (ReLU family)", "dead units (%)", lambda e: _percent(e.get("dead")), False),
+    ("inactive outputs (ReLU family)", "inactive (%)", lambda e: _percent(e.get("inactive")),
+     False),
+    ("saturated outputs (tanh, sigmoid)", "saturated (%)", lambda e: _percent(e.get("saturated")),
+     False),
+    ("update / weight (W), rule of thumb 1e-3", "||update|| / ||W||",
+     lambda e: e["params"].get("W", {}).get("update_ratio"), True),
+)
+
+
+def _percent(value):
+    return None if value is None else 100 * value
+
+
+def _health_labels(records: list[dict]) -> list[str]:
+    """The config keys that differ (a sweep's grid), or the run names when more than two
+    keys differ and the names tell the runs apart (different experiments side by side)."""
+    from .compare import run_labels
+    from .config.diff import differing_keys
+
+    names = [r["name"] for r in records]
+    if len(set(names)) == len(names) and len(differing_keys([r["config"] for r in records])) > 2:
+        return names
+    return run_labels(records)
+
+
+def health_curves(run_dirs: list[str | Path], output: str | Path, *,
+                  title: str | None = None) -> Path:
+    """Per-layer health over the evaluations of runs trained with ``train.health`` (see
+    :mod:`scratchnet.nn.health`), in one PNG of up to four panels: the dead units and
+    the inactive outputs of ReLU-family layers, the saturated outputs of tanh and sigmoid
+    layers (all 0-100%), and the weights' update-to-weight ratio (log scale, the 1e-3
+    rule of thumb dashed); a panel without a layer it applies to is left out. One colour
+    per run (labelled by :func:`_health_labels`), one line style per layer; runs without
+    health records (diverged before their first evaluation) are left out. Returns
+    ``output``."""
+    from matplotlib.lines import Line2D
+
+    from .compare import read_run
+
+    if not run_dirs:
+        raise ConfigError("health_curves needs at least one run folder")
+    records = [read_run(d) for d in run_dirs]
+    watched = [r for r in records if any(h.get("health") for h in r["history"])]
+    if not watched:  # a run that diverged at once, in a sweep, is left out
+        raise DataError(f"no health records in {', '.join(r['run_dir'] for r in records)}: "
+                        "train with --health (or train.health: true) to record them")
+    records = watched
+    labels = _health_labels(records)
+    layers = sorted({e["layer"] for r in records for h in r["history"] for e in h.get("health") or []})
+    style = {layer: LAYER_STYLES[j % len(LAYER_STYLES)] for j, layer in enumerate(layers)}
+    panels = []
+    for panel in HEALTH_PANELS:
+        series = [(k, layer, _health_series(r["history"], layer, panel[2]))
+                  for k, r in enumerate(records) for layer in layers]
+        if any(xs for _, _, (xs, _) in series):  # none for dead units of tanh networks
+            panels.append((panel, series))
+    fig, axes = _figure(len(panels), rows=2 if len(panels) == 4 else 1)
+    for ((name, ylabel, read, log), series), ax in zip(panels, axes):
+        for k, layer, (xs, ys) in series:
+            if xs:
+                ax.plot(xs, ys, color=f"C{k % 10}", ls=style[layer], marker="o", ms=3, lw=1.5)
+        if log:
+            ax.set_yscale("log")
+            ax.axhline(1e-3, color="grey", lw=1, ls="--")
+        else:
+            ax.set_ylim(-3, 103)
+        ax.set_title(name, fontsize=10)
+        ax.set_xlabel("epoch")
+        ax.set_ylabel(ylabel)
+        ax.grid(True, alpha=0.3)
+    if len(records) <= MAX_LEGEND:  # colours name the runs, styles the layers
+        handles = [Line2D([], [], color=f"C{k % 10}", lw=2, label=label)
+                   for k, label in enumerate(labels)]
+        handles += [Line2D([], [], color="black", ls=style[layer], label=f"layer {layer}")
+                    for layer in layers]
+        axes[0].legend(handles=handles, fontsize=7, loc="best")
+    fig.suptitle(title or (records[0]["name"] if len(records) == 1 else f"{len(records)} runs"),
+                 fontsize=11)
+    return _save(fig, output)

@@ -37,7 +37,7 @@ from pathlib import Path
 import numpy as np
 
 from . import files
-from .data import Scaler
+from .data import Scaler, saved_target_scaler
 from .data.tabular import csv_rows, is_number
 from .errors import ConfigError, DataError, ShapeError
 from .extras import install_hint
@@ -350,6 +350,9 @@ def predict_rows(net: NeuralNetwork, info: dict, inputs: Inputs, top_k: int = 0)
     scaler = Scaler.from_dict(info["scaler"])
     X = scaler.transform(inputs.X, dtype=net.dtype)
     raw = net.predict(X.reshape((len(X), *net.input_shape)), raw=True)
+    target_scaler = saved_target_scaler(info)
+    if target_scaler is not None:  # trained on scaled values: back to the data's units
+        raw = target_scaler.inverse_transform(raw)
     rows = []
     if info["task"] == "classification":
         classes = list(info["classes"])

@@ -42,6 +42,7 @@ CHECKPOINT = "checkpoint.safetensors"
 SUMMARY = "summary.json"
 LOCK = ".lock"
 PLOT = "curves.png"
+HEALTH_PLOT = "health.png"
 
 _META_KEY = "scratchnet"
 

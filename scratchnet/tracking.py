@@ -179,9 +179,22 @@ def run_params(config: dict) -> dict:
     return flatten({k: v for k, v in config.items() if k not in NOT_PARAMS})
 
 
+#: the numbers of a layer's health entry logged as metrics (``train.health``)
+HEALTH_NUMBERS = ("mean", "std", "dead", "inactive", "saturated")
+
+
 def evaluation_metrics(record: dict) -> list[tuple[str, float, int]]:
-    """An evaluation record's numbers as ``(key, value, step=epoch)``."""
-    return [(k, v, record["epoch"]) for k, v in record.items() if k != "epoch"]
+    """An evaluation record's numbers as ``(key, value, step=epoch)``; its per-layer
+    health as ``health.layers.<i>.<number>`` and ``health.layers.<i>.<param>.<number>``
+    (``health.layers.0.W.update_ratio``), so MLflow draws each layer's curve."""
+    epoch = record["epoch"]
+    out = [(k, v, epoch) for k, v in record.items() if k not in ("epoch", "health")]
+    for entry in record.get("health") or []:
+        layer = f"health.layers.{entry['layer']}"
+        out += [(f"{layer}.{k}", entry[k], epoch) for k in HEALTH_NUMBERS]
+        out += [(f"{layer}.{name}.{k}", v, epoch) for name, numbers in entry["params"].items()
+                for k, v in numbers.items()]
+    return out
 
 
 class RunTracker(Callback):

@@ -19,6 +19,7 @@ from scratchnet.config import validate
 from scratchnet.data import SCALERS, Scaler, load_dataset
 from scratchnet.experiment import as_samples, load_data, load_run, train_experiment
 from scratchnet.onnx_export import INPUT, OPERATIONS, OPSET, OUTPUT, export_network, export_run, to_onnx
+from scratchnet.predict import Inputs, predict_rows
 
 PYPROJECT = Path(__file__).resolve().parents[1] / "pyproject.toml"
 #: options other than the defaults, so that they are seen to reach the graph
@@ -80,6 +81,22 @@ def test_regression_runs_export_their_raw_output(loss, tmp_path):
                                    {"neurons": 1, "activation": "linear"}], "loss": loss})
     model = _check_export(run, tmp_path)
     assert _op_types(model)[-1] == "Add"  # no softmax, no sigmoid
+
+
+def test_scaled_targets_end_in_their_inverse(tmp_path):
+    """``data.target_scale: standard``: the graph's last nodes put the output back in the
+    data's units, ``z * std + mean``, so it gives what ``scratchnet predict`` prints."""
+    run = _train(tmp_path, data={"dataset": "diabetes", "target_scale": "standard"},
+                 model={"layers": [{"neurons": 8, "activation": "tanh"},
+                                   {"neurons": 1, "activation": "linear"}], "loss": "mse"})
+    path = export_run(run, tmp_path / "model.onnx")
+    assert _op_types(onnx.load(path))[-2:] == ["Mul", "Add"]
+    cfg, net, info, _ = load_run(run)
+    raw = load_data(cfg).X_test
+    predicted = predict_rows(net, info, Inputs(raw, [str(i) for i in range(len(raw))]))
+    expected = np.array([[row["prediction"]] for row in predicted])
+    assert 25 <= expected.mean() <= 346  # disease progression scores, not standardised ones
+    np.testing.assert_allclose(_onnx_outputs(path, raw), expected, rtol=1e-5, atol=1e-3)
 
 
 def test_mse_on_classes_exports_scores_not_probabilities(tmp_path):

@@ -75,6 +75,26 @@ def test_a_trained_run_is_logged_with_params_metrics_tags_and_artifacts(tmp_path
     assert not (tmp_path / "mlruns").exists()
 
 
+def test_a_runs_health_is_logged_layer_by_layer(tmp_path, store):
+    folder, uri = store
+    path = write_config(tmp_path, "watched", train={"epochs": 2})
+    rc, out, err = run_cli(["train", path, "--health", "--mlflow-uri", uri, "--json", "-q"],
+                           tmp_path)
+    assert rc == 0, err
+    run_dir = tmp_path / json.loads(out)["run_dir"]
+    client = MlflowClient(uri)
+    run_id = mlflow_run(client, run_dir).info.run_id
+    records = runs.read_metrics(run_dir)
+    for key, read in [("health.layers.0.saturated", lambda h: h[0]["saturated"]),
+                      ("health.layers.1.mean", lambda h: h[1]["mean"]),
+                      ("health.layers.0.W.update_ratio",
+                       lambda h: h[0]["params"]["W"]["update_ratio"])]:
+        logged = [(m.step, m.value) for m in client.get_metric_history(run_id, key)]
+        assert logged == [(r["epoch"], pytest.approx(read(r["health"]))) for r in records]
+    # a number that does not apply (no dead units in a tanh layer) is not logged
+    assert client.get_metric_history(run_id, "health.layers.0.dead") == []
+
+
 def test_the_yaml_section_and_set_track_to_the_default_database(tmp_path, store, main_here):
     # in this process (MLflow is imported once); the subprocess tests above and below
     # run the same code path

@@ -72,11 +72,34 @@ class ConsoleReporter(Callback):
         self.console.print(
             f"{record['epoch']:>6} {fmt(record['train_loss']):>11} {fmt(record.get('val_loss')):>10} "
             f"{values} {record['lr']:>9.4g} {record['seconds']:>8.1f}", highlight=False)
+        for line in health_lines(record.get("health") or []):
+            self.console.print(line, highlight=False, markup=False)
 
     def on_fit_end(self, trainer, history):
         if self.progress is not None:
             self.progress.stop()
             self.progress = None
+
+
+def _sci(value) -> str:
+    return "-" if value is None else f"{value:.1e}"
+
+
+def health_lines(health: list[dict]) -> list[str]:
+    """An evaluation's per-layer health (``train --health``) as indented table lines: the
+    activations' mean and spread, the dead, inactive and saturated shares, and the weights'
+    gradient norm and update-to-weight ratio (the biases' are in metrics.jsonl)."""
+    if not health:
+        return []
+    lines = [f"{'':6} {'layer':>5} {'activation':<11} {'mean':>7} {'std':>7} {'dead':>7} "
+             f"{'inactive':>8} {'saturated':>9} {'|grad W|':>8} {'update/W':>8}"]
+    for h in health:
+        w = h["params"].get("W", {})
+        lines.append(f"{'':6} {h['layer']:>5} {h['activation'] or '-':<11} {h['mean']:>7.3f} "
+                     f"{h['std']:>7.3f} {pct(h['dead']):>7} {pct(h.get('inactive')):>8} "
+                     f"{pct(h['saturated']):>9} "
+                     f"{_sci(w.get('grad_norm')):>8} {_sci(w.get('update_ratio')):>8}")
+    return lines
 
 
 class DownloadBar:
@@ -122,6 +145,9 @@ def summary_table(summary: dict) -> Table:
         if key in test:
             table.add_row(f"test {key}", pct(test[key]) if key == "accuracy" else fmt(test[key]))
     table.add_row("best epoch", fmt(summary.get("best_epoch")))
+    kept = summary.get("weights_epoch")
+    if kept is not None and kept != summary.get("best_epoch"):  # last, or the notebook's E - 1
+        table.add_row("weights from", f"epoch {kept} ({summary.get('weights')})")
     table.add_row("epochs run", fmt(summary.get("epochs_run")))
     table.add_row("stopped early", "yes" if summary.get("stopped_early") else "no")
     if summary.get("seconds") is not None:

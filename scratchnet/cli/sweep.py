@@ -284,20 +284,30 @@ def plot(
                                    "classification run, add its test confusion matrix."),
     data_dir: Optional[Path] = typer.Option(None, "--data-dir", help="Folder holding data sets "
                                             "(for the confusion matrix)."),
+    health: bool = typer.Option(False, "--health", help="Per-layer health instead (runs "
+                                "trained with --health): dead, inactive and saturated units, "
+                                "update ratios (default file: health.png)."),
 ):
     """Learning curves of runs as a PNG (prints its path).
 
     Loss and validation accuracy (or MAE) per epoch, one line per run, labelled by the
-    config keys that differ; a single classification run also gets its confusion matrix."""
+    config keys that differ; a single classification run also gets its confusion matrix.
+    With --health: each layer's dead units, inactive and saturated outputs and
+    update-to-weight ratio per evaluation."""
     run_dirs = expand_paths(paths)
+    name = runs.HEALTH_PLOT if health else runs.PLOT
     if output is None:
         if len(paths) == 1 and (paths[0] / STATE).is_file():
-            output = paths[0] / runs.PLOT
+            output = paths[0] / name
         elif len(run_dirs) == 1:
-            output = run_dirs[0] / runs.PLOT
+            output = run_dirs[0] / name
         else:
-            output = Path(runs.PLOT)
-    from ..plots import confusion_matrix_of, learning_curves
+            output = Path(name)
+    from ..plots import confusion_matrix_of, health_curves, learning_curves
+
+    if health:
+        print(health_curves(run_dirs, output))
+        return
 
     cm = False
     single = read_run(run_dirs[0]) if len(run_dirs) == 1 else {}

@@ -58,12 +58,15 @@ def train(
                                           "run folder (with a larger train.epochs: extend it "
                                           "into a new one)."),
     plot: bool = typer.Option(False, "--plot", help="Write learning curves (curves.png) into each run folder."),
+    health: bool = typer.Option(False, "--health", help="Record and print every layer's "
+                                "health at each evaluation (the same as --set train.health=true)."),
     mlflow: bool = typer.Option(False, "--mlflow", help=MLFLOW_HELP.format("run")),
     mlflow_uri: Optional[str] = typer.Option(None, "--mlflow-uri", metavar="URI", help=MLFLOW_URI_HELP),
 ):
     """Train each experiment, writing a run folder for each."""
     runs.check_out_dir(out)
-    overrides = [*(overrides or []), *tracking_overrides(mlflow, mlflow_uri)]
+    overrides = [*(overrides or []), *tracking_overrides(mlflow, mlflow_uri),
+                 *(["train.health=true"] if health else [])]
     configs = list(configs or [])
     if resume is not None and len(configs) > 1:
         raise ConfigError("--resume continues one run; give at most one config")

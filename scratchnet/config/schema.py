@@ -86,6 +86,12 @@ class DataConfig(Strict):
     shape: tuple[PositiveInt, PositiveInt, PositiveInt] | None = Field(
         None, description="[channels, height, width]: each row of the data is an image of "
         "this shape (for a network that starts with a convolution)")
+    target_scale: Literal["none", "standard"] = Field(
+        "none", description="regression: standard trains on targets of mean 0 and spread 1 "
+        "(fitted on the training part); metrics and predictions stay in the data's units")
+    split_seed: int | None = Field(None, ge=0, description="seeds the train/test split (CSV "
+                                   "and bundled sets) and the validation split; default: "
+                                   "seed. The weights, dropout and shuffling keep seed")
 
     @field_validator("validation")
     @classmethod
@@ -226,9 +232,14 @@ class TrainConfig(Strict):
     epochs: int = Field(10, gt=0)
     batch_size: int = Field(32, gt=0)
     eval_every: int = Field(1, gt=0, description="evaluate every N epochs (and at the last)")
-    early_stopping: Union[EarlyStoppingConfig, bool] = Field(
-        False, description="false, true (stop at the first rise, restore best), or options")
+    early_stopping: Union[EarlyStoppingConfig, bool, Literal["notebook"]] = Field(
+        False, description="false, true (stop at the first evaluation that does not improve, "
+        "restore the best), options, or notebook (the notebook's trainer: stop there and put "
+        "back the copy taken at the start of that epoch, weights never evaluated)")
     dtype: DtypeName = Field("float32", description="float32 or float64")
+    health: bool = Field(False, description="record every layer's health at each evaluation "
+                         "(activation mean and spread, dead and saturated units, gradient "
+                         "norms, update-to-weight ratios): printed, and in metrics.jsonl")
     checkpoint_every: int | None = Field(None, gt=0, description="epochs between checkpoints "
                                          "(default: at every evaluation)")
     schedule_epochs: int | None = Field(None, gt=0, description="epochs the learning-rate "
@@ -237,6 +248,14 @@ class TrainConfig(Strict):
     extends: str | None = Field(None, description="the run folder this run continues "
                                 "(written by `train --resume RUN --set train.epochs=N` when "
                                 "N is more than the run's epochs)")
+
+    @field_validator("early_stopping", mode="before")
+    @classmethod
+    def _early_stopping(cls, v):
+        if isinstance(v, str) and v != "notebook":  # else pydantic lists every member's complaint
+            raise ValueError("expected true, false, notebook or a mapping of patience, "
+                             "min_delta and restore_best")
+        return v
 
 
 class SweepConfig(Strict):
@@ -277,7 +296,8 @@ class TuneConfig(Strict):
 
 class ExperimentConfig(Strict):
     name: str | None = Field(None, description="defaults to the file's stem")
-    seed: int = Field(0, ge=0, description="seeds weights, dropout, shuffling and data splits")
+    seed: int = Field(0, ge=0, description="seeds weights, dropout, shuffling and (unless "
+                      "data.split_seed) the data splits")
     data: DataConfig = Field(default_factory=DataConfig)
     model: ModelConfig
     optimizer: OptimizerConfig = Field(default_factory=OptimizerConfig)
@@ -301,6 +321,11 @@ class ExperimentConfig(Strict):
 
     def to_dict(self) -> dict:
         return self.model_dump(mode="json")
+
+    @property
+    def split_seed(self) -> int:
+        """The seed of the data splits: ``data.split_seed``, else ``seed``."""
+        return self.seed if self.data.split_seed is None else self.data.split_seed
 
     def digest(self) -> str:
         """SHA-256 of the resolved config (stored with each run to detect later edits)."""

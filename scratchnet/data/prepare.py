@@ -171,6 +171,13 @@ class Scaler:
     def fit_transform(self, X, dtype="float32") -> np.ndarray:
         return self.fit(X).transform(X, dtype)
 
+    def inverse_transform(self, Z) -> np.ndarray:
+        """``Z * scale + offset`` in float64: scaled values back in their units (for
+        ``target_scale``, the network's output as the regression target's values)."""
+        if not self.fitted:
+            raise RuntimeError("Scaler.inverse_transform called before fit (or from_dict)")
+        return np.asarray(Z, dtype=np.float64) * self.scale + self.offset
+
     # -- saving --------------------------------------------------------------------------
 
     _NAMES = {"global": ("mean", "std"), "standard": ("mean", "std"),
@@ -264,6 +271,9 @@ class Prepared:
     source: str | None = None
     channels: int = 1
     fingerprint: dict | None = None
+    #: with ``target_scale``: the scaling of the regression targets Y_* hold (fitted on
+    #: the training rows); its ``inverse_transform`` gives predictions in the data's units
+    target_scaler: Scaler | None = None
 
     @property
     def sample_shape(self) -> tuple[int, int, int] | None:
@@ -344,15 +354,20 @@ def encode_targets(y, task: str, n_classes: int, targets: str | None = None,
 
 
 def prepare(ds: Dataset, *, scale: str = "standard", validation: float | str = 0.1,
-            seed: int = 0, dtype: str = "float32", targets: str | None = None) -> Prepared:
+            seed: int = 0, dtype: str = "float32", targets: str | None = None,
+            target_scale: str = "none") -> Prepared:
     """Split off validation data, scale features and encode targets (see module doc).
 
-    validation: a fraction 0 < v < 1 of the training split held out (stratified by class
-                for classification, shuffled with ``seed``), or "test" to validate on
-                the test split as the book's notebook does.
-    scale:      a kind from :data:`SCALERS`.
-    dtype:      floating dtype of every returned array.
-    targets:    how labels are encoded (:func:`encode_targets`).
+    validation:   a fraction 0 < v < 1 of the training split held out (stratified by
+                  class for classification, shuffled with ``seed``), or "test" to
+                  validate on the test split as the book's notebook does.
+    scale:        a kind from :data:`SCALERS`.
+    dtype:        floating dtype of every returned array.
+    targets:      how labels are encoded (:func:`encode_targets`).
+    target_scale: a kind from :data:`SCALERS` for the values of a regression, fitted on
+                  the training rows like the features' (``"standard"``: a network learns
+                  values of mean 0 and spread 1 whatever their units); ``"none"`` keeps
+                  them as they are.
     """
     scaler = Scaler(scale)
     dt = get_dtype(dtype)
@@ -380,6 +395,15 @@ def prepare(ds: Dataset, *, scale: str = "standard", validation: float | str = 0
     if ds.task == "classification":
         n_classes = len(ds.classes) or int(max(ds.y_train.max(), ds.y_test.max())) + 1
     encode = partial(encode_targets, task=ds.task, n_classes=n_classes, targets=targets, dtype=dt)
+    target_scaler = None
+    if target_scale != "none":
+        if ds.task != "regression":
+            raise ConfigError(f"target_scale {target_scale!r} scales regression values; "
+                              f"{ds.name} is a {ds.task} set")
+        target_scaler = Scaler(target_scale).fit(_column(y_train))
+
+        def encode(y):
+            return target_scaler.transform(_column(y), dt)
     Y_train = encode(y_train)
     Y_test = encode(ds.y_test)
     if validation == "test":
@@ -391,4 +415,14 @@ def prepare(ds: Dataset, *, scale: str = "standard", validation: float | str = 0
                     X_test=X_test, Y_test=Y_test, task=ds.task, classes=list(ds.classes),
                     scaler=scaler, feature_names=list(ds.feature_names),
                     image_shape=ds.image_shape, source=ds.source, channels=ds.channels,
-                    fingerprint=ds.fingerprint)
+                    fingerprint=ds.fingerprint, target_scaler=target_scaler)
+
+
+def _column(y) -> np.ndarray:
+    return np.asarray(y, dtype=np.float64).reshape(-1, 1)
+
+
+def saved_target_scaler(info: dict) -> Scaler | None:
+    """The target scaling a run's data description (``data.json``) holds, or None."""
+    saved = info.get("target_scaler")
+    return None if saved is None else Scaler.from_dict(saved)

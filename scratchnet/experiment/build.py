@@ -111,7 +111,7 @@ def _named_key(message: str) -> tuple:
 
 def early_stopping_of(cfg: ExperimentConfig) -> EarlyStopping:
     es = cfg.train.early_stopping
-    if isinstance(es, bool):
+    if isinstance(es, (bool, str)):  # true, false or "notebook"
         return EarlyStopping.of(es)
     return EarlyStopping(patience=es.patience, min_delta=es.min_delta, restore_best=es.restore_best)
 
@@ -122,7 +122,7 @@ def data_options(cfg: ExperimentConfig, data_dir: str | None = None,
     ``found_at`` is where a run found it (data.json's ``source``), searched first."""
     d = cfg.data
     return {"path": d.path or found_at, "data_dir": data_dir, "target": d.target, "task": d.task,
-            "test_fraction": d.test_fraction, "seed": cfg.seed}
+            "test_fraction": d.test_fraction, "seed": cfg.split_seed}
 
 
 def load_data(cfg: ExperimentConfig, data_dir: str | None = None, download: bool = True,
@@ -137,8 +137,8 @@ def prepare_data(cfg: ExperimentConfig, data_dir: str | None = None,
     """Load and prepare the configured data (split, scaling fitted on train, targets
     encoded as ``targets`` says: :func:`target_encoding`)."""
     return prepare(load_data(cfg, data_dir, progress=progress), scale=cfg.data.scale,
-                   validation=cfg.data.validation, seed=cfg.seed, dtype=cfg.train.dtype,
-                   targets=targets)
+                   validation=cfg.data.validation, seed=cfg.split_seed, dtype=cfg.train.dtype,
+                   targets=targets, target_scale=cfg.data.target_scale)
 
 
 def data_info(data: Prepared, targets: str, input_shape) -> dict:
@@ -151,6 +151,7 @@ def data_info(data: Prepared, targets: str, input_shape) -> dict:
             "n_features": int(data.n_features), "n_outputs": int(data.n_outputs),
             "input_shape": [int(n) for n in input_shape],
             "targets": targets, "source": data.source, "source_file": data.fingerprint,
-            "scaler": data.scaler.to_dict()}
+            "scaler": data.scaler.to_dict(),
+            "target_scaler": data.target_scaler.to_dict() if data.target_scaler else None}
 
 

@@ -10,7 +10,7 @@ import numpy as np
 
 from .. import runs
 from ..config import ExperimentConfig, check_data_files, config_digest, validate
-from ..data import Scaler
+from ..data import Scaler, saved_target_scaler
 from ..data.prepare import encode_targets
 from ..errors import ConfigError, DataError, ScratchnetWarning
 from ..nn import NeuralNetwork, evaluate
@@ -88,9 +88,11 @@ class Evaluation:
 
 
 def evaluate_split(net: NeuralNetwork, X_test: np.ndarray, Y_test: np.ndarray, task: str,
-                classes: list) -> Evaluation:
-    """Evaluate ``net`` on a prepared test split (``Y_test`` as training encoded it)."""
-    scores = {k: float(v) for k, v in evaluate(net, X_test, Y_test).items()}
+                   classes: list, target_inverse=None) -> Evaluation:
+    """Evaluate ``net`` on a prepared test split (``Y_test`` as training encoded it; with
+    scaled targets, ``target_inverse`` gives the metrics in the data's units)."""
+    scores = {k: float(v) for k, v in evaluate(net, X_test, Y_test,
+                                                target_inverse=target_inverse).items()}
     if task != "classification":
         return Evaluation(scores, task)
     out = net.predict(X_test)  # probabilities for a probabilistic loss, else raw scores
@@ -116,6 +118,9 @@ def read_test_split(cfg: ExperimentConfig, net: NeuralNetwork, info: dict,
                       "one the run was tested on", ScratchnetWarning, stacklevel=2)
     X_test = as_samples(Scaler.from_dict(info["scaler"]).transform(ds.X_test, dtype=cfg.train.dtype),
                         net.input_shape)
+    target_scaler = saved_target_scaler(info)
+    if target_scaler is not None:  # the values scaled as the network learnt them
+        return X_test, target_scaler.transform(ds.y_test.reshape(-1, 1), cfg.train.dtype)
     targets = info.get("targets") or target_encoding(net.loss, info["task"])
     Y_test = encode_targets(ds.y_test, info["task"], len(info["classes"]), targets,
                             cfg.train.dtype)
@@ -129,4 +134,6 @@ def evaluate_run(run_dir: str | Path, data_dir: str | None = None,
     cfg, net, info, _ = loaded or load_run(run_dir)
     check_data_files(cfg)
     X_test, Y_test = read_test_split(cfg, net, info, data_dir)
-    return evaluate_split(net, X_test, Y_test, info["task"], info["classes"])
+    target_scaler = saved_target_scaler(info)
+    return evaluate_split(net, X_test, Y_test, info["task"], info["classes"],
+                          target_scaler.inverse_transform if target_scaler else None)

@@ -118,7 +118,7 @@ def _plan_rows(cfg: ExperimentConfig, plan: Plan, mistakes: _Mistakes) -> None:
         plan.n_train, plan.n_val = d.n_train, d.n_test
     elif d.y_train is not None:
         try:
-            keep, held = split_indices(d.y_train, v, seed=cfg.seed,
+            keep, held = split_indices(d.y_train, v, seed=cfg.split_seed,
                                        stratify=d.task == "classification")
             plan.n_train, plan.n_val = len(keep), len(held)
         except Exception as e:  # too few rows to hold any out
@@ -159,6 +159,9 @@ def _plan_network(cfg: ExperimentConfig, net: NeuralNetwork, plan: Plan,
         shape = out
     loss = net.loss
     name = loss.name or type(loss).__name__
+    if cfg.data.target_scale != "none" and d.task != "regression":
+        mistakes.add(("data", "target_scale"), f"got {cfg.data.target_scale!r}: it scales "
+                     f"regression values, and {d.name} is a {d.task} set; expected none")
     if loss.task == "classification" and d.task != "classification":
         mistakes.add(("model", "loss"), f"got {name!r}: a classification loss, but "
                      f"{d.name} is a {d.task} set; expected mse, mae or huber")

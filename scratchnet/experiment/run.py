@@ -16,7 +16,7 @@ from ..config import ExperimentConfig, differing_keys
 from ..data import Prepared
 from ..errors import CheckpointError, ConfigError, DivergenceError, WriteError
 from ..data.download import Progress
-from ..nn import Callback, History, NeuralNetwork, Trainer
+from ..nn import Callback, HealthMonitor, History, NeuralNetwork, Trainer
 from ..nn.checkpoints import check_meta
 from .build import (as_samples, build_network, build_optimizer, data_info, early_stopping_of,
                     prepare_data)
@@ -156,7 +156,11 @@ def _train(cfg: ExperimentConfig, run_dir: Path, data: Prepared, input_shape, re
                               for X in (data.X_train, data.X_val, data.X_test))
     optimizer = build_optimizer(cfg)
     recorder = RunRecorder(run_dir, cfg)
-    trainer = Trainer(net, optimizer, [recorder, *(callbacks or [])])
+    inverse = data.target_scaler.inverse_transform if data.target_scaler else None
+    # health first: the recorder writes the record it adds to
+    health = [HealthMonitor(X_val)] if cfg.train.health else []
+    trainer = Trainer(net, optimizer, [*health, recorder, *(callbacks or [])],
+                      target_inverse=inverse)
     if on_start is not None:
         on_start(trainer, run_dir)
     t0 = time.perf_counter()
@@ -164,7 +168,7 @@ def _train(cfg: ExperimentConfig, run_dir: Path, data: Prepared, input_shape, re
     base = {"name": cfg.name, "config": cfg.to_dict(), "config_hash": recorder.digest,
             "run_dir": str(run_dir), "dataset": cfg.data.dataset, "task": data.task,
             "n_params": net.n_params, "scratchnet_version": __version__,
-            "weights": "best" if stopper.restore_best else "last",
+            "weights": stopper.keeps,
             **({"extends": cfg.train.extends} if cfg.train.extends else {})}
     try:
         history = trainer.fit(X_train, data.Y_train, X_val, data.Y_val,
@@ -200,14 +204,17 @@ def _train(cfg: ExperimentConfig, run_dir: Path, data: Prepared, input_shape, re
         return RunResult(summary, run_dir, history, net, data)
 
     recorder.save_checkpoint(trainer)
-    if not stopper.restore_best:  # the last weights are the run's: saved, then tested
+    if not stopper.restore_best:  # the weights it ended with are the run's: saved, then tested
         last = history.records[-1] if history.records else {}
-        recorder.save_weights(net.state_dict(), history.epochs_run, last.get("val_loss"))
-    test = _rounded(evaluate_split(net, X_test, data.Y_test, data.task, data.classes).scores)
+        evaluated = last.get("epoch") == history.weights_epoch  # not the notebook's E - 1
+        recorder.save_weights(net.state_dict(), history.weights_epoch,
+                              last.get("val_loss") if evaluated else None)
+    test = _rounded(evaluate_split(net, X_test, data.Y_test, data.task, data.classes,
+                                   inverse).scores)
     epochs_run = history.epochs_run
     summary = {**base, "status": "completed", "epochs_run": epochs_run,
-               "best_epoch": history.best_epoch, "stopped_early": history.stopped_early,
-               "best_val_loss": history.best_loss, "test": test, "seconds": seconds,
+               "best_epoch": history.best_epoch, "weights_epoch": history.weights_epoch,
+               "stopped_early": history.stopped_early, "best_val_loss": history.best_loss, "test": test, "seconds": seconds,
                "seconds_per_epoch": seconds / max(epochs_run, 1)}
     runs.write_json(run_dir / runs.SUMMARY, summary)
     return RunResult(summary, run_dir, history, net, data)
@@ -220,7 +227,8 @@ def _continuing(cfg: ExperimentConfig, run_dir: Path) -> tuple[ExperimentConfig,
     saved_epochs = (saved.get("train") or {}).get("epochs")
     mine = cfg.to_dict()
     # how a run is driven or watched may change; what it learns may not
-    differ = differing_keys([saved, mine], ignore=("name", "train.epochs", "tracking", "tune"))
+    differ = differing_keys([saved, mine], ignore=("name", "train.epochs", "train.health",
+                                                  "tracking", "tune"))
     if differ:
         raise ConfigError(f"--resume {run_dir}: the config differs from the run's saved "
                           f"config at {', '.join(differ[:5])}; only train.epochs may change "

@@ -2,7 +2,8 @@
 
 ``core`` (Param and the Operation contract), ``activations``, ``initializers``,
 ``normalization``, ``conv`` (convolution, pooling and flatten on images), ``layers``, ``losses``, ``network``, ``optimizers``, ``schedules``,
-``callbacks``, ``metrics``, ``trainer`` and ``gradcheck``. It imports nothing from the
+``callbacks``, ``metrics``, ``trainer``, ``health`` (per-layer health at every evaluation)
+and ``gradcheck``. It imports nothing from the
 rest of scratchnet but its errors, its argument checks and its registry lookup, so it can
 be read (and used) without the command line around it.
 """
@@ -11,21 +12,22 @@ from types import ModuleType as _ModuleType
 
 from .activations import (ACTIVATIONS, ELU, GELU, Activation, LeakyReLU, Linear, ReLU, Sigmoid,
                           Softplus, Tanh, get_activation)
-from .callbacks import Callback, EarlyStopping, PrintEvaluations
+from .callbacks import Callback, EarlyStopping, NotebookStopping, PrintEvaluations
 from .conv import AvgPool2DOp, ChannelBiasAdd, Conv2DOp, FlattenOp, MaxPool2DOp
 from .core import DTYPES, BiasAdd, Dropout, Operation, Param, ParamOperation, WeightMultiply
+from .health import HealthMonitor
 from .initializers import BIAS_INITIALIZERS, INITIALIZERS, VarianceScaling, get_initializer
 from .layers import LAYERS, AvgPool2D, Conv2D, Dense, Flatten, Layer, MaxPool2D
 from .losses import (LOSSES, BinaryCrossEntropy, Huber, Loss, MeanAbsoluteError, MeanSquaredError,
                      SoftmaxCrossEntropy, get_loss)
-from .metrics import METRICS, accuracy, mae, r2, rmse
+from .metrics import METRICS, accuracy, evaluate, mae, r2, rmse
 from .network import NeuralNetwork
 from .normalization import BatchNorm, BatchNorm2D
 from .optimizers import (OPTIMIZERS, SGD, AdaGrad, Adam, AdamW, Optimizer, RMSProp, SGDMomentum,
                          SGDNesterov, get_optimizer)
 from .schedules import (SCHEDULES, Constant, CosineDecay, ExponentialDecay, LinearDecay,
                         ReduceOnPlateau, Schedule, StepDecay, Warmup, make_schedule)
-from .trainer import History, Trainer, evaluate
+from .trainer import History, Trainer
 
 __all__ = [name for name, value in list(globals().items())
            if not name.startswith("_") and not isinstance(value, _ModuleType)]

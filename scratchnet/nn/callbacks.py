@@ -50,9 +50,15 @@ class EarlyStopping:
     network). A loss counts as better when it is below ``best - min_delta``. A NaN or
     infinite loss never becomes the best. ``patience=None`` only tracks the best.
 
-    The notebook's rule ("stop as soon as the validation loss rises and put back the
-    previous model") is ``EarlyStopping(patience=1, restore_best=True)``.
+    What the notebook meant ("stop as soon as the validation loss rises and put back the
+    previous model") is ``EarlyStopping(patience=1, restore_best=True)``, the rule of
+    ``early_stopping=True``; what its trainer did is :class:`NotebookStopping`.
     """
+
+    @property
+    def keeps(self) -> str:
+        """Which weights a fit ends with, as a run's summary names them: "best" or "last"."""
+        return "best" if self.restore_best else "last"
 
     def __init__(self, patience: int | None = 1, min_delta: float = 0.0, restore_best: bool = True):
         self.patience = None if patience is None else checks.positive_int(patience, "patience")
@@ -61,12 +67,15 @@ class EarlyStopping:
         self.reset()
 
     @classmethod
-    def of(cls, spec: "bool | EarlyStopping") -> "EarlyStopping":
-        """What ``fit(early_stopping=...)`` takes, as an object: ``True`` is the notebook's
-        rule (patience 1, restore the best), ``False`` only tracks the best, and an
-        :class:`EarlyStopping` passes through."""
+    def of(cls, spec: "bool | str | EarlyStopping") -> "EarlyStopping":
+        """What ``fit(early_stopping=...)`` takes, as an object: ``True`` stops at the
+        first evaluation that does not improve and restores the best (patience 1),
+        ``"notebook"`` is the notebook's trainer (:class:`NotebookStopping`), ``False``
+        only tracks the best, and an :class:`EarlyStopping` passes through."""
         if isinstance(spec, EarlyStopping):
             return spec
+        if spec == "notebook":
+            return NotebookStopping()
         if checks.boolean(spec, "early_stopping"):
             return cls(patience=1, restore_best=True)
         return cls(patience=None, restore_best=False)
@@ -76,6 +85,11 @@ class EarlyStopping:
         self.best_epoch: int | None = None
         self.wait = 0
         self.best_params: dict[str, np.ndarray] | None = None
+
+    def start_epoch(self, epoch: int, arrays: dict[str, np.ndarray], evaluates: bool) -> None:
+        """Called before the first batch of every epoch (0-based ``epoch``) with the live
+        ``arrays``; ``evaluates`` says whether the epoch ends on an ``eval_every``
+        evaluation. This rule needs nothing then; :class:`NotebookStopping` copies."""
 
     def update(self, epoch: int, loss: float, arrays: dict[str, np.ndarray]) -> bool:
         """Record an evaluation of the live ``arrays`` (name -> array, e.g.
@@ -97,9 +111,15 @@ class EarlyStopping:
         """Copy the best arrays back into the live ``arrays``; False when there is no best."""
         if self.best_params is None:
             return False
-        for name, a in arrays.items():
-            np.copyto(a, self.best_params[name])
+        copy_into(arrays, self.best_params)
         return True
+
+    def final_weights(self, stopped: bool) -> tuple[int, dict[str, np.ndarray]] | None:
+        """``(epoch, arrays)``: the weights a finished fit puts back (after ``epoch``
+        epochs), or None to keep its last ones. Here: the best, with ``restore_best``."""
+        if self.restore_best and self.best_params is not None:
+            return self.best_epoch, self.best_params
+        return None
 
     def state_dict(self) -> tuple[dict, dict[str, np.ndarray]]:
         meta = {"best_loss": self.best_loss if math.isfinite(self.best_loss) else None,
@@ -113,3 +133,74 @@ class EarlyStopping:
         self.wait = int(meta.get("wait", 0))
         best = {k[len("best."):]: np.array(v) for k, v in arrays.items() if k.startswith("best.")}
         self.best_params = best or None
+
+
+class NotebookStopping(EarlyStopping):
+    """The study notebook's trainer, exactly: to reproduce its numbers, not to use.
+
+    At every ``eval_every``-th epoch E it first copies the network, *before* training the
+    epoch (so the copy holds the weights after epoch E - 1); after the epoch it evaluates.
+    A loss strictly below the best so far is an improvement (no ``min_delta``); at the
+    first evaluation that does not improve it puts the copy back and stops. It ends with
+    the weights after epoch E - 1, whose loss it never evaluated, not those of the
+    previous evaluation (its message said "using the model from epoch E - eval_every").
+    A run that never stops keeps its last weights, best or not: the notebook restores
+    nothing at the end. Evaluations it would not have made (the trainer's extra one at the
+    last epoch, when ``epochs`` is not a multiple of ``eval_every``) change nothing.
+
+    The best evaluation is still tracked (``best_epoch``, ``best_loss``), but no copy of
+    it is kept: only the start-of-epoch copy, whose epoch is ``start_epoch_copied``.
+    """
+
+    keeps = "notebook"
+
+    def __init__(self):
+        super().__init__(patience=1, min_delta=0.0, restore_best=False)
+
+    def reset(self) -> None:
+        super().reset()
+        self.start_params: dict[str, np.ndarray] | None = None
+        #: the epochs trained when the copy was taken (E - 1 for evaluation epoch E)
+        self.start_epoch_copied: int | None = None
+
+    def start_epoch(self, epoch: int, arrays: dict[str, np.ndarray], evaluates: bool) -> None:
+        if not evaluates:
+            return
+        if self.start_params is None:
+            self.start_params = {name: a.copy() for name, a in arrays.items()}
+        else:
+            copy_into(self.start_params, arrays)
+        self.start_epoch_copied = epoch
+
+    def update(self, epoch: int, loss: float, arrays: dict[str, np.ndarray]) -> bool:
+        if self.start_epoch_copied != epoch - 1:  # not one of the notebook's evaluations
+            return False
+        if math.isfinite(loss) and loss < self.best_loss:
+            self.best_loss, self.best_epoch = float(loss), epoch
+            return False
+        self.wait = 1
+        return True
+
+    def final_weights(self, stopped: bool) -> tuple[int, dict[str, np.ndarray]] | None:
+        if stopped and self.start_params is not None:
+            return self.start_epoch_copied, self.start_params
+        return None
+
+    def state_dict(self) -> tuple[dict, dict[str, np.ndarray]]:
+        meta, arrays = super().state_dict()
+        meta["start_epoch_copied"] = self.start_epoch_copied
+        arrays.update({f"start.{k}": v.copy() for k, v in (self.start_params or {}).items()})
+        return meta, arrays
+
+    def load_state_dict(self, meta: dict, arrays: dict[str, np.ndarray]) -> None:
+        super().load_state_dict(meta, arrays)
+        self.start_epoch_copied = meta.get("start_epoch_copied")
+        start = {k[len("start."):]: np.array(v) for k, v in arrays.items()
+                 if k.startswith("start.")}
+        self.start_params = start or None
+
+
+def copy_into(targets: dict[str, np.ndarray], sources: dict[str, np.ndarray]) -> None:
+    """Copy each array of ``sources`` into the array of the same name in ``targets``."""
+    for name, a in targets.items():
+        np.copyto(a, sources[name])

@@ -1,8 +1,13 @@
-"""Metrics on predictions and targets (both 2-D: (n, outputs))."""
+"""Metrics on predictions and targets (both 2-D: (n, outputs)), and :func:`evaluate`:
+a network's loss and metrics on a data set."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
+
+from ..errors import ShapeError
 
 
 def _labels(a: np.ndarray, threshold: float) -> np.ndarray:
@@ -53,3 +58,43 @@ def infer_task(loss, targets: np.ndarray) -> str:
     if getattr(loss, "task", None):
         return loss.task
     return "classification" if targets.ndim == 2 and targets.shape[1] > 1 else "regression"
+
+
+def check_xy(X: np.ndarray, y: np.ndarray, what: str) -> None:
+    """X holds one sample per row, (n, features) or (n, channels, height, width) images;
+    y is 2-D (n, outputs)."""
+    if y.ndim == 1 and y.size and np.all(np.mod(y, 1) == 0):
+        raise ShapeError(f"{what}: y has shape {y.shape}: class labels? The network learns "
+                         "one-hot rows: y = scratchnet.data.one_hot(labels, n_classes)")
+    if X.ndim < 2 or y.ndim != 2:
+        raise ShapeError(f"{what}: X must be (samples, features) or (samples, channels, "
+                         f"height, width) and y 2-D, got shapes {X.shape} and {y.shape}")
+    if len(X) != len(y):
+        raise ShapeError(f"{what}: X has {len(X)} rows but y has {len(y)}")
+
+
+def evaluate(net, X: np.ndarray, y: np.ndarray, batch_size: int = 2048,
+             target_inverse: Callable[[np.ndarray], np.ndarray] | None = None) -> dict:
+    """``{"loss": ..., metric: ...}`` for the network on (X, y), in batches.
+
+    ``target_inverse`` is for a network trained on transformed targets (standardised
+    regression values): it maps the network's output and ``y`` back to the original units
+    before the metrics are computed, as scikit-learn's ``TransformedTargetRegressor``
+    scores its predictions. The loss stays in the units the network trains in: it is
+    what the optimizer minimises and early stopping watches."""
+    X = np.asarray(X, dtype=net.dtype)
+    y = np.asarray(y, dtype=net.dtype)
+    check_xy(X, y, "evaluation data")
+    batch_size = net.inference_batch_size(batch_size)
+    total, outputs = 0.0, []
+    for i in range(0, len(X), batch_size):
+        out = net.forward(X[i:i + batch_size], inference=True)
+        total += net.loss.forward(out, y[i:i + batch_size]) * len(out)
+        outputs.append(out)
+    prediction = np.concatenate(outputs) if outputs else np.empty((0, y.shape[1]))
+    scores = {"loss": total / max(len(X), 1)}
+    if target_inverse is not None:
+        prediction, y = target_inverse(prediction), target_inverse(y)
+    for name in TASK_METRICS[infer_task(net.loss, y)]:
+        scores[name] = METRICS[name](prediction, y)
+    return scores

@@ -6,15 +6,16 @@ from __future__ import annotations
 import contextlib
 import math
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
 
 from .. import checks
 from ..errors import CheckpointError, ConfigError, DivergenceError, ShapeError
-from .callbacks import Callback, EarlyStopping, PrintEvaluations
+from .callbacks import Callback, EarlyStopping, PrintEvaluations, copy_into
 from .checkpoints import check_best, check_meta, check_position
-from .metrics import METRICS, TASK_METRICS, infer_task
+from .metrics import check_xy, evaluate, infer_task
 from .network import NeuralNetwork
 from .optimizers import Optimizer
 
@@ -33,6 +34,9 @@ class History:
     epochs_run: int = 0
     best_epoch: int | None = None
     best_loss: float | None = None
+    #: the epochs of training behind the weights the fit ended with (the best epoch when
+    #: early stopping put the best back)
+    weights_epoch: int | None = None
     stopped_early: bool = False
     interrupted: bool = False
 
@@ -48,20 +52,7 @@ class History:
     def to_dict(self) -> dict:
         return {"records": self.records, "task": self.task, "epochs_run": self.epochs_run,
                 "best_epoch": self.best_epoch, "best_loss": self.best_loss,
-                "stopped_early": self.stopped_early, "interrupted": self.interrupted}
-
-
-def _check_xy(X: np.ndarray, y: np.ndarray, what: str) -> None:
-    """X holds one sample per row, (n, features) or (n, channels, height, width) images;
-    y is 2-D (n, outputs)."""
-    if y.ndim == 1 and y.size and np.all(np.mod(y, 1) == 0):
-        raise ShapeError(f"{what}: y has shape {y.shape}: class labels? The network learns "
-                         "one-hot rows: y = scratchnet.data.one_hot(labels, n_classes)")
-    if X.ndim < 2 or y.ndim != 2:
-        raise ShapeError(f"{what}: X must be (samples, features) or (samples, channels, "
-                         f"height, width) and y 2-D, got shapes {X.shape} and {y.shape}")
-    if len(X) != len(y):
-        raise ShapeError(f"{what}: X has {len(X)} rows but y has {len(y)}")
+                "weights_epoch": self.weights_epoch, "stopped_early": self.stopped_early, "interrupted": self.interrupted}
 
 
 _blas_controller = None
@@ -134,6 +125,10 @@ class Trainer:
     (epochs 5-40x slower measured on two busy cores). ``benchmarks/bench.py``
     measures both.
 
+    ``target_inverse`` maps standardised regression targets back to their units: the
+    metrics of every evaluation (MAE, RMSE, R^2) are then in the original units, the losses
+    in the units the network trains in (see :func:`~scratchnet.nn.metrics.evaluate`).
+
     Divergence: a NaN or infinite loss or weight stops training with a
     :class:`~scratchnet.errors.DivergenceError`, and so does a loss that has exploded
     while staying finite: an epoch whose mean training loss is more than
@@ -146,9 +141,11 @@ class Trainer:
     divergence_factor: float | None = 1000.0
 
     def __init__(self, net: NeuralNetwork, optimizer: Optimizer,
-                 callbacks: list[Callback] | None = None, blas_threads: int | None = 1):
+                 callbacks: list[Callback] | None = None, blas_threads: int | None = 1,
+                 target_inverse: Callable[[np.ndarray], np.ndarray] | None = None):
         self.net = net
         self.optimizer = optimizer
+        self.target_inverse = target_inverse
         self.blas_threads = (None if blas_threads is None
                              else checks.positive_int(blas_threads, "blas_threads"))
         self.callbacks: list[Callback] = list(callbacks or [])
@@ -165,7 +162,7 @@ class Trainer:
     def fit(self, X_train: np.ndarray, y_train: np.ndarray, X_val: np.ndarray | None = None,
             y_val: np.ndarray | None = None, epochs: int = 100, eval_every: int = 10,
             batch_size: int = 32, seed: int | None = 1, restart: bool = True,
-            early_stopping: bool | EarlyStopping = False,
+            early_stopping: bool | str | EarlyStopping = False,
             callbacks: list[Callback] | None = None,
             resume: tuple[dict, dict] | None = None,
             schedule_epochs: int | None = None, verbose: int = 0) -> History:
@@ -178,9 +175,11 @@ class Trainer:
         Args:
             restart: re-initialise the weights (from the network's seed) and the optimizer
                 state first, as the book does; False continues from the current weights.
-            early_stopping: True for the notebook's rule (stop at the first evaluation that
-                does not improve, restore the best weights), or an :class:`EarlyStopping`.
-                The best evaluation is tracked either way (``trainer.early_stopping``).
+            early_stopping: True to stop at the first evaluation that does not improve
+                and restore the best weights, ``"notebook"`` for the notebook's trainer
+                (:class:`~scratchnet.nn.callbacks.NotebookStopping`), or an
+                :class:`EarlyStopping`. The best evaluation is tracked either way
+                (``trainer.early_stopping``).
             resume: a checkpoint from :meth:`checkpoint`; training continues exactly where
                 it stopped (weights, optimizer state, schedule, random streams, position).
             schedule_epochs: the epochs the learning-rate schedule is laid out over
@@ -218,13 +217,13 @@ class Trainer:
         net = self.net
         X_train = np.ascontiguousarray(X_train, dtype=net.dtype)
         y_train = np.ascontiguousarray(y_train, dtype=net.dtype)
-        _check_xy(X_train, y_train, "training data")
+        check_xy(X_train, y_train, "training data")
         if len(X_train) == 0:
             raise ShapeError("training data is empty")
         if X_val is not None and y_val is not None and len(X_val) > 0:
             X_val = np.asarray(X_val, dtype=net.dtype)
             y_val = np.asarray(y_val, dtype=net.dtype)
-            _check_xy(X_val, y_val, "validation data")
+            check_xy(X_val, y_val, "validation data")
         else:
             X_val = y_val = None
         self.early_stopping = stopper = EarlyStopping.of(early_stopping)
@@ -268,6 +267,7 @@ class Trainer:
         if run.perm is None:  # a new epoch (a resumed one keeps its order and its sum)
             run.perm = self._rng.permutation(len(run.X))
             run.batch, run.loss_sum = 0, 0.0
+            run.stopper.start_epoch(epoch, net.arrays(), (epoch + 1) % run.eval_every == 0)
         for cb in run.callbacks:
             cb.on_epoch_start(self, epoch)
         n_batches, size = run.n_batches, run.batch_size
@@ -348,9 +348,12 @@ class Trainer:
         history.epochs_run = run.epoch
         history.interrupted = interrupted
         history.stopped_early = stopped_early
-        if run.stopper.restore_best and not interrupted and run.stopper.best_params is not None:
+        history.weights_epoch = run.epoch
+        final = None if interrupted else run.stopper.final_weights(stopped_early)
+        if final is not None:
             self._last_weights = self.net.state_dict()
-            run.stopper.restore(self.net.arrays())
+            history.weights_epoch, arrays = final
+            copy_into(self.net.arrays(), arrays)
         history.best_epoch = run.stopper.best_epoch
         best = run.stopper.best_loss
         history.best_loss = best if math.isfinite(best) else None
@@ -367,8 +370,9 @@ class Trainer:
 
     # -- evaluation ----------------------------------------------------------------
     def evaluate(self, X: np.ndarray, y: np.ndarray, batch_size: int = 2048) -> dict:
-        """Loss and the task's metrics on (X, y), in inference mode and in batches."""
-        return evaluate(self.net, X, y, batch_size)
+        """Loss and the task's metrics on (X, y), in inference mode and in batches (the
+        metrics in original units, with ``target_inverse``)."""
+        return evaluate(self.net, X, y, batch_size, self.target_inverse)
 
     # -- checkpoints ---------------------------------------------------------------
     def checkpoint(self) -> tuple[dict, dict[str, np.ndarray]]:
@@ -424,21 +428,3 @@ class Trainer:
                 "perm": arrays.get("perm"), "loss_sum": meta["loss_sum"],
                 "start_loss": meta.get("start_loss"),
                 "elapsed": meta.get("elapsed", 0.0)}
-
-
-def evaluate(net: NeuralNetwork, X: np.ndarray, y: np.ndarray, batch_size: int = 2048) -> dict:
-    """``{"loss": ..., metric: ...}`` for the network on (X, y), in batches."""
-    X = np.asarray(X, dtype=net.dtype)
-    y = np.asarray(y, dtype=net.dtype)
-    _check_xy(X, y, "evaluation data")
-    batch_size = net.inference_batch_size(batch_size)
-    total, outputs = 0.0, []
-    for i in range(0, len(X), batch_size):
-        out = net.forward(X[i:i + batch_size], inference=True)
-        total += net.loss.forward(out, y[i:i + batch_size]) * len(out)
-        outputs.append(out)
-    prediction = np.concatenate(outputs) if outputs else np.empty((0, y.shape[1]))
-    scores = {"loss": total / max(len(X), 1)}
-    for name in TASK_METRICS[infer_task(net.loss, y)]:
-        scores[name] = METRICS[name](prediction, y)
-    return scores

@@ -195,7 +195,7 @@ def plan(base: dict, grid: dict[str, list], seeds: int, max_runs: int = MAX_RUNS
                 cfg = validate(raw, f"sweep point {pid}", overridden={
                     tuple(key.split(".")): f"--grid {key}={show_value(value)}"
                     for key, value in overrides.items()})
-                data_key = json.dumps([cfg.data.model_dump(mode="json"), cfg.seed])
+                data_key = json.dumps([cfg.data.model_dump(mode="json"), cfg.split_seed])
                 descriptions[data_key] = plan_experiment(
                     cfg, description=descriptions.get(data_key)).data
                 config = cfg.to_dict()
