@@ -297,6 +297,17 @@ def write_metrics(run_dir: Path, records: list[dict]) -> None:
                       "".join(json.dumps(r, default=_jsonable) + "\n" for r in records))
 
 
+def _is_record(record) -> bool:
+    """A metrics line: numbers (or null) by name, an integer epoch, and with
+    ``train --health`` a ``health`` list of one object per layer."""
+    if not isinstance(record, dict) or not isinstance(record.get("epoch"), int):
+        return False
+    health = record.get("health", [])
+    return isinstance(health, list) and all(isinstance(h, dict) for h in health) and all(
+        not isinstance(v, bool) and isinstance(v, (int, float, type(None)))
+        for k, v in record.items() if k != "health")
+
+
 def read_metrics(run_dir: str | Path) -> list[dict]:
     path = Path(run_dir) / METRICS
     if not os.path.lexists(path):
@@ -309,10 +320,9 @@ def read_metrics(run_dir: str | Path) -> list[dict]:
                 record = json.loads(line)
             except (json.JSONDecodeError, RecursionError):
                 raise DataError(f"{path}: line {number} is not valid JSON") from None
-            if not isinstance(record, dict) or not isinstance(record.get("epoch"), int) \
-                    or any(isinstance(v, bool) or not isinstance(v, (int, float, type(None)))
-                           for v in record.values()):
+            if not _is_record(record):
                 raise DataError(f"{path}: line {number} is not an evaluation record (a JSON "
-                                "object of numbers with an integer epoch)")
+                                "object of numbers with an integer epoch, and a list of "
+                                "objects as its health)")
             out.append(record)
     return out

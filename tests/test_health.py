@@ -208,6 +208,9 @@ def test_train_health_prints_records_and_plots(tmp_path):
     assert rc == 0, err
     assert out.strip() == str(run_dir / "health.png")
     assert (run_dir / "health.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    rc, out, err = run_cli(["compare", run_dir, "--json"], tmp_path)  # health read back too
+    assert rc == 0, err
+    assert json.loads(out)["runs"][0]["status"] == "completed"
 
 
 def test_plot_health_of_a_run_without_it_says_how(tmp_path):
