@@ -34,6 +34,7 @@ test: install-dev
 bench: install-dev
 	$(BIN)/python benchmarks/bench.py
 	$(BIN)/python benchmarks/cnn_speed.py
+	$(BIN)/python benchmarks/startup.py
 
 # The report goes to runs/reproduce/reproduction.md (untracked); REPORT=docs/reproduction.md
 # rewrites the committed one, BOSTON=BostonHousing.csv adds the Boston regressions.

@@ -31,6 +31,7 @@ from . import __version__, runs
 from .data import Scaler, saved_target_scaler
 from .errors import ConfigError, ShapeError
 from .experiment import load_run
+from .constants import ONNX_OPSET
 from .extras import require
 from .nn import (ELU, GELU, BatchNorm, BiasAdd, BinaryCrossEntropy, Dropout, Huber, Layer,
                  LeakyReLU, Linear, MeanAbsoluteError, MeanSquaredError, NeuralNetwork, ReLU,
@@ -40,7 +41,7 @@ from .nn.conv import (AvgPool2DOp, ChannelBiasAdd, Conv2DOp, FlattenOp, MaxPool2
 from .nn.normalization import BatchNorm2D
 
 #: the ONNX operator set the graph uses (ONNX 1.12, 2022; onnxruntime reads it since 1.12)
-OPSET = 17
+OPSET = ONNX_OPSET
 #: ONNX 1.12's IR version (a newer onnx package would stamp its own, which older runtimes
 #: refuse to read)
 IR_VERSION = 8

@@ -59,6 +59,30 @@ def test_importing_scratchnet_loads_no_heavy_library():
     assert out.stdout.strip() == "[]"
 
 
+#: what the command line must not load before a command runs (timed in `make bench`)
+STARTUP_HEAVY = ("numpy", "pydantic", "yaml", "scratchnet.nn", "scratchnet.config")
+
+
+@pytest.mark.parametrize("argv", [["--version"], ["--help"], ["train", "--help"],
+                                  ["sweep", "--help"], ["tune", "--help"]])
+def test_the_command_line_answers_help_without_numpy_or_pydantic(argv):
+    code = ("import sys\nfrom scratchnet.cli import main\ntry:\n"
+            f"    main({argv!r})\nexcept SystemExit as e:\n    code = e.code\n"
+            f"print('LOADED', code, [m for m in {STARTUP_HEAVY!r} if m in sys.modules])")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    *_, line = out.stdout.strip().splitlines()
+    loaded = [m for m in eval(line.split(" ", 2)[2]) if not (m == "pydantic" and len(argv) > 1)]
+    assert line.split(" ")[:2] == ["LOADED", "0"] and loaded == []  # (Typer itself loads
+    # pydantic for a command's --help, to know its types; the root --help does not)
+
+
+def test_the_clis_copies_of_library_values_match():
+    from scratchnet.cli.check import TOLERANCE
+    from scratchnet.nn import gradcheck
+
+    assert TOLERANCE == gradcheck.TOLERANCE
+
+
 @pytest.mark.parametrize("path", sorted(PACKAGE.rglob("*.py")),
                          ids=lambda p: str(p.relative_to(PACKAGE)))
 def test_no_module_is_too_long_to_read(path):

@@ -310,7 +310,7 @@ def test_a_signal_before_training_starts_is_not_lost(tmp_path):
     """Ctrl-C while the data loads (before Trainer.fit, which clears ``stop_requested``)
     still stops the run after its first batch. In-process with the CLI's handler and a
     real signal: the window is too short to hit from outside."""
-    from scratchnet.cli.train import GracefulStop
+    from scratchnet.cli.signals import GracefulStop
     from scratchnet.experiment import build_network, build_optimizer, prepare_data
     from scratchnet.nn.trainer import Trainer
 

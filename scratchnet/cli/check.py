@@ -5,16 +5,15 @@ from __future__ import annotations
 from pathlib import Path
 from typing import List, Optional
 
-import numpy as np
 import typer
-from rich.table import Table
 
-from ..config import load_config
 from ..errors import ConfigError
-from ..experiment import as_samples, build_network, plan_experiment, prepare_data
-from ..nn.gradcheck import TOLERANCE, check_network
 from .app import EXIT_FAILURE, app, emit_json, err_console, make_console
 from .train import SET_HELP
+
+#: ``scratchnet.nn.gradcheck.TOLERANCE``, repeated so that ``--help`` needs no NumPy (a
+#: test holds the two together)
+TOLERANCE = 1e-6
 
 
 @app.command()
@@ -26,13 +25,19 @@ def gradcheck(
     entries: int = typer.Option(200, "--entries", min=0, help="Entries checked per parameter "
                                 "tensor, drawn at random (0: every entry)."),
     seed: int = typer.Option(0, "--seed", help="Seeds the choice of rows and entries."),
-    tol: float = typer.Option(TOLERANCE, "--tol", help="Largest relative error that passes."),
+    tol: float = typer.Option(TOLERANCE, "--tol", help="Largest relative error that passes "
+                              "(the engine's gradcheck.TOLERANCE)."),
     json_out: bool = typer.Option(False, "--json", help="The rows as JSON on stdout, nothing else."),
 ):
     """Check the configured network's gradients against finite differences.
 
     float64 central differences for every parameter tensor, on a small batch of the real
     training data; a table per layer. Exit 1 when any tensor fails."""
+    from rich.table import Table
+    from ..experiment import as_samples, build_network, plan_experiment, prepare_data
+    from ..nn.gradcheck import check_network
+    from ..config import load_config
+    import numpy as np
     if not tol > 0:
         raise ConfigError(f"--tol must be > 0, got {tol}")
     # float64 is what makes central differences meaningful; it is set last so it wins.

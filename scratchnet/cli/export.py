@@ -6,7 +6,7 @@ from pathlib import Path
 
 import typer
 
-from ..onnx_export import OPSET, export_run
+from ..constants import ONNX_OPSET as OPSET
 from .app import app
 
 
@@ -19,4 +19,5 @@ def export(
     output: Path = typer.Option(..., "-o", "--output", metavar="FILE",
                                 help="The ONNX file to write (replaced if it exists)."),
 ):
+    from ..onnx_export import export_run
     print(export_run(run_dir, output))

@@ -7,12 +7,8 @@ from pathlib import Path
 from typing import List, Optional
 
 import typer
-import yaml
-from rich.table import Table
 
-from ..config import json_schema, load_config
 from ..errors import ConfigError, DataError, NeedsDataFile
-from ..experiment import plan_experiment
 from .app import EXIT_USAGE, app, cell, err_console, make_console, printable
 from .train import SET_HELP
 
@@ -26,6 +22,8 @@ def validate(
     """Check experiment files without training: the schema, then the whole experiment
     (data, every layer's shape, loss and output, optimizer and schedule, memory). Every
     mistake in a file is listed, one line each."""
+    from ..config import load_config
+    from ..experiment import plan_experiment
     bad = 0
     for path in configs:
         try:
@@ -61,6 +59,10 @@ def show(
 ):
     """Print the resolved config and the model summary: each layer's output shape and
     parameters, the rows each split holds and the memory training will take."""
+    from rich.table import Table
+    from ..config import load_config
+    from ..experiment import plan_experiment
+    import yaml
     cfg = load_config(config, overrides)
     plan = plan_experiment(cfg, str(data_dir) if data_dir else None)
     console = make_console()
@@ -92,6 +94,7 @@ def schema(
     output: Optional[Path] = typer.Option(None, "-o", "--output", help="Write to this file instead of stdout."),
 ):
     """Print the JSON Schema of experiment files (for editor completion and checks)."""
+    from ..config import json_schema
     text = json.dumps(json_schema(), indent=2) + "\n"
     if output is None:
         print(text, end="")

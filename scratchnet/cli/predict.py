@@ -10,8 +10,6 @@ from typing import List
 
 import typer
 
-from ..experiment import load_run
-from ..predict import predict_rows, read_inputs
 from .app import app, cell, emit_json, make_console, printable
 
 
@@ -51,6 +49,8 @@ def predict(
                                      help="table (for people), csv or json (for programs)."),
 ):
     """Predict with a run's best weights: one row per input example."""
+    from ..experiment import load_run
+    from ..predict import predict_rows, read_inputs
     cfg, net, info, _ = load_run(run_dir)
     data = read_inputs(inputs, info, dataset=cfg.data.dataset,
                        ignore_columns=[cfg.data.target] if cfg.data.target else [])

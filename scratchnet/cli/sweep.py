@@ -6,22 +6,19 @@ import shlex
 from contextlib import ExitStack
 from enum import Enum
 from pathlib import Path
-from typing import List, Optional
+from typing import TYPE_CHECKING, List, Optional
 
 import typer
-from rich.table import Table
 
-from .. import runs
-from ..config import load_config
 from ..errors import ConfigError, DataError, ScratchnetError, WriteError
-from ..compare import expand_paths, read_run
-from ..config.diff import differing_keys, flatten, short_keys, show_value
-from ..sweep import (MAX_RUNS, SELECTABLE, STATE, WORKER_TIMEOUT, SweepFolder, SweepTable,
-                     dask_client, parse_grid_option, run_sweep, summarize, write_results)
+from ..constants import MAX_RUNS, SELECTABLE, SWEEP_STATE as STATE, WORKER_TIMEOUT
 from .app import EXIT_FAILURE, app, cell, emit_json, err_console, human_console, make_console
-from .render import fitted_tables, fmt, pct, run_labels_short
-from .signals import StopWorkers
 from .train import MLFLOW_HELP, MLFLOW_URI_HELP, SET_HELP, tracking_overrides
+
+if TYPE_CHECKING:  # loaded when a command runs, so that --help starts at once
+    from rich.table import Table
+
+    from ..sweep import SweepFolder, SweepTable
 
 HEADERS = {"accuracy": "test accuracy", "mae": "test MAE", "rmse": "test RMSE", "r2": "test R²",
            "test_loss": "test loss", "val_loss": "val loss", "epochs": "epochs",
@@ -63,6 +60,8 @@ def short_error(text: str | None, width: int = 90) -> str:
 
 def sweep_table(table: SweepTable, title: str) -> Table:
     """One row per grid point, metrics as mean ± std over seeds; the best row in bold green."""
+    from rich.table import Table
+    from ..config.diff import show_value
     t = Table(title=title)
     t.add_column("point")
     for k in table.keys:
@@ -85,6 +84,7 @@ def sweep_table(table: SweepTable, title: str) -> Table:
 
 
 def _grid_options(items: list[str] | None) -> dict[str, list]:
+    from ..sweep import parse_grid_option
     grid: dict[str, list] = {}
     for item in items or []:
         key, values = parse_grid_option(item)
@@ -95,6 +95,7 @@ def _grid_options(items: list[str] | None) -> dict[str, list]:
 
 
 def _run_line(task, entry, done: int, total: int, labels: dict) -> str:
+    from .render import fmt, pct
     s = entry.get("summary") or {}
     test = s.get("test") or {}
     if entry["status"] == "completed":
@@ -164,6 +165,11 @@ def _resume_command(folder: SweepFolder, executor: Executor, address: str | None
 
 def _sweep(stack, config, grid, seeds, overrides, jobs, executor, address, out, resume, data_dir,
            best_by, json_out, quiet, max_runs, worker_timeout):
+    from .signals import StopWorkers
+    from ..sweep import SweepFolder, dask_client, run_sweep, summarize, write_results
+    from ..config import load_config
+    from .. import runs
+    from ..config.diff import short_keys
     client = None
     if resume is not None:
         if config is not None or grid or seeds is not None or overrides:
@@ -245,6 +251,9 @@ def compare(
     json_out: bool = typer.Option(False, "--json", help="JSON on stdout, nothing else."),
 ):
     """A table of runs: the config keys that differ between them, and their metrics."""
+    from ..config.diff import differing_keys, flatten, short_keys, show_value
+    from ..compare import expand_paths, read_run
+    from .render import fitted_tables, run_labels_short
     records = [read_run(d) for d in expand_paths(paths)]
     keys = differing_keys([r["config"] for r in records])
     names = short_keys(keys)
@@ -294,6 +303,8 @@ def plot(
     config keys that differ; a single classification run also gets its confusion matrix.
     With --health: each layer's dead units, inactive and saturated outputs and
     update-to-weight ratio per evaluation."""
+    from ..compare import expand_paths, read_run
+    from .. import runs
     run_dirs = expand_paths(paths)
     name = runs.HEALTH_PLOT if health else runs.PLOT
     if output is None:

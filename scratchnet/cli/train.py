@@ -7,17 +7,10 @@ import shlex
 from pathlib import Path
 from typing import List, Optional
 
-import numpy as np
 import typer
 
-from .. import runs
-from ..config import load_config
 from ..errors import ConfigError, DataError, DivergenceError
-from ..predict import top_classes
-from ..experiment import config_edited, evaluate_run, load_run, plan_experiment, train_experiment
 from .app import EXIT_FAILURE, app, cell, emit_json, err_console, human_console, make_console
-from .render import ConsoleReporter, DownloadBar, comparison_table, fmt, pct, summary_table
-from .signals import GracefulStop
 
 SET_HELP = "Override a config value: --set model.layers.0.neurons=128 (repeatable)."
 MLFLOW_HELP = ("Log to MLflow (extra 'mlflow'), by default to the SQLite database mlflow.db "
@@ -38,6 +31,7 @@ def tracking_overrides(mlflow: bool, mlflow_uri: str | None) -> list[str]:
 
 
 def _plan_or_failure(cfg, data_dir: Path | None):
+    from ..experiment import plan_experiment
     try:
         return plan_experiment(cfg, str(data_dir) if data_dir else None)
     except DataError as e:
@@ -64,6 +58,12 @@ def train(
     mlflow_uri: Optional[str] = typer.Option(None, "--mlflow-uri", metavar="URI", help=MLFLOW_URI_HELP),
 ):
     """Train each experiment, writing a run folder for each."""
+    from .render import ConsoleReporter, DownloadBar, comparison_table, summary_table
+    from .signals import GracefulStop
+    from ..config import load_config
+    import numpy as np
+    from .. import runs
+    from ..experiment import train_experiment
     runs.check_out_dir(out)
     overrides = [*(overrides or []), *tracking_overrides(mlflow, mlflow_uri),
                  *(["train.health=true"] if health else [])]
@@ -153,6 +153,10 @@ def eval_(
                                  "examples --proba shows (the first N)."),
 ):
     """Evaluate a run's best weights on the test split."""
+    from ..experiment import config_edited, evaluate_run, load_run
+    from .render import fmt, pct
+    from .. import runs
+    from ..predict import top_classes
     loaded = cfg, _, info, summary = load_run(run_dir)
     if config_edited(run_dir, summary):
         err_console.print(f"[yellow]warning:[/] {cell(str(run_dir / runs.CONFIG))} was edited after "

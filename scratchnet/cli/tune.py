@@ -5,43 +5,37 @@ from __future__ import annotations
 import shlex
 from enum import Enum
 from pathlib import Path
-from typing import List, Literal, Optional, get_args, get_origin
+from typing import TYPE_CHECKING, List, Optional
 
 import typer
-from rich.table import Table
 
-from .. import runs
-from ..config import load_config
-from ..config.diff import short_keys, show_value
-from ..config.schema import TuneConfig
 from ..errors import ConfigError
-from ..sweep import MAX_RUNS
-from ..tune import FORMS, STATE, TuneFolder, TuneTable, create, finished, parse_space_option
-from ..tune import run_study, summarize, trial_row
+from ..constants import (MAX_RUNS, TUNE_DIRECTIONS, TUNE_FORMS as FORMS, TUNE_METRICS, TUNE_PRUNERS,
+                         TUNE_SAMPLERS, TUNE_STATE as STATE)
 from .app import EXIT_FAILURE, app, cell, emit_json, err_console, human_console
-from .render import fmt, pct
-from .signals import StopWorkers
-from .sweep import short_error
 from .train import SET_HELP
 
+if TYPE_CHECKING:  # loaded when a command runs, so that --help starts at once
+    from rich.table import Table
 
-def _choices(setting: str) -> type[Enum]:
+    from ..tune import TuneFolder, TuneTable
+
+
+def _choices(setting: str, values: tuple[str, ...]) -> type[Enum]:
     """The values the schema allows for a ``tune:`` setting, as a Typer choice."""
-    def literals(ann) -> list:
-        if get_origin(ann) is Literal:
-            return list(get_args(ann))
-        return [v for a in get_args(ann) for v in literals(a)]
-    values = literals(TuneConfig.model_fields[setting].annotation)
     return Enum(setting.title(), {v: v for v in values}, type=str)
 
 
-Metric, Direction, Pruner, Sampler = (_choices(s) for s in ("metric", "direction", "pruner", "sampler"))
+Metric, Direction, Pruner, Sampler = (_choices(s, v) for s, v in (
+    ("metric", TUNE_METRICS), ("direction", TUNE_DIRECTIONS), ("pruner", TUNE_PRUNERS),
+    ("sampler", TUNE_SAMPLERS)))
 #: options that make a new plan, refused with --resume (which continues the stored one)
 PLAN_OPTIONS = ("CONFIG", "--space", "--set", "--metric", "--direction", "--pruner",
                 "--sampler", "--seed", "--storage")
 
 
 def _space_options(items: list[str] | None) -> tuple[dict, dict]:
+    from ..tune import parse_space_option
     space, origins = {}, {}
     for item in items or []:
         key, spec = parse_space_option(item)
@@ -52,14 +46,17 @@ def _space_options(items: list[str] | None) -> tuple[dict, dict]:
 
 
 def _show(v) -> str:
+    from ..config.diff import show_value
     return f"{v:.4g}" if isinstance(v, float) else show_value(v)
 
 
 def _metric(metric: str, value) -> str:
+    from .render import fmt, pct
     return pct(value) if metric == "accuracy" and value is not None else fmt(value)
 
 
 def _trial_line(row: dict, done: int, total: int, names: dict, metric: str) -> str:
+    from .sweep import short_error
     values = ", ".join(f"{names.get(k, k)}={_show(v)}" for k, v in row["params"].items())
     header = metric.replace("_", " ")
     if row["status"] == "completed":
@@ -73,6 +70,10 @@ def _trial_line(row: dict, done: int, total: int, names: dict, metric: str) -> s
 
 def tune_table(table: TuneTable, title: str, top: int) -> Table:
     """The best ``top`` trials, the best in bold green; each value and how it ended."""
+    from rich.table import Table
+    from .render import fmt
+    from .sweep import short_error
+    from ..config.diff import short_keys
     names = short_keys(table.keys)
     t = Table(title=title)
     t.add_column("trial", justify="right")
@@ -94,6 +95,7 @@ def tune_table(table: TuneTable, title: str, top: int) -> Table:
 
 
 def importance_table(importances: dict[str, float]) -> Table:
+    from rich.table import Table
     t = Table(title="parameter importances (fANOVA)")
     t.add_column("parameter")
     t.add_column("importance", justify="right")
@@ -140,6 +142,9 @@ def tune(
     Trials run under one tune folder, whose study (SQLite by default) a stopped search
     resumes from; the end is a table of the best trials, the parameter importances and
     best.yaml, the best trial's config, which `scratchnet train` runs."""
+    from ..tune import TuneFolder, create
+    from ..config import load_config
+    from .. import runs
     data = str(data_dir) if data_dir else None
     if resume is not None:
         given = [config, space, overrides, metric, direction, pruner, sampler, seed, storage]
@@ -163,6 +168,9 @@ def tune(
 
 
 def _run(folder: TuneFolder, trials, jobs, data_dir, top, json_out, quiet, max_runs) -> None:
+    from .signals import StopWorkers
+    from ..tune import finished, run_study, summarize, trial_row
+    from ..config.diff import short_keys
     s = folder.state
     names = short_keys([d.key for d in folder.space])
     total = trials or s["trials"]

@@ -14,6 +14,7 @@ from typing import Annotated, Any, Literal, Union
 from pydantic import (AfterValidator, BaseModel, ConfigDict, Discriminator, Field, PrivateAttr,
                       Tag, field_validator, model_validator)
 
+from ..constants import TUNE_DIRECTIONS, TUNE_METRICS, TUNE_PRUNERS, TUNE_SAMPLERS
 from ..data import DATASETS, SCALERS
 from ..nn import (ACTIVATIONS, BIAS_INITIALIZERS, DTYPES, INITIALIZERS, LOSSES, OPTIMIZERS,
                   SCHEDULES)
@@ -271,8 +272,6 @@ class TrackingConfig(Strict):
                                    "(default: the experiment's name; a sweep's folder name)")
 
 
-#: what `scratchnet tune` may optimise: a validation metric of every evaluation
-TUNE_METRICS = ("val_loss", "accuracy", "mae", "rmse", "r2")
 
 
 class TuneConfig(Strict):
@@ -282,13 +281,13 @@ class TuneConfig(Strict):
     trials: int = Field(20, gt=0, description="trials in the study (a resumed study runs the rest)")
     metric: Literal[TUNE_METRICS] = Field("val_loss", description="the objective: the best "
                                           "value of this validation metric over the evaluations")
-    direction: Literal["minimize", "maximize"] | None = Field(
+    direction: Literal[TUNE_DIRECTIONS] | None = Field(
         None, description="default: maximize accuracy and r2, minimize the others")
-    pruner: Literal["none", "median", "hyperband"] = Field(
+    pruner: Literal[TUNE_PRUNERS] = Field(
         "median", description="stops poor trials early, at an evaluation")
     startup_trials: int = Field(5, ge=0, description="median pruner: trials that run to the "
                                 "end before it stops any")
-    sampler: Literal["tpe", "random"] = Field("tpe", description="how trials are chosen")
+    sampler: Literal[TUNE_SAMPLERS] = Field("tpe", description="how trials are chosen")
     seed: int | None = Field(None, description="seeds the sampler: same seed, same trials")
     storage: str | None = Field(None, description="optuna storage URL (default: "
                                 "sqlite:///<tune folder>/study.db)")

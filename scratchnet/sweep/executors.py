@@ -10,6 +10,7 @@ from concurrent.futures import ProcessPoolExecutor, as_completed
 from contextlib import contextmanager
 from dataclasses import dataclass
 
+from ..constants import WORKER_TIMEOUT
 from ..errors import ConfigError, ScratchnetError
 from ..extras import install_hint
 from ..tracking import PlanTracking
@@ -19,9 +20,6 @@ from .worker import run_task, run_task_shipped, watch_parent
 
 #: seconds a Dask scheduler has to accept a connection and answer its greeting
 CONNECT_TIMEOUT = 10.0
-#: seconds a Dask cluster may be without a single worker before the sweep gives up on it
-#: (``sweep --worker-timeout``)
-WORKER_TIMEOUT = 60.0
 #: seconds between looks at a Dask cluster's finished tasks and workers
 POLL = 0.5
 

@@ -10,6 +10,7 @@ from pathlib import Path
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from .. import runs
+from ..constants import SWEEP_STATE
 from ..config import ExperimentConfig, validate
 from ..config.messages import Origin, format_validation_errors
 from ..errors import ConfigError, DataError, ScratchnetError
@@ -17,7 +18,7 @@ from ..tracking import tracked_settings
 from .grid import MAX_RUNS, Task, check_grid, check_size, merge_grids, plan
 from .worker import strip_summary
 
-STATE = "sweep.json"
+STATE = SWEEP_STATE
 RESULTS_CSV = "results.csv"
 RESULTS_JSON = "results.json"
 RUNS = "runs"

@@ -13,6 +13,7 @@ from typing import Any
 
 import yaml
 
+from ..constants import MAX_RUNS
 from ..config import apply_override, safe_load, validate
 from ..config.diff import show_value
 from ..errors import ConfigError
@@ -69,9 +70,6 @@ def parse_grid_option(text: str) -> tuple[str, list]:
     return key, values
 
 
-#: the most runs (grid points x seeds) a sweep plans unless told it may plan more
-#: (``--max-runs N``): a grid of thousands of points is more often a slip than a plan
-MAX_RUNS = 1000
 
 
 def check_size(grid: dict[str, list], seeds: int, max_runs: int = MAX_RUNS) -> int:

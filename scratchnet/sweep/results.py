@@ -8,6 +8,7 @@ import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ..constants import SELECTABLE  # noqa: F401  (the metrics that may pick the best point)
 from .. import runs
 from ..compare import METRICS, summary_metric
 from ..config.diff import short_keys, show_value
@@ -15,8 +16,6 @@ from ..errors import ConfigError
 from .folder import RESULTS_CSV, RESULTS_JSON, SweepFolder
 from .grid import Task
 
-#: metrics that may pick the best grid point (epochs and seconds may not)
-SELECTABLE = ("val_loss", "test_loss", "accuracy", "mae", "rmse", "r2")
 
 
 def _mean_std(values: list[float]) -> dict:

@@ -10,6 +10,7 @@ from pathlib import Path
 from pydantic import ConfigDict
 
 from .. import runs
+from ..constants import TUNE_STATE
 from ..compare import METRICS
 from ..config import ExperimentConfig, validate
 from ..config.schema import TuneConfig
@@ -19,7 +20,7 @@ from ..sweep.grid import MAX_RUNS
 from ..tracking import tracked_settings
 from .space import Dimension, candidate, check_space, parse_space
 
-STATE = "tune.json"
+STATE = TUNE_STATE
 STUDY_DB = "study.db"
 RESULTS = "results.json"
 BEST = "best.yaml"

@@ -14,15 +14,13 @@ from typing import Any
 
 import yaml
 
+from ..constants import TUNE_FORMS as FORMS  # distribution -> the form it is written in
 from ..config import ExperimentConfig, apply_override, safe_load, validate
 from ..config.diff import show_value
 from ..errors import ConfigError, ConfigErrors
 from ..registry import did_you_mean
 from ..sweep import parse_grid_option
 
-#: distribution -> the form it is written in
-FORMS = {"uniform": "uniform:LOW:HIGH", "loguniform": "loguniform:LOW:HIGH",
-         "int": "int:LOW:HIGH[:STEP|:log]", "choice": "choice:A,B,..."}
 #: sections a trial cannot vary (the tune sets names, and reads these itself)
 FIXED = ("name", "tune", "tracking", "sweep")
 
