@@ -1,7 +1,7 @@
 """Experiment tracking with MLflow (the optional extra ``scratchnet-dlfs[mlflow]``).
 
 A run is logged as one MLflow run: the resolved config flattened to dotted params, every
-evaluation's metrics with ``step=epoch``, the test metrics at the end, the config hash
+epoch's training loss and every evaluation's metrics with ``step=epoch``, the test metrics at the end, the config hash
 and scratchnet's version as tags, and the run folder's files as artifacts. A sweep's runs
 are nested under one parent run. The default store is a SQLite database beside the run
 folders (``sqlite:///<runs folder>/mlflow.db``, with artifacts in ``mlartifacts/`` next to
@@ -198,8 +198,9 @@ def evaluation_metrics(record: dict) -> list[tuple[str, float, int]]:
 
 
 class RunTracker(Callback):
-    """Logs one run folder to MLflow: :meth:`start` when its folder exists, every
-    evaluation as it happens (a trainer callback), and :meth:`finish` at the end."""
+    """Logs one run folder to MLflow: :meth:`start` when its folder exists, every epoch
+    as it ends (its training loss; an evaluation's numbers too: a trainer callback), and
+    :meth:`finish` at the end."""
 
     def __init__(self, tracker: Tracker, parent_run_id: str | None = None):
         self.tracker = tracker
@@ -219,8 +220,8 @@ class RunTracker(Callback):
             TAG + "version": __version__}, self.parent_run_id)
         t.log(self.run_id, params=run_params(config))
 
-    def on_evaluate(self, trainer, record):
-        self.tracker.log(self.run_id, metrics=evaluation_metrics(record))
+    def on_epoch_end(self, trainer, epoch):  # every epoch's loss, evaluations' numbers
+        self.tracker.log(self.run_id, metrics=evaluation_metrics(trainer.history.last_row()))
 
     def finish(self) -> None:
         """The test metrics, the status and the folder's files, read from the folder."""

@@ -59,8 +59,9 @@ def test_a_trained_run_is_logged_with_params_metrics_tags_and_artifacts(tmp_path
                for k in ("train_loss", "val_loss", "accuracy", "lr")}
     records = runs.read_metrics(tmp_path / run_dir)
     for key, logged in history.items():
-        assert logged == [(r["epoch"], pytest.approx(r[key])) for r in records]
+        assert logged == [(r["epoch"], pytest.approx(r[key])) for r in records if key in r]
     assert [step for step, _ in history["val_loss"]] == [2, 4]
+    assert [step for step, _ in history["train_loss"]] == [1, 2, 3, 4]  # every epoch
     metrics = run.data.metrics
     assert metrics["test_accuracy"] == pytest.approx(summary["test"]["accuracy"])
     assert metrics["test_loss"] == pytest.approx(summary["test"]["loss"])

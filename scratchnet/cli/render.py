@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import math
 import os
+import time
 
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
 from ..nn import Callback
@@ -31,11 +32,19 @@ def metric_columns(task: str) -> list[str]:
 
 
 class ConsoleReporter(Callback):
-    """A progress bar while an epoch runs and a row at every evaluation."""
+    """What ``train`` shows while a run trains: a row per epoch on ``console`` (the
+    training loss; the validation columns at evaluations, with the health lines of
+    ``--health`` under them), and on ``bar_console``, when it is a terminal, one progress
+    bar for the whole run: the epoch, the epoch's running mean loss, samples per second,
+    time elapsed and the time the rest of the run will take. The bar is cleared when the
+    fit ends, is stopped (Ctrl-C) or fails (:meth:`close`); it is never left behind, and
+    where the bar's console is not a terminal (a log file, CI) there is none: the rows
+    are one plain line per epoch."""
 
-    def __init__(self, console: Console, name: str):
+    def __init__(self, console: Console, name: str, bar_console: Console | None = None):
         self.console = console
         self.name = name
+        self.bar_console = console if bar_console is None else bar_console
         self.task = "classification"  # read from the trainer when the fit starts
         self.progress: Progress | None = None
         self.bar = None
@@ -43,39 +52,68 @@ class ConsoleReporter(Callback):
 
     def on_fit_start(self, trainer):
         self.epochs = trainer.fit_args["epochs"]
+        self.batch_size = trainer.fit_args["batch_size"]
         self.task = trainer.history.task
-        if self.console.is_terminal:
+        self._loss_sum, self._batches, self._seen, self._t0 = 0.0, 0, 0, time.perf_counter()
+        self._started = False
+        if self.bar_console.is_terminal:
+            from rich.progress import TimeElapsedColumn
+
             self.progress = Progress(
-                TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
-                TextColumn("loss {task.fields[loss]}"), TimeRemainingColumn(),
-                console=self.console, transient=True)
+                TextColumn("[bold]{task.description}"), BarColumn(),
+                TextColumn("loss {task.fields[loss]}"), TextColumn("{task.fields[rate]}"),
+                TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn(),
+                console=self.bar_console, transient=True)
             self.progress.start()
 
     def on_epoch_start(self, trainer, epoch):
+        self._loss_sum, self._batches = 0.0, 0
         if self.progress is not None:
-            if self.bar is not None:
-                self.progress.remove_task(self.bar)
-            self.bar = self.progress.add_task(f"{self.name} epoch {epoch + 1}/{self.epochs}",
-                                              total=None, loss="-")
+            description = f"{self.name} epoch {epoch + 1}/{self.epochs}"
+            if self.bar is None:
+                self.bar = self.progress.add_task(description, total=None, loss="-", rate="")
+            self.progress.update(self.bar, description=description)
 
     def on_batch_end(self, trainer, epoch, batch, n_batches, loss):
-        if self.progress is not None and (batch % 20 == 0 or batch + 1 == n_batches):
-            self.progress.update(self.bar, completed=batch + 1, total=n_batches, loss=f"{loss:.4f}")
+        self._loss_sum += loss
+        self._batches += 1
+        self._seen += self.batch_size
+        if self.progress is None:
+            return
+        done = epoch * n_batches + batch + 1
+        if self._batches == 1 and not self._started:  # a resumed run starts part-way
+            self.progress.reset(self.bar, total=self.epochs * n_batches, completed=done)
+            self._started = True
+        if batch % 20 == 0 or batch + 1 == n_batches:
+            rate = self._seen / max(time.perf_counter() - self._t0, 1e-9)
+            self.progress.update(self.bar, completed=done, total=self.epochs * n_batches,
+                                 loss=f"{self._loss_sum / self._batches:.4f}",
+                                 rate=f"{rate:,.0f} samples/s")
 
-    def on_evaluate(self, trainer, record):
+    def on_epoch_end(self, trainer, epoch):
+        row = trainer.history.last_row()
         cols = metric_columns(self.task)
         if not self._header_done:
-            head = f"{'epoch':>6} {'train loss':>11} {'val loss':>10} " + " ".join(f"{c:>9}" for c in cols) + f" {'lr':>9} {'seconds':>8}"
-            self.console.print(f"[bold]{head}[/]", highlight=False)
+            head = f"{'epoch':>6} {'train loss':>11} {'val loss':>10} " + \
+                " ".join(f"{c:>9}" for c in cols) + f" {'lr':>9} {'seconds':>8}"
+            self._print(f"[bold]{head}[/]")
             self._header_done = True
-        values = " ".join(f"{(pct(record.get(c)) if c == 'accuracy' else fmt(record.get(c))):>9}" for c in cols)
-        self.console.print(
-            f"{record['epoch']:>6} {fmt(record['train_loss']):>11} {fmt(record.get('val_loss')):>10} "
-            f"{values} {record['lr']:>9.4g} {record['seconds']:>8.1f}", highlight=False)
-        for line in health_lines(record.get("health") or []):
-            self.console.print(line, highlight=False, markup=False)
+        values = " ".join(f"{(pct(row.get(c)) if c == 'accuracy' else fmt(row.get(c))):>9}"
+                          for c in cols)
+        self._print(f"{row['epoch']:>6} {fmt(row['train_loss']):>11} "
+                    f"{fmt(row.get('val_loss')):>10} {values} {row['lr']:>9.4g} "
+                    f"{row['seconds']:>8.1f}")
+        for line in health_lines(row.get("health") or []):
+            self._print(line, markup=False)
+
+    def _print(self, text: str, markup: bool = True) -> None:
+        self.console.print(text, highlight=False, markup=markup)
 
     def on_fit_end(self, trainer, history):
+        self.close()
+
+    def close(self) -> None:
+        """Clear the bar (also after an error, so that none is left on the screen)."""
         if self.progress is not None:
             self.progress.stop()
             self.progress = None

@@ -30,6 +30,17 @@ def tracking_overrides(mlflow: bool, mlflow_uri: str | None) -> list[str]:
     return out
 
 
+def _loading(cfg, plan) -> str:
+    """What the header says is about to load: ``loading mnist (60,000 + 10,000 images of
+    1 x 28 x 28)``, so a long data load is not a silent wait."""
+    data = getattr(plan, "data", None)
+    if data is None:
+        return f"loading {cell(cfg.data.dataset)}"
+    each = f"images of {' x '.join(map(str, data.sample_shape))}" if data.sample_shape else \
+        f"rows of {data.n_features:,} features"
+    return f"loading {cell(data.name)} ({data.n_train:,} + {data.n_test:,} {each})"
+
+
 def _plan_or_failure(cfg, data_dir: Path | None):
     from ..experiment import plan_experiment
     try:
@@ -85,9 +96,10 @@ def train(
     for cfg, plan in zip(cfgs, plans):
         download = DownloadBar(err_console)
         stop = GracefulStop(download)
+        reporter = None if console is None else ConsoleReporter(console, cfg.name, err_console)
         if console is not None:
-            console.print(f"[bold]training {cfg.name}[/] ({cfg.data.dataset}, "
-                          f"{len(cfg.model.layers)} layers, {cfg.train.epochs} epochs)")
+            console.print(f"[bold]training {cell(cfg.name)}[/]: {len(cfg.model.layers)} layers, "
+                          f"{cfg.train.epochs} epochs; {_loading(cfg, plan)}", highlight=False)
         try:
             if isinstance(plan, DataError):
                 raise plan
@@ -100,8 +112,8 @@ def train(
                         err_console.print(f"extending {resume} to {_cfg.train.epochs} epochs in "
                                           f"a new run folder, {run_dir}", markup=False,
                                           highlight=False, soft_wrap=True)
-                    if console is not None:
-                        trainer.callbacks.append(ConsoleReporter(console, _cfg.name))
+                    if reporter is not None:
+                        trainer.callbacks.append(reporter)
                 result = train_experiment(cfg, out=out, data_dir=str(data_dir) if data_dir else None,
                                           resume=resume, on_start=on_start, progress=download,
                                           plan=plan)
@@ -121,6 +133,9 @@ def train(
             if json_out:
                 emit_json({"name": cfg.name, "status": status, "error": str(e)})
             continue
+        finally:
+            if reporter is not None:  # a failed or stopped run leaves no bar behind
+                reporter.close()
         summary = result.summary
         summaries.append(summary)
         if plot:

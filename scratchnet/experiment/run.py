@@ -35,7 +35,6 @@ class RunRecorder(Callback):
 
     def on_evaluate(self, trainer, record):
         self._evaluated_this_epoch = True
-        runs.write_metrics(self.run_dir, trainer.history.records)
         # The best evaluated weights so far; a run that ends without restoring them
         # (restore_best off) replaces them with its last weights when it completes.
         if trainer.early_stopping.best_epoch == record["epoch"]:
@@ -46,6 +45,8 @@ class RunRecorder(Callback):
                          {"epoch": epoch, "val_loss": val_loss, "config_hash": self.digest})
 
     def on_epoch_end(self, trainer, epoch):
+        # every epoch's training loss, the evaluations' columns where it was evaluated
+        runs.write_metrics(self.run_dir, trainer.history.per_epoch())
         every = self.cfg.train.checkpoint_every
         due = (epoch + 1) % every == 0 if every else self._evaluated_this_epoch
         self._evaluated_this_epoch = False
@@ -177,8 +178,8 @@ def _train(cfg: ExperimentConfig, run_dir: Path, data: Prepared, input_shape, re
                               early_stopping=stopper, resume=resume_state,
                               schedule_epochs=cfg.train.schedule_epochs)
     except DivergenceError as err:
-        if trainer.history.records:
-            runs.write_metrics(run_dir, trainer.history.records)
+        if trainer.history.epochs:
+            runs.write_metrics(run_dir, trainer.history.per_epoch())
         summary = {**base, "status": "diverged", "error": str(err),
                    "best_epoch": stopper.best_epoch,
                    "has_weights": (run_dir / runs.WEIGHTS).exists(),
@@ -193,7 +194,7 @@ def _train(cfg: ExperimentConfig, run_dir: Path, data: Prepared, input_shape, re
     seconds = history.records[-1]["seconds"] if history.records else time.perf_counter() - t0
     if history.interrupted:
         recorder.save_checkpoint(trainer)
-        runs.write_metrics(run_dir, history.records)  # even when nothing was evaluated yet
+        runs.write_metrics(run_dir, history.per_epoch())  # even when nothing was evaluated yet
         state = net.state_dict()
         if not (run_dir / runs.WEIGHTS).exists() and all(np.isfinite(a).all() for a in state.values()):
             recorder.save_weights(state, None, None)  # nothing evaluated yet: keep what we have

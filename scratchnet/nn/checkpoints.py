@@ -86,11 +86,12 @@ def check_meta(meta) -> None:
     _whole(stop.get("wait", 0), "early_stopping.wait")
     _mapping(meta.get("schedule") or {}, "schedule")
     history = _mapping(meta.get("history") or {}, "history")
-    records = history.get("records", [])
-    if not isinstance(records, list) or not all(
-            isinstance(r, dict) and isinstance(r.get("epoch"), int) for r in records):
-        raise CheckpointError("history.records is not a list of evaluation records (mappings "
-                              "with an integer epoch)")
+    for key, what in (("records", "evaluation"), ("epochs", "epoch")):
+        rows = history.get(key, [])
+        if not isinstance(rows, list) or not all(
+                isinstance(r, dict) and isinstance(r.get("epoch"), int) for r in rows):
+            raise CheckpointError(f"history.{key} is not a list of {what} records (mappings "
+                                  "with an integer epoch)")
 
 
 def check_position(meta: dict, arrays: dict, n_rows: int) -> None:

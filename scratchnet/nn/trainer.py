@@ -22,14 +22,16 @@ from .optimizers import Optimizer
 
 @dataclass
 class History:
-    """What a fit did: one record per evaluation, and how it ended.
+    """What a fit did: one record per evaluation, one per epoch, and how it ended.
 
     Each record holds ``epoch`` (1-based), ``train_loss`` (mean batch loss over that
     epoch), ``val_loss``, the task's metrics (``accuracy``, or ``mae``/``rmse``/``r2``),
-    ``lr`` and ``seconds`` (training time since the fit started).
+    ``lr`` and ``seconds`` (training time since the fit started). ``epochs`` holds every
+    epoch's ``epoch``, ``train_loss``, ``lr`` and ``seconds``, evaluated or not.
     """
 
     records: list[dict] = field(default_factory=list)
+    epochs: list[dict] = field(default_factory=list)
     task: str = "classification"
     epochs_run: int = 0
     best_epoch: int | None = None
@@ -49,8 +51,21 @@ class History:
     def __getitem__(self, i):
         return self.records[i]
 
+    def per_epoch(self) -> list[dict]:
+        """A row per epoch trained: its evaluation record where it was evaluated, else
+        its training loss, learning rate and time alone (what ``metrics.jsonl`` holds)."""
+        evaluated = {r["epoch"]: r for r in self.records}
+        rows = [evaluated.pop(e["epoch"], e) for e in self.epochs]
+        return sorted(rows + list(evaluated.values()), key=lambda r: r["epoch"])
+
+    def last_row(self) -> dict:
+        """The newest epoch's row of :meth:`per_epoch` (for a callback's ``on_epoch_end``)."""
+        last = self.epochs[-1]
+        evaluated = self.records and self.records[-1]["epoch"] == last["epoch"]
+        return self.records[-1] if evaluated else last
+
     def to_dict(self) -> dict:
-        return {"records": self.records, "task": self.task, "epochs_run": self.epochs_run,
+        return {"records": self.records, "epochs": self.epochs, "task": self.task, "epochs_run": self.epochs_run,
                 "best_epoch": self.best_epoch, "best_loss": self.best_loss,
                 "weights_epoch": self.weights_epoch, "stopped_early": self.stopped_early, "interrupted": self.interrupted}
 
@@ -308,6 +323,9 @@ class Trainer:
                 f"training diverged: the training loss of epoch {epoch + 1} is "
                 f"{train_loss:.4g}, more than {limit:g} times its starting value "
                 f"{run.start_loss:.4g} (learning rate {self._schedule(epoch):g} too high?)")
+        self.history.epochs.append({"epoch": epoch + 1, "train_loss": train_loss,
+                                    "lr": self._schedule(epoch),
+                                    "seconds": time.perf_counter() - run.t0})
         stop = False
         if (epoch + 1) % run.eval_every == 0 or epoch + 1 == run.epochs:
             stop = self._evaluate_epoch(run, epoch, train_loss)
@@ -424,6 +442,7 @@ class Trainer:
         self.net.dropout_rng.bit_generator.state = meta["dropout_rng"]
         hist = meta.get("history") or {}
         self.history.records = list(hist.get("records", []))
+        self.history.epochs = list(hist.get("epochs", []))
         return {"epoch": meta["epoch"], "batch": meta["batch"],
                 "perm": arrays.get("perm"), "loss_sum": meta["loss_sum"],
                 "start_loss": meta.get("start_loss"),
