@@ -1,7 +1,7 @@
 """What ``train --health`` costs, on the MNIST tanh workload (configs/mnist_tanh.yaml:
 784 -> 89 tanh -> 10, batch 60, 54,000 training images, 6,000 validation images).
 
-    SCRATCHNET_DATA_DIR=/work/shared/datasets python benchmarks/health_overhead.py
+    SCRATCHNET_DATA_DIR=DIR python benchmarks/health_overhead.py
 
 One epoch at a time, with an evaluation after every epoch (the worst case: the config
 itself evaluates every 10th), alternating a trainer without the monitor and one with it,

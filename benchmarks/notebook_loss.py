@@ -1,6 +1,6 @@
 """Where the notebook's trainer would have stopped had it watched the loss it printed.
 
-    SCRATCHNET_DATA_DIR=/work/shared/datasets python benchmarks/notebook_loss.py [STEM ...]
+    SCRATCHNET_DATA_DIR=DIR python benchmarks/notebook_loss.py [STEM ...]
 
 The notebook's softmax cross entropy added a (1 - y) log(1 - p) term over the classes
 (and clipped p to [1e-9, 1 - 1e-9]); its gradient was that of the true cross entropy, so

@@ -128,12 +128,16 @@ def test_run_folder_contents(trained):
     rc, out, err = run_cli(["validate", run / "config.yaml"], work)
     assert rc == 0, err
 
-    # metrics.jsonl: one line per evaluation (every 2 epochs, and the last)
+    # metrics.jsonl: one line per epoch; the evaluations (every 2 epochs, and the last)
+    # add the validation numbers
     records = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
-    assert [r["epoch"] for r in records] == [2, 3]
-    for r in records:
+    assert [r["epoch"] for r in records] == [1, 2, 3]
+    assert set(records[0]) == {"epoch", "train_loss", "lr", "seconds"}
+    evaluations = [r for r in records if "val_loss" in r]
+    assert [r["epoch"] for r in evaluations] == [2, 3]
+    for r in evaluations:
         assert {"train_loss", "val_loss", "accuracy", "lr"} <= set(r)
-    assert s["best_epoch"] == min(records, key=lambda r: r["val_loss"])["epoch"]
+    assert s["best_epoch"] == min(evaluations, key=lambda r: r["val_loss"])["epoch"]
 
     # summary.json on disk is what --json printed
     summary = json.loads((run / "summary.json").read_text())
@@ -518,20 +522,20 @@ def test_installed_script_matches_python_m(tmp_path):
 
 
 # -- the library behind the command ------------------------------------------------------------
-def test_metrics_are_written_as_each_evaluation_happens(tmp_path, tiny_config):
-    """While training runs, metrics.jsonl already holds every evaluation so far."""
+def test_metrics_are_written_as_each_epoch_ends(tmp_path, tiny_config):
+    """While training runs, metrics.jsonl already holds every epoch so far."""
     from scratchnet.nn.callbacks import Callback
     from scratchnet.experiment import train_experiment
 
     seen = []
 
     class Watch(Callback):
-        def on_evaluate(self, trainer, record):
+        def on_epoch_end(self, trainer, epoch):
             path = Path(trainer_run_dir[0]) / "metrics.jsonl"
             seen.append(len(path.read_text().splitlines()))
 
     trainer_run_dir = []
-    cfg = load_config(tiny_config("live", train={"epochs": 3}))
+    cfg = load_config(tiny_config("live", train={"epochs": 3, "eval_every": 2}))
     result = train_experiment(cfg, out=tmp_path / "runs", callbacks=[Watch()],
                               on_start=lambda trainer, run_dir: trainer_run_dir.append(run_dir))
     assert seen == [1, 2, 3]

@@ -403,3 +403,11 @@ def test_reproduce_an_mnist_experiment(tmp_path):
     assert cells[1] == "76.38% (stopped at 20)"
     assert cells[2].endswith("]") and cells[4].endswith("]")
     assert cells[3].startswith(("yes", "no")) and cells[5].startswith(("yes", "no"))
+
+
+def test_the_readmes_experiment_file_is_the_shipped_one():
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
+    section = readme.split("## The experiment file", 1)[1]
+    block = section.split("```yaml\n", 1)[1].split("```\n", 1)[0]
+    shipped = (Path(__file__).resolve().parents[1] / "configs" / "mnist_tanh.yaml").read_text()
+    assert block == shipped
