@@ -226,3 +226,22 @@ def test_the_blas_updates_agree_with_numpys(monkeypatch):
     a = np.ones(4)
     assert not blas.axpy(1.0, np.ones(4, np.float32), a)  # mixed dtypes: NumPy's part
     assert not blas.axpy(1.0, np.ones(8)[::2], a)  # not contiguous
+
+
+def test_a_prepared_blas_step_follows_replaced_arrays():
+    """The BLAS step remembers the arrays of a parameter; a parameter whose arrays are
+    replaced (a new value array) is updated in the new one, never the old."""
+    from scratchnet.nn import blas
+    from scratchnet.nn.core import Param
+    from scratchnet.nn.optimizers import SGDMomentum
+
+    p = Param(np.ones((3, 4)), "W")
+    opt = SGDMomentum(0.5, momentum=0.9)
+    p.grad[...] = 1.0
+    opt.step([p], 0.5)
+    old = p.value
+    p.value = np.ones((3, 4))
+    opt.step([p], 0.5)
+    np.testing.assert_allclose(old, 0.5)
+    np.testing.assert_allclose(p.value, 1 - (0.9 * 0.5 + 0.5))
+    assert blas.momentum_step(0.1, 0.9, np.ones(4), np.ones(4), np.ones(4)) in (True, False)

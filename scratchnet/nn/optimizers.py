@@ -151,7 +151,7 @@ class SGD(Optimizer):
     name = "sgd"
 
     def _update(self, param, slots, lr):
-        if not blas.axpy(-lr, param.grad, param.value):  # one pass, no temporary
+        if not blas.sgd_step(lr, param.grad, param.value):  # one pass, no temporary
             param.value -= lr * param.grad
 
 
@@ -175,9 +175,8 @@ class SGDMomentum(Optimizer):
 
     def _update(self, param, slots, lr):
         v, g = slots["velocity"], param.grad
-        if not self.nesterov and blas.available(g, v, param.value):
-            blas.axpby(lr, g, self.momentum, v)  # two passes over memory, no temporary
-            blas.axpy(-1.0, v, param.value)
+        # two passes over memory, no temporary
+        if not self.nesterov and blas.momentum_step(lr, self.momentum, g, v, param.value):
             return
         v *= self.momentum
         v += lr * g
