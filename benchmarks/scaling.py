@@ -137,9 +137,18 @@ class Case:
         return {"forward": fwd, "backward": bwd}
 
 
+GFLOPS = 40e9  # about what one core's BLAS does: sizes the epochs, nothing more
+MAX_BATCH_SECONDS = 0.5  # a combination whose one batch takes longer is left out
+
+
+def batch_seconds(width: int, depth: int, batch: int) -> float:
+    """About how long one batch's floor takes on one core."""
+    return batch * floor_flops_per_row(width, depth) / GFLOPS
+
+
 def measure(width: int, depth: int, batch: int, seconds: float, rounds: int) -> dict:
-    rows = int(seconds * 40e9 / floor_flops_per_row(width, depth))  # ~40 GFLOP/s a core
-    rows = max(20 * batch, min(60000, rows)) // batch * batch
+    rows = int(seconds * GFLOPS / floor_flops_per_row(width, depth))
+    rows = max(3 * batch, min(60000, rows)) // batch * batch
     case = Case(width, depth, batch, rows)
     case.fit(), case.phases(), case.floor()  # warm-up
     fits, phases, floors = [], [], []
@@ -173,6 +182,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seconds", type=float, default=None,
                         help="about how long each floor epoch lasts (default 0.25, quick 0.1)")
     parser.add_argument("--rounds", type=int, default=None, help="measured rounds (default 3)")
+    parser.add_argument("--all", action="store_true",
+                        help="also the combinations whose one batch takes over 0.5 s")
     parser.add_argument("--widths", default=",".join(map(str, WIDTHS)))
     parser.add_argument("--depths", default=",".join(map(str, DEPTHS)))
     parser.add_argument("--batches", default=",".join(map(str, BATCHES)))
@@ -193,6 +204,10 @@ def main(argv: list[str] | None = None) -> int:
         for width in ints(args.widths):
             for depth in ints(args.depths):
                 for batch in ints(args.batches):
+                    if not args.all and batch_seconds(width, depth, batch) > MAX_BATCH_SECONDS:
+                        print(f"{width:6d} {depth:5d} {batch:5d}  left out (one batch's floor "
+                              f"~{batch_seconds(width, depth, batch):.0f} s; --all)")
+                        continue
                     print(row_text(measure(width, depth, batch, seconds, rounds)), flush=True)
     return 0
 
