@@ -203,7 +203,8 @@ def test_momentum_state_dict_names_and_values():
 
 def test_the_blas_updates_agree_with_numpys(monkeypatch):
     """SGD and SGD momentum go through the BLAS library's axpby/axpy where it has them:
-    the same steps as NumPy's, to rounding (a fused multiply-add rounds once)."""
+    the same steps as NumPy's (bit for bit with OpenBLAS's kernels; to rounding, for a
+    library whose axpby fuses the multiply and the add)."""
     from scratchnet.nn import blas
     from scratchnet.nn.core import Param
     from scratchnet.nn.optimizers import SGD, SGDMomentum

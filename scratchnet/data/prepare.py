@@ -252,7 +252,8 @@ def one_hot(y, n_classes, dtype="float32") -> np.ndarray:
 class Prepared:
     """Arrays ready for training, all in one floating dtype.
 
-    X_*: (n_*, n_features), scaled with statistics of X_train only.
+    X_*: (n_*, n_features), scaled with statistics of X_train only (with ``lazy``, 8-bit
+         features are :class:`~scratchnet.data.scaled.ScaledRows`, scaled as read).
     Y_*: (n_*, n_classes) one-hot for classification; (n_*, 1) column for regression.
     With ``validation="test"`` X_val/Y_val are the very same arrays as X_test/Y_test.
     ``source`` and ``fingerprint`` are the :class:`Dataset`'s.

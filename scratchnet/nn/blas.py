@@ -9,7 +9,11 @@ do the same in two passes, with no temporary. They are found once, through threa
 links another BLAS, or the library lacks the symbols, :func:`axpby` answers False and
 the caller does the work in NumPy. ``enabled = False`` turns them off (for comparisons).
 
-Results may differ from NumPy's in the last bit (a fused multiply-add rounds once).
+OpenBLAS's ``axpby`` rounds ``a*x`` and ``b*y`` before adding them, as NumPy does, and
+``axpy`` with ``a = -1`` is an exact subtraction, so the updates are the very numbers
+NumPy's operations give (checked for OpenBLAS 0.3.31; a library whose ``axpby`` fuses
+the multiply and the add may differ from NumPy in the last bit). ``axpy`` with another
+``a`` does fuse: :func:`axpy` is for callers that accept that.
 """
 
 from __future__ import annotations
@@ -144,6 +148,6 @@ def sgd_step(lr: float, grad: np.ndarray, value: np.ndarray) -> bool:
     call = _prepared(grad, value) if enabled else None
     if call is None:
         return False
-    n, (g, p), (_, axpy_) = call
-    axpy_(n, -lr, g, 1, p, 1)
+    n, (g, p), (axpby_, _) = call
+    axpby_(n, -lr, g, 1, 1.0, p, 1)  # axpby, not axpy: no fused multiply-add (see above)
     return True
