@@ -9,7 +9,7 @@ BIN := $(VENV)/bin
 CORE := $(VENV)/.core-stamp
 DEV := $(VENV)/.dev-stamp
 
-.PHONY: install install-dev demo test bench reproduce clean
+.PHONY: install install-dev demo test bench bench-scaling reproduce clean
 
 install: $(CORE)
 
@@ -35,6 +35,10 @@ bench: install-dev
 	$(BIN)/python benchmarks/bench.py
 	$(BIN)/python benchmarks/cnn_speed.py
 	$(BIN)/python benchmarks/startup.py
+
+# The cost table over hidden widths, depths and batch sizes, with per-phase timers.
+bench-scaling: install-dev
+	$(BIN)/python benchmarks/bench.py --scaling
 
 # The report goes to runs/reproduce/reproduction.md (untracked); REPORT=docs/reproduction.md
 # rewrites the committed one, BOSTON=BostonHousing.csv adds the Boston regressions.

@@ -21,10 +21,13 @@ It also reports test-set inference throughput and the peak memory (RSS) of a ful
 
 MNIST comes from ``$SCRATCHNET_DATA_DIR/mnist`` (``--data-dir`` overrides).
 
-Note for this project's machines: OPENBLAS_CORETYPE / OPENBLAS_L2_SIZE may be set in the
-environment, which makes a current NumPy use an older, slower kernel. Benchmark with both
-unset in that command alone (``env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE make bench``);
-the header says which kernel ran.
+``--widths`` (default 256,1024,4096) repeats the float32 contenders (scratchnet, PyTorch,
+the floor, at both thread counts) with wider hidden layers, each on the first images only
+so that an epoch stays short; the ratios to the floor at every width are the targets'.
+``--scaling`` prints the cost table over widths, depths and batch sizes instead, with
+per-phase timers (``benchmarks/scaling.py``).
+
+The header says which BLAS library and kernel ran.
 """
 
 from __future__ import annotations
@@ -55,11 +58,16 @@ FLOOR_DEFINITION = (
     "is not needed and scratchnet skips it), on contiguous slices into preallocated "
     "outputs: no shuffling/gathering, no element-wise work, no parameter update.")
 
-# Targets of issue 6.
-TARGET_VS_TORCH_F32 = 0.6
-TARGET_VS_FLOOR_F32 = 1.5
+# The current targets (issue 20: speed and memory at the floor).
+TARGET_VS_TORCH_F32 = 0.45
+TARGET_VS_FLOOR_F32 = 1.15  # one thread, at every width
+TARGET_VS_FLOOR_2T = 1.35  # two threads, at the widths of TARGET_2T_WIDTHS
+TARGET_2T_WIDTHS = (1024, 4096)
 TARGET_F64_VS_TORCH_F32 = 1.2
-TARGET_RSS_MB = 400
+TARGET_RSS_MB = 200
+#: images per "epoch" at a width (the full 60,000 at 89; fewer where an epoch is slow)
+WIDTH_ROWS = {256: 30000, 1024: 12000, 4096: 4800}
+HIDDEN_DEFAULT = 89  # the notebook's width, the main table's
 INFER_REPEATS = 20  # one pass takes ~10-30 ms: a median of many is steadier on a busy machine
 
 
@@ -107,11 +115,15 @@ class Worker:
     """One contender's process, driven one command at a time over a pipe."""
 
     def __init__(self, label: str, contender: str, dtype: str, threads: int | None,
-                 data: Path):
+                 data: Path, hidden: int | None = None, rows: int | None = None):
         self.label, self.contender, self.dtype, self.threads = label, contender, dtype, threads
         cmd = [sys.executable, str(WORKER), contender, "--data", str(data), "--dtype", dtype]
         if threads is not None:
             cmd += ["--threads", str(threads)]
+        if hidden is not None:
+            cmd += ["--hidden", str(hidden)]
+        if rows is not None:
+            cmd += ["--rows", str(rows)]
         self.proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                      text=True, cwd=ROOT)
         self.info: dict = {}
@@ -204,6 +216,69 @@ def run_interleaved(workers: list[Worker], warmup: int, epochs: int, pause: floa
               f"{' (warm-up)' if round_ < warmup else ''} done", file=sys.stderr, flush=True)
 
 
+def width_plan(threads: int | None, other: int | None) -> list[tuple[str, str, str, int | None]]:
+    """The float32 contenders of a width sweep: scratchnet, PyTorch and the floor."""
+    return [row for row in plan(threads, other)
+            if row[2] == "float32" and row[1] in ("scratchnet", "torch", "floor")]
+
+
+def run_widths(widths: list[int], data: Path, threads, other, warmup: int, epochs: int,
+               pause: float) -> dict[int, dict]:
+    """Median seconds per epoch of each float32 contender at each hidden width:
+    ``{width: {"rows": n, (contender, threads): seconds}}``."""
+    results: dict[int, dict] = {}
+    for width in widths:
+        rows = WIDTH_ROWS.get(width, max(2400, int(60000 * 89 / width)))
+        workers = [Worker(label, contender, dtype, n, data, width, rows)
+                   for label, contender, dtype, n in width_plan(threads, other)]
+        try:
+            for w in workers:
+                try:
+                    w.ready()
+                except (RuntimeError, ValueError) as exc:
+                    w.error = str(exc)
+            print(f"bench: hidden width {width}, {rows} images per epoch", file=sys.stderr,
+                  flush=True)
+            run_interleaved(workers, warmup, epochs, pause)
+        finally:
+            for w in workers:
+                w.close()
+        results[width] = {"rows": rows, **{(w.contender, w.threads): statistics.median(w.times)
+                                           for w in workers if w.times}}
+    return results
+
+
+def print_widths(results: dict[int, dict], threads, other) -> list[tuple]:
+    """The table of ratios per width; returns the target checks it implies."""
+    header = (f"{'width':>6s} {'images':>7s} {'scratchnet/PyTorch ' + str(threads) + 'T':>22s} "
+              f"{'scratchnet/floor ' + str(threads) + 'T':>20s} "
+              f"{'PyTorch/floor ' + str(threads) + 'T':>18s}")
+    if other:
+        header += f" {'scratchnet/floor ' + str(other) + 'T':>20s} {'PyTorch/floor ' + str(other) + 'T':>18s}"
+    print(header)
+    print("-" * len(header))
+    checks = []
+
+    def r(a, b):
+        return a / b if a and b else None
+    for width, res in results.items():
+        s1, t1, f1 = (res.get((c, threads)) for c in ("scratchnet", "torch", "floor"))
+        line = (f"{width:6d} {res['rows']:7d} {fmt_ratio(r(s1, t1)):>22s} "
+                f"{fmt_ratio(r(s1, f1)):>20s} {fmt_ratio(r(t1, f1)):>18s}")
+        checks.append((f"width {width}: scratchnet f32 / floor, {threads} thread(s)",
+                       r(s1, f1), TARGET_VS_FLOOR_F32, "x"))
+        if other:
+            s2, t2, f2 = (res.get((c, other)) for c in ("scratchnet", "torch", "floor"))
+            line += f" {fmt_ratio(r(s2, f2)):>20s} {fmt_ratio(r(t2, f2)):>18s}"
+            if width in TARGET_2T_WIDTHS:
+                checks.append((f"width {width}: scratchnet f32 / floor, {other} threads",
+                               r(s2, f2), TARGET_VS_FLOOR_2T, "x"))
+        print(line)
+    print("(ratios of median seconds per epoch, each width in its own interleaved run)")
+    print()
+    return checks
+
+
 # -- peak memory of the CLI run -----------------------------------------------------------
 
 def measure_cli_rss(data_dir: Path) -> dict:
@@ -266,7 +341,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--profile", action="store_true",
                         help="also print pyinstrument's profile of 2 scratchnet float32 epochs")
     parser.add_argument("--json", type=Path, default=None, help="also write the results here")
+    parser.add_argument("--widths", default="256,1024,4096",
+                        help="hidden widths to measure the float32 contenders at too, "
+                             "comma-separated ('' for none)")
+    parser.add_argument("--scaling", action="store_true",
+                        help="print the cost table over widths, depths and batch sizes with "
+                             "per-phase timers instead (benchmarks/scaling.py)")
     args = parser.parse_args(argv)
+    if args.scaling:
+        sys.path.insert(0, str(HERE))
+        import scaling
+        return scaling.main(["--quick"] if args.quick else [])
+    widths = [int(w) for w in args.widths.split(",") if w.strip()]
     epochs = 2 if args.quick else args.epochs
     pause = 0.3  # seconds between two contenders' epochs
 
@@ -311,6 +397,10 @@ def main(argv: list[str] | None = None) -> int:
         main_f32 = find(workers, "scratchnet", "float32", threads)
         if args.profile and main_f32 is not None and not main_f32.error:
             profile_text = main_f32.ask(cmd="profile", epochs=2)["text"]
+        for w in workers:
+            w.close()
+        width_results = run_widths([w for w in widths if w != HIDDEN_DEFAULT], tmp, threads,
+                                   other, args.warmup, max(2, epochs - 2), pause)
     finally:
         for w in workers:
             w.close()
@@ -388,13 +478,18 @@ def main(argv: list[str] | None = None) -> int:
     torch32, torch_label = min(torch_rows) if torch_rows else (None, "PyTorch f32")
     f64, floor32 = med("scratchnet", "float64"), med("floor")
     rss_mb = None if "skipped" in rss else rss["peak_rss_mib"] * 1.048576
+    main_width = {"rows": stats["n_train"], **{(w.contender, w.threads): statistics.median(w.times)
+                                               for w in workers if w.times and w.dtype == "float32"}}
+    print(f"float32 by hidden width (the notebook's {HIDDEN_DEFAULT} from the table above):")
+    width_checks = print_widths({HIDDEN_DEFAULT: main_width, **width_results}, threads, other)
     checks = [
         (f"scratchnet f32 / {torch_label}", ratio(ref, torch32), TARGET_VS_TORCH_F32, "x"),
         ("scratchnet f32 / floor f32", ratio(ref, floor32), TARGET_VS_FLOOR_F32, "x"),
         (f"scratchnet f64 / {torch_label}", ratio(f64, torch32), TARGET_F64_VS_TORCH_F32, "x"),
+        *width_checks[1:],
         ("peak RSS of the MNIST run (MB)", rss_mb, TARGET_RSS_MB, " MB"),
     ]
-    print(f"targets (issue 6), scratchnet at {threads} BLAS thread(s):")
+    print("targets (issue 20):")
     for name, value, limit, unit in checks:
         shown = "-" if value is None else (f"{value:.2f}x" if unit == "x" else f"{value:.0f} MB")
         print(f"  {name:46s} {shown:>8s}  {verdict(value, limit)}")
@@ -408,6 +503,8 @@ def main(argv: list[str] | None = None) -> int:
                                      "threads": w.threads, "times": w.times, "info": w.info,
                                      "error": w.error} for w in workers},
             "inference": inference, "rss": rss,
+            "widths": {str(k): {(key if isinstance(key, str) else f"{key[0]} {key[1]}"): t
+                                for key, t in v.items()} for k, v in width_results.items()},
         }, indent=2))
     return 0
 

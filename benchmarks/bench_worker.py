@@ -8,12 +8,14 @@ its data, its model and its warm caches in a process of its own:
                         | {"cmd": "profile", "epochs": 2} | {"cmd": "quit"}
     worker -> driver    {"ready": true, ...} once at start, then one answer per command
 
-Usage (by the driver): ``bench_worker.py CONTENDER --data DIR [--threads N]`` where DIR
-holds the uint8 MNIST arrays and the scaling statistics the driver wrote.
+Usage (by the driver): ``bench_worker.py CONTENDER --data DIR [--threads N] [--hidden W]
+[--rows N]`` where DIR holds the uint8 MNIST arrays and the scaling statistics the driver
+wrote.
 
 The workload is the notebook's: 784 -> 89 tanh -> 10, softmax cross entropy, SGD with
 momentum 0.9 at a learning rate of 0.1, batches of 60, the 60,000 training images
-reshuffled every epoch.
+reshuffled every epoch; ``--hidden`` changes the hidden width and ``--rows`` trains on
+the first N images only (an "epoch" of a wide network that still takes seconds).
 """
 
 from __future__ import annotations
@@ -30,16 +32,20 @@ HIDDEN, CLASSES, BATCH, LR, MOMENTUM, SEED = 89, 10, 60, 0.1, 0.9, 20190119
 CONTENDERS = ("scratchnet", "torch", "sklearn", "floor")
 
 
-def load(data_dir: Path, dtype) -> dict:
-    """The scaled images in ``dtype`` (one global mean and std, as in the notebook)."""
+def load(data_dir: Path, dtype, rows: int | None = None) -> dict:
+    """The scaled images in ``dtype`` (one global mean and std, as in the notebook); the
+    first ``rows`` training images only, when given."""
     stats = json.loads((data_dir / "stats.json").read_text())
     out = {}
     for split in ("train", "test"):
         X = np.load(data_dir / f"X_{split}.npy").astype(dtype)
+        if split == "train" and rows:
+            X = X[:rows].copy()
         X -= dtype(stats["mean"])
         X /= dtype(stats["std"])
         out[f"X_{split}"] = X
-        out[f"y_{split}"] = np.load(data_dir / f"y_{split}.npy").astype(np.int64)
+        y = np.load(data_dir / f"y_{split}.npy").astype(np.int64)
+        out[f"y_{split}"] = y[:len(X)]
     return out
 
 
@@ -196,13 +202,17 @@ def profile(contender, epochs: int) -> str:
 
 
 def main() -> None:
+    global HIDDEN
     parser = argparse.ArgumentParser()
     parser.add_argument("contender", choices=CONTENDERS)
     parser.add_argument("--data", type=Path, required=True)
     parser.add_argument("--dtype", default="float32", choices=("float32", "float64"))
     parser.add_argument("--threads", type=int, default=None,
                         help="BLAS threads (threadpoolctl); torch: intra-op threads")
+    parser.add_argument("--hidden", type=int, default=HIDDEN, help="hidden width")
+    parser.add_argument("--rows", type=int, default=None, help="training images used")
     args = parser.parse_args()
+    HIDDEN = args.hidden
     dtype = np.dtype(args.dtype).type
     send = lambda obj: print(json.dumps(obj), flush=True)  # noqa: E731
 
@@ -212,7 +222,7 @@ def main() -> None:
         if args.threads is not None:
             torch.set_num_threads(args.threads)
         info.update(torch=torch.__version__, threads=torch.get_num_threads())
-    data = load(args.data, dtype)
+    data = load(args.data, dtype, args.rows)
     cls = {"scratchnet": Scratchnet, "torch": Torch, "sklearn": Sklearn, "floor": Floor}
     with blas_threads(args.threads if args.contender != "torch" else None):
         if args.contender != "torch":

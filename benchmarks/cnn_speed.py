@@ -2,7 +2,9 @@
 
 Network: conv(1->16, 5x5, same, relu) -> max-pool 2 -> conv(16->32, 5x5, same, relu) ->
 max-pool 2 -> flatten -> dense 10; softmax cross entropy, SGD momentum 0.9, batch 64,
-float32, one BLAS thread (PyTorch: ``torch.set_num_threads(1)``).
+float32, at one BLAS thread and again at two (``--threads 1,2``; PyTorch:
+``torch.set_num_threads``). Each contender's peak memory (its process's RSS) is printed
+beside its time.
 
 Contenders, each in its own process, run interleaved (A B C A B C ...) so a busy moment
 of the shared machine hits all alike; each round trains ``--batches`` batches of the
@@ -16,13 +18,14 @@ real, shuffled MNIST training images, and the median round is scaled to an epoch
   convolution's input gradient (the first needs none), and the dense layer's three
   products, on prebuilt columns into preallocated outputs.
 
-    .venv/bin/python benchmarks/cnn_speed.py [--batches 150] [--rounds 5]
+    .venv/bin/python benchmarks/cnn_speed.py [--batches 150] [--rounds 5] [--threads 1,2]
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import statistics
 import subprocess
 import sys
@@ -44,14 +47,15 @@ def mnist(n: int):
 
 
 class Scratchnet:
-    def __init__(self, X, Y):
+    def __init__(self, X, Y, threads: int = 1):
         import scratchnet as sn
         self.X, self.Y = X, Y
         net = sn.NeuralNetwork([sn.Conv2D(16, 5, activation="relu"), sn.MaxPool2D(2),
                                 sn.Conv2D(32, 5, activation="relu"), sn.MaxPool2D(2),
                                 sn.Flatten(), sn.Dense(10)], "softmax_cross_entropy",
                                seed=SEED).build((1, 28, 28))
-        self.trainer = sn.Trainer(net, sn.SGDMomentum(LR, momentum=MOMENTUM), blas_threads=1)
+        self.trainer = sn.Trainer(net, sn.SGDMomentum(LR, momentum=MOMENTUM),
+                                  blas_threads=threads)
         self.rounds = 0
 
     def run(self) -> None:
@@ -61,9 +65,9 @@ class Scratchnet:
 
 
 class Torch:
-    def __init__(self, X, Y):
+    def __init__(self, X, Y, threads: int = 1):
         import torch
-        torch.set_num_threads(1)
+        torch.set_num_threads(threads)
         torch.manual_seed(SEED)
         nn = torch.nn
         self.torch = torch
@@ -85,7 +89,7 @@ class Torch:
 
 
 class Floor:
-    def __init__(self, X, Y):
+    def __init__(self, X, Y, threads: int = 1):
         rng = np.random.default_rng(SEED)
         f32 = np.float32
         self.batches = -(-len(X) // BATCH)
@@ -119,11 +123,11 @@ class Floor:
 CONTENDERS = {"scratchnet": Scratchnet, "torch": Torch, "floor": Floor}
 
 
-def worker(name: str, batches: int) -> None:
+def worker(name: str, batches: int, threads: int) -> None:
     """Answer each line on stdin with the seconds of one round (the first line: ready)."""
     from threadpoolctl import threadpool_limits
-    with threadpool_limits(1, user_api="blas"):
-        contender = CONTENDERS[name](*mnist(batches * BATCH))
+    with threadpool_limits(threads, user_api="blas"):
+        contender = CONTENDERS[name](*mnist(batches * BATCH), threads)
         contender.run()  # warm-up: buffers, caches, first-call costs
         print(json.dumps({"ready": True}), flush=True)
         for _ in sys.stdin:
@@ -136,19 +140,24 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--batches", type=int, default=150)
     parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--threads", default="1,2",
+                        help="BLAS (and PyTorch) thread counts, comma-separated")
     parser.add_argument("--worker", choices=CONTENDERS, help=argparse.SUPPRESS)
     args = parser.parse_args()
+    counts = [int(n) for n in str(args.threads).split(",") if n.strip()]
     if args.worker:
-        return worker(args.worker, args.batches)
-    names = ["scratchnet", "floor"]
+        return worker(args.worker, args.batches, counts[0])
+    kinds = ["scratchnet", "floor"]
     try:
         import torch  # noqa: F401
-        names.insert(1, "torch")
+        kinds.insert(1, "torch")
     except ImportError:
         print("torch is not installed: pip install torch==2.13.0 to compare", file=sys.stderr)
-    procs = {n: subprocess.Popen([sys.executable, __file__, "--worker", n, "--batches",
-                                  str(args.batches)], stdin=subprocess.PIPE,
-                                 stdout=subprocess.PIPE, text=True, cwd=ROOT) for n in names}
+    names = [f"{kind} {n}T" for n in counts for kind in kinds]
+    procs = {f"{kind} {n}T": subprocess.Popen(
+        [sys.executable, __file__, "--worker", kind, "--batches", str(args.batches),
+         "--threads", str(n)], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+        cwd=ROOT) for n in counts for kind in kinds}
     for p in procs.values():
         json.loads(p.stdout.readline())
     times = {n: [] for n in names}
@@ -157,19 +166,26 @@ def main() -> None:
             p.stdin.write("go\n")
             p.stdin.flush()
             times[n].append(json.loads(p.stdout.readline())["seconds"])
-    for p in procs.values():
+    peak_mib = {}
+    for n, p in procs.items():
         p.stdin.close()
-        p.wait()
+        _, _, usage = os.wait4(p.pid, 0)  # this child's own peak RSS
+        p.returncode = 0
+        peak_mib[n] = usage.ru_maxrss / 1024
     scale = EPOCH_IMAGES / (args.batches * BATCH)
     epoch = {n: statistics.median(t) * scale for n, t in times.items()}
     print(f"seconds per 60,000-image epoch (median of {args.rounds} rounds of "
           f"{args.batches} batches of {BATCH}, scaled):")
     for n in names:
         spread = f"{min(times[n]) * scale:.1f}-{max(times[n]) * scale:.1f}"
-        print(f"  {n:10s} {epoch[n]:6.1f} s  (rounds {spread} s)")
-    if "torch" in epoch:
-        print(f"scratchnet / torch  {epoch['scratchnet'] / epoch['torch']:.2f} (target <= 1.5)")
-    print(f"scratchnet / floor  {epoch['scratchnet'] / epoch['floor']:.2f} (target <= 2)")
+        print(f"  {n:14s} {epoch[n]:6.1f} s  (rounds {spread} s)  peak RSS "
+              f"{peak_mib[n]:5.0f} MiB")
+    for n in counts:
+        s, f, t = (epoch.get(f"{kind} {n}T") for kind in ("scratchnet", "floor", "torch"))
+        line = f"{n} thread{'s' if n > 1 else ''}: scratchnet / floor {s / f:.2f} (target <= 2)"
+        if t:
+            line += f", scratchnet / torch {s / t:.2f} (target <= 1.5)"
+        print(line)
 
 
 if __name__ == "__main__":

@@ -199,3 +199,50 @@ def test_momentum_state_dict_names_and_values():
     np.testing.assert_allclose(state["w.velocity"], [[-0.087, 0.149]], rtol=1e-13)
     state["w.velocity"][...] = 0  # a copy
     assert opt.state[p]["velocity"][0, 0] != 0
+
+
+def test_the_blas_updates_agree_with_numpys(monkeypatch):
+    """SGD and SGD momentum go through the BLAS library's axpby/axpy where it has them:
+    the same steps as NumPy's (bit for bit with OpenBLAS's kernels; to rounding, for a
+    library whose axpby fuses the multiply and the add)."""
+    from scratchnet.nn import blas
+    from scratchnet.nn.core import Param
+    from scratchnet.nn.optimizers import SGD, SGDMomentum
+
+    for dtype, rtol in ((np.float32, 1e-5), (np.float64, 1e-13)):
+        for make in (lambda: SGD(0.1), lambda: SGDMomentum(0.1, momentum=0.9)):
+            runs = []
+            for use_blas in (True, False):
+                monkeypatch.setattr(blas, "enabled", use_blas)
+                rng = np.random.default_rng(0)
+                p = Param(np.linspace(-1, 1, 300, dtype=dtype).reshape(20, 15), "W")
+                opt = make()
+                for step in range(5):
+                    p.grad[...] = rng.standard_normal(p.shape)
+                    opt.step([p], 0.1)
+                runs.append(p.value.copy())
+            assert runs[0].dtype == dtype
+            np.testing.assert_allclose(runs[0], runs[1], rtol=rtol, atol=rtol)
+    monkeypatch.setattr(blas, "enabled", True)
+    a = np.ones(4)
+    assert not blas.axpy(1.0, np.ones(4, np.float32), a)  # mixed dtypes: NumPy's part
+    assert not blas.axpy(1.0, np.ones(8)[::2], a)  # not contiguous
+
+
+def test_a_prepared_blas_step_follows_replaced_arrays():
+    """The BLAS step remembers the arrays of a parameter; a parameter whose arrays are
+    replaced (a new value array) is updated in the new one, never the old."""
+    from scratchnet.nn import blas
+    from scratchnet.nn.core import Param
+    from scratchnet.nn.optimizers import SGDMomentum
+
+    p = Param(np.ones((3, 4)), "W")
+    opt = SGDMomentum(0.5, momentum=0.9)
+    p.grad[...] = 1.0
+    opt.step([p], 0.5)
+    old = p.value
+    p.value = np.ones((3, 4))
+    opt.step([p], 0.5)
+    np.testing.assert_allclose(old, 0.5)
+    np.testing.assert_allclose(p.value, 1 - (0.9 * 0.5 + 0.5))
+    assert blas.momentum_step(0.1, 0.9, np.ones(4), np.ones(4), np.ones(4)) in (True, False)

@@ -19,10 +19,11 @@ from .idx import FileCheck, read_idx, write_idx
 from .mnist import cache_dir, candidate_dirs, resolve_data_files
 from .prepare import (SCALERS, Prepared, Scaler, one_hot, prepare, saved_target_scaler,
                       split_indices)
+from .scaled import ScaledRows
 from .sources import DATASETS, Source, describe_dataset, load_dataset
 
 __all__ = [
-    "DATASETS", "SCALERS", "TASKS", "Dataset", "Description", "FileCheck", "Prepared", "Scaler",
+    "DATASETS", "SCALERS", "TASKS", "Dataset", "Description", "FileCheck", "Prepared", "ScaledRows", "Scaler",
     "Source", "cache_dir", "candidate_dirs", "describe_dataset", "load_dataset", "one_hot", "prepare", "read_idx",
     "resolve_data_files", "saved_target_scaler", "split_indices", "write_idx",
 ]

@@ -25,6 +25,7 @@ from ..errors import ConfigError, DataError, ShapeError
 from ..nn.core import get_dtype
 from ..registry import lookup
 from .dataset import Dataset, sample_shape_of
+from .scaled import ScaledRows, byte_data
 
 # About this many elements per chunk (8 MB as float64), whatever the number of features.
 _CHUNK_ELEMENTS = 1 << 20
@@ -251,7 +252,8 @@ def one_hot(y, n_classes, dtype="float32") -> np.ndarray:
 class Prepared:
     """Arrays ready for training, all in one floating dtype.
 
-    X_*: (n_*, n_features), scaled with statistics of X_train only.
+    X_*: (n_*, n_features), scaled with statistics of X_train only (with ``lazy``, 8-bit
+         features are :class:`~scratchnet.data.scaled.ScaledRows`, scaled as read).
     Y_*: (n_*, n_classes) one-hot for classification; (n_*, 1) column for regression.
     With ``validation="test"`` X_val/Y_val are the very same arrays as X_test/Y_test.
     ``source`` and ``fingerprint`` are the :class:`Dataset`'s.
@@ -355,7 +357,7 @@ def encode_targets(y, task: str, n_classes: int, targets: str | None = None,
 
 def prepare(ds: Dataset, *, scale: str = "standard", validation: float | str = 0.1,
             seed: int = 0, dtype: str = "float32", targets: str | None = None,
-            target_scale: str = "none") -> Prepared:
+            target_scale: str = "none", lazy: bool = False) -> Prepared:
     """Split off validation data, scale features and encode targets (see module doc).
 
     validation:   a fraction 0 < v < 1 of the training split held out (stratified by
@@ -368,6 +370,9 @@ def prepare(ds: Dataset, *, scale: str = "standard", validation: float | str = 0
                   the training rows like the features' (``"standard"``: a network learns
                   values of mean 0 and spread 1 whatever their units); ``"none"`` keeps
                   them as they are.
+    lazy:         8-bit features (images) stay 8-bit: X_* are :class:`ScaledRows`, which
+                  scale each batch as it is read (the same numbers, a quarter of the memory
+                  for float32); other features are scaled up front either way.
     """
     scaler = Scaler(scale)
     dt = get_dtype(dtype)
@@ -388,8 +393,14 @@ def prepare(ds: Dataset, *, scale: str = "standard", validation: float | str = 0
 
     # Fit on the training rows only, after the validation rows were removed.
     scaler.fit(ds.X_train, rows=train_rows)
-    X_train = scaler.transform(ds.X_train, dt, rows=train_rows)
-    X_test = scaler.transform(ds.X_test, dt)
+    if lazy and byte_data(ds.X_train) and byte_data(ds.X_test):
+        def scaled(X, rows=None):
+            return ScaledRows(X, scaler, dt, rows)
+    else:
+        def scaled(X, rows=None):
+            return scaler.transform(X, dt, rows=rows)
+    X_train = scaled(ds.X_train, train_rows)
+    X_test = scaled(ds.X_test)
     y_train = ds.y_train if train_rows is None else ds.y_train[train_rows]
     n_classes = 0
     if ds.task == "classification":
@@ -409,7 +420,7 @@ def prepare(ds: Dataset, *, scale: str = "standard", validation: float | str = 0
     if validation == "test":
         X_val, Y_val = X_test, Y_test
     else:
-        X_val = scaler.transform(ds.X_train, dt, rows=val_rows)
+        X_val = scaled(ds.X_train, val_rows)
         Y_val = encode(ds.y_train[val_rows])
     return Prepared(X_train=X_train, Y_train=Y_train, X_val=X_val, Y_val=Y_val,
                     X_test=X_test, Y_test=Y_test, task=ds.task, classes=list(ds.classes),

@@ -70,7 +70,9 @@ def build_network(cfg: ExperimentConfig, input_shape=None, *,
 
 def as_samples(X: np.ndarray, input_shape) -> np.ndarray:
     """Flat rows (n, features) as the network's samples: themselves for a dense network,
-    a view of shape (n, channels, height, width) for one that takes images."""
+    a view of shape (n, channels, height, width) for one that takes images (rows that
+    are scaled as they are read, :class:`~scratchnet.data.scaled.ScaledRows`, are read
+    as such images)."""
     return X.reshape((len(X), *tuple(input_shape)))
 
 
@@ -133,12 +135,14 @@ def load_data(cfg: ExperimentConfig, data_dir: str | None = None, download: bool
 
 
 def prepare_data(cfg: ExperimentConfig, data_dir: str | None = None,
-                 progress: Progress | None = None, targets: str | None = None) -> Prepared:
+                 progress: Progress | None = None, targets: str | None = None,
+                 lazy: bool = False) -> Prepared:
     """Load and prepare the configured data (split, scaling fitted on train, targets
-    encoded as ``targets`` says: :func:`target_encoding`)."""
+    encoded as ``targets`` says: :func:`target_encoding`); ``lazy`` keeps 8-bit images
+    8-bit, scaled a batch at a time (:class:`~scratchnet.data.scaled.ScaledRows`)."""
     return prepare(load_data(cfg, data_dir, progress=progress), scale=cfg.data.scale,
                    validation=cfg.data.validation, seed=cfg.split_seed, dtype=cfg.train.dtype,
-                   targets=targets, target_scale=cfg.data.target_scale)
+                   targets=targets, target_scale=cfg.data.target_scale, lazy=lazy)
 
 
 def data_info(data: Prepared, targets: str, input_shape) -> dict:

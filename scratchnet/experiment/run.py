@@ -131,7 +131,8 @@ def _run(cfg: ExperimentConfig, *, out, data_dir, callbacks, resume, on_start, p
         cfg, resume_state, extending = _continuing(cfg, resume_dir)
     if plan is None or resume_dir is not None:
         plan = plan_experiment(cfg, data_dir)
-    data = prepare_data(cfg, data_dir, progress, plan.targets)  # before any folder is made
+    # before any folder is made; 8-bit images stay 8-bit, scaled as batches are gathered
+    data = prepare_data(cfg, data_dir, progress, plan.targets, lazy=True)
     in_place = resume_dir is not None and not extending
     if in_place:
         run_dir = resume_dir

@@ -8,6 +8,7 @@ from collections.abc import Callable
 import numpy as np
 
 from ..errors import ShapeError
+from .rows import as_rows
 
 
 def _labels(a: np.ndarray, threshold: float) -> np.ndarray:
@@ -82,7 +83,7 @@ def evaluate(net, X: np.ndarray, y: np.ndarray, batch_size: int = 2048,
     before the metrics are computed, as scikit-learn's ``TransformedTargetRegressor``
     scores its predictions. The loss stays in the units the network trains in: it is
     what the optimizer minimises and early stopping watches."""
-    X = np.asarray(X, dtype=net.dtype)
+    X = as_rows(X, net.dtype)  # an array, or a row source read a batch at a time
     y = np.asarray(y, dtype=net.dtype)
     check_xy(X, y, "evaluation data")
     batch_size = net.inference_batch_size(batch_size)

@@ -21,6 +21,7 @@ import numpy as np
 from .. import checks
 from ..errors import ConfigError, ShapeError
 from ..registry import build
+from . import blas
 from .core import Param
 from .schedules import Schedule, make_schedule
 
@@ -150,7 +151,8 @@ class SGD(Optimizer):
     name = "sgd"
 
     def _update(self, param, slots, lr):
-        param.value -= lr * param.grad
+        if not blas.sgd_step(lr, param.grad, param.value):  # one pass, no temporary
+            param.value -= lr * param.grad
 
 
 class SGDMomentum(Optimizer):
@@ -172,9 +174,12 @@ class SGDMomentum(Optimizer):
         self.nesterov = checks.boolean(nesterov, "nesterov")
 
     def _update(self, param, slots, lr):
-        v = slots["velocity"]
+        v, g = slots["velocity"], param.grad
+        # two passes over memory, no temporary
+        if not self.nesterov and blas.momentum_step(lr, self.momentum, g, v, param.value):
+            return
         v *= self.momentum
-        v += lr * param.grad
+        v += lr * g
         if self.nesterov:
             param.value -= self.momentum * v
             param.value -= lr * param.grad

@@ -18,6 +18,7 @@ from .checkpoints import check_best, check_meta, check_position
 from .metrics import check_xy, evaluate, infer_task
 from .network import NeuralNetwork
 from .optimizers import Optimizer
+from .rows import as_rows, gather
 
 
 @dataclass
@@ -185,7 +186,8 @@ class Trainer:
 
         ``X_train`` (and ``X_val``) hold one sample per row: (n, features) for a dense
         network, (n, channels, height, width) images for one that starts with a
-        convolution; ``y_train`` is (n, outputs).
+        convolution (or a row source that makes its rows as they are gathered:
+        :mod:`scratchnet.nn.rows`); ``y_train`` is (n, outputs).
 
         Args:
             restart: re-initialise the weights (from the network's seed) and the optimizer
@@ -230,13 +232,13 @@ class Trainer:
         eval_every = checks.positive_int(eval_every, "eval_every")
         batch_size = checks.positive_int(batch_size, "batch_size")
         net = self.net
-        X_train = np.ascontiguousarray(X_train, dtype=net.dtype)
+        X_train = as_rows(X_train, net.dtype, contiguous=True)
         y_train = np.ascontiguousarray(y_train, dtype=net.dtype)
         check_xy(X_train, y_train, "training data")
         if len(X_train) == 0:
             raise ShapeError("training data is empty")
         if X_val is not None and y_val is not None and len(X_val) > 0:
-            X_val = np.asarray(X_val, dtype=net.dtype)
+            X_val = as_rows(X_val, net.dtype)
             y_val = np.asarray(y_val, dtype=net.dtype)
             check_xy(X_val, y_val, "validation data")
         else:
@@ -289,10 +291,8 @@ class Trainer:
         for b in range(run.batch, n_batches):
             idx = run.perm[b * size:(b + 1) * size]
             m = len(idx)
-            # mode="clip": with the default mode="raise" NumPy gathers into a
-            # temporary and copies it into `out`; a permutation's indices are valid.
-            xb = np.take(run.X, idx, axis=0, out=run.x_buf[:m], mode="clip")
-            yb = np.take(run.y, idx, axis=0, out=run.y_buf[:m], mode="clip")
+            xb = gather(run.X, idx, run.x_buf[:m])
+            yb = gather(run.y, idx, run.y_buf[:m])
             loss = net.train_batch(xb, yb)
             if not math.isfinite(loss):
                 raise DivergenceError(

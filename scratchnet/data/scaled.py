@@ -1,0 +1,123 @@
+"""8-bit data kept as 8-bit: :class:`ScaledRows` scales each batch of rows as it is read.
+
+MNIST's 60,000 training images take 47 MB as uint8 and 188 MB as float32. A network
+trains on a few dozen rows at a time, so :func:`~scratchnet.data.prepare` (with
+``lazy=True``) hands the trainer these instead of scaled copies: the rows of the source
+array (a subset of them, for a validation split) with the fitted :class:`Scaler`, scaled
+into the run's dtype only when they are gathered. The numbers are the very same as those
+of :meth:`Scaler.transform` (each value computed in float64 and rounded once); for a
+scaling of all values together ("global", "none") they come from a table of the 256
+values a byte can hold.
+
+It is a row source as :mod:`scratchnet.nn.rows` describes: the trainer gathers batches
+with :meth:`ScaledRows.take_rows`, evaluation slices ``X[i:j]``, and anything else that
+asks for an array (``np.asarray(X)``) gets all rows scaled at once.
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+
+import numpy as np
+
+from ..errors import ShapeError
+from ..nn.core import get_dtype
+
+# About this many elements per chunk when a kind needs float64 working memory.
+_CHUNK_ELEMENTS = 1 << 20
+
+
+def byte_data(X) -> bool:
+    """Whether ``X`` holds 8-bit unsigned values (images), worth keeping as they are."""
+    return isinstance(X, np.ndarray) and X.dtype == np.uint8 and X.ndim == 2
+
+
+class ScaledRows:
+    """Rows ``rows`` of ``source`` (all of them by default), ``(source - offset) / scale``
+    of the fitted ``scaler``, in ``dtype``; samples of ``sample_shape`` (default: flat
+    rows) once read."""
+
+    def __init__(self, source: np.ndarray, scaler, dtype="float32",
+                 rows: np.ndarray | None = None, sample_shape=None):
+        if source.ndim != 2 or source.shape[1] != scaler.n_features:
+            raise ShapeError(f"ScaledRows: expected a 2-D source of {scaler.n_features} "
+                             f"features, got shape {source.shape}")
+        self.source, self.scaler, self.dtype = source, scaler, get_dtype(dtype)
+        self.rows = None if rows is None else np.asarray(rows, dtype=np.intp)
+        self.sample_shape = (source.shape[1],) if sample_shape is None else tuple(sample_shape)
+        if math.prod(self.sample_shape) != source.shape[1]:
+            raise ShapeError(f"cannot read rows of {source.shape[1]} values as samples of "
+                             f"shape {self.sample_shape}")
+        self._table = None
+        if source.dtype == np.uint8 and scaler.offset.ndim == 0:
+            values = np.arange(256, dtype=np.float64)
+            table = values if scaler.kind == "none" else (values - scaler.offset) / scaler.scale
+            self._table = table.astype(self.dtype)
+
+    # -- what an array answers ---------------------------------------------------------
+    def __len__(self) -> int:
+        return len(self.source) if self.rows is None else len(self.rows)
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        return (len(self), *self.sample_shape)
+
+    @property
+    def ndim(self) -> int:
+        return 1 + len(self.sample_shape)
+
+    @property
+    def nbytes(self) -> int:
+        """What the rows would take scaled (the memory this object saves)."""
+        return math.prod(self.shape) * self.dtype.itemsize
+
+    def __repr__(self) -> str:
+        return (f"ScaledRows(shape={self.shape}, dtype={self.dtype.name}, "
+                f"source={self.source.dtype.name}, scaler={self.scaler.kind!r})")
+
+    def reshape(self, *shape) -> "ScaledRows":
+        """The same rows read as samples of another shape: ``X.reshape(n, 1, 28, 28)``."""
+        shape = tuple(shape[0]) if len(shape) == 1 and not isinstance(shape[0], numbers.Integral) \
+            else tuple(shape)
+        if not shape or shape[0] not in (len(self), -1):
+            raise ShapeError(f"ScaledRows.reshape keeps the {len(self)} rows, got {shape}")
+        return ScaledRows(self.source, self.scaler, self.dtype, self.rows, shape[1:])
+
+    def __getitem__(self, key) -> np.ndarray:
+        if isinstance(key, numbers.Integral):
+            return self.take_rows(np.arange(len(self))[[key]])[0]
+        if isinstance(key, slice):
+            idx = np.arange(len(self))[key]
+        else:
+            idx = np.asarray(key)
+            idx = np.flatnonzero(idx) if idx.dtype == bool else np.arange(len(self))[idx]
+        return self.take_rows(idx)
+
+    def __array__(self, dtype=None, copy=None) -> np.ndarray:
+        out = self[:]
+        return out if dtype is None else out.astype(dtype, copy=False)
+
+    # -- reading rows ------------------------------------------------------------------
+    def take_rows(self, idx, out: np.ndarray | None = None) -> np.ndarray:
+        """Rows ``idx`` scaled into ``out`` (a new array when None), which is returned."""
+        idx = np.asarray(idx, dtype=np.intp)
+        n, d = len(idx), self.source.shape[1]
+        if out is None:
+            out = np.empty((n, *self.sample_shape), dtype=self.dtype)
+        flat = out.reshape(n, d)  # a view: `out` is contiguous
+        src = idx if self.rows is None else self.rows[idx]
+        step = max(1, _CHUNK_ELEMENTS // d)
+        for start in range(0, n, step):
+            rows = src[start:start + step]
+            self._scale(np.take(self.source, rows, axis=0), flat[start:start + len(rows)])
+        return out
+
+    def _scale(self, raw: np.ndarray, out: np.ndarray) -> None:
+        if self._table is not None:
+            np.take(self._table, raw, out=out)
+        elif self.scaler.kind == "none":
+            out[...] = raw
+        else:  # as Scaler.transform: in float64, rounded once into the run's dtype
+            work = np.subtract(raw, self.scaler.offset, dtype=np.float64)
+            np.divide(work, self.scaler.scale, out=out, casting="same_kind")

@@ -1,0 +1,153 @@
+"""In-place vector updates through the BLAS library NumPy itself links.
+
+An optimizer step is element-wise work over every parameter, and for a large weight
+matrix it is bound by memory traffic: SGD with momentum written in NumPy
+(``v *= m; v += lr * g; p -= v``) passes over memory four times and allocates a
+temporary as large as the weights. OpenBLAS's ``axpby`` (``y = a*x + b*y``) and ``axpy``
+do the same in two passes, with no temporary. They are found once, through threadpoolctl
+(which the trainer uses to limit BLAS threads), and called through ctypes; where NumPy
+links another BLAS, or the library lacks the symbols, :func:`axpby` answers False and
+the caller does the work in NumPy. ``enabled = False`` turns them off (for comparisons).
+
+OpenBLAS's ``axpby`` rounds ``a*x`` and ``b*y`` before adding them, as NumPy does, and
+``axpy`` with ``a = -1`` is an exact subtraction, so the updates are the very numbers
+NumPy's operations give (checked for OpenBLAS 0.3.31; a library whose ``axpby`` fuses
+the multiply and the add may differ from NumPy in the last bit). ``axpy`` with another
+``a`` does fuse: :func:`axpy` is for callers that accept that.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import weakref
+
+import numpy as np
+
+#: False: never call the BLAS library (every function answers False)
+enabled = True
+
+_functions: dict | None = None  # dtype char -> (axpby, axpy), filled on first use
+_pointers: dict[int, tuple] = {}  # id(array) -> (weak reference, data pointer)
+_steps: dict[tuple, tuple] = {}  # (id of each array of a step) -> its prepared call
+
+
+def _library_functions() -> dict:
+    try:
+        from threadpoolctl import threadpool_info
+        info = [lib for lib in threadpool_info()
+                if lib.get("internal_api") == "openblas" and "numpy" in lib.get("filepath", "")]
+        if not info:
+            return {}
+        lib = ctypes.CDLL(info[0]["filepath"])
+    except (ImportError, OSError):
+        return {}
+    found = {}
+    for char, real in (("f", ctypes.c_float), ("d", ctypes.c_double)):
+        p = "s" if char == "f" else "d"
+        for prefix, suffix in (("scipy_cblas_", "64_"), ("cblas_", "64_"), ("cblas_", "")):
+            names = (f"{prefix}{p}axpby{suffix}", f"{prefix}{p}axpy{suffix}")
+            if all(hasattr(lib, name) for name in names):
+                size = ctypes.c_int64 if suffix else ctypes.c_int
+                axpby, axpy = (getattr(lib, name) for name in names)
+                axpby.argtypes = [size, real, ctypes.c_void_p, size, real, ctypes.c_void_p, size]
+                axpy.argtypes = [size, real, ctypes.c_void_p, size, ctypes.c_void_p, size]
+                axpby.restype = axpy.restype = None
+                found[char] = (axpby, axpy)
+                break
+    return found
+
+
+def _pointer(a: np.ndarray) -> int:
+    """The data address of a long-lived array (a parameter, a gradient, a slot), cached."""
+    hit = _pointers.get(id(a))
+    if hit is not None and hit[0]() is a:
+        return hit[1]
+    if len(_pointers) > 4096:  # arrays of networks long gone
+        for key in [k for k, (ref, _) in _pointers.items() if ref() is None]:
+            del _pointers[key]
+    ptr = a.ctypes.data
+    _pointers[id(a)] = (weakref.ref(a), ptr)
+    return ptr
+
+
+def _usable(*arrays: np.ndarray):
+    """The (axpby, axpy) pair for these arrays, or None when they cannot use it."""
+    global _functions
+    if not enabled:
+        return None
+    first = arrays[0]
+    char = first.dtype.char
+    for a in arrays:
+        if a.dtype.char != char or a.size != first.size or not a.flags.c_contiguous \
+                or not a.flags.writeable or not a.flags.aligned:
+            return None
+    if _functions is None:
+        _functions = _library_functions()
+    return _functions.get(char)
+
+
+def available(*arrays: np.ndarray) -> bool:
+    """Whether :func:`axpby` and :func:`axpy` work on these arrays (one dtype and size,
+    contiguous, writeable)."""
+    return _usable(*arrays) is not None
+
+
+def axpby(a: float, x: np.ndarray, b: float, y: np.ndarray) -> bool:
+    """``y = a * x + b * y`` in place; False (nothing done) when the BLAS path is
+    unavailable for these arrays."""
+    pair = _usable(x, y)
+    if pair is None:
+        return False
+    pair[0](y.size, a, _pointer(x), 1, b, _pointer(y), 1)
+    return True
+
+
+def axpy(a: float, x: np.ndarray, y: np.ndarray) -> bool:
+    """``y += a * x`` in place; False (nothing done) when unavailable."""
+    pair = _usable(x, y)
+    if pair is None:
+        return False
+    pair[1](y.size, a, _pointer(x), 1, _pointer(y), 1)
+    return True
+
+
+def _prepared(*arrays: np.ndarray):
+    """(size, data pointers, (axpby, axpy)) of arrays an update step keeps using (a
+    parameter, its gradient, its velocity), prepared once: an optimizer step at batch 60
+    is short enough for the checks to count."""
+    key = tuple(map(id, arrays))
+    hit = _steps.get(key)
+    if hit is not None and all(ref() is a for ref, a in zip(hit[0], arrays)):
+        return hit[1]
+    pair = _usable(*arrays)
+    if pair is None:
+        return None
+    if len(_steps) > 4096:
+        for k in [k for k, (refs, _) in _steps.items() if any(r() is None for r in refs)]:
+            del _steps[k]
+    call = (arrays[0].size, [a.ctypes.data for a in arrays], pair)
+    _steps[key] = ([weakref.ref(a) for a in arrays], call)
+    return call
+
+
+def momentum_step(lr: float, momentum: float, grad: np.ndarray, velocity: np.ndarray,
+                  value: np.ndarray) -> bool:
+    """``velocity = momentum * velocity + lr * grad; value -= velocity`` in two passes;
+    False (nothing done) when unavailable."""
+    call = _prepared(grad, velocity, value) if enabled else None
+    if call is None:
+        return False
+    n, (g, v, p), (axpby_, axpy_) = call
+    axpby_(n, lr, g, 1, momentum, v, 1)
+    axpy_(n, -1.0, v, 1, p, 1)
+    return True
+
+
+def sgd_step(lr: float, grad: np.ndarray, value: np.ndarray) -> bool:
+    """``value -= lr * grad`` in one pass; False (nothing done) when unavailable."""
+    call = _prepared(grad, value) if enabled else None
+    if call is None:
+        return False
+    n, (g, p), (axpby_, _) = call
+    axpby_(n, -lr, g, 1, 1.0, p, 1)  # axpby, not axpy: no fused multiply-add (see above)
+    return True
