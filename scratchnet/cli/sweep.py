@@ -229,7 +229,7 @@ def _sweep(stack, config, grid, seeds, overrides, jobs, executor, address, out, 
         if failure is not None:
             raise ScratchnetError(f"{failure}; {what}") from None
         err_console.print(f"interrupted: {what}", highlight=False, soft_wrap=True, markup=False)
-        raise typer.Exit(stop.exit_code)
+        raise typer.Exit(stop.exit())
     if json_out:
         emit_json(table.to_dict())
     if console is not None:

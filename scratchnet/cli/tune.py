@@ -207,7 +207,7 @@ def _run(folder: TuneFolder, trials, jobs, data_dir, top, json_out, quiet, max_r
         err_console.print(f"interrupted: {done[0]} of {total} trials finished; resume with: "
                           f"scratchnet tune --resume {shlex.quote(str(folder.path))}",
                           highlight=False, soft_wrap=True, markup=False)
-        raise typer.Exit(stop.exit_code)
+        raise typer.Exit(stop.exit())
     table = summarize(folder, study)
     if json_out:
         emit_json(table.to_dict())
