@@ -6,7 +6,7 @@ matrix it is bound by memory traffic: SGD with momentum written in NumPy
 temporary as large as the weights. OpenBLAS's ``axpby`` (``y = a*x + b*y``) and ``axpy``
 do the same in two passes, with no temporary. They are found once, through threadpoolctl
 (which the trainer uses to limit BLAS threads), and called through ctypes; where NumPy
-links another BLAS, or the library lacks the symbols, :func:`axpby` answers False and
+links another BLAS, or the library lacks the symbols, the update functions answer False and
 the caller does the work in NumPy. ``enabled = False`` turns them off (for comparisons).
 
 OpenBLAS's ``axpby`` rounds ``a*x`` and ``b*y`` before adding them, as NumPy does, and
@@ -27,7 +27,6 @@ import numpy as np
 enabled = True
 
 _functions: dict | None = None  # dtype char -> (axpby, axpy), filled on first use
-_pointers: dict[int, tuple] = {}  # id(array) -> (weak reference, data pointer)
 _steps: dict[tuple, tuple] = {}  # (id of each array of a step) -> its prepared call
 
 
@@ -57,19 +56,6 @@ def _library_functions() -> dict:
     return found
 
 
-def _pointer(a: np.ndarray) -> int:
-    """The data address of a long-lived array (a parameter, a gradient, a slot), cached."""
-    hit = _pointers.get(id(a))
-    if hit is not None and hit[0]() is a:
-        return hit[1]
-    if len(_pointers) > 4096:  # arrays of networks long gone
-        for key in [k for k, (ref, _) in _pointers.items() if ref() is None]:
-            del _pointers[key]
-    ptr = a.ctypes.data
-    _pointers[id(a)] = (weakref.ref(a), ptr)
-    return ptr
-
-
 def _usable(*arrays: np.ndarray):
     """The (axpby, axpy) pair for these arrays, or None when they cannot use it."""
     global _functions
@@ -86,28 +72,12 @@ def _usable(*arrays: np.ndarray):
     return _functions.get(char)
 
 
-def available(*arrays: np.ndarray) -> bool:
-    """Whether :func:`axpby` and :func:`axpy` work on these arrays (one dtype and size,
-    contiguous, writeable)."""
-    return _usable(*arrays) is not None
-
-
-def axpby(a: float, x: np.ndarray, b: float, y: np.ndarray) -> bool:
-    """``y = a * x + b * y`` in place; False (nothing done) when the BLAS path is
-    unavailable for these arrays."""
-    pair = _usable(x, y)
-    if pair is None:
-        return False
-    pair[0](y.size, a, _pointer(x), 1, b, _pointer(y), 1)
-    return True
-
-
 def axpy(a: float, x: np.ndarray, y: np.ndarray) -> bool:
     """``y += a * x`` in place; False (nothing done) when unavailable."""
     pair = _usable(x, y)
     if pair is None:
         return False
-    pair[1](y.size, a, _pointer(x), 1, _pointer(y), 1)
+    pair[1](y.size, a, x.ctypes.data, 1, y.ctypes.data, 1)
     return True
 
 
