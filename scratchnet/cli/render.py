@@ -55,7 +55,6 @@ class ConsoleReporter(Callback):
         self.batch_size = trainer.fit_args["batch_size"]
         self.task = trainer.history.task
         self._loss_sum, self._batches, self._seen, self._t0 = 0.0, 0, 0, time.perf_counter()
-        self._started = False
         if self.bar_console.is_terminal:
             from rich.progress import TimeElapsedColumn
 
@@ -81,9 +80,8 @@ class ConsoleReporter(Callback):
         if self.progress is None:
             return
         done = epoch * n_batches + batch + 1
-        if self._batches == 1 and not self._started:  # a resumed run starts part-way
+        if self._seen == self.batch_size:  # the fit's first batch: a resumed run starts part-way
             self.progress.reset(self.bar, total=self.epochs * n_batches, completed=done)
-            self._started = True
         if batch % 20 == 0 or batch + 1 == n_batches:
             rate = self._seen / max(time.perf_counter() - self._t0, 1e-9)
             self.progress.update(self.bar, completed=done, total=self.epochs * n_batches,
