@@ -144,8 +144,9 @@ class Scaler:
 
     # -- applying ------------------------------------------------------------------------
 
-    def transform(self, X, dtype="float32", *, rows=None) -> np.ndarray:
-        """Return a NEW array ``(X - offset) / scale`` of ``dtype``, shape (n, d).
+    def transform(self, X, dtype="float32", *, rows=None, out=None) -> np.ndarray:
+        """Return a NEW array ``(X - offset) / scale`` of ``dtype``, shape (n, d), or
+        fill ``out`` (that shape and dtype) with it and return ``out``.
 
         rows: optional index array; transform ``X[rows]`` (output shape (len(rows), d))
               without an intermediate copy of that subset.
@@ -161,7 +162,8 @@ class Scaler:
                              f"was fitted on {self.n_features}")
         rows = None if rows is None else np.asarray(rows)
         n = len(X) if rows is None else len(rows)
-        out = np.empty((n, X.shape[1]), dtype=dt)
+        if out is None:
+            out = np.empty((n, X.shape[1]), dtype=dt)
         for dst, sel in _chunks(n, X.shape[1], rows):
             if self.kind == "none":
                 out[dst] = X[sel]

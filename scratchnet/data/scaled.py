@@ -24,9 +24,6 @@ import numpy as np
 from ..errors import ShapeError
 from ..nn.core import get_dtype
 
-# About this many elements per chunk when a kind needs float64 working memory.
-_CHUNK_ELEMENTS = 1 << 20
-
 
 def byte_data(X) -> bool:
     """Whether ``X`` holds 8-bit unsigned values (images), worth keeping as they are."""
@@ -102,22 +99,12 @@ class ScaledRows:
     def take_rows(self, idx, out: np.ndarray | None = None) -> np.ndarray:
         """Rows ``idx`` scaled into ``out`` (a new array when None), which is returned."""
         idx = np.asarray(idx, dtype=np.intp)
-        n, d = len(idx), self.source.shape[1]
         if out is None:
-            out = np.empty((n, *self.sample_shape), dtype=self.dtype)
-        flat = out.reshape(n, d)  # a view: `out` is contiguous
+            out = np.empty((len(idx), *self.sample_shape), dtype=self.dtype)
+        flat = out.reshape(len(idx), self.source.shape[1])  # a view: `out` is contiguous
         src = idx if self.rows is None else self.rows[idx]
-        step = max(1, _CHUNK_ELEMENTS // d)
-        for start in range(0, n, step):
-            rows = src[start:start + step]
-            self._scale(np.take(self.source, rows, axis=0), flat[start:start + len(rows)])
+        if self._table is not None:  # a byte's 256 values, scaled once
+            np.take(self._table, np.take(self.source, src, axis=0), out=flat)
+        else:  # in float64, rounded once into the run's dtype
+            self.scaler.transform(self.source, self.dtype, rows=src, out=flat)
         return out
-
-    def _scale(self, raw: np.ndarray, out: np.ndarray) -> None:
-        if self._table is not None:
-            np.take(self._table, raw, out=out)
-        elif self.scaler.kind == "none":
-            out[...] = raw
-        else:  # as Scaler.transform: in float64, rounded once into the run's dtype
-            work = np.subtract(raw, self.scaler.offset, dtype=np.float64)
-            np.divide(work, self.scaler.scale, out=out, casting="same_kind")
