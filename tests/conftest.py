@@ -5,8 +5,12 @@ from __future__ import annotations
 
 import copy
 import os
+import pty
+import select
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -50,6 +54,40 @@ def run_cli(args, cwd, env: dict | None = None, timeout: float = 120):
     proc = subprocess.run([sys.executable, "-m", "scratchnet", *map(str, args)], cwd=cwd,
                           capture_output=True, text=True, env=full_env, timeout=timeout)
     return proc.returncode, proc.stdout, proc.stderr
+
+
+def run_in_terminal(args, cwd, columns: int | None = None,
+                    interrupt_when: str | None = None) -> tuple[int, str]:
+    """``python -m scratchnet ARGS`` with stdin, stdout and stderr on a pseudo-terminal
+    (``columns`` wide, else the terminal's own size): (exit code, everything it wrote,
+    control codes included). With ``interrupt_when``, a SIGINT is sent once that text
+    has appeared."""
+    leader, follower = pty.openpty()
+    env = {k: v for k, v in os.environ.items()
+           if k not in ("SCRATCHNET_DEBUG", "FORCE_COLOR", "COLUMNS")}
+    if columns is not None:
+        env.update({"COLUMNS": str(columns), "LINES": "50", "TERM": "xterm"})
+    proc = subprocess.Popen([sys.executable, "-m", "scratchnet", *map(str, args)], cwd=cwd,
+                            stdin=follower, stdout=follower, stderr=follower, env=env)
+    os.close(follower)
+    chunks, sent, deadline = [], False, time.monotonic() + 120
+    while time.monotonic() < deadline:
+        ready, _, _ = select.select([leader], [], [], 0.2)
+        if ready:
+            try:
+                data = os.read(leader, 65536)
+            except OSError:  # the child closed the terminal
+                break
+            if not data:
+                break
+            chunks.append(data)
+        if interrupt_when and not sent and \
+                interrupt_when in b"".join(chunks).decode(errors="replace"):
+            proc.send_signal(signal.SIGINT)
+            sent = True
+    rc = proc.wait(timeout=60)
+    os.close(leader)
+    return rc, b"".join(chunks).decode("utf-8", "replace")
 
 
 def run_cli_without(module: str, args, cwd) -> tuple[int, str, str]:

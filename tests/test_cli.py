@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import json
 import os
-import pty
 import re
 import subprocess
 import sys
@@ -23,7 +22,7 @@ import pytest
 import yaml
 
 import scratchnet
-from conftest import TINY_CONFIG, run_cli, write_config
+from conftest import TINY_CONFIG, run_cli, run_in_terminal, write_config
 from scratchnet.config import load_config, validate
 
 REQUIRED_JSON_KEYS = {"name", "config", "run_dir", "epochs_run", "best_epoch", "stopped_early",
@@ -220,23 +219,7 @@ def test_train_for_people_on_a_pipe(cli, tiny_config, tmp_path):
 
 def test_train_in_a_terminal_shows_progress_and_finishes(tiny_config, tmp_path):
     cfg = tiny_config("tty", train={"epochs": 2})
-    main, child = pty.openpty()
-    env = {k: v for k, v in os.environ.items() if k not in ("COLUMNS", "SCRATCHNET_DEBUG")}
-    proc = subprocess.Popen([sys.executable, "-m", "scratchnet", "train", cfg.name, "--out", "runs"],
-                            cwd=tmp_path, stdin=child, stdout=child, stderr=child, env=env)
-    os.close(child)
-    chunks = []
-    while True:
-        try:
-            data = os.read(main, 65536)
-        except OSError:  # the child closed the terminal
-            break
-        if not data:
-            break
-        chunks.append(data)
-    rc = proc.wait(timeout=120)
-    os.close(main)
-    text = b"".join(chunks).decode("utf-8", "replace")
+    rc, text = run_in_terminal(["train", cfg.name, "--out", "runs"], tmp_path)
     assert rc == 0, text
     assert "Traceback" not in text and "error" not in text.lower()
     assert "test accuracy" in text and "run folder" in text

@@ -3,18 +3,14 @@ the book's trainer output from Python."""
 
 from __future__ import annotations
 
-import os
-import pty
 import re
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 import scratchnet as sn
-from conftest import digits_config, run_cli, write_config
+from conftest import digits_config, run_cli, run_in_terminal, write_config
 from scratchnet.data import one_hot
 
 CONFIGS = Path(__file__).resolve().parents[1] / "configs"
@@ -54,23 +50,8 @@ def test_validate_says_a_config_needs_the_users_file_as_a_note(main_here):
 
 def _in_a_terminal(args: list, columns: int, cwd: Path) -> str:
     """The command's output as a terminal of ``columns`` columns shows it."""
-    leader, follower = pty.openpty()
-    env = {**os.environ, "COLUMNS": str(columns), "LINES": "50", "TERM": "xterm"}
-    proc = subprocess.Popen([sys.executable, "-m", "scratchnet", *map(str, args)], cwd=cwd,
-                            stdin=follower, stdout=follower, stderr=follower, env=env)
-    os.close(follower)
-    chunks = []
-    while True:
-        try:
-            data = os.read(leader, 65536)
-        except OSError:
-            break
-        if not data:
-            break
-        chunks.append(data)
-    proc.wait(timeout=120)
-    os.close(leader)
-    return re.sub(r"\x1b\[[0-9;?]*[a-zA-Z]", "", b"".join(chunks).decode(errors="replace"))
+    _, text = run_in_terminal(args, cwd, columns)
+    return re.sub(r"\x1b\[[0-9;?]*[a-zA-Z]", "", text)
 
 
 @pytest.fixture(scope="module")

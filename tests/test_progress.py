@@ -5,48 +5,16 @@ epoch's training loss in the table and in metrics.jsonl."""
 from __future__ import annotations
 
 import json
-import os
-import pty
 import re
-import select
-import signal
-import subprocess
-import sys
-import time
 from pathlib import Path
 
-from conftest import run_cli, write_config
+from conftest import run_cli, run_in_terminal, write_config
 
 ERASE_LINE = "\x1b[2K"  # how rich takes a transient bar off the screen
 
 
 def _in_a_terminal(args: list, cwd: Path, interrupt_when: str | None = None) -> tuple[int, str]:
-    """(exit code, everything written to the terminal, control codes included) of the CLI
-    run with stdin, stdout and stderr on a pseudo-terminal; with ``interrupt_when``, a
-    SIGINT is sent once that text has appeared."""
-    leader, follower = pty.openpty()
-    env = {k: v for k, v in os.environ.items() if k not in ("SCRATCHNET_DEBUG", "FORCE_COLOR")}
-    env.update({"COLUMNS": "120", "LINES": "40", "TERM": "xterm"})
-    proc = subprocess.Popen([sys.executable, "-m", "scratchnet", *map(str, args)], cwd=cwd,
-                            stdin=follower, stdout=follower, stderr=follower, env=env)
-    os.close(follower)
-    chunks, sent, deadline = [], False, time.monotonic() + 120
-    while time.monotonic() < deadline:
-        ready, _, _ = select.select([leader], [], [], 0.2)
-        if ready:
-            try:
-                data = os.read(leader, 65536)
-            except OSError:  # the child closed the terminal
-                break
-            if not data:
-                break
-            chunks.append(data)
-        if interrupt_when and not sent and interrupt_when in b"".join(chunks).decode(errors="replace"):
-            proc.send_signal(signal.SIGINT)
-            sent = True
-    rc = proc.wait(timeout=60)
-    os.close(leader)
-    return rc, b"".join(chunks).decode(errors="replace")
+    return run_in_terminal(args, cwd, 120, interrupt_when)
 
 
 def _plain(text: str) -> str:
