@@ -9,6 +9,7 @@ import pytest
 
 import scratchnet as sn
 from scratchnet.nn.core import Param
+from scratchnet.nn.optimizers import OPTIMIZERS
 
 GRADS = [[0.5, -1.0], [0.25, 2.0], [-1.5, 0.5]]  # the gradient at steps 1, 2, 3
 START = [1.0, -2.0]
@@ -147,7 +148,7 @@ def test_bad_schedule_arguments():
 
 # -- every registered optimizer -----------------------------------------------------------
 def make_optimizer(name):
-    cls = sn.OPTIMIZERS[name]
+    cls = OPTIMIZERS[name]
     return cls(0.05) if "lr" in inspect.signature(cls).parameters else cls()
 
 
@@ -162,7 +163,7 @@ def quadratic_run(opt, steps, params=None):
     return params
 
 
-@pytest.mark.parametrize("name", sorted(sn.OPTIMIZERS))
+@pytest.mark.parametrize("name", sorted(OPTIMIZERS))
 def test_every_optimizer_descends(name):
     opt = make_optimizer(name)
     params = quadratic_run(opt, 0)
@@ -172,7 +173,7 @@ def test_every_optimizer_descends(name):
     assert after < before * 0.9
 
 
-@pytest.mark.parametrize("name", sorted(sn.OPTIMIZERS))
+@pytest.mark.parametrize("name", sorted(OPTIMIZERS))
 def test_optimizer_state_dict_round_trip(name):
     """Saving the state mid-run and loading it into a fresh optimizer continues the run
     bit for bit (what checkpoint resume relies on)."""
@@ -225,8 +226,9 @@ def test_the_blas_updates_agree_with_numpys(monkeypatch):
             np.testing.assert_allclose(runs[0], runs[1], rtol=rtol, atol=rtol)
     monkeypatch.setattr(blas, "enabled", True)
     a = np.ones(4)
-    assert not blas.axpy(1.0, np.ones(4, np.float32), a)  # mixed dtypes: NumPy's part
-    assert not blas.axpy(1.0, np.ones(8)[::2], a)  # not contiguous
+    assert not blas.sgd_step(1.0, np.ones(4, np.float32), a)  # mixed dtypes: NumPy's part
+    assert not blas.sgd_step(1.0, np.ones(8)[::2], a)  # not contiguous
+    np.testing.assert_array_equal(a, 1.0)  # and nothing done
 
 
 def test_a_prepared_blas_step_follows_replaced_arrays():
@@ -246,3 +248,97 @@ def test_a_prepared_blas_step_follows_replaced_arrays():
     np.testing.assert_allclose(old, 0.5)
     np.testing.assert_allclose(p.value, 1 - (0.9 * 0.5 + 0.5))
     assert blas.momentum_step(0.1, 0.9, np.ones(4), np.ones(4), np.ones(4)) in (True, False)
+
+
+# -- packed parameters: one update of all of a network's parameters ------------------------
+def packed_net(dtype="float64"):
+    # W, B; W, gamma, beta (batch norm: parameters that are not weights); W, B
+    return sn.NeuralNetwork([sn.Dense(7, "tanh"), sn.Dense(5, "tanh", batch_norm=True),
+                             sn.Dense(3, "linear")],
+                            "softmax_cross_entropy", seed=3, dtype=dtype).build(6)
+
+
+def test_a_built_network_lays_its_parameters_end_to_end():
+    from scratchnet.nn.core import packed
+
+    net = packed_net()
+    params = net.params()
+    flat = packed(params)
+    assert flat is not None and flat.value.size == sum(p.value.size for p in params)
+    start = 0
+    for p in params:  # each parameter is its stretch of the flat arrays, in order
+        n = p.value.size
+        assert np.shares_memory(p.value, flat.value[start:start + n])
+        np.testing.assert_array_equal(p.value.ravel(), flat.value[start:start + n])
+        assert np.shares_memory(p.grad, flat.grad[start:start + n])
+        start += n
+    assert packed(params[1:]) is None  # not the whole flat array
+    assert packed(params[::-1]) is None  # another order
+    params[0].value = params[0].value.copy()  # an array replaced
+    assert packed(params) is None
+    copied = __import__("copy").deepcopy(packed_net())  # a copy is packed again
+    assert packed(copied.params()) is not None
+
+
+def unpacked(net):
+    for p in net.params():
+        p.value, p.grad = p.value.copy(), p.grad.copy()
+    return net
+
+
+@pytest.mark.parametrize("name", sorted(OPTIMIZERS))
+@pytest.mark.parametrize("options", [{}, {"weight_decay": 0.01, "clip_norm": 0.5}])
+def test_a_packed_step_gives_the_numbers_of_one_step_per_parameter(name, options):
+    """Packed (one update over the flat arrays) and unpacked (one per parameter), every
+    optimizer ends on the same weights and state, bit for bit, and a checkpoint of the
+    packed state resumes to the same numbers as running on."""
+    from scratchnet.nn.core import packed
+
+    rng = np.random.default_rng(0)
+    X, Y = rng.standard_normal((40, 6)), np.eye(3)[rng.integers(0, 3, 40)]
+    runs = []
+    for net in (packed_net(), unpacked(packed_net())):
+        opt = OPTIMIZERS[name](0.05, **options)
+        for i in range(0, 40, 8):
+            net.train_batch(X[i:i + 8], Y[i:i + 8])
+            opt.step(net.params(), 0.05)
+        runs.append((net, opt))
+    (a, opt_a), (b, opt_b) = runs
+    assert (packed(a.params()) is not None, packed(b.params())) == (True, None)
+    for pa, pb in zip(a.params(), b.params()):
+        np.testing.assert_array_equal(pa.value, pb.value)
+    state_a, state_b = opt_a.state_dict(a.params()), opt_b.state_dict(b.params())
+    assert state_a.keys() == state_b.keys()
+    for key in state_a:
+        np.testing.assert_array_equal(state_a[key], state_b[key])
+    # resume from the packed state in a new optimizer: the same next step as running on
+    resumed = OPTIMIZERS[name](0.05, **options)
+    resumed.load_state_dict(b.params(), state_a)
+    for net, opt in ((a, opt_a), (b, resumed)):
+        net.train_batch(X[:8], Y[:8])
+        opt.step(net.params(), 0.05)
+    for pa, pb in zip(a.params(), b.params()):
+        np.testing.assert_array_equal(pa.value, pb.value)
+
+
+def test_packed_state_follows_a_reset_and_a_loaded_checkpoint():
+    """The flat slots are worked out again when the state is replaced (the trainer's
+    restart, load_state_dict): the velocity a step uses is always the one in ``state``."""
+    net = packed_net()
+    p = net.params()
+    opt = sn.SGDMomentum(0.1, momentum=0.9)
+    for q in p:
+        q.grad[...] = 1.0
+    opt.step(p, 0.1)
+    assert all(np.all(opt.state[q]["velocity"] == 0.1) for q in p)
+    opt.state = {}  # a fresh start: the velocity begins at zero again
+    before = [q.value.copy() for q in p]
+    opt.step(p, 0.1)
+    for q, old in zip(p, before):
+        np.testing.assert_allclose(q.value, old - 0.1)
+    opt.load_state_dict(p, {f"{q.name}.velocity": np.full(q.shape, 2.0) for q in p})
+    before = [q.value.copy() for q in p]
+    opt.step(p, 0.1)
+    for q, old in zip(p, before):
+        np.testing.assert_allclose(q.value, old - (0.9 * 2.0 + 0.1))
+        np.testing.assert_allclose(opt.state[q]["velocity"], 0.9 * 2.0 + 0.1)

@@ -31,15 +31,16 @@ def get_dtype(spec) -> np.dtype:
 class Param:
     """A parameter and its gradient, kept together as one object.
 
-    ``value`` and ``grad`` have the same shape and dtype; ``grad`` is allocated once and
-    overwritten in place by each backward pass, so optimizers can hold on to it.
+    ``value`` and ``grad`` have the same shape and dtype; ``grad`` is allocated once (or
+    handed in) and overwritten in place by each backward pass, so optimizers can hold on
+    to it.
     """
 
     __slots__ = ("value", "grad", "name")
 
-    def __init__(self, value: np.ndarray, name: str = ""):
+    def __init__(self, value: np.ndarray, name: str = "", grad: np.ndarray | None = None):
         self.value = value
-        self.grad = np.zeros_like(value)
+        self.grad = np.zeros_like(value) if grad is None else grad
         self.name = name
 
     @property
@@ -48,6 +49,51 @@ class Param:
 
     def __repr__(self) -> str:
         return f"Param({self.name!r}, shape={self.value.shape}, dtype={self.value.dtype})"
+
+
+def pack(params: list[Param]) -> None:
+    """Lay the values of ``params`` end to end in one new flat array, and their gradients
+    in another; each parameter's ``value`` and ``grad`` become views into them (same shapes,
+    same numbers). Nothing else changes for the layers, which reach their arrays through
+    the Param; an optimizer can then update every parameter at once, in one pass over
+    each flat array instead of one short pass per parameter (see
+    :meth:`~scratchnet.nn.optimizers.Optimizer.step`). Parameters of mixed dtypes are left
+    as they are."""
+    if not params or len({p.value.dtype for p in params}) != 1:
+        return
+    total = sum(p.value.size for p in params)
+    values = np.empty(total, params[0].value.dtype)
+    grads = np.zeros_like(values)
+    start = 0
+    for p in params:
+        end = start + p.value.size
+        values[start:end] = p.value.ravel()
+        p.value, p.grad = values[start:end].reshape(p.shape), grads[start:end].reshape(p.shape)
+        start = end
+
+
+def packed(params: list[Param]) -> Param | None:
+    """The flat arrays :func:`pack` made for exactly ``params``, in their order, as one
+    Param (flat ``value`` and ``grad``), or None when they are not laid out that way (not
+    packed, packed in another order or with other parameters, or an array replaced)."""
+    if not params:
+        return None
+    values, grads = params[0].value.base, params[0].grad.base
+    if values is None or grads is None or values.ndim != 1 or grads.ndim != 1 \
+            or sum(p.value.size for p in params) != values.size or values.size != grads.size:
+        return None
+    itemsize, start = values.itemsize, 0
+    for p in params:
+        for array, flat in ((p.value, values), (p.grad, grads)):
+            if array.base is not flat or not array.flags.c_contiguous or \
+                    _address(array) != _address(flat) + start * itemsize:
+                return None
+        start += p.value.size
+    return Param(values, "packed", grads)
+
+
+def _address(array: np.ndarray) -> int:
+    return array.__array_interface__["data"][0]
 
 
 def check_same_shape(array: np.ndarray, reference: np.ndarray, what: str) -> None:

@@ -9,7 +9,7 @@ import numpy as np
 
 from .. import checks
 from ..errors import ConfigError, ShapeError
-from .core import Dropout, Param, get_dtype
+from .core import Dropout, Param, get_dtype, pack
 from .layers import Dense, Layer, sample_shape
 from .losses import Loss, get_loss
 
@@ -119,8 +119,15 @@ class NeuralNetwork:
                 p.name = f"layers.{row['layer']}.{p.name.rsplit('.', 1)[-1]}"
         self.layers[0].set_needs_input_grad(False)
         self._params = [p for layer in self.layers for p in layer.params()]
+        pack(self._params)  # one flat array of values and one of gradients: see core.pack
         self.input_shape, self.output_shape = rows[0]["input_shape"], rows[-1]["output_shape"]
         return self
+
+    def __setstate__(self, state: dict) -> None:
+        # A pickle or a copy holds each parameter's array on its own: pack them again.
+        self.__dict__.update(state)
+        if self._params:
+            pack(self._params)
 
     @property
     def n_outputs(self) -> int:
