@@ -33,15 +33,20 @@ _functions: dict | None = None  # dtype char -> axpby, filled on first use
 _steps: dict[tuple, tuple] = {}  # (id of each array of a step) -> its prepared call
 
 
-def _library_functions() -> dict:
+def library() -> ctypes.CDLL | None:
+    """The OpenBLAS library NumPy links, opened through ctypes, or None."""
     try:
         from threadpoolctl import threadpool_info
         info = [lib for lib in threadpool_info()
                 if lib.get("internal_api") == "openblas" and "numpy" in lib.get("filepath", "")]
-        if not info:
-            return {}
-        lib = ctypes.CDLL(info[0]["filepath"])
+        return ctypes.CDLL(info[0]["filepath"]) if info else None
     except (ImportError, OSError):
+        return None
+
+
+def _library_functions() -> dict:
+    lib = library()
+    if lib is None:
         return {}
     found = {}
     for char, real in (("f", ctypes.c_float), ("d", ctypes.c_double)):
