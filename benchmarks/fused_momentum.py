@@ -50,7 +50,8 @@ def sgemm():
 
 
 def folded(trainer: Trainer, gemm) -> None:
-    """Make ``trainer`` write layer 0's velocity in its gradient product."""
+    """Make ``trainer`` write layer 0's velocity in its gradient product (for fits with
+    ``restart=False``: a restart builds new arrays, which this would not follow)."""
     axpby = blas._library_functions()["f"]
     params = trainer.net.params()
     first, op = params[0], trainer.net.layers[0].operations[0]

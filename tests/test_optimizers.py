@@ -342,3 +342,39 @@ def test_packed_state_follows_a_reset_and_a_loaded_checkpoint():
     for q, old in zip(p, before):
         np.testing.assert_allclose(q.value, old - (0.9 * 2.0 + 0.1))
         np.testing.assert_allclose(opt.state[q]["velocity"], 0.9 * 2.0 + 0.1)
+
+
+def test_the_folded_momentum_experiment_trains_the_same_network():
+    """benchmarks/fused_momentum.py times a Trainer whose first layer writes its velocity in
+    the gradient's product: it must be the same training (to rounding), or the timing
+    measures something else."""
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[1] / "benchmarks" / "fused_momentum.py"
+    spec = importlib.util.spec_from_file_location("fused_momentum", path)
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    from scratchnet.nn import blas
+    lib = blas.library()
+    if lib is None or not hasattr(lib, "scipy_cblas_sgemm64_") or "f" not in \
+            blas._library_functions():
+        pytest.skip("NumPy is not linked to the OpenBLAS of its wheels")
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((180, 784), dtype=np.float32)
+    Y = np.eye(10, dtype=np.float32)[rng.integers(0, 10, 180)]
+    trainers = []
+    for fold in (False, True):
+        net = sn.NeuralNetwork([sn.Dense(32, "tanh"), sn.Dense(10, "linear")],
+                               "softmax_cross_entropy", seed=1).build(784)
+        trainer = sn.Trainer(net, sn.SGDMomentum(bench.LR, momentum=bench.MOMENTUM))
+        if fold:
+            bench.folded(trainer, bench.sgemm())
+        trainer.fit(X, Y, epochs=1, batch_size=bench.BATCH, seed=0, restart=False)
+        trainers.append(trainer)
+    plain, folded = (t.net.params() for t in trainers)
+    assert not np.array_equal(plain[0].value, sn.NeuralNetwork(
+        [sn.Dense(32, "tanh"), sn.Dense(10, "linear")], "softmax_cross_entropy",
+        seed=1).build(784).params()[0].value)  # it trained
+    for p, q in zip(plain, folded):
+        np.testing.assert_allclose(p.value, q.value, rtol=1e-5, atol=1e-6)
