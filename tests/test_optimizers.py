@@ -378,3 +378,24 @@ def test_the_folded_momentum_experiment_trains_the_same_network():
         seed=1).build(784).params()[0].value)  # it trained
     for p, q in zip(plain, folded):
         np.testing.assert_allclose(p.value, q.value, rtol=1e-5, atol=1e-6)
+
+
+def test_packed_adam_shares_its_step_counter_and_falls_back_when_steps_differ():
+    net = packed_net()
+    p = net.params()
+    opt = sn.Adam(0.01)
+    for q in p:
+        q.grad[...] = 0.5
+    opt.step(p, 0.01)
+    opt.step(p, 0.01)
+    assert all(opt.state[q]["step"] is opt.state[p[0]]["step"] for q in p)
+    assert int(opt.state[p[0]]["step"][0]) == 2
+    assert all(opt.state_dict(p)[f"{q.name}.step"][0] == 2 for q in p)
+    # a checkpoint whose parameters took different numbers of steps: one update each,
+    # each with its own count (the first parameter's bias correction at t = 1)
+    state = opt.state_dict(p)
+    state[f"{p[0].name}.step"][...] = 0
+    resumed = sn.Adam(0.01)
+    resumed.load_state_dict(p, state)
+    resumed.step(p, 0.01)
+    assert [int(resumed.state[q]["step"][0]) for q in p] == [1] + [3] * (len(p) - 1)

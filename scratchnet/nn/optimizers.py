@@ -62,8 +62,9 @@ class Optimizer:
     decoupled_weight_decay = False
     #: a subclass's own settings (attributes of the same names), saved by :meth:`config`
     hyperparameters: tuple[str, ...] = ()
-    #: True when the update is element-wise, the same for every parameter, with slots
-    #: shaped like the parameter: then the parameters of a network, whose values and
+    #: True when the update is element-wise and the same for every parameter, its slots
+    #: shaped like the parameter (or, like Adam's step counter, one entry that every
+    #: parameter's step moves alike): then the parameters of a network, whose values and
     #: gradients lie end to end in two flat arrays (:func:`~scratchnet.nn.core.pack`), are
     #: updated all at once, with the same numbers in a few long passes instead of a few
     #: short ones per parameter (at batch 60, the calls cost more than the arithmetic)
@@ -119,8 +120,10 @@ class Optimizer:
         """(one Param over the flat arrays of ``params``, flat slots) when the parameters are
         packed (:func:`~scratchnet.nn.core.packed`), else None. Each parameter's slots in
         ``state`` become views into the flat slots, keeping what they held, so checkpoints
-        see them as before. Worked out once, then recognised by identity while the same
-        parameters keep the same arrays and ``state`` is the same dict."""
+        see them as before; a slot not shaped like the parameter (a step counter) is one
+        array that every parameter's state shares, so the parameters must agree on it.
+        Worked out once, then recognised by identity while the same parameters keep the
+        same arrays and ``state`` is the same dict."""
         known = self._flat
         if known is not None and known[0] is self.state and len(known[1]) == len(params) \
                 and all(p is q and p.value is v and p.grad is g
@@ -130,14 +133,23 @@ class Optimizer:
         flat = packed(params)
         if flat is None:
             return None
-        slots = {name: np.zeros_like(flat.value) for name in self.slots}
+        slots = self._new_slots(flat)
+        shared = {name for name, a in slots.items() if a.shape != flat.shape}
+        for name in shared:
+            held = [self.state[p][name] for p in params if p in self.state]
+            if held and (len(held) < len(params)
+                         or any(not np.array_equal(h, held[0]) for h in held)):
+                return None  # parameters that took different numbers of steps
+            if held:
+                slots[name][...] = held[0]
         start = 0
         for p in params:
             end = start + p.value.size
             old = self.state.get(p, {})
-            views = {name: slots[name][start:end].reshape(p.shape) for name in self.slots}
+            views = {name: slots[name] if name in shared else
+                     slots[name][start:end].reshape(p.shape) for name in slots}
             for name, view in views.items():
-                if name in old:
+                if name in old and name not in shared:
                     view[...] = old[name]
             self.state[p] = views
             start = end
@@ -299,13 +311,13 @@ class Adam(Optimizer):
 
     (``eps`` outside the square root, as ``torch.optim.Adam``; defaults are the paper's).
     ``t`` counts this parameter's steps: it is the slot ``step`` (an int64 array of one
-    entry), so checkpoints keep it beside ``m`` and ``v``. ``weight_decay`` is the coupled
+    entry, which the parameters of a packed network share), so checkpoints keep it beside
+    ``m`` and ``v``. ``weight_decay`` is the coupled
     L2 term of the base class; :class:`AdamW` decouples it.
     """
 
     name = "adam"
     slots = ("m", "v", "step")
-    elementwise = False  # a step counter per parameter
     hyperparameters = ("beta1", "beta2", "eps")
 
     def __init__(self, lr: float = 0.001, beta1: float = 0.9, beta2: float = 0.999,
