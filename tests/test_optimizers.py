@@ -399,3 +399,61 @@ def test_packed_adam_shares_its_step_counter_and_falls_back_when_steps_differ():
     resumed.load_state_dict(p, state)
     resumed.step(p, 0.01)
     assert [int(resumed.state[q]["step"][0]) for q in p] == [1] + [3] * (len(p) - 1)
+
+
+def test_packed_steps_follow_every_change_to_the_state_and_the_parameter_list():
+    """Against one update per parameter, bit for bit: a reordered or partial list after a
+    packed step (Adam's shared counter must not count each parameter's step), a cleared
+    state, a slot replaced or deleted in place."""
+    import copy
+
+    def steps(net, opt, plan):
+        p = net.params()
+        for change in plan:
+            for q in p:
+                q.grad[...] = np.linspace(-1, 1, q.value.size).reshape(q.shape)
+            change(opt, p)
+        return [q.value.copy() for q in p], {k: v.copy() for k, v in opt.state_dict(p).items()}
+
+    plans = {
+        "reversed": [lambda o, p: o.step(p, 0.1), lambda o, p: o.step(p[::-1], 0.1),
+                     lambda o, p: o.step(p, 0.1)],
+        "subset": [lambda o, p: o.step(p, 0.1), lambda o, p: o.step(p[2:], 0.1),
+                   lambda o, p: o.step(p, 0.1)],
+        "cleared": [lambda o, p: o.step(p, 0.1), lambda o, p: (o.state.clear(), o.step(p, 0.1))],
+        "replaced": [lambda o, p: o.step(p, 0.1), lambda o, p: (
+            o.state[p[0]].update({k: np.zeros_like(a) for k, a in o.state[p[0]].items()
+                                  if a.shape == p[0].shape}), o.step(p, 0.1))],
+        "deleted": [lambda o, p: o.step(p, 0.1), lambda o, p: (o.state.pop(p[1]),
+                                                               o.step(p, 0.1))],
+    }
+    for name in ("adam", "sgd_momentum", "rmsprop"):
+        for label, plan in plans.items():
+            a = steps(packed_net(), OPTIMIZERS[name](0.1), plan)
+            b = steps(unpacked(packed_net()), OPTIMIZERS[name](0.1), plan)
+            for x, y in zip(a[0], b[0]):
+                np.testing.assert_array_equal(x, y, err_msg=f"{name}, {label}")
+            assert a[1].keys() == b[1].keys(), (name, label)
+            for key in a[1]:
+                np.testing.assert_array_equal(a[1][key], b[1][key], err_msg=f"{name} {label} {key}")
+    # a shallow copy shares the Params: the network's arrays stay the ones a user holds
+    net = packed_net()
+    held = net.params()[0].value
+    copy.copy(net)
+    assert net.params()[0].value is held
+
+
+def test_a_pickled_network_and_optimizer_come_back_packed_without_the_flat_copies():
+    import pickle
+
+    from scratchnet.nn.core import packed
+
+    net = packed_net()
+    opt = sn.SGDMomentum(0.1, momentum=0.9)
+    net.train_batch(np.ones((4, 6)), np.eye(3)[[0, 1, 2, 0]])
+    opt.step(net.params(), 0.1)
+    net2, opt2 = pickle.loads(pickle.dumps((net, opt)))
+    assert packed(net2.params()) is not None
+    assert opt2._flat is None  # worked out again at the next step, not pickled twice
+    for q in net2.params():
+        np.testing.assert_array_equal(q.value, net.params()[net2.params().index(q)].value)

@@ -79,7 +79,8 @@ def packed(params: list[Param]) -> Param | None:
     if not params:
         return None
     values, grads = params[0].value.base, params[0].grad.base
-    if values is None or grads is None or values.ndim != 1 or grads.ndim != 1 \
+    if not isinstance(values, np.ndarray) or not isinstance(grads, np.ndarray) \
+            or values.ndim != 1 or grads.ndim != 1 \
             or sum(p.value.size for p in params) != values.size or values.size != grads.size:
         return None
     itemsize, start = values.itemsize, 0

@@ -9,7 +9,7 @@ import numpy as np
 
 from .. import checks
 from ..errors import ConfigError, ShapeError
-from .core import Dropout, Param, get_dtype, pack
+from .core import Dropout, Param, get_dtype, pack, packed
 from .layers import Dense, Layer, sample_shape
 from .losses import Loss, get_loss
 
@@ -124,9 +124,10 @@ class NeuralNetwork:
         return self
 
     def __setstate__(self, state: dict) -> None:
-        # A pickle or a copy holds each parameter's array on its own: pack them again.
+        # A pickle or a deep copy holds each parameter's array on its own: pack them again
+        # (a shallow copy shares the Params, still packed, and must leave them alone).
         self.__dict__.update(state)
-        if self._params:
+        if self._params and packed(self._params) is None:
             pack(self._params)
 
     @property

@@ -15,6 +15,7 @@ each ``grad`` holds the gradient that was applied; the next backward pass overwr
 from __future__ import annotations
 
 import math
+import operator
 
 import numpy as np
 
@@ -123,38 +124,49 @@ class Optimizer:
         see them as before; a slot not shaped like the parameter (a step counter) is one
         array that every parameter's state shares, so the parameters must agree on it.
         Worked out once, then recognised by identity while the same parameters keep the
-        same arrays and ``state`` is the same dict."""
-        known = self._flat
-        if known is not None and known[0] is self.state and len(known[1]) == len(params) \
-                and all(p is q and p.value is v and p.grad is g
-                        for p, (q, v, g) in zip(params, known[1])):
+        same arrays and ``state`` holds the same slot arrays."""
+        state, known = self.state, getattr(self, "_flat", None)  # None in older pickles
+        if known is not None and known[0] is state and len(known[1]) == len(params) \
+                and all(p is q and p.value is v and p.grad is g and state.get(p) is d
+                        and all(map(operator.is_, d.values(), arrays))
+                        for p, (q, v, g, d, arrays) in zip(params, known[1])):
             return known[2]
-        self._flat = None
+        if known is not None:  # leaving the flat slots: each parameter gets its own again
+            self._flat = None
+            for p in state:
+                state[p] = {name: a.copy() for name, a in state[p].items()}
         flat = packed(params)
         if flat is None:
             return None
-        slots = self._new_slots(flat)
-        shared = {name for name, a in slots.items() if a.shape != flat.shape}
+        probe = self._new_slots(Param(np.zeros(2, flat.value.dtype), "", np.zeros(2)))
+        shared = [name for name, a in probe.items() if a.shape != (2,)]
         for name in shared:
-            held = [self.state[p][name] for p in params if p in self.state]
+            held = [state[p][name] for p in params if name in state.get(p, {})]
             if held and (len(held) < len(params)
                          or any(not np.array_equal(h, held[0]) for h in held)):
                 return None  # parameters that took different numbers of steps
-            if held:
-                slots[name][...] = held[0]
+        slots = self._new_slots(flat)
+        for name in shared:
+            if name in state.get(params[0], {}):
+                slots[name][...] = state[params[0]][name]
         start = 0
         for p in params:
             end = start + p.value.size
-            old = self.state.get(p, {})
+            old = state.get(p, {})
             views = {name: slots[name] if name in shared else
                      slots[name][start:end].reshape(p.shape) for name in slots}
             for name, view in views.items():
                 if name in old and name not in shared:
                     view[...] = old[name]
-            self.state[p] = views
+            state[p] = views
             start = end
-        self._flat = (self.state, [(p, p.value, p.grad) for p in params], (flat, slots))
+        self._flat = (state, [(p, p.value, p.grad, state[p], tuple(state[p].values()))
+                              for p in params], (flat, slots))
         return flat, slots
+
+    def __getstate__(self) -> dict:
+        # the flat slots are found again at the next step; a pickle need not hold them twice
+        return {**self.__dict__, "_flat": None}
 
     def _clip(self, params: list[Param]) -> None:
         norm = math.sqrt(sum(float(np.vdot(p.grad, p.grad)) for p in params))
