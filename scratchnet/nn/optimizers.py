@@ -1,7 +1,11 @@
 """Optimizers: handed the parameters, never the network.
 
 The base class owns the loop over parameters and their per-parameter state (velocities,
-moments); a subclass writes one in-place update for one parameter in ``_update``. The
+moments); a subclass writes one in-place update for one parameter in ``_update``. For a
+built network, whose parameters lie end to end in two flat arrays (values, gradients:
+:func:`~scratchnet.nn.core.pack`), that update runs once, on one Param over the flat
+arrays, with flat state that each parameter's state is a view into: the same numbers,
+in one pass instead of one per parameter. The
 learning rate for each step comes from the schedule (see :mod:`scratchnet.schedules`),
 which the trainer asks per epoch.
 
