@@ -24,8 +24,9 @@ def _bytes_dataset(n=300, d=16, classes=3, seed=0) -> Dataset:
 
 @pytest.mark.parametrize("kind", ["global", "standard", "minmax", "none"])
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
-def test_lazy_rows_are_the_eager_numbers(kind, dtype):
-    ds = _bytes_dataset()
+@pytest.mark.parametrize("features", [16, 15])  # even: bytes read two at a time
+def test_lazy_rows_are_the_eager_numbers(kind, dtype, features):
+    ds = _bytes_dataset(d=features)
     eager = prepare(ds, scale=kind, validation=0.2, dtype=dtype)
     lazy = prepare(ds, scale=kind, validation=0.2, dtype=dtype, lazy=True)
     for name in ("X_train", "X_val", "X_test"):
@@ -94,3 +95,17 @@ def test_training_on_rows_is_training_on_the_scaled_copy():
     strip = [{k: v for k, v in r.items() if k != "seconds"} for r in rec_eager]
     assert strip == [{k: v for k, v in r.items() if k != "seconds"} for r in rec_lazy]
     assert test_eager == test_lazy
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_every_pair_of_bytes_reads_as_the_eager_numbers(dtype):
+    """Even widths look two bytes up at once, in a table of all 65,536 pairs: every pair,
+    in both orders, is the eager scaling's numbers."""
+    first, second = np.divmod(np.arange(65536), 256)
+    X = np.stack([first, second], axis=1).astype(np.uint8).reshape(256, 512)
+    scaler = Scaler("global").fit(X)
+    rows = ScaledRows(X, scaler, dtype)
+    want = scaler.transform(X, dtype)
+    idx = np.arange(256)[::-1]
+    assert np.array_equal(rows.take_rows(idx), want[idx])
+    assert len(np.unique(want)) == 256  # every byte value is there

