@@ -104,8 +104,8 @@ class Optimizer:
         if self.clip_norm is not None:
             self._clip(params)
         wd = self.weight_decay
-        for p in params:
-            if wd and is_weight(p):
+        if wd:
+            for p in filter(is_weight, params):
                 if self.decoupled_weight_decay:
                     p.value *= 1.0 - lr * wd
                 else:
@@ -150,9 +150,6 @@ class Optimizer:
                          or any(not np.array_equal(h, held[0]) for h in held)):
                 return None  # parameters that took different numbers of steps
         slots = self._new_slots(flat)
-        for name in shared:
-            if name in state.get(params[0], {}):
-                slots[name][...] = state[params[0]][name]
         start = 0
         for p in params:
             end = start + p.value.size
@@ -160,7 +157,7 @@ class Optimizer:
             views = {name: slots[name] if name in shared else
                      slots[name][start:end].reshape(p.shape) for name in slots}
             for name, view in views.items():
-                if name in old and name not in shared:
+                if name in old:  # a shared slot: each parameter's is the same (above)
                     view[...] = old[name]
             state[p] = views
             start = end
