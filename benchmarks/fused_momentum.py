@@ -52,7 +52,6 @@ def sgemm():
 def folded(trainer: Trainer, gemm) -> None:
     """Make ``trainer`` write layer 0's velocity in its gradient product (for fits with
     ``restart=False``: a restart builds new arrays, which this would not follow)."""
-    axpby = blas._library_functions()["f"]
     params = trainer.net.params()
     first, op = params[0], trainer.net.layers[0].operations[0]
     n = first.value.size
@@ -67,10 +66,9 @@ def folded(trainer: Trainer, gemm) -> None:
              output_grad.ctypes.data, cols, MOMENTUM, v_first.ctypes.data, cols)
 
     class Folded(SGDMomentum):
-        def step(self, params, lr):
-            axpby(g_rest.size, lr, g_rest.ctypes.data, 1, MOMENTUM, v_rest.ctypes.data, 1)
-            axpby(g_rest.size, -1.0, v_rest.ctypes.data, 1, 1.0, p_rest.ctypes.data, 1)
-            axpby(n, -1.0, v_first.ctypes.data, 1, 1.0, first.value.ctypes.data, 1)
+        def step(self, params, lr):  # the rest as now; layer 0's velocity is already made
+            assert blas.momentum_step(lr, MOMENTUM, g_rest, v_rest, p_rest)
+            assert blas.sgd_step(1.0, v_first, first.value)
 
     op._param_grad = param_grad
     trainer.optimizer = Folded(LR, momentum=MOMENTUM)

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 import scratchnet as sn
-from scratchnet.nn.core import Param
+from scratchnet.nn.core import Param, packed
 from scratchnet.nn.optimizers import OPTIMIZERS
 
 GRADS = [[0.5, -1.0], [0.25, 2.0], [-1.5, 0.5]]  # the gradient at steps 1, 2, 3
@@ -259,8 +259,6 @@ def packed_net(dtype="float64"):
 
 
 def test_a_built_network_lays_its_parameters_end_to_end():
-    from scratchnet.nn.core import packed
-
     net = packed_net()
     params = net.params()
     flat = packed(params)
@@ -292,8 +290,6 @@ def test_a_packed_step_gives_the_numbers_of_one_step_per_parameter(name, options
     """Packed (one update over the flat arrays) and unpacked (one per parameter), every
     optimizer ends on the same weights and state, bit for bit, and a checkpoint of the
     packed state resumes to the same numbers as running on."""
-    from scratchnet.nn.core import packed
-
     rng = np.random.default_rng(0)
     X, Y = rng.standard_normal((40, 6)), np.eye(3)[rng.integers(0, 3, 40)]
     runs = []
@@ -363,19 +359,19 @@ def test_the_folded_momentum_experiment_trains_the_same_network():
     rng = np.random.default_rng(0)
     X = rng.standard_normal((180, 784), dtype=np.float32)
     Y = np.eye(10, dtype=np.float32)[rng.integers(0, 10, 180)]
+
+    def network():
+        return sn.NeuralNetwork([sn.Dense(32, "tanh"), sn.Dense(10, "linear")],
+                                "softmax_cross_entropy", seed=1).build(784)
     trainers = []
     for fold in (False, True):
-        net = sn.NeuralNetwork([sn.Dense(32, "tanh"), sn.Dense(10, "linear")],
-                               "softmax_cross_entropy", seed=1).build(784)
-        trainer = sn.Trainer(net, sn.SGDMomentum(bench.LR, momentum=bench.MOMENTUM))
+        trainer = sn.Trainer(network(), sn.SGDMomentum(bench.LR, momentum=bench.MOMENTUM))
         if fold:
             bench.folded(trainer, bench.sgemm())
         trainer.fit(X, Y, epochs=1, batch_size=bench.BATCH, seed=0, restart=False)
         trainers.append(trainer)
     plain, folded = (t.net.params() for t in trainers)
-    assert not np.array_equal(plain[0].value, sn.NeuralNetwork(
-        [sn.Dense(32, "tanh"), sn.Dense(10, "linear")], "softmax_cross_entropy",
-        seed=1).build(784).params()[0].value)  # it trained
+    assert not np.array_equal(plain[0].value, network().params()[0].value)  # it trained
     for p, q in zip(plain, folded):
         np.testing.assert_allclose(p.value, q.value, rtol=1e-5, atol=1e-6)
 
@@ -445,8 +441,6 @@ def test_packed_steps_follow_every_change_to_the_state_and_the_parameter_list():
 
 def test_a_pickled_network_and_optimizer_come_back_packed_without_the_flat_copies():
     import pickle
-
-    from scratchnet.nn.core import packed
 
     net = packed_net()
     opt = sn.SGDMomentum(0.1, momentum=0.9)
