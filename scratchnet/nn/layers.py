@@ -213,7 +213,8 @@ class Dense(_Weighted):
 
     ``W`` is (fan_in, neurons) and ``B`` is (1, neurons). With ``batch_norm=True`` it is
     ``activation(BatchNorm(x @ W))``, whose parameters are ``W``, ``gamma`` and ``beta``,
-    and whose running statistics are its buffers. Samples must be flat, (features,):
+    and whose running statistics are its buffers. Samples are flat, (features,), or
+    sequences, (time, features), where it applies at every step (as ``torch.nn.Linear``):
     images need a :class:`Flatten` (or ``Conv2D(..., flatten=True)``) before.
 
     Args:
@@ -233,17 +234,31 @@ class Dense(_Weighted):
 
     @property
     def fan_in(self) -> int | None:
-        return None if self.input_shape is None else self.input_shape[0]
+        return None if self.input_shape is None else self.input_shape[-1]
 
     def output_shape(self, input_shape) -> tuple[int, ...]:
         shape = sample_shape(input_shape)
-        if len(shape) != 1:
+        if len(shape) > 2:
             raise ShapeError(f"a dense layer takes flat samples (features,), got samples of "
                              f"shape {shape}: add a flatten layer before this dense layer")
-        return (self.neurons,)
+        return shape[:-1] + (self.neurons,)
 
     def _weight_shape(self, input_shape) -> tuple[int, ...]:
-        return (input_shape[0], self.neurons)
+        return (input_shape[-1], self.neurons)
+
+    def forward(self, x: np.ndarray, inference: bool = False) -> np.ndarray:
+        """(batch, features) -> (batch, neurons); a batch of sequences (batch, time,
+        features) runs as batch*time rows, -> (batch, time, neurons)."""
+        if x.ndim != 3:
+            return super().forward(x, inference)
+        out = super().forward(x.reshape(-1, x.shape[2]), inference)
+        return out.reshape(x.shape[0], x.shape[1], -1)
+
+    def backward(self, grad: np.ndarray) -> np.ndarray | None:
+        if grad.ndim != 3:
+            return super().backward(grad)
+        dx = super().backward(grad.reshape(-1, grad.shape[2]))
+        return None if dx is None else dx.reshape(grad.shape[0], grad.shape[1], -1)
 
     def _bias_shape(self) -> tuple[int, ...]:
         return (1, self.neurons)
