@@ -57,6 +57,8 @@ class RecurrentOp(Operation):
     gates = 1
     #: the states carried from step to step (and from batch to batch when stateful)
     states: tuple[str, ...] = ("h",)
+    #: which gates are sigmoids (the others are tanh); None: the RNN's one activation
+    sigmoid_gates: tuple[bool, ...] | None = None
     CACHES = Operation.CACHES + ("_dz",)
 
     def __init__(self, W_x: Param, W_h: Param, B: Param, return_sequences: bool = True,
@@ -71,6 +73,9 @@ class RecurrentOp(Operation):
                              f"{W_h.value.shape} and {B.value.shape}")
         self.W_x, self.W_h, self.B = W_x, W_h, B
         self.hidden = hidden
+        if self.sigmoid_gates is not None:
+            self._scale, self._shift = _gate_columns(hidden, self.sigmoid_gates,
+                                                     W_h.value.dtype)
         self.return_sequences = return_sequences
         self.stateful = stateful
         #: the final state of the last training pass, by state name, each (batch, H);
@@ -94,6 +99,27 @@ class RecurrentOp(Operation):
             a = self._arrays[name] = np.empty(shape, dtype)
         return a
 
+    def _prescaled(self, name: str) -> np.ndarray:
+        """The value of parameter ``name`` ("W_x", "W_h", "B", "B_h") with its sigmoid
+        gates' columns halved, for this pass.
+
+        Every gate is made by one tanh, ``sigmoid(z) = 0.5 tanh(z / 2) + 0.5``; halving
+        the weights and biases of the sigmoid gates once per pass spares a pass over the
+        gates at every step, and changes no bit (a product by 0.5 is exact)."""
+        value = getattr(self, name).value
+        if self.sigmoid_gates is None:
+            return value
+        out = self._array(f"{name}/2", value.shape)
+        np.multiply(value, self._scale, out=out)
+        return out
+
+    def _recurrent_T(self) -> np.ndarray:
+        """``W_h`` transposed, copied once per backward pass: the steps' products with a
+        contiguous (G*H, H) matrix run faster than with the transposed view."""
+        W_hT = self._array("W_h.T", self.W_h.value.T.shape)
+        np.copyto(W_hT, self.W_h.value.T)
+        return W_hT
+
     # -- forward -------------------------------------------------------------------------
     def forward(self, input_: np.ndarray, inference: bool = False) -> np.ndarray:
         features = self.W_x.value.shape[0]
@@ -109,8 +135,8 @@ class RecurrentOp(Operation):
         xt = self._array("x", (steps, batch, features))
         np.copyto(xt, x.transpose(1, 0, 2))
         z = self._array("z", (steps, batch, gh))
-        np.matmul(xt.reshape(-1, features), self.W_x.value, out=z.reshape(-1, gh))
-        z += self.B.value
+        np.matmul(xt.reshape(-1, features), self._prescaled("W_x"), out=z.reshape(-1, gh))
+        z += self._prescaled("B")
         start = self._start(batch, inference)
         for name in self.states:
             seq = self._array(name, (steps + 1, batch, self.hidden))
@@ -135,11 +161,17 @@ class RecurrentOp(Operation):
     def _forward_steps(self, steps: int, inference: bool) -> None:
         raise NotImplementedError
 
-    def _upstream(self, output_grad: np.ndarray, t: int, steps: int) -> np.ndarray | None:
-        """The output gradient that reaches the hidden state of step ``t`` from above."""
-        if self.return_sequences:
-            return output_grad[:, t]
-        return output_grad if t == steps - 1 else None
+    def _steps_back(self, output_grad: np.ndarray, steps: int, dh: np.ndarray):
+        """The steps t = T-1, ..., 0 of a backward loop, each after adding to ``dh`` the
+        output gradient that reaches step t's state from above; the loop body leaves in
+        ``dh`` what reaches the state of step t-1 through the recurrence."""
+        dh.fill(0)
+        for t in reversed(range(steps)):
+            if self.return_sequences:
+                dh += output_grad[:, t]
+            elif t == steps - 1:
+                dh += output_grad
+            yield t
 
     # -- backward ------------------------------------------------------------------------
     def _param_grad(self, output_grad: np.ndarray) -> None:
@@ -166,20 +198,12 @@ class RecurrentOp(Operation):
                 f"return_sequences={self.return_sequences}, stateful={self.stateful})")
 
 
-def _gate_columns(hidden: int, sigmoid: list[bool], dtype) -> np.ndarray:
-    """(2, G*H): row 0 is 0.5 on the sigmoid gates' columns and 1 on the tanh gates', row 1
-    is 0.5 and 0. Then ``z *= s0; tanh(z); z *= s0; z += s1`` makes every gate at once:
-    ``sigmoid(z) = 0.5 * tanh(0.5 * z) + 0.5`` (which never overflows, unlike exp)."""
+def _gate_columns(hidden: int, sigmoid: tuple[bool, ...], dtype) -> np.ndarray:
+    """(2, G*H): a scale, 0.5 on the sigmoid gates' columns and 1 on the tanh gates', and a
+    shift, 0.5 and 0. Then ``tanh(z * scale) * scale + shift`` makes every gate at once:
+    ``sigmoid(z) = 0.5 tanh(z / 2) + 0.5`` (which never overflows, unlike exp)."""
     cols = np.array([[0.5, 0.5] if s else [1.0, 0.0] for s in sigmoid], dtype).T
     return np.repeat(cols, hidden, axis=1)
-
-
-def _sigmoid_(a: np.ndarray) -> None:
-    """``a = sigmoid(a)`` in place, through tanh."""
-    a *= 0.5
-    np.tanh(a, out=a)
-    a *= 0.5
-    a += 0.5
 
 
 class RNNOp(RecurrentOp):
@@ -208,12 +232,8 @@ class RNNOp(RecurrentOp):
     def _backward_steps(self, output_grad: np.ndarray, steps: int):
         dz = self._array("dz", self._arrays["z"].shape)
         dh = self._array("dh", dz.shape[1:])
-        dh.fill(0)
-        W_hT = self.W_h.value.T
-        for t in reversed(range(steps)):
-            up = self._upstream(output_grad, t, steps)
-            if up is not None:
-                dh += up
+        W_hT = self._recurrent_T()
+        for t in self._steps_back(output_grad, steps, dh):
             np.copyto(dz[t], self._steps[t].backward(dh))
             np.matmul(dz[t], W_hT, out=dh)
         return dz, dz
@@ -224,26 +244,25 @@ class LSTMOp(RecurrentOp):
 
     gates = 4
     states = ("h", "c")
+    sigmoid_gates = (True, True, False, True)
 
     def __init__(self, W_x: Param, W_h: Param, B: Param, **options):
         super().__init__(W_x, W_h, B, **options)
-        self._cols = _gate_columns(self.hidden, [True, True, False, True], W_h.value.dtype)
         # the derivative of every gate from its value a: (1 - a) * (a + e), e = 1 on the
         # tanh gate g (1 - a^2) and 0 on the sigmoids (a (1 - a))
-        self._tanh_cols = (self._cols[1:] == 0).astype(W_h.value.dtype)
+        self._tanh_cols = (self._shift == 0).astype(W_h.value.dtype)
 
     def _forward_steps(self, steps: int, inference: bool) -> None:
         a, H = self._arrays, self.hidden
         z, h, c = a["z"], a["h"], a["c"]  # z becomes the gates' values, step by step
         tanh_c = self._array("tanh_c", c[1:].shape)
         rec, ig = self._array("rec", z.shape[1:]), self._array("ig", h.shape[1:])
-        scale, shift = self._cols
-        W_h = self.W_h.value
+        scale, shift = self._scale, self._shift
+        W_h = self._prescaled("W_h")
         for t in range(steps):
-            zt = z[t]
+            zt = z[t]  # the gates' pre-activations, the sigmoids' halved
             np.matmul(h[t], W_h, out=rec)
             zt += rec
-            zt *= scale
             np.tanh(zt, out=zt)
             zt *= scale
             zt += shift
@@ -260,13 +279,9 @@ class LSTMOp(RecurrentOp):
         dz = self._array("dz", gates.shape)
         dh, dc = self._array("dh", c.shape[1:]), self._array("dc", c.shape[1:])
         tmp, deriv = self._array("tmp", c.shape[1:]), self._array("deriv", gates.shape[1:])
-        dh.fill(0)
         dc.fill(0)
-        W_hT, e = self.W_h.value.T, self._tanh_cols
-        for t in reversed(range(steps)):
-            up = self._upstream(output_grad, t, steps)
-            if up is not None:
-                dh += up
+        W_hT, e = self._recurrent_T(), self._tanh_cols
+        for t in self._steps_back(output_grad, steps, dh):
             at, d, tc = gates[t], dz[t], tanh_c[t]
             i, f, g, o = at[:, :H], at[:, H:2 * H], at[:, 2 * H:3 * H], at[:, 3 * H:]
             np.multiply(dh, tc, out=d[:, 3 * H:])  # dL/do
@@ -292,6 +307,7 @@ class GRUOp(RecurrentOp):
     applied to ``h W_hn + B_hn``, so it has a second bias ``B_h`` (1, 3H)."""
 
     gates = 3
+    sigmoid_gates = (True, True, False)
 
     def __init__(self, W_x: Param, W_h: Param, B: Param, B_h: Param, **options):
         super().__init__(W_x, W_h, B, **options)
@@ -307,14 +323,16 @@ class GRUOp(RecurrentOp):
         z, h = a["z"], a["h"]  # z becomes the gates' values r, z, n, step by step
         hn = self._array("hn", h[1:].shape)  # h W_hn + B_hn of every step
         rec = self._array("rec", z.shape[1:])
-        W_h, B_h = self.W_h.value, self.B_h.value
+        W_h, B_h = self._prescaled("W_h"), self._prescaled("B_h")
         for t in range(steps):
-            zt = z[t]
+            zt = z[t]  # r's and z's pre-activations halved (the sigmoids)
             np.matmul(h[t], W_h, out=rec)
             rec += B_h
             rz = zt[:, :2 * H]
             rz += rec[:, :2 * H]
-            _sigmoid_(rz)
+            np.tanh(rz, out=rz)
+            rz *= 0.5
+            rz += 0.5
             r, update, n = zt[:, :H], zt[:, H:2 * H], zt[:, 2 * H:]
             np.copyto(hn[t], rec[:, 2 * H:])
             rn = rec[:, 2 * H:]
@@ -333,12 +351,8 @@ class GRUOp(RecurrentOp):
         dz_h = self._array("dz_h", gates.shape)  # recurrent side: h W_h + B_h
         dh, tmp = self._array("dh", h.shape[1:]), self._array("tmp", h.shape[1:])
         dh_rec = self._array("dh_rec", h.shape[1:])
-        dh.fill(0)
-        W_hT = self.W_h.value.T
-        for t in reversed(range(steps)):
-            up = self._upstream(output_grad, t, steps)
-            if up is not None:
-                dh += up
+        W_hT = self._recurrent_T()
+        for t in self._steps_back(output_grad, steps, dh):
             at, dx_t, dh_t = gates[t], dz[t], dz_h[t]
             r, update, n = at[:, :H], at[:, H:2 * H], at[:, 2 * H:]
             dan, dar, daz = dx_t[:, 2 * H:], dh_t[:, :H], dh_t[:, H:2 * H]
