@@ -401,12 +401,11 @@ def delay_task(n=64, steps=12, delay=2, seed=0):
 
 
 def train(net, X, Y, steps=200, lr=0.02) -> list[float]:
-    optimizer = sn.Adam(lr)
-    losses = []
-    for _ in range(steps):
-        losses.append(net.train_batch(X, Y))
-        optimizer.step(net.params(), lr)
-    return losses
+    """The training loss of each of ``steps`` epochs of one batch (the trainer's path:
+    targets at every step go through its batches as they are)."""
+    history = sn.Trainer(net, sn.Adam(lr)).fit(X, Y, epochs=steps, eval_every=1,
+                                               batch_size=len(X), seed=0)
+    return [record["train_loss"] for record in history.records]
 
 
 @pytest.mark.parametrize("name", SEQUENCE_LAYERS)
