@@ -325,6 +325,12 @@ def test_options_are_checked():
         sn.RNN(3, dropout=1.0)
     with pytest.raises(sn.ConfigError, match="unknown activation 'tanhh'"):
         sn.RNN(3, "tanhh")
+    with pytest.raises(sn.ConfigError, match="'leaky_relu' takes no option 'slope'"):
+        sn.RNN(3, {"name": "leaky_relu", "slope": 0.2})
+    # an activation is a name, an instance or a name with its options
+    for spec in ("leaky_relu", sn.LeakyReLU(0.2), {"name": "leaky_relu", "negative_slope": 0.2}):
+        assert isinstance(sn.RNN(3, spec).activation, sn.LeakyReLU)
+    assert sn.RNN(3, {"name": "leaky_relu", "negative_slope": 0.2}).activation.negative_slope == 0.2
     with pytest.raises(sn.ConfigError, match="return_sequences must be true or false"):
         sn.LSTM(3, return_sequences="no")
 
@@ -425,3 +431,14 @@ def test_the_recall_task_needs_memory():
     net = sn.NeuralNetwork([sn.Embedding(2, 4), sn.Dense(16, "tanh"), sn.Dense(2)],
                            "softmax_cross_entropy", seed=0)
     assert train(net, X, Y)[-1] > 0.5
+
+
+def test_weight_decay_reaches_the_recurrent_weights_only():
+    net = sn.NeuralNetwork([sn.GRU(3), sn.Dense(2)], "mse", seed=0).build((4, 2))
+    before = {p.name: p.value.copy() for p in net.params()}
+    for p in net.params():
+        p.grad[...] = 0
+    sn.SGD(0.1, weight_decay=0.5).step(net.params(), 0.1)
+    moved = {name for name, value in before.items()
+             if not np.array_equal(value, dict((p.name, p.value) for p in net.params())[name])}
+    assert moved == {"layers.0.W_x", "layers.0.W_h", "layers.1.W"}

@@ -189,10 +189,14 @@ class RNN(_Recurrent):
 
     @checked
     def __init__(self, hidden_size: HiddenSize,
-                 activation: Annotated[Activation | str, Named(ACTIVATIONS, "activation"), Doc(
+                 activation: Annotated[Activation | str | dict, Named(
+                     ACTIVATIONS, "activation", spec=True), Doc(
                      "the activation of the state (tanh, as the book and PyTorch)")] = "tanh",
                  **options):
         super().__init__(hidden_size, **options)
+        if isinstance(activation, dict):  # {name: leaky_relu, negative_slope: 0.1}
+            spec = dict(activation)
+            activation = get_activation(spec.pop("name"), **spec)
         self.activation = get_activation(activation)
 
     def _operation(self, params: list[Param]) -> RecurrentOp:
