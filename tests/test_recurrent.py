@@ -439,6 +439,6 @@ def test_weight_decay_reaches_the_recurrent_weights_only():
     for p in net.params():
         p.grad[...] = 0
     sn.SGD(0.1, weight_decay=0.5).step(net.params(), 0.1)
-    moved = {name for name, value in before.items()
-             if not np.array_equal(value, dict((p.name, p.value) for p in net.params())[name])}
+    after = {p.name: p.value for p in net.params()}
+    moved = {name for name in before if not np.array_equal(before[name], after[name])}
     assert moved == {"layers.0.W_x", "layers.0.W_h", "layers.1.W"}

@@ -53,6 +53,11 @@ class _Recurrent(Layer):
     operation and may change how its biases start and what the operation is given."""
 
     operation: type[RecurrentOp]
+    #: how many (1, G*H) biases the layer has
+    biases = 1
+    #: numbers per step and sample its passes keep beyond the input, the gates, their
+    #: gradients and the states, in units of H
+    extra_per_step = 0
 
     @checked
     def __init__(self, hidden_size: HiddenSize,
@@ -77,9 +82,9 @@ class _Recurrent(Layer):
     def _sequence(self, input_shape) -> tuple[int, int]:
         shape = sample_shape(input_shape)
         if len(shape) != 2:
-            raise ShapeError(f"a {type(self).__name__} layer takes sequences, samples of shape "
-                             f"(time, features) (a batch (batch, time, features)); got samples "
-                             f"of shape {shape}")
+            raise ShapeError(f"{type(self).__name__} takes sequences, samples of shape (time, "
+                             f"features) (a batch (batch, time, features)); got samples of "
+                             f"shape {shape}")
         return shape
 
     def output_shape(self, input_shape) -> tuple[int, ...]:
@@ -91,12 +96,6 @@ class _Recurrent(Layer):
         _, features = self._sequence(input_shape)
         gh = self.operation.gates * self.hidden_size
         return (features + self.hidden_size + self.biases) * gh
-
-    #: how many (1, G*H) biases the layer has
-    biases = 1
-    #: numbers per step and sample its passes keep beyond the input, the gates, their
-    #: gradients and the states, in units of H
-    extra_per_step = 0
 
     def activation_size(self, input_shape) -> int:
         """Per step: the input, the gates and their gradients, each state, what the
@@ -156,12 +155,11 @@ class _Recurrent(Layer):
             raise ShapeError(f"{self.describe()}: a carried state has the arrays "
                              f"{sorted(op.states)}, got {sorted(state)}")
         arrays = {k: np.array(state[k], dtype=op.W_h.value.dtype) for k in op.states}
-        shapes = {a.shape for a in arrays.values()}
-        if len(shapes) != 1 or len(next(iter(shapes))) != 2 \
-                or next(iter(shapes))[1] != self.hidden_size:
+        shapes = {k: a.shape for k, a in arrays.items()}
+        h = shapes["h"]
+        if len(h) != 2 or h[1] != self.hidden_size or any(s != h for s in shapes.values()):
             raise ShapeError(f"{self.describe()}: carried state arrays are (batch, "
-                             f"{self.hidden_size}), all alike; got shapes "
-                             f"{ {k: a.shape for k, a in arrays.items()} }")
+                             f"{self.hidden_size}), all alike; got shapes {shapes}")
         op.carried = arrays
 
     def describe(self) -> str:
@@ -175,10 +173,14 @@ class _Recurrent(Layer):
     def _described(self) -> list[str]:
         return []
 
+    def _settings(self) -> dict:
+        return {"hidden_size": self.hidden_size, "return_sequences": self.return_sequences,
+                "stateful": self.stateful, "weight_init": self.weight_init,
+                "dropout": self.dropout}
+
     def __repr__(self) -> str:
-        return (f"{type(self).__name__}(hidden_size={self.hidden_size}, "
-                f"return_sequences={self.return_sequences}, stateful={self.stateful}, "
-                f"weight_init={self.weight_init!r}, dropout={self.dropout})")
+        settings = ", ".join(f"{k}={v!r}" for k, v in self._settings().items())
+        return f"{type(self).__name__}({settings})"
 
 
 class RNN(_Recurrent):
@@ -206,8 +208,8 @@ class RNN(_Recurrent):
     def _described(self) -> list[str]:
         return [self.activation.name or type(self.activation).__name__]
 
-    def __repr__(self) -> str:
-        return super().__repr__()[:-1] + f", activation={self.activation!r})"
+    def _settings(self) -> dict:
+        return {**super()._settings(), "activation": self.activation}
 
 
 class LSTM(_Recurrent):
