@@ -3,6 +3,7 @@ gives on the raw test split what scratchnet's network gives on the scaled one.""
 
 from __future__ import annotations
 
+import json
 import re
 import sys
 from pathlib import Path
@@ -17,7 +18,7 @@ import scratchnet as sn
 from scratchnet import (ACTIVATIONS, ConfigError, Dense, Layer, Loss, NeuralNetwork, Operation,
                         ShapeError, Tanh)
 from scratchnet.config import validate
-from scratchnet.data import SCALERS, Scaler, load_dataset
+from scratchnet.data import SCALERS, Scaler, TextOptions, load_dataset, load_text
 from scratchnet.experiment import as_samples, load_data, load_run, train_experiment
 from scratchnet.onnx_export import INPUT, OPERATIONS, OPSET, OUTPUT, export_network, export_run, to_onnx
 from scratchnet.predict import Inputs, predict_rows
@@ -291,10 +292,11 @@ def _randomised(net: NeuralNetwork, seed: int = 3) -> NeuralNetwork:
     return net
 
 
-def _check_sequences(net: NeuralNetwork, X: np.ndarray) -> onnx.ModelProto:
+def _check_sequences(net: NeuralNetwork, X: np.ndarray, info: dict | None = None
+                     ) -> onnx.ModelProto:
     """onnxruntime on ``X`` as rows (what a run's inputs are) gives ``net.predict(X)``."""
     n = int(np.prod(net.input_shape))
-    model = to_onnx(net, {"scaler": Scaler("none").fit(np.zeros((1, n))).to_dict()})
+    model = to_onnx(net, info or {"scaler": Scaler("none").fit(np.zeros((1, n))).to_dict()})
     session = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
     got = session.run([OUTPUT], {INPUT: X.reshape(len(X), -1).astype(np.float32)})[0]
     expected = net.predict(X)
@@ -331,16 +333,18 @@ def test_an_rnn_with_each_activation(name, tmp_path):
     assert list(tmp_path.iterdir()) == []
 
 
-def test_a_stacked_character_model_from_ids():
-    """Embedding as Gather of the ids, three recurrent layers, per-step dense layers with
-    batch norm, and the softmax at every step."""
-    V = 11
+def test_a_stacked_character_model_from_ids(tmp_path):
+    """A text's windows of ids in: Embedding as Gather of the ids, three recurrent layers,
+    per-step dense layers with batch norm, and the softmax at every step."""
+    (tmp_path / "t.txt").write_text("the quick brown fox jumps over the lazy dog\n" * 5)
+    data = load_text(TextOptions(path=str(tmp_path / "t.txt"), seq_len=9))
+    V = data.vocabulary.size
     net = _randomised(NeuralNetwork(
         [sn.Embedding(V, 4), sn.LSTM(8), sn.GRU(6), sn.RNN(5, "relu"),
          Dense(7, "tanh", batch_norm=True), Dense(V)], "softmax_cross_entropy",
         seed=0).build((9,)))
-    ids = np.random.default_rng(6).integers(0, V, (8, 9))
-    model = _check_sequences(net, ids.astype(np.float32))
+    model = _check_sequences(net, data.X_val, data.info())
+    assert json.loads({p.key: p.value for p in model.metadata_props}["classes"]) == data.classes
     ops = _op_types(model)
     assert ops[:2] == ["Cast", "Gather"] and ops[-1] == "Softmax"
     assert [op for op in ops if op in ("LSTM", "GRU", "RNN")] == ["LSTM", "GRU", "RNN"]
