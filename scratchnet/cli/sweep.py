@@ -250,18 +250,19 @@ def compare(
     paths: List[Path] = typer.Argument(..., help="Run folders and/or sweep folders."),
     json_out: bool = typer.Option(False, "--json", help="JSON on stdout, nothing else."),
 ):
-    """A table of runs: the config keys that differ between them, and their metrics."""
+    """A table of runs: the config keys (and where they ran: environment.*) that differ
+    between them, and their metrics."""
     from ..config.diff import differing_keys, flatten, short_keys, show_value
-    from ..compare import expand_paths, read_run
+    from ..compare import compared, expand_paths, read_run
     from .render import fitted_tables, run_labels_short
     records = [read_run(d) for d in expand_paths(paths)]
-    keys = differing_keys([r["config"] for r in records])
+    keys = differing_keys([compared(r) for r in records])
     names = short_keys(keys)
     metrics = _run_metrics(records)
     if json_out:
         out = {"keys": keys, "runs": []}
         for r in records:
-            flat = flatten(r["config"])
+            flat = flatten(compared(r))
             out["runs"].append({"run_dir": r["run_dir"], "name": r["name"], "status": r["status"],
                                 "config": {k: flat.get(k) for k in keys}, "metrics": r["metrics"]})
         emit_json(out)
@@ -272,7 +273,7 @@ def compare(
         [HEADERS[m] + (" (%)" if m == "accuracy" else "") for m in metrics]
     cells = []
     for r in records:
-        flat = flatten(r["config"])
+        flat = flatten(compared(r))
         cells.append([cell(show_value(flat.get(k, "-"))) for k in keys] + [cell(r["status"])]
                      + [_value(m, r["metrics"].get(m)) for m in metrics])
     console = make_console()
