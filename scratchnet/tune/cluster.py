@@ -1,0 +1,148 @@
+"""A tune's trials on a Dask cluster (``scratchnet tune ... --executor dask --address``).
+
+The study stays where it is (the tune folder's ``study.db``, or ``--storage``), and this
+process serves it to the cluster's workers through Optuna's gRPC storage proxy
+(``GrpcStorageProxy``; the server listens on this machine's address on the way to the
+scheduler, on a free port). A worker needs no shared file system and no database driver:
+each Dask task asks the proxy for one trial, trains it in a temporary folder (every
+evaluation reported, so the pruner works as it does locally) and sends the run folder's
+files back, which land in the tune folder's ``runs/`` as in a local tune.
+
+A worker that dies mid-trial loses that trial only: its trial, found by the worker address
+it records, is told FAIL (``status: failed`` with the reason) and does not count; Dask runs
+the task again elsewhere, as a new trial. No workers, a scheduler that is down or a peer
+that is not Dask get the sweep's bounded waits and messages
+(:func:`~scratchnet.sweep.executors.dask_client`, :func:`~scratchnet.sweep.executors.run_on_dask`).
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import tempfile
+import warnings
+from collections.abc import Callable
+from contextlib import contextmanager
+from pathlib import Path
+
+from ..errors import ScratchnetError
+from ..extras import require
+from ..sweep.executors import CONNECT_TIMEOUT, local_address, run_on_dask
+from ..sweep.worker import folder_files
+from .folder import TuneFolder
+from .study import import_optuna, load_study, objective
+
+#: the user attribute that names the Dask worker running a trial
+WORKER = "dask_worker"
+
+
+def _free_port(host: str) -> int:
+    with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as s:
+        s.bind((host, 0))
+        return s.getsockname()[1]
+
+
+@contextmanager
+def serve_study(storage, host: str):
+    """Optuna's gRPC storage proxy for ``storage`` on ``host`` (a free port), while the
+    block runs; yields the port."""
+    require("grpc", "tune", "scratchnet tune --executor dask")
+    from optuna.storages._grpc.server import make_server  # run_grpc_proxy_server never returns
+
+    port = _free_port(host)
+    server = make_server(storage, host, port)
+    server.start()
+    try:
+        yield port
+    finally:
+        server.stop(grace=None)
+
+
+def trial_on_worker(state: dict, host: str, port: int, data_dir: str | None, seed_offset: int
+                    ) -> dict:
+    """A Dask task: one trial of the study served at ``host:port``, trained in a temporary
+    tune folder made from ``state`` (``tune.json``). Returns ``{"trial": number}`` and,
+    when the trial made a run folder, its name and files."""
+    from distributed import get_worker
+
+    optuna = import_optuna()
+    address = get_worker().address
+    numbers: list[int] = []
+    with tempfile.TemporaryDirectory(prefix="scratchnet-tune-") as tmp:
+        folder = TuneFolder(Path(tmp), state)
+        folder.runs_dir.mkdir()
+        with warnings.catch_warnings():  # "experimental": the worker's log needs no such line
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            storage = optuna.storages.GrpcStorageProxy(host=host, port=port)
+        try:
+            storage.wait_server_ready(timeout=CONNECT_TIMEOUT)
+            study = load_study(folder, seed_offset, storage)
+            train = objective(folder, data_dir)
+
+            def run(trial):
+                numbers.append(trial.number)
+                trial.set_user_attr(WORKER, address)
+                return train(trial)
+
+            study.optimize(run, n_trials=1)
+            trial = study.trials[numbers[0]]
+        finally:
+            storage.close()
+        result = {"trial": numbers[0]}
+        run_dir = trial.user_attrs.get("run_dir")
+        if run_dir and (folder.path / run_dir).is_dir():
+            result.update(run_dir=Path(run_dir).name, files=folder_files(folder.path / run_dir))
+    return result
+
+
+def _fail_lost_trials(study, workers: set[str], report: Callable) -> None:
+    """Tell FAIL every running trial whose worker has left the cluster."""
+    optuna = import_optuna()
+    running = study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.RUNNING,))
+    for t in running:
+        worker = t.user_attrs.get(WORKER)
+        if worker is None or worker in workers:
+            continue
+        trial = optuna.trial.Trial(study, t._trial_id)  # (the attributes of a running trial)
+        try:
+            trial.set_user_attr("status", "failed")
+            trial.set_user_attr("error", f"the Dask worker {worker} left during the trial")
+            study.tell(t.number, state=optuna.trial.TrialState.FAIL)
+        except (RuntimeError, ValueError):  # it finished meanwhile after all
+            continue
+        report(study.trials[t.number])
+
+
+def run_on_cluster(folder: TuneFolder, study, storage, todo: int, client, data_dir,
+                   report: Callable, worker_timeout: float) -> None:
+    """``todo`` trials of ``study`` (whose storage is ``storage``) on ``client``'s cluster;
+    ``report(frozen_trial)`` hears of each as its run folder is in ``runs/`` (and of each
+    trial lost with its worker)."""
+    from distributed import KilledWorker
+
+    host = local_address(client.scheduler.address)
+    first = len(study.trials) + 1  # samplers seeded apart from every earlier session's
+
+    def submit() -> dict:
+        return {client.submit(trial_on_worker, folder.state, host, port, data_dir, first + i,
+                              pure=False, key=f"scratchnet-{folder.path.name}-trial-"
+                                              f"{os.urandom(4).hex()}"): i for i in range(todo)}
+
+    def done(fut, _) -> None:
+        try:
+            result = fut.result()
+        except KilledWorker:  # it killed every worker it ran on: the trials are failed
+            return
+        except ScratchnetError:  # bad data, a metric the runs do not measure: ends the tune
+            raise
+        except Exception as e:  # what a remote worker sent back (its traceback stays there)
+            raise ScratchnetError(f"a trial failed on the Dask cluster: {type(e).__name__}: "
+                                  f"{' '.join(str(e).split())[:200]}") from None
+        folder.materialize(result)
+        report(study.trials[result["trial"]])
+
+    def lost() -> None:
+        _fail_lost_trials(study, set(client.scheduler_info()["workers"]), report)
+
+    with serve_study(storage, host) as port:
+        run_on_dask(client, submit, done, worker_timeout, on_poll=lost)
