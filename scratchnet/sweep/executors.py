@@ -293,7 +293,12 @@ def run_on_dask(client, submit: Callable[[], dict], done: Callable, worker_timeo
         while not pending.is_empty():
             batch = pending.next_batch(block=False)
             for fut in batch:
-                done(fut, futures[fut])
+                try:
+                    done(fut, futures.pop(fut))
+                finally:
+                    # forgotten at once: a result held by a worker that dies later would
+                    # otherwise be computed again (a run trained, a trial drawn, twice)
+                    fut.release()
             if on_poll is not None:
                 on_poll()
             if batch:

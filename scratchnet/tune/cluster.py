@@ -4,12 +4,13 @@ The study stays where it is (the tune folder's ``study.db``, or ``--storage``), 
 process serves it to the cluster's workers through Optuna's gRPC storage proxy
 (``GrpcStorageProxy``; the server listens on this machine's address on the way to the
 scheduler, on a free port). A worker needs no shared file system and no database driver:
-each Dask task asks the proxy for one trial, trains it in a temporary folder (every
+each Dask task asks the study for one trial, trains it in a temporary folder (every
 evaluation reported, so the pruner works as it does locally) and sends the run folder's
 files back, which land in the tune folder's ``runs/`` as in a local tune.
 
-A worker that dies mid-trial loses that trial only: its trial, found by the worker address
-it records, is told FAIL (``status: failed`` with the reason) and does not count; Dask runs
+A trial is told how it ended by this process, once its run folder's files are home; a
+worker that dies first loses that trial only: its trial, found by the worker address it
+records, is told FAIL (``status: failed`` with the reason) and does not count; Dask runs
 the task again elsewhere, as a new trial. No workers, a scheduler that is down or a peer
 that is not Dask get the sweep's bounded waits and messages
 (:func:`~scratchnet.sweep.executors.dask_client`, :func:`~scratchnet.sweep.executors.run_on_dask`).
@@ -22,6 +23,7 @@ import socket
 import tempfile
 import warnings
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -50,7 +52,9 @@ def serve_study(storage, host: str):
     from optuna.storages._grpc.server import make_server  # run_grpc_proxy_server never returns
 
     port = _free_port(host)
-    server = make_server(storage, host, port)
+    # One thread: the workers' calls one at a time. On SQLite (no row locks) two workers
+    # asking at once could both take the same enqueued trial.
+    server = make_server(storage, host, port, ThreadPoolExecutor(max_workers=1))
     server.start()
     try:
         yield port
@@ -61,13 +65,14 @@ def serve_study(storage, host: str):
 def trial_on_worker(state: dict, host: str, port: int, data_dir: str | None, seed_offset: int
                     ) -> dict:
     """A Dask task: one trial of the study served at ``host:port``, trained in a temporary
-    tune folder made from ``state`` (``tune.json``). Returns ``{"trial": number}`` and,
-    when the trial made a run folder, its name and files."""
+    tune folder made from ``state`` (``tune.json``), its evaluations reported as it goes.
+    The trial is left running: the tune process tells how it ended once the run folder's
+    files are safely home (a worker that dies before that loses the trial, not its
+    folder). Returns ``{"trial", "state", "value"}`` and, when the trial made a run
+    folder, ``run_dir`` (its name) and ``files``."""
     from distributed import get_worker
 
     optuna = import_optuna()
-    address = get_worker().address
-    numbers: list[int] = []
     with tempfile.TemporaryDirectory(prefix="scratchnet-tune-") as tmp:
         folder = TuneFolder(Path(tmp), state)
         folder.runs_dir.mkdir()
@@ -77,19 +82,19 @@ def trial_on_worker(state: dict, host: str, port: int, data_dir: str | None, see
         try:
             storage.wait_server_ready(timeout=CONNECT_TIMEOUT)
             study = load_study(folder, seed_offset, storage)
-            train = objective(folder, data_dir)
-
-            def run(trial):
-                numbers.append(trial.number)
-                trial.set_user_attr(WORKER, address)
-                return train(trial)
-
-            study.optimize(run, n_trials=1)
-            trial = study.trials[numbers[0]]
+            trial = study.ask()
+            trial.set_user_attr(WORKER, get_worker().address)
+            result = {"trial": trial.number, "state": "COMPLETE", "value": None}
+            try:
+                result["value"] = objective(folder, data_dir)(trial)
+            except optuna.TrialPruned:  # pruned, diverged or invalid (see study._end)
+                result["state"] = "PRUNED"
+            except BaseException:  # bad data, a metric not measured: the tune ends
+                study.tell(trial, state=optuna.trial.TrialState.FAIL)
+                raise
+            run_dir = study.trials[trial.number].user_attrs.get("run_dir")
         finally:
             storage.close()
-        result = {"trial": numbers[0]}
-        run_dir = trial.user_attrs.get("run_dir")
         if run_dir and (folder.path / run_dir).is_dir():
             result.update(run_dir=Path(run_dir).name, files=folder_files(folder.path / run_dir))
     return result
@@ -120,6 +125,7 @@ def run_on_cluster(folder: TuneFolder, study, storage, todo: int, client, data_d
     trial lost with its worker)."""
     from distributed import KilledWorker
 
+    optuna = import_optuna()
     host = local_address(client.scheduler.address)
     first = len(study.trials) + 1  # samplers seeded apart from every earlier session's
 
@@ -139,6 +145,11 @@ def run_on_cluster(folder: TuneFolder, study, storage, todo: int, client, data_d
             raise ScratchnetError(f"a trial failed on the Dask cluster: {type(e).__name__}: "
                                   f"{' '.join(str(e).split())[:200]}") from None
         folder.materialize(result)
+        try:
+            study.tell(result["trial"], result["value"],
+                       state=getattr(optuna.trial.TrialState, result["state"]))
+        except (RuntimeError, ValueError):  # already failed: its worker was thought lost
+            return
         report(study.trials[result["trial"]])
 
     def lost() -> None:
