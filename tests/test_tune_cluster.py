@@ -24,6 +24,7 @@ from scratchnet import runs
 optuna = pytest.importorskip("optuna")
 distributed = pytest.importorskip("distributed")
 pytest.importorskip("grpc", reason="tune --executor dask needs grpcio (the tune extra)")
+pytestmark = pytest.mark.slow
 
 LIMIT = 240  # seconds any one tune may take here before the test fails instead of hanging
 #: a digits run of a few seconds under load, evaluated every epoch

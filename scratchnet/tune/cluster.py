@@ -145,15 +145,18 @@ def run_on_cluster(folder: TuneFolder, study, storage, todo: int, client, data_d
             raise ScratchnetError(f"a trial failed on the Dask cluster: {type(e).__name__}: "
                                   f"{' '.join(str(e).split())[:200]}") from None
         folder.materialize(result)
+        number, running = result["trial"], optuna.trial.TrialState.RUNNING
+        if study.get_trials(deepcopy=False)[number].state != running:
+            return  # failed already: its worker was thought lost
         try:
-            study.tell(result["trial"], result["value"],
+            study.tell(number, result["value"],
                        state=getattr(optuna.trial.TrialState, result["state"]))
-        except (RuntimeError, ValueError):  # already failed: its worker was thought lost
-            return
-        report(study.trials[result["trial"]])
+        except ValueError:  # a value optuna refuses (None, NaN): failed, as optimize does
+            study.tell(number, state=optuna.trial.TrialState.FAIL)
+        report(study.trials[number])
 
     def lost() -> None:
-        _fail_lost_trials(study, set(client.scheduler_info()["workers"]), report)
+        _fail_lost_trials(study, set(client.nthreads()), report)
 
     with serve_study(storage, host) as port:
         run_on_dask(client, submit, done, worker_timeout, on_poll=lost)
