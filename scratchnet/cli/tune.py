@@ -170,6 +170,9 @@ def tune(
             cfg = load_config(config, overrides)
             values, origins = _space_options(space)
         # before a new folder: an unreachable cluster leaves none
+        if address:
+            from ..tune.cluster import require_grpc
+            require_grpc()
         client = stack.enter_context(dask_client(address)) if address else None
         if resume is None:
             folder = create(out, cfg, values, origins=origins, data_dir=data, source=str(config),

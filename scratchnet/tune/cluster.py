@@ -44,11 +44,16 @@ def _free_port(host: str) -> int:
         return s.getsockname()[1]
 
 
+def require_grpc() -> None:
+    """grpcio, which the storage proxy needs, or the one line naming the install command."""
+    require("grpc", "tune", "scratchnet tune --executor dask")
+
+
 @contextmanager
 def serve_study(storage, host: str):
     """Optuna's gRPC storage proxy for ``storage`` on ``host`` (a free port), while the
     block runs; yields the port."""
-    require("grpc", "tune", "scratchnet tune --executor dask")
+    require_grpc()
     from optuna.storages._grpc.server import make_server  # run_grpc_proxy_server never returns
 
     port = _free_port(host)
