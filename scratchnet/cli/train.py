@@ -41,6 +41,16 @@ def _loading(cfg, plan) -> str:
     return f"loading {cell(data.name)} ({data.n_train:,} + {data.n_test:,} {each})"
 
 
+def _header(console, cfg, plan) -> None:
+    """``training NAME: 2 layers, 8 epochs; loading ...`` on one line, or broken after
+    the ``;`` where the terminal is narrower than that (rather than in a word)."""
+    name = f"training {cfg.name}"
+    what = f": {len(cfg.model.layers)} layers, {cfg.train.epochs} epochs;"
+    loading = _loading(cfg, plan)
+    apart = "\n" if len(name + what) + 1 + len(loading) > console.width else " "
+    console.print(f"[bold]{cell(name)}[/]{what}{apart}{loading}", highlight=False)
+
+
 def _plan_or_failure(cfg, data_dir: Path | None):
     from ..experiment import plan_experiment
     try:
@@ -96,10 +106,9 @@ def train(
     for cfg, plan in zip(cfgs, plans):
         download = DownloadBar(err_console)
         stop = GracefulStop(download)
-        reporter = None if console is None else ConsoleReporter(console, cfg.name, err_console)
+        reporter = None if console is None else ConsoleReporter(console, cfg.name)
         if console is not None:
-            console.print(f"[bold]training {cell(cfg.name)}[/]: {len(cfg.model.layers)} layers, "
-                          f"{cfg.train.epochs} epochs; {_loading(cfg, plan)}", highlight=False)
+            _header(console, cfg, plan)
         try:
             if isinstance(plan, DataError):
                 raise plan
@@ -114,9 +123,13 @@ def train(
                                           highlight=False, soft_wrap=True)
                     if reporter is not None:
                         trainer.callbacks.append(reporter)
-                result = train_experiment(cfg, out=out, data_dir=str(data_dir) if data_dir else None,
-                                          resume=resume, on_start=on_start, progress=download,
-                                          plan=plan)
+                try:
+                    result = train_experiment(cfg, out=out, data_dir=str(data_dir) if data_dir
+                                              else None, resume=resume, on_start=on_start,
+                                              progress=download, plan=plan)
+                finally:  # before any message: a failed or stopped run leaves no bar behind
+                    if reporter is not None:
+                        reporter.close()
         except KeyboardInterrupt:  # GracefulStop stopped a download: no run folder yet
             if stop.signum is None:
                 raise
@@ -133,9 +146,6 @@ def train(
             if json_out:
                 emit_json({"name": cfg.name, "status": status, "error": str(e)})
             continue
-        finally:
-            if reporter is not None:  # a failed or stopped run leaves no bar behind
-                reporter.close()
         summary = result.summary
         summaries.append(summary)
         if plot:
