@@ -259,14 +259,15 @@ def _natural(texts) -> int:
 
 
 def fitted_tables(title: str, labels: list[str], fields: list[str],
-                  cells: list[list[str]], width: int) -> list[Table]:
+                  cells: list[list[str]], width: int, section: int = 0) -> list[Table]:
     """Tables of ``cells[run][field]`` laid out for a terminal ``width`` wide, nothing cut:
     one row per run when that fits; else turned so each run is a column (fields down the
-    side); else those columns in as many tables as it takes. Cells wrap, never end in
-    an ellipsis."""
+    side, a rule under the first ``section`` of them); else those columns in as many
+    tables as it takes. Cells wrap, never end in an ellipsis."""
     # a column's width: its widest text and 3 for the padding and the rule beside it
+    columns_of_fields = [labels, *zip(*cells)] if cells else [labels]
     wide = 1 + sum(3 + _natural([name, *col]) for name, col in
-                   zip(["run", *fields], zip(labels, *zip(*cells)) if cells else []))
+                   zip(["run", *fields], columns_of_fields))
     if wide <= width:
         table = Table(title=title)
         for i, name in enumerate(["run", *fields]):
@@ -289,7 +290,8 @@ def fitted_tables(title: str, labels: list[str], fields: list[str],
         for label in labels[start:end]:
             table.add_column(label, justify="right", overflow="fold")
         for j, name in enumerate(fields):
-            table.add_row(name, *[row[j] for row in cells[start:end]])
+            table.add_row(name, *[row[j] for row in cells[start:end]],
+                          end_section=j + 1 == section)
         tables.append(table)
         start = end
     return tables
