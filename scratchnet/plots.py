@@ -218,7 +218,7 @@ def draw_confusion_matrix(ax, cm: np.ndarray, classes: list) -> None:
 
 def confusion_matrix_of(run_dir: str | Path, data_dir: str | None = None) -> tuple[np.ndarray, list]:
     """The test-split confusion matrix (rows: true class, columns: predicted) of a
-    classification run's best weights, and the class names."""
+    classification run's weights, and the class names."""
     from .experiment import evaluate_run
 
     report = evaluate_run(run_dir, data_dir)

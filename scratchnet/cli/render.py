@@ -222,6 +222,22 @@ class DownloadBar:
             self.progress = None
 
 
+#: a run's ``weights`` (summary.json) -> which weights weights.safetensors holds
+KEPT = {"best": "the best evaluation", "last": "the last", "notebook": "by the notebook's rule",
+        "best so far": "the best evaluation so far"}
+
+
+def kept_weights(summary: dict) -> str:
+    """Which weights a run folder holds (:data:`scratchnet.runs.WEIGHTS_RULE`), as its
+    summary says: ``epoch 12, the best evaluation``, ``epoch 20, the last``, ``epoch 15,
+    by the notebook's rule``, ``epoch 2, the best evaluation so far`` or, for a run
+    stopped before its first evaluation, ``not evaluated yet``."""
+    kept, epoch = summary.get("weights"), summary.get("weights_epoch")
+    if kept == "unevaluated":
+        return "not evaluated yet"
+    return f"epoch {epoch}, {KEPT[kept]}" if kept in KEPT and epoch is not None else "-"
+
+
 def summary_table(summary: dict) -> Table:
     table = Table(title=f"{summary['name']}: {summary['status']}", show_header=False, box=None)
     test = summary.get("test") or {}
@@ -229,9 +245,7 @@ def summary_table(summary: dict) -> Table:
         if key in test:
             table.add_row(f"test {key}", pct(test[key]) if key == "accuracy" else fmt(test[key]))
     table.add_row("best epoch", fmt(summary.get("best_epoch")))
-    kept = summary.get("weights_epoch")
-    if kept is not None and kept != summary.get("best_epoch"):  # last, or the notebook's E - 1
-        table.add_row("weights from", f"epoch {kept} ({summary.get('weights')})")
+    table.add_row("weights", kept_weights(summary))
     table.add_row("epochs run", fmt(summary.get("epochs_run")))
     table.add_row("stopped early", "yes" if summary.get("stopped_early") else "no")
     if summary.get("seconds") is not None:

@@ -9,6 +9,7 @@ from typing import List, Optional
 
 import typer
 
+from ..constants import WEIGHTS_RULE
 from ..errors import ConfigError, DataError, DivergenceError
 from .app import EXIT_FAILURE, app, cell, emit_json, err_console, human_console, make_console
 
@@ -79,7 +80,8 @@ def train(
     mlflow_uri: Optional[str] = typer.Option(None, "--mlflow-uri", metavar="URI", help=MLFLOW_URI_HELP),
 ):
     """Train each experiment, writing a run folder for each."""
-    from .render import ConsoleReporter, DownloadBar, comparison_table, summary_table
+    from .render import (ConsoleReporter, DownloadBar, comparison_table, kept_weights,
+                         summary_table)
     from .signals import GracefulStop
     from ..config import load_config
     import numpy as np
@@ -156,8 +158,9 @@ def train(
         if console is not None:
             console.print(summary_table(summary))
         if result.status == "interrupted":
-            err_console.print(f"interrupted: best weights, checkpoint and metrics saved in "
-                              f"{result.run_dir}\nresume with: scratchnet train --resume "
+            err_console.print(f"interrupted: weights ({kept_weights(summary)}), checkpoint "
+                              f"and metrics saved in {result.run_dir}\n"
+                              "resume with: scratchnet train --resume "
                               f"{shlex.quote(str(result.run_dir))}",
                               highlight=False, soft_wrap=True, markup=False)
             raise typer.Exit(stop.exit_code)
@@ -167,7 +170,8 @@ def train(
         raise typer.Exit(EXIT_FAILURE)
 
 
-@app.command("eval")
+@app.command("eval", help=f"Evaluate a run's weights on the test split. The weights: "
+             f"{WEIGHTS_RULE}.")
 def eval_(
     run_dir: Path = typer.Argument(..., help="A run folder written by `scratchnet train`."),
     json_out: bool = typer.Option(False, "--json", help="One JSON object on stdout, nothing else."),
@@ -177,7 +181,6 @@ def eval_(
     examples: int = typer.Option(10, "--examples", min=1, metavar="N", help="How many test "
                                  "examples --proba shows (the first N)."),
 ):
-    """Evaluate a run's best weights on the test split."""
     from ..experiment import config_edited, evaluate_run, load_run
     from .render import fmt, pct
     from .. import runs
