@@ -84,6 +84,23 @@ def test_the_final_screen_holds_the_rows_and_no_bar(tmp_path, busy_cpu, columns)
     assert all((NAME in line) == (columns == 120) for line in drawn), drawn
 
 
+@pytest.mark.parametrize("width", [70, 80, 99, 100, 120, 200])
+def test_the_bar_keeps_its_times_and_cuts_the_name_to_fit(width):
+    from scratchnet.cli.render import ConsoleReporter, bar_layout
+
+    for epoch, loss, rate in (("epoch 1/8", "-", None), ("epoch 12/120", "0.0281", 50977.0),
+                              ("epoch 120/120", "12.3456", 123456.0)):
+        description, after, bar = bar_layout(width, NAME, epoch, loss, rate)
+        line = f"{description} {'━' * bar} {after} 0:00:01 ETA 0:00:02"
+        assert len(line) < width, line  # a column to spare: no terminal wraps it
+        assert description.endswith(epoch) and after.startswith(f"loss {loss}")
+        assert ConsoleReporter.BAR_MIN <= bar <= ConsoleReporter.BAR_MAX
+        name = description[:-len(epoch)].strip()
+        assert name in (NAME, "") or (name.endswith("…") and NAME.startswith(name[:-1]))
+        assert name or width < 80  # the name left out only where under 4 columns are left
+    assert (NAME in description) == (width >= 120)
+
+
 def test_ctrl_c_clears_the_bar_and_saves(tmp_path, busy_cpu):
     cfg = write_config(tmp_path, "stopped", name=NAME, train={"epochs": 400, "batch_size": 8})
     rc, text = run_in_terminal(["train", cfg, "--out", "runs"], tmp_path, 80,
