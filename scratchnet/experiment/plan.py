@@ -242,7 +242,7 @@ def _plan_memory(cfg: ExperimentConfig, net: NeuralNetwork, optimizer, plan: Pla
                  for r, b in zip(plan.layers, per_sample)]
     parts = {
         "process": PROCESS_BYTES + (0 if cfg.data.dataset in PRESPLIT_SETS else SKLEARN_BYTES),
-        "data": (plan.n_train + plan.n_val + d.n_test) * d.n_features * value,
+        "data": (d.n_train + d.n_test) * d.n_features * value,  # validation rows among them
         "parameters": plan.n_params * size * copies,
         "activations": WORKING_FACTOR * rows * (math.prod(plan.input_shape) * size
                                                  + sum(per_sample)),
