@@ -136,13 +136,18 @@ def test_the_final_screen_in_tmux_at_80_columns(tmp_path, busy_cpu):
     command = (f"{sys.executable} -m scratchnet train {cfg} --out runs; echo $? > {done}")
     subprocess.run([*tmux, "new-session", "-d", "-x", "80", "-y", str(TERMINAL_LINES),
                     "-c", str(tmp_path), command + "; sleep 600"], check=True)
+    def capture() -> str:
+        return subprocess.run([*tmux, "capture-pane", "-p", "-J"], capture_output=True,
+                              text=True, check=True).stdout
+
     try:
         deadline = time.monotonic() + 120
         while not done.exists() and time.monotonic() < deadline:
             time.sleep(0.2)
-        time.sleep(0.2)  # the shell wrote the exit code after the command's last output
-        shown = subprocess.run([*tmux, "capture-pane", "-p", "-J"], capture_output=True,
-                               text=True, check=True).stdout
+        shown, before = capture(), None
+        while shown != before and time.monotonic() < deadline:  # tmux has drawn it all
+            time.sleep(0.3)
+            shown, before = capture(), shown
     finally:
         subprocess.run([*tmux, "kill-server"], capture_output=True)
     assert done.read_text().strip() == "0", shown
