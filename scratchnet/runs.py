@@ -6,7 +6,8 @@ A run folder ``runs/<name>-<timestamp>/`` holds:
 - ``data.json``: the fitted scaling, classes and feature names, so evaluation and
   prediction transform inputs exactly as training did;
 - ``metrics.jsonl``: one line per evaluation, rewritten as each happens;
-- ``weights.safetensors``: the best weights so far (safetensors: no pickle, ever);
+- ``weights.safetensors``: the run's weights
+  (:data:`~scratchnet.constants.WEIGHTS_RULE`; safetensors: no pickle, ever);
 - ``checkpoint.safetensors``: the latest resumable training state;
 - ``summary.json``: how the run ended, its test metrics, and the config's hash.
 

@@ -1,4 +1,4 @@
-"""A finished run, read back: its best weights, and what they do on the test split."""
+"""A finished run, read back: its weights, and what they do on the test split."""
 
 from __future__ import annotations
 
@@ -19,7 +19,7 @@ from .saved import read_data_info
 
 
 def load_run(run_dir: str | Path):
-    """A finished (or interrupted) run: ``(cfg, net, info, summary)`` with the best weights
+    """A finished (or interrupted) run: ``(cfg, net, info, summary)`` with its weights
     loaded. ``info`` is ``data.json`` (scaler, classes, ...)."""
     run_dir = Path(run_dir)
     raw = runs.read_run_config(run_dir)
@@ -129,7 +129,7 @@ def read_test_split(cfg: ExperimentConfig, net: NeuralNetwork, info: dict,
 
 def evaluate_run(run_dir: str | Path, data_dir: str | None = None,
                  loaded: tuple | None = None) -> Evaluation:
-    """A run's best weights on its test split (``loaded``: what :func:`load_run` gave for
+    """A run's weights on its test split (``loaded``: what :func:`load_run` gave for
     this run, when the caller has it already)."""
     cfg, net, info, _ = loaded or load_run(run_dir)
     check_data_files(cfg)

@@ -25,7 +25,9 @@ from .plan import Plan, plan_experiment
 
 
 class RunRecorder(Callback):
-    """Writes metrics, the best weights and checkpoints into the run folder as training goes."""
+    """Writes metrics, the run's weights and checkpoints into the run folder as training
+    goes: the weights of each best evaluation as it comes; a run that keeps its last
+    weights (no ``restore_best``) replaces them with those when it completes."""
 
     def __init__(self, run_dir: Path, cfg: ExperimentConfig):
         self.run_dir = Path(run_dir)
@@ -35,8 +37,6 @@ class RunRecorder(Callback):
 
     def on_evaluate(self, trainer, record):
         self._evaluated_this_epoch = True
-        # The best evaluated weights so far; a run that ends without restoring them
-        # (restore_best off) replaces them with its last weights when it completes.
         if trainer.early_stopping.best_epoch == record["epoch"]:
             self.save_weights(trainer.net.state_dict(), record["epoch"], record.get("val_loss"))
 
@@ -189,9 +189,10 @@ def _train(cfg: ExperimentConfig, run_dir: Path, data: Prepared, input_shape, re
                    "has_weights": (run_dir / runs.WEIGHTS).exists(),
                    "seconds": time.perf_counter() - t0}
         runs.write_json(run_dir / runs.SUMMARY, summary)
-        if summary["has_weights"]:
-            at = f" (epoch {stopper.best_epoch})" if stopper.best_epoch is not None else ""
-            kept = f"the best weights so far{at} are kept in {run_dir}"
+        if summary["has_weights"] and stopper.best_epoch is not None:
+            kept = f"the best weights so far (epoch {stopper.best_epoch}) are kept in {run_dir}"
+        elif summary["has_weights"]:  # resumed from a stop before the first evaluation
+            kept = f"the weights of that stop, never evaluated, are kept in {run_dir}"
         else:
             kept = f"it diverged before the first evaluation, so no weights were saved ({run_dir})"
         raise DivergenceError(f"{err}; {kept}") from None
@@ -199,11 +200,15 @@ def _train(cfg: ExperimentConfig, run_dir: Path, data: Prepared, input_shape, re
     if history.interrupted:
         recorder.save_checkpoint(trainer)
         runs.write_metrics(run_dir, history.per_epoch())  # even when nothing was evaluated yet
+        # (a run resumed in place may hold the unevaluated weights of an earlier stop)
+        evaluated = history.best_epoch is not None
         state = net.state_dict()
-        if not (run_dir / runs.WEIGHTS).exists() and all(np.isfinite(a).all() for a in state.values()):
+        if not evaluated and all(np.isfinite(a).all() for a in state.values()):
             recorder.save_weights(state, None, None)  # nothing evaluated yet: keep what we have
         summary = {**base, "status": "interrupted", "epochs_run": history.epochs_run,
-                   "best_epoch": history.best_epoch, "stopped_early": False,
+                   "best_epoch": history.best_epoch,
+                   "weights": "best so far" if evaluated else "unevaluated",
+                   "weights_epoch": history.best_epoch, "stopped_early": False,
                    "seconds": seconds, "test": None}
         runs.write_json(run_dir / runs.SUMMARY, summary)
         return RunResult(summary, run_dir, history, net, data)
@@ -217,10 +222,12 @@ def _train(cfg: ExperimentConfig, run_dir: Path, data: Prepared, input_shape, re
     test = _rounded(evaluate_split(net, X_test, data.Y_test, data.task, data.classes,
                                    inverse).scores)
     epochs_run = history.epochs_run
+    # early when the stopping rule ended the run before its last epoch, not at it
+    early = history.stopped_early and epochs_run < cfg.train.epochs
     summary = {**base, "status": "completed", "epochs_run": epochs_run,
                "best_epoch": history.best_epoch, "weights_epoch": history.weights_epoch,
-               "stopped_early": history.stopped_early, "best_val_loss": history.best_loss, "test": test, "seconds": seconds,
-               "seconds_per_epoch": seconds / max(epochs_run, 1)}
+               "stopped_early": early, "best_val_loss": history.best_loss, "test": test,
+               "seconds": seconds, "seconds_per_epoch": seconds / max(epochs_run, 1)}
     runs.write_json(run_dir / runs.SUMMARY, summary)
     return RunResult(summary, run_dir, history, net, data)
 
@@ -246,7 +253,7 @@ def _continuing(cfg: ExperimentConfig, run_dir: Path) -> tuple[ExperimentConfig,
                           "not shortened")
     meta, arrays = _read_checkpoint(run_dir, saved_epochs)
     if (meta.get("history") or {}).get("stopped_early"):
-        raise ConfigError(f"--resume {run_dir}: the run stopped early at epoch "
+        raise ConfigError(f"--resume {run_dir}: the run's early stopping ended it at epoch "
                           f"{meta['epoch']}; extending it would train past its own stopping "
                           "rule")
     extended = cfg.model_copy(deep=True)
@@ -285,8 +292,8 @@ def _check_resume(run_dir: Path, cfg: ExperimentConfig):
     summary = runs.read_summary(run_dir)
     # (the final checkpoint says so too, should the run be killed before its summary)
     if (meta.get("history") or {}).get("stopped_early") or summary.get("stopped_early"):
-        raise ConfigError(f"--resume {run_dir}: the run already completed (it stopped early "
-                          f"at epoch {meta['epoch']}); nothing to resume")
+        raise ConfigError(f"--resume {run_dir}: the run already completed (its early "
+                          f"stopping ended it at epoch {meta['epoch']}); nothing to resume")
     if not meta.get("batch") and meta["epoch"] >= cfg.train.epochs:
         raise ConfigError(f"--resume {run_dir}: the run already completed its "
                           f"{meta['epoch']} epochs; nothing to resume (to train it further "
