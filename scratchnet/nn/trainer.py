@@ -216,7 +216,10 @@ class Trainer:
                 cb.on_fit_start(self)
             run.t0 = time.perf_counter() - run.elapsed
             stopped_early = False
-            while run.epoch < run.epochs:
+            if resume is not None:  # checkpointable at once; one of a fit that stopped early
+                self._position = run.position()  # or ran all its epochs has no batch left
+                stopped_early = bool((resume[0].get("history") or {}).get("stopped_early"))
+            while run.epoch < run.epochs and not stopped_early:
                 if not self._train_epoch(run):
                     return self._finish(run, interrupted=True)
                 stopped_early = self._end_epoch(run)
