@@ -215,10 +215,7 @@ class Trainer:
             for cb in run.callbacks:
                 cb.on_fit_start(self)
             run.t0 = time.perf_counter() - run.elapsed
-            stopped_early = False
-            if resume is not None:  # checkpointable at once; one of a fit that stopped early
-                self._position = run.position()  # or ran all its epochs has no batch left
-                stopped_early = bool((resume[0].get("history") or {}).get("stopped_early"))
+            stopped_early = bool(resume and (resume[0].get("history") or {}).get("stopped_early"))
             while run.epoch < run.epochs and not stopped_early:
                 if not self._train_epoch(run):
                     return self._finish(run, interrupted=True)
@@ -272,6 +269,7 @@ class Trainer:
         run.watch_start = fresh
         if resume is not None:
             pos = self._load_checkpoint(resume, epochs, batch_size, len(X_train))
+            self._position = pos  # checkpointable before its first batch (a finished run's)
             run.epoch, run.batch, run.perm = pos["epoch"], pos["batch"], pos["perm"]
             run.loss_sum, run.elapsed = pos["loss_sum"], pos["elapsed"]
             run.start_loss = pos["start_loss"]
