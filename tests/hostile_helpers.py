@@ -59,8 +59,9 @@ _ONE_THREAD = {"OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1", "MKL_NUM_THR
 def run_bounded(args, cwd, *, memory: int = MEMORY, timeout: float = LIMIT,
                 env: dict | None = None, file_size: int | None = None
                 ) -> tuple[int, str, str, int]:
-    """``python -m scratchnet ARGS`` in ``cwd`` within ``timeout`` seconds and ``memory``
-    bytes of address space (and, with ``file_size``, files of at most that many bytes:
+    """``python -m scratchnet ARGS`` in ``cwd`` (``env`` added to the environment, a None
+    value removing its variable) within ``timeout`` seconds and ``memory`` bytes of address
+    space (and, with ``file_size``, files of at most that many bytes:
     RLIMIT_FSIZE, a full disk without a disk): ``(exit code, stdout, stderr, peak
     resident bytes)``. A command still running at the deadline is killed and fails the
     test."""
@@ -72,7 +73,11 @@ def run_bounded(args, cwd, *, memory: int = MEMORY, timeout: float = LIMIT,
 
     full_env = {k: v for k, v in os.environ.items()
                 if k not in ("SCRATCHNET_DEBUG", "COLUMNS", "FORCE_COLOR", "TTY_COMPATIBLE")}
-    full_env.update({**_ONE_THREAD, **(env or {})})
+    for key, value in {**_ONE_THREAD, **(env or {})}.items():
+        if value is None:
+            full_env.pop(key, None)
+        else:
+            full_env[key] = value
     with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
         proc = subprocess.Popen([sys.executable, "-m", "scratchnet", *map(str, args)],
                                 cwd=cwd, env=full_env, stdout=out, stderr=err,

@@ -221,7 +221,7 @@ def test_a_mirror_is_read_no_further_than_the_file_can_be(endless, tmp_path):
     limit = CHECKSUMS["mnist"][FIRST].largest_gz
     cfg = write_config(tmp_path, "mnist", **MNIST)
     cache = tmp_path / "cache"
-    env = {"SCRATCHNET_MIRRORS": url, "XDG_CACHE_HOME": str(cache)}
+    env = {"SCRATCHNET_MIRRORS": url, "XDG_CACHE_HOME": str(cache), "SCRATCHNET_DATA_DIR": None}
     code, _, err, _ = run_bounded(["train", cfg, "--quiet"], tmp_path, env=env)
     assert code == 1
     assert f"{url}{FIRST}.gz: the server sent more than the {limit:,} bytes this file can " \
@@ -243,7 +243,8 @@ def test_a_local_mirror_that_is_a_named_pipe_is_refused_at_once(tmp_path):
     t0 = time.monotonic()
     code, _, err, _ = run_bounded(["train", cfg, "--quiet"], tmp_path, timeout=30,
                                   env={"SCRATCHNET_MIRRORS": f"file://{mirror}/",
-                                       "XDG_CACHE_HOME": str(tmp_path / "cache")})
+                                       "XDG_CACHE_HOME": str(tmp_path / "cache"),
+                                       "SCRATCHNET_DATA_DIR": None})
     assert time.monotonic() - t0 < 20
     assert code == 1 and f"{mirror / FIRST}.gz: is a named pipe (FIFO), not a regular " \
                          "file; expected a file to download" in one_line(err)
