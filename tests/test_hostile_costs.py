@@ -263,27 +263,41 @@ def test_a_local_mirror_serves_a_real_file(tmp_path, monkeypatch):
 
 
 # -- run files that are the kernel's ------------------------------------------------------
-KERNEL_FILES = [p for p in ("/proc/self/status", "/sys/kernel/mm/transparent_hugepage/enabled",
-                            "/proc/kmsg") if os.path.exists(p)]
+KERNEL_FILES = [p for p in ("/proc/kmsg", "/proc/self/status",
+                            "/sys/kernel/mm/transparent_hugepage/enabled") if os.path.exists(p)]
+needs_proc = pytest.mark.skipif(
+    not KERNEL_FILES or files.filesystem(os.stat("/proc/self").st_dev) is None,
+    reason="needs Linux's /proc and its table of mounts")
 
 
-@pytest.mark.skipif(not KERNEL_FILES or files.filesystem(os.stat("/proc/self").st_dev) is None,
-                    reason="needs Linux's /proc and its table of mounts")
-@pytest.mark.parametrize("target", KERNEL_FILES)
+def _kernel_message(path: Path, target: str) -> str:
+    system = files.filesystem(os.stat(target).st_dev)
+    return f"{path}: is a file of the kernel's {system} file system (reading it may block or " \
+           "never end), not an ordinary file"
+
+
+@needs_proc
 @pytest.mark.parametrize("name, command", [(runs.METRICS, "plot"), (runs.CONFIG, "validate"),
                                            (runs.SUMMARY, "compare"), (runs.WEIGHTS, "eval")])
-def test_run_files_linked_to_the_kernels_files_are_refused_unread(run, tmp_path, target, name,
-                                                                  command):
-    """A run-folder file linked to a "regular" file of /proc or /sys (``/proc/kmsg``
-    blocks a reader until the kernel logs; issue 26: plot and validate hung)."""
+def test_run_files_linked_to_the_kernels_files_are_refused_unread(run, tmp_path, name, command):
+    """A run-folder file linked to a "regular" file of /proc (``/proc/kmsg`` blocks a
+    reader until the kernel logs; issue 26: plot and validate hung)."""
     (run / name).unlink()
-    (run / name).symlink_to(target)
+    (run / name).symlink_to(KERNEL_FILES[0])
     args = [command, run / name] if command == "validate" else [command, run]
     code, _, err, _ = run_bounded(args, tmp_path, timeout=30)
     assert code in (1, 2), err
-    system = files.filesystem(os.stat(target).st_dev)
-    assert f"{run / name}: is a file of the kernel's {system} file system (reading it may " \
-           "block or never end), not an ordinary file" in one_line(err)
+    assert _kernel_message(run / name, KERNEL_FILES[0]) in one_line(err)
+
+
+@needs_proc
+@pytest.mark.parametrize("target", [p for p in KERNEL_FILES if p != "/proc/kmsg"])
+def test_every_kernel_file_system_is_refused(run, main_here, target):
+    """(in this process: only files that do not block, should the check ever go)"""
+    (run / runs.SUMMARY).unlink()
+    (run / runs.SUMMARY).symlink_to(target)
+    code, _, err = main_here("compare", run)
+    assert code == 1 and _kernel_message(run / runs.SUMMARY, target) in one_line(err)
 
 
 # -- a picture whose text is a bomb; a peer that is not Dask ------------------------------

@@ -37,36 +37,59 @@ def _edit_scaler(run_dir: Path, key: str, value) -> None:
     (run_dir / runs.DATA).write_text(json.dumps(info))  # (json writes NaN, Infinity)
 
 
-@pytest.mark.parametrize("command", ["eval", "predict", "export"])
-@pytest.mark.parametrize("key, value, expected", [
+SCALINGS = [
     ("mean", float("nan"), "scaler: saved scaler: mean holds NaN or infinite values"),
     ("std", float("inf"), "scaler: saved scaler: std holds NaN or infinite values"),
     ("std", 0.0, "scaler: saved scaler: std holds a zero"),
-])
-def test_a_scaler_that_is_not_finite_is_refused_naming_data_json(run, tmp_path, command, key,
-                                                                 value, expected):
+]
+
+
+def test_a_scaler_that_is_not_finite_is_refused_naming_data_json(run, tmp_path):
     """(was: every prediction class 0, 33% accuracy, exit 0)"""
+    key, value, expected = SCALINGS[0]
+    _edit_scaler(run, key, value)
+    code, out, err, _ = run_bounded(_commands(run, tmp_path)["predict"], tmp_path)
+    assert code == 1 and out == "", err
+    assert f"{run / runs.DATA}: {expected}" in one_line(err)
+
+
+@pytest.mark.parametrize("command", ["eval", "predict", "export"])
+@pytest.mark.parametrize("key, value, expected", SCALINGS)
+def test_every_command_refuses_every_scaling_that_is_not_finite(run, tmp_path, main_here,
+                                                               command, key, value, expected):
     pytest.importorskip("onnx") if command == "export" else None
     _edit_scaler(run, key, value)
-    code, out, err, _ = run_bounded(_commands(run, tmp_path)[command], tmp_path)
+    code, out, err = main_here(*_commands(run, tmp_path)[command])
     assert code == 1 and out == "", err
-    line = one_line(err)
-    assert f"{run / runs.DATA}: " in line and expected in line
+    assert f"{run / runs.DATA}: {expected}" in one_line(err)
     assert not (tmp_path / "model.onnx").exists()
+
+
+def _spoil_weights(run_dir: Path, bad: float) -> str:
+    arrays, meta = runs.load_arrays(run_dir / runs.WEIGHTS)
+    name = sorted(arrays)[0]
+    arrays[name].flat[3] = bad
+    runs.save_arrays(run_dir / runs.WEIGHTS, arrays, meta)
+    return name
+
+
+def test_weights_that_are_not_finite_are_refused_naming_the_file(run, tmp_path):
+    name = _spoil_weights(run, np.nan)
+    code, out, err, _ = run_bounded(_commands(run, tmp_path)["eval"], tmp_path)
+    assert code == 1 and out == "", err
+    assert f"{run / runs.WEIGHTS}: {name} holds NaN or infinite values; refusing to use " \
+           "these weights" in one_line(err)
 
 
 @pytest.mark.parametrize("command", ["eval", "predict", "export"])
 @pytest.mark.parametrize("bad", [np.nan, np.inf])
-def test_weights_that_are_not_finite_are_refused_naming_the_file(run, tmp_path, command, bad):
+def test_every_command_refuses_weights_that_are_not_finite(run, tmp_path, main_here, command,
+                                                           bad):
     pytest.importorskip("onnx") if command == "export" else None
-    arrays, meta = runs.load_arrays(run / runs.WEIGHTS)
-    name = sorted(arrays)[0]
-    arrays[name].flat[3] = bad
-    runs.save_arrays(run / runs.WEIGHTS, arrays, meta)
-    code, out, err, _ = run_bounded(_commands(run, tmp_path)[command], tmp_path)
+    name = _spoil_weights(run, bad)
+    code, out, err = main_here(*_commands(run, tmp_path)[command])
     assert code == 1 and out == "", err
-    assert f"{run / runs.WEIGHTS}: {name} holds NaN or infinite values; refusing to use " \
-           "these weights" in one_line(err)
+    assert f"{run / runs.WEIGHTS}: {name} holds NaN or infinite values" in one_line(err)
 
 
 def test_a_config_edited_after_training_is_one_warning_in_eval_predict_and_export(run,
