@@ -233,7 +233,7 @@ def test_a_fit_from_earlier_weights_has_no_start_to_explode_from():
     trainer.divergence_factor = 1.0
     history = trainer.fit(data, y * 5, epochs=2, batch_size=16, seed=2, restart=False)
     assert history.epochs_run == 2
-    with pytest.raises(DivergenceError, match="epoch 2 is .*, more than 1000 times its "
+    with pytest.raises(DivergenceError, match=r"epoch \d+ is .*, more than 1000 times its "
                                               "starting value"):
         sn.Trainer(net, sn.SGD(1.5)).fit(data, y, epochs=20, batch_size=16, seed=2)
 
