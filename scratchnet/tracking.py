@@ -57,7 +57,7 @@ class Tracker:
     is one warning and turns the tracker off (later calls do nothing)."""
 
     def __init__(self, uri: str, experiment: str):
-        self.mlflow = require("mlflow", "mlflow", "MLflow tracking")
+        self.mlflow = require("mlflow")
         self.uri, self.experiment = uri, experiment
         self.client = None
         self.experiment_id: str | None = None

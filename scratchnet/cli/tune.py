@@ -12,8 +12,8 @@ import typer
 from ..errors import ConfigError
 from ..constants import (MAX_RUNS, TUNE_DIRECTIONS, TUNE_FORMS as FORMS, TUNE_METRICS, TUNE_PRUNERS,
                          TUNE_SAMPLERS, TUNE_STATE as STATE)
-from .app import EXIT_FAILURE, app, cell, emit_json, err_console, human_console
-from .train import SET_HELP
+from .app import EXIT_FAILURE, SEARCH_PANEL, app, cell, emit_json, err_console, human_console
+from .common import DATA_DIR_HELP, SET_HELP, config_flags
 
 if TYPE_CHECKING:  # loaded when a command runs, so that --help starts at once
     from rich.table import Table
@@ -104,10 +104,11 @@ def importance_table(importances: dict[str, float]) -> Table:
     return t
 
 
-@app.command()
+@app.command(rich_help_panel=SEARCH_PANEL)
+@config_flags
 def tune(
-    config: Optional[Path] = typer.Argument(None, help="An experiment YAML file; its tune: "
-                                            "section is the default plan."),
+    config: Optional[Path] = typer.Argument(None, metavar="CONFIG", help="An experiment YAML "
+                                            "file; its tune: section is the default plan."),
     space: Optional[List[str]] = typer.Option(
         None, "--space", metavar="KEY=DISTRIBUTION", help="A key to search and how: "
         f"{', '.join(FORMS.values())} (repeatable; replaces the file's distribution for KEY)."),
@@ -122,15 +123,20 @@ def tune(
                                             "evaluation (default: median)."),
     sampler: Optional[Sampler] = typer.Option(None, "--sampler", help="How trials are chosen "
                                               "(default: tpe)."),
-    seed: Optional[int] = typer.Option(None, "--seed", help="Seeds the sampler: same seed, same trials."),
+    seed: Optional[int] = typer.Option(None, "--seed", metavar="N", help="Seeds the sampler: "
+                                       "same seed, same trials (the trials' own seed: --set "
+                                       "seed=N)."),
     storage: Optional[str] = typer.Option(None, "--storage", metavar="URL", help="The study's "
                                           "optuna storage (default: sqlite:///<tune folder>/study.db)."),
-    overrides: Optional[List[str]] = typer.Option(None, "--set", help=SET_HELP),
+    overrides: Optional[List[str]] = typer.Option(None, "--set", metavar="KEY=VALUE",
+                                                  help=SET_HELP),
     jobs: int = typer.Option(1, "--jobs", "-j", min=1, help="Worker processes sharing the study."),
-    out: Path = typer.Option(Path("tunes"), "--out", help="Where tune folders go."),
-    resume: Optional[Path] = typer.Option(None, "--resume", help="Continue the study in this "
+    out: Path = typer.Option(Path("tunes"), "--out", metavar="DIR", help="Where tune folders go."),
+    resume: Optional[Path] = typer.Option(None, "--resume", metavar="TUNE_DIR",
+                                          help="Continue the study in this "
                                           "tune folder (its finished trials count)."),
-    data_dir: Optional[Path] = typer.Option(None, "--data-dir", help="Folder holding data sets."),
+    data_dir: Optional[Path] = typer.Option(None, "--data-dir", metavar="DIR",
+                                            help=DATA_DIR_HELP),
     top: int = typer.Option(10, "--top", min=1, help="Rows in the table of the best trials."),
     json_out: bool = typer.Option(False, "--json", help="The results as JSON on stdout, nothing else."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress or tables."),
@@ -144,7 +150,8 @@ def tune(
     best.yaml, the best trial's config, which `scratchnet train` runs."""
     from ..tune import TuneFolder, create
     from ..config import load_config
-    from .. import runs
+    from .. import extras, runs
+    extras.check("tune")
     data = str(data_dir) if data_dir else None
     if resume is not None:
         given = [config, space, overrides, metric, direction, pruner, sampler, seed, storage]
@@ -157,6 +164,7 @@ def tune(
             raise ConfigError("tune needs an experiment file (or --resume TUNE_DIR)")
         runs.check_out_dir(out)
         cfg = load_config(config, overrides)
+        extras.check(*(["mlflow"] if cfg.tracking and cfg.tracking.mlflow else []))
         values, origins = _space_options(space)
         folder = create(out, cfg, values, origins=origins, data_dir=data, source=str(config),
                         trials=trials, metric=metric and metric.value,

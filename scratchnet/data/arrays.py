@@ -32,7 +32,7 @@ def load_npz(path, *, task: str | None = None) -> Dataset:
     if path is None:
         raise DataError("the npz dataset needs a file: set data.path to an .npz file")
     path = Path(path).expanduser()
-    arrays = _read(path)
+    arrays = read_arrays(path)
     X_train, X_test = arrays["x_train"], arrays["x_test"]
     if X_train.ndim not in (2, 3, 4) or X_train.shape[1:] != X_test.shape[1:]:
         raise DataError(f"{path}: x_train {X_train.shape} and x_test {X_test.shape} must both "
@@ -57,20 +57,22 @@ def load_npz(path, *, task: str | None = None) -> Dataset:
                    source=str(path.resolve()), channels=int(channels))
 
 
-def _read(path: Path) -> dict[str, np.ndarray]:
-    what = f"an .npz file with arrays {', '.join(KEYS)}"
+def read_arrays(path: Path, keys: tuple[str, ...] = KEYS) -> dict[str, np.ndarray]:
+    """The numeric arrays ``keys`` of the .npz file ``path``, in that order, read without
+    unpickling and with their unpacked size checked first."""
+    what = f"an .npz file with arrays {', '.join(keys)}"
     try:
         with files.open_regular(path, files.MAX_NPZ_BYTES, what) as f, \
                 np.load(f, allow_pickle=False) as archive:
             if not hasattr(archive, "files"):
                 raise DataError(f"{path}: a single array, not an .npz archive of "
-                                f"{', '.join(KEYS)}")
-            missing = [k for k in KEYS if k not in archive.files]
+                                f"{', '.join(keys)}")
+            missing = [k for k in keys if k not in archive.files]
             if missing:
                 raise DataError(f"{path}: no array {', '.join(missing)}; the file holds "
-                                f"{', '.join(archive.files) or 'none'}, expected {', '.join(KEYS)}")
-            _check_unpacked_size(path, archive)
-            arrays = {k: archive[k] for k in KEYS}
+                                f"{', '.join(archive.files) or 'none'}, expected {', '.join(keys)}")
+            _check_unpacked_size(path, archive, keys)
+            arrays = {k: archive[k] for k in keys}
     except ValueError as exc:  # "Object arrays cannot be loaded when allow_pickle=False"
         raise DataError(f"{path}: holds Python objects (pickled arrays), which are refused "
                         "because loading them can run code; save numeric arrays with "
@@ -85,10 +87,10 @@ def _read(path: Path) -> dict[str, np.ndarray]:
     return arrays
 
 
-def _check_unpacked_size(path: Path, archive) -> None:
+def _check_unpacked_size(path: Path, archive, keys: tuple[str, ...]) -> None:
     """A compressed archive can unpack to far more than it stores (a zip bomb): the
     sizes its directory declares are checked before any array is unpacked."""
-    unpacked = sum(archive.zip.getinfo(f"{k}.npy").file_size for k in KEYS)
+    unpacked = sum(archive.zip.getinfo(f"{k}.npy").file_size for k in keys)
     if unpacked > files.MAX_NPZ_UNPACKED_BYTES:
         raise DataError(f"{path}: its arrays unpack to {files.size_text(unpacked)}, more than "
                         f"the {files.size_text(files.MAX_NPZ_UNPACKED_BYTES)} that scratchnet "
