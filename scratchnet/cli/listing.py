@@ -24,9 +24,10 @@ def runs_(
     json_out: bool = typer.Option(False, "--json", help="The runs as JSON on stdout, "
                                   "nothing else."),
 ):
-    """List the run folders in DIR, the newest last: name, status, headline metric, epochs
-    and age. @last names the newest wherever a run folder is expected (DIR/@last: the
-    newest in DIR)."""
+    """List the run folders in DIR, the newest last.
+
+    Each with its experiment's name, status, headline metric, epochs and age. @last names
+    the newest wherever a run folder is expected (DIR/@last: the newest in DIR)."""
     import time
 
     from ..listing import describe, run_folders
