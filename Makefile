@@ -47,4 +47,4 @@ reproduce: install
 		$(if $(REPORT),--report $(REPORT)) $(if $(BOSTON),--boston $(BOSTON))
 
 clean:
-	rm -rf $(VENV) runs sweeps .pytest_cache
+	rm -rf $(VENV) runs sweeps tunes .pytest_cache
