@@ -3,7 +3,9 @@ newest of them, which ``@last`` names wherever a run folder is expected."""
 
 from __future__ import annotations
 
+import contextlib
 import os
+import re
 import time
 from pathlib import Path
 
@@ -18,9 +20,21 @@ LAST = "@last"
 RUNS = Path("runs")
 
 
-def started(run_dir: Path) -> float:
-    """When a run started: its ``config.yaml`` is written once, as its folder is made."""
-    return (run_dir / runs.CONFIG).lstat().st_mtime
+#: the end of a run folder's name: when it was made (``runs.new_run_dir``), and a count
+#: for folders made in the same second
+_STAMP = re.compile(r"-(\d{8}-\d{6})(?:-(\d+))?$")
+
+
+def started(run_dir: Path) -> tuple[float, int]:
+    """When a run started, and its place among those started in the same second: read
+    from its folder's name, which says when it was made; for a folder named otherwise,
+    when its ``config.yaml`` was last written."""
+    m = _STAMP.search(run_dir.name)
+    if m:
+        with contextlib.suppress(ValueError):
+            when = time.mktime(time.strptime(m.group(1), "%Y%m%d-%H%M%S"))
+            return when, int(m.group(2) or 0)
+    return (run_dir / runs.CONFIG).lstat().st_mtime, 0
 
 
 def run_folders(folder: str | Path) -> list[Path]:
@@ -30,7 +44,7 @@ def run_folders(folder: str | Path) -> list[Path]:
         raise ConfigError(f"{folder}: no such folder")
     found = [p for p in folder.iterdir()
              if p.is_dir() and not p.is_symlink() and os.path.lexists(p / runs.CONFIG)]
-    return sorted(found, key=lambda p: (started(p), p.name))
+    return sorted(found, key=lambda p: (*started(p), p.name))
 
 
 def newest(folder: str | Path) -> Path:
@@ -75,7 +89,7 @@ def describe(run_dir: Path, now: float | None = None) -> dict:
     listed with the reason as its status."""
     row = {"run_dir": str(run_dir), "name": run_dir.name, "status": "unreadable",
            "metric": None, "value": None, "epochs_run": None, "epochs": None,
-           "age_seconds": max(0.0, (now or time.time()) - started(run_dir))}
+           "age_seconds": max(0.0, (now or time.time()) - started(run_dir)[0])}
     try:
         record = read_run(run_dir)
     except ScratchnetError as e:
