@@ -28,7 +28,8 @@ kernel that made it (``<!-- made by make docs with the SkylakeX BLAS kernel -->`
 line) and ``--check`` compares the numbers only under that kernel; under another it
 compares the rest (every word, every line, the numbers masked).
 
-Commands run with bash in a scratch folder per document (holding a copy of configs/), in
+Commands run with bash in a scratch folder per document (holding a copy of configs/ and
+tools/, whose ``epochs.py`` keeps some epochs of a long run's rows), in
 the order of the document, so a later block can use what an earlier one made (``@last``,
 ``tunes/*/best.yaml``). What changes from run to run is masked before a block is written
 or compared: run-folder timestamps (``-YYYYMMDD-HHMMSS``), seconds (the ``seconds``
@@ -183,7 +184,7 @@ def previous_python(lines: list[str], marker: int) -> str:
 STAMP = re.compile(r"(?<=[\w.])-\d{8}-\d{6}(?:-\d+)?\b")
 DATE = re.compile(r"\b\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}:\d{2}(?:\.\d+)?")
 CLOCK = re.compile(r"\b\d+:\d{2}:\d{2}\b")
-JSON_SECONDS = re.compile(r'("seconds(?:_per_epoch)?": )[-\d.e+]+')
+JSON_SECONDS = re.compile(r"""(["']seconds(?:_per_epoch)?["']: )[-\d.e+]+""")
 SECONDS_ROW = re.compile(r"^([\s│┃]*seconds(?: per epoch)?[\s│┃]+)([\d.]+(?: ± [\d.]+)?)")
 NUMBER = re.compile(r"\d+(?:\.\d+)?(?: ± \d+(?:\.\d+)?)?")
 PID = re.compile(r"\bpid \d+")
@@ -210,10 +211,8 @@ def mask(text: str, cwd: Path, env: dict) -> str:
         header = re.search(r"\bseconds\b", line)
         if header and not NUMBER.search(line[header.end():]) and "epoch" in line:
             span = (header.start(), header.end())  # a table with a seconds column
-        elif span and line.strip():
+        elif span:  # (its rows may go on after a blank line: a second run, headerless)
             line = _mask_column(line, span)
-        else:
-            span = None
         line = SECONDS_ROW.sub(lambda m: m.group(1) + _placeholder(m.group(2)), line)
         out.append(line.rstrip())
     return "\n".join(out)
@@ -260,6 +259,7 @@ def process(path: Path, check: bool, bin_dir: Path) -> list[str]:
     with tempfile.TemporaryDirectory(prefix="docs-") as tmp:
         cwd = Path(tmp).resolve()
         shutil.copytree(ROOT / "configs", cwd / "configs")
+        shutil.copytree(ROOT / "tools", cwd / "tools")
         shutil.copy(ROOT / "scratchnet.schema.json", cwd / "scratchnet.schema.json")
         for block in blocks:
             if "MNIST" in block.tags and not have_mnist:
