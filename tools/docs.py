@@ -33,8 +33,8 @@ tools/, whose ``epochs.py`` keeps some epochs of a long run's rows), in
 the order of the document, so a later block can use what an earlier one made (``@last``,
 ``tunes/*/best.yaml``). What changes from run to run is masked before a block is written
 or compared: run-folder timestamps (``-YYYYMMDD-HHMMSS``), seconds (the ``seconds``
-column and row of the tables, ``"seconds": ...`` in JSON), dates, clock times and the
-scratch folder's own path.
+column and row of the tables, ``"seconds": ...`` in JSON, ``seconds*`` columns of CSV),
+dates, clock times and the scratch folder's own path.
 
     python tools/docs.py [FILE ...]            rewrite the blocks (all files by default)
     python tools/docs.py --check [FILE ...]    exit 1, with a diff, where a block is stale
@@ -206,8 +206,13 @@ def mask(text: str, cwd: Path, env: dict) -> str:
     text = CLOCK.sub("H:MM:SS", text)
     text = JSON_SECONDS.sub(r"\g<1>0.0", text)
     text = PID.sub("pid N", text)
-    out, span = [], None
+    out, span, csv_seconds = [], None, None
     for line in text.split("\n"):
+        fields = line.split(",")
+        if any(f.startswith("seconds") for f in fields) and len(fields) > 2:
+            csv_seconds = (len(fields), [i for i, f in enumerate(fields) if f.startswith("seconds")])
+        elif csv_seconds and len(fields) == csv_seconds[0]:  # a CSV row under that header
+            line = ",".join("#.#" if i in csv_seconds[1] else f for i, f in enumerate(fields))
         header = re.search(r"\bseconds\b", line)
         if header and not NUMBER.search(line[header.end():]) and "epoch" in line:
             span = (header.start(), header.end())  # a table with a seconds column
