@@ -11,7 +11,9 @@ A block is found by a marker, an HTML comment on the line before it::
 * ``<!-- make docs (MNIST): ... -->``: the command reads MNIST from $SCRATCHNET_DATA_DIR;
   without it the block is left as it is (``--check`` skips it).
 * ``<!-- make docs (varies): ... -->``: what it prints differs from run to run beyond the
-  masks (processes racing, a Ctrl-C's timing): made again, never compared.
+  masks (processes racing): made again, never compared.
+* ``<!-- make docs (MNIST, long): ... -->``: minutes of training (``--check --quick``, as
+  the test suite runs it, leaves it out; a block after it must not need what it makes).
 * In a ``console`` block the marker holds one or more commands separated by `` ;; ``, and
   the block shows each as ``$ command`` followed by its output (``echo $?`` shows the exit
   code of the one before). A command ending in ``[Ctrl-C after "TEXT"]`` gets a SIGINT as
@@ -38,6 +40,7 @@ dates, clock times and the scratch folder's own path.
 
     python tools/docs.py [FILE ...]            rewrite the blocks (all files by default)
     python tools/docs.py --check [FILE ...]    exit 1, with a diff, where a block is stale
+    python tools/docs.py --check --quick       the same without the blocks tagged long
 """
 
 from __future__ import annotations
@@ -58,7 +61,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 MARKER = re.compile(r"^<!-- make docs(?: \(([\w, ]+)\))?: (.+?) -->$")
-TAGS = {"MNIST", "varies"}
+TAGS = {"MNIST", "varies", "long"}
 MADE_WITH = re.compile(r"^<!-- made by make docs with the (\S+) BLAS kernel -->$")
 KERNEL = ("from threadpoolctl import threadpool_info; import numpy; print(next((i.get("
           "'architecture') or i['internal_api'] for i in threadpool_info() if i['user_api'] == "
@@ -218,7 +221,7 @@ def mask(text: str, cwd: Path, env: dict) -> str:
             span = (header.start(), header.end())  # a table with a seconds column
         elif span:  # (its rows may go on after a blank line: a second run, headerless)
             line = _mask_column(line, span)
-        line = SECONDS_ROW.sub(lambda m: m.group(1) + _placeholder(m.group(2)), line)
+        line = SECONDS_ROW.sub(lambda m: m.group(1) + "#.#", line)  # left-aligned: no padding
         out.append(line.rstrip())
     return "\n".join(out)
 
@@ -249,7 +252,7 @@ def _numbers_masked(lines: list[str]) -> list[str]:
     return [" ".join(ANY_NUMBER.sub("N", line).split()) for line in lines]
 
 
-def process(path: Path, check: bool, bin_dir: Path) -> list[str]:
+def process(path: Path, check: bool, bin_dir: Path, quick: bool = False) -> list[str]:
     """Rewrite (or with ``check`` compare) the blocks of ``path``; the differences."""
     lines = path.read_text(encoding="utf-8").split("\n")
     blocks = find_blocks(lines, path.name)
@@ -267,9 +270,9 @@ def process(path: Path, check: bool, bin_dir: Path) -> list[str]:
         shutil.copytree(ROOT / "tools", cwd / "tools")
         shutil.copy(ROOT / "scratchnet.schema.json", cwd / "scratchnet.schema.json")
         for block in blocks:
-            if "MNIST" in block.tags and not have_mnist:
-                print(f"{path.name}:{block.marker + 1}: skipped (needs MNIST: set "
-                      "SCRATCHNET_DATA_DIR)", file=sys.stderr)
+            if "MNIST" in block.tags and not have_mnist or quick and "long" in block.tags:
+                print(f"{path.name}:{block.marker + 1}: skipped ({'long' if quick else 'needs'}"
+                      f"{'' if quick else ' MNIST: set SCRATCHNET_DATA_DIR'})", file=sys.stderr)
                 continue
             new = produce(block, lines, cwd, env)
             old = lines[block.start:block.end]
@@ -303,11 +306,13 @@ def main() -> None:
     parser.add_argument("files", nargs="*", help="markdown files (default: README.md, docs/*.md)")
     parser.add_argument("--check", action="store_true",
                         help="change nothing; exit 1 with a diff where a block is stale")
+    parser.add_argument("--quick", action="store_true",
+                        help="leave out the blocks tagged long (with --check)")
     args = parser.parse_args()
     bin_dir = Path(sys.executable).parent
     problems = []
     for path in documents(args.files):
-        problems += process(path, args.check, bin_dir)
+        problems += process(path, args.check, bin_dir, args.quick and args.check)
     if args.check and problems:
         print("\n\n".join(problems))
         raise SystemExit(1)
