@@ -291,6 +291,7 @@ class StopSoon(sn.Callback):
         trainer.stop_requested = batch >= 3
 
 
+@pytest.mark.slow
 def test_two_resumes_of_one_folder_cannot_both_write(tmp_path):
     """A second process resuming a folder that another is training is refused at once,
     and nothing of the folder changes; the lock goes with its process."""
@@ -316,6 +317,7 @@ def test_two_resumes_of_one_folder_cannot_both_write(tmp_path):
 # -- where the data came from --------------------------------------------------------------
 @pytest.mark.skipif(not (Path(__import__("os").environ.get("SCRATCHNET_DATA_DIR", "/x"))
                          / "mnist").is_dir(), reason="needs MNIST")
+@pytest.mark.slow
 def test_a_run_remembers_where_its_data_was(tmp_path):
     import os
     data_dir = Path(os.environ["SCRATCHNET_DATA_DIR"])

@@ -260,6 +260,7 @@ def test_a_signal_stops_at_the_end_of_the_batch_and_saves_everything(long_config
     assert weights_meta["epoch"] == best == summary["best_epoch"]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("stem", list(VARIANTS))
 def test_interrupt_then_resume_equals_uninterrupted_bit_for_bit(trained_once, stem):
     long_config, uninterrupted = trained_once(stem)
@@ -371,6 +372,7 @@ while True:
 """
 
 
+@pytest.mark.slow
 def test_sigkill_during_writes_leaves_the_previous_files_readable(tmp_path):
     """A process writes a checkpoint-sized file, a summary, metrics and a config in a loop
     and is killed with SIGKILL at random moments, 20 times: every file still loads, holds
@@ -411,6 +413,7 @@ def test_sigkill_during_writes_leaves_the_previous_files_readable(tmp_path):
                               "config.yaml"} or re.fullmatch(r"\.[a-z.]+\.\w+\.tmp", p.name), p.name
 
 
+@pytest.mark.slow
 def test_sigkill_during_training_then_resume_equals_uninterrupted(long_config, uninterrupted):
     """Killed with SIGKILL (nothing saved on the way out): the last checkpoint resumes, and
     the run still ends with the same weights as the one never interrupted."""
