@@ -221,8 +221,9 @@ def main(argv: list[str] | None = None) -> None:
         if code is None:  # a bug: still one line, unless --debug
             if _debug:
                 raise
-            err_console.print(f"[bold red]internal error:[/] {cell(type(e).__name__ + ': ' + str(e))} "
-                              "(run with --debug for the traceback)", soft_wrap=True)
+            what = cell(f"{type(e).__name__}: {e}")
+            err_console.print(f"[bold red]internal error:[/] {what} (run with --debug for the "
+                              "traceback)", soft_wrap=True)
             code = EXIT_FAILURE
     sys.exit(code if isinstance(code, int) else EXIT_OK)
 
@@ -252,4 +253,5 @@ def _report(e: Exception) -> None:
 
         traceback.print_exception(e)
     text = " ".join(str(e).split("\n"))
-    err_console.print(f"[bold red]error:[/] {cell(text)}", soft_wrap=True, markup=True, highlight=False)
+    err_console.print(f"[bold red]error:[/] {cell(text)}", soft_wrap=True, markup=True,
+                      highlight=False)

@@ -115,37 +115,40 @@ def sweep(
     config: Optional[Path] = typer.Argument(None, metavar="CONFIG", help="An experiment "
                                             "YAML file; its sweep: section (grid, seeds) is "
                                             "the default plan."),
-    grid: Optional[List[str]] = typer.Option(None, "--grid", metavar="KEY=V1,V2,...",
-                                             help="Values to "
-                                             "try (repeatable; replaces the file's values for KEY)."),
-    seeds: Optional[int] = typer.Option(None, "--seeds", min=1, metavar="N", help="Runs per "
-                                        "grid point, with seeds seed, seed+1, ... (default: "
-                                        "the file's, else 1)."),
+    grid: Optional[List[str]] = typer.Option(
+        None, "--grid", metavar="KEY=V1,V2,...",
+        help="Values to try (repeatable; replaces the file's values for KEY)."),
+    seeds: Optional[int] = typer.Option(
+        None, "--seeds", min=1, metavar="N", help="Runs per grid point, with seeds seed, "
+        "seed+1, ... (default: the file's, else 1)."),
     overrides: Optional[List[str]] = typer.Option(None, "--set", metavar="KEY=VALUE",
                                                   help=SET_HELP),
-    jobs: Optional[int] = typer.Option(None, "--jobs", "-j", min=1, metavar="N", help="Worker processes "
-                                       "(default: the number of cores; 1 runs in this process)."),
-    executor: Executor = typer.Option(Executor.local, "--executor", metavar="local|dask",
-                                      help="local: worker "
-                                      "processes; dask: an existing Dask cluster (--address)."),
-    address: Optional[str] = typer.Option(None, "--address", metavar="URL",
-                                          help="The Dask scheduler, "
-                                          "tcp://HOST:PORT (with --executor dask)."),
+    jobs: Optional[int] = typer.Option(
+        None, "--jobs", "-j", min=1, metavar="N",
+        help="Worker processes (default: the number of cores; 1 runs in this process)."),
+    executor: Executor = typer.Option(
+        Executor.local, "--executor", metavar="local|dask",
+        help="local: worker processes; dask: an existing Dask cluster (--address)."),
+    address: Optional[str] = typer.Option(
+        None, "--address", metavar="URL",
+        help="The Dask scheduler, tcp://HOST:PORT (with --executor dask)."),
     out: Path = typer.Option(Path("sweeps"), "--out", metavar="DIR",
                              help="Where sweep folders go."),
-    resume: Optional[Path] = typer.Option(None, "--resume", metavar="SWEEP_DIR",
-                                          help="Continue the sweep in this "
-                                          "sweep folder; finished runs are not run again."),
+    resume: Optional[Path] = typer.Option(
+        None, "--resume", metavar="SWEEP_DIR",
+        help="Continue the sweep in this sweep folder; finished runs are not run again."),
     data_dir: Optional[Path] = typer.Option(None, "--data-dir", metavar="DIR",
                                             help=DATA_DIR_HELP),
-    best_by: Optional[str] = typer.Option(None, "--best-by", metavar="METRIC",
-                                          help="Metric that picks the best "
-                                          f"point: {', '.join(SELECTABLE)} (default: val_loss)."),
-    json_out: bool = typer.Option(False, "--json", help="The results as JSON on stdout, nothing else."),
+    best_by: Optional[str] = typer.Option(
+        None, "--best-by", metavar="METRIC",
+        help=f"Metric that picks the best point: {', '.join(SELECTABLE)} (default: val_loss)."),
+    json_out: bool = typer.Option(False, "--json",
+                                  help="The results as JSON on stdout, nothing else."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress or table."),
     mlflow: bool = typer.Option(False, "--mlflow", help=MLFLOW_HELP.format("sweep") + " Each "
                                 "run is an MLflow run under one parent run for the sweep."),
-    mlflow_uri: Optional[str] = typer.Option(None, "--mlflow-uri", metavar="URI", help=MLFLOW_URI_HELP),
+    mlflow_uri: Optional[str] = typer.Option(None, "--mlflow-uri", metavar="URI",
+                                             help=MLFLOW_URI_HELP),
     max_runs: int = typer.Option(MAX_RUNS, "--max-runs", min=1, metavar="N", help="Refuse a "
                                  "plan of more than N runs (grid points x seeds)."),
     worker_timeout: float = typer.Option(WORKER_TIMEOUT, "--worker-timeout", min=0.1,

@@ -230,9 +230,9 @@ def eval_(
     run_dir = run_folder(run_dir)
     loaded = cfg, _, info, summary = load_run(run_dir)
     if config_edited(run_dir, summary):
-        err_console.print(f"[yellow]warning:[/] {cell(str(run_dir / runs.CONFIG))} was edited after "
-                          "training (its hash differs from the one stored in summary.json)",
-                          soft_wrap=True)
+        err_console.print(f"[yellow]warning:[/] {cell(str(run_dir / runs.CONFIG))} was edited "
+                          "after training (its hash differs from the one stored in "
+                          "summary.json)", soft_wrap=True)
     report = evaluate_run(run_dir, data_dir_text(data_dir), loaded, data=data, target=target,
                           labels=labels)
     result = {"name": cfg.name, "run_dir": str(run_dir), "task": info["task"],
@@ -272,7 +272,8 @@ def eval_(
         for col in ("class", "precision", "recall", "f1", "support"):
             pc.add_column(col, justify="right")
         for r in result["per_class"]:
-            pc.add_row(cell(r["class"]), pct(r["precision"]), pct(r["recall"]), pct(r["f1"]), str(r["support"]))
+            pc.add_row(cell(r["class"]), pct(r["precision"]), pct(r["recall"]), pct(r["f1"]),
+                       str(r["support"]))
         console.print(pc)
         for r in result.get("examples", []):
             top = ", ".join(f"{cell(e['class'])}: {e['probability']:.3f}" for e in r["top"])

@@ -126,8 +126,9 @@ def tune(
     seed: Optional[int] = typer.Option(None, "--seed", metavar="N", help="Seeds the sampler: "
                                        "same seed, same trials (the trials' own seed: --set "
                                        "seed=N)."),
-    storage: Optional[str] = typer.Option(None, "--storage", metavar="URL", help="The study's "
-                                          "optuna storage (default: sqlite:///<tune folder>/study.db)."),
+    storage: Optional[str] = typer.Option(
+        None, "--storage", metavar="URL",
+        help="The study's optuna storage (default: sqlite:///<tune folder>/study.db)."),
     overrides: Optional[List[str]] = typer.Option(None, "--set", metavar="KEY=VALUE",
                                                   help=SET_HELP),
     jobs: int = typer.Option(1, "--jobs", "-j", min=1, help="Worker processes sharing the study."),
@@ -138,7 +139,8 @@ def tune(
     data_dir: Optional[Path] = typer.Option(None, "--data-dir", metavar="DIR",
                                             help=DATA_DIR_HELP),
     top: int = typer.Option(10, "--top", min=1, help="Rows in the table of the best trials."),
-    json_out: bool = typer.Option(False, "--json", help="The results as JSON on stdout, nothing else."),
+    json_out: bool = typer.Option(False, "--json",
+                                  help="The results as JSON on stdout, nothing else."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress or tables."),
     max_runs: int = typer.Option(MAX_RUNS, "--max-runs", min=1, metavar="N",
                                  help="Refuse a study of more than N trials."),
