@@ -82,16 +82,14 @@ def two_runs(tmp_path_factory) -> Path:
     return work
 
 
-def _started(work: Path) -> list[Path]:
-    """The run folders, with their start times set apart by a minute in name order."""
-    folders = sorted((work / "runs").iterdir())
-    for i, folder in enumerate(folders):
-        os.utime(folder / runs.CONFIG, (1e9 + 60 * i, 1e9 + 60 * i))
-    return folders
+def _run_folders(work: Path) -> list[Path]:
+    """The run folders of ``work/runs``, oldest first: ``a`` was started before ``b``
+    (in the same second at most, where the name breaks the tie)."""
+    return sorted((work / "runs").iterdir(), key=lambda p: (p.name.split("-", 1)[1], p.name))
 
 
 def test_runs_lists_the_run_folders_oldest_first(two_runs, main_here, monkeypatch):
-    a, b = _started(two_runs)
+    a, b = _run_folders(two_runs)
     monkeypatch.chdir(two_runs)
     rc, out, err = main_here("runs", "--json")
     assert rc == 0, err
@@ -100,25 +98,37 @@ def test_runs_lists_the_run_folders_oldest_first(two_runs, main_here, monkeypatc
     for row, name in zip(rows, "ab"):
         assert row["name"] == name and row["status"] == "completed"
         assert row["metric"] == "accuracy" and 0 < row["value"] <= 1
-        assert (row["epochs_run"], row["epochs"]) == (1, 1) and row["age_seconds"] > 0
+        assert (row["epochs_run"], row["epochs"]) == (1, 1) and row["age_seconds"] >= 0
     rc, out, err = main_here("runs")
     assert rc == 0, err
     assert out.index(a.name) < out.index(b.name) and "completed" in out and "1/1" in out
 
 
 def test_last_names_the_newest_run_wherever_a_run_folder_goes(two_runs, main_here, monkeypatch):
-    a, b = _started(two_runs)
+    a, b = _run_folders(two_runs)
     monkeypatch.chdir(two_runs)
     for name in ("@last", "runs/@last"):
         rc, out, err = main_here("eval", name, "--json")
         assert rc == 0, err
         assert Path(json.loads(out)["run_dir"]) == Path("runs") / b.name
-    os.utime(a / runs.CONFIG)  # a is now the newest
-    rc, out, err = main_here("compare", "@last", "runs/" + b.name)
-    assert rc == 0 and a.name in out, err
+    rc, out, err = main_here("compare", "@last", f"runs/{a.name}")
+    assert rc == 0 and a.name in out and b.name in out, err
     rc, out, err = main_here("train", "--resume", "@last", "--epochs", "2", "-q")
     assert rc == 0, err
-    assert f"extending runs/{a.name} to 2 epochs" in err
+    assert f"extending runs/{b.name} to 2 epochs" in err
+
+
+def test_a_folder_named_otherwise_is_placed_by_when_its_config_was_written(two_runs, tmp_path):
+    from shutil import copytree
+
+    from scratchnet.listing import newest, run_folders
+
+    folder = tmp_path / "runs"
+    for i, run in enumerate(_run_folders(two_runs)[:2]):
+        copytree(run, folder / f"mine{i}")
+        os.utime(folder / f"mine{i}" / runs.CONFIG, (1e9 - 60 * i, 1e9 - 60 * i))
+    assert [p.name for p in run_folders(folder)] == ["mine1", "mine0"]
+    assert newest(folder).name == "mine0"
 
 
 def test_a_running_and_an_unfinished_run_say_so(two_runs, tmp_path):

@@ -191,6 +191,7 @@ JSON_SECONDS = re.compile(r"""(["']seconds(?:_per_epoch)?["']: )[-\d.e+]+""")
 SECONDS_ROW = re.compile(r"^([\s│┃]*seconds(?: per epoch)?[\s│┃]+)([\d.]+(?: ± [\d.]+)?)")
 NUMBER = re.compile(r"\d+(?:\.\d+)?(?: ± \d+(?:\.\d+)?)?")
 PID = re.compile(r"\bpid \d+")
+HEALTH_LINE = re.compile(r"^ {7,}(layer |\d+ )")  # --health lines under an epoch row
 
 
 def _placeholder(token: str) -> str:
@@ -219,8 +220,8 @@ def mask(text: str, cwd: Path, env: dict) -> str:
         header = re.search(r"\bseconds\b", line)
         if header and not NUMBER.search(line[header.end():]) and "epoch" in line:
             span = (header.start(), header.end())  # a table with a seconds column
-        elif span:  # (its rows may go on after a blank line: a second run, headerless)
-            line = _mask_column(line, span)
+        elif span and not HEALTH_LINE.match(line):  # (rows may go on after a blank line:
+            line = _mask_column(line, span)              # a second run, headerless)
         line = SECONDS_ROW.sub(lambda m: m.group(1) + "#.#", line)  # left-aligned: no padding
         out.append(line.rstrip())
     return "\n".join(out)
