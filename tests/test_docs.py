@@ -47,3 +47,21 @@ def test_the_blocks_are_what_the_code_prints_now(page):
                            "--quick", str(page)], capture_output=True, text=True,
                           timeout=1800)
     assert proc.returncode == 0, f"run `make docs` and review the diff:\n{proc.stdout}"
+
+
+def test_a_block_is_rewritten_in_place_and_a_stale_one_is_reported(tmp_path):
+    """A fenced console transcript and a raw markdown block (what a Python function prints,
+    a table say), in a page of their own."""
+    page = tmp_path / "page.md"
+    page.write_text("# page\n\n<!-- make docs: echo one ;; echo $? -->\n```console\nstale\n```\n\n"
+                    "<!-- make docs: python -c \"print('| a |')\" -->\nold table\n"
+                    "<!-- /make docs -->\nthe end\n")
+    tool = [sys.executable, str(ROOT / "tools" / "docs.py")]
+    check = subprocess.run([*tool, "--check", str(page)], capture_output=True, text=True)
+    assert check.returncode == 1 and "-stale" in check.stdout and "+$ echo one" in check.stdout
+    subprocess.run([*tool, str(page)], check=True, capture_output=True)
+    text = page.read_text()
+    assert "```console\n$ echo one\none\n$ echo $?\n0\n```" in text
+    assert "\n| a |\n<!-- /make docs -->\nthe end\n" in text
+    assert text.rstrip().endswith("BLAS kernel -->")
+    assert subprocess.run([*tool, "--check", str(page)]).returncode == 0

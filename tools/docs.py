@@ -236,6 +236,10 @@ def _mask_column(line: str, span: tuple[int, int]) -> str:
 
 
 # -- files -----------------------------------------------------------------------------------
+def _shown(path: Path) -> Path:
+    return path.relative_to(ROOT) if path.is_relative_to(ROOT) else path
+
+
 def documents(names: list[str]) -> list[Path]:
     if names:
         return [Path(n).resolve() for n in names]
@@ -279,7 +283,7 @@ def process(path: Path, check: bool, bin_dir: Path, quick: bool = False) -> list
             old = lines[block.start:block.end]
             same = new == old if exact else _numbers_masked(new) == _numbers_masked(old)
             if check and not same and "varies" not in block.tags:
-                where = f"{path.relative_to(ROOT)}:{block.marker + 1}"
+                where = f"{_shown(path)}:{block.marker + 1}"
                 problems.append("\n".join(difflib.unified_diff(
                     old, new, f"{where} (the page)", f"{where} (the code now)", lineterm="")))
             lines[block.start:block.end] = new
@@ -297,7 +301,7 @@ def process(path: Path, check: bool, bin_dir: Path, quick: bool = False) -> list
         lines += ["", f"<!-- made by make docs with the {now} BLAS kernel -->", ""]
         path.write_text("\n".join(lines), encoding="utf-8")
     elif problems and not exact:
-        problems.insert(0, f"{path.relative_to(ROOT)} was made with the {recorded} BLAS kernel; "
+        problems.insert(0, f"{_shown(path)} was made with the {recorded} BLAS kernel; "
                         f"under {now} its numbers are not compared")
     return problems
 
