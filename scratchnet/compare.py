@@ -72,6 +72,13 @@ def read_run(run_dir: str | Path) -> dict:
             "metrics": {k: v for k, v in metrics.items() if v is not None}, "history": history}
 
 
+def compared(record: dict) -> dict:
+    """What ``compare`` compares of a run (a :func:`read_run` record): its config and, as
+    ``environment.*``, where it ran (``summary.json``'s ``environment``)."""
+    env = (record["summary"] or {}).get("environment")
+    return {**record["config"], "environment": env} if isinstance(env, dict) else record["config"]
+
+
 def run_labels(records: list[dict], ignore: Iterable[str] = ("name", "tracking")) -> list[str]:
     """A label per run from the config keys that differ between them (the folder name when
     nothing does); keys under ``ignore`` do not count."""

@@ -19,18 +19,21 @@ DISTRIBUTION = "scratchnet-dlfs"
 @dataclass(frozen=True)
 class Extra:
     """One optional integration: the module imported, what needs it (the start of the
-    message) and the library's name as people know it."""
+    message), the library's name as people know it, and the pyproject extra that installs
+    it (by default, its own name in :data:`EXTRAS`)."""
 
     module: str
     what: str
     library: str = ""
+    extra: str = ""
 
 
-#: pyproject's optional-dependency name -> what it provides
+#: what a command may need -> the module and the extra that installs it
 EXTRAS = {
     "plot": Extra("matplotlib", "plotting"),
     "mlflow": Extra("mlflow", "MLflow tracking"),
     "tune": Extra("optuna", "scratchnet tune"),
+    "tune_cluster": Extra("grpc", "scratchnet tune --executor dask", extra="tune"),
     "onnx": Extra("onnx", "ONNX export"),
     "dask": Extra("distributed", "the dask executor", "dask.distributed"),
     "images": Extra("PIL", "reading images", "Pillow"),
@@ -55,9 +58,9 @@ def install_hint(extra: str) -> str:
     return f"pip install '{distribution_name()}[{extra}]'"
 
 
-def _missing(extra: str) -> ConfigError:
-    e = EXTRAS[extra]
-    return ConfigError(f"{e.what} needs {e.library or e.module}: {install_hint(extra)}")
+def _missing(name: str) -> ConfigError:
+    e = EXTRAS[name]
+    return ConfigError(f"{e.what} needs {e.library or e.module}: {install_hint(e.extra or name)}")
 
 
 def require(extra: str) -> ModuleType:

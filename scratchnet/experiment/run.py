@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .. import __version__, files, runs
+from .. import __version__, environment, files, runs
 from ..config import ExperimentConfig, differing_keys
 from ..data import Prepared
 from ..errors import CheckpointError, ConfigError, DivergenceError, WriteError
@@ -56,6 +56,7 @@ class RunRecorder(Callback):
     def save_checkpoint(self, trainer) -> None:
         meta, arrays = trainer.checkpoint()
         meta["config_hash"] = self.digest
+        meta["environment"] = environment.describe(trainer.blas_threads)  # a resume compares
         runs.save_arrays(self.run_dir / runs.CHECKPOINT, arrays, meta)
 
 
@@ -148,6 +149,8 @@ def _run(cfg: ExperimentConfig, *, out, data_dir, callbacks, resume, on_start, p
         with runs.locked(run_dir), _naming((resume_dir or run_dir) / runs.CHECKPOINT):
             if in_place:  # checked again now that no other process can be training it
                 resume_state = _check_resume(run_dir, cfg)
+            if resume_state is not None:  # its checkpoint says where it was saved
+                environment.warn_if_moved(resume_state[0].get("environment"), str(resume_dir))
             runs.write_json(run_dir / runs.DATA, data_info(data, plan.targets, plan.input_shape))
             return _train(cfg, run_dir, data, plan.input_shape, resume_state, callbacks, on_start)
     except WriteError as e:  # a full disk: the files written before it are intact
@@ -173,7 +176,7 @@ def _train(cfg: ExperimentConfig, run_dir: Path, data: Prepared, input_shape, re
     base = {"name": cfg.name, "config": cfg.to_dict(), "config_hash": recorder.digest,
             "run_dir": str(run_dir), "dataset": cfg.data.dataset, "task": data.task,
             "n_params": net.n_params, "scratchnet_version": __version__,
-            "weights": stopper.keeps,
+            "environment": environment.describe(trainer.blas_threads), "weights": stopper.keeps,
             **({"extends": cfg.train.extends} if cfg.train.extends else {})}
     try:
         history = trainer.fit(X_train, data.Y_train, X_val, data.Y_val,

@@ -259,12 +259,26 @@ def _workers(client) -> int:
     return len(client.nthreads())
 
 
-def _run_dask(folder, todo, client, data_dir, done, worker_timeout) -> None:
-    """The runs as tasks of ``client``'s cluster, polled so that a cluster left without
-    workers for ``worker_timeout`` seconds ends the sweep instead of waiting forever."""
+def local_address(address: str) -> str:
+    """This machine's address on the way to the Dask scheduler at ``address``: where the
+    cluster's workers can reach a service of this process (``tune``'s study)."""
+    import socket
+
+    host, port, _ = _split_address(address)
+    with socket.create_connection((host, port), timeout=CONNECT_TIMEOUT) as s:
+        return s.getsockname()[0]
+
+
+def run_on_dask(client, submit: Callable[[], dict], done: Callable, worker_timeout: float,
+                on_poll: Callable[[], None] | None = None) -> None:
+    """Tasks on ``client``'s cluster, watched: once it has a worker, ``submit()`` sends the
+    tasks and returns ``{future: item}``; ``done(future, item)`` is called as each ends
+    (its ``result()`` may raise: a worker died, the cluster went away) and ``on_poll()``
+    every :data:`POLL` seconds. A cluster without workers for ``worker_timeout`` seconds,
+    at the start or later, is a ScratchnetError; any exception cancels the tasks."""
     from distributed import as_completed as dask_completed
 
-    futures = {}
+    futures: dict = {}
     try:
         since = time.monotonic()
         while not _workers(client):
@@ -272,20 +286,19 @@ def _run_dask(folder, todo, client, data_dir, done, worker_timeout) -> None:
                 raise ScratchnetError(f"the Dask cluster has no workers (waited "
                                       f"{worker_timeout:g} s); start some, then resume")
             time.sleep(POLL)
-        for task, _ in todo:  # remote workers cannot continue a local checkpoint
-            fut = client.submit(run_task_shipped, _payload(task), data_dir, pure=False,
-                                key=f"scratchnet-{folder.path.name}-{task.key}-{os.urandom(4).hex()}")
-            futures[fut] = task
+        futures = submit()
         pending, idle = dask_completed(list(futures)), None
         while not pending.is_empty():
             batch = pending.next_batch(block=False)
             for fut in batch:
-                task = futures[fut]
                 try:
-                    result = folder.materialize(fut.result())
-                except Exception as e:  # a worker died, or the cluster went away
-                    result = _failed(task, f"dask worker failed: {type(e).__name__}: {e}")
-                done(task, result)
+                    done(fut, futures.pop(fut))
+                finally:
+                    # forgotten at once: a result held by a worker that dies later would
+                    # otherwise be computed again (a run trained, a trial drawn, twice)
+                    fut.release()
+            if on_poll is not None:
+                on_poll()
             if batch:
                 continue
             idle = None if _workers(client) else (idle or time.monotonic())
@@ -297,3 +310,21 @@ def _run_dask(folder, todo, client, data_dir, done, worker_timeout) -> None:
         for fut in futures:
             fut.cancel()
         raise
+
+
+def _run_dask(folder, todo, client, data_dir, done, worker_timeout) -> None:
+    """The runs as tasks of ``client``'s cluster (remote workers cannot continue a local
+    checkpoint: each run starts afresh)."""
+    def submit() -> dict:
+        return {client.submit(run_task_shipped, _payload(task), data_dir, pure=False,
+                              key=f"scratchnet-{folder.path.name}-{task.key}-"
+                                  f"{os.urandom(4).hex()}"): task for task, _ in todo}
+
+    def finished(fut, task) -> None:
+        try:
+            result = folder.materialize(fut.result())
+        except Exception as e:  # a worker died, or the cluster went away
+            result = _failed(task, f"dask worker failed: {type(e).__name__}: {e}")
+        done(task, result)
+
+    run_on_dask(client, submit, finished, worker_timeout)
