@@ -18,7 +18,7 @@ import numpy as np
 
 from . import runs
 from .errors import ConfigError, DataError
-from .extras import install_hint
+from .extras import require
 
 #: inches per panel and dots per inch: a figure of n panels is (n * 5.5 * DPI) x (4 * DPI) px
 PANEL_WIDTH, PANEL_HEIGHT, DPI = 5.5, 4.0, 100
@@ -34,11 +34,10 @@ TABLE_LINE = 0.18
 def _figure(n_panels: int, rows: int = 1, table: int = 0):
     """A figure of ``n_panels`` panels in ``rows`` rows, its axes in reading order, and,
     with ``table`` lines, an axes under the panels for them (else None)."""
-    try:
-        from matplotlib.backends.backend_agg import FigureCanvasAgg
-        from matplotlib.figure import Figure
-    except ImportError:
-        raise ConfigError(f"plotting needs matplotlib: {install_hint('plot')}") from None
+    require("plot")
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
     columns = math.ceil(n_panels / rows)
     extra = (table + 1) * TABLE_LINE if table else 0
     fig = Figure(figsize=(PANEL_WIDTH * columns, PANEL_HEIGHT * rows + extra), dpi=DPI,

@@ -168,6 +168,7 @@ def test_an_npz_fifo_or_bomb_is_refused_before_unpacking(tmp_path, monkeypatch):
             "dataset": "npz", "path": str(tmp_path / "bomb.npz")})))
 
 
+@pytest.mark.slow
 def test_sweep_plans_are_counted_before_they_are_expanded(tmp_path):
     cfg = write_config(tmp_path, "tiny")
     t0 = time.monotonic()

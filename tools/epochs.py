@@ -1,0 +1,35 @@
+"""Keep only some epochs of ``scratchnet train`` output read on stdin (for ``make docs``):
+the table's header (not with ``--no-header``), the rows of the epochs given and the lines
+under them (the ``--health`` table), and what follows the last row (the summary) with
+``--summary``.
+
+    scratchnet train CONFIG --health | python tools/epochs.py 1 50
+"""
+
+import re
+import sys
+
+ROW = re.compile(r"^ {0,5}\d+ ")  # an epoch row: the number right-aligned in 6 columns
+UNDER = re.compile(r"^ {7,}(layer |\d+ )")  # the --health lines under a row
+
+
+def main() -> None:
+    args = sys.argv[1:]
+    summary, header = "--summary" in args, "--no-header" not in args
+    keep = {int(a) for a in args if a.isdigit()}
+    lines = sys.stdin.read().splitlines()
+    rows = [i for i, line in enumerate(lines) if ROW.match(line)]
+    showing = header
+    for i, line in enumerate(lines):
+        if not rows or i < rows[0]:
+            showing = header and line.startswith(" epoch ")
+        elif ROW.match(line):
+            showing = int(line.split()[0]) in keep
+        elif rows and i > rows[-1] and not UNDER.match(line):
+            showing = summary
+        if showing:
+            print(line)
+
+
+if __name__ == "__main__":
+    main()
