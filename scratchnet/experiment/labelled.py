@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..data.tabular import csv_rows
+from ..data.tabular import CsvFile
 from ..errors import DataError, ShapeError
 from ..predict import read_csv, read_npy
 
@@ -59,14 +59,20 @@ def _shape(info: dict):
 
 
 def _csv(path: Path, info: dict, target: str) -> tuple[np.ndarray, list]:
-    rows, _ = csv_rows(path)
-    header = [c.strip() for c in rows[0][0]] if rows else []
+    """The file is read row by row, as ``predict`` reads one: its header, then its inputs
+    (which checks the rows and their count), and only then its labels, one per input."""
+    with CsvFile(path) as source:
+        first = next(source.rows(), None)
+    header = [c.strip() for c in first[0]] if first else []
     if target not in header:
         raise DataError(f"{path}: no label column {target!r} in the header row (name it with "
                         "--target COLUMN)")
     X = read_csv(path, info["feature_names"], ignore_columns=[target])
     j = header.index(target)
-    return X, [row[j].strip() for row, _ in rows[1:]]
+    with CsvFile(path) as source:
+        rows = source.rows()
+        next(rows)  # the header
+        return X, [row[j].strip() for row, _ in rows]
 
 
 def _npz(path: Path, info: dict) -> tuple[np.ndarray, np.ndarray]:
