@@ -12,6 +12,7 @@ from .common import RUN_DIR_HELP, run_folder
 
 
 @app.command(rich_help_panel=TOOLS_PANEL,
+             short_help=f"Write a run's weights as an ONNX model (opset {OPSET}; extra 'onnx').",
              help=f"Write a run's weights as an ONNX model (opset {OPSET}): raw features in, "
              "as `scratchnet predict` takes them; class probabilities (or the regression "
              f"output) out (extra 'onnx'). Prints the file's path. The weights: {WEIGHTS_RULE}.")

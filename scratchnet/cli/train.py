@@ -213,6 +213,7 @@ def _say(text: str) -> None:
 
 
 @app.command("eval", rich_help_panel=TRAIN_PANEL,
+             short_help="Evaluate a run's weights on the test split, or on a new labelled file.",
              help=f"Evaluate a run's weights on the test split, or on a new labelled file. "
              f"The weights: {WEIGHTS_RULE}.")
 def eval_(
