@@ -39,6 +39,30 @@ def test_the_masks_keep_what_does_not_vary(tmp_path):
                           "point,seconds_mean,best", "p1,#.#,1", '{"seconds": 0.0, "epochs": 3}']
 
 
+def test_health_lines_are_neither_masked_nor_dropped(tmp_path):
+    """``--health``'s lines under an epoch row, as the renderer writes them (a layer 12 too,
+    whose line starts as an epoch row does): the masks leave their numbers alone, and
+    tools/epochs.py keeps them with their row, the last one's included."""
+    from scratchnet.cli.render import health_lines
+
+    def layer(number: int, saturated: float) -> dict:
+        return {"layer": number, "activation": "tanh", "mean": -0.011, "std": 0.775,
+                "dead": None, "inactive": None, "saturated": saturated,
+                "params": {"W": {"grad_norm": 0.89, "update_ratio": 0.016}}}
+
+    header = " epoch  train loss   val loss  accuracy        lr  seconds"
+    rows = [f"{epoch:>6}      0.5413     0.1159    95.83%       0.1      0.3" for epoch in (1, 2)]
+    health = [health_lines([layer(0, 0.1367 * epoch), layer(12, 0.5)]) for epoch in (1, 2)]
+    text = "\n".join([header, rows[0], *health[0], rows[1], *health[1],
+                      "             x: completed", " best epoch     2"])
+    masked = docs_tool.mask(text, tmp_path, {}).splitlines()
+    assert masked[2:5] == health[0] and masked[6:9] == health[1]
+    assert masked[5].endswith("      #.#")
+    kept = subprocess.run([sys.executable, str(ROOT / "tools" / "epochs.py"), "2"], input=text,
+                          capture_output=True, text=True, check=True).stdout.splitlines()
+    assert kept == [header, rows[1], *health[1]]
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("page", [p for p in PAGES if "make docs" in p.read_text()],
                          ids=lambda p: p.name)

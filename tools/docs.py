@@ -191,7 +191,9 @@ JSON_SECONDS = re.compile(r"""(["']seconds(?:_per_epoch)?["']: )[-\d.e+]+""")
 SECONDS_ROW = re.compile(r"^([\s│┃]*seconds(?: per epoch)?[\s│┃]+)([\d.]+(?: ± [\d.]+)?)")
 NUMBER = re.compile(r"\d+(?:\.\d+)?(?: ± \d+(?:\.\d+)?)?")
 PID = re.compile(r"\bpid \d+")
-HEALTH_LINE = re.compile(r"^ {7,}(layer |\d+ )")  # --health lines under an epoch row
+#: the --health lines under an epoch row (render.health_lines: the layer right-aligned in
+#: the 7 columns where a row's epoch takes 6, then its activation)
+HEALTH_LINE = re.compile(r"^  (layer|[ \d]{4}\d) \S")
 
 
 def _placeholder(token: str) -> str:

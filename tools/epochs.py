@@ -10,7 +10,8 @@ import re
 import sys
 
 ROW = re.compile(r"^ {0,5}\d+ ")  # an epoch row: the number right-aligned in 6 columns
-UNDER = re.compile(r"^ {7,}(layer |\d+ )")  # the --health lines under a row
+#: the --health lines under a row: the layer right-aligned in 7 columns, then its activation
+UNDER = re.compile(r"^  (layer|[ \d]{4}\d) \S")
 
 
 def main() -> None:
@@ -18,14 +19,16 @@ def main() -> None:
     summary, header = "--summary" in args, "--no-header" not in args
     keep = {int(a) for a in args if a.isdigit()}
     lines = sys.stdin.read().splitlines()
-    rows = [i for i, line in enumerate(lines) if ROW.match(line)]
+    rows = [i for i, line in enumerate(lines) if ROW.match(line) and not UNDER.match(line)]
     showing = header
     for i, line in enumerate(lines):
-        if not rows or i < rows[0]:
+        if UNDER.match(line):  # (layer 10's line starts as an epoch row does) with its row
+            pass
+        elif not rows or i < rows[0]:
             showing = header and line.startswith(" epoch ")
         elif ROW.match(line):
             showing = int(line.split()[0]) in keep
-        elif rows and i > rows[-1] and not UNDER.match(line):
+        elif i > rows[-1]:
             showing = summary
         if showing:
             print(line)
