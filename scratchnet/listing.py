@@ -95,13 +95,13 @@ def describe(run_dir: Path, now: float | None = None) -> dict:
     except ScratchnetError as e:
         row["error"] = str(e)
         return row
-    summary = record["summary"] or {}
     status = record["status"]
     if status == "incomplete" and _training(run_dir):
         status = "training"
     metric = next((m for m in ("accuracy", "mae", "val_loss") if m in record["metrics"]), None)
     epochs = (record["config"].get("train") or {}).get("epochs")
+    run = record["metrics"].get("epochs")  # the summary's epochs_run, if a finite number
     return {**row, "name": record["name"], "status": status, "metric": metric,
             "value": record["metrics"].get(metric),
-            "epochs_run": summary.get("epochs_run", len(record["history"])),
+            "epochs_run": len(record["history"]) if run is None else int(run),
             "epochs": epochs if isinstance(epochs, int) else None}

@@ -143,6 +143,19 @@ def test_a_running_and_an_unfinished_run_say_so(two_runs, tmp_path):
         assert describe(run)["status"] == "training"
 
 
+def test_runs_shows_no_control_characters_from_a_summary(two_runs, main_here, tmp_path):
+    """A summary.json from elsewhere whose epochs_run is text (a terminal's escape codes)
+    is listed with the epochs its metrics record, never with that text."""
+    from shutil import copytree
+
+    run = copytree(sorted((two_runs / "runs").iterdir())[0], tmp_path / "runs" / "x")
+    summary = runs.read_json(run / runs.SUMMARY)
+    (run / runs.SUMMARY).write_text(json.dumps({**summary, "epochs_run": "\x1b]0;owned\x07"}))
+    rc, out, err = main_here("runs")
+    assert rc == 0 and "\x1b" not in out and "owned" not in out, err
+    assert " 1/1 " in out
+
+
 def test_last_in_a_folder_without_runs_is_one_line(main_here, tmp_path):
     (tmp_path / "empty").mkdir()
     for args in (["eval", "empty/@last"], ["runs", "nowhere"]):
