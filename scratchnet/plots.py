@@ -26,13 +26,22 @@ PANEL_WIDTH, PANEL_HEIGHT, DPI = 5.5, 4.0, 100
 MAX_LEGEND = 20
 
 
-def _figure(n_panels: int, rows: int = 1):
-    """A figure of ``n_panels`` panels in ``rows`` rows, and its axes in reading order."""
+def require_matplotlib() -> None:
+    """A ConfigError naming the install command when matplotlib is missing (a command
+    that draws at the end of its work asks first)."""
     try:
-        from matplotlib.backends.backend_agg import FigureCanvasAgg
-        from matplotlib.figure import Figure
+        import matplotlib.backends.backend_agg  # noqa: F401  (what _figure draws with)
+        import matplotlib.figure  # noqa: F401
     except ImportError:
         raise ConfigError(f"plotting needs matplotlib: {install_hint('plot')}") from None
+
+
+def _figure(n_panels: int, rows: int = 1):
+    """A figure of ``n_panels`` panels in ``rows`` rows, and its axes in reading order."""
+    require_matplotlib()
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
     columns = math.ceil(n_panels / rows)
     fig = Figure(figsize=(PANEL_WIDTH * columns, PANEL_HEIGHT * rows), dpi=DPI,
                  layout="constrained")
@@ -40,12 +49,19 @@ def _figure(n_panels: int, rows: int = 1):
     return fig, fig.subplots(rows, columns, squeeze=False).ravel()[:n_panels]
 
 
-def _save(fig, output: str | Path) -> Path:
+def png_path(output: str | Path) -> Path:
+    """``output`` as the path of a PNG to write, or a ConfigError saying why it cannot be
+    (a command checks it before its work, so a bad name loses nothing)."""
     output = Path(output)
     if output.suffix.lower() != ".png":
         raise ConfigError(f"{output}: pictures are written as PNG; use a name ending in .png")
     if not output.parent.is_dir():
         raise ConfigError(f"{output}: the folder {output.parent} does not exist")
+    return output
+
+
+def _save(fig, output: str | Path) -> Path:
+    output = png_path(output)
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=DPI)
     runs.atomic_write_bytes(output, buf.getvalue())
@@ -314,4 +330,33 @@ def health_curves(run_dirs: list[str | Path], output: str | Path, *,
         axes[0].legend(handles=handles, fontsize=7, loc="best")
     fig.suptitle(title or (records[0]["name"] if len(records) == 1 else f"{len(records)} runs"),
                  fontsize=11)
+    return _save(fig, output)
+
+
+def range_test_curve(result, output: str | Path, *, title: str | None = None) -> Path:
+    """The loss of a learning-rate range test (:class:`~scratchnet.lr_find.RangeResult`)
+    against the learning rate (log scale) as a PNG: each batch's loss faint, the smoothed
+    loss solid, the valley the suggestion was found in shaded and the suggestion marked.
+    The loss axis spans the lowest batch loss to a little above where the test stopped
+    (``stop_factor`` times the lowest smoothed loss), so the explosion does not flatten the
+    rest. Returns ``output``."""
+    s = result.suggestion
+    fig, (ax,) = _figure(1)
+    ax.plot(result.rates, result.losses, color="C0", alpha=0.25, lw=1, label="batch loss")
+    ax.plot(result.rates, result.smoothed, color="C0", lw=2, label="smoothed loss")
+    ax.axvspan(result.rates[s.valley[0]], result.rates[s.valley[1]], color="C2", alpha=0.12,
+               lw=0, label=f"{s.rule}: longest fall")
+    ax.plot([s.lr], [result.smoothed[s.index]], "o", color="C3", ms=8,
+            label=f"suggested: {s.rounded:g}")
+    ax.axvline(s.lr, color="C3", lw=1, ls="--")
+    low = float(min(result.losses.min(), result.smoothed.min()))
+    top = max(float(result.smoothed[0]), result.settings.stop_factor * float(result.smoothed.min()))
+    pad = 0.05 * ((top - low) or max(abs(low), 1.0))  # (a flat curve still has a span)
+    ax.set_ylim(max(0.0, low - pad), top + pad)
+    ax.set_xscale("log")
+    ax.set_xlabel("learning rate (log scale)")
+    ax.set_ylabel("training loss")
+    ax.grid(True, alpha=0.3)
+    ax.legend(fontsize=8, loc="upper left")
+    fig.suptitle(title or "learning-rate range test", fontsize=11)
     return _save(fig, output)
