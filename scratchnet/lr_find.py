@@ -27,13 +27,13 @@ from __future__ import annotations
 
 import math
 from bisect import bisect_left
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Annotated
 
 import numpy as np
 
-from .errors import ConfigError, DivergenceError
+from . import checks
+from .errors import ConfigError, DivergenceError, ShapeError
 from .nn import NeuralNetwork, Optimizer
 from .nn.rows import as_rows, gather
 from .nn.trainer import blas_thread_limit
@@ -131,27 +131,28 @@ class RangeResult:
 
 
 def range_test(net: NeuralNetwork, optimizer: Optimizer, X, y: np.ndarray, *,
-               batch_size: int, seed: int | None, settings: RangeTest = RangeTest(),
-               on_batch: Callable[[int, float, float], None] | None = None) -> RangeResult:
+               batch_size: int, seed: int | None,
+               settings: RangeTest = RangeTest()) -> RangeResult:
     """Run the range test on ``X`` (n, *sample shape) (an array or a row source, as
     :meth:`~scratchnet.nn.Trainer.fit` takes) and targets ``y`` (n, outputs).
 
     The network is initialised again from its seed and the optimizer's state cleared
     first (as ``Trainer.fit`` does); both are left as the test ends them (a later
     ``fit`` starts afresh again). ``seed`` shuffles the rows as training with that seed
-    does. ``on_batch(i, lr, loss)`` hears about each batch. Raises
-    :class:`~scratchnet.errors.DivergenceError` when the test ends too soon to suggest a
-    rate (start lower)."""
+    does. Raises :class:`~scratchnet.errors.DivergenceError` when the test ends too soon
+    to suggest a rate (start lower)."""
+    batch_size = checks.positive_int(batch_size, "batch_size")
     X = as_rows(X, net.dtype, contiguous=True)
     y = np.ascontiguousarray(y, dtype=net.dtype)
     if len(X) == 0 or len(X) != len(y):
-        raise ConfigError(f"the range test needs as many targets as rows, got {len(X)} rows "
-                          f"and {len(y)} targets")
+        raise ShapeError(f"the range test needs rows and a target for each, got {len(X)} "
+                         f"rows and {len(y)} targets")
     net.reset_parameters(X.shape[1:])
     optimizer.state = {}
     params, rng, rates = net.params(), np.random.default_rng(seed), settings.rates()
     size = min(batch_size, len(X))
-    x_buf, y_buf = np.empty((size, *X.shape[1:]), net.dtype), np.empty((size, *y.shape[1:]), net.dtype)
+    x_buf = np.empty((size, *X.shape[1:]), net.dtype)
+    y_buf = np.empty((size, *y.shape[1:]), net.dtype)
     losses, smoothed, stopped = [], [], "end"
     average, best, perm, start = 0.0, math.inf, None, 0
     with blas_thread_limit(1), np.errstate(over="ignore", invalid="ignore", divide="ignore"):
@@ -160,7 +161,8 @@ def range_test(net: NeuralNetwork, optimizer: Optimizer, X, y: np.ndarray, *,
                 perm, start = rng.permutation(len(X)), 0
             idx = perm[start:start + batch_size]
             start += batch_size
-            loss = net.train_batch(gather(X, idx, x_buf[:len(idx)]), gather(y, idx, y_buf[:len(idx)]))
+            m = len(idx)
+            loss = net.train_batch(gather(X, idx, x_buf[:m]), gather(y, idx, y_buf[:m]))
             if not math.isfinite(loss):
                 stopped = "not finite"
                 break
@@ -169,8 +171,6 @@ def range_test(net: NeuralNetwork, optimizer: Optimizer, X, y: np.ndarray, *,
             losses.append(loss)
             smoothed.append(average / (1 - settings.beta ** (i + 1)))
             best = min(best, smoothed[-1])
-            if on_batch is not None:
-                on_batch(i, float(lr), loss)
             if smoothed[-1] > settings.stop_factor * best:
                 stopped = "exploded"
                 break
@@ -201,7 +201,8 @@ def valley(rates: np.ndarray, smoothed: np.ndarray, skip_start: int) -> Suggesti
     end = int(np.argmax(longest))  # the first point of the greatest length
     first = end - int(longest[end]) + 1
     index = skip_start + first + (end - first) // 2
-    return Suggestion(float(rates[index]), index, "valley", (skip_start + first, skip_start + end))
+    return Suggestion(float(rates[index]), index, "valley",
+                      (skip_start + first, skip_start + end))
 
 
 def suggested_overrides(cfg, lr: float) -> list[str]:

@@ -357,6 +357,6 @@ def range_test_curve(result, output: str | Path, *, title: str | None = None) ->
     ax.set_xlabel("learning rate (log scale)")
     ax.set_ylabel("training loss")
     ax.grid(True, alpha=0.3)
-    ax.legend(fontsize=8, loc="upper left")
+    ax.legend(fontsize=8, loc="lower left")  # below the flat start: empty
     fig.suptitle(title or "learning-rate range test", fontsize=11)
     return _save(fig, output)

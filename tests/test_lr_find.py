@@ -57,8 +57,8 @@ def test_the_range_test_on_digits_draws_suggests_and_changes_nothing(tmp_path, d
     n = r["batches_run"]
     assert r["batches"] == settings.batches and len(rates) == len(losses) == len(smoothed) == n
     np.testing.assert_allclose(rates, settings.rates()[:n], rtol=1e-12)
-    assert rates[0] == settings.start_lr and np.allclose(np.diff(np.log(rates)),
-                                                        math.log(100 / 1e-7) / (settings.batches - 1))
+    step = math.log(100 / 1e-7) / (settings.batches - 1)  # the same factor every batch
+    assert rates[0] == settings.start_lr and np.allclose(np.diff(np.log(rates)), step)
     # the smoothed loss is the bias-corrected exponential average of the batch losses
     beta = settings.beta
     weights = beta ** np.arange(n)[::-1]

@@ -109,9 +109,8 @@ def _report(config: Path, cfg, result, overrides: list[str], data_dir: Path | No
     return {"name": cfg.name, "config": str(config), "optimizer": cfg.optimizer.name,
             "batch_size": cfg.train.batch_size, "start_lr": settings.start_lr,
             "end_lr": settings.end_lr, "batches": settings.batches, "batches_run": n,
-            "stopped": result.stopped,
-            "stopped_text": STOPPED[result.stopped].format(
-                n=n, batches=settings.batches, factor=settings.stop_factor, at=result.stopped_at),
+            "stopped": result.stopped, "stopped_at": result.stopped_at,
+            "stop_factor": settings.stop_factor,
             "rule": s.rule, "suggestion": s.rounded,
             "valley": [float(result.rates[i]) for i in s.valley],
             "lowest": {"lr": float(result.rates[result.best]),
@@ -125,8 +124,11 @@ def _print(report: dict) -> None:
     print(f"suggested learning rate: {report['suggestion']:g} ({report['rule']}: halfway "
           f"through the longest fall of the smoothed loss, learning rate {low:.2g} to "
           f"{high:.2g})")
+    stopped = STOPPED[report["stopped"]].format(
+        n=report["batches_run"], batches=report["batches"], factor=report["stop_factor"],
+        at=report["stopped_at"])
     print(f"lowest smoothed loss {report['lowest']['loss']:.4g} at learning rate "
-          f"{report['lowest']['lr']:.2g}; the test {report['stopped_text']}")
+          f"{report['lowest']['lr']:.2g}; the test {stopped}")
     print(f"train with it: {printable(report['command'])}")
     if report["picture"]:
         print(f"picture: {printable(report['picture'])}")
