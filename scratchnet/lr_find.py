@@ -28,6 +28,7 @@ from __future__ import annotations
 import math
 from bisect import bisect_left
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Annotated
 
 import numpy as np
@@ -217,3 +218,34 @@ def suggested_overrides(cfg, lr: float) -> list[str]:
         if value is not None and value > lr:
             out.append(f"optimizer.decay.{key}={float(f'{value * lr / o.lr:.2g}'):g}")
     return out
+
+
+def draw(result: RangeResult, output: str | Path, *, title: str | None = None) -> Path:
+    """The loss of a range test against the learning rate (log scale) as a PNG (extra
+    ``plot``): each batch's loss faint, the smoothed loss solid, the valley the suggestion
+    was found in shaded and the suggestion marked. The loss axis spans the lowest batch
+    loss to a little above where the test stopped (``stop_factor`` times the lowest
+    smoothed loss), so the explosion does not flatten the rest. Returns ``output``."""
+    from .plots import _figure, _save  # the figure and the PNG every picture is made of
+
+    s = result.suggestion
+    fig, (ax,), _ = _figure(1)
+    ax.plot(result.rates, result.losses, color="C0", alpha=0.25, lw=1, label="batch loss")
+    ax.plot(result.rates, result.smoothed, color="C0", lw=2, label="smoothed loss")
+    ax.axvspan(result.rates[s.valley[0]], result.rates[s.valley[1]], color="C2", alpha=0.12,
+               lw=0, label=f"{s.rule}: longest fall")
+    ax.plot([s.lr], [result.smoothed[s.index]], "o", color="C3", ms=8,
+            label=f"suggested: {s.rounded:g}")
+    ax.axvline(s.lr, color="C3", lw=1, ls="--")
+    low, lowest = float(result.losses.min()), float(result.smoothed.min())
+    low = min(low, lowest)
+    top = max(float(result.smoothed[0]), result.settings.stop_factor * lowest)
+    pad = 0.05 * ((top - low) or max(abs(low), 1.0))  # (a flat curve still has a span)
+    ax.set_ylim(max(0.0, low - pad), top + pad)
+    ax.set_xscale("log")
+    ax.set_xlabel("learning rate (log scale)")
+    ax.set_ylabel("training loss")
+    ax.grid(True, alpha=0.3)
+    ax.legend(fontsize=8, loc="lower left")  # below the flat start: empty
+    fig.suptitle(title or "learning-rate range test", fontsize=11)
+    return _save(fig, output)

@@ -296,7 +296,7 @@ def export_network(net: NeuralNetwork, info: dict, output: str | Path) -> Path:
 
 
 def export_run(run_dir: str | Path, output: str | Path) -> Path:
-    """A run folder's best weights (``weights.safetensors``) and scaling as the ONNX file
+    """A run folder's weights (``weights.safetensors``) and scaling as the ONNX file
     ``output``; returns its path."""
     _, net, info, _ = load_run(run_dir)
     return export_network(net, info, output)

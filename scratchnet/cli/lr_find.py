@@ -78,9 +78,8 @@ def lr_find(
         raise typer.Exit(130) from None
     report = _report(config, cfg, result, overrides, data_dir)
     if output is not None:
-        from ..plots import range_test_curve
-        report["picture"] = str(range_test_curve(result, output,
-                                                 title=f"{cfg.name}: learning-rate range test"))
+        from ..lr_find import draw
+        report["picture"] = str(draw(result, output, title=f"{cfg.name}: learning-rate range test"))
     if json_out:
         emit_json(report)
     else:

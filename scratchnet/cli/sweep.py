@@ -21,7 +21,7 @@ if TYPE_CHECKING:  # loaded when a command runs, so that --help starts at once
     from ..sweep import SweepFolder, SweepTable
 
 HEADERS = {"accuracy": "test accuracy", "mae": "test MAE", "rmse": "test RMSE", "r2": "test R²",
-           "test_loss": "test loss", "val_loss": "val loss", "epochs": "epochs",
+           "test_loss": "test loss", "val_loss": "val loss", "epochs": "epochs run",
            "seconds": "seconds", "best_epoch": "best epoch"}
 
 
@@ -261,10 +261,10 @@ def compare(
     """A table of runs: the config keys (and where they ran: environment.*) that differ
     between them, and their metrics."""
     from ..config.diff import differing_keys, flatten, short_keys, show_value
-    from ..compare import compared, expand_paths, read_run
+    from ..compare import compared, expand_paths, in_config_order, read_run
     from .render import fitted_tables, run_labels_short
     records = [read_run(d) for d in expand_paths(paths)]
-    keys = differing_keys([compared(r) for r in records])
+    keys = in_config_order(differing_keys([compared(r) for r in records]))
     names = short_keys(keys)
     metrics = _run_metrics(records)
     if json_out:
@@ -286,7 +286,7 @@ def compare(
                      + [_value(m, r["metrics"].get(m)) for m in metrics])
     console = make_console()
     labels = [cell(label) for label in run_labels_short([r["name"] for r in records])]
-    for table in fitted_tables(title, labels, fields, cells, console.width):
+    for table in fitted_tables(title, labels, fields, cells, console.width, len(keys)):
         console.print(table)
     for label, r in zip(labels, records):  # which folder each label is
         console.print(f"{label}: {cell(Path(r['run_dir']).name)}", highlight=False)
