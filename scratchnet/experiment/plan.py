@@ -213,7 +213,7 @@ def _plan_memory(cfg: ExperimentConfig, optimizer, plan: Plan, mistakes: _Mistak
     if not plan.layers or len(plan.layers) != len(cfg.model.layers):
         return
     size = DTYPES[cfg.train.dtype].itemsize
-    copies = 2 + 1 + 2 + len([s for s in (optimizer.slots if optimizer else ()) if s != "step"])
+    copies = 2 + 1 + 2 + len(optimizer.slots if optimizer else ())
     d = plan.data
     batch = min(cfg.train.batch_size, plan.n_train)
     activation_rows = 2 * batch + min(EVAL_BATCH, max(plan.n_val, d.n_test))

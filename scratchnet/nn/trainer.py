@@ -251,7 +251,7 @@ class Trainer:
         fresh = restart and resume is None
         if fresh:
             net.reset_parameters(X_train.shape[1:])
-            self.optimizer.state = {}
+            self.optimizer.reset()
         elif not net.built:
             net.build(X_train.shape[1:])
         self._schedule = self.optimizer.schedule(checks.positive_int(schedule_epochs,
