@@ -178,9 +178,8 @@ class Conv2DOp(ParamOperation):
         self.padding = check_padding(padding)
         self._kept: dict[str, np.ndarray] = {}  # buffers reused from batch to batch
         self._cols: np.ndarray | None = None  # (C*KH*KW, H'*W'*N) of the last forward
-        self._grad_rows: np.ndarray | None = None  # the output gradient as (F, H'*W'*N)
 
-    CACHES = ParamOperation.CACHES + ("_cols", "_grad_rows")
+    CACHES = ParamOperation.CACHES + ("_cols",)
 
     def __getstate__(self) -> dict:
         # The kept buffers are scratch space (tens of MB) too: left behind like the caches.
@@ -231,16 +230,13 @@ class Conv2DOp(ParamOperation):
             raise ShapeError("Conv2DOp.backward needs a training forward pass first "
                              "(inference passes keep no columns)")
         F = self.param.value.shape[0]
-        # A view when the gradient is in this module's (F, H', W', N) memory order.
-        self._grad_rows = output_grad.transpose(1, 2, 3, 0).reshape(F, -1)
-        np.matmul(self._grad_rows, self._cols.T, out=self.param.grad.reshape(F, -1))
+        np.matmul(_rows(output_grad, F), self._cols.T, out=self.param.grad.reshape(F, -1))
 
     def _input_grad(self, output_grad: np.ndarray) -> np.ndarray:
-        # backward fills the parameter gradient first, which left the gradient's rows here.
         N, C, H, W, F, KH, KW, Ho, Wo, ((top, bottom), (left, right)) = self._geometry()
         sh, sw = self.stride
         dcols = self._buffer("dcols", (C * KH * KW, Ho * Wo * N), output_grad.dtype, True)
-        np.matmul(self.param.value.reshape(F, -1).T, self._grad_rows, out=dcols)
+        np.matmul(self.param.value.reshape(F, -1).T, _rows(output_grad, F), out=dcols)
         dcols = dcols.reshape(C, KH, KW, Ho, Wo, N)
         # col2im: each kernel offset's gradient goes back to the inputs it was multiplied with.
         padded = np.zeros((C, H + top + bottom, W + left + right, N), dcols.dtype)
@@ -253,6 +249,12 @@ class Conv2DOp(ParamOperation):
         F, C, KH, KW = self.param.value.shape
         return (f"Conv2DOp({C}->{F}, kernel={KH}x{KW}, stride={self.stride}, "
                 f"padding={self.padding!r})")
+
+
+def _rows(output_grad: np.ndarray, F: int) -> np.ndarray:
+    """A convolution's output gradient (N, F, H', W') as (F, H'*W'*N): a view when it is in
+    this module's (F, H', W', N) memory order, as the gradients flowing back are."""
+    return output_grad.transpose(1, 2, 3, 0).reshape(F, -1)
 
 
 class ChannelBiasAdd(ParamOperation):

@@ -168,8 +168,14 @@ class Operation(Cached):
     """One step of a network: ``forward`` caches, ``backward`` returns the input gradient.
 
     Subclasses implement ``_output(inference)`` (reading ``self.input_``) and
-    ``_input_grad(output_grad)``; a subclass that caches more arrays adds their names to
-    ``CACHES``.
+    ``_input_grad(output_grad)``, and an operation with parameters ``_param_grad``; a
+    subclass that caches more arrays adds their names to ``CACHES``.
+
+    ``backward`` is the one caller of the two backward hooks, in this order:
+    ``_param_grad(output_grad)`` first, then ``_input_grad(output_grad)`` (skipped when
+    nobody reads the input gradient). ``_input_grad`` may read what ``_param_grad`` wrote:
+    batch normalisation's input gradient is made of its parameter gradients (the sums
+    over the batch), which are not summed twice.
     """
 
     CACHES = ("input_", "output")
