@@ -1,5 +1,6 @@
-"""``y = a*x + b*y`` in place, in one pass over memory: OpenBLAS's ``axpby``, called
-through ctypes in the library NumPy itself links.
+"""What scratchnet asks of the BLAS library NumPy links, besides its matrix products: how
+many threads it may use (:func:`thread_limit`), and ``y = a*x + b*y`` in place, in one
+pass over memory (OpenBLAS's ``axpby``, called through ctypes: :func:`axpby`).
 
 Why: the update of SGD (with momentum) is bound by memory traffic, and NumPy needs a
 temporary and two to three more passes for it (``benchmarks/README.md`` has the
@@ -14,6 +15,7 @@ SkylakeX kernel does, its Haswell kernel does not) rounds ``a*x + b*y`` once whe
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import functools
 
@@ -76,3 +78,19 @@ def axpby(x: np.ndarray, y: np.ndarray) -> Axpby | None:
         return None
     function = _functions().get(y.dtype.char)
     return None if function is None else Axpby(function, x, y)
+
+
+_controller = None  # threadpoolctl's view of the loaded libraries, made once
+
+
+def thread_limit(threads: int | None):
+    """A context manager that runs its block with ``threads`` BLAS threads (threadpoolctl,
+    which scikit-learn installs), restoring the previous count after; None changes nothing.
+    """
+    global _controller
+    if threads is None:
+        return contextlib.nullcontext()
+    if _controller is None:  # scanning the loaded libraries takes milliseconds: once
+        from threadpoolctl import ThreadpoolController
+        _controller = ThreadpoolController()
+    return _controller.limit(limits=threads, user_api="blas")

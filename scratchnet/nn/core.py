@@ -297,11 +297,10 @@ class Dropout(Operation):
             return self.input_
         x = self.input_
         keep = 1.0 - self.rate
-        self.mask = self.rng.random(x.shape, dtype=x.dtype) < keep
-        scaled = self.mask.astype(x.dtype)
-        scaled *= x.dtype.type(1.0 / keep)
-        self.mask = scaled
-        return x * scaled
+        # the kept units, scaled by 1 / keep: the mask the backward pass multiplies by
+        self.mask = (self.rng.random(x.shape, dtype=x.dtype) < keep).astype(x.dtype)
+        self.mask *= x.dtype.type(1.0 / keep)
+        return x * self.mask
 
     def _input_grad(self, output_grad: np.ndarray) -> np.ndarray:
         if self.mask is None:
