@@ -305,7 +305,7 @@ def test_one_update_over_the_flat_arrays_gives_the_numbers_of_one_per_parameter(
         for i in range(0, 40, 8):
             net.train_batch(X[i:i + 8], Y[i:i + 8])
             opt.step(net.params() if whole else list(net.params()), 0.05)
-        assert len(opt._segments) == (1 if whole else len(net.params()))
+        assert len(opt._slots.segments) == (1 if whole else len(net.params()))
         runs.append((net, opt))
     (a, opt_a), (b, opt_b) = runs
     for pa, pb in zip(a.params(), b.params()):
@@ -366,7 +366,7 @@ def test_a_loose_list_of_params_is_packed_once_and_keeps_its_state():
     opt = sn.SGDMomentum(0.5, momentum=0.9)
     a.grad[...], b.grad[...] = 1.0, 2.0
     opt.step([a, b], 0.5)
-    assert a.value is not held and np.shares_memory(a.value, opt._params.flat.value)
+    assert a.value is not held and np.shares_memory(a.value, opt._slots.params.flat.value)
     np.testing.assert_allclose(a.value, -0.5)
     a.value = np.ones((2, 2))  # copied in: the next step moves the new value
     opt.step([a, b], 0.5)  # another list of the same parameters: the same state
@@ -429,7 +429,7 @@ def test_a_pickled_network_and_optimizer_go_on_as_the_originals_without_double_a
     opt.step(net.params(), 0.1)
     blob = pickle.dumps((net, opt))
     net2, opt2 = pickle.loads(blob)
-    assert opt2._params is net2.params()
+    assert opt2._slots.params is net2.params()
     for n, o in ((net, opt), (net2, opt2)):
         n.train_batch(X, Y)
         o.step(n.params(), 0.1)

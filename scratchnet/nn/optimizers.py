@@ -1,15 +1,11 @@
 """Optimizers: handed the parameters, never the network.
 
 The base class owns the loop and the per-parameter state (velocities, moments); a
-subclass writes one in-place update in ``_update``. The first step binds the optimizer to
-the parameters it is handed, laid end to end in two flat arrays (values, gradients): a
-built network's ``params()`` already is (a :class:`~scratchnet.nn.core.FlatParams`), and
-any other list of :class:`Param` (the book's ``opt.step(params, lr)``) is packed so then,
-once. An element-wise update then runs once, over the flat arrays and over state laid out
-the same way, with the very numbers one update per parameter would give; each parameter's
-state is its stretch of those arrays (:attr:`Optimizer.state`), which is what checkpoints
-save. The learning rate for each step comes from the schedule (see
-:mod:`scratchnet.schedules`), which the trainer asks per epoch.
+subclass writes one in-place update in ``_update``. The state is laid out like the
+parameters (:mod:`~scratchnet.nn.slots`): for a network's flat parameters, an element-wise
+update runs once over all of them, with the numbers one update per parameter would give.
+The learning rate for each step comes from the schedule (see :mod:`scratchnet.schedules`),
+which the trainer asks per epoch.
 
 Two things every optimizer does in the base class's ``step``, before the subclass's
 update: clipping all gradients together by their global L2 norm (``clip_norm``), then L2
@@ -30,8 +26,9 @@ from .. import checks
 from ..errors import ConfigError, ShapeError
 from ..registry import build
 from . import blas
-from .core import FlatParams, Param
+from .core import Param
 from .schedules import Schedule, make_schedule
+from .slots import Slots
 
 
 def is_weight(param: Param) -> bool:
@@ -61,26 +58,24 @@ class Optimizer:
     A subclass takes its own settings (``momentum``, ``beta1``, ...) and hands the rest,
     ``**options``, to this constructor.
 
-    An optimizer holds the state of the parameters it was last handed; handed others (a
-    rebuilt network), it keeps the state of those it held and starts the rest at zero.
-    All of them take their steps together (Adam's bias correction counts
-    :attr:`steps_taken`). :meth:`reset` forgets everything.
+    It holds the state of the parameters it was last handed; handed others, it keeps the
+    state of those it held and starts the rest at zero. They step together (Adam's bias
+    correction counts :attr:`steps_taken`). :meth:`reset` forgets all of it.
     """
 
     name = ""
     #: names of the per-parameter state arrays a subclass keeps (saved in checkpoints)
     slots: tuple[str, ...] = ()
-    #: the checkpoint key (``<param name>.<key>``) under which :attr:`steps_taken` is saved
-    #: for each parameter, for an update that depends on it (Adam's bias correction)
+    #: the checkpoint key (``<param name>.<key>``) of :attr:`steps_taken`, for an update
+    #: that depends on it (Adam's bias correction)
     step_key: str | None = None
     #: True when weight decay shrinks the weights directly instead of entering the
     #: gradient (AdamW)
     decoupled_weight_decay = False
     #: a subclass's own settings (attributes of the same names), saved by :meth:`config`
     hyperparameters: tuple[str, ...] = ()
-    #: True when the update is element-wise and the same for every parameter, so that it
-    #: can run once over the flat arrays of all of them; False (an update that reads a
-    #: whole parameter, such as a per-layer norm) runs it once per parameter
+    #: True when the update is element-wise, so that it can run once over the flat arrays
+    #: of all parameters; False (a per-layer norm, say) runs it once per parameter
     elementwise = True
 
     def __init__(self, lr: float = 0.01, final_lr: float | None = None,
@@ -107,14 +102,8 @@ class Optimizer:
 
     def reset(self) -> None:
         """Forget the parameters and their state: the next step starts from zeros."""
-        #: the parameters the state belongs to
-        self._params: Sequence[Param] = ()
-        #: what each update runs on: the flat Param of a FlatParams, or each parameter
-        self._segments: tuple[Param, ...] = ()
-        #: the state of each segment, ``{slot: array shaped like the segment}``
-        self._slots: list[dict[str, np.ndarray]] = []
-        #: each segment's fast path (see :meth:`_fast_update`), or None
-        self._fast: list[Callable[[float], None] | None] = []
+        self._slots = Slots((), self._new_slots, self.elementwise)  # of the last handed
+        self._fast: list[Callable[[float], None] | None] = []  # see _fast_update
         #: the steps the parameters have taken
         self.steps_taken = 0
 
@@ -122,30 +111,31 @@ class Optimizer:
     def step(self, params: Sequence[Param], lr: float) -> None:
         """Update every parameter in place from its ``grad`` (clipped and with the L2 term
         first, in place: see the module docstring)."""
-        if params is not self._params and tuple(params) != tuple(self._params):
+        if not self._slots.holds(params):
             self._bind(params)
+        slots = self._slots
         self.steps_taken += 1
         if self.clip_norm is not None:
-            self._clip()
+            self._clip(slots)
         wd = self.weight_decay
         if wd:
-            for p in filter(is_weight, self._params):
+            for p in filter(is_weight, slots.params):
                 if self.decoupled_weight_decay:
                     p.value *= 1.0 - lr * wd
                 else:
                     p.grad += wd * p.value
-        for segment, slots, fast in zip(self._segments, self._slots, self._fast):
+        for segment, arrays, fast in zip(slots.segments, slots.arrays, self._fast):
             if fast is None:
-                self._update(segment, slots, lr)
+                self._update(segment, arrays, lr)
             else:
                 fast(lr)
 
-    def _clip(self) -> None:
-        norm = math.sqrt(sum(float(np.vdot(p.grad, p.grad)) for p in self._params))
+    def _clip(self, slots: Slots) -> None:
+        norm = math.sqrt(sum(float(np.vdot(p.grad, p.grad)) for p in slots.params))
         self.last_grad_norm = norm
         if norm > self.clip_norm:
             scale = self.clip_norm / norm
-            for segment in self._segments:
+            for segment in slots.segments:
                 segment.grad *= scale
 
     def _new_slots(self, param: Param) -> dict[str, np.ndarray]:
@@ -164,60 +154,34 @@ class Optimizer:
     # -- the state, parameter by parameter -------------------------------------------------
     def _bind(self, params: Sequence[Param]) -> None:
         """Hold the state of ``params`` from now on (see the class docstring)."""
-        held = self._views()
-        if not isinstance(params, FlatParams):
-            params = tuple(params)
-            loose = [p for p in params if not p._flat]
-            if len(loose) == len(params):
-                params = FlatParams(params)  # the book's list of Params: packed, once
-            else:  # with some of a network's: each is updated on its own, and the loose
-                FlatParams(loose)  # ones are packed too, so that no array is replaced
-        self._params = params
-        self._lay_out()
-        self._slots = [self._new_slots(segment) for segment in self._segments]
+        held = self._slots.views()
+        self._slots = Slots(params, self._new_slots, self.elementwise)
+        self._slots.keep(held)
         self._prepare()
-        for p, views in self._views().items():
-            for name, old in held.get(p, {}).items():
-                if old.shape == views[name].shape:
-                    views[name][...] = old
-
-    def _lay_out(self) -> None:
-        flat = self.elementwise and isinstance(self._params, FlatParams)
-        self._segments = (self._params.flat,) if flat else tuple(self._params)
 
     def _prepare(self) -> None:
-        self._fast = [self._fast_update(segment, slots)
-                      for segment, slots in zip(self._segments, self._slots)]
-
-    def _views(self) -> dict[Param, dict[str, np.ndarray]]:
-        """Each parameter's state: its stretch of its segment's slots."""
-        if len(self._segments) == 1 and self._segments[0] is getattr(self._params, "flat", 0):
-            offsets, slots = self._params.offsets, self._slots[0]
-            return {p: {name: a[start:end].reshape(p.shape) for name, a in slots.items()}
-                    for p, start, end in zip(self._params, offsets, offsets[1:])}
-        return dict(zip(self._params, self._slots))
+        slots = self._slots
+        self._fast = [self._fast_update(segment, arrays)
+                      for segment, arrays in zip(slots.segments, slots.arrays)]
 
     @property
     def state(self) -> MappingProxyType:
         """``{param: {slot: array}}``, read-only: the arrays are views into the state the
         next step updates (writing into them changes it)."""
-        return MappingProxyType(self._views())
+        return MappingProxyType(self._slots.views())
 
     def __getstate__(self) -> dict:
-        # The segments are the parameters' own arrays, and a fast path holds addresses:
-        # both are made again when the optimizer is loaded.
-        return {**self.__dict__, "_segments": None, "_fast": None}
+        return {**self.__dict__, "_fast": None}  # addresses: made again when loaded
 
     def __setstate__(self, state: dict) -> None:
         self.__dict__.update(state)
-        self._lay_out()
         self._prepare()
 
     # -- checkpoints -----------------------------------------------------------------
     def state_dict(self, params: Sequence[Param]) -> dict[str, np.ndarray]:
         """``"<param name>.<slot>" -> array`` (a copy) for every parameter of ``params``
         that has state, and the step count under :attr:`step_key` when the update uses it."""
-        views, out = self._views(), {}
+        views, out = self._slots.views(), {}
         for p in params:
             for slot, a in views.get(p, {}).items():
                 out[f"{p.name}.{slot}"] = a.copy()
@@ -230,24 +194,22 @@ class Optimizer:
         parameter without all its slots there starts at zero."""
         self.reset()
         self._bind(params)
-        views, steps = self._views(), set()
-        names = self.slots + ((self.step_key,) if self.step_key else ())
+        views, steps = self._slots.views(), set()
         for p in params:
-            keys = [f"{p.name}.{name}" for name in names]
-            if not self.slots or not all(k in state for k in keys):
+            shapes = {name: a.shape for name, a in views[p].items()}
+            shapes.update({self.step_key: (1,)} if self.step_key else {})
+            saved = {name: np.asarray(state[f"{p.name}.{name}"]) for name in shapes
+                     if f"{p.name}.{name}" in state}
+            if not self.slots or len(saved) < len(shapes):
                 continue
-            for slot, k in zip(self.slots, keys):
-                saved = np.asarray(state[k])
-                if saved.shape != views[p][slot].shape:
-                    raise ShapeError(f"optimizer state {k}: expected shape "
-                                     f"{views[p][slot].shape}, got {saved.shape}")
-                views[p][slot][...] = saved
+            for name, a in saved.items():
+                if a.shape != shapes[name]:
+                    raise ShapeError(f"optimizer state {p.name}.{name}: expected shape "
+                                     f"{shapes[name]}, got {a.shape}")
+                if name in views[p]:
+                    views[p][name][...] = a
             if self.step_key:
-                count = np.asarray(state[keys[-1]])
-                if count.shape != (1,):
-                    raise ShapeError(f"optimizer state {keys[-1]}: expected shape (1,), got "
-                                     f"{count.shape}")
-                steps.add(int(count[0]))
+                steps.add(int(saved[self.step_key][0]))
         if len(steps) > 1:
             raise ShapeError(f"optimizer state: the parameters' {self.step_key} counts differ "
                              f"({sorted(steps)}); {type(self).__name__} steps them together")
