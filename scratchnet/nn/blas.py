@@ -70,9 +70,9 @@ class Axpby:
 
 
 def axpby(x: np.ndarray, y: np.ndarray) -> Axpby | None:
-    """An :class:`Axpby` over ``x`` and ``y``, or None where they cannot have one (another
-    dtype than float32/float64, different sizes, not contiguous and aligned, ``y`` not writable, or a
-    library without ``axpby``). Neither array may be replaced while it is used."""
+    """An :class:`Axpby` over ``x`` and ``y``, or None where they cannot have one (a dtype
+    other than float32/float64, two sizes, not contiguous and aligned, ``y`` not
+    writable, or a library without ``axpby``). Neither array may move while it is used."""
     if x.dtype != y.dtype or x.size != y.size or not y.flags.writeable \
             or not all(a.flags.c_contiguous and a.flags.aligned for a in (x, y)):
         return None

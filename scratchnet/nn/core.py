@@ -101,9 +101,9 @@ class FlatParams(tuple):
     another, ``flat.value`` and ``flat.grad`` (``flat`` is a Param over them): parameter
     ``i`` is ``flat.value[offsets[i]:offsets[i + 1]]`` in its own shape, and its ``value``
     and ``grad`` are those views. An element-wise optimizer then updates every parameter
-    in one pass over each flat array instead of one short pass per parameter (at batch
-    60 the calls cost more than the arithmetic); the layers, which reach their arrays
-    through their Params, see no difference.
+    in one pass over each flat array instead of one short pass per parameter (on small
+    batches the calls cost more than the arithmetic); the layers, which reach their
+    arrays through their Params, see no difference.
 
     Made once, by :meth:`~scratchnet.nn.network.NeuralNetwork.build`, from parameters of
     one dtype that lie in no other FlatParams; their values and gradients are copied in.
@@ -270,8 +270,8 @@ class BiasAdd(ParamOperation):
         return output_grad
 
     def _param_grad(self, output_grad: np.ndarray) -> None:
-        # The sum over the batch, not a product with an array of ones (the method skips
-        # np.sum's dispatch, which costs as much as the sum itself at batch 60).
+        # The sum over the batch, not a product with an array of ones; the method, not
+        # np.sum, whose dispatch is a large share of so small a sum.
         output_grad.sum(axis=0, keepdims=True, out=self.param.grad)
 
 

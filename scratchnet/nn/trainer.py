@@ -102,11 +102,10 @@ class Trainer:
 
     ``blas_threads`` is how many threads the BLAS library may use while :meth:`fit` runs
     (restored afterwards); None leaves the library's own setting. The default is 1: the
-    matrix products of a mini-batch are small, so a second thread saves little (about 15%
-    per MNIST epoch at batch 60 on two idle cores), and when other processes keep
-    the cores busy, multi-threaded BLAS waits for its descheduled threads at every product
-    (epochs 5-40x slower measured on two busy cores). ``benchmarks/bench.py``
-    measures both.
+    matrix products of a mini-batch are small, so a second thread saves little, and when
+    other processes keep the cores busy, multi-threaded BLAS waits for its descheduled
+    threads at every product (``benchmarks/bench.py`` measures both; figures in
+    ``benchmarks/README.md``).
 
     ``target_inverse`` maps standardised regression targets back to their units: the
     metrics of every evaluation (MAE, RMSE, R^2) are then in the original units, the losses
