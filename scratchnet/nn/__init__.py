@@ -1,11 +1,13 @@
 """The engine: the book's networks in NumPy, readable top-down.
 
 ``core`` (Param and the Operation contract), ``activations``, ``initializers``,
-``normalization``, ``conv`` (convolution, pooling and flatten on images), ``layers``, ``losses``, ``network``, ``optimizers``, ``schedules``,
-``callbacks``, ``metrics``, ``trainer``, ``health`` (per-layer health at every evaluation)
-and ``gradcheck``. It imports nothing from the
-rest of scratchnet but its errors, its argument checks and its registry lookup, so it can
-be read (and used) without the command line around it.
+``normalization``, ``conv`` (convolution, pooling and flatten on images), ``layers``,
+``recurrent_ops`` and ``recurrent`` (RNN, LSTM, GRU and embedding, on sequences),
+``losses``, ``network``, ``optimizers``, ``schedules``, ``callbacks``, ``metrics``,
+``trainer``, ``health`` (per-layer health at every evaluation) and ``gradcheck``. It
+imports nothing from the rest of scratchnet but its errors, its argument checks, its
+option declarations and its registry lookup, so it can be read (and used) without the
+command line around it.
 """
 
 from types import ModuleType as _ModuleType
@@ -21,6 +23,8 @@ from .layers import LAYERS, AvgPool2D, Conv2D, Dense, Flatten, Layer, MaxPool2D
 from .losses import (LOSSES, BinaryCrossEntropy, Huber, Loss, MeanAbsoluteError, MeanSquaredError,
                      SoftmaxCrossEntropy, get_loss)
 from .metrics import METRICS, accuracy, evaluate, mae, r2, rmse
+from .recurrent import GRU, LSTM, RECURRENT_LAYERS, RNN, Embedding
+from .recurrent_ops import GRUOp, LSTMOp, RecurrentOp, RNNOp
 from .network import NeuralNetwork
 from .normalization import BatchNorm, BatchNorm2D
 from .optimizers import (OPTIMIZERS, SGD, AdaGrad, Adam, AdamW, Optimizer, RMSProp, SGDMomentum,

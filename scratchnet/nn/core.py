@@ -173,9 +173,10 @@ class Operation(Cached):
 
     ``backward`` is the one caller of the two backward hooks, in this order:
     ``_param_grad(output_grad)`` first, then ``_input_grad(output_grad)`` (skipped when
-    nobody reads the input gradient). ``_input_grad`` may read what ``_param_grad`` wrote:
-    batch normalisation's input gradient is made of its parameter gradients (the sums
-    over the batch), which are not summed twice.
+    nobody reads the input gradient). ``_input_grad`` may read what ``_param_grad`` wrote,
+    so that nothing is computed twice: batch normalisation's input gradient is made of its
+    parameter gradients (the sums over the batch), a recurrent layer's of the step
+    gradients its pass back through time made for the weight gradients.
     """
 
     CACHES = ("input_", "output")

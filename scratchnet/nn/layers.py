@@ -55,6 +55,9 @@ class Layer:
     #: whether the layer takes (channels, height, width) images rather than flat rows, so
     #: a network that starts with it is fed images
     takes_images = False
+    #: whether it applies to the last axis at every step of a sequence: a batch (batch,
+    #: time, features) runs through its operations as batch * time rows
+    per_step = False
 
     def __init__(self):
         self.operations: list[Operation] = []
@@ -96,14 +99,20 @@ class Layer:
     def forward(self, x: np.ndarray, inference: bool = False) -> np.ndarray:
         if not self.built:
             raise ShapeError(f"{type(self).__name__} used before it was built")
+        steps = x.shape[:2] if self.per_step and x.ndim == 3 else None
+        if steps is not None:
+            x = x.reshape(-1, x.shape[2])
         for op in self.operations:
             x = op.forward(x, inference)
-        return x
+        return x if steps is None else x.reshape(*steps, -1)
 
     def backward(self, grad: np.ndarray) -> np.ndarray | None:
+        steps = grad.shape[:2] if self.per_step and grad.ndim == 3 else None
+        if steps is not None:
+            grad = grad.reshape(-1, grad.shape[2])
         for op in reversed(self.operations):
             grad = op.backward(grad)
-        return grad
+        return grad if steps is None or grad is None else grad.reshape(*steps, -1)
 
     def set_needs_input_grad(self, needed: bool) -> None:
         """Whether the layer's input gradient is read (False for a network's first layer)."""
@@ -213,7 +222,8 @@ class Dense(_Weighted):
 
     ``W`` is (fan_in, neurons) and ``B`` is (1, neurons). With ``batch_norm=True`` it is
     ``activation(BatchNorm(x @ W))``, whose parameters are ``W``, ``gamma`` and ``beta``,
-    and whose running statistics are its buffers. Samples must be flat, (features,):
+    and whose running statistics are its buffers. Samples are flat, (features,), or
+    sequences, (time, features), where it applies at every step (as ``torch.nn.Linear``):
     images need a :class:`Flatten` (or ``Conv2D(..., flatten=True)``) before.
 
     Args:
@@ -225,6 +235,8 @@ class Dense(_Weighted):
         batch_norm: insert a :class:`~scratchnet.core.BatchNorm` before the activation.
     """
 
+    per_step = True
+
     def __init__(self, neurons: int, activation: Activation | str | None = None,
                  weight_init: str = "glorot", dropout: float = 0.0, bias_init: str = "zeros",
                  batch_norm: bool = False):
@@ -233,17 +245,17 @@ class Dense(_Weighted):
 
     @property
     def fan_in(self) -> int | None:
-        return None if self.input_shape is None else self.input_shape[0]
+        return None if self.input_shape is None else self.input_shape[-1]
 
     def output_shape(self, input_shape) -> tuple[int, ...]:
         shape = sample_shape(input_shape)
-        if len(shape) != 1:
+        if len(shape) > 2:
             raise ShapeError(f"a dense layer takes flat samples (features,), got samples of "
                              f"shape {shape}: add a flatten layer before this dense layer")
-        return (self.neurons,)
+        return shape[:-1] + (self.neurons,)
 
     def _weight_shape(self, input_shape) -> tuple[int, ...]:
-        return (input_shape[0], self.neurons)
+        return (input_shape[-1], self.neurons)
 
     def _bias_shape(self) -> tuple[int, ...]:
         return (1, self.neurons)

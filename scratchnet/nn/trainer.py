@@ -225,7 +225,7 @@ class Trainer:
         run = _Fit(args, X_train, y_train, X_val, y_val, stopper,
                    self.callbacks + args.callbacks,
                    x_buf=np.empty((rows, *X_train.shape[1:]), dtype=net.dtype),
-                   y_buf=np.empty((rows, y_train.shape[1]), dtype=net.dtype))
+                   y_buf=np.empty((rows, *y_train.shape[1:]), dtype=net.dtype))
         run.watch_start = fresh
         if args.resume is not None:
             pos = self._resume(checkpoints.read(args.resume, epochs=args.epochs,
