@@ -9,7 +9,8 @@ time (A B A B ...) so that a busy moment of a shared machine hits both alike.
 Each side is ``PYTHON:CHECKOUT`` (the checkout's ``benchmarks/bench_worker.py`` runs under
 that Python, which must import that checkout's scratchnet). It prints, per width, the
 median and minimum seconds per epoch of each side, wall-clock and CPU (the worker's user
-and system time, from ``/proc``, where there is one), and new / base.
+and system time, from ``/proc``, where there is one), and new / base: the ratio of the
+medians, and the median of each round's ratio (its two epochs ran next to each other).
 """
 
 from __future__ import annotations
@@ -103,9 +104,11 @@ def main(argv=None) -> int:
                 if not base or not new:
                     continue
                 ratio = statistics.median(new) / statistics.median(base)
+                paired = statistics.median(n / b for n, b in zip(new, base))
                 print(f"  {kind:4s} base median {statistics.median(base):.4f} s "
                       f"(min {min(base):.4f}), new median {statistics.median(new):.4f} s "
-                      f"(min {min(new):.4f}): new / base {ratio:.3f}")
+                      f"(min {min(new):.4f}): new / base {ratio:.3f} (medians), "
+                      f"{paired:.3f} (median of the rounds' ratios)")
     return 0
 
 
