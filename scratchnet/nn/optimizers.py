@@ -17,7 +17,7 @@ each ``grad`` holds the gradient that was applied; the next backward pass overwr
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from types import MappingProxyType
 
 import numpy as np
@@ -102,7 +102,7 @@ class Optimizer:
     def reset(self) -> None:
         """Forget the parameters and their state: the next step starts from zeros."""
         self._slots = Slots((), self._new_slots, self.elementwise)  # of the last handed
-        self._fast: list[Callable[[float], None] | None] = []  # see _fast_update
+        self._decayed, self._fast = (), []  # see _prepare
         #: the steps the parameters have taken
         self.steps_taken = 0
 
@@ -118,7 +118,7 @@ class Optimizer:
             self._clip(slots)
         wd = self.weight_decay
         if wd:
-            for p in filter(is_weight, slots.params):
+            for p in self._decayed:
                 if self.decoupled_weight_decay:
                     p.value *= 1.0 - lr * wd
                 else:
@@ -160,6 +160,7 @@ class Optimizer:
 
     def _prepare(self) -> None:
         slots = self._slots
+        self._decayed = tuple(filter(is_weight, slots.params))  # what weight decay visits
         self._fast = [self._fast_update(segment, arrays)
                       for segment, arrays in zip(slots.segments, slots.arrays)]
 
