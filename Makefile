@@ -35,6 +35,7 @@ bench: install-dev
 	$(BIN)/python benchmarks/bench.py
 	$(BIN)/python benchmarks/cnn_speed.py
 	$(BIN)/python benchmarks/startup.py
+	$(BIN)/python benchmarks/memory.py
 
 # The cost table over hidden widths, depths and batch sizes, with per-phase timers.
 bench-scaling: install-dev

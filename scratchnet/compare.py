@@ -72,6 +72,13 @@ def read_run(run_dir: str | Path) -> dict:
             "metrics": {k: v for k, v in metrics.items() if v is not None}, "history": history}
 
 
+def compared(record: dict) -> dict:
+    """What ``compare`` compares of a run (a :func:`read_run` record): its config and, as
+    ``environment.*``, where it ran (``summary.json``'s ``environment``)."""
+    env = (record["summary"] or {}).get("environment")
+    return {**record["config"], "environment": env} if isinstance(env, dict) else record["config"]
+
+
 def run_labels(records: list[dict], ignore: Iterable[str] = ("name", "tracking")) -> list[str]:
     """A label per run from the config keys that differ between them (the folder name when
     nothing does); keys under ``ignore`` do not count."""
@@ -85,3 +92,20 @@ def run_labels(records: list[dict], ignore: Iterable[str] = ("name", "tracking")
         labels.append(", ".join(f"{names[k]}={show_value(flat.get(k, '-'))}" for k in keys))
     return labels
 
+
+
+def in_config_order(keys: list[str]) -> list[str]:
+    """Dotted keys in the order a config file reads: by section (in the order they first
+    come), a list's items by index (``model.layers.2.*`` before ``model.layers.10.*``),
+    otherwise as given. Keys of two different configs (an MLP's and a CNN's layers)
+    interleave this way rather than following one config's keys with the other's."""
+    sections: dict[str, int] = {}
+    for key in keys:
+        sections.setdefault(key.split(".")[0], len(sections))
+
+    def place(item: tuple[int, str]) -> tuple:
+        first, key = item
+        indices = tuple(int(p) for p in key.split(".") if p.isdigit())
+        return sections[key.split(".")[0]], indices, first
+
+    return [key for _, key in sorted(enumerate(keys), key=place)]

@@ -30,3 +30,9 @@ TUNE_FORMS = {"uniform": "uniform:LOW:HIGH", "loguniform": "loguniform:LOW:HIGH"
 
 #: the ONNX opset ``scratchnet export`` writes
 ONNX_OPSET = 17
+
+#: which weights a run folder's ``weights.safetensors`` holds: those ``eval``, ``predict``,
+#: ``export`` and the run's test metrics use (summary.json's ``weights`` names them)
+WEIGHTS_RULE = ("those a completed run ended with (its best evaluation's when early stopping "
+                "restores them, else its last epoch's) or, until it completes, its best "
+                "evaluation's so far")

@@ -24,20 +24,40 @@ from .extras import install_hint
 PANEL_WIDTH, PANEL_HEIGHT, DPI = 5.5, 4.0, 100
 #: more lines than this and the legend is left out (a sweep's table names them instead)
 MAX_LEGEND = 20
+#: the longest label a line gets in a legend; longer labels give way to the run names,
+#: then to ``#1``, ``#2``... with a table under the panels naming each
+LABEL_MAX = 32
+#: inches a line of that table takes
+TABLE_LINE = 0.18
 
 
-def _figure(n_panels: int, rows: int = 1):
-    """A figure of ``n_panels`` panels in ``rows`` rows, and its axes in reading order."""
+def _figure(n_panels: int, rows: int = 1, table: int = 0):
+    """A figure of ``n_panels`` panels in ``rows`` rows, its axes in reading order, and,
+    with ``table`` lines, an axes under the panels for them (else None)."""
     try:
         from matplotlib.backends.backend_agg import FigureCanvasAgg
         from matplotlib.figure import Figure
     except ImportError:
         raise ConfigError(f"plotting needs matplotlib: {install_hint('plot')}") from None
     columns = math.ceil(n_panels / rows)
-    fig = Figure(figsize=(PANEL_WIDTH * columns, PANEL_HEIGHT * rows), dpi=DPI,
+    extra = (table + 1) * TABLE_LINE if table else 0
+    fig = Figure(figsize=(PANEL_WIDTH * columns, PANEL_HEIGHT * rows + extra), dpi=DPI,
                  layout="constrained")
     FigureCanvasAgg(fig)
-    return fig, fig.subplots(rows, columns, squeeze=False).ravel()[:n_panels]
+    if not table:
+        return fig, fig.subplots(rows, columns, squeeze=False).ravel()[:n_panels], None
+    grid = fig.add_gridspec(rows + 1, columns, height_ratios=[PANEL_HEIGHT] * rows + [extra])
+    axes = [fig.add_subplot(grid[i // columns, i % columns]) for i in range(n_panels)]
+    table_ax = fig.add_subplot(grid[rows, :])
+    table_ax.set_axis_off()
+    return fig, axes, table_ax
+
+
+def _draw_table(ax, lines: list[str]) -> None:
+    """The lines that say which run each ``#1``, ``#2``... is, one under another."""
+    for i, line in enumerate(lines):
+        ax.text(0, 1 - (i + 0.5) / len(lines), line, transform=ax.transAxes, fontsize=8,
+                family="monospace", va="center", ha="left")
 
 
 def _save(fig, output: str | Path) -> Path:
@@ -81,24 +101,27 @@ def _band(records: list[dict], key: str) -> tuple[list, list, list, list]:
             [max(by_epoch[x]) for x in xs])
 
 
-def _draw_curves(axes, groups: list[tuple[str, list[dict]]]) -> None:
+def _draw_curves(axes, groups: list[tuple[int, str, list[dict]]], legend: bool) -> None:
     """Loss (train solid, validation dashed) on ``axes[0]``, the validation metric
     (accuracy, else MAE) on ``axes[1]``; one line per group (the mean over its runs, with
-    a band from its lowest to its highest run when it has several)."""
+    a band from its lowest to its highest run when it has several), a dot where a line
+    has a single point, in the look of the group's number (:func:`_style`); with
+    ``legend``, the groups' labels to the right of ``axes[1]``."""
     loss_ax, metric_ax = axes
-    records = [r for _, group in groups for r in group]
+    records = [r for _, _, group in groups for r in group]
     metric = "accuracy" if any(_series(r["history"], "accuracy")[0] for r in records) else "mae"
     scale = 100 if metric == "accuracy" else 1
     losses = []
-    for i, (label, group) in enumerate(groups):
+    for i, label, group in groups:
         style = _style(i)
         for key, ax, dashed in (("train_loss", loss_ax, False), ("val_loss", loss_ax, True),
                                 (metric, metric_ax, False)):
             xs, mean, low, high = _band(group, key)
             k = scale if ax is metric_ax else 1
+            dots = ax is metric_ax or len(xs) == 1
             ax.plot(xs, [k * v for v in mean], lw=1.5, color=style["color"],
                     ls="--" if dashed else style["ls"], label=None if dashed else label,
-                    **({"marker": "o", "ms": 3} if ax is metric_ax else {}))
+                    **({"marker": "o", "ms": 3} if dots else {}))
             if len(group) > 1:
                 ax.fill_between(xs, [k * v for v in low], [k * v for v in high],
                                 color=style["color"], alpha=0.15, lw=0)
@@ -115,17 +138,27 @@ def _draw_curves(axes, groups: list[tuple[str, list[dict]]]) -> None:
     metric_ax.set_ylabel("accuracy (%)" if metric == "accuracy" else "MAE")
     from matplotlib.ticker import MaxNLocator
 
+    epochs = [h["epoch"] for _, _, group in groups for run in group for h in run["history"]]
     for ax in axes:
         ax.grid(True, alpha=0.3)
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
-    if 1 < len(groups) <= MAX_LEGEND:
-        metric_ax.legend(fontsize=7, loc="best", ncol=1 if len(groups) <= 10 else 2)
+        if epochs:  # both panels over the same epochs (a metric evaluated once is one dot)
+            pad = max(0.5, (max(epochs) - min(epochs)) / 20)
+            ax.set_xlim(min(epochs) - pad, max(epochs) + pad)
+    if legend:  # beside the panel, never over the lines; short labels keep it narrow
+        metric_ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.02, 1),
+                         borderaxespad=0, ncol=1 if len(groups) <= 10 else 2)
 
 
 def group_runs(records: list[dict]) -> list[tuple[str, list[dict]]]:
     """Runs that differ only in their seed (a sweep's grid point, or the same experiment
-    trained again) as one group, labelled by the config keys that differ between groups."""
-    from .compare import run_labels
+    trained again) as one group, labelled by :func:`legend_labels`."""
+    labels, members, _ = _grouped(records)
+    return list(zip(labels, members))
+
+
+def _grouped(records: list[dict]) -> tuple[list[str], list[list[dict]], list[str]]:
+    """:func:`group_runs` as ``(labels, groups, the lines of a table naming #1, #2...)``."""
     from .config.diff import flatten
 
     groups: dict[str, list[dict]] = {}
@@ -133,9 +166,33 @@ def group_runs(records: list[dict]) -> list[tuple[str, list[dict]]]:
         flat = {k: v for k, v in flatten(r["config"]).items() if k not in ("seed", "name")}
         groups.setdefault(json.dumps(flat, sort_keys=True, default=str), []).append(r)
     members = list(groups.values())
-    labels = run_labels([group[0] for group in members], ignore=("name", "seed", "tracking"))
-    return [(label + (f" ({len(g)} seeds)" if len(g) > 1 else ""), g)
-            for label, g in zip(labels, members)]
+    labels, table = legend_labels([group[0] for group in members])
+    seeds = [f" ({len(g)} seeds)" if len(g) > 1 else "" for g in members]
+    return ([label + n for label, n in zip(labels, seeds)], members,
+            [line + n for line, n in zip(table, seeds)])
+
+
+def legend_labels(records: list[dict]) -> tuple[list[str], list[str]]:
+    """A short label per run for a legend, and the lines of a table to go with it:
+
+    - the config keys that differ (``lr=0.05``: a sweep's grid), when each label is at
+      most :data:`LABEL_MAX` characters;
+    - else the runs' names, when they tell the runs apart and are that short;
+    - else ``#1``, ``#2``..., with a table line per run naming its folder (runs of
+      different experiments whose labels would list dozens of keys)."""
+    from .compare import run_labels
+
+    def fit(labels: list[str]) -> bool:
+        return len(set(labels)) == len(labels) and all(len(x) <= LABEL_MAX for x in labels)
+
+    by_keys = run_labels(records, ignore=("name", "seed", "tracking"))
+    if fit(by_keys):
+        return by_keys, []
+    names = [r["name"] for r in records]
+    if fit(names):
+        return names, []
+    numbers = [f"#{i}" for i in range(1, len(records) + 1)]
+    return numbers, [f"{n:>3}  {Path(r['run_dir']).name}" for n, r in zip(numbers, records)]
 
 
 def draw_confusion_matrix(ax, cm: np.ndarray, classes: list) -> None:
@@ -161,7 +218,7 @@ def draw_confusion_matrix(ax, cm: np.ndarray, classes: list) -> None:
 
 def confusion_matrix_of(run_dir: str | Path, data_dir: str | None = None) -> tuple[np.ndarray, list]:
     """The test-split confusion matrix (rows: true class, columns: predicted) of a
-    classification run's best weights, and the class names."""
+    classification run's weights, and the class names."""
     from .experiment import evaluate_run
 
     report = evaluate_run(run_dir, data_dir)
@@ -197,15 +254,23 @@ def learning_curves(run_dirs: list[str | Path], output: str | Path, *,
     if confusion is True and len(records) == 1 \
             and (records[0]["summary"] or {}).get("task") == "classification":
         cm = confusion_matrix_of(run_dirs[0], data_dir)
-    # classification and regression never share an axis: a row of panels each
-    by_task: dict[str, list[dict]] = {}
-    for r in records:
-        by_task.setdefault((r["summary"] or {}).get("task") or r["config"].get("task", ""), []).append(r)
+    labels, groups, table = _grouped(records)
+    legend = 1 < len(groups) <= MAX_LEGEND
+    # classification and regression never share an axis: a row of panels each, each
+    # with the legend of its own lines
+    by_task: dict[str, list[tuple[int, str, list[dict]]]] = {}
+    for i, (label, group) in enumerate(zip(labels, groups)):
+        r = group[0]
+        task = (r["summary"] or {}).get("task") or r["config"].get("task", "")
+        by_task.setdefault(task, []).append((i, label, group))
     columns = 3 if cm is not None else 2
-    fig, axes = _figure(columns * len(by_task), len(by_task))
+    fig, axes, table_ax = _figure(columns * len(by_task), len(by_task),
+                                  len(table) if legend else 0)
     rows = [axes[i * columns:(i + 1) * columns] for i in range(len(by_task))]
-    for row, group in zip(rows, by_task.values()):
-        _draw_curves(row[:2], group_runs(group))
+    for row, task_groups in zip(rows, by_task.values()):
+        _draw_curves(row[:2], task_groups, legend)
+    if table_ax is not None:
+        _draw_table(table_ax, table)
     if cm is not None:
         draw_confusion_matrix(axes[2], *cm)
         for row in rows[1:]:
@@ -249,18 +314,6 @@ def _percent(value):
     return None if value is None else 100 * value
 
 
-def _health_labels(records: list[dict]) -> list[str]:
-    """The config keys that differ (a sweep's grid), or the run names when more than two
-    keys differ and the names tell the runs apart (different experiments side by side)."""
-    from .compare import run_labels
-    from .config.diff import differing_keys
-
-    names = [r["name"] for r in records]
-    if len(set(names)) == len(names) and len(differing_keys([r["config"] for r in records])) > 2:
-        return names
-    return run_labels(records)
-
-
 def health_curves(run_dirs: list[str | Path], output: str | Path, *,
                   title: str | None = None) -> Path:
     """Per-layer health over the evaluations of runs trained with ``train.health`` (see
@@ -268,10 +321,11 @@ def health_curves(run_dirs: list[str | Path], output: str | Path, *,
     the inactive outputs of ReLU-family layers, the saturated outputs of tanh and sigmoid
     layers (all 0-100%), and the weights' update-to-weight ratio (log scale, the 1e-3
     rule of thumb dashed); a panel without a layer it applies to is left out. One colour
-    per run (labelled by :func:`_health_labels`), one line style per layer; runs without
+    per run (labelled by :func:`legend_labels`), one line style per layer; runs without
     health records (diverged before their first evaluation) are left out. Returns
     ``output``."""
     from matplotlib.lines import Line2D
+    from matplotlib.ticker import MaxNLocator
 
     from .compare import read_run
 
@@ -283,7 +337,8 @@ def health_curves(run_dirs: list[str | Path], output: str | Path, *,
         raise DataError(f"no health records in {', '.join(r['run_dir'] for r in records)}: "
                         "train with --health (or train.health: true) to record them")
     records = watched
-    labels = _health_labels(records)
+    labels, table = legend_labels(records)
+    legend = len(records) <= MAX_LEGEND  # colours name the runs, styles the layers
     layers = sorted({e["layer"] for r in records for h in r["history"] for e in h.get("health") or []})
     style = {layer: LAYER_STYLES[j % len(LAYER_STYLES)] for j, layer in enumerate(layers)}
     panels = []
@@ -292,7 +347,8 @@ def health_curves(run_dirs: list[str | Path], output: str | Path, *,
                   for k, r in enumerate(records) for layer in layers]
         if any(xs for _, _, (xs, _) in series):  # none for dead units of tanh networks
             panels.append((panel, series))
-    fig, axes = _figure(len(panels), rows=2 if len(panels) == 4 else 1)
+    rows = 2 if len(panels) == 4 else 1
+    fig, axes, table_ax = _figure(len(panels), rows, len(table) if legend else 0)
     for ((name, ylabel, read, log), series), ax in zip(panels, axes):
         for k, layer, (xs, ys) in series:
             if xs:
@@ -306,12 +362,16 @@ def health_curves(run_dirs: list[str | Path], output: str | Path, *,
         ax.set_xlabel("epoch")
         ax.set_ylabel(ylabel)
         ax.grid(True, alpha=0.3)
-    if len(records) <= MAX_LEGEND:  # colours name the runs, styles the layers
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    if legend:  # beside the first row's last panel, never over the lines
         handles = [Line2D([], [], color=f"C{k % 10}", lw=2, label=label)
                    for k, label in enumerate(labels)]
         handles += [Line2D([], [], color="black", ls=style[layer], label=f"layer {layer}")
                     for layer in layers]
-        axes[0].legend(handles=handles, fontsize=7, loc="best")
+        axes[len(axes) // rows - 1].legend(handles=handles, fontsize=7, loc="upper left",
+                                           bbox_to_anchor=(1.02, 1), borderaxespad=0)
+    if table_ax is not None:
+        _draw_table(table_ax, table)
     fig.suptitle(title or (records[0]["name"] if len(records) == 1 else f"{len(records)} runs"),
                  fontsize=11)
     return _save(fig, output)

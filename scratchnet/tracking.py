@@ -9,8 +9,11 @@ it), which ``mlflow ui --backend-store-uri sqlite:///runs/mlflow.db`` opens.
 
 Tracking never costs a training run: the first MLflow error (a bad URI, an unwritable
 database, a server that is down) becomes one :class:`~scratchnet.errors.ScratchnetWarning`
-and turns the tracker off; the run goes on and its folder is complete either way.
-``mlflow`` is imported only when tracking is on.
+and turns the tracker off; the run goes on and its folder is complete either way. A SQLite
+store is looked at before MLflow opens it (:func:`check_sqlite_store`): a FIFO, a folder
+that cannot be written or someone else's database is refused, never written into. No MLflow
+call may hold training up for more than :data:`TIMEOUT` seconds, and MLflow's own logging
+and warnings are kept quiet. ``mlflow`` is imported only when tracking is on.
 """
 
 from __future__ import annotations
@@ -18,14 +21,16 @@ from __future__ import annotations
 import logging
 import math
 import os
+import threading
 import time
 import warnings
+from contextlib import closing
 from pathlib import Path
 
-from . import __version__, runs
+from . import __version__, files, runs
 from .config import config_digest, flatten
 from .config.diff import show_value
-from .errors import ScratchnetWarning
+from .errors import ScratchnetError, ScratchnetWarning
 from .extras import require
 from .nn import Callback
 
@@ -36,6 +41,12 @@ NOT_PARAMS = ("tracking", "tune", "sweep")
 #: a run folder's status -> the MLflow run's
 STATUS = {"completed": "FINISHED", "interrupted": "KILLED", "pruned": "KILLED"}
 TAG = "scratchnet."
+#: seconds any one MLflow call (connecting, which creates a new store's tables, included)
+#: may take before tracking is given up on; ``$SCRATCHNET_TRACKING_TIMEOUT`` overrides it
+TIMEOUT = 60.0
+#: tables every MLflow SQL store has: a database without them is not one
+MLFLOW_TABLES = frozenset({"alembic_version", "experiments", "runs"})
+_SQLITE_MAGIC = b"SQLite format 3\x00"
 
 
 def default_uri(folder: str | Path) -> str:
@@ -52,13 +63,94 @@ def artifact_location(uri: str) -> str | None:
     return (Path(uri[len("sqlite:///"):]).resolve().parent / ARTIFACTS).as_uri()
 
 
+def sqlite_path(uri: str) -> Path | None:
+    """The file of a ``sqlite:///PATH`` URI (None for any other store, and for memory)."""
+    if not uri.startswith("sqlite:///"):
+        return None
+    path = uri[len("sqlite:///"):].split("?", 1)[0]
+    return None if path in ("", ":memory:") else Path(path)
+
+
+def check_sqlite_store(path: Path) -> None:
+    """Refuse (a ScratchnetError naming ``path``) a SQLite store MLflow should not open:
+    anything but a regular file (a FIFO would hang it), a file that is not SQLite, a
+    SQLite database of someone else's (it has tables, but not MLflow's: MLflow would add
+    its own hundred to it), or a place this process cannot write. Looks read-only and
+    creates nothing but the missing folders MLflow would create too."""
+    import sqlite3
+    import tempfile
+
+    what = "an MLflow SQLite store"
+    folder = path.parent
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        tempfile.TemporaryFile(dir=folder).close()  # SQLite writes its journal beside the file
+    except OSError as e:
+        raise ScratchnetError(f"{path}: its folder cannot be written ({e.strerror or e}); "
+                              f"expected {what}") from None
+    if not os.path.lexists(path):
+        return
+    with files.open_regular(path, float("inf"), what, ScratchnetError) as f:
+        head = f.read(len(_SQLITE_MAGIC))
+    if not head:
+        return  # an empty file is an empty database
+    if head != _SQLITE_MAGIC:
+        raise ScratchnetError(f"{path}: not a SQLite database; expected {what}")
+    if not os.access(path, os.W_OK):
+        raise ScratchnetError(f"{path}: cannot be written (permission denied); expected {what}")
+    try:
+        with closing(sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True,
+                                     timeout=5)) as db:
+            tables = {r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+    except sqlite3.Error as e:
+        raise ScratchnetError(f"{path}: cannot be read as SQLite ({e}); expected {what}") from None
+    if tables and not MLFLOW_TABLES <= tables:
+        shown = ", ".join(sorted(tables)[:5]) + (", ..." if len(tables) > 5 else "")
+        raise ScratchnetError(f"{path}: a SQLite database that is not an MLflow store (its "
+                              f"tables: {shown}); scratchnet does not write into it. Name a "
+                              "new file, or an MLflow store")
+
+
+def bounded(fn, seconds: float):
+    """``fn()`` on a daemon thread, waited for at most ``seconds``: its result, or its
+    exception, or TimeoutError (the thread is left to finish or hang on its own, and
+    never holds the process open)."""
+    done: dict = {}
+
+    def target():
+        try:
+            done["value"] = fn()
+        except BaseException as e:  # handed to the caller
+            done["error"] = e
+
+    thread = threading.Thread(target=target, name="scratchnet-mlflow", daemon=True)
+    thread.start()
+    thread.join(seconds)
+    if thread.is_alive():
+        raise TimeoutError(f"no answer within {seconds:g} s")
+    if "error" in done:
+        raise done["error"]
+    return done.get("value")
+
+
+def quiet_mlflow() -> None:
+    """MLflow's log lines (tables being created, retries) and its libraries' warnings off:
+    the one warning a failure makes says what matters."""
+    for name in ("mlflow", "mlflow.store.db.utils", "alembic", "sqlalchemy"):
+        logging.getLogger(name).setLevel(logging.CRITICAL)
+    warnings.filterwarnings("ignore", module=r"(mlflow|alembic|sqlalchemy)(\.|$)")
+
+
 class Tracker:
     """One MLflow tracking store and experiment. Every call is guarded: the first failure
     is one warning and turns the tracker off (later calls do nothing)."""
 
     def __init__(self, uri: str, experiment: str):
+        from .data.download import env_seconds
+
         self.mlflow = require("mlflow", "mlflow", "MLflow tracking")
         self.uri, self.experiment = uri, experiment
+        self.timeout = env_seconds("SCRATCHNET_TRACKING_TIMEOUT", TIMEOUT)
         self.client = None
         self.experiment_id: str | None = None
         self.failed = False
@@ -70,22 +162,27 @@ class Tracker:
         return cls(settings.get("uri") or default_uri(runs_folder),
                    settings.get("experiment") or experiment)
 
-    def guard(self, doing: str, fn):
-        """``fn()`` (connected first), or None and one warning when MLflow fails."""
+    def guard(self, what: str, fn):
+        """``fn()`` (connected first), or None and one warning when MLflow fails or takes
+        more than ``timeout`` seconds."""
         if self.failed:
             return None
+        doing = what
         try:
             if self.client is None:
                 doing = "connecting"
-                self._connect()
-            return fn()
+                bounded(self._connect, self.timeout)
+                doing = what
+            return bounded(fn, self.timeout)
         except Exception as e:  # anything MLflow, SQLAlchemy or the network raise
             self.failed = True
             detail = " ".join(str(e).split())
             detail = detail if len(detail) <= 200 else detail[:197] + "..."
-            warnings.warn(f"MLflow tracking ({self.uri}) failed while {doing}: "
-                          f"{type(e).__name__}: {detail}; not tracking from here on (the run "
-                          "folder has everything)", ScratchnetWarning, stacklevel=3)
+            if not isinstance(e, ScratchnetError):  # ours say what they are
+                detail = f"{type(e).__name__}: {detail}"
+            warnings.warn(f"MLflow tracking ({self.uri}) failed while {doing}: {detail}; not "
+                          "tracking from here on (the run folder has everything)",
+                          ScratchnetWarning, stacklevel=3)
             return None
 
     def _connect(self) -> None:
@@ -93,8 +190,10 @@ class Tracker:
         # 7 times with backoff by default); settings the user made win.
         os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "2")
         os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", "20")
-        for name in ("mlflow.store.db.utils", "alembic"):  # "creating tables" chatter
-            logging.getLogger(name).setLevel(logging.WARNING)
+        quiet_mlflow()
+        database = sqlite_path(self.uri)
+        if database is not None:
+            check_sqlite_store(database)
         client = self.mlflow.tracking.MlflowClient(tracking_uri=self.uri)
         found = client.get_experiment_by_name(self.experiment)
         if found is not None:

@@ -4,12 +4,18 @@ PyTorch's reference arrays."""
 from __future__ import annotations
 
 import copy
+import fcntl
+import functools
+import http.server
 import os
 import pty
 import select
 import signal
+import struct
 import subprocess
 import sys
+import termios
+import threading
 import time
 from pathlib import Path
 
@@ -56,21 +62,26 @@ def run_cli(args, cwd, env: dict | None = None, timeout: float = 120):
     return proc.returncode, proc.stdout, proc.stderr
 
 
-def run_in_terminal(args, cwd, columns: int | None = None,
-                    interrupt_when: str | None = None) -> tuple[int, str]:
+#: the height of the terminals the tests run commands in: every screen they check fits
+TERMINAL_LINES = 100
+
+
+def run_in_terminal(args, cwd, columns: int | None = None, interrupt_when: str | None = None,
+                    lines: int = TERMINAL_LINES, timeout: float = 120) -> tuple[int, str]:
     """``python -m scratchnet ARGS`` with stdin, stdout and stderr on a pseudo-terminal
-    (``columns`` wide, else the terminal's own size): (exit code, everything it wrote,
-    control codes included). With ``interrupt_when``, a SIGINT is sent once that text
-    has appeared."""
+    of ``columns`` x ``lines`` (as a terminal window sets it: no COLUMNS in the
+    environment): (exit code, everything it wrote, control codes included). With
+    ``interrupt_when``, a SIGINT is sent once that text has appeared."""
     leader, follower = pty.openpty()
     env = {k: v for k, v in os.environ.items()
-           if k not in ("SCRATCHNET_DEBUG", "FORCE_COLOR", "COLUMNS")}
+           if k not in ("SCRATCHNET_DEBUG", "FORCE_COLOR", "COLUMNS", "LINES")}
     if columns is not None:
-        env.update({"COLUMNS": str(columns), "LINES": "50", "TERM": "xterm"})
+        fcntl.ioctl(follower, termios.TIOCSWINSZ, struct.pack("HHHH", lines, columns, 0, 0))
+        env["TERM"] = "xterm-256color"
     proc = subprocess.Popen([sys.executable, "-m", "scratchnet", *map(str, args)], cwd=cwd,
                             stdin=follower, stdout=follower, stderr=follower, env=env)
     os.close(follower)
-    chunks, sent, deadline = [], False, time.monotonic() + 120
+    chunks, sent, deadline = [], False, time.monotonic() + timeout
     while time.monotonic() < deadline:
         ready, _, _ = select.select([leader], [], [], 0.2)
         if ready:
@@ -88,6 +99,32 @@ def run_in_terminal(args, cwd, columns: int | None = None,
     rc = proc.wait(timeout=60)
     os.close(leader)
     return rc, b"".join(chunks).decode("utf-8", "replace")
+
+
+def screen_of(text: str, columns: int, lines: int = TERMINAL_LINES) -> list[str]:
+    """What a terminal ``columns`` x ``lines`` shows once ``text`` (a program's raw
+    output, control codes and all) has been written to it, rendered by the terminal
+    emulator pyte: the screen's lines, each without the blanks at its end, without the
+    blank lines at the bottom."""
+    import pyte
+
+    screen = pyte.Screen(columns, lines)
+    pyte.Stream(screen).feed(text)
+    shown = [line.rstrip() for line in screen.display]
+    while shown and not shown[-1]:
+        shown.pop()
+    return shown
+
+
+@pytest.fixture
+def busy_cpu():
+    """A process spinning on a CPU beside the test (killed after it), so what is checked
+    holds on a loaded machine, where a progress bar's redraws and a program's prints
+    interleave differently."""
+    spinner = subprocess.Popen([sys.executable, "-c", "while True: pass"])
+    yield spinner
+    spinner.kill()
+    spinner.wait()
 
 
 def run_cli_without(module: str, args, cwd) -> tuple[int, str, str]:
@@ -154,6 +191,26 @@ def tiny_config(tmp_path):
     def write(stem: str = "tiny", **sections) -> Path:
         return write_config(tmp_path, stem, **sections)
     return write
+
+
+class _QuietHandler(http.server.SimpleHTTPRequestHandler):
+    def log_message(self, *args):  # keep the test output clean
+        pass
+
+
+@pytest.fixture
+def mirror_server(tmp_path):
+    """A local HTTP server over tmp_path/www, standing in for a download mirror:
+    ``(its folder, its URL)``."""
+    root = tmp_path / "www"
+    root.mkdir()
+    handler = functools.partial(_QuietHandler, directory=str(root))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
+    thread.start()
+    yield root, f"http://127.0.0.1:{server.server_address[1]}/"
+    server.shutdown()
+    server.server_close()
 
 
 @pytest.fixture(params=["golden", "torch"])

@@ -96,7 +96,8 @@ def test_a_key_given_twice_names_both_lines(main_here, tmp_path):
 def test_a_huge_batch_is_one_batch_per_epoch(tmp_path):
     cfg = load_config(QUICK, ["train.batch_size=1000000000", "train.epochs=2"])
     plan = plan_experiment(cfg)
-    assert plan.memory["total"] < 50 * 2**20  # no billion-row buffer planned...
+    usual = plan_experiment(load_config(QUICK)).memory["total"]
+    assert plan.memory["total"] < usual + 50 * 2**20  # no billion-row buffer planned...
     result = train_experiment(cfg, out=tmp_path)  # ...nor allocated
     assert result.status == "completed" and result.summary["epochs_run"] == 2
 
@@ -369,3 +370,35 @@ def test_every_shipped_config_plans(main_here):
         assert plan.n_params == sum(r["params"] for r in plan.layers) > 0, path
         assert plan.rates and len(plan.rates) == cfg.train.epochs
 
+
+
+def _cnn(first: dict, second: dict | None = None) -> list[str]:
+    """``--set`` options for a digits CNN: ``first`` conv2d, then ``second`` (if any),
+    flattened into the 10 outputs, trained on every row at once."""
+    convs = [{"type": "conv2d", "kernel_size": 3, "padding": "same", **first}]
+    if second is not None:
+        convs.append({"type": "conv2d", "padding": "same", **second})
+    layers = [*convs, {"type": "flatten"}, {"neurons": 10, "activation": "linear"}]
+    return ["--set", f"model.layers={json.dumps(layers)}", "--set", "train.batch_size=100000"]
+
+
+def test_a_memory_refusal_names_the_conv_key_at_fault(main_here, tmp_path):
+    """A convolution too wide for this machine: its out_channels; one whose columns are
+    the bulk (many input channels, a wide kernel): its kernel_size; never ``neurons``,
+    which a conv layer does not have. Sized from this machine's memory, so that it is
+    refused on any machine."""
+    from scratchnet.experiment.plan import physical_memory
+
+    # a training pass holds at least 4 bytes for each of a digit's 64 positions of each
+    # channel, for each of the 1,293 training rows
+    channels = 2 * physical_memory() // (1293 * 64 * 4) + 1
+    line = invalid_everywhere(main_here, tmp_path, QUICK,
+                              *_cnn({"out_channels": channels}))
+    assert "model.layers.0.out_channels: training would need about" in line, line
+    assert "layer 0 takes most of it" in line
+    # the second convolution's columns: its input channels x 7 x 7 at each position
+    channels = 2 * physical_memory() // (1293 * 64 * 49 * 4) + 1
+    line = invalid_everywhere(main_here, tmp_path, QUICK, *_cnn(
+        {"out_channels": channels, "kernel_size": 1}, {"out_channels": 1, "kernel_size": 7}))
+    assert "model.layers.1.kernel_size: training would need about" in line, line
+    assert "layer 1 takes most of it" in line

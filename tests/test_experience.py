@@ -3,6 +3,7 @@ the book's trainer output from Python."""
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 
@@ -10,7 +11,7 @@ import numpy as np
 import pytest
 
 import scratchnet as sn
-from conftest import digits_config, run_cli, run_in_terminal, write_config
+from conftest import digits_config, run_cli, run_in_terminal, screen_of, write_config
 from scratchnet.data import one_hot
 
 CONFIGS = Path(__file__).resolve().parents[1] / "configs"
@@ -51,7 +52,7 @@ def test_validate_says_a_config_needs_the_users_file_as_a_note(main_here):
 def _in_a_terminal(args: list, columns: int, cwd: Path) -> str:
     """The command's output as a terminal of ``columns`` columns shows it."""
     _, text = run_in_terminal(args, cwd, columns)
-    return re.sub(r"\x1b\[[0-9;?]*[a-zA-Z]", "", text)
+    return "\n".join(screen_of(text, columns))
 
 
 @pytest.fixture(scope="module")
@@ -78,6 +79,36 @@ def test_compare_is_laid_out_for_the_terminal(twelve_runs, columns):
     assert len(set(names)) == 12, screen  # every run told apart
     for value in ("0.01", "0.05", "0.2", "tanh", "relu", "sigmoid", "activation", "lr"):
         assert value in screen
+
+
+def test_compare_of_an_mlp_and_a_cnn_turns_keys_into_rows(tmp_path):
+    """Dozens of keys differ between the two configs: one row per key, a column per run, read
+    at 80 columns (not 56 columns one character wide)."""
+    for config in ("digits_quickstart", "digits_cnn"):
+        rc, _, err = run_cli(["train", CONFIGS / f"{config}.yaml", "--set", "train.epochs=1",
+                              "-q", "--out", "runs"], tmp_path)
+        assert rc == 0, err
+    runs = sorted((tmp_path / "runs").iterdir())
+    rc, out, err = run_cli(["compare", *runs, "--json"], tmp_path)
+    keys = json.loads(out)["keys"]
+    assert rc == 0 and len(keys) > 40, err
+    lines = _in_a_terminal(["compare", *runs], 80, tmp_path).splitlines()
+    screen = "\n".join(lines)
+    assert max(len(line) for line in lines) <= 80 and "…" not in screen, screen
+    [head] = [line for line in lines if "cnn" in line and "quickstart" in line]
+    assert head.split() == ["┃", "┃", "cnn", "┃", "quickstart", "┃"]  # the runs: columns
+    rows = [[c.strip() for c in line.strip("│").split("│")] for line in lines
+            if line.startswith("│")]
+    assert len(rows) == len(keys) + 7  # a row per key, the status and six metrics
+    assert all(len(r) == 3 and r[0] and r[1] and r[2] for r in rows), screen
+    by_key = {r[0]: r[1:] for r in rows}
+    assert by_key["layers.0.type"] == ["conv2d", "dense"]
+    assert by_key["layers.0.out_channels"] == ["8", "-"]
+    assert by_key["optimizer.name"] == ["adam", "sgd_momentum"]
+    assert by_key["status"] == ["completed", "completed"]
+    # the layers in the order a config reads: layer 0's keys, then layer 1's...
+    layers = [int(r[0].split(".")[1]) for r in rows if r[0].startswith("layers.")]
+    assert layers == sorted(layers)
 
 
 def test_the_books_trainer_output_from_python(capsys):

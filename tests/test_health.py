@@ -196,7 +196,7 @@ def test_train_health_prints_records_and_plots(tmp_path):
     config = write_config(tmp_path, "watched", train={"epochs": 2})
     rc, out, err = run_cli(["train", config, "--health"], tmp_path)
     assert rc == 0, err
-    assert ("       layer activation     mean     std    dead inactive saturated |grad W| "
+    assert ("  layer activation    mean    std    dead inactive saturated |grad W| "
             "update/W" in out.splitlines())
     [run_dir] = (tmp_path / "runs").iterdir()
     records = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]

@@ -149,7 +149,7 @@ def test_a_run_folder_keeps_and_tests_the_notebooks_weights(cli, tmp_path):
     assert json.loads(out)["test"] == summary["test"]
     rc, out, err = cli("train", config)
     assert rc == 0, err
-    assert "weights from   epoch 15 (notebook)" in out
+    assert " weights        epoch 15, by the notebook's rule" in out.splitlines()
 
 
 def test_a_misspelt_rule_is_one_line(main_here, tmp_path):

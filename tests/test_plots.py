@@ -14,7 +14,7 @@ pytest.importorskip("matplotlib")
 Image = pytest.importorskip("PIL.Image")
 
 from scratchnet import runs  # noqa: E402
-from conftest import digits_config, run_main as cli  # noqa: E402
+from conftest import digits_config, run_cli, run_main as cli  # noqa: E402
 from scratchnet.config import validate  # noqa: E402
 from scratchnet.experiment import train_experiment  # noqa: E402
 from scratchnet.plots import DPI, PANEL_HEIGHT, PANEL_WIDTH, confusion_matrix_of  # noqa: E402
@@ -190,3 +190,61 @@ def test_classification_and_regression_never_share_an_axis(tmp_path, capsys):
     img = load_png(tmp_path / "mixed.png")
     width, height = size(2)
     assert img.shape[1::-1] == (width, 2 * height)  # a row of panels per task
+
+
+CNN = digits_config(name="digits_cnn_plot", seed=5, train={"epochs": 2}, model={"layers": [
+    {"type": "conv2d", "out_channels": 4, "kernel_size": 3, "activation": "relu"},
+    {"type": "flatten"}, {"type": "dense", "neurons": 10, "activation": "linear"}]})
+
+
+def _figure_of(monkeypatch, draw):
+    """The matplotlib figure ``draw()`` saves (it is written to its file as well)."""
+    import scratchnet.plots as plots
+
+    saved = []
+    save = plots._save
+    monkeypatch.setattr(plots, "_save", lambda fig, output: saved.append(fig) or save(fig, output))
+    draw()
+    return saved[0]
+
+
+def test_runs_of_different_configs_get_short_labels_and_a_table(tmp_path, monkeypatch):
+    """An MLP, a CNN (dozens of differing keys), a second MLP of the same name and a
+    regression run: #1..#4 in the legends, a table naming each folder, every run's label
+    in the legend of its own row (the regression one too), no matplotlib warning."""
+    mlp, cnn = train(tmp_path, DIGITS), train(tmp_path, CNN)
+    again, reg = train(tmp_path, DIGITS, optimizer__lr=0.2, train__epochs=3), \
+        train(tmp_path, DIABETES)
+    runs_ = [reg, mlp, cnn, again]
+    rc, out, err = run_cli(["plot", *runs_, "-o", "mixed.png"], tmp_path,
+                           env={"PYTHONWARNINGS": "error"})
+    assert (rc, err) == (0, ""), err
+    from scratchnet.plots import TABLE_LINE, learning_curves, legend_labels
+
+    labels, table = legend_labels([read_run(r) for r in runs_])
+    assert labels == ["#1", "#2", "#3", "#4"]
+    assert [line.split() for line in table] == [[f"#{i}", r.name] for i, r in
+                                                enumerate(runs_, 1)]
+    img = load_png(tmp_path / "mixed.png")
+    width, height = size(2)
+    assert img.shape[1::-1] == (width, 2 * height + round(5 * TABLE_LINE * DPI))
+    for colour in (C0, C1, (44, 160, 44), (214, 39, 40)):  # four runs, four colours
+        assert pixels_near(img, colour) > 100
+
+    fig = _figure_of(monkeypatch, lambda: learning_curves(runs_, tmp_path / "again.png"))
+    legends = [[t.get_text() for t in ax.get_legend().get_texts()]
+               for ax in fig.axes if ax.get_legend() is not None]
+    assert legends == [["#1"], ["#2", "#3", "#4"]]  # regression row, classification row
+    assert [t.get_text() for t in fig.axes[-1].texts] == table
+
+
+def test_runs_of_different_experiments_are_labelled_by_name(tmp_path):
+    mlp, cnn = train(tmp_path, DIGITS), train(tmp_path, CNN)
+    from scratchnet.plots import legend_labels
+
+    assert legend_labels([read_run(mlp), read_run(cnn)]) == (["digits_plot",
+                                                             "digits_cnn_plot"], [])
+    rc, out, err = run_cli(["plot", mlp, cnn, "-o", "two.png"], tmp_path,
+                           env={"PYTHONWARNINGS": "error"})
+    assert (rc, err) == (0, ""), err
+    assert load_png(tmp_path / "two.png").shape[1::-1] == size(2)  # no table under it

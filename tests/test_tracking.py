@@ -4,6 +4,9 @@ command line, then everything read back through ``MlflowClient``."""
 from __future__ import annotations
 
 import json
+import os
+import sys
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -235,3 +238,189 @@ def test_a_tracked_tune_logs_each_trial_under_one_parent(tmp_path, store, main_h
     study = optuna.load_study(study_name=tune_dir.name, storage=f"sqlite:///{tune_dir / 'study.db'}")
     assert {r.data.params["optimizer.lr"] for r in trials} == {
         str(t.params["optimizer.lr"]) for t in study.trials}
+
+
+# -- the store a user names: never someone else's database, never a hang (issue 26) -------
+def _one_warning(err: str) -> str:
+    lines = [line for line in err.splitlines() if line.strip()]
+    assert len(lines) == 1, err  # MLflow's own log lines and retries are kept quiet
+    assert lines[0].startswith("warning: MLflow tracking (") and "Traceback" not in err
+    return lines[0]
+
+
+def _trained_untracked(tmp_path, uri: str, env: dict | None = None, limit: float = 60):
+    """Train with ``--mlflow-uri uri``: the one warning line, once the run completed with
+    its folder whole, within ``limit`` seconds."""
+    import time
+
+    path = write_config(tmp_path, "untracked")
+    t0 = time.monotonic()
+    rc, out, err = run_cli(["train", path, "--mlflow-uri", uri, "--json", "-q"], tmp_path,
+                           env=env, timeout=limit)
+    seconds = time.monotonic() - t0
+    assert rc == 0, err
+    summary = json.loads(out)
+    assert summary["status"] == "completed"
+    assert (tmp_path / summary["run_dir"] / runs.WEIGHTS).is_file()
+    return _one_warning(err), seconds
+
+
+def test_someone_elses_sqlite_database_is_never_written_into(tmp_path):
+    import hashlib
+    import sqlite3
+
+    theirs = tmp_path / "shop.db"
+    with sqlite3.connect(theirs) as db:
+        db.execute("CREATE TABLE customers (id INTEGER, name TEXT)")
+        db.execute("INSERT INTO customers VALUES (1, 'Ada')")
+    db.close()
+    before = hashlib.sha256(theirs.read_bytes()).hexdigest()
+    line, _ = _trained_untracked(tmp_path, f"sqlite:///{theirs}")
+    assert f"{theirs}: a SQLite database that is not an MLflow store (its tables: customers)" \
+        in line and "does not write into it" in line
+    assert hashlib.sha256(theirs.read_bytes()).hexdigest() == before
+    assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith("shop")) == ["shop.db"]
+    # a file that is not SQLite at all is left alone too
+    notes = tmp_path / "notes.db"
+    notes.write_text("my notes, not a database\n")
+    line, _ = _trained_untracked(tmp_path, f"sqlite:///{notes}")
+    assert f"{notes}: not a SQLite database" in line
+    assert notes.read_text() == "my notes, not a database\n"
+
+
+def test_a_fifo_or_an_unwritable_place_is_one_warning_at_once(tmp_path):
+    if not hasattr(os, "mkfifo"):
+        pytest.skip("no FIFOs on this system")
+    fifo = tmp_path / "pipe.db"
+    os.mkfifo(fifo)
+    line, seconds = _trained_untracked(tmp_path, f"sqlite:///{fifo}")
+    assert f"{fifo}: is a named pipe (FIFO), not a regular file" in line
+    assert seconds < 30  # MLflow's own retries took minutes
+    if Path("/proc/self").is_dir():  # a folder nobody can create files in, even root
+        line, seconds = _trained_untracked(tmp_path, "sqlite:////proc/scratchnet/mlflow.db")
+        assert "/proc/scratchnet/mlflow.db: its folder cannot be written" in line
+        assert seconds < 30
+
+
+def test_a_server_that_never_answers_costs_the_tracking_timeout_not_the_run(tmp_path):
+    import socket
+    import threading
+
+    server = socket.create_server(("127.0.0.1", 0))  # accepts, reads nothing, says nothing
+    held: list = []
+    threading.Thread(target=lambda: held.append(server.accept()), daemon=True).start()
+    uri = f"http://127.0.0.1:{server.getsockname()[1]}"
+    try:
+        line, seconds = _trained_untracked(tmp_path, uri,
+                                           env={"SCRATCHNET_TRACKING_TIMEOUT": "2"})
+    finally:
+        for conn, _ in held:
+            conn.close()
+        server.close()
+    assert f"({uri}) failed while connecting: TimeoutError: no answer within 2 s" in line
+    assert seconds < 40
+
+
+# -- MLflow's own server reads the store a run wrote (issue 29) ---------------------------
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@contextmanager
+def mlflow_server(store: Path, cwd: Path, limit: float = 120):
+    """``mlflow server`` (the full package's) on ``store``, on loopback and a free port;
+    yields its base URL once it answers /health, stopped with everything it started."""
+    import signal
+    import subprocess
+    import time
+    import urllib.request
+
+    port = _free_port()
+    log = cwd / "mlflow-server.log"
+    with open(log, "w") as out:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "mlflow", "server", "--backend-store-uri",
+             f"sqlite:///{store}", "--host", "127.0.0.1", "--port", str(port), "--workers", "1"],
+            cwd=cwd, stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
+            # (its background job runner, a handful of processes, is not what is tested)
+            env={**os.environ, "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"})
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + limit
+        while True:
+            if proc.poll() is not None:
+                pytest.fail(f"mlflow server exited ({proc.returncode}):\n{log.read_text()}")
+            try:
+                with urllib.request.urlopen(f"{url}/health", timeout=2) as r:
+                    if r.status == 200:
+                        break
+            except OSError:
+                pass
+            if time.monotonic() > deadline:
+                pytest.fail(f"mlflow server did not answer within {limit} s:\n{log.read_text()}")
+            time.sleep(0.3)
+        yield url
+    finally:
+        for sig, wait in ((signal.SIGTERM, 15), (signal.SIGKILL, 15)):
+            try:
+                os.killpg(proc.pid, sig)
+            except ProcessLookupError:
+                break
+            try:
+                proc.wait(wait)
+                break
+            except subprocess.TimeoutExpired:
+                continue
+
+
+def _rest(url: str, endpoint: str, body: dict | None = None, **query) -> dict:
+    import urllib.parse
+    import urllib.request
+
+    full = f"{url}/api/2.0/mlflow/{endpoint}"
+    if query:
+        full += "?" + urllib.parse.urlencode(query)
+    data = json.dumps(body).encode() if body is not None else None
+    request = urllib.request.Request(full, data=data, headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(request, timeout=30) as r:
+        return json.loads(r.read())
+
+
+@pytest.mark.slow
+def test_mlflows_own_server_answers_with_the_run_a_training_wrote(tmp_path):
+    pytest.importorskip("mlflow.server", reason="the mlflow extra installs the full package; "
+                        "this Python has mlflow-skinny only")
+    from importlib.metadata import version
+
+    # the client that writes and the server that reads are one release
+    assert version("mlflow") == version("mlflow-skinny")
+    path = write_config(tmp_path, "served", train={"epochs": 2})
+    rc, out, err = run_cli(["train", path, "--mlflow", "--json", "-q"], tmp_path)
+    assert rc == 0 and err == "", err
+    summary = json.loads(out)
+    run_dir = (tmp_path / summary["run_dir"]).resolve()
+    with mlflow_server(tmp_path / "runs" / "mlflow.db", tmp_path) as url:
+        experiment = _rest(url, "experiments/get-by-name", experiment_name="served")["experiment"]
+        found = _rest(url, "runs/search", {
+            "experiment_ids": [experiment["experiment_id"]],
+            "filter": f"tags.`scratchnet.run_dir` = '{run_dir}'"})["runs"]
+        assert len(found) == 1
+        run = found[0]
+        history = _rest(url, "metrics/get-history", run_id=run["info"]["run_id"],
+                        metric_key="val_loss")["metrics"]
+    assert run["info"]["status"] == "FINISHED" and run["info"]["run_name"] == run_dir.name
+    params = {p["key"]: p["value"] for p in run["data"]["params"]}
+    assert params["optimizer.lr"] == "0.1" and params["train.epochs"] == "2"
+    assert params["model.layers.0.activation"] == "tanh"
+    metrics = {m["key"]: m["value"] for m in run["data"]["metrics"]}
+    assert metrics["test_accuracy"] == pytest.approx(summary["test"]["accuracy"])
+    assert metrics["test_loss"] == pytest.approx(summary["test"]["loss"])
+    records = runs.read_metrics(run_dir)
+    assert sorted((m["step"], m["value"]) for m in history) == [
+        (r["epoch"], pytest.approx(r["val_loss"])) for r in records if "val_loss" in r]
+    tags = {t["key"]: t["value"] for t in run["data"]["tags"]}
+    assert tags["scratchnet.config_hash"] == summary["config_hash"]

@@ -203,3 +203,14 @@ def test_without_optuna_installed_the_error_names_the_install_command(tmp_path):
     assert rc == 2
     assert err.strip() == "error: scratchnet tune needs optuna: pip install 'scratchnet-dlfs[tune]'"
     assert not (tmp_path / "tunes").exists()
+
+
+def test_a_tune_on_dask_without_grpcio_names_the_install_command(tmp_path):
+    path = write_config(tmp_path, "tiny")
+    rc, _, err = run_cli_without("grpc", ["tune", path, "--space", "optimizer.lr=uniform:0.1:1",
+                                          "--executor", "dask", "--address", "tcp://127.0.0.1:1"],
+                                 tmp_path)
+    assert rc == 2
+    assert err.strip() == ("error: scratchnet tune --executor dask needs grpc: "
+                           "pip install 'scratchnet-dlfs[tune]'")
+    assert not (tmp_path / "tunes").exists()  # refused before any folder or connection

@@ -26,11 +26,38 @@ app = typer.Typer(
     context_settings={"help_option_names": ["-h", "--help"]},
 )
 
+class _WithoutTrailingSpaces:
+    """stdout or stderr (whichever is current when written to, as a console's own
+    default is), where each line written loses the spaces at its end while the stream
+    is not a terminal: rich pads table cells to their column's width, which a log file
+    or a pipe should not keep."""
+
+    def __init__(self, stderr: bool):
+        self.stderr = stderr
+
+    @property
+    def stream(self):
+        stream = sys.stderr if self.stderr else sys.stdout
+        # (past the proxy a live display puts in place of sys.stdout, as rich's own does)
+        return getattr(stream, "rich_proxied_file", stream)
+
+    def write(self, text: str) -> int:
+        stream = self.stream
+        return stream.write(text if stream.isatty() else _TRAILING_SPACES.sub("\n", text))
+
+    def __getattr__(self, name):  # flush, isatty, fileno, encoding...
+        return getattr(self.stream, name)
+
+
+_TRAILING_SPACES = re.compile(" +\n")
+
+
 def make_console(stderr: bool = False) -> Console:
     """A console for people. Written to a file or a pipe, rich would assume 80 columns and
     cut table cells (experiment names) short; there, tables get the width they need
-    (unless COLUMNS says otherwise)."""
-    console = Console(stderr=stderr, highlight=False, emoji=False)  # ":a:" is no emoji code
+    (unless COLUMNS says otherwise), and lines end without padding."""
+    console = Console(file=_WithoutTrailingSpaces(stderr), highlight=False,
+                      emoji=False)  # ":a:" is no emoji code
     if not console.is_terminal and not os.environ.get("COLUMNS"):
         console.width = 240
     return console
@@ -56,6 +83,17 @@ def cell(text) -> str:
 
 #: diagnostics, progress and errors: never on stdout, so pipelines stay clean
 err_console = make_console(stderr=True)
+#: the consoles a live progress bar is drawn on now (``train``'s ConsoleReporter)
+live_consoles: list[Console] = []
+
+
+def diagnostics_console() -> Console:
+    """Where a message goes while a command runs: stderr, or, while a progress bar is
+    live on a terminal and stderr is a terminal too, the bar's console, which prints
+    above the bar (text from a second console would land in the middle of it)."""
+    if live_consoles and err_console.is_terminal:
+        return live_consoles[-1]
+    return err_console
 _debug = False
 
 
@@ -96,8 +134,8 @@ def _show_warning(message, category, filename, lineno, file=None, line=None,
     """The library's own warnings (a tracker that failed, say) as one ``warning:`` line."""
     if not issubclass(category, ScratchnetWarning):
         return _python(message, category, filename, lineno, file, line)
-    err_console.print(f"[yellow]warning:[/] {cell(' '.join(str(message).split()))}",
-                      soft_wrap=True, highlight=False)
+    diagnostics_console().print(f"[yellow]warning:[/] {cell(' '.join(str(message).split()))}",
+                                soft_wrap=True, highlight=False)
 
 
 #: options people try, and the config key ``--set`` reaches instead

@@ -48,7 +48,7 @@ def predict(
     fmt: OutputFormat = typer.Option(OutputFormat.table, "--format", "-f",
                                      help="table (for people), csv or json (for programs)."),
 ):
-    """Predict with a run's best weights: one row per input example."""
+    """Predict with a run's weights (those eval uses): one row per input example."""
     from ..experiment import load_run
     from ..predict import predict_rows, read_inputs
     cfg, net, info, _ = load_run(run_dir)

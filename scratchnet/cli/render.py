@@ -11,6 +11,7 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
 from ..nn import Callback
+from .app import live_consoles
 
 
 def fmt(value, digits: int = 4) -> str:
@@ -32,19 +33,26 @@ def metric_columns(task: str) -> list[str]:
 
 
 class ConsoleReporter(Callback):
-    """What ``train`` shows while a run trains: a row per epoch on ``console`` (the
-    training loss; the validation columns at evaluations, with the health lines of
-    ``--health`` under them), and on ``bar_console``, when it is a terminal, one progress
-    bar for the whole run: the epoch, the epoch's running mean loss, samples per second,
-    time elapsed and the time the rest of the run will take. The bar is cleared when the
-    fit ends, is stopped (Ctrl-C) or fails (:meth:`close`); it is never left behind, and
-    where the bar's console is not a terminal (a log file, CI) there is none: the rows
+    """What ``train`` shows while a run trains, all on one ``console``: a row per epoch
+    (the training loss; the validation columns at evaluations, with the health lines of
+    ``--health`` under them) and, when the console is a terminal, one progress bar under
+    the rows for the whole run: the epoch, the epoch's running mean loss, samples per
+    second, the time elapsed and the time the rest of the run will take.
+
+    The rows are printed through the bar's own console, which lifts the bar, prints the
+    row and draws the bar again below it; a second console writing to the same terminal
+    would race the bar's redraws and leave pieces of it between the rows. The bar is
+    fitted to the terminal's width (a long experiment name is shortened, never the
+    times) and cleared when the fit ends, is stopped (Ctrl-C) or fails (:meth:`close`).
+    Where the console is not a terminal (a file, a pipe, CI) there is no bar: the rows
     are one plain line per epoch."""
 
-    def __init__(self, console: Console, name: str, bar_console: Console | None = None):
+    #: the narrowest bar and the widest (room beyond the narrowest goes to the name first)
+    BAR_MIN, BAR_MAX = 10, 40
+
+    def __init__(self, console: Console, name: str):
         self.console = console
         self.name = name
-        self.bar_console = console if bar_console is None else bar_console
         self.task = "classification"  # read from the trainer when the fit starts
         self.progress: Progress | None = None
         self.bar = None
@@ -55,23 +63,25 @@ class ConsoleReporter(Callback):
         self.batch_size = trainer.fit_args["batch_size"]
         self.task = trainer.history.task
         self._loss_sum, self._batches, self._seen, self._t0 = 0.0, 0, 0, time.perf_counter()
-        if self.bar_console.is_terminal:
-            from rich.progress import TimeElapsedColumn
-
-            self.progress = Progress(
-                TextColumn("[bold]{task.description}"), BarColumn(),
-                TextColumn("loss {task.fields[loss]}"), TextColumn("{task.fields[rate]}"),
-                TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn(),
-                console=self.bar_console, transient=True)
-            self.progress.start()
+        self._loss, self._rate = "-", None
 
     def on_epoch_start(self, trainer, epoch):
-        self._loss_sum, self._batches = 0.0, 0
-        if self.progress is not None:
-            description = f"{self.name} epoch {epoch + 1}/{self.epochs}"
-            if self.bar is None:
-                self.bar = self.progress.add_task(description, total=None, loss="-", rate="")
-            self.progress.update(self.bar, description=description)
+        self._loss_sum, self._batches, self._epoch = 0.0, 0, epoch
+        if self.progress is None and self.console.is_terminal:  # the fit's first epoch
+            from rich.progress import TimeElapsedColumn
+
+            self._bar_column = BarColumn(bar_width=self.BAR_MIN)
+            self.progress = Progress(
+                TextColumn("{task.description}", style="bold", markup=False),
+                self._bar_column, TextColumn("{task.fields[after]}", markup=False),
+                TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn(),
+                console=self.console, transient=True)
+            self.bar = self.progress.add_task("", total=None, after="")
+            self._show()
+            self.progress.start()
+            live_consoles.append(self.console)
+        if self.progress is not None:  # drawn at least once an epoch, however busy the CPU
+            self._show(refresh=True)
 
     def on_batch_end(self, trainer, epoch, batch, n_batches, loss):
         self._loss_sum += loss
@@ -83,10 +93,17 @@ class ConsoleReporter(Callback):
         if self._seen == self.batch_size:  # the fit's first batch: a resumed run starts part-way
             self.progress.reset(self.bar, total=self.epochs * n_batches, completed=done)
         if batch % 20 == 0 or batch + 1 == n_batches:
-            rate = self._seen / max(time.perf_counter() - self._t0, 1e-9)
-            self.progress.update(self.bar, completed=done, total=self.epochs * n_batches,
-                                 loss=f"{self._loss_sum / self._batches:.4f}",
-                                 rate=f"{rate:,.0f} samples/s")
+            self._rate = self._seen / max(time.perf_counter() - self._t0, 1e-9)
+            self._loss = f"{self._loss_sum / self._batches:.4f}"
+            self._show(completed=done, total=self.epochs * n_batches)
+
+    def _show(self, refresh: bool = False, **counts) -> None:
+        """Update the bar, its texts fitted to the console's width as it is now."""
+        description, after, self._bar_column.bar_width = bar_layout(
+            self.console.width, self.name, f"epoch {self._epoch + 1}/{self.epochs}",
+            self._loss, self._rate)
+        self.progress.update(self.bar, description=description, after=after, refresh=refresh,
+                             **counts)
 
     def on_epoch_end(self, trainer, epoch):
         row = trainer.history.last_row()
@@ -115,6 +132,31 @@ class ConsoleReporter(Callback):
         if self.progress is not None:
             self.progress.stop()
             self.progress = None
+            live_consoles.remove(self.console)
+
+
+def bar_layout(width: int, name: str, epoch: str, loss: str,
+               rate: float | None) -> tuple[str, str, int]:
+    """The progress bar's line fitted to a terminal ``width`` columns wide:
+    ``(description, the text after the bar, the bar's width)``, laid out as
+    ``NAME epoch 3/8 BAR loss 0.0281 50,977 samples/s 0:00:01 ETA 0:00:02``.
+
+    The epoch, the loss, the times and "ETA" always keep their room; the rate is written
+    ``50,977/s`` under 100 columns; the bar takes 10 to 40 columns; the experiment name
+    gets what is left, cut short with an ellipsis (left out when under 4 columns are
+    left). The line stays a column short of ``width``, so no terminal wraps it."""
+    unit = " samples/s" if width >= 100 else "/s"
+    after = f"loss {loss}" + (f" {rate:,.0f}{unit}" if rate is not None else "")
+    # six columns, a space between each: name epoch | bar | after | elapsed | ETA | remaining;
+    # the text after the bar has the room of a usual one before it is known (a steady line)
+    times = len("0:00:00") * 2 + len("ETA")
+    usual = max(len(after), len(f"loss 0.0000 000,000{unit}"))
+    room = width - 1 - (len(epoch) + usual + times + 6)  # for the name and the bar
+    bar_min, bar_max = ConsoleReporter.BAR_MIN, ConsoleReporter.BAR_MAX
+    if len(name) > room - bar_min:
+        name = name[:room - bar_min - 1] + "…" if room - bar_min >= 4 else ""
+    bar = min(bar_max, max(bar_min, room - len(name)))
+    return (f"{name} {epoch}" if name else epoch), after, bar
 
 
 def _sci(value) -> str:
@@ -122,17 +164,18 @@ def _sci(value) -> str:
 
 
 def health_lines(health: list[dict]) -> list[str]:
-    """An evaluation's per-layer health (``train --health``) as indented table lines: the
-    activations' mean and spread, the dead, inactive and saturated shares, and the weights'
-    gradient norm and update-to-weight ratio (the biases' are in metrics.jsonl)."""
+    """An evaluation's per-layer health (``train --health``) as indented table lines, 79
+    columns wide: the activations' mean and spread, the dead, inactive and saturated
+    shares, and the weights' gradient norm and update-to-weight ratio (the biases' are
+    in metrics.jsonl)."""
     if not health:
         return []
-    lines = [f"{'':6} {'layer':>5} {'activation':<11} {'mean':>7} {'std':>7} {'dead':>7} "
+    lines = [f"  {'layer':>5} {'activation':<10} {'mean':>7} {'std':>6} {'dead':>7} "
              f"{'inactive':>8} {'saturated':>9} {'|grad W|':>8} {'update/W':>8}"]
     for h in health:
         w = h["params"].get("W", {})
-        lines.append(f"{'':6} {h['layer']:>5} {h['activation'] or '-':<11} {h['mean']:>7.3f} "
-                     f"{h['std']:>7.3f} {pct(h['dead']):>7} {pct(h.get('inactive')):>8} "
+        lines.append(f"  {h['layer']:>5} {h['activation'] or '-':<10} {h['mean']:>7.3f} "
+                     f"{h['std']:>6.3f} {pct(h['dead']):>7} {pct(h.get('inactive')):>8} "
                      f"{pct(h['saturated']):>9} "
                      f"{_sci(w.get('grad_norm')):>8} {_sci(w.get('update_ratio')):>8}")
     return lines
@@ -140,20 +183,24 @@ def health_lines(health: list[dict]) -> list[str]:
 
 class DownloadBar:
     """The progress callback the library's downloads report to, ``bar(file, done,
-    total)``: a transient bar per file on the console, only when something downloads.
-    ``active`` while a file is under way (from its first call to the one that says it is
-    complete, ``done == total``), so Ctrl-C can stop a download at once; ``current`` is
-    the file's name. Use as a context manager so the bars are cleared at the end."""
+    total)``: a transient bar for the file under way on the console, cleared as soon as
+    the file is in (a training bar comes next on the same terminal). ``active`` while a
+    file is under way (from its first call to the one that says it is complete,
+    ``done == total``), so Ctrl-C can stop a download at once; ``current`` is the file's
+    name. Use as a context manager so that a bar is cleared however the download ends."""
 
     def __init__(self, console: Console):
         self.console = console
         self.progress: Progress | None = None
-        self.tasks: dict[str, int] = {}
+        self.task = None
         self.active = False
         self.current: str | None = None
 
     def __call__(self, name: str, done: int, total: int | None) -> None:
-        self.active, self.current = total is None or done < total, name
+        finished = total is not None and done >= total
+        self.active, self.current = not finished, name
+        if finished and self.progress is None:  # its bar is gone already
+            return
         if self.progress is None:
             from rich.progress import DownloadColumn, TransferSpeedColumn
 
@@ -161,9 +208,10 @@ class DownloadBar:
                                      DownloadColumn(), TransferSpeedColumn(),
                                      console=self.console, transient=True)
             self.progress.start()
-        if name not in self.tasks:
-            self.tasks[name] = self.progress.add_task(name, total=total)
-        self.progress.update(self.tasks[name], completed=done, total=total)
+            self.task = self.progress.add_task(name, total=total)
+        self.progress.update(self.task, description=name, completed=done, total=total)
+        if finished:
+            self.__exit__()
 
     def __enter__(self) -> "DownloadBar":
         return self
@@ -174,6 +222,22 @@ class DownloadBar:
             self.progress = None
 
 
+#: a run's ``weights`` (summary.json) -> which weights weights.safetensors holds
+KEPT = {"best": "the best evaluation", "last": "the last", "notebook": "by the notebook's rule",
+        "best so far": "the best evaluation so far"}
+
+
+def kept_weights(summary: dict) -> str:
+    """Which weights a run folder holds (:data:`scratchnet.runs.WEIGHTS_RULE`), as its
+    summary says: ``epoch 12, the best evaluation``, ``epoch 20, the last``, ``epoch 15,
+    by the notebook's rule``, ``epoch 2, the best evaluation so far`` or, for a run
+    stopped before its first evaluation, ``not evaluated yet``."""
+    kept, epoch = summary.get("weights"), summary.get("weights_epoch")
+    if kept == "unevaluated":
+        return "not evaluated yet"
+    return f"epoch {epoch}, {KEPT[kept]}" if kept in KEPT and epoch is not None else "-"
+
+
 def summary_table(summary: dict) -> Table:
     table = Table(title=f"{summary['name']}: {summary['status']}", show_header=False, box=None)
     test = summary.get("test") or {}
@@ -181,9 +245,7 @@ def summary_table(summary: dict) -> Table:
         if key in test:
             table.add_row(f"test {key}", pct(test[key]) if key == "accuracy" else fmt(test[key]))
     table.add_row("best epoch", fmt(summary.get("best_epoch")))
-    kept = summary.get("weights_epoch")
-    if kept is not None and kept != summary.get("best_epoch"):  # last, or the notebook's E - 1
-        table.add_row("weights from", f"epoch {kept} ({summary.get('weights')})")
+    table.add_row("weights", kept_weights(summary))
     table.add_row("epochs run", fmt(summary.get("epochs_run")))
     table.add_row("stopped early", "yes" if summary.get("stopped_early") else "no")
     if summary.get("seconds") is not None:
@@ -211,14 +273,15 @@ def _natural(texts) -> int:
 
 
 def fitted_tables(title: str, labels: list[str], fields: list[str],
-                  cells: list[list[str]], width: int) -> list[Table]:
+                  cells: list[list[str]], width: int, section: int = 0) -> list[Table]:
     """Tables of ``cells[run][field]`` laid out for a terminal ``width`` wide, nothing cut:
     one row per run when that fits; else turned so each run is a column (fields down the
-    side); else those columns in as many tables as it takes. Cells wrap, never end in
-    an ellipsis."""
+    side, a rule under the first ``section`` of them); else those columns in as many
+    tables as it takes. Cells wrap, never end in an ellipsis."""
     # a column's width: its widest text and 3 for the padding and the rule beside it
+    columns_of_fields = [labels, *zip(*cells)] if cells else [labels]
     wide = 1 + sum(3 + _natural([name, *col]) for name, col in
-                   zip(["run", *fields], zip(labels, *zip(*cells)) if cells else []))
+                   zip(["run", *fields], columns_of_fields))
     if wide <= width:
         table = Table(title=title)
         for i, name in enumerate(["run", *fields]):
@@ -241,7 +304,8 @@ def fitted_tables(title: str, labels: list[str], fields: list[str],
         for label in labels[start:end]:
             table.add_column(label, justify="right", overflow="fold")
         for j, name in enumerate(fields):
-            table.add_row(name, *[row[j] for row in cells[start:end]])
+            table.add_row(name, *[row[j] for row in cells[start:end]],
+                          end_section=j + 1 == section)
         tables.append(table)
         start = end
     return tables

@@ -13,6 +13,14 @@ import signal
 from ..nn import Callback
 
 
+def say(message: bytes) -> None:
+    """One line on stderr from a signal handler (a plain write: a rich console may be in
+    the middle of a print on this thread). On a terminal it first clears the line the
+    cursor is on, which holds the progress bar (and the ``^C`` the terminal echoed):
+    the bar is drawn again below the message, none of it is left above."""
+    os.write(2, (b"\r\x1b[2K" if os.isatty(2) else b"\n") + message + b"\n")
+
+
 class SignalStop:
     """While the ``with`` block runs, SIGINT and SIGTERM call :meth:`first` (once: a
     second signal quits the process at once). ``signum`` is the first signal that came."""
@@ -47,7 +55,7 @@ class SignalStop:
 
     def _handle(self, signum, frame):
         if self.signum is not None:
-            os.write(2, b"\nstopping now\n")
+            say(b"stopping now")
             os._exit(128 + signum)
         self.signum = signum
         self.first(signum)
@@ -62,8 +70,7 @@ class StopWorkers(SignalStop):
     command record what finished."""
 
     def first(self, signum: int) -> None:
-        os.write(2, b"\nstopping the workers and recording what finished "
-                    b"(Ctrl-C again to quit now)\n")
+        say(b"stopping the workers and recording what finished (Ctrl-C again to quit now)")
         raise KeyboardInterrupt
 
 
@@ -82,10 +89,10 @@ class GracefulStop(SignalStop, Callback):
 
     def first(self, signum: int) -> None:
         if self.download is not None and self.download.active:
-            os.write(2, b"\nstopping the download\n")
+            say(b"stopping the download")
             raise KeyboardInterrupt
         # (before training starts, "this batch" is the first: on_fit_start applies it)
-        os.write(2, b"\nstopping at the end of this batch and saving (Ctrl-C again to quit now)\n")
+        say(b"stopping at the end of this batch and saving (Ctrl-C again to quit now)")
         if self.trainer is not None:
             self.trainer.stop_requested = True
 

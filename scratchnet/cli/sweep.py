@@ -21,13 +21,26 @@ if TYPE_CHECKING:  # loaded when a command runs, so that --help starts at once
     from ..sweep import SweepFolder, SweepTable
 
 HEADERS = {"accuracy": "test accuracy", "mae": "test MAE", "rmse": "test RMSE", "r2": "test R²",
-           "test_loss": "test loss", "val_loss": "val loss", "epochs": "epochs",
+           "test_loss": "test loss", "val_loss": "val loss", "epochs": "epochs run",
            "seconds": "seconds", "best_epoch": "best epoch"}
 
 
 class Executor(str, Enum):
     local = "local"
     dask = "dask"
+
+
+EXECUTOR_HELP = "local: worker processes; dask: an existing Dask cluster (--address)."
+ADDRESS_HELP = "The Dask scheduler, tcp://HOST:PORT (with --executor dask)."
+WORKER_TIMEOUT_HELP = "How long a Dask cluster may have no workers before the {} stops."
+
+
+def check_executor(executor: Executor, address: str | None) -> None:
+    """--executor and --address, as sweep and tune take them."""
+    if executor == Executor.dask and not address:
+        raise ConfigError("--executor dask needs --address tcp://HOST:PORT of a running scheduler")
+    if address and executor != Executor.dask:
+        raise ConfigError("--address is for --executor dask")
 
 
 def _value(metric: str, v) -> str:
@@ -118,10 +131,8 @@ def sweep(
     overrides: Optional[List[str]] = typer.Option(None, "--set", help=SET_HELP),
     jobs: Optional[int] = typer.Option(None, "--jobs", "-j", min=1, help="Worker processes "
                                        "(default: the number of cores; 1 runs in this process)."),
-    executor: Executor = typer.Option(Executor.local, "--executor", help="local: worker "
-                                      "processes; dask: an existing Dask cluster (--address)."),
-    address: Optional[str] = typer.Option(None, "--address", help="The Dask scheduler, "
-                                          "tcp://HOST:PORT (with --executor dask)."),
+    executor: Executor = typer.Option(Executor.local, "--executor", help=EXECUTOR_HELP),
+    address: Optional[str] = typer.Option(None, "--address", help=ADDRESS_HELP),
     out: Path = typer.Option(Path("sweeps"), "--out", help="Where sweep folders go."),
     resume: Optional[Path] = typer.Option(None, "--resume", help="Continue the sweep in this "
                                           "sweep folder; finished runs are not run again."),
@@ -136,8 +147,8 @@ def sweep(
     max_runs: int = typer.Option(MAX_RUNS, "--max-runs", min=1, metavar="N", help="Refuse a "
                                  "plan of more than N runs (grid points x seeds)."),
     worker_timeout: float = typer.Option(WORKER_TIMEOUT, "--worker-timeout", min=0.1,
-                                         metavar="SECONDS", help="How long a Dask cluster "
-                                         "may have no workers before the sweep stops."),
+                                         metavar="SECONDS",
+                                         help=WORKER_TIMEOUT_HELP.format("sweep")),
 ):
     """Train a grid of config values x seeds in parallel; table of mean ± std per point.
 
@@ -145,10 +156,7 @@ def sweep(
     results.csv and results.json, and sweep.json, from which --resume continues."""
     if best_by is not None and best_by not in SELECTABLE:
         raise ConfigError(f"--best-by {best_by!r}: expected one of {', '.join(SELECTABLE)}")
-    if executor == Executor.dask and not address:
-        raise ConfigError("--executor dask needs --address tcp://HOST:PORT of a running scheduler")
-    if address and executor != Executor.dask:
-        raise ConfigError("--address is for --executor dask")
+    check_executor(executor, address)
     tracking = tracking_overrides(mlflow, mlflow_uri)
     if resume is not None and tracking:
         raise ConfigError(f"--resume logs to MLflow as the sweep did ({resume / STATE}); "
@@ -250,18 +258,19 @@ def compare(
     paths: List[Path] = typer.Argument(..., help="Run folders and/or sweep folders."),
     json_out: bool = typer.Option(False, "--json", help="JSON on stdout, nothing else."),
 ):
-    """A table of runs: the config keys that differ between them, and their metrics."""
+    """A table of runs: the config keys (and where they ran: environment.*) that differ
+    between them, and their metrics."""
     from ..config.diff import differing_keys, flatten, short_keys, show_value
-    from ..compare import expand_paths, read_run
+    from ..compare import compared, expand_paths, in_config_order, read_run
     from .render import fitted_tables, run_labels_short
     records = [read_run(d) for d in expand_paths(paths)]
-    keys = differing_keys([r["config"] for r in records])
+    keys = in_config_order(differing_keys([compared(r) for r in records]))
     names = short_keys(keys)
     metrics = _run_metrics(records)
     if json_out:
         out = {"keys": keys, "runs": []}
         for r in records:
-            flat = flatten(r["config"])
+            flat = flatten(compared(r))
             out["runs"].append({"run_dir": r["run_dir"], "name": r["name"], "status": r["status"],
                                 "config": {k: flat.get(k) for k in keys}, "metrics": r["metrics"]})
         emit_json(out)
@@ -272,12 +281,12 @@ def compare(
         [HEADERS[m] + (" (%)" if m == "accuracy" else "") for m in metrics]
     cells = []
     for r in records:
-        flat = flatten(r["config"])
+        flat = flatten(compared(r))
         cells.append([cell(show_value(flat.get(k, "-"))) for k in keys] + [cell(r["status"])]
                      + [_value(m, r["metrics"].get(m)) for m in metrics])
     console = make_console()
     labels = [cell(label) for label in run_labels_short([r["name"] for r in records])]
-    for table in fitted_tables(title, labels, fields, cells, console.width):
+    for table in fitted_tables(title, labels, fields, cells, console.width, len(keys)):
         console.print(table)
     for label, r in zip(labels, records):  # which folder each label is
         console.print(f"{label}: {cell(Path(r['run_dir']).name)}", highlight=False)

@@ -9,6 +9,7 @@ from typing import List, Optional
 
 import typer
 
+from ..constants import WEIGHTS_RULE
 from ..errors import ConfigError, DataError, DivergenceError
 from .app import EXIT_FAILURE, app, cell, emit_json, err_console, human_console, make_console
 
@@ -41,6 +42,16 @@ def _loading(cfg, plan) -> str:
     return f"loading {cell(data.name)} ({data.n_train:,} + {data.n_test:,} {each})"
 
 
+def _header(console, cfg, plan) -> None:
+    """``training NAME: 2 layers, 8 epochs; loading ...`` on one line, or broken after
+    the ``;`` where the terminal is narrower than that (rather than in a word)."""
+    name = f"training {cfg.name}"
+    what = f": {len(cfg.model.layers)} layers, {cfg.train.epochs} epochs;"
+    loading = _loading(cfg, plan)
+    apart = "\n" if len(name + what) + 1 + len(loading) > console.width else " "
+    console.print(f"[bold]{cell(name)}[/]{what}{apart}{loading}", highlight=False)
+
+
 def _plan_or_failure(cfg, data_dir: Path | None):
     from ..experiment import plan_experiment
     try:
@@ -69,7 +80,8 @@ def train(
     mlflow_uri: Optional[str] = typer.Option(None, "--mlflow-uri", metavar="URI", help=MLFLOW_URI_HELP),
 ):
     """Train each experiment, writing a run folder for each."""
-    from .render import ConsoleReporter, DownloadBar, comparison_table, summary_table
+    from .render import (ConsoleReporter, DownloadBar, comparison_table, kept_weights,
+                         summary_table)
     from .signals import GracefulStop
     from ..config import load_config
     import numpy as np
@@ -96,10 +108,9 @@ def train(
     for cfg, plan in zip(cfgs, plans):
         download = DownloadBar(err_console)
         stop = GracefulStop(download)
-        reporter = None if console is None else ConsoleReporter(console, cfg.name, err_console)
+        reporter = None if console is None else ConsoleReporter(console, cfg.name)
         if console is not None:
-            console.print(f"[bold]training {cell(cfg.name)}[/]: {len(cfg.model.layers)} layers, "
-                          f"{cfg.train.epochs} epochs; {_loading(cfg, plan)}", highlight=False)
+            _header(console, cfg, plan)
         try:
             if isinstance(plan, DataError):
                 raise plan
@@ -114,9 +125,13 @@ def train(
                                           highlight=False, soft_wrap=True)
                     if reporter is not None:
                         trainer.callbacks.append(reporter)
-                result = train_experiment(cfg, out=out, data_dir=str(data_dir) if data_dir else None,
-                                          resume=resume, on_start=on_start, progress=download,
-                                          plan=plan)
+                try:
+                    result = train_experiment(cfg, out=out, data_dir=str(data_dir) if data_dir
+                                              else None, resume=resume, on_start=on_start,
+                                              progress=download, plan=plan)
+                finally:  # before any message: a failed or stopped run leaves no bar behind
+                    if reporter is not None:
+                        reporter.close()
         except KeyboardInterrupt:  # GracefulStop stopped a download: no run folder yet
             if stop.signum is None:
                 raise
@@ -133,9 +148,6 @@ def train(
             if json_out:
                 emit_json({"name": cfg.name, "status": status, "error": str(e)})
             continue
-        finally:
-            if reporter is not None:  # a failed or stopped run leaves no bar behind
-                reporter.close()
         summary = result.summary
         summaries.append(summary)
         if plot:
@@ -146,8 +158,9 @@ def train(
         if console is not None:
             console.print(summary_table(summary))
         if result.status == "interrupted":
-            err_console.print(f"interrupted: best weights, checkpoint and metrics saved in "
-                              f"{result.run_dir}\nresume with: scratchnet train --resume "
+            err_console.print(f"interrupted: weights ({kept_weights(summary)}), checkpoint "
+                              f"and metrics saved in {result.run_dir}\n"
+                              "resume with: scratchnet train --resume "
                               f"{shlex.quote(str(result.run_dir))}",
                               highlight=False, soft_wrap=True, markup=False)
             raise typer.Exit(stop.exit_code)
@@ -157,7 +170,8 @@ def train(
         raise typer.Exit(EXIT_FAILURE)
 
 
-@app.command("eval")
+@app.command("eval", help=f"Evaluate a run's weights on the test split. The weights: "
+             f"{WEIGHTS_RULE}.")
 def eval_(
     run_dir: Path = typer.Argument(..., help="A run folder written by `scratchnet train`."),
     json_out: bool = typer.Option(False, "--json", help="One JSON object on stdout, nothing else."),
@@ -167,16 +181,10 @@ def eval_(
     examples: int = typer.Option(10, "--examples", min=1, metavar="N", help="How many test "
                                  "examples --proba shows (the first N)."),
 ):
-    """Evaluate a run's best weights on the test split."""
-    from ..experiment import config_edited, evaluate_run, load_run
+    from ..experiment import evaluate_run, load_run
     from .render import fmt, pct
-    from .. import runs
     from ..predict import top_classes
-    loaded = cfg, _, info, summary = load_run(run_dir)
-    if config_edited(run_dir, summary):
-        err_console.print(f"[yellow]warning:[/] {cell(str(run_dir / runs.CONFIG))} was edited after "
-                          "training (its hash differs from the one stored in summary.json)",
-                          soft_wrap=True)
+    loaded = cfg, _, info, _ = load_run(run_dir)  # (it warns of a config edited since)
     report = evaluate_run(run_dir, str(data_dir) if data_dir else None, loaded)
     result = {"name": cfg.name, "run_dir": str(run_dir), "task": info["task"],
               "test": report.scores}

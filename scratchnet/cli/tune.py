@@ -3,16 +3,18 @@
 from __future__ import annotations
 
 import shlex
+from contextlib import ExitStack
 from enum import Enum
 from pathlib import Path
 from typing import TYPE_CHECKING, List, Optional
 
 import typer
 
-from ..errors import ConfigError
+from ..errors import ConfigError, ScratchnetError
 from ..constants import (MAX_RUNS, TUNE_DIRECTIONS, TUNE_FORMS as FORMS, TUNE_METRICS, TUNE_PRUNERS,
-                         TUNE_SAMPLERS, TUNE_STATE as STATE)
+                         TUNE_SAMPLERS, TUNE_STATE as STATE, WORKER_TIMEOUT)
 from .app import EXIT_FAILURE, app, cell, emit_json, err_console, human_console
+from .sweep import ADDRESS_HELP, EXECUTOR_HELP, WORKER_TIMEOUT_HELP, Executor, check_executor
 from .train import SET_HELP
 
 if TYPE_CHECKING:  # loaded when a command runs, so that --help starts at once
@@ -126,7 +128,13 @@ def tune(
     storage: Optional[str] = typer.Option(None, "--storage", metavar="URL", help="The study's "
                                           "optuna storage (default: sqlite:///<tune folder>/study.db)."),
     overrides: Optional[List[str]] = typer.Option(None, "--set", help=SET_HELP),
-    jobs: int = typer.Option(1, "--jobs", "-j", min=1, help="Worker processes sharing the study."),
+    jobs: int = typer.Option(1, "--jobs", "-j", min=1, help="Worker processes sharing the study "
+                             "(--executor local)."),
+    executor: Executor = typer.Option(Executor.local, "--executor", help=EXECUTOR_HELP),
+    address: Optional[str] = typer.Option(None, "--address", help=ADDRESS_HELP),
+    worker_timeout: float = typer.Option(WORKER_TIMEOUT, "--worker-timeout", min=0.1,
+                                         metavar="SECONDS",
+                                         help=WORKER_TIMEOUT_HELP.format("tune")),
     out: Path = typer.Option(Path("tunes"), "--out", help="Where tune folders go."),
     resume: Optional[Path] = typer.Option(None, "--resume", help="Continue the study in this "
                                           "tune folder (its finished trials count)."),
@@ -144,32 +152,46 @@ def tune(
     best.yaml, the best trial's config, which `scratchnet train` runs."""
     from ..tune import TuneFolder, create
     from ..config import load_config
+    from ..sweep import dask_client
     from .. import runs
     data = str(data_dir) if data_dir else None
-    if resume is not None:
-        given = [config, space, overrides, metric, direction, pruner, sampler, seed, storage]
-        if any(v is not None and v != [] for v in given):
-            raise ConfigError(f"--resume takes the plan from {resume / STATE}; leave out "
-                              f"{', '.join(PLAN_OPTIONS)} (--trials sets a new total)")
-        folder = TuneFolder.open(resume)
-    else:
-        if config is None:
-            raise ConfigError("tune needs an experiment file (or --resume TUNE_DIR)")
-        runs.check_out_dir(out)
-        cfg = load_config(config, overrides)
-        values, origins = _space_options(space)
-        folder = create(out, cfg, values, origins=origins, data_dir=data, source=str(config),
-                        trials=trials, metric=metric and metric.value,
-                        direction=direction and direction.value, pruner=pruner and pruner.value,
-                        sampler=sampler and sampler.value, seed=seed, storage=storage,
-                        max_runs=max_runs)
-    _run(folder, trials if resume is not None else None, jobs, data, top, json_out, quiet,
-         max_runs)
+    check_executor(executor, address)
+    with ExitStack() as stack:
+        if resume is not None:
+            given = [config, space, overrides, metric, direction, pruner, sampler, seed, storage]
+            if any(v is not None and v != [] for v in given):
+                raise ConfigError(f"--resume takes the plan from {resume / STATE}; leave out "
+                                  f"{', '.join(PLAN_OPTIONS)} (--trials sets a new total)")
+            folder = TuneFolder.open(resume)
+        else:
+            if config is None:
+                raise ConfigError("tune needs an experiment file (or --resume TUNE_DIR)")
+            runs.check_out_dir(out)
+            cfg = load_config(config, overrides)
+            values, origins = _space_options(space)
+        # before a new folder: an unreachable cluster leaves none
+        if address:
+            from ..tune.cluster import require_grpc
+            require_grpc()
+        client = stack.enter_context(dask_client(address)) if address else None
+        if resume is None:
+            folder = create(out, cfg, values, origins=origins, data_dir=data, source=str(config),
+                            trials=trials, metric=metric and metric.value,
+                            direction=direction and direction.value,
+                            pruner=pruner and pruner.value, sampler=sampler and sampler.value,
+                            seed=seed, storage=storage, max_runs=max_runs)
+        where = f"on the Dask cluster at {address}" if client is not None else \
+            f"{jobs} process{'es' if jobs != 1 else ''}"
+        resume_line = f"scratchnet tune --resume {shlex.quote(str(folder.path))}" + (
+            f" --executor dask --address {shlex.quote(address)}" if client is not None else "")
+        _run(folder, trials if resume is not None else None, jobs, data, top, json_out, quiet,
+             max_runs, dict(client=client, worker_timeout=worker_timeout), where, resume_line)
 
 
-def _run(folder: TuneFolder, trials, jobs, data_dir, top, json_out, quiet, max_runs) -> None:
+def _run(folder: TuneFolder, trials, jobs, data_dir, top, json_out, quiet, max_runs, cluster,
+         where, resume_line) -> None:
     from .signals import StopWorkers
-    from ..tune import finished, run_study, summarize, trial_row
+    from ..tune import OUTCOMES, finished, run_study, summarize, trial_row
     from ..config.diff import short_keys
     s = folder.state
     names = short_keys([d.key for d in folder.space])
@@ -181,9 +203,8 @@ def _run(folder: TuneFolder, trials, jobs, data_dir, top, json_out, quiet, max_r
         what = (f"{done[0]} of {total} trials finished" if done[0]
                 else f"{total} trial{'s' if total != 1 else ''}")
         err_console.print(f"tune [bold]{cell(s['name'])}[/]: {what}, {s['metric']} "
-                          f"{s['direction']}d, {s['pruner']} pruner, {jobs} process"
-                          f"{'es' if jobs != 1 else ''}, in {cell(str(folder.path))}",
-                          highlight=False, soft_wrap=True)
+                          f"{s['direction']}d, {s['pruner']} pruner, {where}, in "
+                          f"{cell(str(folder.path))}", highlight=False, soft_wrap=True)
         if done[0] >= total:
             err_console.print(f"the study already has its {total} trials; none run (raise the "
                               "total with --trials N)", highlight=False, soft_wrap=True)
@@ -192,7 +213,7 @@ def _run(folder: TuneFolder, trials, jobs, data_dir, top, json_out, quiet, max_r
         row = trial_row(folder, trial)
         if row["status"] == "interrupted":
             return
-        done[0] += 1
+        done[0] += row["status"] in OUTCOMES  # a trial lost with its worker does not count
         if not quiet:
             err_console.print(_trial_line(row, done[0], total, names, s["metric"]),
                               highlight=False, soft_wrap=True)
@@ -201,13 +222,18 @@ def _run(folder: TuneFolder, trials, jobs, data_dir, top, json_out, quiet, max_r
     try:
         with stop:
             study = run_study(folder, trials=trials, jobs=jobs, data_dir=data_dir,
-                              on_trial=on_trial, max_runs=max_runs)
+                              on_trial=on_trial, max_runs=max_runs, **cluster)
     except KeyboardInterrupt:  # Ctrl-C or SIGTERM: the workers are stopped by now
         done[0] = len(finished(load_study(folder)))  # workers may have finished unreported ones
         err_console.print(f"interrupted: {done[0]} of {total} trials finished; resume with: "
-                          f"scratchnet tune --resume {shlex.quote(str(folder.path))}",
-                          highlight=False, soft_wrap=True, markup=False)
+                          f"{resume_line}", highlight=False, soft_wrap=True, markup=False)
         raise typer.Exit(stop.exit())
+    except ScratchnetError as e:  # a cluster without workers (a bad config needs no resume)
+        if isinstance(e, ConfigError):
+            raise
+        done[0] = len(finished(load_study(folder)))
+        raise ScratchnetError(f"{e}; {done[0]} of {total} trials finished in {folder.path}; "
+                              f"resume with: {resume_line}") from None
     table = summarize(folder, study)
     if json_out:
         emit_json(table.to_dict())

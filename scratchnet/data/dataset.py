@@ -7,6 +7,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..errors import DataError
+from ..files import size_text
 
 TASKS = ("classification", "regression")
 
@@ -23,7 +24,9 @@ class Dataset:
     classes:  class labels in index order (``classes[y]`` is the label of y); [] for
               regression.
     feature_names: one name per column of X.
-    image_shape:   (rows, cols) when each row of X is a flattened image, else None.
+    image_shape:   (rows, cols) when each row of X flattens a 2-D sample, else None: an
+              image, or a sequence of rows steps of cols features (which a recurrent
+              first layer reads row by row: :func:`~scratchnet.data.sequence_shape_of`).
     channels: the images' channels (1 for grayscale); a row holds channels*rows*cols
               values in (channel, row, col) order.
     source:   where it was read from (the folder of IDX files, the CSV file), or None for
@@ -94,6 +97,20 @@ def sample_shape_of(data) -> tuple[int, int, int] | None:
     if not data.image_shape:
         return None
     return (int(data.channels), *(int(n) for n in data.image_shape))
+
+
+def check_memory(path, what: str, n_bytes: int) -> None:
+    """A DataError when reading ``path`` would hold more than the share of the machine's
+    memory a run may use (what ``validate`` plans with:
+    :data:`~scratchnet.experiment.plan.MEMORY_SHARE`), checked before it is read:
+    ``what`` says what it holds (``"its arrays"``)."""
+    from ..experiment.plan import MEMORY_SHARE, physical_memory
+
+    budget = MEMORY_SHARE * physical_memory()
+    if n_bytes > budget:
+        raise DataError(f"{path}: {what} would take {size_text(n_bytes)} of memory, more "
+                        f"than the {size_text(int(budget))} this machine can give "
+                        f"({MEMORY_SHARE:.0%} of its memory)")
 
 
 def canonical_name(name) -> str:

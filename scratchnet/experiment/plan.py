@@ -29,7 +29,19 @@ from .build import (build_layer, build_loss, build_network, build_optimizer, dat
 MEMORY_SHARE = 0.8
 #: rows evaluated at once (:func:`scratchnet.nn.evaluate`'s batch)
 EVAL_BATCH = 2048
-_GIB = 1 << 30
+_MIB, _GIB = 1 << 20, 1 << 30
+#: what a training process holds before it reads any data: Python, NumPy, the engine
+#: and the command line; and what importing scikit-learn adds to it, which reads the
+#: bundled sets and splits a CSV file (measured by benchmarks/memory.py, as is the
+#: factor below)
+PROCESS_BYTES, SKLEARN_BYTES = 57 * _MIB, 85 * _MIB
+#: the data sets that come split, read without scikit-learn
+PRESPLIT_SETS = ("mnist", "fashion_mnist", "npz")
+#: the data sets of 8-bit images, kept a byte a value (scaled batch by batch)
+BYTE_SETS = ("mnist", "fashion_mnist")
+#: a pass's working memory over the activations its layers keep: the temporaries that
+#: make them (a convolution's columns, BLAS's packing buffers) and the allocator's slack
+WORKING_FACTOR = 2.3
 
 
 @dataclass
@@ -95,7 +107,7 @@ def plan_experiment(cfg: ExperimentConfig, data_dir: str | None = None,
         _plan_rows(cfg, plan, mistakes)
         if net is not None:
             _plan_network(cfg, net, plan, mistakes)
-            _plan_memory(cfg, optimizer, plan, mistakes)
+            _plan_memory(cfg, net, optimizer, plan, mistakes)
     if mistakes.lines:
         raise ConfigErrors(mistakes.lines)
     return plan
@@ -199,32 +211,41 @@ def input_shape(cfg: ExperimentConfig, data: Description, net: NeuralNetwork) ->
     return tuple(shape)
 
 
-def _plan_memory(cfg: ExperimentConfig, optimizer, plan: Plan, mistakes: _Mistakes) -> None:
-    """Bytes training will hold at its peak, checked against the machine's memory.
+def _plan_memory(cfg: ExperimentConfig, net: NeuralNetwork, optimizer, plan: Plan,
+                 mistakes: _Mistakes) -> None:
+    """Bytes the training process will hold at its peak (its resident memory), checked
+    against the machine's memory. ``benchmarks/memory.py`` (in ``make bench``) sets
+    each estimate beside the peak of the real run; the shipped configs are within 30%.
 
-    Parameters: value, gradient, the optimizer's slots, the best copy early stopping
-    keeps and the copies a checkpoint makes (2). Activations: what each layer keeps for
-    the backward pass (:meth:`~scratchnet.nn.Layer.activation_size`: an output per
-    operation, a convolution's columns), twice over (the gradients flowing back) for a
-    training batch, and once for an evaluation batch. Data: the prepared training,
-    validation and test arrays, and the source they came from (8 bytes a value at most).
-    A mistake points at the layer that takes over half of it, else at the batch size or
-    the data."""
+    Process: Python, NumPy and the engine (:data:`PROCESS_BYTES`), and scikit-learn
+    for the data it reads or splits (:data:`SKLEARN_BYTES`). Data: the training, validation
+    and test rows, a byte a value for 8-bit images (scaled batch by batch), else the
+    source in float64 and its scaled copy. Parameters: value, gradient, the optimizer's
+    slots, the best copy early stopping keeps and the copies a checkpoint makes (2).
+    Activations: the larger pass, a training batch or an evaluation batch (as many rows
+    as :meth:`~scratchnet.nn.NeuralNetwork.inference_batch_size` allows), each sample's
+    input and what its layers keep (:meth:`~scratchnet.nn.Layer.activation_size`),
+    times :data:`WORKING_FACTOR`. A mistake points at the layer that takes over half
+    of it (its width: ``neurons``, ``out_channels``, or ``kernel_size`` where the
+    columns of its convolution are the bulk), else at the batch size or the data."""
     if not plan.layers or len(plan.layers) != len(cfg.model.layers):
         return
     size = DTYPES[cfg.train.dtype].itemsize
     copies = 2 + 1 + 2 + len(optimizer.slots if optimizer else ())
     d = plan.data
-    batch = min(cfg.train.batch_size, plan.n_train)
-    activation_rows = 2 * batch + min(EVAL_BATCH, max(plan.n_val, d.n_test))
-    rows = plan.n_train + plan.n_val + d.n_test
-    per_layer = [(r["params"] * copies + r["activations"] * activation_rows) * size
-                 for r in plan.layers]
+    per_sample = [r["activations"] * size for r in plan.layers]
+    rows = max(min(cfg.train.batch_size, plan.n_train),
+               min(net.inference_batch_size(EVAL_BATCH, plan.input_shape),
+                   max(plan.n_val, d.n_test)))
+    value = 1 if cfg.data.dataset in BYTE_SETS else 8 + size
+    per_layer = [r["params"] * size * copies + WORKING_FACTOR * rows * b
+                 for r, b in zip(plan.layers, per_sample)]
     parts = {
+        "process": PROCESS_BYTES + (0 if cfg.data.dataset in PRESPLIT_SETS else SKLEARN_BYTES),
+        "data": (d.n_train + d.n_test) * d.n_features * value,  # validation rows among them
         "parameters": plan.n_params * size * copies,
-        "activations": (math.prod(plan.input_shape)
-                        + sum(r["activations"] for r in plan.layers)) * size * activation_rows,
-        "data": rows * d.n_features * (size + 8),
+        "activations": WORKING_FACTOR * rows * (math.prod(plan.input_shape) * size
+                                                 + sum(per_sample)),
     }
     plan.memory = {**parts, "total": sum(parts.values())}
     limit = MEMORY_SHARE * physical_memory()
@@ -232,7 +253,9 @@ def _plan_memory(cfg: ExperimentConfig, optimizer, plan: Plan, mistakes: _Mistak
         return
     widest = max(range(len(per_layer)), key=per_layer.__getitem__)
     if per_layer[widest] > plan.memory["total"] / 2:
-        loc, hint = ("model", "layers", widest, "neurons"), f"layer {widest} takes most of it"
+        loc = ("model", "layers", widest, *_width_key(cfg.model.layers[widest],
+                                                      plan.layers[widest]))
+        hint = f"layer {widest} takes most of it"
     elif parts["activations"] > parts["data"]:
         loc, hint = ("train", "batch_size"), "the batch's activations take most of it"
     else:
@@ -241,6 +264,20 @@ def _plan_memory(cfg: ExperimentConfig, optimizer, plan: Plan, mistakes: _Mistak
     mistakes.add(loc, f"training would need about {_gib(plan.memory['total'])} ({breakdown}), "
                  f"more than the {_gib(limit)} this machine can give ({MEMORY_SHARE:.0%} of "
                  f"its memory); {hint}")
+
+
+def _width_key(layer, row: dict) -> tuple[str, ...]:
+    """The key that sets how much memory ``layer`` (its config) takes: a dense layer's
+    ``neurons``; a convolution's ``out_channels``, or its ``kernel_size`` where its
+    columns (input channels x kernel positions, at every output position) outnumber its
+    outputs; none for a layer without one (pooling): the error names the layer."""
+    kind = getattr(layer, "type", "dense")
+    if kind == "conv2d":
+        kernel = layer.kernel_size if isinstance(layer.kernel_size, (tuple, list)) else \
+            (layer.kernel_size,) * 2
+        columns = row["inputs"][0] * math.prod(kernel) * math.prod(row["outputs"][1:])
+        return ("kernel_size",) if columns > math.prod(row["outputs"]) else ("out_channels",)
+    return ("neurons",) if kind == "dense" else ()
 
 
 def _gib(n: float) -> str:

@@ -5,16 +5,18 @@ from __future__ import annotations
 import math
 import os
 import time
+import warnings
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
-from .. import __version__, files, runs
+from .. import __version__, environment, files, runs
 from ..config import ExperimentConfig, differing_keys
 from ..data import Prepared
-from ..errors import CheckpointError, ConfigError, DivergenceError, WriteError
+from ..errors import (CheckpointError, ConfigError, DivergenceError, ScratchnetWarning,
+                      WriteError)
 from ..data.download import Progress
 from ..nn import Callback, HealthMonitor, History, NeuralNetwork, Trainer
 from ..nn.checkpoints import check_meta
@@ -25,7 +27,9 @@ from .plan import Plan, plan_experiment
 
 
 class RunRecorder(Callback):
-    """Writes metrics, the best weights and checkpoints into the run folder as training goes."""
+    """Writes metrics, the run's weights and checkpoints into the run folder as training
+    goes: the weights of each best evaluation as it comes; a run that keeps its last
+    weights (no ``restore_best``) replaces them with those when it completes."""
 
     def __init__(self, run_dir: Path, cfg: ExperimentConfig):
         self.run_dir = Path(run_dir)
@@ -35,8 +39,6 @@ class RunRecorder(Callback):
 
     def on_evaluate(self, trainer, record):
         self._evaluated_this_epoch = True
-        # The best evaluated weights so far; a run that ends without restoring them
-        # (restore_best off) replaces them with its last weights when it completes.
         if trainer.early_stopping.best_epoch == record["epoch"]:
             self.save_weights(trainer.net.state_dict(), record["epoch"], record.get("val_loss"))
 
@@ -56,6 +58,7 @@ class RunRecorder(Callback):
     def save_checkpoint(self, trainer) -> None:
         meta, arrays = trainer.checkpoint()
         meta["config_hash"] = self.digest
+        meta["environment"] = environment.describe(trainer.blas_threads)  # a resume compares
         runs.save_arrays(self.run_dir / runs.CHECKPOINT, arrays, meta)
 
 
@@ -145,10 +148,18 @@ def _run(cfg: ExperimentConfig, *, out, data_dir, callbacks, resume, on_start, p
         with runs.locked(run_dir), _naming((resume_dir or run_dir) / runs.CHECKPOINT):
             if in_place:  # checked again now that no other process can be training it
                 resume_state = _check_resume(run_dir, cfg)
+                if resume_state is None:
+                    warnings.warn(f"{run_dir} has no {runs.CHECKPOINT} (it stopped before its "
+                                  "first one): training it from the start", ScratchnetWarning,
+                                  stacklevel=3)
+            if resume_state is not None:  # its checkpoint says where it was saved
+                environment.warn_if_moved(resume_state[0].get("environment"), str(resume_dir))
             runs.write_json(run_dir / runs.DATA, data_info(data, plan.targets, plan.input_shape))
             return _train(cfg, run_dir, data, plan.input_shape, resume_state, callbacks, on_start)
     except WriteError as e:  # a full disk: the files written before it are intact
-        raise WriteError(f"{e}; {run_dir} holds what was saved so far", full=e.full) from None
+        then = f"; once there is room: scratchnet train --resume {run_dir}" if e.full else ""
+        raise WriteError(f"{e}; {run_dir} holds what was saved so far{then}",
+                         full=e.full) from None
 
 
 def _train(cfg: ExperimentConfig, run_dir: Path, data: Prepared, input_shape, resume_state,
@@ -170,7 +181,7 @@ def _train(cfg: ExperimentConfig, run_dir: Path, data: Prepared, input_shape, re
     base = {"name": cfg.name, "config": cfg.to_dict(), "config_hash": recorder.digest,
             "run_dir": str(run_dir), "dataset": cfg.data.dataset, "task": data.task,
             "n_params": net.n_params, "scratchnet_version": __version__,
-            "weights": stopper.keeps,
+            "environment": environment.describe(trainer.blas_threads), "weights": stopper.keeps,
             **({"extends": cfg.train.extends} if cfg.train.extends else {})}
     try:
         history = trainer.fit(X_train, data.Y_train, X_val, data.Y_val,
@@ -186,9 +197,10 @@ def _train(cfg: ExperimentConfig, run_dir: Path, data: Prepared, input_shape, re
                    "has_weights": (run_dir / runs.WEIGHTS).exists(),
                    "seconds": time.perf_counter() - t0}
         runs.write_json(run_dir / runs.SUMMARY, summary)
-        if summary["has_weights"]:
-            at = f" (epoch {stopper.best_epoch})" if stopper.best_epoch is not None else ""
-            kept = f"the best weights so far{at} are kept in {run_dir}"
+        if summary["has_weights"] and stopper.best_epoch is not None:
+            kept = f"the best weights so far (epoch {stopper.best_epoch}) are kept in {run_dir}"
+        elif summary["has_weights"]:  # resumed from a stop before the first evaluation
+            kept = f"the weights of that stop, never evaluated, are kept in {run_dir}"
         else:
             kept = f"it diverged before the first evaluation, so no weights were saved ({run_dir})"
         raise DivergenceError(f"{err}; {kept}") from None
@@ -196,11 +208,15 @@ def _train(cfg: ExperimentConfig, run_dir: Path, data: Prepared, input_shape, re
     if history.interrupted:
         recorder.save_checkpoint(trainer)
         runs.write_metrics(run_dir, history.per_epoch())  # even when nothing was evaluated yet
+        # (a run resumed in place may hold the unevaluated weights of an earlier stop)
+        evaluated = history.best_epoch is not None
         state = net.state_dict()
-        if not (run_dir / runs.WEIGHTS).exists() and all(np.isfinite(a).all() for a in state.values()):
+        if not evaluated and all(np.isfinite(a).all() for a in state.values()):
             recorder.save_weights(state, None, None)  # nothing evaluated yet: keep what we have
         summary = {**base, "status": "interrupted", "epochs_run": history.epochs_run,
-                   "best_epoch": history.best_epoch, "stopped_early": False,
+                   "best_epoch": history.best_epoch,
+                   "weights": "best so far" if evaluated else "unevaluated",
+                   "weights_epoch": history.best_epoch, "stopped_early": False,
                    "seconds": seconds, "test": None}
         runs.write_json(run_dir / runs.SUMMARY, summary)
         return RunResult(summary, run_dir, history, net, data)
@@ -214,10 +230,12 @@ def _train(cfg: ExperimentConfig, run_dir: Path, data: Prepared, input_shape, re
     test = _rounded(evaluate_split(net, X_test, data.Y_test, data.task, data.classes,
                                    inverse).scores)
     epochs_run = history.epochs_run
+    # early when the stopping rule ended the run before its last epoch, not at it
+    early = history.stopped_early and epochs_run < cfg.train.epochs
     summary = {**base, "status": "completed", "epochs_run": epochs_run,
                "best_epoch": history.best_epoch, "weights_epoch": history.weights_epoch,
-               "stopped_early": history.stopped_early, "best_val_loss": history.best_loss, "test": test, "seconds": seconds,
-               "seconds_per_epoch": seconds / max(epochs_run, 1)}
+               "stopped_early": early, "best_val_loss": history.best_loss, "test": test,
+               "seconds": seconds, "seconds_per_epoch": seconds / max(epochs_run, 1)}
     runs.write_json(run_dir / runs.SUMMARY, summary)
     return RunResult(summary, run_dir, history, net, data)
 
@@ -243,7 +261,7 @@ def _continuing(cfg: ExperimentConfig, run_dir: Path) -> tuple[ExperimentConfig,
                           "not shortened")
     meta, arrays = _read_checkpoint(run_dir, saved_epochs)
     if (meta.get("history") or {}).get("stopped_early"):
-        raise ConfigError(f"--resume {run_dir}: the run stopped early at epoch "
+        raise ConfigError(f"--resume {run_dir}: the run's early stopping ended it at epoch "
                           f"{meta['epoch']}; extending it would train past its own stopping "
                           "rule")
     extended = cfg.model_copy(deep=True)
@@ -261,6 +279,8 @@ def _read_checkpoint(run_dir: Path, epochs) -> tuple[dict, dict]:
     arrays, meta = runs.load_arrays(path, files.MAX_CHECKPOINT_BYTES)
     with _naming(path):
         check_meta(meta)
+        if (bad := runs.nonfinite(arrays)) is not None:
+            raise CheckpointError(f"{bad} holds NaN or infinite values")
         if isinstance(epochs, int) and meta["epoch"] > epochs:
             raise CheckpointError(f"epoch {meta['epoch']} is beyond the run's {epochs} epochs")
     return meta, arrays
@@ -276,14 +296,21 @@ def _naming(path: Path):
 
 
 def _check_resume(run_dir: Path, cfg: ExperimentConfig):
-    """The checkpoint to continue ``run_dir`` in place from; a finished run has nothing
-    left to do (the trainer would run no batch at all)."""
-    meta, arrays = _read_checkpoint(run_dir, cfg.train.epochs)
+    """The checkpoint to continue ``run_dir`` in place from, or None to train it from the
+    start: it stopped before its first checkpoint (a full disk, ``kill -9``) and has no
+    summary. A run that trained to its end but was stopped before writing its summary is
+    continued too: no batch is left, the summary is written. A completed run has nothing
+    left to do."""
     summary = runs.read_summary(run_dir)
+    if not summary and not os.path.lexists(run_dir / runs.CHECKPOINT):
+        return None
+    meta, arrays = _read_checkpoint(run_dir, cfg.train.epochs)
+    if summary.get("status") != "completed":
+        return meta, arrays
     # (the final checkpoint says so too, should the run be killed before its summary)
     if (meta.get("history") or {}).get("stopped_early") or summary.get("stopped_early"):
-        raise ConfigError(f"--resume {run_dir}: the run already completed (it stopped early "
-                          f"at epoch {meta['epoch']}); nothing to resume")
+        raise ConfigError(f"--resume {run_dir}: the run already completed (its early "
+                          f"stopping ended it at epoch {meta['epoch']}); nothing to resume")
     if not meta.get("batch") and meta["epoch"] >= cfg.train.epochs:
         raise ConfigError(f"--resume {run_dir}: the run already completed its "
                           f"{meta['epoch']} epochs; nothing to resume (to train it further "

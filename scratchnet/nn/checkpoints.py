@@ -168,6 +168,11 @@ class Resume:
                 "perm": self.arrays.get("perm"), "loss_sum": meta["loss_sum"],
                 "start_loss": meta.get("start_loss"), "elapsed": meta.get("elapsed", 0.0)}
 
+    @property
+    def stopped_early(self) -> bool:
+        """Whether early stopping had ended the fit it was taken from."""
+        return bool((self.meta.get("history") or {}).get("stopped_early"))
+
     def part(self, prefix: str) -> dict[str, np.ndarray]:
         """The arrays under ``prefix`` ("net.", "opt."), the prefix left off."""
         return {k[len(prefix):]: v for k, v in self.arrays.items() if k.startswith(prefix)}

@@ -179,12 +179,14 @@ class NeuralNetwork:
     #: their 2048 rows)
     INFERENCE_BYTES = 64 * 2**20
 
-    def inference_batch_size(self, batch_size: int) -> int:
+    def inference_batch_size(self, batch_size: int, input_shape=None) -> int:
         """``batch_size``, or fewer rows where that many would hold more activations than
-        :data:`INFERENCE_BYTES` (for a built network; an unbuilt one keeps ``batch_size``)."""
-        if not self.built:
+        :data:`INFERENCE_BYTES`, for samples of ``input_shape`` (default: the built
+        network's; an unbuilt network without one keeps ``batch_size``)."""
+        shape = self.input_shape if input_shape is None else input_shape
+        if shape is None:
             return batch_size
-        per_sample = sum(row["activation_bytes"] for row in self.shapes(self.input_shape))
+        per_sample = sum(row["activation_bytes"] for row in self.shapes(shape))
         return max(1, min(batch_size, self.INFERENCE_BYTES // per_sample))
 
     def predict(self, x: np.ndarray, batch_size: int = 2048, raw: bool = False) -> np.ndarray:

@@ -82,6 +82,7 @@ class _Fit:
     start_loss: float | None = None
     watch_start: bool = False
     elapsed: float = 0.0  # seconds trained before this call (a resumed fit)
+    stopped_early: bool = False  # resumed from a fit that early stopping had ended
     t0: float = 0.0  # when training would have started, had it never stopped
 
     @property
@@ -182,8 +183,8 @@ class Trainer:
             for cb in run.callbacks:
                 cb.on_fit_start(self)
             run.t0 = time.perf_counter() - run.elapsed
-            stopped_early = False
-            while run.epoch < args.epochs:
+            stopped_early = run.stopped_early  # a resumed fit that had stopped early
+            while run.epoch < args.epochs and not stopped_early:
                 if not self._train_epoch(run):
                     return self._finish(run, interrupted=True)
                 stopped_early = self._end_epoch(run)
@@ -228,9 +229,11 @@ class Trainer:
                    y_buf=np.empty((rows, *y_train.shape[1:]), dtype=net.dtype))
         run.watch_start = fresh
         if args.resume is not None:
-            pos = self._resume(checkpoints.read(args.resume, epochs=args.epochs,
-                                                batch_size=args.batch_size,
-                                                n_rows=len(X_train)))
+            resume = checkpoints.read(args.resume, epochs=args.epochs,
+                                      batch_size=args.batch_size, n_rows=len(X_train))
+            # checkpointable before its first batch (a finished run's)
+            pos = self._position = self._resume(resume)
+            run.stopped_early = resume.stopped_early
             run.epoch, run.batch, run.perm = pos["epoch"], pos["batch"], pos["perm"]
             run.loss_sum, run.elapsed = pos["loss_sum"], pos["elapsed"]
             run.start_loss = pos["start_loss"]

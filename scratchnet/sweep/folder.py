@@ -95,6 +95,33 @@ class PlanFolder:
     def runs_dir(self) -> Path:
         return self.path / RUNS
 
+    def materialize(self, result: dict) -> dict:
+        """Write the files a remote worker sent back into ``runs/`` (see
+        :func:`~scratchnet.sweep.worker.folder_files`)."""
+        files = result.pop("files", None)
+        if not files or not result.get("run_dir"):
+            return result
+        name = Path(result["run_dir"]).name
+        dest = self.runs_dir / name
+        i = 1
+        while dest.exists():
+            dest = self.runs_dir / f"{name}-{i}"
+            i += 1
+        dest.mkdir(parents=True)
+        for fname, data in files.items():
+            if "/" in fname or fname.startswith("."):
+                continue
+            runs.atomic_write_bytes(dest / fname, data)
+        summary_path = dest / runs.SUMMARY
+        if summary_path.is_file():
+            summary = runs.read_json(summary_path)
+            summary["run_dir"] = str(dest)
+            runs.write_json(summary_path, summary)
+        if result.get("summary"):
+            result["summary"]["run_dir"] = str(dest)
+        result["run_dir"] = str(dest)
+        return result
+
 
 class SweepFolder(PlanFolder):
     """A sweep folder and its ``sweep.json``: the plan and each finished run."""
@@ -220,31 +247,4 @@ class SweepFolder(PlanFolder):
             if resumable is None and (p / runs.CHECKPOINT).is_file():
                 resumable = p
         return None, resumable
-
-    def materialize(self, result: dict) -> dict:
-        """Write the files a remote worker sent back into ``runs/`` (see
-        :func:`run_task_shipped`)."""
-        files = result.pop("files", None)
-        if not files or not result.get("run_dir"):
-            return result
-        name = Path(result["run_dir"]).name
-        dest = self.runs_dir / name
-        i = 1
-        while dest.exists():
-            dest = self.runs_dir / f"{name}-{i}"
-            i += 1
-        dest.mkdir(parents=True)
-        for fname, data in files.items():
-            if "/" in fname or fname.startswith("."):
-                continue
-            runs.atomic_write_bytes(dest / fname, data)
-        summary_path = dest / runs.SUMMARY
-        if summary_path.is_file():
-            summary = runs.read_json(summary_path)
-            summary["run_dir"] = str(dest)
-            runs.write_json(summary_path, summary)
-        if result.get("summary"):
-            result["summary"]["run_dir"] = str(dest)
-        result["run_dir"] = str(dest)
-        return result
 

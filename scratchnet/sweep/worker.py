@@ -105,10 +105,15 @@ def run_task_shipped(payload: dict, data_dir: str | None = None) -> dict:
         result = run_task(payload, tmp, data_dir)
         run_dir = result.get("run_dir")
         if run_dir and Path(run_dir).is_dir():
-            result["files"] = {p.name: files.read_bytes(p, files.MAX_CHECKPOINT_BYTES,
-                                                        "a run folder's file")
-                               for p in sorted(Path(run_dir).iterdir())
-                               if p.is_file() and not p.name.startswith(".")}
+            result["files"] = folder_files(run_dir)
             result["run_dir"] = Path(run_dir).name
     return result
+
+
+def folder_files(run_dir: str | Path) -> dict[str, bytes]:
+    """A run folder's files, name -> bytes, to send back from a remote worker (a sweep's
+    run, a tune's trial); ``PlanFolder.materialize`` writes them where they belong."""
+    return {p.name: files.read_bytes(p, files.MAX_CHECKPOINT_BYTES, "a run folder's file")
+            for p in sorted(Path(run_dir).iterdir())
+            if p.is_file() and not p.name.startswith(".")}
 

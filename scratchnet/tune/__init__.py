@@ -41,7 +41,7 @@ from ..sweep.grid import MAX_RUNS
 from .folder import BEST, RESULTS, RUNS, STATE, STUDY_DB, TuneFolder
 from .results import TuneTable, summarize, trial_row
 from .space import FORMS, Dimension, candidate, check_space, parse_space, parse_space_option
-from .study import create_study, finished, import_optuna, load_study, run_study
+from .study import OUTCOMES, create_study, finished, import_optuna, load_study, run_study
 
 
 def create(out: str | Path, cfg: ExperimentConfig, space: dict | None = None, *,
@@ -70,7 +70,7 @@ def tune(cfg: ExperimentConfig, space: dict | None = None, *, out: str | Path = 
     return summarize(folder, study)
 
 
-__all__ = ["BEST", "FORMS", "RESULTS", "RUNS", "STATE", "STUDY_DB", "Dimension", "TuneFolder",
+__all__ = ["BEST", "FORMS", "OUTCOMES", "RESULTS", "RUNS", "STATE", "STUDY_DB", "Dimension", "TuneFolder",
            "TuneTable", "candidate", "check_space", "create", "create_study", "finished", "import_optuna",
            "load_study", "parse_space", "parse_space_option", "run_study", "summarize", "trial_row",
            "tune"]

@@ -15,6 +15,7 @@ from .. import files, runs
 from ..errors import ConfigError, DivergenceError, ScratchnetError
 from ..extras import require
 from ..nn import Callback
+from ..constants import WORKER_TIMEOUT
 from ..sweep.grid import MAX_RUNS
 from ..tracking import PlanTracking
 from .folder import TuneFolder, check_trials
@@ -144,12 +145,13 @@ def create_study(folder: TuneFolder) -> None:
                           f"{folder.state['study']!r}") from None
 
 
-def load_study(folder: TuneFolder, worker: int = 0):
+def load_study(folder: TuneFolder, worker: int = 0, storage=None):
     """The folder's study, with its sampler (seeded per worker and per resumed session,
-    so no two processes draw the same trials) and pruner."""
+    so no two processes draw the same trials) and pruner. ``storage``: an optuna storage
+    already open (default: the folder's)."""
     optuna = import_optuna()
     s = folder.state
-    storage = _storage(folder.storage_url)
+    storage = storage if storage is not None else _storage(folder.storage_url)
     try:
         done = len(optuna.load_study(study_name=s["study"], storage=storage).trials)
     except KeyError:
@@ -178,17 +180,19 @@ def _work(path: str, n_trials: int, worker: int, data_dir: str | None) -> None:
 
 def run_study(folder: TuneFolder, *, trials: int | None = None, jobs: int = 1,
               data_dir: str | None = None, on_trial: Callable | None = None,
-              max_runs: int = MAX_RUNS):
+              max_runs: int = MAX_RUNS, client=None, worker_timeout: float = WORKER_TIMEOUT):
     """Run trials until the study has ``trials`` finished ones (default: the plan's; at
-    most ``max_runs``), in this process (``jobs=1``) or in ``jobs`` worker processes
-    sharing the storage. ``on_trial(frozen_trial)`` hears of each trial as it finishes;
-    a tracked tune logs each trial's run folder to MLflow under one parent run. Returns
-    the study."""
+    most ``max_runs``), in this process (``jobs=1``), in ``jobs`` worker processes
+    sharing the storage, or on the workers of ``client``'s Dask cluster (a connected
+    ``distributed.Client``; :mod:`~scratchnet.tune.cluster`). ``on_trial(frozen_trial)``
+    hears of each trial as it finishes; a tracked tune logs each trial's run folder to
+    MLflow under one parent run. Returns the study."""
     if trials is not None:
         check_trials(trials, max_runs)
         folder.state["trials"] = trials
         folder.save()
-    study = load_study(folder)
+    storage = _storage(folder.storage_url)
+    study = load_study(folder, storage=storage)
     optuna = import_optuna()
     for t in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.RUNNING,)):
         study.tell(t.number, state=optuna.trial.TrialState.FAIL)  # left by a killed tune
@@ -207,7 +211,12 @@ def run_study(folder: TuneFolder, *, trials: int | None = None, jobs: int = 1,
             on_trial(trial)
 
     try:
-        _run_trials(folder, study, todo, min(jobs, todo), data_dir, report)
+        if client is not None:
+            from .cluster import run_on_cluster
+            run_on_cluster(folder, study, storage, todo, client, data_dir, report,
+                           worker_timeout)
+        else:
+            _run_trials(folder, study, todo, min(jobs, todo), data_dir, report)
     except BaseException as e:
         tracking.close("KILLED" if isinstance(e, KeyboardInterrupt) else "FAILED")
         raise
