@@ -37,7 +37,7 @@ from . import checks
 from .errors import ConfigError, DivergenceError, ShapeError
 from .nn import NeuralNetwork, Optimizer
 from .nn.rows import as_rows, gather
-from .nn.trainer import blas_thread_limit
+from .nn.blas import thread_limit
 from .options import Doc, Ge, Gt, Le, Lt, check_fields
 
 #: batches left out of the valley search at the end (fastai's ``[:-5]``: the explosion)
@@ -149,14 +149,14 @@ def range_test(net: NeuralNetwork, optimizer: Optimizer, X, y: np.ndarray, *,
         raise ShapeError(f"the range test needs rows and a target for each, got {len(X)} "
                          f"rows and {len(y)} targets")
     net.reset_parameters(X.shape[1:])
-    optimizer.state = {}
+    optimizer.reset()
     params, rng, rates = net.params(), np.random.default_rng(seed), settings.rates()
     size = min(batch_size, len(X))
     x_buf = np.empty((size, *X.shape[1:]), net.dtype)
     y_buf = np.empty((size, *y.shape[1:]), net.dtype)
     losses, smoothed, stopped = [], [], "end"
     average, best, perm, start = 0.0, math.inf, None, 0
-    with blas_thread_limit(1), np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+    with thread_limit(1), np.errstate(over="ignore", invalid="ignore", divide="ignore"):
         for i, lr in enumerate(rates):
             if perm is None or start >= len(X):  # the next pass over the data, reshuffled
                 perm, start = rng.permutation(len(X)), 0
