@@ -31,14 +31,23 @@ LABEL_MAX = 32
 TABLE_LINE = 0.18
 
 
+def require_matplotlib() -> None:
+    """A ConfigError naming the install command when matplotlib is missing (a command
+    that draws at the end of its work asks first)."""
+    try:
+        import matplotlib.backends.backend_agg  # noqa: F401  (what _figure draws with)
+        import matplotlib.figure  # noqa: F401
+    except ImportError:
+        raise ConfigError(f"plotting needs matplotlib: {install_hint('plot')}") from None
+
+
 def _figure(n_panels: int, rows: int = 1, table: int = 0):
     """A figure of ``n_panels`` panels in ``rows`` rows, its axes in reading order, and,
     with ``table`` lines, an axes under the panels for them (else None)."""
-    try:
-        from matplotlib.backends.backend_agg import FigureCanvasAgg
-        from matplotlib.figure import Figure
-    except ImportError:
-        raise ConfigError(f"plotting needs matplotlib: {install_hint('plot')}") from None
+    require_matplotlib()
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
     columns = math.ceil(n_panels / rows)
     extra = (table + 1) * TABLE_LINE if table else 0
     fig = Figure(figsize=(PANEL_WIDTH * columns, PANEL_HEIGHT * rows + extra), dpi=DPI,
@@ -60,12 +69,19 @@ def _draw_table(ax, lines: list[str]) -> None:
                 family="monospace", va="center", ha="left")
 
 
-def _save(fig, output: str | Path) -> Path:
+def png_path(output: str | Path) -> Path:
+    """``output`` as the path of a PNG to write, or a ConfigError saying why it cannot be
+    (a command checks it before its work, so a bad name loses nothing)."""
     output = Path(output)
     if output.suffix.lower() != ".png":
         raise ConfigError(f"{output}: pictures are written as PNG; use a name ending in .png")
     if not output.parent.is_dir():
         raise ConfigError(f"{output}: the folder {output.parent} does not exist")
+    return output
+
+
+def _save(fig, output: str | Path) -> Path:
+    output = png_path(output)
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=DPI)
     runs.atomic_write_bytes(output, buf.getvalue())
@@ -375,3 +391,4 @@ def health_curves(run_dirs: list[str | Path], output: str | Path, *,
     fig.suptitle(title or (records[0]["name"] if len(records) == 1 else f"{len(records)} runs"),
                  fontsize=11)
     return _save(fig, output)
+
