@@ -305,17 +305,24 @@ def plot(
     health: bool = typer.Option(False, "--health", help="Per-layer health instead (runs "
                                 "trained with --health): dead, inactive and saturated units, "
                                 "update ratios (default file: health.png)."),
+    grad_flow: bool = typer.Option(False, "--grad-flow", help="The gradient flow instead (runs "
+                                   "trained with --health): each layer's mean and largest "
+                                   "|gradient| per evaluation (default file: grad-flow.png)."),
 ):
     """Learning curves of runs as a PNG (prints its path).
 
     Loss and validation accuracy (or MAE) per epoch, one line per run, labelled by the
     config keys that differ; a single classification run also gets its confusion matrix.
     With --health: each layer's dead units, inactive and saturated outputs and
-    update-to-weight ratio per evaluation."""
+    update-to-weight ratio per evaluation (and a recurrent layer's gradient by steps
+    back and saturated gates). With --grad-flow: each layer's mean and largest |gradient|
+    of its weights, one panel per run, to see where the signal dies."""
     from ..compare import expand_paths, read_run
     from .. import runs
+    if health and grad_flow:
+        raise ConfigError("--health and --grad-flow draw different pictures; give one")
     run_dirs = expand_paths(paths)
-    name = runs.HEALTH_PLOT if health else runs.PLOT
+    name = runs.HEALTH_PLOT if health else runs.GRAD_FLOW_PLOT if grad_flow else runs.PLOT
     if output is None:
         if len(paths) == 1 and (paths[0] / STATE).is_file():
             output = paths[0] / name
@@ -323,10 +330,11 @@ def plot(
             output = run_dirs[0] / name
         else:
             output = Path(name)
-    from ..plots import confusion_matrix_of, health_curves, learning_curves
+    from ..health_plots import grad_flow as draw_grad_flow, health_curves
+    from ..plots import confusion_matrix_of, learning_curves
 
-    if health:
-        print(health_curves(run_dirs, output))
+    if health or grad_flow:
+        print((health_curves if health else draw_grad_flow)(run_dirs, output))
         return
 
     cm = False
