@@ -259,7 +259,7 @@ def grad_flow(run_dirs: list[str | Path], output: str | Path, *,
         ax.set_xlim(-0.4, len(ticks) - 0.6)
         ax.set_xlabel("layer (input to output)")
         ax.set_ylabel("|gradient| of the weights")
-        ax.set_title(label, fontsize=10)
+        ax.set_title(label if len(records) > 1 else "", fontsize=10)
         ax.grid(True, alpha=0.3)
         handles = [Line2D([], [], color="black", ls="-", marker="o", label="mean"),
                    Line2D([], [], color="black", ls="--", marker="^", label="largest")]
@@ -267,6 +267,5 @@ def grad_flow(run_dirs: list[str | Path], output: str | Path, *,
     low, high = min(a.get_ylim()[0] for a in axes), max(a.get_ylim()[1] for a in axes)
     for ax in axes:  # one scale for every run, so that their panels compare
         ax.set_ylim(max(low, floor / 2), high)
-    fig.suptitle(_title(records, title) + ": |gradient| of each layer's weights, last batch "
-                 "before each evaluation", fontsize=11)
+    fig.suptitle(f"gradient flow: {_title(records, title)}", fontsize=11)
     return _save(fig, output)

@@ -20,9 +20,6 @@ if TYPE_CHECKING:  # loaded when a command runs, so that --help starts at once
 
     from ..sweep import SweepFolder, SweepTable
 
-HEADERS = {"accuracy": "test accuracy", "mae": "test MAE", "rmse": "test RMSE", "r2": "test R²",
-           "test_loss": "test loss", "val_loss": "val loss", "epochs": "epochs run",
-           "seconds": "seconds", "best_epoch": "best epoch"}
 
 
 class Executor(str, Enum):
@@ -43,21 +40,11 @@ def check_executor(executor: Executor, address: str | None) -> None:
         raise ConfigError("--address is for --executor dask")
 
 
-def _value(metric: str, v) -> str:
-    if v is None:
-        return "-"
-    if metric == "accuracy":
-        return f"{100 * v:.2f}"
-    if metric in ("epochs", "best_epoch"):
-        return f"{v:.1f}" if v != int(v) else str(int(v))
-    if metric == "seconds":
-        return f"{v:.1f}"
-    return f"{v:.4f}"
-
-
 def _mean_std(metric: str, stat: dict | None) -> str:
     if not stat or stat["mean"] is None:
         return "-"
+    from ..compare import format_metric as _value
+
     text = _value(metric, stat["mean"])
     if stat["std"] is not None:
         text += f" ± {_value(metric, stat['std'])}"
@@ -74,6 +61,7 @@ def short_error(text: str | None, width: int = 90) -> str:
 def sweep_table(table: SweepTable, title: str) -> Table:
     """One row per grid point, metrics as mean ± std over seeds; the best row in bold green."""
     from rich.table import Table
+    from ..compare import METRIC_HEADERS as HEADERS
     from ..config.diff import show_value
     t = Table(title=title)
     t.add_column("point")
@@ -248,11 +236,6 @@ def _sweep(stack, config, grid, seeds, overrides, jobs, executor, address, out, 
         raise typer.Exit(EXIT_FAILURE)
 
 
-def _run_metrics(records: list[dict]) -> list[str]:
-    order = ["accuracy", "mae", "rmse", "r2", "test_loss", "val_loss", "best_epoch", "epochs", "seconds"]
-    return [m for m in order if any(m in r["metrics"] for r in records)]
-
-
 @app.command()
 def compare(
     paths: List[Path] = typer.Argument(..., help="Run folders and/or sweep folders."),
@@ -261,12 +244,13 @@ def compare(
     """A table of runs: the config keys (and where they ran: environment.*) that differ
     between them, and their metrics."""
     from ..config.diff import differing_keys, flatten, short_keys, show_value
-    from ..compare import compared, expand_paths, in_config_order, read_run
+    from ..compare import (METRIC_HEADERS as HEADERS, compared, expand_paths,
+                           format_metric as _value, in_config_order, read_run, run_metrics)
     from .render import fitted_tables, run_labels_short
     records = [read_run(d) for d in expand_paths(paths)]
     keys = in_config_order(differing_keys([compared(r) for r in records]))
     names = short_keys(keys)
-    metrics = _run_metrics(records)
+    metrics = run_metrics(records)
     if json_out:
         out = {"keys": keys, "runs": []}
         for r in records:
