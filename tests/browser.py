@@ -48,6 +48,7 @@ PAGE_FACTS = """(async () => {
   return {images, linked, scripts: document.scripts.length,
           stylesheets: document.querySelectorAll("link[rel=stylesheet]").length,
           scrollWidth: document.documentElement.scrollWidth,
+          nav: getComputedStyle(document.querySelector("nav")).display,
           viewport: window.innerWidth, title: document.title,
           text: document.body.innerText};
 })()"""
