@@ -3,9 +3,11 @@
 Every file scratchnet reads goes through :func:`open_regular` (or :func:`read_bytes`,
 :func:`read_text`). The path is opened without blocking (a named pipe would otherwise
 wait for a writer forever), checked to be a regular file once symlinks are resolved (not
-a FIFO, a device such as ``/dev/zero``, a folder or a socket), and refused when it holds
-more than the cap for its kind, all before a byte is read. A file that grows while it is
-read is cut off at its cap, never read to its end.
+a FIFO, a device such as ``/dev/zero``, a folder or a socket) stored on an ordinary file
+system (not one of the kernel's windows such as ``/proc`` or ``/sys``, whose "regular"
+files may block when read, as ``/proc/kmsg`` does, or never end), and refused when it
+holds more than the cap for its kind, all before a byte is read. A file that grows while
+it is read is cut off at its cap, never read to its end.
 
 The caps are module constants, listed in ``docs/when-things-go-wrong.md``; a Python user
 with a reason to read larger files can raise them (``scratchnet.files.MAX_CSV_BYTES =
@@ -15,6 +17,7 @@ with a reason to read larger files can raise them (``scratchnet.files.MAX_CSV_BY
 from __future__ import annotations
 
 import errno
+import functools
 import os
 import stat
 from pathlib import Path
@@ -49,6 +52,15 @@ MAX_STUDY_BYTES = 1 * GiB
 MAX_IMAGE_BYTES = 64 * MiB
 
 
+#: file systems that are the kernel's windows rather than storage (Linux's names): their
+#: files are refused, whatever their type says
+KERNEL_FILESYSTEMS = frozenset({
+    "proc", "sysfs", "debugfs", "tracefs", "securityfs", "configfs", "cgroup", "cgroup2",
+    "pstore", "efivarfs", "bpf", "fusectl", "binfmt_misc", "mqueue", "rpc_pipefs", "nsfs",
+    "selinuxfs", "devpts",
+})
+
+
 def size_text(n: int) -> str:
     """Bytes for people: ``512 bytes``, ``4 MiB``, ``1.5 GiB``."""
     for unit, size in (("GiB", GiB), ("MiB", MiB), ("KiB", KiB)):
@@ -74,6 +86,10 @@ def open_regular(path: str | Path, limit: int, what: str,
     ConfigError for an experiment file) with one line naming the file, what is wrong and
     ``what`` was expected (``"a YAML experiment file"``)."""
     path = Path(path)
+    try:  # refused before it is even opened (opening /proc/kmsg starts a reader)
+        _check_filesystem(path, os.stat(path), what, error)
+    except OSError:
+        pass  # opening it says what is wrong
     flags = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0)
     try:
         fd = os.open(path, flags)
@@ -87,6 +103,7 @@ def open_regular(path: str | Path, limit: int, what: str,
         st = os.fstat(fd)
         if not stat.S_ISREG(st.st_mode):
             raise error(f"{path}: is {kind(st.st_mode)}, not a regular file; expected {what}")
+        _check_filesystem(path, st, what, error)  # (again: the name may lead elsewhere now)
         if st.st_size > limit:
             raise error(f"{path}: holds {size_text(st.st_size)}, more than the "
                         f"{size_text(limit)} that scratchnet reads for {what}")
@@ -97,15 +114,49 @@ def open_regular(path: str | Path, limit: int, what: str,
         raise
 
 
+def _check_filesystem(path: Path, st: os.stat_result, what: str,
+                      error: type[Exception]) -> None:
+    system = filesystem(st.st_dev)
+    if system in KERNEL_FILESYSTEMS:
+        raise error(f"{path}: is a file of the kernel's {system} file system (reading it may "
+                    f"block or never end), not an ordinary file; expected {what}")
+
+
+@functools.lru_cache(maxsize=64)
+def filesystem(device: int) -> str | None:
+    """The type of the file system on ``device`` (a ``st_dev``), from Linux's table of
+    mounts: ``"ext4"``, ``"proc"``; None where it is not known (another system, a
+    device the table does not list)."""
+    try:
+        with open("/proc/self/mountinfo", encoding="utf-8", errors="replace") as f:
+            table = f.read()
+    except OSError:
+        return None
+    number = f"{os.major(device)}:{os.minor(device)}"
+    for line in table.splitlines():
+        # ID PARENT MAJOR:MINOR ROOT MOUNT-POINT OPTIONS [TAGS...] - TYPE SOURCE OPTIONS
+        fields, _, rest = line.partition(" - ")
+        if fields.split()[2:3] == [number] and rest:
+            return rest.split()[0]
+    return None
+
+
 def read_bytes(path: str | Path, limit: int, what: str,
                error: type[Exception] = DataError) -> bytes:
     """The bytes of the regular file ``path`` (see :func:`open_regular`), at most
-    ``limit`` of them: a file that grows past the cap while it is read is refused too."""
+    ``limit`` of them: a file that grows past the cap while it is read is refused too.
+    Memory is asked for what the file holds, not for the cap (``read(limit)`` would
+    reserve the cap at once: 4 GiB for a checkpoint of kilobytes)."""
     with open_regular(path, limit, what, error) as f:
         try:
-            data = f.read(limit + 1)
+            parts = [f.read(os.fstat(f.fileno()).st_size + 1)]
+            size = len(parts[0])
+            while size <= limit and (more := f.read(min(1 << 20, limit + 1 - size))):
+                parts.append(more)  # it grew as it was read
+                size += len(more)
         except OSError as e:
             raise error(f"{path}: cannot be read ({e.strerror}); expected {what}") from None
+    data = b"".join(parts)
     if len(data) > limit:
         raise error(f"{path}: holds more than the {size_text(limit)} that scratchnet reads "
                     f"for {what}")

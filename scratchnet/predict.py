@@ -29,6 +29,7 @@ expected; unreadable files raise :class:`~scratchnet.errors.DataError`.
 
 from __future__ import annotations
 
+import itertools
 import os
 import warnings
 from dataclasses import dataclass
@@ -38,7 +39,8 @@ import numpy as np
 
 from . import files
 from .data import Scaler, saved_target_scaler
-from .data.tabular import csv_rows, is_number
+from .data.arrays import npy_header
+from .data.tabular import CsvFile, is_number
 from .errors import ConfigError, DataError, ShapeError
 from .extras import install_hint
 from .nn import NeuralNetwork
@@ -129,52 +131,64 @@ def _short_list(names: list[str], limit: int = 6) -> str:
 
 
 def read_csv(path: str | Path, feature_names: list[str], ignore_columns=()) -> np.ndarray:
-    """Feature rows of a CSV file, in the training column order, shape (n, features)."""
+    """Feature rows of a CSV file, in the training column order, shape (n, features);
+    read row by row, never more than :data:`MAX_INPUT_VALUES` numbers."""
     path = Path(path)
-    rows, _ = csv_rows(path)
-    if not rows:
-        raise DataError(f"{path}: empty file")
     n = len(feature_names)
-    first = [c.strip() for c in rows[0][0]]
-    if all(is_number(c) for c in first):  # no header: positions must match training
-        if len(first) != n:
-            raise ShapeError(f"{path}: rows have {len(first)} columns, expected {n} feature "
-                             f"columns ({_short_list(feature_names)})")
-        order = list(range(n))
-        body = rows
-    else:
-        header = first
-        missing = [f for f in feature_names if f not in header]
-        unexpected = [h for h in header if h not in feature_names and h not in ignore_columns]
-        if missing or unexpected:
-            said = []
-            if missing:
-                said.append(f"missing {_short_list(missing)}")
-            if unexpected:
-                said.append(f"unexpected {_short_list(unexpected)}")
-            raise ShapeError(f"{path}: columns do not match the training features "
-                             f"({'; '.join(said)}); expected the {n} columns "
-                             f"{_short_list(feature_names)}")
-        order = [header.index(f) for f in feature_names]
-        body = rows[1:]
-        if not body:
-            raise DataError(f"{path}: no data rows after the header")
-    width = len(first)
-    X = np.empty((len(body), n), dtype=np.float64)
-    for i, (row, line) in enumerate(body):
-        if len(row) != width:
-            raise ShapeError(f"{path}: file line {line} has {len(row)} fields, expected {width}")
-        for k, j in enumerate(order):
-            cell = row[j].strip()
-            try:
-                X[i, k] = float(cell)
-            except ValueError:
-                raise DataError(f"{path}: file line {line}, column {feature_names[k]!r}: "
-                                f"{cell!r} is not a number") from None
-    if not np.isfinite(X).all():
-        i = int(np.flatnonzero(~np.isfinite(X).all(axis=1))[0])
-        raise DataError(f"{path}: file line {body[i][1]} holds a missing or infinite value")
-    return X
+    with CsvFile(path) as source:
+        rows = source.rows()
+        first = next(rows, None)
+        if first is None:
+            raise DataError(f"{path}: empty file")
+        cells = [c.strip() for c in first[0]]
+        if all(is_number(c) for c in cells):  # no header: positions must match training
+            if len(cells) != n:
+                raise ShapeError(f"{path}: rows have {len(cells)} columns, expected {n} "
+                                 f"feature columns ({_short_list(feature_names)})")
+            order, rows = list(range(n)), itertools.chain([first], rows)
+        else:
+            order = _columns(path, cells, feature_names, ignore_columns)
+        most = MAX_INPUT_VALUES // max(n, 1)
+        X = np.empty((min(source.lines, most + 1), n), dtype=np.float64)
+        count = 0
+        for row, line in rows:
+            if count == len(X):
+                raise DataError(f"{path}: more than {most:,} rows of {n:,} features, more "
+                                f"than the {MAX_INPUT_VALUES:,} values scratchnet predicts "
+                                "at once; predict them in parts")
+            if len(row) != len(cells):
+                raise ShapeError(f"{path}: file line {line} has {len(row)} fields, expected "
+                                 f"{len(cells)}")
+            for k, j in enumerate(order):
+                cell = row[j].strip()
+                try:
+                    X[count, k] = float(cell)
+                except ValueError:
+                    raise DataError(f"{path}: file line {line}, column {feature_names[k]!r}: "
+                                    f"{cell!r} is not a number") from None
+            if not np.isfinite(X[count]).all():
+                raise DataError(f"{path}: file line {line} holds a missing or infinite value")
+            count += 1
+    if not count:
+        raise DataError(f"{path}: no data rows after the header")
+    return X[:count]
+
+
+def _columns(path: Path, header: list[str], feature_names: list[str], ignore_columns
+             ) -> list[int]:
+    """Where each training feature is among the columns of ``header``, or a ShapeError."""
+    missing = [f for f in feature_names if f not in header]
+    unexpected = [h for h in header if h not in feature_names and h not in ignore_columns]
+    if missing or unexpected:
+        said = []
+        if missing:
+            said.append(f"missing {_short_list(missing)}")
+        if unexpected:
+            said.append(f"unexpected {_short_list(unexpected)}")
+        raise ShapeError(f"{path}: columns do not match the training features "
+                         f"({'; '.join(said)}); expected the {len(feature_names)} columns "
+                         f"{_short_list(feature_names)}")
+    return [header.index(f) for f in feature_names]
 
 
 def read_npy(path: str | Path, n_features: int, image_shape: tuple | None = None) -> np.ndarray:
@@ -183,7 +197,7 @@ def read_npy(path: str | Path, n_features: int, image_shape: tuple | None = None
     that announces a billion rows costs nothing."""
     path = Path(path)
     with files.open_regular(path, files.MAX_NPY_BYTES, "a .npy array saved with numpy.save") as f:
-        shape, dtype = _npy_header(path, f)
+        shape, dtype, _ = npy_header(f, str(path))
         if dtype.hasobject:
             raise DataError(f"{path}: holds Python objects (a pickled array), which are "
                             "refused because loading them can run code; save a numeric "
@@ -201,23 +215,6 @@ def read_npy(path: str | Path, n_features: int, image_shape: tuple | None = None
     if not np.isfinite(a).all():
         raise DataError(f"{path}: holds NaN or infinite values")
     return a
-
-
-def _npy_header(path: Path, f) -> tuple[tuple, np.dtype]:
-    """The shape and dtype a ``.npy`` file's header announces."""
-    fmt = np.lib.format
-    if f.read(4) == b"PK\x03\x04":  # an .npz archive renamed to .npy
-        raise DataError(f"{path}: expected a single array saved with numpy.save")
-    f.seek(0)
-    try:
-        version = fmt.read_magic(f)
-        header = {(1, 0): fmt.read_array_header_1_0, (2, 0): fmt.read_array_header_2_0}
-        if version not in header:
-            raise ValueError(f"format version {version[0]}.{version[1]} is not read here")
-        shape, _, dtype = header[version](f)
-    except (ValueError, OSError, EOFError) as exc:
-        raise DataError(f"{path}: not a readable .npy file ({exc})") from None
-    return shape, dtype
 
 
 def _npy_rows(path: Path, shape: tuple, n_features: int, image_shape: tuple | None) -> int:
@@ -276,7 +273,8 @@ def read_image(path: str | Path, image_shape: tuple, layout: ImageLayout = Image
     except (Image.DecompressionBombWarning, Image.DecompressionBombError) as exc:
         raise DataError(f"{path}: more than the {MAX_IMAGE_PIXELS:,} pixels scratchnet "
                         f"decodes ({exc})") from None
-    except (UnidentifiedImageError, OSError, SyntaxError) as exc:
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
+        # ValueError: Pillow's refusal of a text chunk that unpacks to megabytes (a bomb)
         raise DataError(f"{path}: not a readable image ({exc})") from None
     rows, cols = (int(s) for s in image_shape)
     border = np.concatenate([gray[0], gray[-1], gray[:, 0], gray[:, -1]])

@@ -23,7 +23,7 @@ import json
 import math
 import os
 import reprlib
-import tempfile
+import secrets
 import time
 from contextlib import contextmanager
 from pathlib import Path
@@ -47,11 +47,6 @@ HEALTH_PLOT = "health.png"
 GRAD_FLOW_PLOT = "grad-flow.png"
 
 _META_KEY = "scratchnet"
-
-
-# The process's umask, read once (os.umask can only be read by setting it).
-_UMASK = os.umask(0o022)
-os.umask(_UMASK)
 
 
 #: what an OSError while writing means, by errno, for the one-line message
@@ -84,13 +79,11 @@ def atomic_write_bytes(path: str | Path, data: bytes) -> None:
     :class:`~scratchnet.errors.WriteError` naming ``path``."""
     path = Path(path)
     try:
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+        fd, tmp = _temporary(path)
     except OSError as e:
         raise write_error(path, e) from None
     try:
         with os.fdopen(fd, "wb") as f:
-            # mkstemp makes the file private (0600); a run's files get the usual mode
-            os.chmod(tmp, 0o666 & ~_UMASK)
             f.write(data)
             f.flush()
             os.fsync(f.fileno())
@@ -103,6 +96,19 @@ def atomic_write_bytes(path: str | Path, data: bytes) -> None:
         if isinstance(e, OSError):
             raise write_error(path, e) from None
         raise
+
+
+def _temporary(path: Path) -> tuple[int, Path]:
+    """A new file beside ``path``, open for writing: ``(fd, its path)``. Created with mode
+    0666, which the kernel narrows by the process's umask as for any file (``mkstemp``
+    would make it private, and reading the umask means setting it, process-wide)."""
+    for _ in range(100):
+        tmp = path.parent / f".{path.name}.{secrets.token_hex(4)}.tmp"
+        try:
+            return os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o666), tmp
+        except FileExistsError:
+            continue
+    raise FileExistsError(errno.EEXIST, "no free temporary name", str(path))
 
 
 def atomic_write_text(path: str | Path, text: str) -> None:
@@ -196,6 +202,12 @@ def load_arrays(path: str | Path, limit: int = files.MAX_WEIGHTS_BYTES
     return arrays, meta
 
 
+def nonfinite(arrays: dict[str, np.ndarray]) -> str | None:
+    """The name of the first array of ``arrays`` holding a NaN or an infinity, or None."""
+    return next((k for k, a in arrays.items()
+                 if a.dtype.kind in "fc" and not np.isfinite(a).all()), None)
+
+
 # -- the run folder -------------------------------------------------------------------
 def check_out_dir(out: str | Path) -> Path:
     out = Path(out)
@@ -238,7 +250,7 @@ def locked(run_dir: str | Path):
 
     path = Path(run_dir) / LOCK
     while True:
-        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o666 & ~_UMASK)
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o666)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:

@@ -181,15 +181,10 @@ def eval_(
     examples: int = typer.Option(10, "--examples", min=1, metavar="N", help="How many test "
                                  "examples --proba shows (the first N)."),
 ):
-    from ..experiment import config_edited, evaluate_run, load_run
+    from ..experiment import evaluate_run, load_run
     from .render import fmt, pct
-    from .. import runs
     from ..predict import top_classes
-    loaded = cfg, _, info, summary = load_run(run_dir)
-    if config_edited(run_dir, summary):
-        err_console.print(f"[yellow]warning:[/] {cell(str(run_dir / runs.CONFIG))} was edited after "
-                          "training (its hash differs from the one stored in summary.json)",
-                          soft_wrap=True)
+    loaded = cfg, _, info, _ = load_run(run_dir)  # (it warns of a config edited since)
     report = evaluate_run(run_dir, str(data_dir) if data_dir else None, loaded)
     result = {"name": cfg.name, "run_dir": str(run_dir), "task": info["task"],
               "test": report.scores}

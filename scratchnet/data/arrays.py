@@ -13,6 +13,8 @@ anything else a regression target, unless ``task`` says otherwise. The file is r
 
 from __future__ import annotations
 
+import math
+import os
 import zipfile
 from pathlib import Path
 
@@ -20,9 +22,16 @@ import numpy as np
 
 from .. import files
 from ..errors import DataError
-from .dataset import Dataset, Description
+from .dataset import Dataset, Description, check_memory
 
 KEYS = ("x_train", "y_train", "x_test", "y_test")
+#: how many times its stored size an array of more than NPZ_RATIO_GRACE bytes may unpack
+#: to: real data rarely compresses 20 times; zeros do a thousand times (a zip bomb)
+MAX_NPZ_RATIO = 100
+NPZ_RATIO_GRACE = 16 << 20
+#: bytes an archive's central directory may take (about 10,000 entries; an .npz data
+#: set has four)
+MAX_NPZ_DIRECTORY = 1 << 20
 
 
 def describe_npz(path, task: str | None = None) -> Description:
@@ -62,22 +71,20 @@ def load_npz(path, *, task: str | None = None) -> Dataset:
 def _read(path: Path) -> dict[str, np.ndarray]:
     what = f"an .npz file with arrays {', '.join(KEYS)}"
     try:
-        with files.open_regular(path, files.MAX_NPZ_BYTES, what) as f, \
-                np.load(f, allow_pickle=False) as archive:
-            if not hasattr(archive, "files"):
-                raise DataError(f"{path}: a single array, not an .npz archive of "
-                                f"{', '.join(KEYS)}")
-            missing = [k for k in KEYS if k not in archive.files]
-            if missing:
-                raise DataError(f"{path}: no array {', '.join(missing)}; the file holds "
-                                f"{', '.join(archive.files) or 'none'}, expected {', '.join(KEYS)}")
-            _check_unpacked_size(path, archive)
-            arrays = {k: archive[k] for k in KEYS}
-    except ValueError as exc:  # "Object arrays cannot be loaded when allow_pickle=False"
-        raise DataError(f"{path}: holds Python objects (pickled arrays), which are refused "
-                        "because loading them can run code; save numeric arrays with "
-                        "numpy.savez") from None
-    except (OSError, EOFError, zipfile.BadZipFile) as exc:
+        with files.open_regular(path, files.MAX_NPZ_BYTES, what) as f:
+            _check_directory(path, f)
+            with np.load(f, allow_pickle=False) as archive:
+                if not hasattr(archive, "files"):
+                    raise DataError(f"{path}: a single array, not an .npz archive of "
+                                    f"{', '.join(KEYS)}")
+                missing = [k for k in KEYS if k not in archive.files]
+                if missing:
+                    raise DataError(f"{path}: no array {', '.join(missing)}; the file holds "
+                                    f"{', '.join(archive.files) or 'none'}, expected "
+                                    f"{', '.join(KEYS)}")
+                _check_unpacked_size(path, archive.zip)
+                arrays = {k: archive[k] for k in KEYS}
+    except (OSError, EOFError, ValueError, zipfile.BadZipFile) as exc:
         raise DataError(f"{path}: not a readable .npz file ({exc})") from None
     for k, a in arrays.items():
         if a.dtype.kind not in "biuf":
@@ -87,14 +94,82 @@ def _read(path: Path) -> dict[str, np.ndarray]:
     return arrays
 
 
-def _check_unpacked_size(path: Path, archive) -> None:
-    """A compressed archive can unpack to far more than it stores (a zip bomb): the
-    sizes its directory declares are checked before any array is unpacked."""
-    unpacked = sum(archive.zip.getinfo(f"{k}.npy").file_size for k in KEYS)
+def _check_directory(path: Path, f) -> None:
+    """zipfile makes an object of every entry its central directory lists, before any
+    data is read: a directory larger than :data:`MAX_NPZ_DIRECTORY` bytes is refused from
+    the archive's end record (its ZIP64 record for a large archive)."""
+    size = os.fstat(f.fileno()).st_size
+    f.seek(size - min(size, 22 + 0xFFFF))
+    tail = f.read()
+    at = tail.rfind(b"PK\x05\x06")
+    if at >= 0 and at + 22 <= len(tail):
+        directory = int.from_bytes(tail[at + 12:at + 16], "little")
+        if directory == 0xFFFFFFFF and at >= 20 and tail[at - 20:at - 16] == b"PK\x06\x07":
+            f.seek(int.from_bytes(tail[at - 12:at - 4], "little"))
+            record = f.read(56)
+            if record[:4] == b"PK\x06\x06" and len(record) == 56:
+                directory = int.from_bytes(record[40:48], "little")
+        if directory > MAX_NPZ_DIRECTORY:
+            raise DataError(f"{path}: its directory takes {files.size_text(directory)}, more "
+                            f"than the {files.size_text(MAX_NPZ_DIRECTORY)} of an .npz data "
+                            "set (thousands of entries)")
+    f.seek(0)
+
+
+def _check_unpacked_size(path: Path, archive: zipfile.ZipFile) -> None:
+    """A compressed archive can unpack to far more than it stores (a zip bomb), and an
+    array's header can announce more than its entry holds: both are checked before any
+    array is unpacked. An entry of more than :data:`NPZ_RATIO_GRACE` bytes that unpacks
+    to over :data:`MAX_NPZ_RATIO` times its stored size is refused; each header's shape
+    must be what its entry holds; the arrays together must fit both
+    :data:`~scratchnet.files.MAX_NPZ_UNPACKED_BYTES` and the memory a run may use (the
+    share of the machine's memory that ``validate`` plans with)."""
+    unpacked = 0
+    for key in KEYS:
+        info, where = archive.getinfo(f"{key}.npy"), f"{path}: {key}"
+        ratio = info.file_size / max(info.compress_size, 1)
+        if info.file_size > NPZ_RATIO_GRACE and ratio > MAX_NPZ_RATIO:
+            raise DataError(f"{where} unpacks to {files.size_text(info.file_size)} from "
+                            f"{files.size_text(info.compress_size)}: {ratio:,.0f} times its "
+                            f"stored size, more than the {MAX_NPZ_RATIO} times that real data "
+                            "compresses (a zip bomb?); if it is real, save it uncompressed "
+                            "(numpy.savez)")
+        with archive.open(info) as member:
+            shape, dtype, start = npy_header(member, where)
+        if dtype.hasobject:
+            raise DataError(f"{where}: holds Python objects (a pickled array), which are "
+                            "refused because loading them can run code; save numeric "
+                            "arrays with numpy.savez")
+        declared = math.prod(shape) * dtype.itemsize
+        if declared != info.file_size - start:
+            raise DataError(f"{where}: its header announces shape {shape} of {dtype} "
+                            f"({declared:,} bytes), but the archive holds "
+                            f"{info.file_size - start:,} bytes of it; the file is damaged")
+        unpacked += declared
     if unpacked > files.MAX_NPZ_UNPACKED_BYTES:
         raise DataError(f"{path}: its arrays unpack to {files.size_text(unpacked)}, more than "
                         f"the {files.size_text(files.MAX_NPZ_UNPACKED_BYTES)} that scratchnet "
                         "reads for an .npz data set")
+    check_memory(path, "its arrays", unpacked)
+
+
+def npy_header(f, where: str) -> tuple[tuple, np.dtype, int]:
+    """The shape and dtype a ``.npy`` stream's header announces, and where its data
+    starts; a DataError naming ``where`` for anything else (an .npz archive given as one
+    array, a damaged header)."""
+    fmt = np.lib.format
+    if f.read(4) == b"PK\x03\x04":  # an .npz archive renamed to .npy
+        raise DataError(f"{where}: expected a single array saved with numpy.save")
+    f.seek(0)
+    try:
+        version = fmt.read_magic(f)
+        header = {(1, 0): fmt.read_array_header_1_0, (2, 0): fmt.read_array_header_2_0}
+        if version not in header:
+            raise ValueError(f"format version {version[0]}.{version[1]} is not read here")
+        shape, _, dtype = header[version](f)
+    except (ValueError, OSError, EOFError) as exc:
+        raise DataError(f"{where}: not a readable .npy file ({exc})") from None
+    return shape, dtype, f.tell()
 
 
 def _targets(path: Path, y_train: np.ndarray, y_test: np.ndarray, task: str | None):

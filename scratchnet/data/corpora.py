@@ -81,7 +81,7 @@ def find_corpus(name: str, *, data_dir: str | None = None, download: bool = True
             urls, failures = [], [f"cannot create {target.parent} ({e.strerror})"]
         for url in urls:
             try:
-                fetch(url, target, progress)
+                fetch(url, target, progress, limit=corpus.check.size)  # no byte more
                 verify(target, corpus.check)
                 return target
             except DataError as e:

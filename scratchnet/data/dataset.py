@@ -7,6 +7,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..errors import DataError
+from ..files import size_text
 
 TASKS = ("classification", "regression")
 
@@ -96,6 +97,20 @@ def sample_shape_of(data) -> tuple[int, int, int] | None:
     if not data.image_shape:
         return None
     return (int(data.channels), *(int(n) for n in data.image_shape))
+
+
+def check_memory(path, what: str, n_bytes: int) -> None:
+    """A DataError when reading ``path`` would hold more than the share of the machine's
+    memory a run may use (what ``validate`` plans with:
+    :data:`~scratchnet.experiment.plan.MEMORY_SHARE`), checked before it is read:
+    ``what`` says what it holds (``"its arrays"``)."""
+    from ..experiment.plan import MEMORY_SHARE, physical_memory
+
+    budget = MEMORY_SHARE * physical_memory()
+    if n_bytes > budget:
+        raise DataError(f"{path}: {what} would take {size_text(n_bytes)} of memory, more "
+                        f"than the {size_text(int(budget))} this machine can give "
+                        f"({MEMORY_SHARE:.0%} of its memory)")
 
 
 def canonical_name(name) -> str:

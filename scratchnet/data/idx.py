@@ -64,6 +64,13 @@ class FileCheck:
     sha256: str | None = None
     gz_md5: str | None = None
 
+    @property
+    def largest_gz(self) -> int:
+        """The most bytes a ``.gz`` of this file can take (what a download may send):
+        gzip keeps data it cannot compress in blocks of up to 64 KiB with 5 bytes more
+        each, after a header of a few bytes (a few KiB with a long name and comment)."""
+        return self.size + self.size // 10_000 + 64 * 1024
+
 
 def _describe_magic(header: bytes) -> str:
     return "0x" + header.hex()

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .. import files as caps
 from ..errors import ConfigError, DataError
 from .dataset import Dataset, Description, canonical_name
 from .download import Progress, fetch
@@ -205,12 +206,13 @@ def _download_missing(name: str, folder: Path, progress: Progress | None) -> lis
         if role in present:
             continue
         dest = folder / (base + ".gz")
+        check = CHECKSUMS.get(name, {}).get(base)
+        limit = check.largest_gz if check else caps.MAX_IDX_BYTES  # a mirror may send anything
         for mirror in os.environ.get("SCRATCHNET_MIRRORS", "").split() or MIRRORS.get(name, []):
             url = mirror + base + ".gz"
             try:
-                fetch(url, dest, progress)
-                read_idx(dest, ndim=3 if "images" in role else 1,
-                         check=CHECKSUMS.get(name, {}).get(base))
+                fetch(url, dest, progress, limit=limit)
+                read_idx(dest, ndim=3 if "images" in role else 1, check=check)
                 break
             except DataError as exc:
                 dest.unlink(missing_ok=True)

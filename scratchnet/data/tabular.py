@@ -5,13 +5,14 @@ from __future__ import annotations
 import csv
 import hashlib
 import io
+import math
 from pathlib import Path
 
 import numpy as np
 
 from .. import files
 from ..errors import DataError
-from .dataset import Dataset, Description, split_train_test
+from .dataset import Dataset, Description, check_memory, split_train_test
 
 # CSV cells that mean "no value" (compared after stripping spaces, case-insensitively).
 MISSING_MARKERS = frozenset({"", "na", "n/a", "nan", "null"})
@@ -23,23 +24,85 @@ CSV_MAX_CLASSES = 20
 CSV_MIN_ROWS_PER_CLASS = 5
 
 
-def csv_rows(path: str | Path) -> tuple[list[tuple[list[str], int]], dict]:
-    """The non-blank rows of a CSV file, each with its file line number, and the file's
-    fingerprint ``{"bytes": size, "sha256": hex digest}`` of the very bytes read. A
-    DataError for a file that is not a regular file of at most
-    :data:`~scratchnet.files.MAX_CSV_BYTES`, not UTF-8 text or not CSV."""
-    data = files.read_bytes(path, files.MAX_CSV_BYTES, "a CSV file")
-    fingerprint = {"bytes": len(data), "sha256": hashlib.sha256(data).hexdigest()}
-    try:
-        text = data.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        raise DataError(f"{path}: not UTF-8 text ({exc})") from None
-    del data  # the text is all that is needed from here on
-    try:
-        reader = csv.reader(io.StringIO(text, newline=""))
-        return [(row, reader.line_num) for row in reader if row], fingerprint
-    except csv.Error as exc:
-        raise DataError(f"{path}: malformed CSV ({exc})") from None
+#: the most characters one line of a CSV file may hold (a row of 100,000 numbers takes
+#: about 2 MiB): a row is parsed whole, into one Python object per cell
+MAX_CSV_LINE = 8 << 20
+#: the most distinct values a text target may hold (each is a class)
+MAX_CSV_TEXT_CLASSES = 10_000
+_BLOCK = 1 << 20
+
+
+class CsvFile:
+    """A CSV file read row by row, never whole: ``with CsvFile(path) as source:``, then
+    ``for cells, line in source.rows()`` (its non-blank rows, each with its file line
+    number; again from the start at each call). ``source.lines`` counts the file's lines
+    before any is parsed (at least its rows: what reading it will cost is known first);
+    after the last row, ``source.fingerprint`` is ``{"bytes": size, "sha256": hex
+    digest}`` of the very bytes read. A DataError for a file that is not a regular file of
+    at most :data:`~scratchnet.files.MAX_CSV_BYTES`, not UTF-8 text, not CSV, or with a
+    line longer than :data:`MAX_CSV_LINE` characters."""
+
+    def __init__(self, path: str | Path):
+        self.path = Path(path)
+        self.fingerprint: dict | None = None
+
+    def __enter__(self) -> "CsvFile":
+        self._file = files.open_regular(self.path, files.MAX_CSV_BYTES, "a CSV file")
+        newlines = returns = 0
+        for block in iter(lambda: self._file.read(_BLOCK), b""):
+            newlines += block.count(b"\n")
+            returns += block.count(b"\r") - block.count(b"\r\n")  # old Macs end lines so
+        self.lines = newlines + returns + 1
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._file.close()
+
+    def rows(self):
+        self._file.seek(0)
+        counted = _Counted(self._file, self.path)
+        text = io.TextIOWrapper(io.BufferedReader(counted, _BLOCK), encoding="utf-8-sig",
+                                newline="")
+        reader = csv.reader(self._lines(text))
+        try:
+            for row in reader:
+                if row:
+                    yield row, reader.line_num
+        except UnicodeDecodeError as exc:
+            raise DataError(f"{self.path}: not UTF-8 text ({exc})") from None
+        except csv.Error as exc:
+            raise DataError(f"{self.path}: malformed CSV ({exc})") from None
+        self.fingerprint = {"bytes": counted.size, "sha256": counted.digest.hexdigest()}
+
+    def _lines(self, text: io.TextIOWrapper):
+        number = 0
+        while line := text.readline(MAX_CSV_LINE + 1):
+            number += 1
+            if len(line) > MAX_CSV_LINE:
+                raise DataError(f"{self.path}: file line {number} is longer than the "
+                                f"{MAX_CSV_LINE:,} characters scratchnet reads in one line")
+            yield line
+
+
+class _Counted(io.RawIOBase):
+    """The bytes of a file as they are read, hashed and counted (and cut off at the cap,
+    should the file grow while it is read)."""
+
+    def __init__(self, f, path: Path):
+        self.f, self.path, self.size, self.digest = f, path, 0, hashlib.sha256()
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer) -> int:
+        got = self.f.readinto(buffer)
+        self.digest.update(memoryview(buffer)[:got])
+        self.size += got
+        if self.size > files.MAX_CSV_BYTES:
+            raise DataError(f"{self.path}: holds more than the "
+                            f"{files.size_text(files.MAX_CSV_BYTES)} that scratchnet reads "
+                            "for a CSV file")
+        return got
 
 
 def _is_missing(cell: str) -> bool:
@@ -74,8 +137,28 @@ def load_csv(path, *, target: str | None, task: str | None = None,
     if path is None:
         raise DataError("the csv dataset needs a file: pass path=FILE.csv")
     path = Path(path).expanduser()
-    found, fingerprint = csv_rows(path)
-    header = [h.strip() for h in found[0][0]] if found else []
+    with CsvFile(path) as source:
+        # a target that turns out to hold text after numbers: read again, as text
+        table = _read_table(source, target, task, text=False) or \
+            _read_table(source, target, task, text=True)
+    header, features, X, y, labels = table
+    y, classes, task = _encode_target(y, labels, task)
+    X_train, X_test, y_train, y_test = split_train_test(str(path), X, y, task, test_fraction, seed)
+    return Dataset(name="csv", X_train=X_train, y_train=y_train, X_test=X_test,
+                   y_test=y_test, task=task, classes=classes,
+                   feature_names=[header[j] for j in features], image_shape=None,
+                   source=str(path.resolve()), fingerprint=source.fingerprint)
+
+
+def _read_table(source: CsvFile, target: str | None, task: str | None, text: bool):
+    """``(header, feature columns, X, targets, labels)`` from ``source``: X (n, features)
+    float64; the targets float64 (n,), or with ``text`` int64 codes into ``labels`` (a
+    dict of each distinct text to its code). None when a numeric reading meets a text
+    target (a classification: the caller reads it again as text)."""
+    path = source.path
+    rows = source.rows()
+    first = next(rows, None)
+    header = [h.strip() for h in first[0]] if first else []
     if not header or not any(header):
         raise DataError(f"{path}: empty file; a CSV needs a header row naming the columns")
     if "" in header:
@@ -88,78 +171,89 @@ def load_csv(path, *, target: str | None, task: str | None = None,
         said = "no target column given" if target is None else \
             f"target column {target!r} not found"
         raise DataError(f"{path}: {said}; the columns are: {', '.join(header)}")
-    rows = [row for row, _ in found[1:]]
-    lines = [line for _, line in found[1:]]
-    for row, line in found[1:]:
+    t = header.index(target)
+    features = [j for j in range(len(header)) if j != t]
+    most = source.lines - 1
+    # the numbers, then their split into train and test (a copy): known before parsing
+    check_memory(path, f"its up to {most:,} rows of {len(header):,} numbers",
+                 2 * most * len(header) * 8)
+    X = np.empty((most, len(features)))
+    y = np.empty(most, dtype=np.int64 if text else np.float64)
+    labels: dict[str, int] = {}
+    n = 0
+    for row, line in rows:
         if len(row) != len(header):
             raise DataError(f"{path}: file line {line} has {len(row)} fields but the header "
                             f"has {len(header)}")
-    if not rows:
+        if n == most:
+            raise DataError(f"{path}: changed while it was read")
+        _read_features(path, header, features, row, X[n], n + 1, line)
+        cell = row[t].strip()
+        if text:
+            y[n] = labels.setdefault(cell, len(labels))
+            if len(labels) > MAX_CSV_TEXT_CLASSES:
+                raise DataError(f"{path}: target column {target!r} holds more than "
+                                f"{MAX_CSV_TEXT_CLASSES:,} distinct texts (one class each); "
+                                "is it the column to predict?")
+        elif not is_number(cell):
+            if task == "regression":
+                raise DataError(f"{path}: target column {target!r} holds text (value "
+                                f"{cell!r} at {_where(n + 1, line, target)}); regression "
+                                "needs numbers")
+            return None
+        else:
+            y[n] = float(cell)
+            if not np.isfinite(y[n]):
+                raise DataError(f"{path}: non-finite target {cell!r} at "
+                                f"{_where(n + 1, line, target)}")
+        n += 1
+    if not n:
         raise DataError(f"{path}: no data rows after the header")
-
-    t = header.index(target)
-    features = [j for j in range(len(header)) if j != t]
-    X = np.empty((len(rows), len(features)), dtype=np.float64)
-    raw_target: list[str] = []
-    for i, row in enumerate(rows):
-        # Check cells left to right so the first problem in the file is the one reported.
-        for j, cell in enumerate(row):
-            if _is_missing(cell):
-                raise DataError(f"{path}: missing value at {_where(i + 1, lines[i], header[j])}"
-                                "; fill or drop it first")
-        for col, j in enumerate(features):
-            try:
-                value = float(row[j])
-            except ValueError:
-                raise DataError(
-                    f"{path}: feature column {header[j]!r} is not numeric (value "
-                    f"{row[j].strip()!r} in data row {i + 1}, file line {lines[i]}); encode "
-                    "it as numbers or drop the column") from None
-            if not np.isfinite(value):
-                raise DataError(f"{path}: non-finite value {row[j].strip()!r} at "
-                                f"{_where(i + 1, lines[i], header[j])}")
-            X[i, col] = value
-        raw_target.append(row[t].strip())
-
-    y, classes, task = _encode_target(path, target, raw_target, lines, task)
-    X_train, X_test, y_train, y_test = split_train_test(str(path), X, y, task, test_fraction, seed)
-    return Dataset(name="csv", X_train=X_train, y_train=y_train, X_test=X_test,
-                   y_test=y_test, task=task, classes=classes,
-                   feature_names=[header[j] for j in features], image_shape=None,
-                   source=str(path.resolve()), fingerprint=fingerprint)
+    return header, features, X[:n], y[:n], labels if text else None
 
 
-def _encode_target(path, target, raw: list[str], lines: list[int], task: str | None):
-    """Turn the target cells into (y, classes, task) following load_csv's rules."""
-    try:
-        numbers = np.array([float(v) for v in raw], dtype=np.float64)
-    except ValueError:
-        numbers = None  # at least one cell is text
-    if numbers is None:
-        if task == "regression":
-            bad = next(i for i, v in enumerate(raw) if not is_number(v))
-            raise DataError(f"{path}: target column {target!r} holds text (value "
-                            f"{raw[bad]!r} at {_where(bad + 1, lines[bad], target)}); "
-                            "regression needs numbers")
-        classes = sorted(set(raw))
-        lookup = {c: k for k, c in enumerate(classes)}
-        return np.array([lookup[v] for v in raw], dtype=np.int64), classes, "classification"
+def _read_features(path: Path, header: list[str], features: list[int], row: list[str],
+                   out: np.ndarray, number: int, line: int) -> None:
+    """The feature cells of ``row`` (data row ``number``, file line ``line``) as numbers
+    into ``out``; the first problem, left to right, is the one reported."""
+    for j, cell in enumerate(row):
+        if _is_missing(cell):
+            raise DataError(f"{path}: missing value at {_where(number, line, header[j])}; "
+                            "fill or drop it first")
+    for col, j in enumerate(features):
+        try:
+            value = float(row[j])
+        except ValueError:
+            raise DataError(
+                f"{path}: feature column {header[j]!r} is not numeric (value "
+                f"{row[j].strip()!r} in data row {number}, file line {line}); encode it as "
+                "numbers or drop the column") from None
+        if not math.isfinite(value):
+            raise DataError(f"{path}: non-finite value {row[j].strip()!r} at "
+                            f"{_where(number, line, header[j])}")
+        out[col] = value
 
-    if not np.all(np.isfinite(numbers)):
-        bad = int(np.flatnonzero(~np.isfinite(numbers))[0])
-        raise DataError(f"{path}: non-finite target {raw[bad]!r} at "
-                        f"{_where(bad + 1, lines[bad], target)}")
-    distinct = np.unique(numbers)
+
+def _encode_target(y: np.ndarray, labels: dict[str, int] | None, task: str | None):
+    """Turn the target column into (y, classes, task) following load_csv's rules: ``y``
+    the numbers, or codes into ``labels`` for text."""
+    if labels is not None:
+        classes = sorted(labels)
+        position = {label: k for k, label in enumerate(classes)}
+        # (labels are in the order of their codes: first seen, first)
+        rank = np.array([position[label] for label in labels], dtype=np.int64)
+        return rank[y], classes, "classification"
+    distinct = np.unique(y)
     integral = all(_is_integer(v) for v in distinct)
     if task is None:
         few = (len(distinct) <= CSV_MAX_CLASSES
-               and len(numbers) >= CSV_MIN_ROWS_PER_CLASS * len(distinct))
+               and len(y) >= CSV_MIN_ROWS_PER_CLASS * len(distinct))
         task = "classification" if integral and few else "regression"
     if task == "regression":
-        return numbers, [], "regression"
+        return y, [], "regression"
     classes = [int(v) if integral else float(v) for v in distinct]
     # np.unique sorted the values, so searchsorted gives each row its class index.
-    return np.searchsorted(distinct, numbers).astype(np.int64), classes, "classification"
+    return np.searchsorted(distinct, y).astype(np.int64), classes, "classification"
 
 
 def is_number(value: str) -> bool:

@@ -43,7 +43,7 @@ from ..options import Doc, Ge, Lt, Named, PositiveInt, check_fields
 from .corpora import CORPORA, find_corpus
 from .dataset import Description
 from .download import Progress
-from .prepare import Scaler
+from .scaling import Scaler
 from .sequences import SeqLen, check_sequence_values
 
 #: the most distinct characters a vocabulary may hold (each is an output of the network)

@@ -20,28 +20,43 @@ from .saved import read_data_info
 
 def load_run(run_dir: str | Path):
     """A finished (or interrupted) run: ``(cfg, net, info, summary)`` with its weights
-    loaded. ``info`` is ``data.json`` (scaler, classes, ...)."""
+    loaded. ``info`` is ``data.json`` (scaler, classes, ...). Weights that are not finite
+    numbers are a DataError naming the file; a ``config.yaml`` edited after training is a
+    :class:`~scratchnet.errors.ScratchnetWarning` (``eval``, ``predict`` and ``export``
+    all come through here, so all of them say it)."""
     run_dir = Path(run_dir)
     raw = runs.read_run_config(run_dir)
     cfg = validate(raw, str(run_dir / runs.CONFIG))
     info = read_data_info(run_dir)
-    arrays, meta = runs.load_arrays(run_dir / runs.WEIGHTS)
+    path = run_dir / runs.WEIGHTS
+    arrays, meta = runs.load_arrays(path)
+    bad = runs.nonfinite(arrays)
+    if bad is not None:  # every prediction would be NaN, or class 0
+        raise DataError(f"{path}: {bad} holds NaN or infinite values; refusing to use "
+                        "these weights")
     net = build_network(cfg, info.get("input_shape") or info["n_features"])
     try:
         net.load_state_dict(arrays)
     except Exception as e:  # a shape/name mismatch between config and weights
-        raise DataError(f"{run_dir / runs.WEIGHTS}: does not match the run's config ({e})") from None
+        raise DataError(f"{path}: does not match the run's config ({e})") from None
     summary = runs.read_summary(run_dir)
     summary.setdefault("_weights_meta", meta)
+    if _edited(raw, summary):
+        warnings.warn(f"{run_dir / runs.CONFIG} was edited after training (its hash differs "
+                      f"from the one stored in {runs.SUMMARY})", ScratchnetWarning,
+                      stacklevel=2)
     return cfg, net, info, summary
 
 
 def config_edited(run_dir: str | Path, summary: dict) -> bool:
     """True when config.yaml no longer matches the hash stored at training time."""
+    return _edited(runs.read_run_config(run_dir), summary)
+
+
+def _edited(raw: dict, summary: dict) -> bool:
     stored = summary.get("config_hash")
     if not stored:
         return False
-    raw = runs.read_run_config(run_dir)
     try:
         current = validate(raw, "config").to_dict()
     except ConfigError:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 import os
 import time
+import warnings
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -14,7 +15,8 @@ import numpy as np
 from .. import __version__, environment, files, runs
 from ..config import ExperimentConfig, differing_keys
 from ..data import Prepared
-from ..errors import CheckpointError, ConfigError, DivergenceError, WriteError
+from ..errors import (CheckpointError, ConfigError, DivergenceError, ScratchnetWarning,
+                      WriteError)
 from ..data.download import Progress
 from ..nn import Callback, HealthMonitor, History, NeuralNetwork, Trainer
 from ..nn.checkpoints import check_meta
@@ -146,12 +148,18 @@ def _run(cfg: ExperimentConfig, *, out, data_dir, callbacks, resume, on_start, p
         with runs.locked(run_dir), _naming((resume_dir or run_dir) / runs.CHECKPOINT):
             if in_place:  # checked again now that no other process can be training it
                 resume_state = _check_resume(run_dir, cfg)
+                if resume_state is None:
+                    warnings.warn(f"{run_dir} has no {runs.CHECKPOINT} (it stopped before its "
+                                  "first one): training it from the start", ScratchnetWarning,
+                                  stacklevel=3)
             if resume_state is not None:  # its checkpoint says where it was saved
                 environment.warn_if_moved(resume_state[0].get("environment"), str(resume_dir))
             runs.write_json(run_dir / runs.DATA, data_info(data, plan.targets, plan.input_shape))
             return _train(cfg, run_dir, data, plan.input_shape, resume_state, callbacks, on_start)
     except WriteError as e:  # a full disk: the files written before it are intact
-        raise WriteError(f"{e}; {run_dir} holds what was saved so far", full=e.full) from None
+        then = f"; once there is room: scratchnet train --resume {run_dir}" if e.full else ""
+        raise WriteError(f"{e}; {run_dir} holds what was saved so far{then}",
+                         full=e.full) from None
 
 
 def _train(cfg: ExperimentConfig, run_dir: Path, data: Prepared, input_shape, resume_state,
@@ -271,6 +279,8 @@ def _read_checkpoint(run_dir: Path, epochs) -> tuple[dict, dict]:
     arrays, meta = runs.load_arrays(path, files.MAX_CHECKPOINT_BYTES)
     with _naming(path):
         check_meta(meta)
+        if (bad := runs.nonfinite(arrays)) is not None:
+            raise CheckpointError(f"{bad} holds NaN or infinite values")
         if isinstance(epochs, int) and meta["epoch"] > epochs:
             raise CheckpointError(f"epoch {meta['epoch']} is beyond the run's {epochs} epochs")
     return meta, arrays
@@ -286,10 +296,17 @@ def _naming(path: Path):
 
 
 def _check_resume(run_dir: Path, cfg: ExperimentConfig):
-    """The checkpoint to continue ``run_dir`` in place from; a finished run has nothing
-    left to do (the trainer would run no batch at all)."""
-    meta, arrays = _read_checkpoint(run_dir, cfg.train.epochs)
+    """The checkpoint to continue ``run_dir`` in place from, or None to train it from the
+    start: it stopped before its first checkpoint (a full disk, ``kill -9``) and has no
+    summary. A run that trained to its end but was stopped before writing its summary is
+    continued too: no batch is left, the summary is written. A completed run has nothing
+    left to do."""
     summary = runs.read_summary(run_dir)
+    if not summary and not os.path.lexists(run_dir / runs.CHECKPOINT):
+        return None
+    meta, arrays = _read_checkpoint(run_dir, cfg.train.epochs)
+    if summary.get("status") != "completed":
+        return meta, arrays
     # (the final checkpoint says so too, should the run be killed before its summary)
     if (meta.get("history") or {}).get("stopped_early") or summary.get("stopped_early"):
         raise ConfigError(f"--resume {run_dir}: the run already completed (its early "

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Annotated, Literal, Union
 
 from pydantic import (BaseModel, ConfigDict, Field, StrictFloat, StrictInt, StrictStr,
-                      ValidationError, model_validator)
+                      ValidationError, field_validator, model_validator)
 
 from .. import runs
 from ..config.messages import Origin, format_validation_errors
@@ -38,6 +38,18 @@ class SavedData(BaseModel):
     source: str | None = None
     source_file: SourceFile | None = None
     scaler: dict
+    target_scaler: dict | None = None
+
+    @field_validator("scaler", "target_scaler")
+    @classmethod
+    def _scaler(cls, saved: dict | None) -> dict | None:
+        """A scaling that rebuilds: its kind known, its numbers finite (a NaN would make
+        every input NaN, and every prediction the same)."""
+        try:
+            saved is None or Scaler.from_dict(saved)
+        except (ConfigError, AttributeError) as e:
+            raise ValueError(str(e)) from None
+        return saved
 
     @model_validator(mode="after")
     def _consistent(self) -> "SavedData":
@@ -51,10 +63,7 @@ class SavedData(BaseModel):
             outputs = 1 if self.targets == "binary" else len(self.classes)
             if len(self.classes) < 2 or self.n_outputs != outputs:
                 raise ValueError(f"{len(self.classes)} classes for n_outputs {self.n_outputs}")
-        try:
-            scaler = Scaler.from_dict(self.scaler)
-        except (ConfigError, AttributeError) as e:
-            raise ValueError(f"scaler: {e}") from None
+        scaler = Scaler.from_dict(self.scaler)  # (checked below)
         if scaler.n_features not in (None, self.n_features):
             raise ValueError(f"the scaler is fitted on {scaler.n_features} features, not "
                              f"n_features {self.n_features}")

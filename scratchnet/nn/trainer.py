@@ -215,8 +215,8 @@ class Trainer:
             for cb in run.callbacks:
                 cb.on_fit_start(self)
             run.t0 = time.perf_counter() - run.elapsed
-            stopped_early = False
-            while run.epoch < run.epochs:
+            stopped_early = bool(resume and (resume[0].get("history") or {}).get("stopped_early"))
+            while run.epoch < run.epochs and not stopped_early:
                 if not self._train_epoch(run):
                     return self._finish(run, interrupted=True)
                 stopped_early = self._end_epoch(run)
@@ -269,6 +269,7 @@ class Trainer:
         run.watch_start = fresh
         if resume is not None:
             pos = self._load_checkpoint(resume, epochs, batch_size, len(X_train))
+            self._position = pos  # checkpointable before its first batch (a finished run's)
             run.epoch, run.batch, run.perm = pos["epoch"], pos["batch"], pos["perm"]
             run.loss_sum, run.elapsed = pos["loss_sum"], pos["elapsed"]
             run.start_loss = pos["start_loss"]

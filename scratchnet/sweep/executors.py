@@ -4,6 +4,9 @@ cluster."""
 from __future__ import annotations
 
 import os
+import signal
+import sys
+import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor, as_completed
@@ -165,6 +168,7 @@ def worker_pool(jobs: int, start_method: str = "forkserver", preload: tuple[str,
         # each worker forks from it ready to go. A module that fails to import is skipped.
         ctx.set_forkserver_preload(["scratchnet.experiment", "scratchnet.sweep",
                                     "sklearn.datasets", "sklearn.model_selection", *preload])
+    _start_helpers(start_method)
     threads = max(1, (os.cpu_count() or 1) // jobs)
     # Only this process holds the writing end: the workers exit when it dies (watch_parent).
     # (A "fork" start method would copy it into them, so it is not used here.)
@@ -172,6 +176,9 @@ def worker_pool(jobs: int, start_method: str = "forkserver", preload: tuple[str,
     with _blas_threads(threads), lifeline, writer:
         pool = ProcessPoolExecutor(max_workers=jobs, mp_context=ctx, initializer=watch_parent,
                                    initargs=(lifeline,))
+        # (submit may start a worker: one half started when a signal tears the pool down
+        # would find its queues gone and print a traceback)
+        pool.submit = _holding_signals(pool.submit)
         try:
             yield pool
         except BaseException:
@@ -186,6 +193,52 @@ def worker_pool(jobs: int, start_method: str = "forkserver", preload: tuple[str,
             raise
         finally:
             pool.shutdown(wait=True, cancel_futures=True)
+
+
+def _holding_signals(call: Callable) -> Callable:
+    """``call`` with SIGINT and SIGTERM held while it runs (in the main thread): one that
+    comes is raised again once it returns, for this process's own handler to see."""
+    def held(*args, **kwargs):
+        if threading.current_thread() is not threading.main_thread():
+            return call(*args, **kwargs)
+        came: list[int] = []
+        old = {sig: signal.signal(sig, lambda signum, _: came.append(signum))
+               for sig in (signal.SIGINT, signal.SIGTERM)}
+        try:
+            return call(*args, **kwargs)
+        finally:
+            for sig, handler in old.items():
+                signal.signal(sig, handler)
+            for signum in came:
+                signal.raise_signal(signum)
+    return held
+
+
+def _start_helpers(start_method: str) -> None:
+    """Start multiprocessing's helper processes quiet about a stop by a signal.
+
+    The resource tracker unlinks the pool's semaphores when this process is gone without
+    doing so (a second Ctrl-C quits at once; ``kill -9``), and warns of "leaked semaphore
+    objects" as it does: started with that warning ignored (it takes ``-W`` options
+    from ``sys.warnoptions``), it cleans up in silence. The fork server imports the
+    library before it ignores Ctrl-C itself: started with Ctrl-C ignored (a disposition
+    that survives ``exec``), a Ctrl-C during those imports is the sweep's to handle, not
+    a traceback of the fork server's. (Both stay up for the process's life: this is done
+    once, before the first pool.)"""
+    from multiprocessing import forkserver, resource_tracker
+
+    quiet = "ignore:resource_tracker:UserWarning"
+    sys.warnoptions.append(quiet)
+    try:
+        resource_tracker.ensure_running()
+    finally:
+        sys.warnoptions.remove(quiet)
+    if start_method == "forkserver" and threading.current_thread() is threading.main_thread():
+        handler = signal.signal(signal.SIGINT, signal.SIG_IGN)
+        try:
+            forkserver.ensure_running()
+        finally:
+            signal.signal(signal.SIGINT, handler)
 
 
 @contextmanager
@@ -251,10 +304,15 @@ def _handshake(address: str, security, timeout: float) -> None:
 
     try:
         asyncio.run(greet())
-    except (OSError, TimeoutError, asyncio.TimeoutError, ValueError, TypeError) as e:
+    except (OSError, TimeoutError, asyncio.TimeoutError) as e:
         detail = f" ({' '.join(str(e).split())[:120]})" if str(e) else ""
         raise ScratchnetError(f"{address} accepts connections but did not answer as a Dask "
                               f"scheduler within {timeout:g} s{detail}; is it one?") from None
+    except Exception as e:  # noqa: BLE001 - whatever a peer's bytes make of Dask's reader
+        # (a frame length of exabytes is a MemoryError, a short one a struct.error, ...)
+        detail = " ".join(f"{type(e).__name__}: {e}".split())[:160]
+        raise ScratchnetError(f"{address} answered, but not as a Dask scheduler does (its "
+                              f"greeting could not be read: {detail}); is it one?") from None
 
 
 def _workers(client) -> int:

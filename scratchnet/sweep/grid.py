@@ -106,6 +106,15 @@ def check_grid(grid: dict[str, list]) -> dict[str, list]:
             if v in seen:
                 raise ConfigError(f"sweep grid: {key}: value {v!r} is listed twice")
             seen.append(v)
+    # a key inside another's value: whichever is applied last would win unseen, and the
+    # results would label each point with a value it did not train with
+    paths = sorted(str(key).split(".") for key in grid)
+    for outer, inner in zip(paths, paths[1:]):
+        if inner[:len(outer)] == outer:
+            outer, inner = ".".join(outer), ".".join(inner)
+            raise ConfigError(f"sweep grid: {outer} and {inner} overlap ({outer} sets "
+                              f"{inner} too); sweep one of them, or give {outer} whole values "
+                              "that differ in it")
     return grid
 
 
