@@ -126,7 +126,7 @@ def _draw_gates(ax, records, style) -> list:
                 ax.plot(xs, ys, color=f"C{k % 10}", ls=style[layer], lw=1.2,
                         marker=GATE_MARKERS.get(name, "o"), ms=4)
     ax.set_ylim(-3, 103)
-    ax.set_title(f"saturated gates (LSTM, GRU): within 0.01 of a limit", fontsize=10)
+    ax.set_title("saturated gates (LSTM, GRU): within 0.01 of a limit", fontsize=10)
     ax.set_xlabel("epoch")
     ax.set_ylabel("saturated (%)")
     return [Line2D([], [], color="black", ls="", marker=GATE_MARKERS.get(g, "o"), label=f"gate {g}")
@@ -219,9 +219,9 @@ def grad_flow(run_dirs: list[str | Path], output: str | Path, *,
     the network's order from input to output, and the mean (solid) and the largest
     (dashed) absolute value of their gradient in the last training batch before an
     evaluation, on a log scale shared by the panels; up to :data:`MAX_SHADES` evaluations,
-    from pale green (the first) to dark blue (the last). A layer whose gradient is 0 is drawn at the floor of the panel as a
-    downward triangle. Where the lines fall off towards the input, the signal dies.
-    Returns ``output``."""
+    from pale green (the first) to dark blue (the last). A layer whose gradient is 0 is
+    drawn at the floor of the panel as a downward triangle. Where the lines fall off
+    towards the input, the signal dies. Returns ``output``."""
     from matplotlib import colormaps
     from matplotlib.lines import Line2D
 
