@@ -55,10 +55,12 @@ def folded(trainer: Trainer, gemm) -> None:
     params = trainer.net.params()
     first, op = params[0], trainer.net.layers[0].operations[0]
     n = first.value.size
-    velocity = np.zeros(first.value.base.size, np.float32)  # all parameters', end to end
+    velocity = np.zeros(params.flat.value.size, np.float32)  # all parameters', end to end
     v_first, v_rest = velocity[:n], velocity[n:]
-    p_rest, g_rest = first.value.base[n:], first.grad.base[n:]
+    p_rest, g_rest = params.flat.value[n:], params.flat.grad[n:]
     rows, cols = first.shape
+    rest_velocity, rest_apply = blas.axpby(g_rest, v_rest), blas.axpby(v_rest, p_rest)
+    first_apply = blas.axpby(v_first, first.value)
 
     def param_grad(output_grad):
         x = op.input_
@@ -67,8 +69,9 @@ def folded(trainer: Trainer, gemm) -> None:
 
     class Folded(SGDMomentum):
         def step(self, params, lr):  # the rest as now; layer 0's velocity is already made
-            assert blas.momentum_step(lr, MOMENTUM, g_rest, v_rest, p_rest)
-            assert blas.sgd_step(1.0, v_first, first.value)
+            rest_velocity(lr, MOMENTUM)
+            rest_apply(-1.0, 1.0)
+            first_apply(-1.0, 1.0)
 
     op._param_grad = param_grad
     trainer.optimizer = Folded(LR, momentum=MOMENTUM)

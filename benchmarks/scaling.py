@@ -36,7 +36,7 @@ if str(ROOT) not in sys.path:
 
 from scratchnet import Dense, NeuralNetwork, SGDMomentum, Trainer  # noqa: E402
 from scratchnet.nn.rows import gather  # noqa: E402
-from scratchnet.nn.trainer import blas_thread_limit  # noqa: E402
+from scratchnet.nn.blas import thread_limit  # noqa: E402
 
 FEATURES, CLASSES, LR, MOMENTUM = 784, 10, 0.01, 0.9
 WIDTHS, DEPTHS, BATCHES = (89, 256, 1024, 4096), (1, 2, 4), (16, 60, 256, 1024)
@@ -200,7 +200,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"{'':32s}{'(per 1k rows)':>13s}")
     print(header)
     print("-" * len(header))
-    with blas_thread_limit(args.threads):
+    with thread_limit(args.threads):
         for width in ints(args.widths):
             for depth in ints(args.depths):
                 for batch in ints(args.batches):

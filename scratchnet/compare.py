@@ -25,6 +25,33 @@ METRICS: dict[str, tuple[tuple[str, ...], bool]] = {
 }
 
 
+#: each metric's name as a table's column shows it
+METRIC_HEADERS = {"accuracy": "test accuracy", "mae": "test MAE", "rmse": "test RMSE",
+                  "r2": "test R²", "test_loss": "test loss", "val_loss": "val loss",
+                  "epochs": "epochs run", "seconds": "seconds", "best_epoch": "best epoch"}
+
+
+def format_metric(metric: str, v) -> str:
+    """A metric's value as tables show it: accuracy in percent (no sign), epochs whole
+    where they are, seconds to a tenth, the rest to four decimals; None is ``-``."""
+    if v is None:
+        return "-"
+    if metric == "accuracy":
+        return f"{100 * v:.2f}"
+    if metric in ("epochs", "best_epoch"):
+        return f"{v:.1f}" if v != int(v) else str(int(v))
+    if metric == "seconds":
+        return f"{v:.1f}"
+    return f"{v:.4f}"
+
+
+def run_metrics(records: list[dict]) -> list[str]:
+    """The metrics any of the runs (:func:`read_run` records) has, in a table's order."""
+    order = ["accuracy", "mae", "rmse", "r2", "test_loss", "val_loss", "best_epoch", "epochs",
+             "seconds"]
+    return [m for m in order if any(m in r["metrics"] for r in records)]
+
+
 def summary_metric(summary: dict | None, path: tuple[str, ...]) -> float | None:
     """The finite number at ``path`` in a run's summary (``("test", "accuracy")``), or
     None when it is missing, not a number or not finite."""

@@ -59,12 +59,19 @@ def _draw_table(ax, lines: list[str]) -> None:
                 family="monospace", va="center", ha="left")
 
 
-def _save(fig, output: str | Path) -> Path:
+def png_path(output: str | Path) -> Path:
+    """``output`` as the path of a PNG to write, or a ConfigError saying why it cannot be
+    (a command checks it before its work, so a bad name loses nothing)."""
     output = Path(output)
     if output.suffix.lower() != ".png":
         raise ConfigError(f"{output}: pictures are written as PNG; use a name ending in .png")
     if not output.parent.is_dir():
         raise ConfigError(f"{output}: the folder {output.parent} does not exist")
+    return output
+
+
+def _save(fig, output: str | Path) -> Path:
+    output = png_path(output)
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=DPI)
     runs.atomic_write_bytes(output, buf.getvalue())
@@ -277,100 +284,4 @@ def learning_curves(run_dirs: list[str | Path], output: str | Path, *,
     if title is None:
         title = records[0]["name"] if len(records) == 1 else f"{len(records)} runs"
     fig.suptitle(title, fontsize=11)
-    return _save(fig, output)
-
-
-
-#: a layer's line style in the health panels (one colour per run, one style per layer)
-LAYER_STYLES = ("-", "--", ":", "-.")
-
-
-def _health_series(history: list[dict], layer: int, read) -> tuple[list, list]:
-    """Epochs and ``read(entry)`` of one layer's health entries, where it is a number."""
-    xs, ys = [], []
-    for r in history:
-        for entry in r.get("health") or []:
-            value = read(entry) if entry["layer"] == layer else None
-            if isinstance(value, (int, float)) and math.isfinite(value):
-                xs.append(r["epoch"])
-                ys.append(value)
-    return xs, ys
-
-
-#: the four health panels: title, y label, how an entry is read, log scale
-HEALTH_PANELS = (
-    ("dead units (ReLU family)", "dead units (%)", lambda e: _percent(e.get("dead")), False),
-    ("inactive outputs (ReLU family)", "inactive (%)", lambda e: _percent(e.get("inactive")),
-     False),
-    ("saturated outputs (tanh, sigmoid)", "saturated (%)", lambda e: _percent(e.get("saturated")),
-     False),
-    ("update / weight (W), rule of thumb 1e-3", "||update|| / ||W||",
-     lambda e: e["params"].get("W", {}).get("update_ratio"), True),
-)
-
-
-def _percent(value):
-    return None if value is None else 100 * value
-
-
-def health_curves(run_dirs: list[str | Path], output: str | Path, *,
-                  title: str | None = None) -> Path:
-    """Per-layer health over the evaluations of runs trained with ``train.health`` (see
-    :mod:`scratchnet.nn.health`), in one PNG of up to four panels: the dead units and
-    the inactive outputs of ReLU-family layers, the saturated outputs of tanh and sigmoid
-    layers (all 0-100%), and the weights' update-to-weight ratio (log scale, the 1e-3
-    rule of thumb dashed); a panel without a layer it applies to is left out. One colour
-    per run (labelled by :func:`legend_labels`), one line style per layer; runs without
-    health records (diverged before their first evaluation) are left out. Returns
-    ``output``."""
-    from matplotlib.lines import Line2D
-    from matplotlib.ticker import MaxNLocator
-
-    from .compare import read_run
-
-    if not run_dirs:
-        raise ConfigError("health_curves needs at least one run folder")
-    records = [read_run(d) for d in run_dirs]
-    watched = [r for r in records if any(h.get("health") for h in r["history"])]
-    if not watched:  # a run that diverged at once, in a sweep, is left out
-        raise DataError(f"no health records in {', '.join(r['run_dir'] for r in records)}: "
-                        "train with --health (or train.health: true) to record them")
-    records = watched
-    labels, table = legend_labels(records)
-    legend = len(records) <= MAX_LEGEND  # colours name the runs, styles the layers
-    layers = sorted({e["layer"] for r in records for h in r["history"] for e in h.get("health") or []})
-    style = {layer: LAYER_STYLES[j % len(LAYER_STYLES)] for j, layer in enumerate(layers)}
-    panels = []
-    for panel in HEALTH_PANELS:
-        series = [(k, layer, _health_series(r["history"], layer, panel[2]))
-                  for k, r in enumerate(records) for layer in layers]
-        if any(xs for _, _, (xs, _) in series):  # none for dead units of tanh networks
-            panels.append((panel, series))
-    rows = 2 if len(panels) == 4 else 1
-    fig, axes, table_ax = _figure(len(panels), rows, len(table) if legend else 0)
-    for ((name, ylabel, read, log), series), ax in zip(panels, axes):
-        for k, layer, (xs, ys) in series:
-            if xs:
-                ax.plot(xs, ys, color=f"C{k % 10}", ls=style[layer], marker="o", ms=3, lw=1.5)
-        if log:
-            ax.set_yscale("log")
-            ax.axhline(1e-3, color="grey", lw=1, ls="--")
-        else:
-            ax.set_ylim(-3, 103)
-        ax.set_title(name, fontsize=10)
-        ax.set_xlabel("epoch")
-        ax.set_ylabel(ylabel)
-        ax.grid(True, alpha=0.3)
-        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
-    if legend:  # beside the first row's last panel, never over the lines
-        handles = [Line2D([], [], color=f"C{k % 10}", lw=2, label=label)
-                   for k, label in enumerate(labels)]
-        handles += [Line2D([], [], color="black", ls=style[layer], label=f"layer {layer}")
-                    for layer in layers]
-        axes[len(axes) // rows - 1].legend(handles=handles, fontsize=7, loc="upper left",
-                                           bbox_to_anchor=(1.02, 1), borderaxespad=0)
-    if table_ax is not None:
-        _draw_table(table_ax, table)
-    fig.suptitle(title or (records[0]["name"] if len(records) == 1 else f"{len(records)} runs"),
-                 fontsize=11)
     return _save(fig, output)

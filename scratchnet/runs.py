@@ -44,6 +44,7 @@ SUMMARY = "summary.json"
 LOCK = ".lock"
 PLOT = "curves.png"
 HEALTH_PLOT = "health.png"
+GRAD_FLOW_PLOT = "grad-flow.png"
 
 _META_KEY = "scratchnet"
 

@@ -317,7 +317,7 @@ def test_resume_reads_the_data_from_where_the_run_found_it(main_here, tmp_path, 
 
 # -- --help and usage errors ----------------------------------------------------------------
 PANELS = {"Train and evaluate": ["train", "eval", "predict", "runs"],
-          "Compare and plot": ["compare", "plot"], "Search": ["sweep", "tune"],
+          "Compare and plot": ["compare", "plot", "report"], "Search": ["sweep", "tune", "lr-find"],
           "Tools": ["validate", "show", "schema", "gradcheck", "export"]}
 
 

@@ -64,7 +64,8 @@ STARTUP_HEAVY = ("numpy", "pydantic", "yaml", "scratchnet.nn", "scratchnet.confi
 
 
 @pytest.mark.parametrize("argv", [["--version"], ["--help"], ["train", "--help"],
-                                  ["sweep", "--help"], ["tune", "--help"]])
+                                  ["sweep", "--help"], ["tune", "--help"],
+                                  ["lr-find", "--help"]])
 def test_the_command_line_answers_help_without_numpy_or_pydantic(argv):
     code = ("import sys\nfrom scratchnet.cli import main\ntry:\n"
             f"    main({argv!r})\nexcept SystemExit as e:\n    code = e.code\n"

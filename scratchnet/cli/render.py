@@ -11,6 +11,7 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
 from ..nn import Callback
+from ..nn.health import main_weights
 from .app import live_consoles
 
 
@@ -166,14 +167,15 @@ def _sci(value) -> str:
 def health_lines(health: list[dict]) -> list[str]:
     """An evaluation's per-layer health (``train --health``) as indented table lines, 79
     columns wide: the activations' mean and spread, the dead, inactive and saturated
-    shares, and the weights' gradient norm and update-to-weight ratio (the biases' are
-    in metrics.jsonl)."""
+    shares, and the weights' gradient norm and update-to-weight ratio (a recurrent
+    layer's W_h; the biases', the gates' and the state gradients are in metrics.jsonl)."""
     if not health:
         return []
+
     lines = [f"  {'layer':>5} {'activation':<10} {'mean':>7} {'std':>6} {'dead':>7} "
              f"{'inactive':>8} {'saturated':>9} {'|grad W|':>8} {'update/W':>8}"]
     for h in health:
-        w = h["params"].get("W", {})
+        w = main_weights(h["params"])
         lines.append(f"  {h['layer']:>5} {h['activation'] or '-':<10} {h['mean']:>7.3f} "
                      f"{h['std']:>6.3f} {pct(h['dead']):>7} {pct(h.get('inactive')):>8} "
                      f"{pct(h['saturated']):>9} "

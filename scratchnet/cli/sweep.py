@@ -22,9 +22,6 @@ if TYPE_CHECKING:  # loaded when a command runs, so that --help starts at once
 
     from ..sweep import SweepFolder, SweepTable
 
-HEADERS = {"accuracy": "test accuracy", "mae": "test MAE", "rmse": "test RMSE", "r2": "test R²",
-           "test_loss": "test loss", "val_loss": "val loss", "epochs": "epochs run",
-           "seconds": "seconds", "best_epoch": "best epoch"}
 
 
 class Executor(str, Enum):
@@ -45,21 +42,11 @@ def check_executor(executor: Executor, address: str | None) -> None:
         raise ConfigError("--address is for --executor dask")
 
 
-def _value(metric: str, v) -> str:
-    if v is None:
-        return "-"
-    if metric == "accuracy":
-        return f"{100 * v:.2f}"
-    if metric in ("epochs", "best_epoch"):
-        return f"{v:.1f}" if v != int(v) else str(int(v))
-    if metric == "seconds":
-        return f"{v:.1f}"
-    return f"{v:.4f}"
-
-
 def _mean_std(metric: str, stat: dict | None) -> str:
     if not stat or stat["mean"] is None:
         return "-"
+    from ..compare import format_metric as _value
+
     text = _value(metric, stat["mean"])
     if stat["std"] is not None:
         text += f" ± {_value(metric, stat['std'])}"
@@ -76,6 +63,7 @@ def short_error(text: str | None, width: int = 90) -> str:
 def sweep_table(table: SweepTable, title: str) -> Table:
     """One row per grid point, metrics as mean ± std over seeds; the best row in bold green."""
     from rich.table import Table
+    from ..compare import METRIC_HEADERS as HEADERS
     from ..config.diff import show_value
     t = Table(title=title)
     t.add_column("point")
@@ -266,11 +254,6 @@ def _sweep(stack, config, grid, seeds, overrides, jobs, executor, address, out, 
         raise typer.Exit(EXIT_FAILURE)
 
 
-def _run_metrics(records: list[dict]) -> list[str]:
-    order = ["accuracy", "mae", "rmse", "r2", "test_loss", "val_loss", "best_epoch", "epochs", "seconds"]
-    return [m for m in order if any(m in r["metrics"] for r in records)]
-
-
 @app.command(rich_help_panel=PLOT_PANEL)
 def compare(
     paths: List[Path] = typer.Argument(..., metavar="FOLDER", help="Run folders (@last: "
@@ -280,12 +263,13 @@ def compare(
     """A table of runs: the config keys (and where they ran: environment.*) that differ
     between them, and their metrics."""
     from ..config.diff import differing_keys, flatten, short_keys, show_value
-    from ..compare import compared, expand_paths, in_config_order, read_run
+    from ..compare import (METRIC_HEADERS as HEADERS, compared, expand_paths,
+                           format_metric as _value, in_config_order, read_run, run_metrics)
     from .render import fitted_tables, run_labels_short
     records = [read_run(d) for d in expand_paths(map(run_folder, paths))]
     keys = in_config_order(differing_keys([compared(r) for r in records]))
     names = short_keys(keys)
-    metrics = _run_metrics(records)
+    metrics = run_metrics(records)
     if json_out:
         out = {"keys": keys, "runs": []}
         for r in records:
@@ -326,19 +310,26 @@ def plot(
     health: bool = typer.Option(False, "--health", help="Per-layer health instead (runs "
                                 "trained with --health): dead, inactive and saturated units, "
                                 "update ratios (default file: health.png)."),
+    grad_flow: bool = typer.Option(False, "--grad-flow", help="The gradient flow instead (runs "
+                                   "trained with --health): each layer's mean and largest "
+                                   "|gradient| per evaluation (default file: grad-flow.png)."),
 ):
     """Learning curves of runs as a PNG (prints its path).
 
     Loss and validation accuracy (or MAE) per epoch, one line per run, labelled by the
     config keys that differ; a single classification run also gets its confusion matrix.
     With --health: each layer's dead units, inactive and saturated outputs and
-    update-to-weight ratio per evaluation."""
+    update-to-weight ratio per evaluation (and a recurrent layer's gradient by steps
+    back and saturated gates). With --grad-flow: each layer's mean and largest |gradient|
+    of its weights, one panel per run, to see where the signal dies."""
     from ..compare import expand_paths, read_run
     from .. import extras, runs
+    if health and grad_flow:
+        raise ConfigError("--health and --grad-flow draw different pictures; give one")
     extras.check("plot")
     paths = [run_folder(p) for p in paths]
     run_dirs = expand_paths(paths)
-    name = runs.HEALTH_PLOT if health else runs.PLOT
+    name = runs.HEALTH_PLOT if health else runs.GRAD_FLOW_PLOT if grad_flow else runs.PLOT
     if output is None:
         if len(paths) == 1 and (paths[0] / STATE).is_file():
             output = paths[0] / name
@@ -346,10 +337,11 @@ def plot(
             output = run_dirs[0] / name
         else:
             output = Path(name)
-    from ..plots import confusion_matrix_of, health_curves, learning_curves
+    from ..health_plots import grad_flow as draw_grad_flow, health_curves
+    from ..plots import confusion_matrix_of, learning_curves
 
-    if health:
-        print(health_curves(run_dirs, output))
+    if health or grad_flow:
+        print((health_curves if health else draw_grad_flow)(run_dirs, output))
         return
 
     cm = False

@@ -1,15 +1,16 @@
 """8-bit data kept as 8-bit: :class:`ScaledRows` scales each batch of rows as it is read.
 
-MNIST's 60,000 training images take 47 MB as uint8 and 188 MB as float32. A network
-trains on a few dozen rows at a time, so :func:`~scratchnet.data.prepare` (with
-``lazy=True``) hands the trainer these instead of scaled copies: the rows of the source
-array (a subset of them, for a validation split) with the fitted :class:`Scaler`, scaled
-into the run's dtype only when they are gathered. The numbers are the very same as those
-of :meth:`Scaler.transform` (each value computed in float64 and rounded once); for a
-scaling of all values together ("global", "none") they come from a table of the 256
-values a byte can hold (and, for rows of an even width, of the 65,536 pairs of them).
+A network trains on a few dozen rows at a time, so :func:`~scratchnet.data.prepare` (with
+``lazy=True``) hands the trainer these instead of scaled copies, a quarter of their size
+in float32 (what that buys for MNIST, and costs per batch, is in
+``benchmarks/README.md``): the rows of the source array (a subset of them, for a
+validation split) with the fitted :class:`Scaler`, scaled into the run's dtype only when
+they are gathered. The numbers are the very same as those of :meth:`Scaler.transform`
+(each value computed in float64 and rounded once); for a scaling of all values together
+("global", "none") they come from a table of the 256 values a byte can hold (and, for rows
+of an even width, of the 65,536 pairs of them).
 
-It is a row source as :mod:`scratchnet.nn.rows` describes: the trainer gathers batches
+The engine reads it as :mod:`scratchnet.nn.rows` describes: the trainer gathers batches
 with :meth:`ScaledRows.take_rows`, evaluation slices ``X[i:j]``, and anything else that
 asks for an array (``np.asarray(X)``) gets all rows scaled at once.
 """
@@ -49,8 +50,7 @@ class ScaledRows:
         # With one scaling for every value: a table of the scaled values, indexed by a
         # byte (a (256, 1) table) or, for rows of an even width, by two bytes read as one
         # 16-bit number, in memory order whatever the machine's byte order (a (65536, 2)
-        # table, 512 KB in float32): half the lookups, so a batch of 60 MNIST rows is
-        # gathered in 26 us instead of 40.
+        # table, 512 KB in float32): half the lookups.
         self._table = self._unit = None
         if source.dtype == np.uint8 and scaler.offset.ndim == 0:
             values = np.arange(256, dtype=np.float64)
@@ -70,11 +70,6 @@ class ScaledRows:
     @property
     def ndim(self) -> int:
         return 1 + len(self.sample_shape)
-
-    @property
-    def nbytes(self) -> int:
-        """What the rows would take scaled (the memory this object saves)."""
-        return math.prod(self.shape) * self.dtype.itemsize
 
     def __repr__(self) -> str:
         return (f"ScaledRows(shape={self.shape}, dtype={self.dtype.name}, "

@@ -119,12 +119,14 @@ def evaluate_split(net: NeuralNetwork, X_test: np.ndarray, Y_test: np.ndarray, t
 
 
 def read_test_split(cfg: ExperimentConfig, net: NeuralNetwork, info: dict,
-               data_dir: str | None = None) -> tuple[np.ndarray, np.ndarray]:
+               data_dir: str | None = None, ds=None) -> tuple[np.ndarray, np.ndarray]:
     """A run's test split read again and prepared as training prepared it: the saved
-    scaling on the inputs, the targets encoded for the network's output. A data file that
-    changed since training (its size or SHA-256 in ``data.json`` differ) is a
+    scaling on the inputs, the targets encoded for the network's output (``ds``: the
+    run's data set, when the caller has read it). A data file that changed since training
+    (its size or SHA-256 in ``data.json`` differ) is a
     :class:`~scratchnet.errors.ScratchnetWarning`."""
-    ds = load_data(cfg, data_dir, found_at=info.get("source"))
+    if ds is None:
+        ds = load_data(cfg, data_dir, found_at=info.get("source"))
     saved = info.get("source_file")
     if saved and ds.fingerprint and saved != ds.fingerprint:
         warnings.warn(f"{ds.source} changed since the run was trained (then {saved['bytes']:,} "

@@ -231,7 +231,7 @@ def _plan_memory(cfg: ExperimentConfig, net: NeuralNetwork, optimizer, plan: Pla
     if not plan.layers or len(plan.layers) != len(cfg.model.layers):
         return
     size = DTYPES[cfg.train.dtype].itemsize
-    copies = 2 + 1 + 2 + len([s for s in (optimizer.slots if optimizer else ()) if s != "step"])
+    copies = 2 + 1 + 2 + len(optimizer.slots if optimizer else ())
     d = plan.data
     per_sample = [r["activations"] * size for r in plan.layers]
     rows = max(min(cfg.train.batch_size, plan.n_train),

@@ -31,7 +31,8 @@ from .optimizers import (OPTIMIZERS, SGD, AdaGrad, Adam, AdamW, Optimizer, RMSPr
                          SGDNesterov, get_optimizer)
 from .schedules import (SCHEDULES, Constant, CosineDecay, ExponentialDecay, LinearDecay,
                         ReduceOnPlateau, Schedule, StepDecay, Warmup, make_schedule)
-from .trainer import History, Trainer
+from .history import History
+from .trainer import Trainer
 
 __all__ = [name for name, value in list(globals().items())
            if not name.startswith("_") and not isinstance(value, _ModuleType)]

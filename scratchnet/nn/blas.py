@@ -1,36 +1,29 @@
-"""In-place vector updates through the BLAS library NumPy itself links.
+"""What scratchnet asks of the BLAS library NumPy links, besides its matrix products: how
+many threads it may use (:func:`thread_limit`), and ``y = a*x + b*y`` in place, in one
+pass over memory (OpenBLAS's ``axpby``, called through ctypes: :func:`axpby`).
 
-An optimizer step is element-wise work over every parameter, and for a large weight
-matrix it is bound by memory traffic: SGD with momentum written in NumPy
-(``v *= m; v += lr * g; p -= v``) passes over memory four times and allocates a
-temporary as large as the weights. OpenBLAS's ``axpby`` (``y = a*x + b*y``) does the
-same in two calls, ``v = lr*g + m*v`` and ``p = -1*v + 1*p``, with no temporary. It is
-found once, through threadpoolctl (which the trainer uses to limit BLAS threads), and
-called through ctypes; where NumPy links another BLAS, or the library lacks the symbol,
-the update functions answer False and the caller does the work in NumPy.
-``enabled = False`` turns them off (for comparisons).
+Why: the update of SGD (with momentum) is bound by memory traffic, and NumPy needs a
+temporary and two to three more passes for it (``benchmarks/README.md`` has the
+measurements, and why not ``scipy.linalg.blas``, which has ``axpy`` but no ``axpby``).
 
-OpenBLAS's ``axpby`` rounds ``a*x`` and ``b*y`` before adding them, as NumPy does (and
-``-1*v``, ``1*p`` are exact), so the updates are the very numbers NumPy's operations give
-(checked for OpenBLAS 0.3.31; a library whose ``axpby`` fuses the multiply and the add
-may differ from NumPy in the last bit). ``axpby`` rather than ``axpy`` for ``p -= v``:
-OpenBLAS 0.3.31 splits an ``axpy`` of over 10,000 numbers across its threads, which at
-two threads made the momentum update of a 784 x 1024 float32 weight 2.6x slower (0.34 ms
-against 0.13 ms, measured alone); it does not split ``axpby`` (0.13 ms at either count).
+An :class:`Axpby` is made once for two arrays that never move (a network's flat
+parameters, an optimizer's state): their addresses are read then, not at every call. The
+library rounds as its kernel does: a kernel that fuses the multiply and the add (OpenBLAS's
+SkylakeX kernel does, its Haswell kernel does not) rounds ``a*x + b*y`` once where NumPy's
+``y *= b; y += a * x`` rounds three times, so the last bit may differ from NumPy's.
 """
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
-import weakref
+import functools
 
 import numpy as np
 
-#: False: never call the BLAS library (every function answers False)
-enabled = True
-
-_functions: dict | None = None  # dtype char -> axpby, filled on first use
-_steps: dict[tuple, tuple] = {}  # (id of each array of a step) -> its prepared call
+#: the names ``axpby`` has in OpenBLAS builds NumPy links: its wheels' (scipy-openblas,
+#: 64-bit integers), a system library's with 64-bit and with 32-bit integers
+_NAMES = (("scipy_cblas_", "64_"), ("cblas_", "64_"), ("cblas_", ""))
 
 
 def library() -> ctypes.CDLL | None:
@@ -44,78 +37,60 @@ def library() -> ctypes.CDLL | None:
         return None
 
 
-def _library_functions() -> dict:
+@functools.cache
+def _functions() -> dict:
+    """dtype char ("f", "d") -> the library's axpby for it (none where it has none)."""
     lib = library()
-    if lib is None:
-        return {}
     found = {}
-    for char, real in (("f", ctypes.c_float), ("d", ctypes.c_double)):
-        p = "s" if char == "f" else "d"
-        for prefix, suffix in (("scipy_cblas_", "64_"), ("cblas_", "64_"), ("cblas_", "")):
-            name = f"{prefix}{p}axpby{suffix}"
-            if hasattr(lib, name):
+    for char, real, letter in (("f", ctypes.c_float, "s"), ("d", ctypes.c_double, "d")):
+        for prefix, suffix in _NAMES:
+            f = getattr(lib, f"{prefix}{letter}axpby{suffix}", None) if lib else None
+            if f is not None:
                 size = ctypes.c_int64 if suffix else ctypes.c_int
-                axpby = getattr(lib, name)
-                axpby.argtypes = [size, real, ctypes.c_void_p, size, real, ctypes.c_void_p, size]
-                axpby.restype = None
-                found[char] = axpby
+                f.argtypes = [size, real, ctypes.c_void_p, size, real, ctypes.c_void_p, size]
+                f.restype = None
+                found[char] = f
                 break
     return found
 
 
-def _usable(*arrays: np.ndarray):
-    """The axpby function for these arrays, or None when they cannot use it."""
-    global _functions
-    if not enabled:
+class Axpby:
+    """``y = a*x + b*y`` over two fixed arrays (same dtype and size, contiguous), as a
+    call ``axpby(a, b)``. Use :func:`axpby` to make one."""
+
+    __slots__ = ("_function", "_size", "_x", "_y", "_arrays")
+
+    def __init__(self, function, x: np.ndarray, y: np.ndarray):
+        self._function, self._size = function, y.size
+        self._x, self._y = x.ctypes.data, y.ctypes.data
+        self._arrays = x, y  # the memory stays alive as long as the call can reach it
+
+    def __call__(self, a: float, b: float) -> None:
+        self._function(self._size, a, self._x, 1, b, self._y, 1)
+
+
+def axpby(x: np.ndarray, y: np.ndarray) -> Axpby | None:
+    """An :class:`Axpby` over ``x`` and ``y``, or None where they cannot have one (a dtype
+    other than float32/float64, two sizes, not contiguous and aligned, ``y`` not
+    writable, or a library without ``axpby``). Neither array may move while it is used."""
+    if x.dtype != y.dtype or x.size != y.size or not y.flags.writeable \
+            or not all(a.flags.c_contiguous and a.flags.aligned for a in (x, y)):
         return None
-    first = arrays[0]
-    char = first.dtype.char
-    for a in arrays:
-        if a.dtype.char != char or a.size != first.size or not a.flags.c_contiguous \
-                or not a.flags.writeable or not a.flags.aligned:
-            return None
-    if _functions is None:
-        _functions = _library_functions()
-    return _functions.get(char)
+    function = _functions().get(y.dtype.char)
+    return None if function is None else Axpby(function, x, y)
 
 
-def _prepared(*arrays: np.ndarray):
-    """(size, data pointers, axpby) of arrays an update step keeps using (a
-    parameter, its gradient, its velocity), prepared once: an optimizer step at batch 60
-    is short enough for the checks to count."""
-    key = tuple(map(id, arrays))
-    hit = _steps.get(key)
-    if hit is not None and all(ref() is a for ref, a in zip(hit[0], arrays)):
-        return hit[1]
-    pair = _usable(*arrays)
-    if pair is None:
-        return None
-    if len(_steps) > 4096:
-        for k in [k for k, (refs, _) in _steps.items() if any(r() is None for r in refs)]:
-            del _steps[k]
-    call = (arrays[0].size, [a.ctypes.data for a in arrays], pair)
-    _steps[key] = ([weakref.ref(a) for a in arrays], call)
-    return call
+_controller = None  # threadpoolctl's view of the loaded libraries, made once
 
 
-def momentum_step(lr: float, momentum: float, grad: np.ndarray, velocity: np.ndarray,
-                  value: np.ndarray) -> bool:
-    """``velocity = momentum * velocity + lr * grad; value -= velocity`` in two passes;
-    False (nothing done) when unavailable."""
-    call = _prepared(grad, velocity, value) if enabled else None
-    if call is None:
-        return False
-    n, (g, v, p), axpby = call
-    axpby(n, lr, g, 1, momentum, v, 1)
-    axpby(n, -1.0, v, 1, 1.0, p, 1)
-    return True
-
-
-def sgd_step(lr: float, grad: np.ndarray, value: np.ndarray) -> bool:
-    """``value -= lr * grad`` in one pass; False (nothing done) when unavailable."""
-    call = _prepared(grad, value) if enabled else None
-    if call is None:
-        return False
-    n, (g, p), axpby = call
-    axpby(n, -lr, g, 1, 1.0, p, 1)
-    return True
+def thread_limit(threads: int | None):
+    """A context manager that runs its block with ``threads`` BLAS threads (threadpoolctl,
+    which scikit-learn installs), restoring the previous count after; None changes nothing.
+    """
+    global _controller
+    if threads is None:
+        return contextlib.nullcontext()
+    if _controller is None:  # scanning the loaded libraries takes milliseconds: once
+        from threadpoolctl import ThreadpoolController
+        _controller = ThreadpoolController()
+    return _controller.limit(limits=threads, user_api="blas")

@@ -1,7 +1,8 @@
-"""What a checkpoint must hold to be resumed, checked before the trainer uses any of it.
+"""Checkpoints: what :meth:`~scratchnet.nn.trainer.Trainer.checkpoint` saves to resume a fit
+exactly, and the checks of one read back before the trainer uses any of it.
 
-A checkpoint is ``(meta, arrays)`` as :meth:`~scratchnet.nn.trainer.Trainer.checkpoint`
-makes it. One read back from a file may be damaged, or written by someone else, so every
+A checkpoint is ``(meta, arrays)``: :func:`make` lays it out and :func:`read` takes it
+apart. One read back from a file may be damaged, or written by someone else, so every
 value is checked and one out of range is refused, never clipped or wrapped:
 :func:`check_meta` checks what the metadata alone can tell, :func:`check_position` what
 needs the training data it resumes on (the batch, the permutation of the rows), and
@@ -12,10 +13,11 @@ needs the training data it resumes on (the batch, the permutation of the rows), 
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 import numpy as np
 
-from ..errors import CheckpointError
+from ..errors import CheckpointError, ConfigError
 
 
 def _show(value) -> str:
@@ -120,3 +122,73 @@ def check_best(arrays: dict, shapes: dict[str, tuple]) -> None:
             if shapes.get(name) != value.shape:
                 raise CheckpointError(f"{key} has shape {value.shape}; the network's {name} "
                                       f"has {shapes.get(name, 'no such array')}")
+
+
+# -- the layout ------------------------------------------------------------------------------
+def make(*, position: dict, fit_args: dict, weights: dict[str, np.ndarray],
+         optimizer: dict[str, np.ndarray], stopping: tuple[dict, dict[str, np.ndarray]],
+         shuffle_rng: dict, dropout_rng: dict, history: dict,
+         schedule: dict) -> tuple[dict, dict[str, np.ndarray]]:
+    """``(meta, arrays)``: ``meta`` is JSON-serialisable (the ``position`` in training, the
+    ``fit_args`` (epochs, eval_every, batch_size, seed), the random generators' states,
+    early stopping's meta, the ``history`` and the ``schedule``'s state); ``arrays`` maps
+    names to arrays: ``net.<name>`` (the ``weights``), ``opt.<param>.<slot>`` (the
+    ``optimizer``'s state), early stopping's (``best.<name>``) and ``perm`` (the order of
+    the epoch's rows, mid-epoch)."""
+    stop_meta, stop_arrays = stopping
+    arrays = {f"net.{k}": v for k, v in weights.items()}
+    arrays.update({f"opt.{k}": v for k, v in optimizer.items()})
+    arrays.update(stop_arrays)
+    if position["perm"] is not None:
+        arrays["perm"] = np.asarray(position["perm"], dtype=np.int64)
+    meta = {
+        "epoch": position["epoch"], "batch": position["batch"],
+        "loss_sum": position["loss_sum"], "start_loss": position["start_loss"],
+        "elapsed": position["elapsed"], **fit_args,
+        "shuffle_rng": shuffle_rng, "dropout_rng": dropout_rng,
+        "early_stopping": stop_meta, "history": history, "schedule": schedule,
+    }
+    return meta, arrays
+
+
+@dataclass
+class Resume:
+    """A checkpoint taken apart for a fit of ``epochs`` epochs in batches of
+    ``batch_size`` over ``n_rows`` rows, its metadata and position checked (see
+    :func:`read`)."""
+
+    meta: dict
+    arrays: dict[str, np.ndarray]
+
+    @property
+    def position(self) -> dict:
+        """``epoch``, ``batch``, ``perm``, ``loss_sum``, ``start_loss`` and ``elapsed``."""
+        meta = self.meta
+        return {"epoch": meta["epoch"], "batch": meta["batch"],
+                "perm": self.arrays.get("perm"), "loss_sum": meta["loss_sum"],
+                "start_loss": meta.get("start_loss"), "elapsed": meta.get("elapsed", 0.0)}
+
+    @property
+    def stopped_early(self) -> bool:
+        """Whether early stopping had ended the fit it was taken from."""
+        return bool((self.meta.get("history") or {}).get("stopped_early"))
+
+    def part(self, prefix: str) -> dict[str, np.ndarray]:
+        """The arrays under ``prefix`` ("net.", "opt."), the prefix left off."""
+        return {k[len(prefix):]: v for k, v in self.arrays.items() if k.startswith(prefix)}
+
+
+def read(checkpoint, *, epochs: int, batch_size: int, n_rows: int) -> Resume:
+    """``(meta, arrays)`` checked for a fit of ``epochs`` epochs in batches of
+    ``batch_size`` over ``n_rows`` rows: a damaged value is a CheckpointError, a checkpoint
+    of another kind of run a ConfigError."""
+    meta, arrays = checkpoint
+    check_meta(meta)  # a damaged value is refused (CheckpointError), never clipped
+    if meta.get("batch_size") != batch_size:
+        raise ConfigError(f"cannot resume with batch_size {batch_size}: the checkpoint "
+                          f"was trained with {meta.get('batch_size')}")
+    if meta["epoch"] > epochs:
+        raise ConfigError(f"cannot resume: the checkpoint is at epoch {meta['epoch']}, "
+                          f"beyond the run's {epochs} epochs")
+    check_position(meta, arrays, n_rows)
+    return Resume(meta, arrays)

@@ -25,29 +25,11 @@ whatever layout their input has (NumPy's element-wise functions allocate in the 
 memory order), so a stack of convolutions and pools runs in this layout from the first
 convolution to the flatten, which copies once into the (N, C*H*W) rows a dense layer takes.
 
-``benchmarks/conv_layouts.py`` measured the two convolutions of the CNN benchmark (MNIST,
-batch 64, 5x5 "same", 1->16 then 16->32 channels; im2col, forward, weight gradient, input
-gradient of the second) per training step, float32, one BLAS thread, on one core of an
-AMD EPYC CPU (best of 7 runs each; the ranges are four runs of the script while other
-work shared the CPU):
-
-===============================  =========
-memory order, columns            ms / step
-===============================  =========
-(N, C, H, W), (K, N*H'*W')       39 - 44
-(N, C, H, W), stacked (N, K, P)  49 - 51
-(N, H, W, C), (N*H'*W', K)       61 - 78
-(C, N, H, W), (K, N*H'*W')       37 - 42
-(C, H, W, N), (K, H'*W'*N)       32 - 39
-the products alone               22 - 27
-===============================  =========
-
-Plain C order copies runs of only W' numbers into its columns and transposes the product
-back to (N, F, H', W'); channels-last (PyTorch's ``channels_last``) copies runs of KW*C
-numbers (5 for a one-channel image) and reads col2im's columns with a stride through a
-20 MB array, which no cache holds. The columns and the padded input are also kept from
-one training batch to the next: reusing them took the second convolution's step from 42
-to 28 ms (a fresh 20 MB array pays its page faults again on every batch). Only buffers
+The other layouts copy shorter runs (C order: W' numbers, and a transposed product;
+channels-last: KW*C numbers, and col2im reads a large array with a stride), which
+``benchmarks/conv_layouts.py`` measured slower (figures in ``benchmarks/README.md``). The
+columns and the padded input are kept from one training batch to the next, so that a
+fresh array of that size does not pay its page faults again on every batch. Only buffers
 that never leave the operation are kept; every output and gradient it returns is a new
 array.
 """
@@ -178,9 +160,8 @@ class Conv2DOp(ParamOperation):
         self.padding = check_padding(padding)
         self._kept: dict[str, np.ndarray] = {}  # buffers reused from batch to batch
         self._cols: np.ndarray | None = None  # (C*KH*KW, H'*W'*N) of the last forward
-        self._grad_rows: np.ndarray | None = None  # the output gradient as (F, H'*W'*N)
 
-    CACHES = ParamOperation.CACHES + ("_cols", "_grad_rows")
+    CACHES = ParamOperation.CACHES + ("_cols",)
 
     def __getstate__(self) -> dict:
         # The kept buffers are scratch space (tens of MB) too: left behind like the caches.
@@ -231,16 +212,13 @@ class Conv2DOp(ParamOperation):
             raise ShapeError("Conv2DOp.backward needs a training forward pass first "
                              "(inference passes keep no columns)")
         F = self.param.value.shape[0]
-        # A view when the gradient is in this module's (F, H', W', N) memory order.
-        self._grad_rows = output_grad.transpose(1, 2, 3, 0).reshape(F, -1)
-        np.matmul(self._grad_rows, self._cols.T, out=self.param.grad.reshape(F, -1))
+        np.matmul(_rows(output_grad, F), self._cols.T, out=self.param.grad.reshape(F, -1))
 
     def _input_grad(self, output_grad: np.ndarray) -> np.ndarray:
-        # backward fills the parameter gradient first, which left the gradient's rows here.
         N, C, H, W, F, KH, KW, Ho, Wo, ((top, bottom), (left, right)) = self._geometry()
         sh, sw = self.stride
         dcols = self._buffer("dcols", (C * KH * KW, Ho * Wo * N), output_grad.dtype, True)
-        np.matmul(self.param.value.reshape(F, -1).T, self._grad_rows, out=dcols)
+        np.matmul(self.param.value.reshape(F, -1).T, _rows(output_grad, F), out=dcols)
         dcols = dcols.reshape(C, KH, KW, Ho, Wo, N)
         # col2im: each kernel offset's gradient goes back to the inputs it was multiplied with.
         padded = np.zeros((C, H + top + bottom, W + left + right, N), dcols.dtype)
@@ -253,6 +231,12 @@ class Conv2DOp(ParamOperation):
         F, C, KH, KW = self.param.value.shape
         return (f"Conv2DOp({C}->{F}, kernel={KH}x{KW}, stride={self.stride}, "
                 f"padding={self.padding!r})")
+
+
+def _rows(output_grad: np.ndarray, F: int) -> np.ndarray:
+    """A convolution's output gradient (N, F, H', W') as (F, H'*W'*N): a view when it is in
+    this module's (F, H', W', N) memory order, as the gradients flowing back are."""
+    return output_grad.transpose(1, 2, 3, 0).reshape(F, -1)
 
 
 class ChannelBiasAdd(ParamOperation):
@@ -311,8 +295,8 @@ class _Pool2D(Operation):
 
     def _route(self, grad: np.ndarray, i: int, j: int, share: np.ndarray) -> None:
         """Add ``share`` (one value per window) into ``grad`` at window offset (i, j).
-        Windows that do not overlap own their inputs, so a plain copy does (twice as
-        fast as adding in place)."""
+        Windows that do not overlap own their inputs, so a plain copy does (cheaper than
+        adding in place)."""
         view = self._at(grad, i, j)
         if self.stride[0] >= self.size[0] and self.stride[1] >= self.size[1]:
             view[...] = share
@@ -328,11 +312,10 @@ class MaxPool2DOp(_Pool2D):
     the gradient goes to ONE of them, the first in row-major order (as PyTorch does): the
     forward pass keeps the offset of each window's first maximum.
 
-    A loop over the window offsets with arithmetic ufuncs only: on the CNN benchmark's two
-    pools (``benchmarks/conv_layouts.py --pools``) it takes 3.7 ms per training step,
-    against 16.6 ms for the same loop with masked copies (``np.copyto(where=)``,
-    ``np.where``) and 31 ms for a reshape to (N, C, H', 2, W', 2) with ``argmax`` over a
-    copy of the windows.
+    A loop over the window offsets with arithmetic ufuncs only, which
+    ``benchmarks/conv_layouts.py --pools`` measured well ahead of masked copies
+    (``np.copyto(where=)``, ``np.where``) and of ``argmax`` over a copy of the windows
+    (``benchmarks/README.md``).
     """
 
     CACHES = _Pool2D.CACHES + ("_argmax",)

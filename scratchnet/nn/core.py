@@ -9,10 +9,12 @@ checked against the shape of the array it belongs to, and a mismatch raises
 
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 
 from .. import checks
-from ..errors import ShapeError
+from ..errors import ConfigError, ShapeError
 from ..registry import lookup
 
 #: the floating-point types parameters, gradients and activations can be kept in
@@ -33,68 +35,116 @@ class Param:
 
     ``value`` and ``grad`` have the same shape and dtype; ``grad`` is allocated once (or
     handed in) and overwritten in place by each backward pass, so optimizers can hold on
-    to it.
+    to it. Once the parameter lies in a :class:`FlatParams` (every parameter of a built
+    network does), both are views into its flat arrays, and assigning to either copies
+    into the view, so that the flat arrays stay the parameter's.
     """
 
-    __slots__ = ("value", "grad", "name")
+    __slots__ = ("_value", "_grad", "name", "_flat")
 
     def __init__(self, value: np.ndarray, name: str = "", grad: np.ndarray | None = None):
-        self.value = value
-        self.grad = np.zeros_like(value) if grad is None else grad
+        self._flat = False  # True once the arrays are views into a FlatParams
+        self._value = value
+        self._grad = np.zeros_like(value) if grad is None else grad
         self.name = name
 
     @property
+    def value(self) -> np.ndarray:
+        return self._value
+
+    @value.setter
+    def value(self, array: np.ndarray) -> None:
+        self._value = self._assigned(self._value, array, "value")
+
+    @property
+    def grad(self) -> np.ndarray:
+        return self._grad
+
+    @grad.setter
+    def grad(self, array: np.ndarray) -> None:
+        self._grad = self._assigned(self._grad, array, "grad")
+
+    def _assigned(self, old: np.ndarray, new: np.ndarray, what: str) -> np.ndarray:
+        if not self._flat:
+            return new
+        new = np.asarray(new)
+        if new.shape != old.shape:
+            raise ShapeError(f"{self.name or 'parameter'} {what}: expected shape {old.shape}, "
+                             f"got {new.shape}")
+        old[...] = new
+        return old
+
+    @property
     def shape(self) -> tuple[int, ...]:
-        return self.value.shape
+        return self._value.shape
+
+    def __getstate__(self) -> tuple:
+        # The arrays on their own: a copy or a pickle is laid end to end again by the
+        # FlatParams that holds it (if any), never by this one's old flat arrays.
+        return self._value, self._grad, self.name
+
+    def __setstate__(self, state) -> None:
+        if len(state) == 2:  # pickled before Param had __getstate__: (None, slot values)
+            slots = state[1]
+            state = slots["value"], slots["grad"], slots["name"]
+        self._value, self._grad, self.name = state
+        self._flat = False
 
     def __repr__(self) -> str:
-        return f"Param({self.name!r}, shape={self.value.shape}, dtype={self.value.dtype})"
+        return f"Param({self.name!r}, shape={self.shape}, dtype={self._value.dtype})"
 
 
-def pack(params: list[Param]) -> None:
-    """Lay the values of ``params`` end to end in one new flat array, and their gradients
-    in another; each parameter's ``value`` and ``grad`` become views into them (same shapes,
-    same numbers). Nothing else changes for the layers, which reach their arrays through
-    the Param; an optimizer can then update every parameter at once, in one pass over
-    each flat array instead of one short pass per parameter (see
-    :meth:`~scratchnet.nn.optimizers.Optimizer.step`). Parameters of mixed dtypes are left
-    as they are."""
-    if not params or len({p.value.dtype for p in params}) != 1:
-        return
-    total = sum(p.value.size for p in params)
-    values = np.empty(total, params[0].value.dtype)
-    grads = np.zeros_like(values)
-    start = 0
-    for p in params:
-        end = start + p.value.size
-        values[start:end] = p.value.ravel()
-        p.value, p.grad = values[start:end].reshape(p.shape), grads[start:end].reshape(p.shape)
-        start = end
+class FlatParams(tuple):
+    """Parameters laid end to end: what a built network's ``params()`` returns.
 
+    A tuple of :class:`Param` whose values lie in one flat array and whose gradients in
+    another, ``flat.value`` and ``flat.grad`` (``flat`` is a Param over them): parameter
+    ``i`` is ``flat.value[offsets[i]:offsets[i + 1]]`` in its own shape, and its ``value``
+    and ``grad`` are those views. An element-wise optimizer then updates every parameter
+    in one pass over each flat array instead of one short pass per parameter (on small
+    batches the calls cost more than the arithmetic); the layers, which reach their
+    arrays through their Params, see no difference.
 
-def packed(params: list[Param]) -> Param | None:
-    """The flat arrays :func:`pack` made for exactly ``params``, in their order, as one
-    Param (flat ``value`` and ``grad``), or None when they are not laid out that way (not
-    packed, packed in another order or with other parameters, or an array replaced)."""
-    if not params:
-        return None
-    values, grads = params[0].value.base, params[0].grad.base
-    if not isinstance(values, np.ndarray) or not isinstance(grads, np.ndarray) \
-            or values.ndim != 1 or grads.ndim != 1 \
-            or sum(p.value.size for p in params) != values.size or values.size != grads.size:
-        return None
-    itemsize, start = values.itemsize, 0
-    for p in params:
-        for array, flat in ((p.value, values), (p.grad, grads)):
-            if array.base is not flat or not array.flags.c_contiguous or \
-                    _address(array) != _address(flat) + start * itemsize:
-                return None
-        start += p.value.size
-    return Param(values, "packed", grads)
+    Made once, by :meth:`~scratchnet.nn.network.NeuralNetwork.build`, from parameters of
+    one dtype that lie in no other FlatParams; their values and gradients are copied in.
+    A pickle or a deep copy holds each parameter's arrays once, in its Param, and lays the
+    copies end to end again when it is loaded.
+    """
 
+    flat: Param
+    offsets: tuple[int, ...]
 
-def _address(array: np.ndarray) -> int:
-    return array.__array_interface__["data"][0]
+    def __new__(cls, params=()):
+        params = tuple(params)
+        dtypes = {p.value.dtype for p in params}
+        if len(dtypes) > 1:
+            raise ShapeError(f"parameters laid end to end share one dtype, got "
+                             f"{sorted(d.name for d in dtypes)}")
+        if len({id(p) for p in params}) < len(params):
+            raise ConfigError("a parameter is listed twice")
+        taken = [p.name for p in params if p._flat]
+        if taken:
+            raise ConfigError(f"parameter(s) {taken} already lie end to end with others "
+                              f"(in a network's params())")
+        self = super().__new__(cls, params)
+        self.offsets = (0, *itertools.accumulate(p.value.size for p in params))
+        values = np.empty(self.offsets[-1], dtypes.pop() if dtypes else np.float32)
+        grads = np.empty_like(values)
+        for p, start, end in zip(params, self.offsets, self.offsets[1:]):
+            values[start:end] = p.value.ravel()
+            grads[start:end] = p.grad.ravel()
+            p._value = values[start:end].reshape(p.shape)
+            p._grad = grads[start:end].reshape(p.shape)
+            p._flat = True
+        self.flat = Param(values, "flat", grads)
+        self.flat._flat = True  # an assignment copies into these arrays, as for the others
+        return self
+
+    def __reduce__(self):
+        return FlatParams, (tuple(self),)
+
+    def __copy__(self) -> "FlatParams":
+        return self  # like a tuple's: the same parameters
 
 
 def check_same_shape(array: np.ndarray, reference: np.ndarray, what: str) -> None:
@@ -118,8 +168,15 @@ class Operation(Cached):
     """One step of a network: ``forward`` caches, ``backward`` returns the input gradient.
 
     Subclasses implement ``_output(inference)`` (reading ``self.input_``) and
-    ``_input_grad(output_grad)``; a subclass that caches more arrays adds their names to
-    ``CACHES``.
+    ``_input_grad(output_grad)``, and an operation with parameters ``_param_grad``; a
+    subclass that caches more arrays adds their names to ``CACHES``.
+
+    ``backward`` is the one caller of the two backward hooks, in this order:
+    ``_param_grad(output_grad)`` first, then ``_input_grad(output_grad)`` (skipped when
+    nobody reads the input gradient). ``_input_grad`` may read what ``_param_grad`` wrote,
+    so that nothing is computed twice: batch normalisation's input gradient is made of its
+    parameter gradients (the sums over the batch), a recurrent layer's of the step
+    gradients its pass back through time made for the weight gradients.
     """
 
     CACHES = ("input_", "output")
@@ -214,8 +271,8 @@ class BiasAdd(ParamOperation):
         return output_grad
 
     def _param_grad(self, output_grad: np.ndarray) -> None:
-        # The sum over the batch, not a product with an array of ones (the method skips
-        # np.sum's dispatch, which costs as much as the sum itself at batch 60).
+        # The sum over the batch, not a product with an array of ones; the method, not
+        # np.sum, whose dispatch is a large share of so small a sum.
         output_grad.sum(axis=0, keepdims=True, out=self.param.grad)
 
 
@@ -241,11 +298,10 @@ class Dropout(Operation):
             return self.input_
         x = self.input_
         keep = 1.0 - self.rate
-        self.mask = self.rng.random(x.shape, dtype=x.dtype) < keep
-        scaled = self.mask.astype(x.dtype)
-        scaled *= x.dtype.type(1.0 / keep)
-        self.mask = scaled
-        return x * scaled
+        # the kept units, scaled by 1 / keep: the mask the backward pass multiplies by
+        self.mask = (self.rng.random(x.shape, dtype=x.dtype) < keep).astype(x.dtype)
+        self.mask *= x.dtype.type(1.0 / keep)
+        return x * self.mask
 
     def _input_grad(self, output_grad: np.ndarray) -> np.ndarray:
         if self.mask is None:

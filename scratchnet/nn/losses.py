@@ -119,8 +119,8 @@ class SoftmaxCrossEntropy(Loss):
 
     def _output(self) -> float:
         # The ufuncs' own reductions and in-place steps: the same numbers as z.max(...),
-        # exp.sum(...) and new arrays, without their wrappers (a batch of 60 rows of 10
-        # classes takes microseconds, so the calls are most of it).
+        # exp.sum(...) and new arrays, without their wrappers (on a small batch the calls
+        # are most of the cost).
         z = self.prediction
         shifted = np.subtract(z, np.maximum.reduce(z, axis=-1, keepdims=True))
         exp = np.exp(shifted)

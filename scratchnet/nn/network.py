@@ -9,7 +9,7 @@ import numpy as np
 
 from .. import checks
 from ..errors import ConfigError, ShapeError
-from .core import Dropout, Param, get_dtype, pack, packed
+from .core import Dropout, FlatParams, get_dtype
 from .layers import Dense, Layer, sample_shape
 from .losses import Loss, get_loss
 
@@ -53,7 +53,7 @@ class NeuralNetwork:
         #: sample shape it outputs
         self.input_shape: tuple[int, ...] | None = None
         self.output_shape: tuple[int, ...] | None = None
-        self._params: list[Param] = []
+        self._params = FlatParams()
         self._seed_generators()
 
     def _seed_generators(self) -> None:
@@ -118,17 +118,9 @@ class NeuralNetwork:
             for p in layer.params():
                 p.name = f"layers.{row['layer']}.{p.name.rsplit('.', 1)[-1]}"
         self.layers[0].set_needs_input_grad(False)
-        self._params = [p for layer in self.layers for p in layer.params()]
-        pack(self._params)  # one flat array of values and one of gradients: see core.pack
+        self._params = FlatParams(p for layer in self.layers for p in layer.params())
         self.input_shape, self.output_shape = rows[0]["input_shape"], rows[-1]["output_shape"]
         return self
-
-    def __setstate__(self, state: dict) -> None:
-        # A pickle or a deep copy holds each parameter's array on its own: pack them again
-        # (a shallow copy shares the Params, still packed, and must leave them alone).
-        self.__dict__.update(state)
-        if self._params and packed(self._params) is None:
-            pack(self._params)
 
     @property
     def n_outputs(self) -> int:
@@ -221,8 +213,9 @@ class NeuralNetwork:
         return self.loss.probabilities(self.predict(x, batch_size, raw=True))
 
     # -- parameters and state ------------------------------------------------------
-    def params(self) -> list[Param]:
-        """The parameter objects (value and grad together), input side first."""
+    def params(self) -> FlatParams:
+        """The parameter objects (value and grad together), input side first, laid end to
+        end in two flat arrays (see :class:`~scratchnet.nn.core.FlatParams`)."""
         if not self.built:
             raise ShapeError("the network has no parameters until it is built (call build "
                              "or run a forward pass)")

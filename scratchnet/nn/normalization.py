@@ -108,7 +108,8 @@ class BatchNorm(Operation):
         output_grad.sum(axis=axes, keepdims=True, out=bc(self.beta.grad))
 
     def _input_grad(self, output_grad: np.ndarray) -> np.ndarray:
-        # With the parameter gradients already summed (backward fills them first):
+        # From the parameter gradients, the sums over the batch that backward's first hook
+        # (_param_grad) left (see Operation):
         # dx = gamma * inv_std * (dy - sum(dy) / N - xhat * sum(dy * xhat) / N)
         # (N counting every value a statistic was taken over)
         bc = self._broadcast

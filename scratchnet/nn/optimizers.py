@@ -1,12 +1,10 @@
 """Optimizers: handed the parameters, never the network.
 
-The base class owns the loop over parameters and their per-parameter state (velocities,
-moments); a subclass writes one in-place update for one parameter in ``_update``. For a
-built network, whose parameters lie end to end in two flat arrays (values, gradients:
-:func:`~scratchnet.nn.core.pack`), that update runs once, on one Param over the flat
-arrays, with flat state that each parameter's state is a view into: the same numbers,
-in one pass instead of one per parameter. The
-learning rate for each step comes from the schedule (see :mod:`scratchnet.schedules`),
+The base class owns the loop and the per-parameter state (velocities, moments); a
+subclass writes one in-place update in ``_update``. The state is laid out like the
+parameters (:mod:`~scratchnet.nn.slots`): for a network's flat parameters, an element-wise
+update runs once over all of them, with the numbers one update per parameter would give.
+The learning rate for each step comes from the schedule (see :mod:`scratchnet.schedules`),
 which the trainer asks per epoch.
 
 Two things every optimizer does in the base class's ``step``, before the subclass's
@@ -19,7 +17,8 @@ each ``grad`` holds the gradient that was applied; the next backward pass overwr
 from __future__ import annotations
 
 import math
-import operator
+from collections.abc import Sequence
+from types import MappingProxyType
 
 import numpy as np
 
@@ -27,8 +26,9 @@ from .. import checks
 from ..errors import ConfigError, ShapeError
 from ..registry import build
 from . import blas
-from .core import Param, packed
+from .core import Param
 from .schedules import Schedule, make_schedule
+from .slots import Slots
 
 
 def is_weight(param: Param) -> bool:
@@ -56,22 +56,25 @@ class Optimizer:
 
     A subclass takes its own settings (``momentum``, ``beta1``, ...) and hands the rest,
     ``**options``, to this constructor.
+
+    It holds the state of the parameters it was last handed; handed others, it keeps the
+    state of those it held and starts the rest at zero. They step together (Adam's bias
+    correction counts :attr:`steps_taken`). :meth:`reset` forgets all of it.
     """
 
     name = ""
     #: names of the per-parameter state arrays a subclass keeps (saved in checkpoints)
     slots: tuple[str, ...] = ()
+    #: the checkpoint key (``<param name>.<key>``) of :attr:`steps_taken`, for an update
+    #: that depends on it (Adam's bias correction)
+    step_key: str | None = None
     #: True when weight decay shrinks the weights directly instead of entering the
     #: gradient (AdamW)
     decoupled_weight_decay = False
     #: a subclass's own settings (attributes of the same names), saved by :meth:`config`
     hyperparameters: tuple[str, ...] = ()
-    #: True when the update is element-wise and the same for every parameter, its slots
-    #: shaped like the parameter (or, like Adam's step counter, one entry that every
-    #: parameter's step moves alike): then the parameters of a network, whose values and
-    #: gradients lie end to end in two flat arrays (:func:`~scratchnet.nn.core.pack`), are
-    #: updated all at once, with the same numbers in a few long passes instead of a few
-    #: short ones per parameter (at batch 60, the calls cost more than the arithmetic)
+    #: True when the update is element-wise, so that it can run once over the flat arrays
+    #: of all parameters; False (a per-layer norm, say) runs it once per parameter
     elementwise = True
 
     def __init__(self, lr: float = 0.01, final_lr: float | None = None,
@@ -88,120 +91,129 @@ class Optimizer:
         self.decay_kwargs = dict(decay_kwargs or {})
         # validate now, not mid-run
         make_schedule(self.decay_type, self.lr, 2, final_lr, **self.decay_kwargs)
-        self.state: dict[Param, dict[str, np.ndarray]] = {}
         #: the global gradient norm measured by the last step (with ``clip_norm`` only)
         self.last_grad_norm: float | None = None
-        self._flat: tuple | None = None  # see _packed
+        self.reset()
 
     def schedule(self, epochs: int) -> Schedule:
         """The learning rate as a function of the epoch, for a run of ``epochs`` epochs."""
         return make_schedule(self.decay_type, self.lr, epochs, self.final_lr, **self.decay_kwargs)
 
-    def step(self, params: list[Param], lr: float) -> None:
+    def reset(self) -> None:
+        """Forget the parameters and their state: the next step starts from zeros."""
+        self._slots = Slots((), self._new_slots, self.elementwise)  # of the last handed
+        self._decayed, self._fast = (), []  # see _prepare
+        #: the steps the parameters have taken
+        self.steps_taken = 0
+
+    # -- the step ------------------------------------------------------------------------
+    def step(self, params: Sequence[Param], lr: float) -> None:
         """Update every parameter in place from its ``grad`` (clipped and with the L2 term
         first, in place: see the module docstring)."""
+        if not self._slots.holds(params):
+            self._bind(params)
+        slots = self._slots
+        self.steps_taken += 1
         if self.clip_norm is not None:
-            self._clip(params)
+            self._clip(slots)
         wd = self.weight_decay
         if wd:
-            for p in filter(is_weight, params):
+            for p in self._decayed:
                 if self.decoupled_weight_decay:
                     p.value *= 1.0 - lr * wd
                 else:
                     p.grad += wd * p.value
-        flat = self._packed(params) if self.elementwise else None
-        if flat is not None:
-            self._update(*flat, lr)  # every parameter at once
-            return
-        state = self.state
-        for p in params:
-            slots = state.get(p)
-            if slots is None:
-                slots = state[p] = self._new_slots(p)
-            self._update(p, slots, lr)
+        for segment, arrays, fast in zip(slots.segments, slots.arrays, self._fast):
+            if fast is None:
+                self._update(segment, arrays, lr)
+            else:
+                fast(lr)
 
-    def _packed(self, params: list[Param]) -> tuple[Param, dict[str, np.ndarray]] | None:
-        """(one Param over the flat arrays of ``params``, flat slots) when the parameters are
-        packed (:func:`~scratchnet.nn.core.packed`), else None. Each parameter's slots in
-        ``state`` become views into the flat slots, keeping what they held, so checkpoints
-        see them as before; a slot not shaped like the parameter (a step counter) is one
-        array that every parameter's state shares, so the parameters must agree on it.
-        Worked out once, then recognised by identity while the same parameters keep the
-        same arrays and ``state`` holds the same slot arrays."""
-        state, known = self.state, getattr(self, "_flat", None)  # None in older pickles
-        if known is not None and known[0] is state and len(known[1]) == len(params) \
-                and all(p is q and p.value is v and p.grad is g and state.get(p) is d
-                        and all(map(operator.is_, d.values(), arrays))
-                        for p, (q, v, g, d, arrays) in zip(params, known[1])):
-            return known[2]
-        if known is not None:  # leaving the flat slots: each parameter gets its own again
-            self._flat = None
-            for p in state:
-                state[p] = {name: a.copy() for name, a in state[p].items()}
-        flat = packed(params)
-        if flat is None:
-            return None
-        probe = self._new_slots(Param(np.zeros(2, flat.value.dtype), "", np.zeros(2)))
-        shared = [name for name, a in probe.items() if a.shape != (2,)]
-        for name in shared:
-            held = [state[p][name] for p in params if name in state.get(p, {})]
-            if held and (len(held) < len(params)
-                         or any(not np.array_equal(h, held[0]) for h in held)):
-                return None  # parameters that took different numbers of steps
-        slots = self._new_slots(flat)
-        start = 0
-        for p in params:
-            end = start + p.value.size
-            old = state.get(p, {})
-            views = {name: slots[name] if name in shared else
-                     slots[name][start:end].reshape(p.shape) for name in slots}
-            for name, view in views.items():
-                if name in old:  # a shared slot: each parameter's is the same (above)
-                    view[...] = old[name]
-            state[p] = views
-            start = end
-        self._flat = (state, [(p, p.value, p.grad, state[p], tuple(state[p].values()))
-                              for p in params], (flat, slots))
-        return flat, slots
-
-    def __getstate__(self) -> dict:
-        # the flat slots are found again at the next step; a pickle need not hold them twice
-        return {**self.__dict__, "_flat": None}
-
-    def _clip(self, params: list[Param]) -> None:
-        norm = math.sqrt(sum(float(np.vdot(p.grad, p.grad)) for p in params))
+    def _clip(self, slots: Slots) -> None:
+        norm = math.sqrt(sum(float(np.vdot(p.grad, p.grad)) for p in slots.params))
         self.last_grad_norm = norm
         if norm > self.clip_norm:
             scale = self.clip_norm / norm
-            for p in params:
-                p.grad *= scale
+            for segment in slots.segments:
+                segment.grad *= scale
 
     def _new_slots(self, param: Param) -> dict[str, np.ndarray]:
-        """Fresh state for one parameter: zeros shaped like it, one array per slot."""
-        return {name: np.zeros_like(param.value) for name in self.slots}
+        """Fresh state for one parameter (or segment): zeros shaped like it, per slot."""
+        return {name: np.zeros(param.shape, param.value.dtype) for name in self.slots}
 
     def _update(self, param: Param, slots: dict[str, np.ndarray], lr: float) -> None:
+        """Update ``param.value`` in place from ``param.grad`` and ``slots``, its state."""
         raise NotImplementedError
 
-    # -- checkpoints -----------------------------------------------------------------
-    def state_dict(self, params: list[Param]) -> dict[str, np.ndarray]:
-        """``"<param name>.<slot>" -> array`` for every parameter that has state."""
-        return {f"{p.name}.{slot}": arr.copy()
-                for p in params if p in self.state for slot, arr in self.state[p].items()}
+    def _fast_update(self, param: Param, slots: dict[str, np.ndarray]):
+        """A faster way to do ``_update(param, slots, lr)``, as a function of ``lr`` made
+        once for these arrays (which never move), or None to run ``_update``."""
+        return None
 
-    def load_state_dict(self, params: list[Param], state: dict[str, np.ndarray]) -> None:
-        self.state = {}
+    # -- the state, parameter by parameter -------------------------------------------------
+    def _bind(self, params: Sequence[Param]) -> None:
+        """Hold the state of ``params`` from now on (see the class docstring)."""
+        held = self._slots.views()
+        self._slots = Slots(params, self._new_slots, self.elementwise)
+        self._slots.keep(held)
+        self._prepare()
+
+    def _prepare(self) -> None:
+        slots = self._slots
+        self._decayed = tuple(filter(is_weight, slots.params))  # what weight decay visits
+        self._fast = [self._fast_update(segment, arrays)
+                      for segment, arrays in zip(slots.segments, slots.arrays)]
+
+    @property
+    def state(self) -> MappingProxyType:
+        """``{param: {slot: array}}``, read-only: the arrays are views into the state the
+        next step updates (writing into them changes it)."""
+        return MappingProxyType(self._slots.views())
+
+    def __getstate__(self) -> dict:
+        return {**self.__dict__, "_fast": None}  # addresses: made again when loaded
+
+    def __setstate__(self, state: dict) -> None:
+        self.__dict__.update(state)
+        self._prepare()
+
+    # -- checkpoints -----------------------------------------------------------------
+    def state_dict(self, params: Sequence[Param]) -> dict[str, np.ndarray]:
+        """``"<param name>.<slot>" -> array`` (a copy) for every parameter of ``params``
+        that has state, and the step count under :attr:`step_key` when the update uses it."""
+        views, out = self._slots.views(), {}
         for p in params:
-            keys = [f"{p.name}.{slot}" for slot in self.slots]
-            if self.slots and all(k in state for k in keys):
-                slots = self._new_slots(p)  # the right shapes and dtypes (a step counter)
-                for slot, k in zip(self.slots, keys):
-                    saved = np.asarray(state[k])
-                    if saved.shape != slots[slot].shape:
-                        raise ShapeError(f"optimizer state {k}: expected shape "
-                                         f"{slots[slot].shape}, got {saved.shape}")
-                    slots[slot][...] = saved
-                self.state[p] = slots
+            for slot, a in views.get(p, {}).items():
+                out[f"{p.name}.{slot}"] = a.copy()
+            if self.step_key and p in views:
+                out[f"{p.name}.{self.step_key}"] = np.array([self.steps_taken], dtype=np.int64)
+        return out
+
+    def load_state_dict(self, params: Sequence[Param], state: dict[str, np.ndarray]) -> None:
+        """Hold the state of ``params`` from ``state`` (as :meth:`state_dict` makes it); a
+        parameter without all its slots there starts at zero."""
+        self.reset()
+        self._bind(params)
+        views, steps = self._slots.views(), set()
+        for p in params:
+            shapes = {name: a.shape for name, a in views[p].items()}
+            shapes.update({self.step_key: (1,)} if self.step_key else {})
+            saved = {name: np.asarray(state[f"{p.name}.{name}"]) for name in shapes
+                     if f"{p.name}.{name}" in state}
+            if not self.slots or len(saved) < len(shapes):
+                continue
+            for name, a in saved.items():
+                if a.shape != shapes[name]:
+                    raise ShapeError(f"optimizer state {p.name}.{name}: expected shape "
+                                     f"{shapes[name]}, got {a.shape}")
+                if name in views[p]:
+                    views[p][name][...] = a
+            if self.step_key:
+                steps.add(int(saved[self.step_key][0]))
+        if len(steps) > 1:
+            raise ShapeError(f"optimizer state: the parameters' {self.step_key} counts differ "
+                             f"({sorted(steps)}); {type(self).__name__} steps them together")
+        self.steps_taken = steps.pop() if steps else 0
 
     def config(self) -> dict:
         return {"name": self.name, "lr": self.lr, "final_lr": self.final_lr,
@@ -216,8 +228,11 @@ class SGD(Optimizer):
     name = "sgd"
 
     def _update(self, param, slots, lr):
-        if not blas.sgd_step(lr, param.grad, param.value):  # one pass, no temporary
-            param.value -= lr * param.grad
+        param.value -= lr * param.grad
+
+    def _fast_update(self, param, slots):
+        step = blas.axpby(param.grad, param.value)  # one pass, no temporary
+        return None if step is None else lambda lr: step(-lr, 1.0)
 
 
 class SGDMomentum(Optimizer):
@@ -240,9 +255,6 @@ class SGDMomentum(Optimizer):
 
     def _update(self, param, slots, lr):
         v, g = slots["velocity"], param.grad
-        # two passes over memory, no temporary
-        if not self.nesterov and blas.momentum_step(lr, self.momentum, g, v, param.value):
-            return
         v *= self.momentum
         v += lr * g
         if self.nesterov:
@@ -250,6 +262,18 @@ class SGDMomentum(Optimizer):
             param.value -= lr * param.grad
         else:
             param.value -= v
+
+    def _fast_update(self, param, slots):
+        # two passes over memory, no temporary
+        velocity = blas.axpby(param.grad, slots["velocity"])
+        apply = blas.axpby(slots["velocity"], param.value)
+        if self.nesterov or velocity is None or apply is None:
+            return None
+
+        def step(lr: float) -> None:
+            velocity(lr, self.momentum)
+            apply(-1.0, 1.0)
+        return step
 
 
 class SGDNesterov(SGDMomentum):
@@ -286,7 +310,6 @@ class AdaGrad(Optimizer):
         param.value -= lr * (g / denom)
 
 
-
 class RMSProp(Optimizer):
     """RMSProp (Hinton, lecture 6e): ``a = rho * a + (1 - rho) * g^2;
     p -= lr * g / (sqrt(a) + eps)``.
@@ -314,7 +337,6 @@ class RMSProp(Optimizer):
         param.value -= lr * (g / denom)
 
 
-
 class Adam(Optimizer):
     """Adam (Kingma & Ba 2015) with bias-corrected moments::
 
@@ -322,14 +344,14 @@ class Adam(Optimizer):
         p -= lr / (1 - beta1^t) * m / (sqrt(v) / sqrt(1 - beta2^t) + eps)
 
     (``eps`` outside the square root, as ``torch.optim.Adam``; defaults are the paper's).
-    ``t`` counts this parameter's steps: it is the slot ``step`` (an int64 array of one
-    entry, which the parameters of a packed network share), so checkpoints keep it beside
-    ``m`` and ``v``. ``weight_decay`` is the coupled
+    ``t`` counts the steps taken (:attr:`~Optimizer.steps_taken`), which checkpoints keep
+    beside ``m`` and ``v`` of every parameter, as ``step``. ``weight_decay`` is the coupled
     L2 term of the base class; :class:`AdamW` decouples it.
     """
 
     name = "adam"
-    slots = ("m", "v", "step")
+    slots = ("m", "v")
+    step_key = "step"
     hyperparameters = ("beta1", "beta2", "eps")
 
     def __init__(self, lr: float = 0.001, beta1: float = 0.9, beta2: float = 0.999,
@@ -339,16 +361,9 @@ class Adam(Optimizer):
         self.beta2 = checks.fraction(beta2, "beta2")
         self.eps = checks.positive(eps, "eps")
 
-    def _new_slots(self, param):
-        slots = super()._new_slots(param)
-        slots["step"] = np.zeros(1, dtype=np.int64)
-        return slots
-
     def _update(self, param, slots, lr):
         m, v, g = slots["m"], slots["v"], param.grad
-        step = slots["step"]
-        step += 1
-        t = int(step[0])
+        t = self.steps_taken
         b1, b2 = self.beta1, self.beta2
         m *= b1
         m += (1.0 - b1) * g

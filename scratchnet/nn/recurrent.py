@@ -60,6 +60,8 @@ class _Recurrent(Layer):
     #: numbers per step and sample its passes keep beyond the input, the gates, their
     #: gradients and the states, in units of H
     extra_per_step = 0
+    #: the gates' names, in the order of their columns (the RNN's one activation has none)
+    gate_names: tuple[str, ...] = ()
 
     @checked
     def __init__(self, hidden_size: HiddenSize,
@@ -132,6 +134,13 @@ class _Recurrent(Layer):
     @property
     def _op(self) -> RecurrentOp | None:
         return self.operations[0] if self.operations else None
+
+    def last_pass(self) -> dict[str, np.ndarray]:
+        """The arrays of the operation's last forward pass, time-major, for health
+        (nn/health.py): ``"h"`` (T+1, B, H) the states, step 0 the initial one; ``"z"``
+        (T, B, G*H) the gates' values (LSTM, GRU) or the pre-activations (RNN). Views,
+        overwritten by the next pass."""
+        return self._op._arrays
 
     def reset_state(self) -> None:
         """Forget the carried state: the next training batch starts from zeros."""
@@ -237,6 +246,7 @@ class LSTM(_Recurrent):
 
     operation = LSTMOp
     extra_per_step = 1  # tanh(c)
+    gate_names = ("i", "f", "g", "o")
 
     def _start_bias(self, B: np.ndarray) -> np.ndarray:
         B[:, self.hidden_size:2 * self.hidden_size] = 1
@@ -250,6 +260,7 @@ class GRU(_Recurrent):
 
     operation = GRUOp
     biases = 2
+    gate_names = ("r", "z", "n")
     extra_per_step = 1 + 3  # h W_hn + B_hn, and the recurrent side's gate gradients
 
     def _operation(self, params: list[Param]) -> RecurrentOp:

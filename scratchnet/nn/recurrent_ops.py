@@ -71,8 +71,7 @@ class RecurrentOp(Operation):
             raise ShapeError(f"{type(self).__name__} expects W_x (F, {self.gates}H), W_h (H, "
                              f"{self.gates}H) and B (1, {self.gates}H), got {W_x.value.shape}, "
                              f"{W_h.value.shape} and {B.value.shape}")
-        self.W_x, self.W_h, self.B = W_x, W_h, B
-        self.hidden = hidden
+        self.W_x, self.W_h, self.B, self.hidden = W_x, W_h, B, hidden
         if self.sigmoid_gates is not None:
             self._scale, self._shift = _gate_columns(hidden, self.sigmoid_gates,
                                                      W_h.value.dtype)
@@ -84,6 +83,7 @@ class RecurrentOp(Operation):
         self._arrays: dict[str, np.ndarray] = {}  # the last pass's arrays, reused
         self._given: dict[str, np.ndarray] | None = None  # the start of an infer() pass
         self._dz: np.ndarray | None = None  # input-side pre-activation gradients (T, B, G*H)
+        self.grad_probe = None  # health's hook (HealthMonitor.arm), called in _steps_back
 
     def __getstate__(self) -> dict:
         # The arrays of the last pass are working memory, left behind like the caches.
@@ -158,16 +158,14 @@ class RecurrentOp(Operation):
             output = self.forward(input_, inference=True)
         finally:
             self._given = None
-        steps = input_.shape[1]
-        return output, {name: self._arrays[name][steps].copy() for name in self.states}
+        return output, {name: self._arrays[name][input_.shape[1]].copy() for name in self.states}
 
     def _start(self, batch: int, inference: bool) -> dict[str, np.ndarray] | None:
         if self._given is not None:
             return self._given
         if not self.stateful or inference or self.carried is None:
             return None
-        rows = self.carried["h"].shape[0]
-        if rows != batch:
+        if (rows := self.carried["h"].shape[0]) != batch:
             raise ShapeError(f"stateful {type(self).__name__} carries the state of {rows} "
                              f"sequences but got a batch of {batch}: every batch of a stateful "
                              f"layer holds the same streams (drop a last partial batch), or "
@@ -187,6 +185,8 @@ class RecurrentOp(Operation):
                 dh += output_grad[:, t]
             elif t == steps - 1:
                 dh += output_grad
+            if self.grad_probe is not None:  # (health's hook; off, one test per step)
+                self.grad_probe(t, dh)
             yield t
 
     # -- backward ------------------------------------------------------------------------

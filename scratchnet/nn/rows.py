@@ -1,12 +1,17 @@
-"""What the trainer and :func:`~scratchnet.nn.metrics.evaluate` read samples from: an
-array, or a *row source* that makes its rows on demand.
+"""What the trainer and :func:`~scratchnet.nn.metrics.evaluate` read samples from: an array
+of shape (n, *sample shape), or any object that makes its rows on demand and answers
+this much of an array's interface (the engine asks nothing else of it):
 
-A row source keeps its data in another form (8-bit images, say, scaled only as their
-rows are read: ``scratchnet.data.ScaledRows``) and answers, like an array, ``len(X)``,
-``X.shape`` ((n, *sample shape)), ``X.ndim`` and ``X.dtype`` (the dtype its rows come
-in), ``X[i:j]`` (those rows as a new array), and ``X.take_rows(idx, out)``, which fills
-``out`` (shape (len(idx), *sample shape), that dtype) with rows ``idx`` and returns it.
-The engine never asks for all rows at once, so the data is held once, in its own form.
+=========================  ==========================================================
+``len(X)``, ``X.shape``    n, and (n, *sample shape)
+``X.ndim``, ``X.dtype``    as an array's (``dtype``: the one its rows come in)
+``X[i:j]``                 rows i to j as a new array (evaluation reads slices)
+``X.take_rows(idx, out)``  fills ``out``, shape (len(idx), *sample shape) in ``dtype``,
+                           with rows ``idx`` and returns it (training batches)
+=========================  ==========================================================
+
+So data kept in another form (8-bit images scaled only as their rows are read, say) is
+held once, in that form: the engine never asks for all rows at once.
 """
 
 from __future__ import annotations
@@ -17,13 +22,13 @@ from ..errors import ShapeError
 
 
 def is_row_source(X) -> bool:
-    """Whether ``X`` makes its rows on demand (see the module docstring)."""
+    """Whether ``X`` makes its rows on demand (it is not an array, and has ``take_rows``)."""
     return not isinstance(X, np.ndarray) and callable(getattr(X, "take_rows", None))
 
 
 def as_rows(X, dtype, contiguous: bool = False):
-    """``X`` as an array of ``dtype`` (contiguous when asked), or a row source as it is
-    (its rows must come in ``dtype``)."""
+    """``X`` as an array of ``dtype`` (contiguous when asked), or an object that makes its
+    rows on demand as it is (its rows must come in ``dtype``)."""
     if is_row_source(X):
         if np.dtype(X.dtype) != dtype:
             raise ShapeError(f"the rows come in {np.dtype(X.dtype).name}, the network "
@@ -33,7 +38,7 @@ def as_rows(X, dtype, contiguous: bool = False):
 
 
 def gather(X, idx: np.ndarray, out: np.ndarray) -> np.ndarray:
-    """Rows ``idx`` of ``X`` (an array or a row source) into ``out``, which is returned."""
+    """Rows ``idx`` of ``X`` into ``out``, which is returned."""
     if isinstance(X, np.ndarray):
         # mode="clip": with the default mode="raise" NumPy gathers into a temporary and
         # copies it into `out`; the trainer's indices (a permutation's) are valid.

@@ -1,90 +1,59 @@
 """The trainer: mini-batch training with evaluation, early stopping, callbacks, and
-checkpoints that resume bit for bit."""
+checkpoints that resume bit for bit.
+
+Beside it: :mod:`~scratchnet.nn.history` (what a fit returns),
+:mod:`~scratchnet.nn.checkpoints` (their layout and checks),
+:mod:`~scratchnet.nn.divergence` (when training has diverged) and
+:func:`scratchnet.nn.blas.thread_limit` (the BLAS threads a fit uses).
+"""
 
 from __future__ import annotations
 
-import contextlib
 import math
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 
 from .. import checks
-from ..errors import CheckpointError, ConfigError, DivergenceError, ShapeError
+from ..errors import CheckpointError, ConfigError, ShapeError
+from . import checkpoints, divergence
+from .blas import thread_limit
 from .callbacks import Callback, EarlyStopping, PrintEvaluations, copy_into
-from .checkpoints import check_best, check_meta, check_position
+from .history import History
 from .metrics import check_xy, evaluate, infer_task
 from .network import NeuralNetwork
 from .optimizers import Optimizer
 from .rows import as_rows, gather
 
 
-@dataclass
-class History:
-    """What a fit did: one record per evaluation, one per epoch, and how it ended.
+@dataclass(kw_only=True)
+class FitArgs:
+    """The arguments of one :meth:`Trainer.fit` beside its data (see there)."""
 
-    Each record holds ``epoch`` (1-based), ``train_loss`` (mean batch loss over that
-    epoch), ``val_loss``, the task's metrics (``accuracy``, or ``mae``/``rmse``/``r2``),
-    ``lr`` and ``seconds`` (training time since the fit started). ``epochs`` holds every
-    epoch's ``epoch``, ``train_loss``, ``lr`` and ``seconds``, evaluated or not.
-    """
+    epochs: int
+    eval_every: int
+    batch_size: int
+    seed: int | None
+    restart: bool
+    early_stopping: bool | str | EarlyStopping
+    callbacks: list[Callback]
+    resume: tuple[dict, dict] | None
+    #: the epochs the learning-rate schedule is laid out over
+    schedule_epochs: int
 
-    records: list[dict] = field(default_factory=list)
-    epochs: list[dict] = field(default_factory=list)
-    task: str = "classification"
-    epochs_run: int = 0
-    best_epoch: int | None = None
-    best_loss: float | None = None
-    #: the epochs of training behind the weights the fit ended with (the best epoch when
-    #: early stopping put the best back)
-    weights_epoch: int | None = None
-    stopped_early: bool = False
-    interrupted: bool = False
+    def __post_init__(self):
+        self.epochs = checks.positive_int(self.epochs, "epochs")
+        self.eval_every = checks.positive_int(self.eval_every, "eval_every")
+        self.batch_size = checks.positive_int(self.batch_size, "batch_size")
+        self.schedule_epochs = checks.positive_int(self.schedule_epochs, "schedule_epochs")
 
-    def __len__(self) -> int:
-        return len(self.records)
-
-    def __iter__(self):
-        return iter(self.records)
-
-    def __getitem__(self, i):
-        return self.records[i]
-
-    def per_epoch(self) -> list[dict]:
-        """A row per epoch trained: its evaluation record where it was evaluated, else
-        its training loss, learning rate and time alone (what ``metrics.jsonl`` holds)."""
-        evaluated = {r["epoch"]: r for r in self.records}
-        rows = [evaluated.pop(e["epoch"], e) for e in self.epochs]
-        return sorted(rows + list(evaluated.values()), key=lambda r: r["epoch"])
-
-    def last_row(self) -> dict:
-        """The newest epoch's row of :meth:`per_epoch` (for a callback's ``on_epoch_end``)."""
-        last = self.epochs[-1]
-        evaluated = self.records and self.records[-1]["epoch"] == last["epoch"]
-        return self.records[-1] if evaluated else last
-
-    def to_dict(self) -> dict:
-        return {"records": self.records, "epochs": self.epochs, "task": self.task, "epochs_run": self.epochs_run,
-                "best_epoch": self.best_epoch, "best_loss": self.best_loss,
-                "weights_epoch": self.weights_epoch, "stopped_early": self.stopped_early, "interrupted": self.interrupted}
-
-
-_blas_controller = None
-
-
-def blas_thread_limit(threads: int | None):
-    """A context manager that runs its block with ``threads`` BLAS threads (threadpoolctl,
-    which scikit-learn installs), restoring the previous count after; None changes nothing.
-    """
-    global _blas_controller
-    if threads is None:
-        return contextlib.nullcontext()
-    if _blas_controller is None:  # scanning the loaded libraries takes milliseconds: once
-        from threadpoolctl import ThreadpoolController
-        _blas_controller = ThreadpoolController()
-    return _blas_controller.limit(limits=threads, user_api="blas")
+    def saved(self) -> dict:
+        """What a checkpoint keeps of them: ``epochs``, ``eval_every``, ``batch_size``,
+        ``seed``."""
+        return {"epochs": self.epochs, "eval_every": self.eval_every,
+                "batch_size": self.batch_size, "seed": self.seed}
 
 
 @dataclass
@@ -95,13 +64,11 @@ class _Fit:
     the current epoch's rows (None between epochs) and ``loss_sum`` the sum of its batch
     losses (weighted by batch size) so far."""
 
+    args: FitArgs
     X: np.ndarray
     y: np.ndarray
     X_val: np.ndarray | None
     y_val: np.ndarray | None
-    epochs: int
-    eval_every: int
-    batch_size: int
     stopper: EarlyStopping
     callbacks: list[Callback]
     x_buf: np.ndarray
@@ -115,11 +82,12 @@ class _Fit:
     start_loss: float | None = None
     watch_start: bool = False
     elapsed: float = 0.0  # seconds trained before this call (a resumed fit)
+    stopped_early: bool = False  # resumed from a fit that early stopping had ended
     t0: float = 0.0  # when training would have started, had it never stopped
 
     @property
     def n_batches(self) -> int:
-        return math.ceil(len(self.X) / self.batch_size)
+        return math.ceil(len(self.X) / self.args.batch_size)
 
     def position(self) -> dict:
         return {"epoch": self.epoch, "batch": self.batch, "perm": self.perm,
@@ -135,22 +103,20 @@ class Trainer:
 
     ``blas_threads`` is how many threads the BLAS library may use while :meth:`fit` runs
     (restored afterwards); None leaves the library's own setting. The default is 1: the
-    matrix products of a mini-batch are small, so a second thread saves little (about 15%
-    per MNIST epoch at batch 60 on two idle cores), and when other processes keep
-    the cores busy, multi-threaded BLAS waits for its descheduled threads at every product
-    (epochs 5-40x slower measured on two busy cores). ``benchmarks/bench.py``
-    measures both.
+    matrix products of a mini-batch are small, so a second thread saves little, and when
+    other processes keep the cores busy, multi-threaded BLAS waits for its descheduled
+    threads at every product (``benchmarks/bench.py`` measures both; figures in
+    ``benchmarks/README.md``).
 
     ``target_inverse`` maps standardised regression targets back to their units: the
     metrics of every evaluation (MAE, RMSE, R^2) are then in the original units, the losses
     in the units the network trains in (see :func:`~scratchnet.nn.metrics.evaluate`).
 
-    Divergence: a NaN or infinite loss or weight stops training with a
-    :class:`~scratchnet.errors.DivergenceError`, and so does a loss that has exploded
-    while staying finite: an epoch whose mean training loss is more than
-    :attr:`divergence_factor` (1000) times the loss of the freshly initialised network on
-    its first batch (a fit that continues from earlier weights, ``restart=False``, has no
-    such reference and is watched for NaN only).
+    Divergence (:mod:`~scratchnet.nn.divergence`): a NaN or infinite loss or weight stops
+    training with a :class:`~scratchnet.errors.DivergenceError`, and so does an epoch whose
+    mean training loss is more than :attr:`divergence_factor` (1000) times the loss of the
+    freshly initialised network on its first batch (a fit that continues from earlier
+    weights, ``restart=False``, is watched for NaN only).
     """
 
     #: how many times its starting value an epoch's training loss may reach (None: no limit)
@@ -208,29 +174,27 @@ class Trainer:
         """
         if checks.integer(verbose, "verbose", 0):
             callbacks = [*(callbacks or []), PrintEvaluations()]
-        with blas_thread_limit(self.blas_threads):
-            run = self._set_up(X_train, y_train, X_val, y_val, epochs, eval_every, batch_size,
-                               seed, restart, early_stopping, callbacks, resume,
-                               schedule_epochs or epochs)
+        args = FitArgs(epochs=epochs, eval_every=eval_every, batch_size=batch_size, seed=seed,
+                       restart=restart, early_stopping=early_stopping,
+                       callbacks=list(callbacks or []), resume=resume,
+                       schedule_epochs=schedule_epochs or epochs)
+        with thread_limit(self.blas_threads):
+            run = self._set_up(X_train, y_train, X_val, y_val, args)
             for cb in run.callbacks:
                 cb.on_fit_start(self)
             run.t0 = time.perf_counter() - run.elapsed
-            stopped_early = bool(resume and (resume[0].get("history") or {}).get("stopped_early"))
-            while run.epoch < run.epochs and not stopped_early:
+            stopped_early = run.stopped_early  # a resumed fit that had stopped early
+            while run.epoch < args.epochs and not stopped_early:
                 if not self._train_epoch(run):
                     return self._finish(run, interrupted=True)
                 stopped_early = self._end_epoch(run)
                 if stopped_early or self.stop_requested:
                     break
-            return self._finish(run, interrupted=run.epoch < run.epochs and not stopped_early,
+            return self._finish(run, interrupted=run.epoch < args.epochs and not stopped_early,
                                 stopped_early=stopped_early)
 
-    def _set_up(self, X_train, y_train, X_val, y_val, epochs, eval_every, batch_size, seed,
-                restart, early_stopping, callbacks, resume, schedule_epochs) -> _Fit:
-        """Check the arguments, (re)build the network and load a checkpoint when given."""
-        epochs = checks.positive_int(epochs, "epochs")
-        eval_every = checks.positive_int(eval_every, "eval_every")
-        batch_size = checks.positive_int(batch_size, "batch_size")
+    def _set_up(self, X_train, y_train, X_val, y_val, args: FitArgs) -> _Fit:
+        """Check the data, (re)build the network and load a checkpoint when given."""
         net = self.net
         X_train = as_rows(X_train, net.dtype, contiguous=True)
         y_train = np.ascontiguousarray(y_train, dtype=net.dtype)
@@ -243,33 +207,33 @@ class Trainer:
             check_xy(X_val, y_val, "validation data")
         else:
             X_val = y_val = None
-        self.early_stopping = stopper = EarlyStopping.of(early_stopping)
+        self.early_stopping = stopper = EarlyStopping.of(args.early_stopping)
         stopper.reset()
         self.stop_requested = False
         self._last_weights = None
 
-        fresh = restart and resume is None
+        fresh = args.restart and args.resume is None
         if fresh:
             net.reset_parameters(X_train.shape[1:])
-            self.optimizer.state = {}
+            self.optimizer.reset()
         elif not net.built:
             net.build(X_train.shape[1:])
-        self._schedule = self.optimizer.schedule(checks.positive_int(schedule_epochs,
-                                                                     "schedule_epochs"))
+        self._schedule = self.optimizer.schedule(args.schedule_epochs)
         self.history = History(task=infer_task(net.loss, y_train))
-        self._rng = np.random.default_rng(seed)
-        self.fit_args = {"epochs": epochs, "eval_every": eval_every, "batch_size": batch_size,
-                         "seed": seed}
-        run = _Fit(X_train, y_train, X_val, y_val, epochs, eval_every, batch_size, stopper,
-                   self.callbacks + list(callbacks or []),
-                   x_buf=np.empty((min(batch_size, len(X_train)),) + X_train.shape[1:],
-                                  dtype=net.dtype),
-                   y_buf=np.empty((min(batch_size, len(y_train)),) + y_train.shape[1:],
-                                  dtype=net.dtype))
+        self._rng = np.random.default_rng(args.seed)
+        self.fit_args = args.saved()
+        rows = min(args.batch_size, len(X_train))
+        run = _Fit(args, X_train, y_train, X_val, y_val, stopper,
+                   self.callbacks + args.callbacks,
+                   x_buf=np.empty((rows, *X_train.shape[1:]), dtype=net.dtype),
+                   y_buf=np.empty((rows, *y_train.shape[1:]), dtype=net.dtype))
         run.watch_start = fresh
-        if resume is not None:
-            pos = self._load_checkpoint(resume, epochs, batch_size, len(X_train))
-            self._position = pos  # checkpointable before its first batch (a finished run's)
+        if args.resume is not None:
+            resume = checkpoints.read(args.resume, epochs=args.epochs,
+                                      batch_size=args.batch_size, n_rows=len(X_train))
+            # checkpointable before its first batch (a finished run's)
+            pos = self._position = self._resume(resume)
+            run.stopped_early = resume.stopped_early
             run.epoch, run.batch, run.perm = pos["epoch"], pos["batch"], pos["perm"]
             run.loss_sum, run.elapsed = pos["loss_sum"], pos["elapsed"]
             run.start_loss = pos["start_loss"]
@@ -285,20 +249,17 @@ class Trainer:
         if run.perm is None:  # a new epoch (a resumed one keeps its order and its sum)
             run.perm = self._rng.permutation(len(run.X))
             run.batch, run.loss_sum = 0, 0.0
-            run.stopper.start_epoch(epoch, net.arrays(), (epoch + 1) % run.eval_every == 0)
+            run.stopper.start_epoch(epoch, net.arrays(), (epoch + 1) % run.args.eval_every == 0)
         for cb in run.callbacks:
             cb.on_epoch_start(self, epoch)
-        n_batches, size = run.n_batches, run.batch_size
+        n_batches, size = run.n_batches, run.args.batch_size
         for b in range(run.batch, n_batches):
             idx = run.perm[b * size:(b + 1) * size]
             m = len(idx)
             xb = gather(run.X, idx, run.x_buf[:m])
             yb = gather(run.y, idx, run.y_buf[:m])
             loss = net.train_batch(xb, yb)
-            if not math.isfinite(loss):
-                raise DivergenceError(
-                    f"training diverged: loss is {loss} at epoch {epoch + 1}, batch {b + 1} "
-                    f"(learning rate {lr:g} too high?)")
+            divergence.check_batch_loss(loss, epoch, b, lr)
             self.optimizer.step(params, lr)
             if run.watch_start and run.start_loss is None:
                 run.start_loss = loss
@@ -315,20 +276,15 @@ class Trainer:
         """After the last batch of an epoch: check the weights, evaluate when due, move the
         position to the next epoch. Returns True when early stopping ends training."""
         epoch = run.epoch
-        self._check_finite(epoch)
+        divergence.check_weights(self.net.params(), epoch)
         train_loss = run.loss_sum / len(run.X)
-        limit = self.divergence_factor
-        if limit is not None and run.start_loss \
-                and train_loss > limit * run.start_loss:
-            raise DivergenceError(
-                f"training diverged: the training loss of epoch {epoch + 1} is "
-                f"{train_loss:.4g}, more than {limit:g} times its starting value "
-                f"{run.start_loss:.4g} (learning rate {self._schedule(epoch):g} too high?)")
+        divergence.check_epoch_loss(train_loss, run.start_loss, self.divergence_factor, epoch,
+                                    self._schedule(epoch))
         self.history.epochs.append({"epoch": epoch + 1, "train_loss": train_loss,
                                     "lr": self._schedule(epoch),
                                     "seconds": time.perf_counter() - run.t0})
         stop = False
-        if (epoch + 1) % run.eval_every == 0 or epoch + 1 == run.epochs:
+        if (epoch + 1) % run.args.eval_every == 0 or epoch + 1 == run.args.epochs:
             stop = self._evaluate_epoch(run, epoch, train_loss)
         run.epoch, run.batch, run.perm, run.loss_sum = epoch + 1, 0, None, 0.0
         self._position = run.position()
@@ -343,10 +299,7 @@ class Trainer:
         lr = self._schedule(epoch)
         if run.X_val is not None:
             scores = self.evaluate(run.X_val, run.y_val)
-            if not math.isfinite(scores["loss"]):
-                raise DivergenceError(
-                    f"training diverged: validation loss is {scores['loss']} after "
-                    f"epoch {epoch + 1} (learning rate {lr:g} too high?)")
+            divergence.check_validation_loss(scores["loss"], epoch, lr)
             record["val_loss"] = watched = scores.pop("loss")
             record.update(scores)
         else:
@@ -380,13 +333,6 @@ class Trainer:
             cb.on_fit_end(self, history)
         return history
 
-    def _check_finite(self, epoch: int) -> None:
-        for p in self.net.params():
-            if not np.isfinite(p.value).all():
-                raise DivergenceError(
-                    f"training diverged: {p.name} has NaN or infinite values after epoch "
-                    f"{epoch + 1} (learning rate too high?)")
-
     # -- evaluation ----------------------------------------------------------------
     def evaluate(self, X: np.ndarray, y: np.ndarray, batch_size: int = 2048) -> dict:
         """Loss and the task's metrics on (X, y), in inference mode and in batches (the
@@ -395,56 +341,34 @@ class Trainer:
 
     # -- checkpoints ---------------------------------------------------------------
     def checkpoint(self) -> tuple[dict, dict[str, np.ndarray]]:
-        """Everything needed to resume exactly: ``(meta, arrays)``.
-
-        ``meta`` is JSON-serialisable (position, schedule arguments, random generator
-        states, early-stopping state, history); ``arrays`` maps names to arrays
-        (weights, optimizer slots, best weights, the epoch's permutation)."""
+        """Everything needed to resume exactly: ``(meta, arrays)``
+        (:func:`scratchnet.nn.checkpoints.make`: position, schedule, random generator
+        states, early stopping, history; weights, optimizer slots, best weights, the
+        epoch's permutation)."""
         if self._position is None:
             raise ConfigError("nothing to checkpoint: fit has not run a batch yet")
-        pos = self._position
-        stop_meta, stop_arrays = self.early_stopping.state_dict()
         weights = self._last_weights if self._last_weights is not None else self.net.state_dict()
-        arrays = {f"net.{k}": v for k, v in weights.items()}
-        arrays.update({f"opt.{k}": v for k, v in self.optimizer.state_dict(self.net.params()).items()})
-        arrays.update(stop_arrays)
-        if pos["perm"] is not None:
-            arrays["perm"] = np.asarray(pos["perm"], dtype=np.int64)
-        meta = {
-            "epoch": pos["epoch"], "batch": pos["batch"], "loss_sum": pos["loss_sum"],
-            "start_loss": pos["start_loss"],
-            "elapsed": pos["elapsed"], **self.fit_args,
-            "shuffle_rng": self._rng.bit_generator.state, "dropout_rng": self.net.dropout_rng.bit_generator.state,
-            "early_stopping": stop_meta, "history": self.history.to_dict(),
-            "schedule": self._schedule.state_dict(),
-        }
-        return meta, arrays
+        return checkpoints.make(
+            position=self._position, fit_args=self.fit_args, weights=weights,
+            optimizer=self.optimizer.state_dict(self.net.params()),
+            stopping=self.early_stopping.state_dict(),
+            shuffle_rng=self._rng.bit_generator.state,
+            dropout_rng=self.net.dropout_rng.bit_generator.state,
+            history=self.history.to_dict(), schedule=self._schedule.state_dict())
 
-    def _load_checkpoint(self, resume, epochs: int, batch_size: int, n_rows: int) -> dict:
-        meta, arrays = resume
-        check_meta(meta)  # a damaged value is refused (CheckpointError), never clipped
-        if meta.get("batch_size") != batch_size:
-            raise ConfigError(f"cannot resume with batch_size {batch_size}: the checkpoint "
-                              f"was trained with {meta.get('batch_size')}")
-        if meta["epoch"] > epochs:
-            raise ConfigError(f"cannot resume: the checkpoint is at epoch {meta['epoch']}, "
-                              f"beyond the run's {epochs} epochs")
-        check_position(meta, arrays, n_rows)
+    def _resume(self, resume: checkpoints.Resume) -> dict:
+        """Put a checkpoint's weights, state and random streams back; returns its position."""
         try:
-            self.net.load_state_dict({k[4:]: v for k, v in arrays.items() if k.startswith("net.")})
-            self.optimizer.load_state_dict(
-                self.net.params(), {k[4:]: v for k, v in arrays.items() if k.startswith("opt.")})
-            self._schedule.load_state_dict(meta.get("schedule") or {})
+            self.net.load_state_dict(resume.part("net."))
+            self.optimizer.load_state_dict(self.net.params(), resume.part("opt."))
+            self._schedule.load_state_dict(resume.meta.get("schedule") or {})
         except (ValueError, TypeError, KeyError) as e:  # ShapeError, ConfigError among them
             raise CheckpointError(f"it does not fit this run ({e})") from None
-        check_best(arrays, {k: v.shape for k, v in self.net.arrays().items()})
-        self.early_stopping.load_state_dict(meta["early_stopping"], arrays)
-        self._rng.bit_generator.state = meta["shuffle_rng"]
-        self.net.dropout_rng.bit_generator.state = meta["dropout_rng"]
-        hist = meta.get("history") or {}
-        self.history.records = list(hist.get("records", []))
-        self.history.epochs = list(hist.get("epochs", []))
-        return {"epoch": meta["epoch"], "batch": meta["batch"],
-                "perm": arrays.get("perm"), "loss_sum": meta["loss_sum"],
-                "start_loss": meta.get("start_loss"),
-                "elapsed": meta.get("elapsed", 0.0)}
+        checkpoints.check_best(resume.arrays, {k: v.shape for k, v in self.net.arrays().items()})
+        self.early_stopping.load_state_dict(resume.meta["early_stopping"], resume.arrays)
+        self._rng.bit_generator.state = resume.meta["shuffle_rng"]
+        self.net.dropout_rng.bit_generator.state = resume.meta["dropout_rng"]
+        history = resume.meta.get("history") or {}
+        self.history.records = list(history.get("records", []))
+        self.history.epochs = list(history.get("epochs", []))
+        return resume.position
