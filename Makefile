@@ -9,7 +9,7 @@ BIN := $(VENV)/bin
 CORE := $(VENV)/.core-stamp
 DEV := $(VENV)/.dev-stamp
 
-.PHONY: install install-dev demo test bench bench-scaling reproduce clean
+.PHONY: install install-dev demo test bench bench-scaling reproduce docs clean
 
 install: $(CORE)
 
@@ -47,5 +47,10 @@ reproduce: install
 	nice -n 10 $(BIN)/python benchmarks/reproduce.py \
 		$(if $(REPORT),--report $(REPORT)) $(if $(BOSTON),--boston $(BOSTON))
 
+# Every output block of README.md and docs/*.md, made again by running what it shows
+# (tools/docs.py; MNIST blocks need SCRATCHNET_DATA_DIR). FILES=docs/tune.md for some only.
+docs: install-dev
+	$(BIN)/python tools/docs.py $(FILES)
+
 clean:
-	rm -rf $(VENV) runs sweeps .pytest_cache
+	rm -rf $(VENV) runs sweeps tunes .pytest_cache

@@ -255,7 +255,7 @@ def to_onnx(net: NeuralNetwork, info: dict):
     if output is None:
         raise _refuse(f"loss {type(net.loss).__name__}", OUTPUTS)
     operations = list(_operations(net))  # refuses before anything is built
-    onnx = require("onnx", "onnx", "ONNX export")
+    onnx = require("onnx")
 
     g = Graph(onnx)
     _scaling(g, scaler)

@@ -18,7 +18,7 @@ import numpy as np
 
 from . import runs
 from .errors import ConfigError, DataError
-from .extras import install_hint
+from .extras import require
 
 #: inches per panel and dots per inch: a figure of n panels is (n * 5.5 * DPI) x (4 * DPI) px
 PANEL_WIDTH, PANEL_HEIGHT, DPI = 5.5, 4.0, 100
@@ -31,20 +31,10 @@ LABEL_MAX = 32
 TABLE_LINE = 0.18
 
 
-def require_matplotlib() -> None:
-    """A ConfigError naming the install command when matplotlib is missing (a command
-    that draws at the end of its work asks first)."""
-    try:
-        import matplotlib.backends.backend_agg  # noqa: F401  (what _figure draws with)
-        import matplotlib.figure  # noqa: F401
-    except ImportError:
-        raise ConfigError(f"plotting needs matplotlib: {install_hint('plot')}") from None
-
-
 def _figure(n_panels: int, rows: int = 1, table: int = 0):
     """A figure of ``n_panels`` panels in ``rows`` rows, its axes in reading order, and,
     with ``table`` lines, an axes under the panels for them (else None)."""
-    require_matplotlib()
+    require("plot")
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 

@@ -42,7 +42,7 @@ from .data import Scaler, saved_target_scaler
 from .data.arrays import npy_header
 from .data.tabular import CsvFile, is_number
 from .errors import ConfigError, DataError, ShapeError
-from .extras import install_hint
+from .extras import require
 from .nn import NeuralNetwork
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
@@ -256,10 +256,9 @@ def read_image(path: str | Path, image_shape: tuple, layout: ImageLayout = Image
     (by centre of mass for MNIST); values stretched so the brightest pixel is full ink.
     A transparent background counts as white.
     """
-    try:
-        from PIL import Image, ImageOps, UnidentifiedImageError
-    except ImportError:  # pragma: no cover - pillow is in the images extra
-        raise DataError(f"reading images needs Pillow: {install_hint('images')}") from None
+    require("images")
+    from PIL import Image, ImageOps, UnidentifiedImageError
+
     path = Path(path)
     try:
         with files.open_regular(path, files.MAX_IMAGE_BYTES, "a PNG or JPEG picture") as f, \

@@ -148,7 +148,7 @@ class Tracker:
     def __init__(self, uri: str, experiment: str):
         from .data.download import env_seconds
 
-        self.mlflow = require("mlflow", "mlflow", "MLflow tracking")
+        self.mlflow = require("mlflow")
         self.uri, self.experiment = uri, experiment
         self.timeout = env_seconds("SCRATCHNET_TRACKING_TIMEOUT", TIMEOUT)
         self.client = None

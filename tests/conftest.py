@@ -127,6 +127,29 @@ def busy_cpu():
     spinner.wait()
 
 
+#: the rows of the MNIST slice the tests train on where the point is that a run works (a
+#: full MNIST epoch of the CNN takes a minute; this slice, a second or two)
+MNIST_SLICE = {"train": 1000, "t10k": 500}
+
+
+def write_mnist_slice(folder: Path) -> Path:
+    """The first :data:`MNIST_SLICE` rows of the real MNIST in $SCRATCHNET_DATA_DIR/mnist,
+    written as the four IDX files of ``folder/mnist`` (a ``--data-dir``). They are not
+    the official files: a test that reads them sets the official checksums aside, in
+    process (``monkeypatch.setitem(mnist.CHECKSUMS, "mnist", {})``)."""
+    from scratchnet.data import read_idx, write_idx
+
+    source = Path(os.environ["SCRATCHNET_DATA_DIR"]) / "mnist"
+    target = Path(folder) / "mnist"
+    target.mkdir(parents=True, exist_ok=True)
+    for split, rows in MNIST_SLICE.items():
+        for kind, ndim in (("images", 3), ("labels", 1)):
+            name = f"{split}-{kind}-idx{ndim}-ubyte"
+            found = next(p for p in (source / name, source / f"{name}.gz") if p.exists())
+            write_idx(target / name, read_idx(found, ndim=ndim)[:rows])
+    return Path(folder)
+
+
 def run_cli_without(module: str, args, cwd) -> tuple[int, str, str]:
     """:func:`run_cli` in a Python where ``import module`` fails, as it does when an
     optional extra is not installed."""

@@ -22,6 +22,9 @@ from scratchnet.config import (ExperimentConfig, apply_override, load_config, pa
                                parse_yaml, validate)
 from scratchnet.errors import ConfigError
 
+#: thousands of generated documents, each through the real config loading: the long end
+pytestmark = pytest.mark.slow
+
 FUZZ = settings(max_examples=500, deadline=None,
                 suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large,
                                        HealthCheck.function_scoped_fixture])

@@ -1,4 +1,5 @@
-"""The experiment files in configs/: each one trains for an epoch through the real CLI,
+"""The experiment files in configs/: each one trains for an epoch through the real CLI
+(the MNIST ones on a slice of MNIST: the point is that they run),
 the notebook's configs keep the notebook's settings, the Boston configs run on a CSV
 with Boston's columns, ``model.input_dropout`` (what mnist_best needs) works, and
 ``benchmarks/reproduce.py`` writes its report.
@@ -26,7 +27,7 @@ from scratchnet.errors import ConfigError
 from scratchnet.experiment import build_network, prepare_data
 from scratchnet.nn.gradcheck import check_network
 
-from conftest import run_cli
+from conftest import run_cli, write_mnist_slice
 
 ROOT = Path(__file__).resolve().parent.parent
 CONFIGS = sorted((ROOT / "configs").glob("*.yaml"))
@@ -82,11 +83,23 @@ def _config_params() -> list:
             for path in CONFIGS]
 
 
+@pytest.fixture(scope="module")
+def mnist_slice(tmp_path_factory) -> Path:
+    return write_mnist_slice(tmp_path_factory.mktemp("mnist_slice"))
+
+
 @pytest.mark.parametrize("path", _config_params())
-def test_every_config_trains_one_epoch(path, main_here, boston_csv, tmp_path):
-    args = ["train", path, "--set", "train.epochs=1", "--json", "--quiet", "--out", tmp_path / "runs"]
+def test_every_config_trains_one_epoch(path, main_here, boston_csv, tmp_path, request,
+                                       monkeypatch):
+    args = ["train", path, "--epochs", "1", "--json", "--quiet", "--out", tmp_path / "runs"]
     if path.stem.startswith("boston"):
         args += ["--set", f"data.path={boston_csv}"]
+    mnist = "dataset: mnist" in path.read_text()
+    if mnist:
+        from scratchnet.data import mnist as idx_sets
+
+        monkeypatch.setitem(idx_sets.CHECKSUMS, "mnist", {})  # the slice is not the official
+        args += ["--data-dir", request.getfixturevalue("mnist_slice")]
     rc, out, err = main_here(*args)
     assert rc == 0, err
     [summary] = [json.loads(line) for line in out.splitlines()]
@@ -95,7 +108,11 @@ def test_every_config_trains_one_epoch(path, main_here, boston_csv, tmp_path):
     assert summary["epochs_run"] == 1
     test = summary["test"]
     assert all(v is not None and math.isfinite(v) for v in test.values()), test
-    if summary["task"] == "classification":
+    if mnist:  # trained on the slice, tested on its share of the test images
+        data = json.loads((Path(summary["run_dir"]) / "data.json").read_text())
+        assert data["source"] == str((request.getfixturevalue("mnist_slice") / "mnist").resolve())
+        assert 0 <= test["accuracy"] <= 1
+    elif summary["task"] == "classification":
         assert test["accuracy"] > 0.2, test  # ten classes: chance is 0.1
     else:
         assert summary["task"] == "regression" and test["rmse"] > 0
@@ -317,6 +334,7 @@ def _section(text: str, marker: str) -> str:
     return text.split(f"<!-- {marker} -->")[1].split(f"<!-- /{marker} -->")[0]
 
 
+@pytest.mark.slow
 def test_reproduce_runs_both_rules_and_keeps_the_prose(tmp_path):
     """diabetes_linear stops at the first evaluation that does not improve, so it runs
     with both rules; digits_quickstart (patience 3) with ours alone. Two seeds each."""
@@ -348,6 +366,7 @@ def test_reproduce_runs_both_rules_and_keeps_the_prose(tmp_path):
         + [("digits_quickstart", "best")] * 2)
 
 
+@pytest.mark.slow
 def test_reproduce_writes_under_runs_by_default(tmp_path):
     proc = subprocess.run([*REPRODUCE, "--only", "diabetes_linear", "--seeds", "--out",
                            str(tmp_path / "out")], capture_output=True, text=True, timeout=120)
@@ -378,6 +397,7 @@ def test_reproduce_refuses_what_it_cannot_run(args, message, tmp_path):
     assert not (tmp_path / "r.md").exists()
 
 
+@pytest.mark.slow
 def test_reproduce_with_a_boston_csv(boston_csv, tmp_path):
     report = tmp_path / "r.md"
     proc = subprocess.run([*REPRODUCE, "--only", "boston_linear", "--seeds", "--boston",
@@ -389,6 +409,7 @@ def test_reproduce_with_a_boston_csv(boston_csv, tmp_path):
     assert len(rows) == 2 and all("MAE 3.52, RMSE 5.01" in row for row in rows)
 
 
+@pytest.mark.slow
 @needs_mnist
 def test_reproduce_an_mnist_experiment(tmp_path):
     report = tmp_path / "r.md"

@@ -230,6 +230,7 @@ mutated = st.tuples(st.sampled_from(range(len(BASES))),
 
 @settings(max_examples=150, deadline=None,
           suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
+@pytest.mark.slow
 @given(case=mutated)
 def test_what_validate_accepts_trains_and_what_it_refuses_train_refuses(tmp_path_factory, case):
     base, edits = case

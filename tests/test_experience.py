@@ -19,12 +19,12 @@ QUICK = CONFIGS / "digits_quickstart.yaml"
 
 
 @pytest.mark.parametrize("args, says", [
-    (["train", QUICK, "--epochs", "3"], "train has no option --epochs; set it with --set train.epochs=3"),
-    (["train", QUICK, "--lr=0.5"], "train has no option --lr; set it with --set optimizer.lr=0.5"),
-    (["sweep", QUICK, "--batch-size", "8"],
-     "sweep has no option --batch-size; set it with --set train.batch_size=8"),
+    (["train", QUICK, "--momentum", "0.5"],
+     "train has no option --momentum; set it with --set optimizer.momentum=0.5"),
+    (["sweep", QUICK, "--eval-every=2"],
+     "sweep has no option --eval-every; set it with --set train.eval_every=2"),
     (["show", QUICK, "--learning-rate", "1"],
-     "show has no option --learning-rate; set it with --set optimizer.lr=1"),
+     "show has no option --learning-rate; set it with --set optimizer.lr=1 (or --lr 1)"),
 ])
 def test_options_people_try_get_the_set_that_does_it(main_here, args, says):
     rc, out, err = main_here(*args)

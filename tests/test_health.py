@@ -192,6 +192,7 @@ def test_a_sample_of_nothing_is_refused():
 
 
 # -- the command line ---------------------------------------------------------------------
+@pytest.mark.slow
 def test_train_health_prints_records_and_plots(tmp_path):
     config = write_config(tmp_path, "watched", train={"epochs": 2})
     rc, out, err = run_cli(["train", config, "--health"], tmp_path)

@@ -168,6 +168,7 @@ def test_an_npz_fifo_or_bomb_is_refused_before_unpacking(tmp_path, monkeypatch):
             "dataset": "npz", "path": str(tmp_path / "bomb.npz")})))
 
 
+@pytest.mark.slow
 def test_sweep_plans_are_counted_before_they_are_expanded(tmp_path):
     cfg = write_config(tmp_path, "tiny")
     t0 = time.monotonic()
@@ -206,6 +207,10 @@ def _edit_json(path: Path, change) -> None:
     (runs.DATA, lambda d: json.dumps({**d, "feature_names": ["x"]}),
      "1 feature_names for n_features 64"),
     (runs.DATA, lambda d: json.dumps({**d, "scaler": {"kind": "bogus"}}), "scaler:"),
+    (runs.DATA, lambda d: json.dumps({**d, "feature_range": {**d["feature_range"], "max": "x"}}),
+     "feature_range.max: got 'x'"),
+    (runs.DATA, lambda d: json.dumps({**d, "feature_range": {"min": [0.0], "max": []}}),
+     "feature_range: 1 min values for 0 max values"),
     (runs.DATA, "[1, 2]", "expected a JSON object (a mapping of keys), got list"),
     (runs.DATA, "{not json", "not valid JSON"),
     (runs.DATA, "[" * 100_000, "nested too deeply"),

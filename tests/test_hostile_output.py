@@ -72,6 +72,7 @@ def test_a_full_disk_is_one_line_and_the_run_folder_keeps_what_was_saved(tmp_pat
         _umount(disk)
 
 
+@pytest.mark.slow
 def test_a_read_only_output_folder_and_a_name_too_long(tmp_path):
     cfg = write_config(tmp_path, "tiny")
     ro = tmp_path / "ro"
@@ -140,6 +141,7 @@ def test_eval_warns_when_the_csv_changed_since_training(tmp_path):
     assert "data.csv changed since the run was trained" in one_line(err) and "warning:" in err
 
 
+@pytest.mark.slow
 def test_control_characters_from_data_files_are_escaped(tmp_path):
     evil = "\x1b]0;owned\x07\x1b[2J"
     run_dir = _csv_run(tmp_path, f"a{evil},b,y", (f"no{evil}", "yes\b\x7f"))

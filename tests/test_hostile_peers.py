@@ -103,6 +103,7 @@ def web_server():
     server.server_close()
 
 
+@pytest.mark.slow
 def test_a_web_server_is_no_dask_scheduler_and_tls_needs_certificates(web_server, tmp_path):
     pytest.importorskip("distributed")
     cfg = write_config(tmp_path, "tiny")
@@ -122,6 +123,7 @@ def test_a_web_server_is_no_dask_scheduler_and_tls_needs_certificates(web_server
     assert not (tmp_path / "sweeps").exists()
 
 
+@pytest.mark.slow
 def test_a_cluster_that_loses_its_last_worker_is_given_up_on(tmp_path):
     distributed = pytest.importorskip("distributed")
     cfg = write_config(tmp_path, "slow", train={"epochs": 200, "batch_size": 1})
@@ -184,6 +186,7 @@ def test_the_deadline_covers_headers_sent_a_byte_at_a_time(trickle, tmp_path):
 MNIST = {"data": {"dataset": "mnist"}, "model": {"layers": [{"neurons": 10, "activation": "linear"}]}}
 
 
+@pytest.mark.slow
 def test_a_trickling_mirror_meets_the_download_deadline(trickle, tmp_path):
     url, _ = trickle
     cfg = write_config(tmp_path, "mnist", **MNIST)
@@ -289,6 +292,7 @@ def test_sigterm_stops_the_workers_and_records_what_finished(tmp_path):
     assert json.loads((folder / "sweep.json").read_text())["seeds"] == 2
 
 
+@pytest.mark.slow
 def test_after_sigkill_of_the_sweep_its_workers_exit_and_resume_salvages(tmp_path):
     sweep, workers = _start_sweep(tmp_path)
     with sweep:

@@ -52,4 +52,4 @@ def test_a_missing_extra_is_one_line_with_the_command(monkeypatch):
         _figure(1)
     with pytest.raises(ConfigError, match=r"needs optuna: pip install 'scratchnet-dlfs\[tune\]'"):
         monkeypatch.setitem(sys.modules, "optuna", None)
-        require("optuna", "tune", "tune")
+        require("tune")

@@ -120,7 +120,7 @@ def test_predict_csv_with_header_in_any_order_or_without_header(digits_run, digi
 
 def test_proba_gives_the_top_k_sorted_and_all_k_sum_to_one(digits_run, digits, tmp_path, capsys):
     np.save(tmp_path / "x.npy", digits.data[:4])
-    code, out, _ = cli(capsys, "predict", digits_run, tmp_path / "x.npy", "--top-k", "3", "-f", "json")
+    code, out, _ = cli(capsys, "predict", digits_run, tmp_path / "x.npy", "--proba", "3", "-f", "json")
     assert code == 0
     for row in json.loads(out):
         probs = [e["probability"] for e in row["top"]]

@@ -84,3 +84,55 @@ def test_a_bad_split_seed_is_one_line(bad):
     with pytest.raises(ConfigError) as info:
         validate(diabetes(split_seed=bad), "x.yaml")
     assert str(info.value).startswith(f"x.yaml: data.split_seed: got {bad!r}: ")
+
+
+# -- the split is scikit-learn's, computed without importing it ----------------------------
+def _label_sets():
+    from sklearn import datasets
+
+    rng = np.random.default_rng(0)
+    yield from (getattr(datasets, f"load_{name}")(return_X_y=True)[1]
+                for name in ("digits", "iris", "wine", "breast_cancer", "diabetes"))
+    yield rng.integers(0, 3, 50)  # small classes, uneven
+    yield np.array([0] * 30 + [1] * 5 + [2] * 2)  # remainders that tie
+    yield rng.standard_normal(41)  # a regression: not stratified
+
+
+@pytest.mark.parametrize("fraction", [0.1, 0.2, 0.25, 0.3, 0.5, 0.77])
+@pytest.mark.parametrize("seed", [0, 7, 80718, 20190119])
+def test_the_split_is_scikit_learns_row_for_row(fraction, seed):
+    from scratchnet.data.split import train_test_indices
+
+    for y in _label_sets():
+        stratify = y.dtype.kind in "iu"
+        rows = np.arange(len(y))
+        train, test, _, _ = train_test_split(rows, y, test_size=fraction, random_state=seed,
+                                             stratify=y if stratify else None)
+        mine = train_test_indices(y, fraction, seed, stratify)
+        np.testing.assert_array_equal(mine[0], train)
+        np.testing.assert_array_equal(mine[1], test)
+
+
+@pytest.mark.parametrize("y, fraction", [(np.array([0, 0, 0, 1]), 0.5),
+                                         (np.arange(10) % 5, 0.2), (np.arange(10) % 2, 0.95)])
+def test_a_split_that_cannot_be_made_says_what_scikit_learn_says(y, fraction):
+    from scratchnet.data.split import train_test_indices
+
+    with pytest.raises(ValueError) as theirs:
+        train_test_split(y, y, test_size=fraction, random_state=0, stratify=y)
+    with pytest.raises(ValueError) as mine:
+        train_test_indices(y, fraction, 0, stratify=True)
+    assert str(mine.value) == str(theirs.value)
+
+
+def test_the_digits_are_scikit_learns():
+    from sklearn.datasets import load_digits
+
+    from scratchnet.data.bundled import _digits
+
+    theirs, mine = load_digits(), _digits()
+    np.testing.assert_array_equal(mine.data, theirs.data)
+    assert mine.data.dtype == theirs.data.dtype
+    np.testing.assert_array_equal(mine.target, theirs.target)
+    np.testing.assert_array_equal(mine.target_names, theirs.target_names)
+    assert mine.feature_names == list(theirs.feature_names)

@@ -257,6 +257,7 @@ def test_resume_refuses_a_new_plan_and_a_missing_folder(tmp_path, capsys):
     assert code == 2 and "given twice" in err
 
 
+@pytest.mark.slow
 def test_ctrl_c_stops_the_workers_and_the_sweep_resumes(tmp_path):
     """A real SIGINT to a running `scratchnet sweep`: exit 130 with the resume command, the
     finished runs recorded; `--resume` runs only the rest."""
@@ -321,6 +322,7 @@ def dask_cluster():
         cluster.close()
 
 
+@pytest.mark.slow
 def test_sweep_on_a_dask_cluster(dask_cluster, tmp_path, capsys):
     from distributed import Client, get_task_stream
 

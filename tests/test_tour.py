@@ -17,6 +17,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parent.parent
 TOUR = ROOT / "docs" / "tour.md"
 #: what the page says the test appends to each sweep
@@ -34,6 +36,7 @@ def test_the_page_states_the_substitution():
     assert f"`{CHEAP}`" in " ".join(TOUR.read_text().split())
 
 
+@pytest.mark.slow
 def test_every_command_runs_and_draws_every_picture(tmp_path):
     shutil.copytree(ROOT / "configs", tmp_path / "configs")
     (tmp_path / "docs" / "tour").mkdir(parents=True)

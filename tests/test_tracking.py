@@ -42,6 +42,7 @@ def mlflow_run(client: MlflowClient, run_dir: Path):
     return found[0]
 
 
+@pytest.mark.slow
 def test_a_trained_run_is_logged_with_params_metrics_tags_and_artifacts(tmp_path, store):
     folder, uri = store
     path = write_config(tmp_path, "tracked", train={"epochs": 4, "eval_every": 2})
@@ -99,6 +100,7 @@ def test_a_runs_health_is_logged_layer_by_layer(tmp_path, store):
     assert client.get_metric_history(run_id, "health.layers.0.dead") == []
 
 
+@pytest.mark.slow
 def test_the_yaml_section_and_set_track_to_the_default_database(tmp_path, store, main_here):
     # in this process (MLflow is imported once); the subprocess tests above and below
     # run the same code path
@@ -123,6 +125,7 @@ def test_the_yaml_section_and_set_track_to_the_default_database(tmp_path, store,
     assert mlflow_run(MlflowClient(uri), only_run_dir(tmp_path / "out2")).info.status == "FINISHED"
 
 
+@pytest.mark.slow
 def test_a_tracker_that_cannot_write_warns_once_and_the_run_completes(tmp_path):
     (tmp_path / "a-file").write_text("not a folder")
     uri = f"sqlite:///{tmp_path / 'a-file' / 'mlflow.db'}"  # unusable, even for root
@@ -185,6 +188,7 @@ def test_long_param_values_are_shortened_to_mlflows_limit(store):
     assert params["short"] == "[1,2]"
 
 
+@pytest.mark.slow
 def test_a_sweep_logs_each_run_nested_under_one_parent(tmp_path, store):
     _, uri = store
     path = write_config(tmp_path, "swept")

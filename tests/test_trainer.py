@@ -122,23 +122,51 @@ def test_history_without_validation_data(digits):
 
 
 # -- early stopping -----------------------------------------------------------------------
-@pytest.mark.parametrize("early_stopping", [True, sn.EarlyStopping(patience=3)])
-def test_early_stopping_restores_the_best_weights(digits, early_stopping):
-    """Thirty training images overfit quickly: the validation loss falls, then rises."""
+def last_epoch_early_stopping_allows(first_loss: float, stopper: sn.EarlyStopping) -> int:
+    """The latest epoch a run evaluated every epoch can reach under ``stopper``: a loss is
+    never below 0, so at most ``first_loss / min_delta`` evaluations improve on the best by
+    more than ``min_delta``; each is followed by at most ``patience - 1`` that do not, and
+    the ``patience``-th after the last one stops the run. This makes the stop a property
+    of the rule, not of one machine's trajectory."""
+    improvements = math.floor(first_loss / stopper.min_delta)
+    return 1 + (improvements + 1) * stopper.patience
+
+
+def best_by_the_rule(val: dict[int, float], min_delta: float) -> int:
+    """The epoch the rule calls best: the last to beat the best before it by ``min_delta``."""
+    best, epoch = math.inf, None
+    for e, loss in sorted(val.items()):
+        if loss < best - min_delta:
+            best, epoch = loss, e
+    return epoch
+
+
+def test_early_stopping_true_is_patience_one_restoring_the_best():
+    stopper = sn.EarlyStopping.of(True)
+    assert (stopper.patience, stopper.min_delta, stopper.restore_best) == (1, 0.0, True)
+
+
+@pytest.mark.parametrize("patience", [1, 3])
+def test_early_stopping_restores_the_best_weights(digits, patience):
+    """Thirty training images; a ``min_delta`` of 0.5 bounds the number of improvements (:func:`last_epoch_early_stopping_allows`), so the run must stop, past
+    its best evaluation, and put the best weights back."""
     X_train, Y_train, X_val, Y_val, *_ = digits
     net = sn.NeuralNetwork([sn.Dense(64, sn.Tanh()), sn.Dense(10)], sn.SoftmaxCrossEntropy(),
                            seed=0)
     snapshots = Snapshots()
+    stopper = sn.EarlyStopping(patience=patience, min_delta=0.5)
     history = sn.Trainer(net, sn.SGDMomentum(0.1, momentum=0.9)).fit(
         X_train[:30], Y_train[:30], X_val, Y_val, epochs=40, eval_every=1, batch_size=10,
-        early_stopping=early_stopping, callbacks=[snapshots])
+        early_stopping=stopper, callbacks=[snapshots])
+    assert last_epoch_early_stopping_allows(history[0]["val_loss"], stopper) < 40
     assert history.stopped_early
     assert history.epochs_run < 40
     val = {r["epoch"]: r["val_loss"] for r in history}
     best = history.best_epoch
     assert best < history.epochs_run  # the run went past its best evaluation
-    assert val[best] == min(val.values()) == history.best_loss
-    assert val[history.epochs_run] > val[best]
+    assert best == best_by_the_rule(val, stopper.min_delta)
+    assert val[best] == history.best_loss
+    assert history.epochs_run - best == patience
     final = net.state_dict()
     for name, value in snapshots.weights[best].items():
         assert np.array_equal(final[name], value), name
@@ -256,17 +284,20 @@ def test_resume_with_early_stopping(digits):
                                seed=0)
         return sn.Trainer(net, sn.SGDMomentum(0.1, momentum=0.9))
 
+    def stopper():  # it must stop within 12 epochs (test_early_stopping_restores_...)
+        return sn.EarlyStopping(patience=3, min_delta=0.5)
+
     full = make()
-    expected = full.fit(*data, early_stopping=sn.EarlyStopping(patience=3), **kwargs)
+    expected = full.fit(*data, early_stopping=stopper(), **kwargs)
+    assert last_epoch_early_stopping_allows(expected[0]["val_loss"], stopper()) < 12
     assert expected.stopped_early
     first = make()
-    first.fit(*data, early_stopping=sn.EarlyStopping(patience=3),
-              callbacks=[StopAt(expected.best_epoch, 1)], **kwargs)
+    first.fit(*data, early_stopping=stopper(), callbacks=[StopAt(expected.best_epoch, 1)],
+              **kwargs)
     meta, arrays = first.checkpoint()
     meta = json.loads(json.dumps(meta))
     second = make()
-    resumed = second.fit(*data, early_stopping=sn.EarlyStopping(patience=3),
-                         resume=(meta, arrays), **kwargs)
+    resumed = second.fit(*data, early_stopping=stopper(), resume=(meta, arrays), **kwargs)
     assert resumed.stopped_early and resumed.best_epoch == expected.best_epoch
     assert_same_weights(full.net, second.net)
 

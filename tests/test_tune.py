@@ -30,6 +30,7 @@ def stored_trials(tune_dir: Path) -> list:
                              storage=f"sqlite:///{tune_dir / 'study.db'}").trials
 
 
+@pytest.mark.slow
 def test_a_study_prunes_records_every_trial_and_its_best_config_trains(tmp_path):
     path = write_config(tmp_path, "search", train={"epochs": 4})
     rc, out, err = run_cli(["tune", path, *SPACE, "--trials", "8", "--seed", "0",
@@ -182,6 +183,7 @@ def test_a_metric_the_runs_do_not_measure_stops_the_tune(tmp_path, main_here):
                            "of: val_loss, mae, rmse, r2")
 
 
+@pytest.mark.slow
 def test_jobs_run_trials_in_processes_sharing_one_storage(tmp_path):
     path = write_config(tmp_path, "parallel")
     rc, out, err = run_cli(["tune", path, "--space", "optimizer.lr=loguniform:1e-2:1",

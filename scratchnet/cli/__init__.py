@@ -15,7 +15,7 @@ import sys
 from .. import __version__
 
 #: the modules whose commands register on the app, in the order ``--help`` lists them
-COMMANDS = ("train", "inspect", "tools", "predict", "export", "sweep", "check", "tune",
+COMMANDS = ("train", "predict", "listing", "sweep", "tune", "inspect", "check", "export",
             "lr_find", "report")
 
 
@@ -44,4 +44,9 @@ def __getattr__(name: str):
         from .app import app
 
         return app
+    if name == "command_group":  # the click group built from it, as the help shows it
+        _register()
+        from .app import command_group
+
+        return command_group()
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import sys
@@ -25,6 +26,11 @@ app = typer.Typer(
     rich_markup_mode="rich",
     context_settings={"help_option_names": ["-h", "--help"]},
 )
+
+#: the panels ``--help`` groups the commands in, in this order
+PANELS = TRAIN_PANEL, PLOT_PANEL, SEARCH_PANEL, TOOLS_PANEL = (
+    "Train and evaluate", "Compare and plot", "Search", "Tools")
+
 
 class _WithoutTrailingSpaces:
     """stdout or stderr (whichever is current when written to, as a console's own
@@ -94,6 +100,8 @@ def diagnostics_console() -> Console:
     if live_consoles and err_console.is_terminal:
         return live_consoles[-1]
     return err_console
+
+
 _debug = False
 
 
@@ -138,32 +146,92 @@ def _show_warning(message, category, filename, lineno, file=None, line=None,
                                 soft_wrap=True, highlight=False)
 
 
-#: options people try, and the config key ``--set`` reaches instead
-SET_HINTS = {"--epochs": "train.epochs", "--lr": "optimizer.lr",
-             "--learning-rate": "optimizer.lr", "--batch-size": "train.batch_size",
-             "--eval-every": "train.eval_every", "--optimizer": "optimizer.name",
-             "--dataset": "data.dataset", "--dtype": "train.dtype", "--momentum": "optimizer.momentum"}
+#: options people try that no command has, and the config key ``--set`` reaches instead
+SET_HINTS = {"--learning-rate": "optimizer.lr", "--eval-every": "train.eval_every",
+             "--optimizer": "optimizer.name", "--dataset": "data.dataset",
+             "--dtype": "train.dtype", "--momentum": "optimizer.momentum"}
 
 
-def _set_hint(argv: list[str]) -> str | None:
-    """``train has no option --epochs; use --set train.epochs=3``, when the command line
-    gives one of :data:`SET_HINTS` to a command that takes ``--set`` but not it."""
+def _set_hint(command_group, argv: list[str]) -> str | None:
+    """``show has no option --momentum; set it with --set optimizer.momentum=0.5``, when
+    the command line gives one of :data:`SET_HINTS` to a command that takes ``--set``."""
+    from .common import CONFIG_FLAGS
+
     words = argv[:argv.index("--")] if "--" in argv else argv
     tried = [(i, w.split("=", 1)) for i, w in enumerate(words) if w.split("=", 1)[0] in SET_HINTS]
     command = next((w for w in words if not w.startswith("-")), None)
     if not tried or command is None:
         return None
-    group = typer.main.get_command(app)
-    params = getattr(group, "commands", {}).get(command)
+    params = getattr(command_group, "commands", {}).get(command)
     names = {o for p in getattr(params, "params", []) for o in getattr(p, "opts", [])}
     if "--set" not in names:
         return None
     for i, (option, *value) in tried:
         if option not in names:
             shown = value[0] if value else (words[i + 1] if i + 1 < len(words) else "VALUE")
-            return (f"{command} has no option {option}; set it with "
-                    f"--set {SET_HINTS[option]}={shown}")
+            key = SET_HINTS[option]
+            flag = next((f for f, spec in CONFIG_FLAGS.items() if spec.key == key), None)
+            also = f" (or {flag} {shown})" if flag in names else ""
+            return f"{command} has no option {option}; set it with --set {key}={shown}{also}"
     return None
+
+
+#: how ``--help`` shows the value an option takes, by the type Typer shows (a flag takes
+#: none; a choice lists its values)
+_VALUE_NAMES = {"bool": None, "int": "N", "int range": "N", "float": "X", "float range": "X",
+                "str": "TEXT", "path": "PATH", "Path": "PATH"}
+
+
+def _tidy_help(group) -> None:
+    """``--help`` without Typer's type labels (``<bool>``, ``<list[str]>``): an argument is
+    shown by its name alone, a flag by its name, an option by the name of its value."""
+    for command in [group, *getattr(group, "commands", {}).values()]:
+        if command.help:  # rich keeps a docstring's line breaks; a paragraph is one line
+            command.help = "\n\n".join(" ".join(p.split()) for p in command.help.split("\n\n"))
+        for param in command.params:
+            _tidy_param(param)
+        made = getattr(command, "get_help_option", None)
+        if made is not None:  # -h/--help is made when help is asked for
+            command.get_help_option = lambda ctx, made=made: _tidy_param(made(ctx))
+
+
+def _tidy_param(param):
+    shown = getattr(param, "display_type_rich", None)
+    if shown is None or getattr(shown, "tidy", False):
+        return param
+    if param.param_type_name == "argument":
+        def label(ctx):
+            return None
+    else:
+        def label(ctx):
+            return _value_name(shown(ctx))
+    label.tidy = True
+    param.display_type_rich = label
+    return param
+
+
+def _value_name(label: str | None) -> str | None:
+    if not label:
+        return label
+    inner = label.strip("<>").removeprefix("list[").removesuffix("]").rstrip(".")
+    return _VALUE_NAMES.get(inner, inner)
+
+
+_command = None
+
+
+def command_group():
+    """The click group Typer builds from :data:`app`, built once, its help tidied."""
+    global _command
+    if _command is None:
+        _command = typer.main.get_command(app)
+        _tidy_help(_command)
+        # Typer lists the panels in the order it meets them: the commands, panel by panel
+        order = {name: i for i, name in enumerate(PANELS)}
+        _command.commands = dict(sorted(
+            _command.commands.items(),
+            key=lambda item: order.get(getattr(item[1], "rich_help_panel", None), len(order))))
+    return _command
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -176,29 +244,48 @@ def main(argv: list[str] | None = None) -> None:
     if "--debug" in argv[:end]:  # before or after the command's name
         _debug = True
         argv = [w for i, w in enumerate(argv) if i >= end or w != "--debug"]
-    hint = _set_hint(argv)
+    group = command_group()
+    hint = _set_hint(group, argv)
     if hint is not None:
         err_console.print(f"[bold red]error:[/] {escape(hint)}", soft_wrap=True, highlight=False)
         sys.exit(EXIT_USAGE)
     try:
-        # Standalone mode lets Typer's own click handle usage errors (exit 2), --help,
-        # Exit and Abort; newer Typer ships a private copy of click whose exceptions are
-        # not `click.*`, so catching those here would miss them. It ends in SystemExit.
-        app(args=argv, prog_name="scratchnet", standalone_mode=True)
-        code = EXIT_OK
+        code = group.main(args=argv, prog_name="scratchnet", standalone_mode=False)
     except (ConfigError, ShapeError) as e:
         _report(e)
         code = EXIT_USAGE
     except (DataError, DivergenceError, ScratchnetError) as e:
         _report(e)
         code = EXIT_FAILURE
-    except Exception as e:  # a bug: still one line, unless --debug
-        if _debug:
-            raise
-        err_console.print(f"[bold red]internal error:[/] {cell(type(e).__name__ + ': ' + str(e))} "
-                          "(run with --debug for the traceback)", soft_wrap=True)
-        code = EXIT_FAILURE
-    sys.exit(code if isinstance(code, int) else 0)
+    except Exception as e:
+        code = 130 if type(e).__name__ == "Abort" else _usage_error(group, argv, e)  # Ctrl-C
+        if code is None:  # a bug: still one line, unless --debug
+            if _debug:
+                raise
+            what = cell(f"{type(e).__name__}: {e}")
+            err_console.print(f"[bold red]internal error:[/] {what} (run with --debug for the "
+                              "traceback)", soft_wrap=True)
+            code = EXIT_FAILURE
+    sys.exit(code if isinstance(code, int) else EXIT_OK)
+
+
+def _usage_error(group, argv: list[str], e: Exception) -> int | None:
+    """Typer's (click's) errors about the command line as one ``error:`` line naming the
+    help to read, exit 2 (Typer ships its own copy of click, so they are known by their
+    shape, not their class); the help itself for no command at all. None for any other
+    exception."""
+    if not (hasattr(e, "format_message") and isinstance(getattr(e, "exit_code", None), int)):
+        return None
+    if type(e).__name__ == "NoArgsIsHelpError":
+        with contextlib.redirect_stdout(sys.stderr):
+            group.main(args=[*argv, "--help"], prog_name="scratchnet", standalone_mode=False)
+        return EXIT_USAGE
+    ctx = getattr(e, "ctx", None)
+    where = ctx.command_path if ctx is not None else "scratchnet"
+    message = " ".join(e.format_message().split()).rstrip(".")
+    err_console.print(f"[bold red]error:[/] {cell(message)}; see {cell(where)} --help",
+                      soft_wrap=True, highlight=False)
+    return e.exit_code
 
 
 def _report(e: Exception) -> None:
@@ -207,4 +294,5 @@ def _report(e: Exception) -> None:
 
         traceback.print_exception(e)
     text = " ".join(str(e).split("\n"))
-    err_console.print(f"[bold red]error:[/] {cell(text)}", soft_wrap=True, markup=True, highlight=False)
+    err_console.print(f"[bold red]error:[/] {cell(text)}", soft_wrap=True, markup=True,
+                      highlight=False)

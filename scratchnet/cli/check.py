@@ -8,25 +8,30 @@ from typing import List, Optional
 import typer
 
 from ..errors import ConfigError
-from .app import EXIT_FAILURE, app, emit_json, err_console, make_console
-from .train import SET_HELP
+from .app import EXIT_FAILURE, TOOLS_PANEL, app, emit_json, err_console, make_console
+from .common import DATA_DIR_HELP, SET_HELP, config_flags
 
 #: ``scratchnet.nn.gradcheck.TOLERANCE``, repeated so that ``--help`` needs no NumPy (a
 #: test holds the two together)
 TOLERANCE = 1e-6
 
 
-@app.command()
+@app.command(rich_help_panel=TOOLS_PANEL)
+@config_flags
 def gradcheck(
-    config: Path = typer.Argument(..., help="An experiment YAML file."),
-    overrides: Optional[List[str]] = typer.Option(None, "--set", help=SET_HELP),
-    data_dir: Optional[Path] = typer.Option(None, "--data-dir", help="Folder holding data sets."),
-    batch: int = typer.Option(16, "--batch", min=1, help="Training rows in the checked batch."),
-    entries: int = typer.Option(200, "--entries", min=0, help="Entries checked per parameter "
-                                "tensor, drawn at random (0: every entry)."),
-    seed: int = typer.Option(0, "--seed", help="Seeds the choice of rows and entries."),
-    tol: float = typer.Option(TOLERANCE, "--tol", help="Largest relative error that passes "
-                              "(the engine's gradcheck.TOLERANCE)."),
+    config: Path = typer.Argument(..., metavar="CONFIG", help="An experiment YAML file."),
+    overrides: Optional[List[str]] = typer.Option(None, "--set", metavar="KEY=VALUE",
+                                                  help=SET_HELP),
+    data_dir: Optional[Path] = typer.Option(None, "--data-dir", metavar="DIR",
+                                            help=DATA_DIR_HELP),
+    batch: int = typer.Option(16, "--batch", min=1, metavar="N",
+                              help="Training rows in the checked batch."),
+    entries: int = typer.Option(200, "--entries", min=0, metavar="N", help="Entries checked "
+                                "per parameter tensor, drawn at random (0: every entry)."),
+    seed: int = typer.Option(0, "--seed", metavar="N",
+                             help="Seeds the choice of rows and entries."),
+    tol: float = typer.Option(TOLERANCE, "--tol", metavar="X", help="Largest relative error "
+                              "that passes (the engine's gradcheck.TOLERANCE)."),
     json_out: bool = typer.Option(False, "--json", help="The rows as JSON on stdout, nothing else."),
 ):
     """Check the configured network's gradients against finite differences.

@@ -9,15 +9,19 @@ from typing import List, Optional
 import typer
 
 from ..errors import ConfigError, DataError, NeedsDataFile
-from .app import EXIT_USAGE, app, cell, err_console, make_console, printable
-from .train import SET_HELP
+from .app import EXIT_USAGE, TOOLS_PANEL, app, cell, err_console, make_console, printable
+from .common import DATA_DIR_HELP, SET_HELP, config_flags
 
 
-@app.command()
+@app.command(rich_help_panel=TOOLS_PANEL)
+@config_flags
 def validate(
-    configs: List[Path] = typer.Argument(..., help="Experiment YAML files to check."),
-    overrides: Optional[List[str]] = typer.Option(None, "--set", help=SET_HELP),
-    data_dir: Optional[Path] = typer.Option(None, "--data-dir", help="Folder holding data sets."),
+    configs: List[Path] = typer.Argument(..., metavar="CONFIG",
+                                         help="Experiment YAML files to check."),
+    overrides: Optional[List[str]] = typer.Option(None, "--set", metavar="KEY=VALUE",
+                                                  help=SET_HELP),
+    data_dir: Optional[Path] = typer.Option(None, "--data-dir", metavar="DIR",
+                                            help=DATA_DIR_HELP),
 ):
     """Check experiment files without training: the schema, then the whole experiment
     (data, every layer's shape, loss and output, optimizer and schedule, memory). Every
@@ -50,12 +54,16 @@ def _shape(shape: tuple) -> str:
     return " x ".join(str(n) for n in shape)
 
 
-@app.command()
+@app.command(rich_help_panel=TOOLS_PANEL)
+@config_flags
 def show(
-    config: Path = typer.Argument(..., help="An experiment YAML file."),
-    overrides: Optional[List[str]] = typer.Option(None, "--set", help=SET_HELP),
-    data_dir: Optional[Path] = typer.Option(None, "--data-dir", help="Folder holding data sets."),
-    lr: bool = typer.Option(False, "--lr", help="Also print the learning rate at every epoch."),
+    config: Path = typer.Argument(..., metavar="CONFIG", help="An experiment YAML file."),
+    overrides: Optional[List[str]] = typer.Option(None, "--set", metavar="KEY=VALUE",
+                                                  help=SET_HELP),
+    data_dir: Optional[Path] = typer.Option(None, "--data-dir", metavar="DIR",
+                                            help=DATA_DIR_HELP),
+    schedule: bool = typer.Option(False, "--schedule", help="Also print the learning rate "
+                                  "at every epoch."),
 ):
     """Print the resolved config and the model summary: each layer's output shape and
     parameters, the rows each split holds and the memory training will take."""
@@ -80,7 +88,7 @@ def show(
                      f"{d.n_test:,} test rows; about {plan.memory['total'] / 2**20:,.0f} MiB "
                      "to train")
     console.print(table)
-    if lr:
+    if schedule:
         t = Table(title=f"learning rate ({cfg.optimizer.decay.type})")
         t.add_column("epoch", justify="right")
         t.add_column("lr", justify="right")
@@ -89,9 +97,10 @@ def show(
         console.print(t)
 
 
-@app.command()
+@app.command(rich_help_panel=TOOLS_PANEL)
 def schema(
-    output: Optional[Path] = typer.Option(None, "-o", "--output", help="Write to this file instead of stdout."),
+    output: Optional[Path] = typer.Option(None, "-o", "--output", metavar="FILE",
+                                          help="Write to this file instead of stdout."),
 ):
     """Print the JSON Schema of experiment files (for editor completion and checks)."""
     from ..config import json_schema

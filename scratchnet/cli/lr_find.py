@@ -10,8 +10,9 @@ from typing import List, Optional
 import typer
 
 from ..errors import ConfigError
-from .app import app, cell, emit_json, err_console, human_console, printable
-from .train import SET_HELP, _loading
+from .app import SEARCH_PANEL, app, cell, emit_json, err_console, human_console, printable
+from .common import DATA_DIR_HELP, SET_HELP, data_dir_text
+from .train import _loading
 
 #: copies of :class:`scratchnet.lr_find.RangeTest`'s defaults (this module loads before
 #: NumPy; a test holds them equal)
@@ -25,30 +26,38 @@ STOPPED = {"end": "ran all {batches} batches",
                          "(learning rate {at:.2g})"}
 
 
-@app.command("lr-find")
+@app.command("lr-find", rich_help_panel=SEARCH_PANEL)
 def lr_find(
-    config: Path = typer.Argument(..., help="An experiment YAML file (left unchanged)."),
-    overrides: Optional[List[str]] = typer.Option(None, "--set", help=SET_HELP),
-    start_lr: float = typer.Option(START_LR, "--start-lr", help="Learning rate of the first "
-                                   "batch."),
-    end_lr: float = typer.Option(END_LR, "--end-lr", help="Learning rate of the last batch."),
-    batches: int = typer.Option(BATCHES, "--batches", help="Batches from --start-lr to "
-                                "--end-lr, the rate growing by the same factor each batch."),
-    output: Optional[Path] = typer.Option(None, "-o", "--output", help="Also draw the loss "
+    config: Path = typer.Argument(..., metavar="CONFIG", help="An experiment YAML file (left "
+                                  "unchanged)."),
+    overrides: Optional[List[str]] = typer.Option(None, "--set", metavar="KEY=VALUE",
+                                                  help=SET_HELP),
+    start_lr: float = typer.Option(START_LR, "--start-lr", metavar="X", help="Learning rate "
+                                   "of the first batch."),
+    end_lr: float = typer.Option(END_LR, "--end-lr", metavar="X", help="Learning rate of the "
+                                 "last batch."),
+    batches: int = typer.Option(BATCHES, "--batches", metavar="N", help="Batches from "
+                                "--start-lr to --end-lr, the rate growing by the same factor "
+                                "each batch."),
+    output: Optional[Path] = typer.Option(None, "-o", "--output", metavar="FILE",
+                                          help="Also draw the loss "
                                           "against the learning rate into this PNG (extra "
                                           "'plot')."),
     json_out: bool = typer.Option(False, "--json", help="One JSON object on stdout, nothing "
                                   "else (the curve included)."),
-    data_dir: Optional[Path] = typer.Option(None, "--data-dir", help="Folder holding data sets."),
+    data_dir: Optional[Path] = typer.Option(None, "--data-dir", metavar="DIR",
+                                            help=DATA_DIR_HELP),
 ):
-    """Find a learning rate: train one batch at each of a range of rates, growing
-    exponentially from tiny, until the smoothed loss passes 4 x its lowest (Smith's range
-    test, as fastai's lr_find), and suggest a rate (fastai's valley rule) with the --set
-    line that trains at it. The config's optimizer (its momentum...), batch size, dropout
+    """Find a learning rate with the range test, and the --set line that trains at it.
+
+    Train one batch at each of a range of rates, growing exponentially from tiny, until
+    the smoothed loss passes 4 x its lowest (Smith's range test, as fastai's lr_find), and
+    suggest a rate (fastai's valley rule) with the --set line that trains at it. The config's optimizer (its momentum...), batch size, dropout
     and seed are used; its decay schedule is not. Nothing is written but -o's picture."""
     if output is not None:  # before any work: nothing is lost to a missing extra or bad name
-        from ..plots import png_path, require_matplotlib
-        require_matplotlib()
+        from .. import extras
+        from ..plots import png_path
+        extras.check("plot")
         png_path(output)
     from ..lr_find import RangeTest
     try:
@@ -58,7 +67,7 @@ def lr_find(
     from ..config import load_config
     from ..experiment import plan_experiment
     overrides = list(overrides or [])
-    data = str(data_dir) if data_dir else None
+    data = data_dir_text(data_dir)
     cfg = load_config(config, overrides)
     plan = plan_experiment(cfg, data)  # what validate and train accept, and nothing else
     human = human_console(json_out, quiet=False)

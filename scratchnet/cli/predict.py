@@ -10,7 +10,8 @@ from typing import List
 
 import typer
 
-from .app import app, cell, emit_json, make_console, printable
+from .app import TRAIN_PANEL, app, cell, emit_json, err_console, make_console, printable
+from .common import RUN_DIR_HELP, run_folder
 
 
 class OutputFormat(str, Enum):
@@ -36,24 +37,30 @@ def _header(rows: list[dict]) -> list[str]:
     return ["input", *names, *[f"{kind}_{i + 1}" for i in range(k) for kind in ("class", "probability")]]
 
 
-@app.command()
+@app.command(rich_help_panel=TRAIN_PANEL)
 def predict(
-    run_dir: Path = typer.Argument(..., metavar="RUN_DIR",
-                                   help="A run folder written by `scratchnet train`."),
+    run_dir: Path = typer.Argument(..., metavar="RUN_DIR", help=RUN_DIR_HELP),
     inputs: List[Path] = typer.Argument(
-        ..., metavar="INPUT", help="Inputs: .csv (the training feature columns), .npy arrays, or, for "
-                  "image runs, .png/.jpg pictures (one example each)."),
-    top_k: int = typer.Option(0, "--proba", "--top-k", min=0, metavar="K",
+        ..., metavar="INPUT", help="Inputs: .csv (the training feature columns), .npy "
+        "arrays, or, for image runs, .png/.jpg pictures (one example each; extra 'images')."),
+    top_k: int = typer.Option(0, "--proba", min=0, metavar="K",
                               help="Also give the K most probable classes and their probabilities."),
-    fmt: OutputFormat = typer.Option(OutputFormat.table, "--format", "-f",
-                                     help="table (for people), csv or json (for programs)."),
+    fmt: OutputFormat = typer.Option(OutputFormat.table, "--format", "-f", help="table (for people), csv or json (for programs)."),
 ):
-    """Predict with a run's weights (those eval uses): one row per input example."""
+    """Predict with a run's weights (those eval uses): one row per input example (a warning
+    when inputs lie far outside the training range)."""
+    from .. import extras
     from ..experiment import load_run
-    from ..predict import predict_rows, read_inputs
-    cfg, net, info, _ = load_run(run_dir)
+    from ..predict import IMAGE_SUFFIXES, predict_rows, read_inputs
+    from ..ranges import far_outside
+    if any(p.suffix.lower() in IMAGE_SUFFIXES for p in inputs):
+        extras.check("images")
+    cfg, net, info, _ = load_run(run_folder(run_dir))
     data = read_inputs(inputs, info, dataset=cfg.data.dataset,
                        ignore_columns=[cfg.data.target] if cfg.data.target else [])
+    far = far_outside(data.X, info.get("feature_range"), data.names, info["feature_names"])
+    if far is not None:
+        err_console.print(f"[yellow]warning:[/] {cell(far)}", soft_wrap=True, highlight=False)
     rows = predict_rows(net, info, data, top_k=top_k)
     if fmt is OutputFormat.json:
         emit_json(rows)

@@ -12,8 +12,10 @@ import typer
 
 from ..errors import ConfigError, DataError, ScratchnetError, WriteError
 from ..constants import MAX_RUNS, SELECTABLE, SWEEP_STATE as STATE, WORKER_TIMEOUT
-from .app import EXIT_FAILURE, app, cell, emit_json, err_console, human_console, make_console
-from .train import MLFLOW_HELP, MLFLOW_URI_HELP, SET_HELP, tracking_overrides
+from .app import (EXIT_FAILURE, PLOT_PANEL, SEARCH_PANEL, app, cell, emit_json, err_console,
+                  human_console, make_console)
+from .common import (DATA_DIR_HELP, MLFLOW_HELP, MLFLOW_URI_HELP, SET_HELP, config_flags,
+                     run_folder, tracking_overrides)
 
 if TYPE_CHECKING:  # loaded when a command runs, so that --help starts at once
     from rich.table import Table
@@ -108,30 +110,43 @@ def _run_line(task, entry, done: int, total: int, labels: dict) -> str:
     return f"[{done}/{total}] {cell(labels[task.point])}, seed {task.seed}: {what}"
 
 
-@app.command()
+@app.command(rich_help_panel=SEARCH_PANEL)
+@config_flags
 def sweep(
-    config: Optional[Path] = typer.Argument(None, help="An experiment YAML file; its sweep: "
-                                            "section (grid, seeds) is the default plan."),
-    grid: Optional[List[str]] = typer.Option(None, "--grid", help="KEY=V1,V2,... values to "
-                                             "try (repeatable; replaces the file's values for KEY)."),
-    seeds: Optional[int] = typer.Option(None, "--seeds", min=1, help="Runs per grid point, with "
-                                        "seeds seed, seed+1, ... (default: the file's, else 1)."),
-    overrides: Optional[List[str]] = typer.Option(None, "--set", help=SET_HELP),
-    jobs: Optional[int] = typer.Option(None, "--jobs", "-j", min=1, help="Worker processes "
-                                       "(default: the number of cores; 1 runs in this process)."),
-    executor: Executor = typer.Option(Executor.local, "--executor", help=EXECUTOR_HELP),
-    address: Optional[str] = typer.Option(None, "--address", help=ADDRESS_HELP),
-    out: Path = typer.Option(Path("sweeps"), "--out", help="Where sweep folders go."),
-    resume: Optional[Path] = typer.Option(None, "--resume", help="Continue the sweep in this "
-                                          "sweep folder; finished runs are not run again."),
-    data_dir: Optional[Path] = typer.Option(None, "--data-dir", help="Folder holding data sets."),
-    best_by: Optional[str] = typer.Option(None, "--best-by", help="Metric that picks the best "
-                                          f"point: {', '.join(SELECTABLE)} (default: val_loss)."),
-    json_out: bool = typer.Option(False, "--json", help="The results as JSON on stdout, nothing else."),
+    config: Optional[Path] = typer.Argument(None, metavar="CONFIG", help="An experiment "
+                                            "YAML file; its sweep: section (grid, seeds) is "
+                                            "the default plan."),
+    grid: Optional[List[str]] = typer.Option(
+        None, "--grid", metavar="KEY=V1,V2,...",
+        help="Values to try (repeatable; replaces the file's values for KEY)."),
+    seeds: Optional[int] = typer.Option(
+        None, "--seeds", min=1, metavar="N", help="Runs per grid point, with seeds seed, "
+        "seed+1, ... (default: the file's, else 1)."),
+    overrides: Optional[List[str]] = typer.Option(None, "--set", metavar="KEY=VALUE",
+                                                  help=SET_HELP),
+    jobs: Optional[int] = typer.Option(
+        None, "--jobs", "-j", min=1, metavar="N",
+        help="Worker processes (default: the number of cores; 1 runs in this process)."),
+    executor: Executor = typer.Option(Executor.local, "--executor", metavar="local|dask",
+                                      help=EXECUTOR_HELP),
+    address: Optional[str] = typer.Option(None, "--address", metavar="URL", help=ADDRESS_HELP),
+    out: Path = typer.Option(Path("sweeps"), "--out", metavar="DIR",
+                             help="Where sweep folders go."),
+    resume: Optional[Path] = typer.Option(
+        None, "--resume", metavar="SWEEP_DIR",
+        help="Continue the sweep in this sweep folder; finished runs are not run again."),
+    data_dir: Optional[Path] = typer.Option(None, "--data-dir", metavar="DIR",
+                                            help=DATA_DIR_HELP),
+    best_by: Optional[str] = typer.Option(
+        None, "--best-by", metavar="METRIC",
+        help=f"Metric that picks the best point: {', '.join(SELECTABLE)} (default: val_loss)."),
+    json_out: bool = typer.Option(False, "--json",
+                                  help="The results as JSON on stdout, nothing else."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress or table."),
     mlflow: bool = typer.Option(False, "--mlflow", help=MLFLOW_HELP.format("sweep") + " Each "
                                 "run is an MLflow run under one parent run for the sweep."),
-    mlflow_uri: Optional[str] = typer.Option(None, "--mlflow-uri", metavar="URI", help=MLFLOW_URI_HELP),
+    mlflow_uri: Optional[str] = typer.Option(None, "--mlflow-uri", metavar="URI",
+                                             help=MLFLOW_URI_HELP),
     max_runs: int = typer.Option(MAX_RUNS, "--max-runs", min=1, metavar="N", help="Refuse a "
                                  "plan of more than N runs (grid points x seeds)."),
     worker_timeout: float = typer.Option(WORKER_TIMEOUT, "--worker-timeout", min=0.1,
@@ -162,6 +177,7 @@ def _resume_command(folder: SweepFolder, executor: Executor, address: str | None
 def _sweep(stack, config, grid, seeds, overrides, jobs, executor, address, out, resume, data_dir,
            best_by, json_out, quiet, max_runs, worker_timeout):
     from .signals import StopWorkers
+    from .. import extras
     from ..sweep import SweepFolder, dask_client, run_sweep, summarize, write_results
     from ..config import load_config
     from .. import runs
@@ -180,6 +196,8 @@ def _sweep(stack, config, grid, seeds, overrides, jobs, executor, address, out, 
         runs.check_out_dir(out)
         cfg = load_config(config, overrides)
         grid_values = _grid_options(grid)
+        extras.check(*(["dask"] if executor == Executor.dask else []),
+                     *(["mlflow"] if cfg.tracking and cfg.tracking.mlflow else []))
         if executor == Executor.dask:  # before the folder: an unreachable cluster leaves none
             client = stack.enter_context(dask_client(address))
         folder = SweepFolder.create(out, cfg, grid_values, seeds,
@@ -236,9 +254,10 @@ def _sweep(stack, config, grid, seeds, overrides, jobs, executor, address, out, 
         raise typer.Exit(EXIT_FAILURE)
 
 
-@app.command()
+@app.command(rich_help_panel=PLOT_PANEL)
 def compare(
-    paths: List[Path] = typer.Argument(..., help="Run folders and/or sweep folders."),
+    paths: List[Path] = typer.Argument(..., metavar="FOLDER", help="Run folders (@last: "
+                                       "the newest in runs/) and/or sweep folders."),
     json_out: bool = typer.Option(False, "--json", help="JSON on stdout, nothing else."),
 ):
     """A table of runs: the config keys (and where they ran: environment.*) that differ
@@ -247,7 +266,7 @@ def compare(
     from ..compare import (METRIC_HEADERS as HEADERS, compared, expand_paths,
                            format_metric as _value, in_config_order, read_run, run_metrics)
     from .render import fitted_tables, run_labels_short
-    records = [read_run(d) for d in expand_paths(paths)]
+    records = [read_run(d) for d in expand_paths(map(run_folder, paths))]
     keys = in_config_order(differing_keys([compared(r) for r in records]))
     names = short_keys(keys)
     metrics = run_metrics(records)
@@ -276,16 +295,18 @@ def compare(
         console.print(f"{label}: {cell(Path(r['run_dir']).name)}", highlight=False)
 
 
-@app.command()
+@app.command(rich_help_panel=PLOT_PANEL)
 def plot(
-    paths: List[Path] = typer.Argument(..., help="Run folders and/or sweep folders."),
-    output: Optional[Path] = typer.Option(None, "-o", "--output", help="The PNG to write "
+    paths: List[Path] = typer.Argument(..., metavar="FOLDER", help="Run folders (@last: "
+                                       "the newest in runs/) and/or sweep folders."),
+    output: Optional[Path] = typer.Option(None, "-o", "--output", metavar="FILE",
+                                          help="The PNG to write "
                                           "(default: curves.png in the run or sweep folder "
                                           "given alone, else in the current folder)."),
     confusion: bool = typer.Option(True, "--confusion/--no-confusion", help="For a single "
                                    "classification run, add its test confusion matrix."),
-    data_dir: Optional[Path] = typer.Option(None, "--data-dir", help="Folder holding data sets "
-                                            "(for the confusion matrix)."),
+    data_dir: Optional[Path] = typer.Option(None, "--data-dir", metavar="DIR",
+                                            help=DATA_DIR_HELP + " For the confusion matrix."),
     health: bool = typer.Option(False, "--health", help="Per-layer health instead (runs "
                                 "trained with --health): dead, inactive and saturated units, "
                                 "update ratios (default file: health.png)."),
@@ -302,9 +323,11 @@ def plot(
     back and saturated gates). With --grad-flow: each layer's mean and largest |gradient|
     of its weights, one panel per run, to see where the signal dies."""
     from ..compare import expand_paths, read_run
-    from .. import runs
+    from .. import extras, runs
     if health and grad_flow:
         raise ConfigError("--health and --grad-flow draw different pictures; give one")
+    extras.check("plot")
+    paths = [run_folder(p) for p in paths]
     run_dirs = expand_paths(paths)
     name = runs.HEALTH_PLOT if health else runs.GRAD_FLOW_PLOT if grad_flow else runs.PLOT
     if output is None:

@@ -13,9 +13,9 @@ import typer
 from ..errors import ConfigError, ScratchnetError
 from ..constants import (MAX_RUNS, TUNE_DIRECTIONS, TUNE_FORMS as FORMS, TUNE_METRICS, TUNE_PRUNERS,
                          TUNE_SAMPLERS, TUNE_STATE as STATE, WORKER_TIMEOUT)
-from .app import EXIT_FAILURE, app, cell, emit_json, err_console, human_console
+from .app import EXIT_FAILURE, SEARCH_PANEL, app, cell, emit_json, err_console, human_console
+from .common import DATA_DIR_HELP, SET_HELP, config_flags
 from .sweep import ADDRESS_HELP, EXECUTOR_HELP, WORKER_TIMEOUT_HELP, Executor, check_executor
-from .train import SET_HELP
 
 if TYPE_CHECKING:  # loaded when a command runs, so that --help starts at once
     from rich.table import Table
@@ -106,10 +106,11 @@ def importance_table(importances: dict[str, float]) -> Table:
     return t
 
 
-@app.command()
+@app.command(rich_help_panel=SEARCH_PANEL)
+@config_flags
 def tune(
-    config: Optional[Path] = typer.Argument(None, help="An experiment YAML file; its tune: "
-                                            "section is the default plan."),
+    config: Optional[Path] = typer.Argument(None, metavar="CONFIG", help="An experiment YAML "
+                                            "file; its tune: section is the default plan."),
     space: Optional[List[str]] = typer.Option(
         None, "--space", metavar="KEY=DISTRIBUTION", help="A key to search and how: "
         f"{', '.join(FORMS.values())} (repeatable; replaces the file's distribution for KEY)."),
@@ -124,23 +125,31 @@ def tune(
                                             "evaluation (default: median)."),
     sampler: Optional[Sampler] = typer.Option(None, "--sampler", help="How trials are chosen "
                                               "(default: tpe)."),
-    seed: Optional[int] = typer.Option(None, "--seed", help="Seeds the sampler: same seed, same trials."),
-    storage: Optional[str] = typer.Option(None, "--storage", metavar="URL", help="The study's "
-                                          "optuna storage (default: sqlite:///<tune folder>/study.db)."),
-    overrides: Optional[List[str]] = typer.Option(None, "--set", help=SET_HELP),
-    jobs: int = typer.Option(1, "--jobs", "-j", min=1, help="Worker processes sharing the study "
-                             "(--executor local)."),
-    executor: Executor = typer.Option(Executor.local, "--executor", help=EXECUTOR_HELP),
-    address: Optional[str] = typer.Option(None, "--address", help=ADDRESS_HELP),
+    seed: Optional[int] = typer.Option(None, "--seed", metavar="N", help="Seeds the sampler: "
+                                       "same seed, same trials (the trials' own seed: --set "
+                                       "seed=N)."),
+    storage: Optional[str] = typer.Option(
+        None, "--storage", metavar="URL",
+        help="The study's optuna storage (default: sqlite:///<tune folder>/study.db)."),
+    overrides: Optional[List[str]] = typer.Option(None, "--set", metavar="KEY=VALUE",
+                                                  help=SET_HELP),
+    jobs: int = typer.Option(1, "--jobs", "-j", min=1, metavar="N",
+                             help="Worker processes sharing the study (--executor local)."),
+    executor: Executor = typer.Option(Executor.local, "--executor", metavar="local|dask",
+                                      help=EXECUTOR_HELP),
+    address: Optional[str] = typer.Option(None, "--address", metavar="URL", help=ADDRESS_HELP),
     worker_timeout: float = typer.Option(WORKER_TIMEOUT, "--worker-timeout", min=0.1,
                                          metavar="SECONDS",
                                          help=WORKER_TIMEOUT_HELP.format("tune")),
-    out: Path = typer.Option(Path("tunes"), "--out", help="Where tune folders go."),
-    resume: Optional[Path] = typer.Option(None, "--resume", help="Continue the study in this "
+    out: Path = typer.Option(Path("tunes"), "--out", metavar="DIR", help="Where tune folders go."),
+    resume: Optional[Path] = typer.Option(None, "--resume", metavar="TUNE_DIR",
+                                          help="Continue the study in this "
                                           "tune folder (its finished trials count)."),
-    data_dir: Optional[Path] = typer.Option(None, "--data-dir", help="Folder holding data sets."),
+    data_dir: Optional[Path] = typer.Option(None, "--data-dir", metavar="DIR",
+                                            help=DATA_DIR_HELP),
     top: int = typer.Option(10, "--top", min=1, help="Rows in the table of the best trials."),
-    json_out: bool = typer.Option(False, "--json", help="The results as JSON on stdout, nothing else."),
+    json_out: bool = typer.Option(False, "--json",
+                                  help="The results as JSON on stdout, nothing else."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress or tables."),
     max_runs: int = typer.Option(MAX_RUNS, "--max-runs", min=1, metavar="N",
                                  help="Refuse a study of more than N trials."),
@@ -153,7 +162,8 @@ def tune(
     from ..tune import TuneFolder, create
     from ..config import load_config
     from ..sweep import dask_client
-    from .. import runs
+    from .. import extras, runs
+    extras.check("tune", *(["dask"] if executor == Executor.dask else []))
     data = str(data_dir) if data_dir else None
     check_executor(executor, address)
     with ExitStack() as stack:
@@ -168,6 +178,7 @@ def tune(
                 raise ConfigError("tune needs an experiment file (or --resume TUNE_DIR)")
             runs.check_out_dir(out)
             cfg = load_config(config, overrides)
+            extras.check(*(["mlflow"] if cfg.tracking and cfg.tracking.mlflow else []))
             values, origins = _space_options(space)
         # before a new folder: an unreachable cluster leaves none
         if address:

@@ -43,7 +43,7 @@ def load_npz(path, *, task: str | None = None) -> Dataset:
     if path is None:
         raise DataError("the npz dataset needs a file: set data.path to an .npz file")
     path = Path(path).expanduser()
-    arrays = _read(path)
+    arrays = read_arrays(path)
     X_train, X_test = arrays["x_train"], arrays["x_test"]
     if X_train.ndim not in (2, 3, 4) or X_train.shape[1:] != X_test.shape[1:]:
         raise DataError(f"{path}: x_train {X_train.shape} and x_test {X_test.shape} must both "
@@ -68,22 +68,24 @@ def load_npz(path, *, task: str | None = None) -> Dataset:
                    source=str(path.resolve()), channels=int(channels))
 
 
-def _read(path: Path) -> dict[str, np.ndarray]:
-    what = f"an .npz file with arrays {', '.join(KEYS)}"
+def read_arrays(path: Path, keys: tuple[str, ...] = KEYS) -> dict[str, np.ndarray]:
+    """The numeric arrays ``keys`` of the .npz file ``path``, in that order, read without
+    unpickling and with their unpacked size checked first."""
+    what = f"an .npz file with arrays {', '.join(keys)}"
     try:
         with files.open_regular(path, files.MAX_NPZ_BYTES, what) as f:
             _check_directory(path, f)
             with np.load(f, allow_pickle=False) as archive:
                 if not hasattr(archive, "files"):
                     raise DataError(f"{path}: a single array, not an .npz archive of "
-                                    f"{', '.join(KEYS)}")
-                missing = [k for k in KEYS if k not in archive.files]
+                                    f"{', '.join(keys)}")
+                missing = [k for k in keys if k not in archive.files]
                 if missing:
                     raise DataError(f"{path}: no array {', '.join(missing)}; the file holds "
                                     f"{', '.join(archive.files) or 'none'}, expected "
-                                    f"{', '.join(KEYS)}")
-                _check_unpacked_size(path, archive.zip)
-                arrays = {k: archive[k] for k in KEYS}
+                                    f"{', '.join(keys)}")
+                _check_unpacked_size(path, archive.zip, keys)
+                arrays = {k: archive[k] for k in keys}
     except (OSError, EOFError, ValueError, zipfile.BadZipFile) as exc:
         raise DataError(f"{path}: not a readable .npz file ({exc})") from None
     for k, a in arrays.items():
@@ -116,7 +118,7 @@ def _check_directory(path: Path, f) -> None:
     f.seek(0)
 
 
-def _check_unpacked_size(path: Path, archive: zipfile.ZipFile) -> None:
+def _check_unpacked_size(path: Path, archive: zipfile.ZipFile, keys: tuple[str, ...]) -> None:
     """A compressed archive can unpack to far more than it stores (a zip bomb), and an
     array's header can announce more than its entry holds: both are checked before any
     array is unpacked. An entry of more than :data:`NPZ_RATIO_GRACE` bytes that unpacks
@@ -125,7 +127,7 @@ def _check_unpacked_size(path: Path, archive: zipfile.ZipFile) -> None:
     :data:`~scratchnet.files.MAX_NPZ_UNPACKED_BYTES` and the memory a run may use (the
     share of the machine's memory that ``validate`` plans with)."""
     unpacked = 0
-    for key in KEYS:
+    for key in keys:
         info, where = archive.getinfo(f"{key}.npy"), f"{path}: {key}"
         ratio = info.file_size / max(info.compress_size, 1)
         if info.file_size > NPZ_RATIO_GRACE and ratio > MAX_NPZ_RATIO:

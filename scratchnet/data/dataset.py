@@ -119,12 +119,15 @@ def canonical_name(name) -> str:
 
 
 def split_train_test(name: str, X, y, task: str, test_fraction: float, seed: int):
-    """Seeded train/test split, stratified for classification (same class proportions)."""
-    from sklearn.model_selection import train_test_split
+    """Seeded train/test split, stratified for classification (same class proportions):
+    ``X_train, X_test, y_train, y_test`` as scikit-learn's ``train_test_split`` gives them
+    (:mod:`.split`)."""
+    from .split import train_test_indices
 
     try:
-        return train_test_split(X, y, test_size=test_fraction, random_state=seed,
-                                stratify=y if task == "classification" else None)
+        train, test = train_test_indices(np.asarray(y), test_fraction, seed,
+                                         stratify=task == "classification")
+        return X[train], X[test], y[train], y[test]
     except ValueError as exc:  # e.g. a class with a single row cannot be stratified
         raise DataError(f"cannot split {name} into train/test with test_fraction="
                         f"{test_fraction}: {exc}") from exc

@@ -136,11 +136,13 @@ def load_data(cfg: ExperimentConfig, data_dir: str | None = None, download: bool
 
 def prepare_data(cfg: ExperimentConfig, data_dir: str | None = None,
                  progress: Progress | None = None, targets: str | None = None,
-                 lazy: bool = False) -> Prepared:
+                 lazy: bool = False, found_at: str | None = None) -> Prepared:
     """Load and prepare the configured data (split, scaling fitted on train, targets
     encoded as ``targets`` says: :func:`target_encoding`); ``lazy`` keeps 8-bit images
-    8-bit, scaled a batch at a time (:class:`~scratchnet.data.scaled.ScaledRows`)."""
-    return prepare(load_data(cfg, data_dir, progress=progress), scale=cfg.data.scale,
+    8-bit, scaled a batch at a time (:class:`~scratchnet.data.scaled.ScaledRows`);
+    ``found_at``: where a run found it before (:func:`load_data`)."""
+    return prepare(load_data(cfg, data_dir, progress=progress, found_at=found_at),
+                   scale=cfg.data.scale,
                    validation=cfg.data.validation, seed=cfg.split_seed, dtype=cfg.train.dtype,
                    targets=targets, target_scale=cfg.data.target_scale, lazy=lazy)
 
@@ -149,13 +151,17 @@ def data_info(data: Prepared, targets: str, input_shape) -> dict:
     """What evaluation and prediction need to transform inputs as training did (the
     scaling, the sample shape the network takes), and where the data was found (so
     ``eval`` needs no ``--data-dir`` again); for a data set read from one file, that
-    file's size and SHA-256 (so ``eval`` can tell it changed)."""
+    file's size and SHA-256 (so ``eval`` can tell it changed); each feature's training
+    range (so ``predict`` can tell an input far outside it)."""
+    from ..ranges import training_range
+
     return {"task": data.task, "classes": list(data.classes), "feature_names": list(data.feature_names),
             "image_shape": list(data.image_shape) if data.image_shape else None,
             "n_features": int(data.n_features), "n_outputs": int(data.n_outputs),
             "input_shape": [int(n) for n in input_shape],
             "targets": targets, "source": data.source, "source_file": data.fingerprint,
             "scaler": data.scaler.to_dict(),
-            "target_scaler": data.target_scaler.to_dict() if data.target_scaler else None}
+            "target_scaler": data.target_scaler.to_dict() if data.target_scaler else None,
+            "feature_range": training_range(data.X_train, data.scaler)}
 
 

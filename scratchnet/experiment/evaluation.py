@@ -133,24 +133,39 @@ def read_test_split(cfg: ExperimentConfig, net: NeuralNetwork, info: dict,
                       f"bytes, SHA-256 {saved['sha256'][:12]}...; now {ds.fingerprint['bytes']:,} "
                       f"bytes, {ds.fingerprint['sha256'][:12]}...): its test split is not the "
                       "one the run was tested on", ScratchnetWarning, stacklevel=2)
-    X_test = as_samples(Scaler.from_dict(info["scaler"]).transform(ds.X_test, dtype=cfg.train.dtype),
-                        net.input_shape)
+    return as_trained(cfg, net, info, ds.X_test, ds.y_test)
+
+
+def as_trained(cfg: ExperimentConfig, net: NeuralNetwork, info: dict, X: np.ndarray,
+               y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Raw feature rows ``X`` (n, features) and their labels ``y`` (n,: class indices, or
+    values) prepared as the run's training prepared its data: the saved scaling on the
+    inputs, the samples in the network's shape, the targets encoded for its output."""
+    X = as_samples(Scaler.from_dict(info["scaler"]).transform(X, dtype=cfg.train.dtype),
+                   net.input_shape)
     target_scaler = saved_target_scaler(info)
     if target_scaler is not None:  # the values scaled as the network learnt them
-        return X_test, target_scaler.transform(ds.y_test.reshape(-1, 1), cfg.train.dtype)
+        return X, target_scaler.transform(y.reshape(-1, 1), cfg.train.dtype)
     targets = info.get("targets") or target_encoding(net.loss, info["task"])
-    Y_test = encode_targets(ds.y_test, info["task"], len(info["classes"]), targets,
-                            cfg.train.dtype)
-    return X_test, Y_test
+    return X, encode_targets(y, info["task"], len(info["classes"]), targets, cfg.train.dtype)
 
 
 def evaluate_run(run_dir: str | Path, data_dir: str | None = None,
-                 loaded: tuple | None = None) -> Evaluation:
+                 loaded: tuple | None = None, data: str | Path | None = None,
+                 target: str | None = None, labels: str | Path | None = None) -> Evaluation:
     """A run's weights on its test split (``loaded``: what :func:`load_run` gave for
-    this run, when the caller has it already)."""
+    this run, when the caller has it already), or on the labelled file ``data``
+    (:func:`~scratchnet.experiment.labelled.read_labelled`, with ``target`` and
+    ``labels``)."""
     cfg, net, info, _ = loaded or load_run(run_dir)
-    check_data_files(cfg)
-    X_test, Y_test = read_test_split(cfg, net, info, data_dir)
+    if data is None:
+        check_data_files(cfg)
+        X_test, Y_test = read_test_split(cfg, net, info, data_dir)
+    else:
+        from .labelled import read_labelled
+
+        X_test, Y_test = as_trained(cfg, net, info, *read_labelled(
+            data, info, target=target or cfg.data.target, labels=labels))
     target_scaler = saved_target_scaler(info)
     return evaluate_split(net, X_test, Y_test, info["task"], info["classes"],
                           target_scaler.inverse_transform if target_scaler else None)

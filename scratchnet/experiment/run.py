@@ -134,8 +134,11 @@ def _run(cfg: ExperimentConfig, *, out, data_dir, callbacks, resume, on_start, p
         cfg, resume_state, extending = _continuing(cfg, resume_dir)
     if plan is None or resume_dir is not None:
         plan = plan_experiment(cfg, data_dir)
-    # before any folder is made; 8-bit images stay 8-bit, scaled as batches are gathered
-    data = prepare_data(cfg, data_dir, progress, plan.targets, lazy=True)
+    # before any folder is made; 8-bit images stay 8-bit, scaled as batches are gathered.
+    # A resumed run looks first where it found its data (as eval does), so it needs no
+    # --data-dir again.
+    data = prepare_data(cfg, data_dir, progress, plan.targets, lazy=True,
+                        found_at=_recorded_source(resume_dir))
     in_place = resume_dir is not None and not extending
     if in_place:
         run_dir = resume_dir
@@ -238,6 +241,15 @@ def _train(cfg: ExperimentConfig, run_dir: Path, data: Prepared, input_shape, re
                "seconds": seconds, "seconds_per_epoch": seconds / max(epochs_run, 1)}
     runs.write_json(run_dir / runs.SUMMARY, summary)
     return RunResult(summary, run_dir, history, net, data)
+
+
+def _recorded_source(run_dir: Path | None) -> str | None:
+    """Where the run in ``run_dir`` found its data (``data.json``'s ``source``), if it
+    recorded it."""
+    if run_dir is None or not os.path.lexists(run_dir / runs.DATA):
+        return None
+    source = runs.read_json(run_dir / runs.DATA).get("source")
+    return source if isinstance(source, str) else None
 
 
 def _continuing(cfg: ExperimentConfig, run_dir: Path) -> tuple[ExperimentConfig, tuple, bool]:

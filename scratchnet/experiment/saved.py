@@ -24,6 +24,21 @@ class SourceFile(BaseModel):
     sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
 
 
+class FeatureRange(BaseModel):
+    """Each feature's lowest and highest training value, in the data's own units
+    (:func:`~scratchnet.ranges.training_range`), which ``predict`` warns against."""
+
+    model_config = ConfigDict(strict=True)
+    min: list[Annotated[float, Field(allow_inf_nan=False)]]
+    max: list[Annotated[float, Field(allow_inf_nan=False)]]
+
+    @model_validator(mode="after")
+    def _paired(self) -> "FeatureRange":
+        if len(self.min) != len(self.max):
+            raise ValueError(f"{len(self.min)} min values for {len(self.max)} max values")
+        return self
+
+
 class SavedData(BaseModel):
     """``data.json``: what :func:`~scratchnet.experiment.build.data_info` writes."""
 
@@ -39,6 +54,7 @@ class SavedData(BaseModel):
     source_file: SourceFile | None = None
     scaler: dict
     target_scaler: dict | None = None
+    feature_range: FeatureRange | None = None  # (runs trained before it was recorded: none)
 
     @field_validator("scaler", "target_scaler")
     @classmethod

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 from ..constants import WORKER_TIMEOUT
 from ..errors import ConfigError, ScratchnetError
-from ..extras import install_hint
+from ..extras import require
 from ..tracking import PlanTracking
 from .folder import SweepFolder
 from .grid import Task
@@ -247,11 +247,9 @@ def dask_client(address: str, timeout: float = CONNECT_TIMEOUT):
     ``tls://``, with the certificates of Dask's configuration), closed on exit. Nothing
     waits longer than about ``timeout`` seconds: a port that refuses, or that accepts but
     does not speak Dask's protocol (a web server, say), is a ScratchnetError."""
-    try:
-        from distributed import Client, Security
-    except ImportError:
-        raise ConfigError("the dask executor needs dask.distributed: "
-                          f"{install_hint('dask')}") from None
+    require("dask")
+    from distributed import Client, Security
+
     host, port, scheme = _split_address(address)
     security = Security()  # from Dask's configuration (distributed.comm.tls.*)
     if scheme == "tls" and security.get_connection_args("client")["ssl_context"] is None:

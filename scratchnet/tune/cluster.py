@@ -46,7 +46,7 @@ def _free_port(host: str) -> int:
 
 def require_grpc() -> None:
     """grpcio, which the storage proxy needs, or the one line naming the install command."""
-    require("grpc", "tune", "scratchnet tune --executor dask")
+    require("tune_cluster")
 
 
 @contextmanager

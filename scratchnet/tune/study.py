@@ -26,7 +26,7 @@ OUTCOMES = ("completed", "pruned", "diverged", "invalid")
 
 def import_optuna():
     """optuna, or a one-line error naming the install command."""
-    optuna = require("optuna", "tune", "scratchnet tune")
+    optuna = require("tune")
     optuna.logging.set_verbosity(optuna.logging.ERROR)  # each trial gets a line of ours
     return optuna
 

@@ -1,0 +1,91 @@
+"""``make docs`` (tools/docs.py): the output blocks of the README and docs/*.md are what the
+code prints now. Each marked block's command runs again and its output, masked for what
+varies from run to run (timings, folder stamps), must equal the block; under a BLAS kernel
+other than the one that made the page, everything but the numbers must. Blocks that read
+MNIST run only with $SCRATCHNET_DATA_DIR; those tagged long only in ``make docs``."""
+
+from __future__ import annotations
+
+import importlib.util
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+spec = importlib.util.spec_from_file_location("docs_tool", ROOT / "tools" / "docs.py")
+docs_tool = sys.modules["docs_tool"] = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(docs_tool)
+PAGES = docs_tool.documents([])
+
+
+@pytest.mark.parametrize("page", PAGES, ids=lambda p: p.name)
+def test_every_marker_names_a_block(page):
+    lines = page.read_text(encoding="utf-8").split("\n")
+    for block in docs_tool.find_blocks(lines, page.name):
+        assert block.commands and all(c.strip() for c in block.commands), block
+        assert block.end >= block.start
+
+
+def test_the_masks_keep_what_does_not_vary(tmp_path):
+    text = ("     1      0.5413          -         -       0.1      0.3\n"
+            " seconds        12.5\n run folder     runs/x-20261202-021330-2\n"
+            'point,seconds_mean,best\np1,0.41,1\n{"seconds": 0.41, "epochs": 3}')
+    header = " epoch  train loss   val loss  accuracy        lr  seconds\n"
+    masked = docs_tool.mask(header + text, tmp_path, {}).splitlines()
+    assert masked[1] == "     1      0.5413          -         -       0.1      #.#"
+    assert masked[2:] == [" seconds        #.#", " run folder     runs/x-YYYYMMDD-HHMMSS",
+                          "point,seconds_mean,best", "p1,#.#,1", '{"seconds": 0.0, "epochs": 3}']
+
+
+def test_health_lines_are_neither_masked_nor_dropped(tmp_path):
+    """``--health``'s lines under an epoch row, as the renderer writes them (a layer 12 too,
+    whose line starts as an epoch row does): the masks leave their numbers alone, and
+    tools/epochs.py keeps them with their row, the last one's included."""
+    from scratchnet.cli.render import health_lines
+
+    def layer(number: int, saturated: float) -> dict:
+        return {"layer": number, "activation": "tanh", "mean": -0.011, "std": 0.775,
+                "dead": None, "inactive": None, "saturated": saturated,
+                "params": {"W": {"grad_norm": 0.89, "update_ratio": 0.016}}}
+
+    header = " epoch  train loss   val loss  accuracy        lr  seconds"
+    rows = [f"{epoch:>6}      0.5413     0.1159    95.83%       0.1      0.3" for epoch in (1, 2)]
+    health = [health_lines([layer(0, 0.1367 * epoch), layer(12, 0.5)]) for epoch in (1, 2)]
+    text = "\n".join([header, rows[0], *health[0], rows[1], *health[1],
+                      "             x: completed", " best epoch     2"])
+    masked = docs_tool.mask(text, tmp_path, {}).splitlines()
+    assert masked[2:5] == health[0] and masked[6:9] == health[1]
+    assert masked[5].endswith("      #.#")
+    kept = subprocess.run([sys.executable, str(ROOT / "tools" / "epochs.py"), "2"], input=text,
+                          capture_output=True, text=True, check=True).stdout.splitlines()
+    assert kept == [header, rows[1], *health[1]]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("page", [p for p in PAGES if "make docs" in p.read_text()],
+                         ids=lambda p: p.name)
+def test_the_blocks_are_what_the_code_prints_now(page):
+    proc = subprocess.run([sys.executable, str(ROOT / "tools" / "docs.py"), "--check",
+                           "--quick", str(page)], capture_output=True, text=True,
+                          timeout=1800)
+    assert proc.returncode == 0, f"run `make docs` and review the diff:\n{proc.stdout}"
+
+
+def test_a_block_is_rewritten_in_place_and_a_stale_one_is_reported(tmp_path):
+    """A fenced console transcript and a raw markdown block (what a Python function prints,
+    a table say), in a page of their own."""
+    page = tmp_path / "page.md"
+    page.write_text("# page\n\n<!-- make docs: echo one ;; echo $? -->\n```console\nstale\n```\n\n"
+                    "<!-- make docs: python -c \"print('| a |')\" -->\nold table\n"
+                    "<!-- /make docs -->\nthe end\n")
+    tool = [sys.executable, str(ROOT / "tools" / "docs.py")]
+    check = subprocess.run([*tool, "--check", str(page)], capture_output=True, text=True)
+    assert check.returncode == 1 and "-stale" in check.stdout and "+$ echo one" in check.stdout
+    subprocess.run([*tool, str(page)], check=True, capture_output=True)
+    text = page.read_text()
+    assert "```console\n$ echo one\none\n$ echo $?\n0\n```" in text
+    assert "\n| a |\n<!-- /make docs -->\nthe end\n" in text
+    assert text.rstrip().endswith("BLAS kernel -->")
+    assert subprocess.run([*tool, "--check", str(page)]).returncode == 0
