@@ -50,13 +50,18 @@ def number(value, what: str, low: float | None = None, high: float | None = None
 
 
 def interval(low, high, low_open: bool = False, high_open: bool = False) -> str:
-    """``> 0``, ``>= 0``, ``<= 1``, ``in [0, 1)`` or ``a finite number``."""
+    """``> 0``, ``>= 0``, ``<= 1``, ``in [0, 1)`` or ``a finite number`` (integer bounds
+    in full: ``in [0, 4294967295]``)."""
+    def text(x) -> str:
+        return str(x) if isinstance(x, int) else f"{x:g}"
+
     if low is not None and high is not None:
-        return f"in {'(' if low_open else '['}{low:g}, {high:g}{')' if high_open else ']'}"
+        return (f"in {'(' if low_open else '['}{text(low)}, {text(high)}"
+                f"{')' if high_open else ']'}")
     if low is not None:
-        return f"{'>' if low_open else '>='} {low:g}"
+        return f"{'>' if low_open else '>='} {text(low)}"
     if high is not None:
-        return f"{'<' if high_open else '<='} {high:g}"
+        return f"{'<' if high_open else '<='} {text(high)}"
     return "a finite number"
 
 

@@ -84,9 +84,16 @@ def show(
         t = Table(title=f"learning rate ({cfg.optimizer.decay.type})")
         t.add_column("epoch", justify="right")
         t.add_column("lr", justify="right")
-        for epoch, rate in enumerate(plan.rates, start=1):
-            t.add_row(str(epoch), f"{rate:.6g}")
+        rows = plan.schedule.sampled_rates(SHOWN_RATES)  # a long run's, summarised
+        for epoch, rate in rows:
+            t.add_row(str(epoch + 1), f"{rate:.6g}")
+        if len(rows) < plan.schedule.epochs:
+            t.caption = f"{len(rows)} of {plan.schedule.epochs:,} epochs, evenly spaced"
         console.print(t)
+
+
+#: the most epochs ``show --lr`` lists (a longer run's are sampled evenly)
+SHOWN_RATES = 100
 
 
 @app.command()

@@ -23,7 +23,7 @@ def load_run(run_dir: str | Path):
     loaded. ``info`` is ``data.json`` (scaler, classes, ...)."""
     run_dir = Path(run_dir)
     raw = runs.read_run_config(run_dir)
-    cfg = validate(raw, str(run_dir / runs.CONFIG))
+    cfg = validate(raw, str(run_dir / runs.CONFIG), saved=True)
     info = read_data_info(run_dir)
     arrays, meta = runs.load_arrays(run_dir / runs.WEIGHTS)
     net = build_network(cfg, info.get("input_shape") or info["n_features"])
@@ -43,12 +43,11 @@ def config_edited(run_dir: str | Path, summary: dict) -> bool:
         return False
     raw = runs.read_run_config(run_dir)
     try:
-        current = validate(raw, "config").to_dict()
+        validate(raw, "config", saved=True)
     except ConfigError:
         return True
-    # a section added to the schema after the run (tracking:, tune:) is not an edit
-    current = {k: v for k, v in current.items() if k in raw}
-    return config_digest(current) != stored
+    # the hash is of config.yaml as training wrote it (whichever release wrote it)
+    return config_digest(raw) != stored
 
 
 @dataclass

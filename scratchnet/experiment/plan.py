@@ -18,10 +18,11 @@ import os
 from dataclasses import dataclass, field
 from functools import partial
 
-from ..config import ExperimentConfig, check_data_files
+from ..config import ExperimentConfig
+from ..config.loading import data_file_mistake
 from ..data import Description, describe_dataset, split_indices
 from ..errors import ConfigError, ConfigErrors, ShapeError
-from ..nn import DTYPES, NeuralNetwork
+from ..nn import DTYPES, NeuralNetwork, Schedule
 from .build import (build_layer, build_loss, build_network, build_optimizer, data_options,
                     target_encoding)
 
@@ -47,7 +48,8 @@ class Plan:
     n_params: int = 0
     #: estimated bytes, by part ("parameters", "activations", "data") and "total"
     memory: dict = field(default_factory=dict)
-    rates: list[float] = field(default_factory=list)
+    #: the learning rate by epoch (None when the optimizer is wrong)
+    schedule: Schedule | None = None
 
 
 class _Mistakes:
@@ -62,23 +64,22 @@ class _Mistakes:
 
     def run(self, loc: tuple, make, *args):
         """``make(*args)``, or None after recording its ConfigError/ShapeError at ``loc``
-        (extended by the key the error names)."""
+        followed by the key the error names (relative to what ``make`` was given)."""
         try:
             return make(*args)
         except (ConfigError, ShapeError) as e:
-            if str(e).startswith(f"{self.origin.source}:") or \
-                    str(e).startswith(f"{self.origin.source} ("):
-                self.lines.append(str(e))  # located already (a config loader's check)
-            else:
-                self.add(tuple(loc) + getattr(e, "key", ()), str(e))
+            self.add(tuple(loc) + getattr(e, "key", ()), str(e))
             return None
 
 
 def plan_experiment(cfg: ExperimentConfig, data_dir: str | None = None,
-                    description: Description | None = None) -> Plan:
+                    description: Description | None = None,
+                    schedule_epochs: int | None = None) -> Plan:
     """Build ``cfg`` without training it; raise :class:`~scratchnet.errors.ConfigErrors`
     listing every mistake (a broken data file is a DataError, as when training).
-    ``description`` skips describing the data again (a sweep's grid points share it)."""
+    ``description`` skips describing the data again (a sweep's grid points share it);
+    ``schedule_epochs`` lays the schedule over other epochs than the run's (a run that
+    extends another keeps that one's)."""
     mistakes = _Mistakes(cfg)
     plan = Plan(cfg)
     layers = [mistakes.run(("model", "layers", i), build_layer, layer)
@@ -87,10 +88,10 @@ def plan_experiment(cfg: ExperimentConfig, data_dir: str | None = None,
     net = None
     if loss is not None and all(layer is not None for layer in layers):
         net = mistakes.run((), partial(build_network, layers=layers, loss=loss), cfg)
-    optimizer = mistakes.run((), build_optimizer, cfg)
+    optimizer = mistakes.run((), build_optimizer, cfg, schedule_epochs)
     if optimizer is not None:
-        plan.rates = optimizer.schedule(cfg.train.schedule_epochs or cfg.train.epochs).rates()
-    plan.data = description or mistakes.run(("data",), _describe, cfg, data_dir)
+        plan.schedule = optimizer.schedule(schedule_epochs or cfg.train.epochs)
+    plan.data = description or _describe(cfg, data_dir, mistakes)
     if plan.data is not None:
         _plan_rows(cfg, plan, mistakes)
         if net is not None:
@@ -101,13 +102,14 @@ def plan_experiment(cfg: ExperimentConfig, data_dir: str | None = None,
     return plan
 
 
-def _describe(cfg: ExperimentConfig, data_dir: str | None) -> Description:
-    check_data_files(cfg)  # a file the config names must be there (its own located error)
-    try:
-        return describe_dataset(cfg.data.dataset, **data_options(cfg, data_dir))
-    except ConfigError as e:  # "path='x' does not apply to the digits dataset"
-        key = next((k for k in ("path", "target", "task") if str(e).startswith(k + "=")), None)
-        raise ConfigError(str(e), key=(key,) if key else ()) from None
+def _describe(cfg: ExperimentConfig, data_dir: str | None,
+              mistakes: _Mistakes) -> Description | None:
+    mistake = data_file_mistake(cfg)  # a file the config names must be there
+    if mistake is not None:
+        mistakes.add(mistake.key, str(mistake))
+        return None
+    return mistakes.run(("data",), partial(describe_dataset, cfg.data.dataset,
+                                           **data_options(cfg, data_dir)))
 
 
 def _plan_rows(cfg: ExperimentConfig, plan: Plan, mistakes: _Mistakes) -> None:

@@ -1,11 +1,13 @@
 """The engine: the book's networks in NumPy, readable top-down.
 
 ``core`` (Param and the Operation contract), ``activations``, ``initializers``,
-``normalization``, ``conv`` (convolution, pooling and flatten on images), ``layers``, ``losses``, ``network``, ``optimizers``, ``schedules``,
+``normalization``, ``conv`` (convolution, pooling and flatten on images), ``layer_base``
+(what every layer is), ``layers``, ``losses``, ``network``, ``optimizers``, ``schedules``,
 ``callbacks``, ``metrics``, ``trainer``, ``health`` (per-layer health at every evaluation)
 and ``gradcheck``. It imports nothing from the
-rest of scratchnet but its errors, its argument checks and its registry lookup, so it can
-be read (and used) without the command line around it.
+rest of scratchnet but its errors, its argument checks, its registry lookup and the
+vocabulary its constructors declare their options in (:mod:`scratchnet.options`), so it
+can be read (and used) without the command line around it.
 """
 
 from types import ModuleType as _ModuleType
@@ -26,7 +28,8 @@ from .normalization import BatchNorm, BatchNorm2D
 from .optimizers import (OPTIMIZERS, SGD, AdaGrad, Adam, AdamW, Optimizer, RMSProp, SGDMomentum,
                          SGDNesterov, get_optimizer)
 from .schedules import (SCHEDULES, Constant, CosineDecay, ExponentialDecay, LinearDecay,
-                        ReduceOnPlateau, Schedule, StepDecay, Warmup, make_schedule)
+                        ReduceOnPlateau, Schedule, StepDecay, Warmup, get_schedule,
+                        make_schedule)
 from .trainer import History, Trainer
 
 __all__ = [name for name, value in list(globals().items())

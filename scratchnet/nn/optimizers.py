@@ -20,15 +20,20 @@ from __future__ import annotations
 
 import math
 import operator
+from typing import Annotated
 
 import numpy as np
 
-from .. import checks
 from ..errors import ConfigError, ShapeError
-from ..registry import build
+from ..options import (Doc, Fraction, Named, NonNegativeFloat, PositiveFloat, Via, build,
+                       checked, options)
 from . import blas
 from .core import Param, packed
-from .schedules import Schedule, make_schedule
+from .schedules import SCHEDULES, Schedule, get_schedule
+
+#: how every optimizer declares its (initial) learning rate; the default is its own
+LearningRate = Annotated[PositiveFloat, Doc("(initial) learning rate")]
+Epsilon = Annotated[PositiveFloat, Doc("added to the denominator, for stability")]
 
 
 def is_weight(param: Param) -> bool:
@@ -55,8 +60,10 @@ class Optimizer:
         decay_kwargs: the schedule's options (``step_size``, ``gamma``, ``factor``,
             ``patience``, ``min_lr``, ``threshold``, ``warmup_epochs``).
 
-    A subclass takes its own settings (``momentum``, ``beta1``, ...) and hands the rest,
-    ``**options``, to this constructor.
+    A subclass takes its own settings (``momentum``, ``beta1``, ...), declared in its
+    signature and kept as attributes of the same names, and hands the rest,
+    ``**options``, to this constructor. An experiment file gives the schedule's options
+    under ``optimizer.decay`` (each option's :class:`~scratchnet.options.Via`).
     """
 
     name = ""
@@ -65,8 +72,6 @@ class Optimizer:
     #: True when weight decay shrinks the weights directly instead of entering the
     #: gradient (AdamW)
     decoupled_weight_decay = False
-    #: a subclass's own settings (attributes of the same names), saved by :meth:`config`
-    hyperparameters: tuple[str, ...] = ()
     #: True when the update is element-wise and the same for every parameter, its slots
     #: shaped like the parameter (or, like Adam's step counter, one entry that every
     #: parameter's step moves alike): then the parameters of a network, whose values and
@@ -75,28 +80,43 @@ class Optimizer:
     #: short ones per parameter (at batch 60, the calls cost more than the arithmetic)
     elementwise = True
 
-    def __init__(self, lr: float = 0.01, final_lr: float | None = None,
-                 decay_type: str | None = None, *, weight_decay: float = 0.0,
-                 clip_norm: float | None = None, decay_kwargs: dict | None = None):
-        self.lr = checks.positive(lr, "learning rate")
+    @checked
+    def __init__(self, lr: LearningRate = 0.01,
+                 final_lr: Annotated[NonNegativeFloat | None, Via("decay", "final_lr"), Doc(
+                     "where the decay ends")] = None,
+                 decay_type: Annotated[str | None, Named(SCHEDULES, "decay type"),
+                                       Via("decay", "type")] = None, *,
+                 weight_decay: Annotated[NonNegativeFloat, Doc(
+                     "L2 on the weights (decoupled for adamw)")] = 0.0,
+                 clip_norm: Annotated[PositiveFloat | None, Doc(
+                     "clip gradients by their global norm")] = None,
+                 decay_kwargs: Annotated[dict | None, Via("decay")] = None):
+        self.lr = lr
         self.final_lr = final_lr
         self.decay_type = None if decay_type in (None, "none") else decay_type
-        self.weight_decay = checks.non_negative(weight_decay, "weight_decay")
-        self.clip_norm = None if clip_norm is None else checks.positive(clip_norm, "clip_norm")
-        if decay_kwargs is not None and not isinstance(decay_kwargs, dict):
-            raise ConfigError(f"decay_kwargs must be a mapping of schedule options, "
-                              f"got {decay_kwargs!r}")
+        self.weight_decay = weight_decay
+        self.clip_norm = clip_norm
         self.decay_kwargs = dict(decay_kwargs or {})
-        # validate now, not mid-run
-        make_schedule(self.decay_type, self.lr, 2, final_lr, **self.decay_kwargs)
+        self.schedule(2)  # validate now, not mid-run
         self.state: dict[Param, dict[str, np.ndarray]] = {}
         #: the global gradient norm measured by the last step (with ``clip_norm`` only)
         self.last_grad_norm: float | None = None
         self._flat: tuple | None = None  # see _packed
 
     def schedule(self, epochs: int) -> Schedule:
-        """The learning rate as a function of the epoch, for a run of ``epochs`` epochs."""
-        return make_schedule(self.decay_type, self.lr, epochs, self.final_lr, **self.decay_kwargs)
+        """The learning rate as a function of the epoch, for a run of ``epochs`` epochs (a
+        ConfigError names the option at fault: ``final_lr``, ``decay_type``, or
+        ``decay_kwargs`` and the schedule's option)."""
+        try:
+            return get_schedule(self.decay_type, self.lr, epochs, self.final_lr,
+                                **self.decay_kwargs)
+        except ConfigError as e:
+            if e.key[:1] == ("epochs",):
+                raise
+            key = (("decay_type",) if not e.key else ("final_lr",)
+                   if e.key[0] == "final_lr" and self.final_lr is not None
+                   else ("decay_kwargs", *e.key))
+            raise ConfigError(str(e), key=key) from None
 
     def step(self, params: list[Param], lr: float) -> None:
         """Update every parameter in place from its ``grad`` (clipped and with the L2 term
@@ -205,10 +225,8 @@ class Optimizer:
                 self.state[p] = slots
 
     def config(self) -> dict:
-        return {"name": self.name, "lr": self.lr, "final_lr": self.final_lr,
-                "decay_type": self.decay_type, "weight_decay": self.weight_decay,
-                "clip_norm": self.clip_norm, "decay_kwargs": dict(self.decay_kwargs),
-                **{key: getattr(self, key) for key in self.hyperparameters}}
+        """The name and every declared option (attributes of the same names)."""
+        return {"name": self.name, **{o.name: getattr(self, o.name) for o in options(type(self))}}
 
 
 class SGD(Optimizer):
@@ -231,13 +249,15 @@ class SGDMomentum(Optimizer):
 
     name = "sgd_momentum"
     slots = ("velocity",)
-    hyperparameters = ("momentum", "nesterov")
 
-    def __init__(self, lr: float = 0.01, momentum: float = 0.9, *, nesterov: bool = False,
+    @checked
+    def __init__(self, lr: LearningRate = 0.01,
+                 momentum: Annotated[Fraction, Doc("share of the last step kept")] = 0.9, *,
+                 nesterov: Annotated[bool, Doc("look ahead (Nesterov's momentum)")] = False,
                  **options):
         super().__init__(lr, **options)
-        self.momentum = checks.fraction(momentum, "momentum")
-        self.nesterov = checks.boolean(nesterov, "nesterov")
+        self.momentum = momentum
+        self.nesterov = nesterov
 
     def _update(self, param, slots, lr):
         v, g = slots["velocity"], param.grad
@@ -258,10 +278,11 @@ class SGDNesterov(SGDMomentum):
     config name, "nesterov"."""
 
     name = "nesterov"
-    hyperparameters = ("momentum",)
+    fixed_options = ("nesterov",)
 
-    def __init__(self, lr: float = 0.01, momentum: float = 0.9, **options):
-        super().__init__(lr, momentum, nesterov=True, **options)
+    @checked
+    def __init__(self, *args, **options):
+        super().__init__(*args, nesterov=True, **options)
 
 
 class AdaGrad(Optimizer):
@@ -273,11 +294,11 @@ class AdaGrad(Optimizer):
 
     name = "adagrad"
     slots = ("sum_sq",)
-    hyperparameters = ("eps",)
 
-    def __init__(self, lr: float = 0.01, eps: float = 1e-10, **options):
+    @checked
+    def __init__(self, lr: LearningRate = 0.01, eps: Epsilon = 1e-10, **options):
         super().__init__(lr, **options)
-        self.eps = checks.positive(eps, "eps")
+        self.eps = eps
 
     def _update(self, param, slots, lr):
         s, g = slots["sum_sq"], param.grad
@@ -299,12 +320,14 @@ class RMSProp(Optimizer):
 
     name = "rmsprop"
     slots = ("square_avg",)
-    hyperparameters = ("rho", "eps")
 
-    def __init__(self, lr: float = 0.001, rho: float = 0.9, eps: float = 1e-8, **options):
+    @checked
+    def __init__(self, lr: LearningRate = 0.001, rho: Annotated[Fraction, Doc(
+            "decay of the running mean of squared gradients")] = 0.9, eps: Epsilon = 1e-8,
+            **options):
         super().__init__(lr, **options)
-        self.rho = checks.fraction(rho, "rho")
-        self.eps = checks.positive(eps, "eps")
+        self.rho = rho
+        self.eps = eps
 
     def _update(self, param, slots, lr):
         a, g = slots["square_avg"], param.grad
@@ -331,14 +354,16 @@ class Adam(Optimizer):
 
     name = "adam"
     slots = ("m", "v", "step")
-    hyperparameters = ("beta1", "beta2", "eps")
 
-    def __init__(self, lr: float = 0.001, beta1: float = 0.9, beta2: float = 0.999,
-                 eps: float = 1e-8, **options):
+    @checked
+    def __init__(self, lr: LearningRate = 0.001,
+                 beta1: Annotated[Fraction, Doc("decay of the mean of the gradients")] = 0.9,
+                 beta2: Annotated[Fraction, Doc("decay of the mean of their squares")] = 0.999,
+                 eps: Epsilon = 1e-8, **options):
         super().__init__(lr, **options)
-        self.beta1 = checks.fraction(beta1, "beta1")
-        self.beta2 = checks.fraction(beta2, "beta2")
-        self.eps = checks.positive(eps, "eps")
+        self.beta1 = beta1
+        self.beta2 = beta2
+        self.eps = eps
 
     def _new_slots(self, param):
         slots = super()._new_slots(param)
@@ -371,9 +396,10 @@ class AdamW(Adam):
     name = "adamw"
     decoupled_weight_decay = True
 
-    def __init__(self, lr: float = 0.001, beta1: float = 0.9, beta2: float = 0.999,
-                 eps: float = 1e-8, *, weight_decay: float = 0.01, **options):
-        super().__init__(lr, beta1, beta2, eps, weight_decay=weight_decay, **options)
+    @checked
+    def __init__(self, *args, weight_decay: Annotated[NonNegativeFloat, Doc(
+            "decoupled: each step shrinks the weights by lr times it")] = 0.01, **options):
+        super().__init__(*args, weight_decay=weight_decay, **options)
 
 
 OPTIMIZERS: dict[str, type[Optimizer]] = {

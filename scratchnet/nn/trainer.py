@@ -8,11 +8,13 @@ import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Annotated, Literal
 
 import numpy as np
 
 from .. import checks
 from ..errors import CheckpointError, ConfigError, DivergenceError, ShapeError
+from ..options import Doc, Epochs, Ge, Seed, Size, checked
 from .callbacks import Callback, EarlyStopping, PrintEvaluations, copy_into
 from .checkpoints import check_best, check_meta, check_position
 from .metrics import check_xy, evaluate, infer_task
@@ -175,13 +177,24 @@ class Trainer:
         self._last_weights: dict[str, np.ndarray] | None = None
 
     # -- the loop ------------------------------------------------------------------
+    @checked
     def fit(self, X_train: np.ndarray, y_train: np.ndarray, X_val: np.ndarray | None = None,
-            y_val: np.ndarray | None = None, epochs: int = 100, eval_every: int = 10,
-            batch_size: int = 32, seed: int | None = 1, restart: bool = True,
-            early_stopping: bool | str | EarlyStopping = False,
+            y_val: np.ndarray | None = None,
+            epochs: Annotated[Epochs, Doc("passes over the training data")] = 100,
+            eval_every: Annotated[Epochs, Doc("evaluate every N epochs (and at the last)")
+                                  ] = 10,
+            batch_size: Annotated[Size, Doc("rows a step learns from (all of them, when "
+                                            "fewer)")] = 32,
+            seed: Seed | None = 1, restart: bool = True,
+            early_stopping: Annotated[bool | Literal["notebook"] | EarlyStopping, Doc(
+                "false, true (stop at the first evaluation that does not improve, restore "
+                "the best), options, or notebook (the notebook's trainer: stop there and put "
+                "back the copy taken at the start of that epoch, weights never evaluated)")
+            ] = False,
             callbacks: list[Callback] | None = None,
             resume: tuple[dict, dict] | None = None,
-            schedule_epochs: int | None = None, verbose: int = 0) -> History:
+            schedule_epochs: Epochs | None = None,
+            verbose: Annotated[int, Ge(0)] = 0) -> History:
         """Train and return the :class:`History`.
 
         ``X_train`` (and ``X_val``) hold one sample per row: (n, features) for a dense
@@ -206,7 +219,7 @@ class Trainer:
                 :class:`~scratchnet.nn.callbacks.PrintEvaluations`); 0 (the default) is
                 silent.
         """
-        if checks.integer(verbose, "verbose", 0):
+        if verbose:
             callbacks = [*(callbacks or []), PrintEvaluations()]
         with blas_thread_limit(self.blas_threads):
             run = self._set_up(X_train, y_train, X_val, y_val, epochs, eval_every, batch_size,
@@ -228,9 +241,6 @@ class Trainer:
     def _set_up(self, X_train, y_train, X_val, y_val, epochs, eval_every, batch_size, seed,
                 restart, early_stopping, callbacks, resume, schedule_epochs) -> _Fit:
         """Check the arguments, (re)build the network and load a checkpoint when given."""
-        epochs = checks.positive_int(epochs, "epochs")
-        eval_every = checks.positive_int(eval_every, "eval_every")
-        batch_size = checks.positive_int(batch_size, "batch_size")
         net = self.net
         X_train = as_rows(X_train, net.dtype, contiguous=True)
         y_train = np.ascontiguousarray(y_train, dtype=net.dtype)
@@ -254,8 +264,7 @@ class Trainer:
             self.optimizer.state = {}
         elif not net.built:
             net.build(X_train.shape[1:])
-        self._schedule = self.optimizer.schedule(checks.positive_int(schedule_epochs,
-                                                                     "schedule_epochs"))
+        self._schedule = self.optimizer.schedule(schedule_epochs)
         self.history = History(task=infer_task(net.loss, y_train))
         self._rng = np.random.default_rng(seed)
         self.fit_args = {"epochs": epochs, "eval_every": eval_every, "batch_size": batch_size,
