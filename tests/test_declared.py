@@ -200,3 +200,25 @@ def test_check_jsonschema_accepts_every_shipped_config():
     proc = subprocess.run([*_check_jsonschema(), "--schemafile", str(SCHEMA_FILE), *configs],
                           capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+# -- the README's table of options is made from the declarations --------------------------
+def test_the_readme_options_table_is_the_generated_one():
+    from scratchnet.config.reference import BEGIN, END, options_table
+
+    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    block = text.split(BEGIN, 1)[1].split(END, 1)[0]
+    assert block == "\n" + options_table(), (
+        "README.md's options table is stale: run python -m scratchnet.config.reference")
+
+
+def test_the_reference_command_rewrites_only_a_stale_table(tmp_path):
+    readme = tmp_path / "README.md"
+    readme.write_text("# x\n\n<!-- options -->\nold\n<!-- /options -->\nafter\n")
+    command = [sys.executable, "-m", "scratchnet.config.reference"]
+    stale = subprocess.run([*command, "--check", readme], capture_output=True, text=True)
+    assert stale.returncode == 1 and "stale" in stale.stderr
+    assert subprocess.run([*command, readme]).returncode == 0
+    text = readme.read_text()
+    assert "| `optimizer.decay.threshold` (plateau) |" in text and text.endswith("after\n")
+    assert subprocess.run([*command, "--check", readme]).returncode == 0
