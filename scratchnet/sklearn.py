@@ -28,7 +28,7 @@ from sklearn.base import ClassifierMixin, RegressorMixin
 from sklearn.utils.multiclass import check_classification_targets, unique_labels
 
 from .data.prepare import encode_targets
-from .estimator_base import _FLOATS, ScratchNetBase, check_is_fitted, validate_data
+from .estimator_base import _FLOATS, ScratchNetBase, validate_data
 
 __all__ = ["ScratchNetClassifier", "ScratchNetRegressor"]
 

@@ -449,7 +449,8 @@ def test_network_checks_the_sample_shape():
     (lambda: sn.Conv2D(4, 3, batch_norm=True, bias_init="normal"), "no effect with batch_norm"),
     (lambda: sn.Conv2D(4, 3, activation="swishy"), "unknown activation 'swishy'"),
     (lambda: sn.MaxPool2D(0), "size must be a positive integer"),
-    (lambda: sn.AvgPool2D(2, stride=True), "stride must be a positive integer .* or null, got True"),
+    (lambda: sn.AvgPool2D(2, stride=True),
+     "stride must be a positive integer .* or null, got True"),
     (lambda: sn.MaxPool2DOp((2, 2, 2)), "pool size must be"),
 ])
 def test_bad_arguments_raise_config_errors(make, message):

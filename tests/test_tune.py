@@ -113,7 +113,8 @@ BAD_SPACES = [
                                                     "'relux' (did you mean 'relu'?)"),
     ("model.layers.0.dropout=choice:0.1,1.5",
      "model.layers.0.dropout: dropout must be a number in [0, 1), got 1.5"),
-    ("optimizer.lr=uniform:0:1", "optimizer.lr: lr must be a number > 0, got 0"),  # an end is invalid
+    # an end is invalid
+    ("optimizer.lr=uniform:0:1", "optimizer.lr: lr must be a number > 0, got 0"),
     ("model.layers.0.neurons=int:1.5:8", "'1.5' is not an integer; expected int:LOW:HIGH[:STEP|:log]"),
     ("optimizer.lr=uniform:0.1", "expected uniform:LOW:HIGH"),
     ("model.layers.0.activation=choice:tanh,tanh", "the value 'tanh' is listed twice"),

@@ -24,8 +24,8 @@ from ..data import DATASETS, SCALERS
 from ..nn import (ACTIVATIONS, BIAS_INITIALIZERS, INITIALIZERS, LAYERS, LOSSES, OPTIMIZERS,
                   SCHEDULES, EarlyStopping, NeuralNetwork, Trainer, Warmup)
 from ..errors import ConfigError
-from ..options import (Epochs, Gt, Lt, Named, Seed, Size, check_value, lengths, metadata_of,
-                       options)
+from ..options import (Doc, Epochs, Gt, Lt, Named, Option, Seed, Size, check_value, lengths,
+                       metadata_of, options)
 from .declared import (JsonSchemaGenerator, Strict, declared, dispatched, field_of,
                        kind_field, section)
 
@@ -47,33 +47,27 @@ def _summary(cls) -> str:
 _Share = Annotated[float, Gt(0), Lt(1)]
 
 
-class DataConfig(Strict):
-    dataset: declared(Annotated[str, Named(DATASETS, "dataset")], "dataset",
-                      "mnist, fashion_mnist, digits, iris, wine, breast_cancer, diabetes, csv "
-                      "or npz") = "digits"
-    path: declared(str | None, "path", "a CSV or .npz file, or a folder holding the MNIST "
-                   "files") = None
-    target: declared(str | None, "target", "CSV: the target column") = None
-    task: declared(Literal["classification", "regression"] | None, "task",
-                   "CSV: override the task inferred from the target column") = None
-    scale: declared(Annotated[str, Named(SCALERS, "scale")], "scale",
-                    "global (one mean/std, the notebook's), standard (per feature), minmax, "
-                    "none; fitted on the training part only") = "standard"
-    validation: declared(_Share | Literal["test"], "validation",
-                         "fraction of the training data held out, or test for the notebook's "
-                         "protocol (evaluate on the test split)") = 0.1
-    test_fraction: declared(_Share, "test_fraction", "test split for data sets without "
-                            "one") = 0.2
-    shape: declared(tuple[Size, Size, Size] | None, "shape",
-                    "[channels, height, width]: each row of the data is an image of this "
-                    "shape (for a network that starts with a convolution)") = None
-    target_scale: declared(Literal["none", "standard"], "target_scale",
-                           "regression: standard trains on targets of mean 0 and spread 1 "
-                           "(fitted on the training part); metrics and predictions stay in "
-                           "the data's units") = "none"
-    split_seed: declared(Seed | None, "split_seed", "seeds the train/test split (CSV and "
-                         "bundled sets) and the validation split; default: seed. The "
-                         "weights, dropout and shuffling keep seed") = None
+DataConfig = section("DataConfig", [Option(name, Annotated[(kind, Doc(doc))], default) for
+                                     name, kind, default, doc in [
+    ("dataset", Annotated[str, Named(DATASETS, "dataset")], "digits",
+     "mnist, fashion_mnist, digits, iris, wine, breast_cancer, diabetes, csv or npz"),
+    ("path", str | None, None, "a CSV or .npz file, or a folder holding the MNIST files"),
+    ("target", str | None, None, "CSV: the target column"),
+    ("task", Literal["classification", "regression"] | None, None,
+     "CSV: override the task inferred from the target column"),
+    ("scale", Annotated[str, Named(SCALERS, "scale")], "standard",
+     "global (one mean/std, the notebook's), standard (per feature), minmax, none; fitted on "
+     "the training part only"),
+    ("validation", _Share | Literal["test"], 0.1, "fraction of the training data held out, or "
+     "test for the notebook's protocol (evaluate on the test split)"),
+    ("test_fraction", _Share, 0.2, "test split for data sets without one"),
+    ("shape", tuple[Size, Size, Size] | None, None, "[channels, height, width]: each row of "
+     "the data is an image of this shape (for a network that starts with a convolution)"),
+    ("target_scale", Literal["none", "standard"], "none", "regression: standard trains on "
+     "targets of mean 0 and spread 1 (fitted on the training part); metrics and predictions "
+     "stay in the data's units"),
+    ("split_seed", Seed | None, None, "seeds the train/test split (CSV and bundled sets) and "
+     "the validation split; default: seed. The weights, dropout and shuffling keep seed")]])
 
 
 class NullIsDefault(Strict):
@@ -244,12 +238,13 @@ class TuneConfig(Strict):
 
 
 _DEFAULT_OPTIMIZER = {"name": "sgd_momentum"}
+_SEED = declared(Seed, "seed", "seeds weights, dropout, shuffling and (unless data.split_seed) "
+                 "the data splits")
 
 
 class ExperimentConfig(Strict):
     name: str | None = Field(None, description="defaults to the file's stem")
-    seed: declared(Seed, "seed", "seeds weights, dropout, shuffling and (unless "
-                   "data.split_seed) the data splits") = 0
+    seed: _SEED = 0
     data: DataConfig = Field(default_factory=DataConfig)
     model: ModelConfig
     optimizer: AnyOptimizer = Field(dict(_DEFAULT_OPTIMIZER))

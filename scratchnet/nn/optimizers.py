@@ -5,9 +5,8 @@ moments); a subclass writes one in-place update for one parameter in ``_update``
 built network, whose parameters lie end to end in two flat arrays (values, gradients:
 :func:`~scratchnet.nn.core.pack`), that update runs once, on one Param over the flat
 arrays, with flat state that each parameter's state is a view into: the same numbers,
-in one pass instead of one per parameter. The
-learning rate for each step comes from the schedule (see :mod:`scratchnet.schedules`),
-which the trainer asks per epoch.
+in one pass instead of one per parameter. The learning rate for each step comes from the
+schedule (see :mod:`scratchnet.nn.schedules`), which the trainer asks per epoch.
 
 Two things every optimizer does in the base class's ``step``, before the subclass's
 update: clipping all gradients together by their global L2 norm (``clip_norm``), then L2
@@ -44,26 +43,19 @@ def is_weight(param: Param) -> bool:
 
 
 class Optimizer:
-    """Base class.
+    """Base class. Every option is declared in the signature (:mod:`scratchnet.options`);
+    what the declarations leave out: ``weight_decay`` ``wd`` adds ``wd * W`` to the gradient
+    of every ``W`` before the update (the gradient of ``wd/2 * |W|^2``, torch.optim's
+    ``weight_decay``; :class:`AdamW` decouples it); with ``clip_norm``, all gradients are
+    scaled together by ``clip_norm / norm`` whenever their global L2 norm exceeds it (before
+    the L2 term, as ``torch.nn.utils.clip_grad_norm_`` before ``optimizer.step()``);
+    ``decay_type`` names a schedule of :data:`~scratchnet.nn.SCHEDULES`, ``final_lr`` and
+    ``decay_kwargs`` (``step_size``, ``threshold``, ``warmup_epochs``, ...) its options.
 
-    Args:
-        lr: the (initial) learning rate, > 0.
-        final_lr: where the decay ends (with ``decay_type``).
-        decay_type: a schedule name from :data:`~scratchnet.schedules.SCHEDULES`
-            ("linear", "exponential", "step", "cosine", "plateau") or None.
-        weight_decay: L2 coefficient ``wd`` >= 0 on the weights: ``wd * W`` is added to the
-            gradient of every ``W`` before the update (the gradient of ``wd/2 * |W|^2``;
-            torch.optim's ``weight_decay``). :class:`AdamW` decouples it instead.
-        clip_norm: when given (> 0), all gradients are scaled together by
-            ``clip_norm / norm`` whenever their global L2 norm exceeds it (before the L2 term
-            is added, as ``torch.nn.utils.clip_grad_norm_`` before ``optimizer.step()``).
-        decay_kwargs: the schedule's options (``step_size``, ``gamma``, ``factor``,
-            ``patience``, ``min_lr``, ``threshold``, ``warmup_epochs``).
-
-    A subclass takes its own settings (``momentum``, ``beta1``, ...), declared in its
-    signature and kept as attributes of the same names, and hands the rest,
-    ``**options``, to this constructor. An experiment file gives the schedule's options
-    under ``optimizer.decay`` (each option's :class:`~scratchnet.options.Via`).
+    A subclass declares its own settings (``momentum``, ``beta1``, ...), kept as attributes
+    of the same names, and hands the rest, ``**options``, to this constructor. An
+    experiment file gives the schedule's options under ``optimizer.decay`` (each option's
+    :class:`~scratchnet.options.Via`).
     """
 
     name = ""
@@ -110,12 +102,9 @@ class Optimizer:
         try:
             return get_schedule(self.decay_type, self.lr, epochs, self.final_lr,
                                 **self.decay_kwargs)
-        except ConfigError as e:
-            if e.key[:1] == ("epochs",):
-                raise
-            key = (("decay_type",) if not e.key else ("final_lr",)
-                   if e.key[0] == "final_lr" and self.final_lr is not None
-                   else ("decay_kwargs", *e.key))
+        except ConfigError as e:  # a key of the schedule's, as this constructor's
+            own = e.key[:1] in (("epochs",), ("final_lr",))
+            key = e.key if own else ("decay_kwargs", *e.key) if e.key else ("decay_type",)
             raise ConfigError(str(e), key=key) from None
 
     def step(self, params: list[Param], lr: float) -> None:
@@ -308,7 +297,6 @@ class AdaGrad(Optimizer):
         param.value -= lr * (g / denom)
 
 
-
 class RMSProp(Optimizer):
     """RMSProp (Hinton, lecture 6e): ``a = rho * a + (1 - rho) * g^2;
     p -= lr * g / (sqrt(a) + eps)``.
@@ -336,7 +324,6 @@ class RMSProp(Optimizer):
         denom = np.sqrt(a)
         denom += self.eps
         param.value -= lr * (g / denom)
-
 
 
 class Adam(Optimizer):
