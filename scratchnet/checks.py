@@ -1,7 +1,8 @@
-"""Argument checks shared by the engine, the data layer and the estimators.
+"""Argument checks of what is not a declared option (an operation's rate, a thread count,
+a data loader's argument): declared options are checked by :mod:`scratchnet.options`.
 
 Each returns the value as a plain Python ``int``/``float``/``bool`` or raises a
-:class:`~scratchnet.errors.ConfigError` quoting the bad value: ``momentum must be in
+:class:`~scratchnet.errors.ConfigError` quoting the bad value: ``dropout must be a rate in
 [0, 1), got 1.5``. Booleans are never numbers here (``True`` is not a batch size).
 """
 
@@ -17,13 +18,6 @@ def _is_real(value) -> bool:
     return isinstance(value, numbers.Real) and not isinstance(value, bool)
 
 
-def integer(value, what: str, minimum: int | None = None) -> int:
-    """An integer (not a bool), at least ``minimum`` when given."""
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral) \
-            or (minimum is not None and value < minimum):
-        bound = "" if minimum is None else f" >= {minimum}"
-        raise ConfigError(f"{what} must be an integer{bound}, got {value!r}")
-    return int(value)
 
 
 def positive_int(value, what: str) -> int:
@@ -70,14 +64,8 @@ def positive(value, what: str) -> float:
     return number(value, what, 0, low_open=True)
 
 
-def non_negative(value, what: str) -> float:
-    """A finite number >= 0 (weight decay, min_delta)."""
-    return number(value, what, 0)
 
 
-def fraction(value, what: str) -> float:
-    """A number in [0, 1) (momentum, betas, rho)."""
-    return number(value, what, 0, 1, high_open=True)
 
 
 def rate(value, what: str) -> float:

@@ -222,3 +222,98 @@ def test_the_reference_command_rewrites_only_a_stale_table(tmp_path):
     text = readme.read_text()
     assert "| `optimizer.decay.threshold` (plateau) |" in text and text.endswith("after\n")
     assert subprocess.run([*command, "--check", readme]).returncode == 0
+
+
+# -- run folders written before: their config.yaml holds every option, null where unset ----
+OLD_CONFIG = """\
+name: old
+seed: 7
+data: {dataset: digits, path: null, target: null, task: null, scale: standard,
+  validation: 0.1, test_fraction: 0.2, shape: null, target_scale: none, split_seed: null}
+model:
+  layers:
+  - {activation: tanh, weight_init: glorot, bias_init: zeros, dropout: 0.0, batch_norm: false,
+    type: dense, neurons: 16}
+  - {activation: linear, weight_init: glorot, bias_init: zeros, dropout: 0.0,
+    batch_norm: false, type: dense, neurons: 10}
+  loss: softmax_cross_entropy
+  input_dropout: 0.0
+optimizer:
+  name: adam
+  lr: 0.01
+  momentum: null
+  beta1: null
+  beta2: null
+  rho: null
+  eps: null
+  weight_decay: null
+  clip_norm: null
+  decay: {type: linear, final_lr: 0.001, step_size: null, gamma: null, factor: null,
+    patience: null, min_lr: null, warmup_epochs: 0}
+train: {epochs: 2, batch_size: 64, eval_every: 1, early_stopping: false, dtype: float32,
+  health: false, checkpoint_every: null, schedule_epochs: SCHEDULE, extends: EXTENDS}
+sweep: null
+tracking: null
+tune: null
+"""
+
+
+@pytest.fixture
+def old_run(tmp_path):
+    """A run folder as an earlier release left it: its config.yaml in the old shape, and
+    the hash of that file in summary.json (returns a function: (schedule, extends) -> run)."""
+    from scratchnet import runs
+    from scratchnet.config import config_digest
+    from scratchnet.experiment import train_experiment
+
+    def make(schedule="null", extends="null"):
+        text = OLD_CONFIG.replace("SCHEDULE", str(schedule)).replace("EXTENDS", str(extends))
+        raw = yaml.safe_load(text)
+        cfg = validate(raw, "old.yaml", saved=True)
+        run = train_experiment(cfg, out=tmp_path / "runs").run_dir
+        (run / runs.CONFIG).write_text(text)
+        summary = runs.read_json(run / runs.SUMMARY)
+        runs.write_json(run / runs.SUMMARY, {**summary, "config_hash": config_digest(raw)})
+        return run
+
+    return make
+
+
+def test_an_old_run_folder_evaluates_and_extends(old_run, tmp_path, capsys, monkeypatch):
+    from scratchnet import runs
+
+    run = old_run()
+    monkeypatch.chdir(tmp_path)
+    code, out, err = run_main(capsys, "eval", run, "--json")
+    assert code == 0 and "edited" not in err, err
+    code, out, err = run_main(capsys, "train", "--resume", run, "--set", "train.epochs=3",
+                              "--json", "-q")
+    assert code == 0, err
+    new = Path(json.loads(out)["run_dir"])
+    assert json.loads((new / runs.EXTENDS).read_text()) == {
+        "extends": str(run.resolve()), "schedule_epochs": 2}
+
+
+def test_an_old_extended_run_keeps_its_schedule(old_run, tmp_path, capsys, monkeypatch):
+    from scratchnet.experiment.run import lineage
+
+    run = old_run(schedule=1, extends=tmp_path / "first")
+    assert lineage(run) == {"extends": str(tmp_path / "first"), "schedule_epochs": 1}
+    monkeypatch.chdir(tmp_path)
+    code, out, err = run_main(capsys, "eval", run, "--json")
+    assert code == 0 and "edited" not in err, err
+    code, out, err = run_main(capsys, "show", run / "config.yaml")
+    assert code == 0 and "schedule_epochs" not in out and "extends" not in out, out
+
+
+def test_show_prints_the_values_a_run_uses_and_no_internal_keys(tmp_path, capsys, monkeypatch):
+    path = write_config(tmp_path, "adam", raw={"model": {"layers": [{"neurons": 10}]},
+                                               "optimizer": {"name": "adam"}})
+    monkeypatch.chdir(tmp_path)
+    code, out, err = run_main(capsys, "show", path.name)
+    assert code == 0, err
+    shown = yaml.safe_load(out[:out.index("model: adam")].rsplit("\n", 2)[0])
+    assert shown["optimizer"] == {"name": "adam", "lr": 0.1, "beta1": 0.9, "beta2": 0.999,
+                                  "eps": 1e-8, "weight_decay": 0.0, "clip_norm": None,
+                                  "decay": {"type": "none", "warmup_epochs": 0}}
+    assert not set(shown["train"]) & {"schedule_epochs", "extends"}
