@@ -315,5 +315,6 @@ def test_show_prints_the_values_a_run_uses_and_no_internal_keys(tmp_path, capsys
     shown = yaml.safe_load(out[:out.index("model: adam")].rsplit("\n", 2)[0])
     assert shown["optimizer"] == {"name": "adam", "lr": 0.1, "beta1": 0.9, "beta2": 0.999,
                                   "eps": 1e-8, "weight_decay": 0.0, "clip_norm": None,
-                                  "decay": {"type": "none", "warmup_epochs": 0}}
+                                  "decay": {"type": "none", "final_lr": None,
+                                            "warmup_epochs": 0}}
     assert not set(shown["train"]) & {"schedule_epochs", "extends"}

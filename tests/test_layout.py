@@ -12,7 +12,7 @@ import pytest
 
 PACKAGE = Path(__file__).resolve().parents[1] / "scratchnet"
 #: what scratchnet.nn may import from the rest of scratchnet
-ENGINE_MAY_IMPORT = {"errors", "checks", "registry"}
+ENGINE_MAY_IMPORT = {"errors", "checks", "registry", "options"}
 #: what `import scratchnet` must not pull in (the command line's and the extras' libraries)
 HEAVY = ["typer", "rich", "pydantic", "yaml", "matplotlib", "dask", "sklearn", "onnx"]
 MAX_LINES = 450

@@ -55,7 +55,8 @@ def show(
     config: Path = typer.Argument(..., help="An experiment YAML file."),
     overrides: Optional[List[str]] = typer.Option(None, "--set", help=SET_HELP),
     data_dir: Optional[Path] = typer.Option(None, "--data-dir", help="Folder holding data sets."),
-    lr: bool = typer.Option(False, "--lr", help="Also print the learning rate at every epoch."),
+    lr: bool = typer.Option(False, "--lr", help="Also print the learning rate at every epoch "
+                            "(at 100 of a longer run)."),
 ):
     """Print the resolved config and the model summary: each layer's output shape and
     parameters, the rows each split holds and the memory training will take."""

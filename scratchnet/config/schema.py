@@ -101,7 +101,7 @@ def _model_config():
     """``model``: a layer of each type takes the options of its class in LAYERS."""
     doc = "dense (the default), " + ", ".join(t for t in LAYERS if t != "dense")
     kinds = {kind: section(f"{cls.__name__}Config", options(cls), doc=_summary(cls),
-                           before={"type": kind_field("type", kind, doc)})
+                           before={"type": kind_field(kind, doc)})
              for kind, cls in LAYERS.items()}
     layer = dispatched("type", "dense", kinds, LAYERS, "layer type")
     counts = dict(zip(("minItems", "maxItems"), lengths(_layers.annotation)))
@@ -120,7 +120,7 @@ def _any_optimizer():
     decays = {kind: section(f"{cls.__name__}Config",
                             [o for o in options(cls) if o.name not in ("lr", "epochs")]
                             + [warmup], doc=_summary(cls), base=NullIsDefault,
-                            before={"type": kind_field("type", kind, doc)})
+                            before={"type": kind_field(kind, doc)})
               for kind, cls in SCHEDULES.items()}
     decay = dispatched("type", "none", decays, SCHEDULES, "decay type")
     doc = "optimizer: " + ", ".join(OPTIMIZERS)
@@ -128,7 +128,7 @@ def _any_optimizer():
     # an experiment file's lr has defaulted to 0.1 whatever the optimizer, and still does
     kinds = {name: section(f"{cls.__name__}Config", [o for o in options(cls) if o.via is None],
                            defaults={"lr": 0.1}, doc=_summary(cls), base=NullIsDefault,
-                           before={"name": kind_field("name", name, doc)},
+                           before={"name": kind_field(name, doc)},
                            after={"decay": (decay, Field({"type": "none"}))})
              for name, cls in OPTIMIZERS.items()}
     return dispatched("name", "sgd_momentum", kinds, OPTIMIZERS, "optimizer")
@@ -179,8 +179,9 @@ def without_legacy(raw: dict) -> dict:
 
 def _early_stopping(value):
     if isinstance(value, str) and value != "notebook":  # else each member's complaint
-        raise ValueError("expected true, false, notebook or a mapping of "
-                         + ", ".join(EarlyStoppingConfig.model_fields))
+        *first, last = EarlyStoppingConfig.model_fields
+        raise ValueError(f"expected true, false, notebook or a mapping of {', '.join(first)} "
+                         f"and {last}")
     return value
 
 

@@ -178,9 +178,10 @@ def _plan_network(cfg: ExperimentConfig, net: NeuralNetwork, plan: Plan,
             "(binary cross entropy)", "value": "one predicted value (regression)"}[plan.targets]
     if shape != (width,):
         last = len(net.layers) - 1
-        mistakes.add(("model", "layers", last, "neurons"), f"got {shape[0] if len(shape) == 1 else shape}: "
-                     f"the output layer needs {width} unit{'s' if width != 1 else ''} for "
-                     f"{what}")
+        key = getattr(net.layers[-1], "width_option", None)  # the option that sets it
+        mistakes.add(("model", "layers", last, *([key] if key else [])),
+                     f"got {shape[0] if len(shape) == 1 else shape}: the output layer needs "
+                     f"{width} unit{'s' if width != 1 else ''} for {what}")
 
 
 def input_shape(cfg: ExperimentConfig, data: Description, net: NeuralNetwork) -> tuple:

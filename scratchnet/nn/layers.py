@@ -56,6 +56,9 @@ class Dense(WeightedLayer):
         batch_norm: insert a :class:`~scratchnet.nn.BatchNorm` before the activation.
     """
 
+    #: the option that sets how many units the layer outputs
+    width_option = "neurons"
+
     @checked
     def __init__(self, neurons: Annotated[Size, Doc("output width of the layer")], *shared,
                  **options):
@@ -121,6 +124,7 @@ class Conv2D(WeightedLayer):
     """
 
     takes_images = True
+    width_option = "out_channels"
 
     @checked
     def __init__(self, out_channels: Annotated[Size, Doc("number of filters")],

@@ -90,6 +90,10 @@ class Schedule:
 
 @dataclass(frozen=True)
 class Constant(Schedule):
+    # taken and unused, so that a sweep over decay types can give them all one final_lr
+    final_lr: Annotated[NonNegativeFloat | None, Doc("unused: a constant rate has no end")
+                        ] = None
+
     def __call__(self, epoch: int) -> float:
         return self.lr
 
@@ -288,13 +292,13 @@ def get_schedule(decay_type: str | None, lr: float, epochs: int,
     (``step_size``, ``gamma``; ``factor``, ``patience``, ``min_lr``, ``threshold``).
 
     ``final_lr`` is required by linear and exponential decay, the floor of step decay, the
-    end of cosine decay (0 when None), and ``min_lr`` for plateau; "none" ignores it.
+    end of cosine decay (0 when None), ``min_lr`` for plateau; "none" takes and ignores it.
     ``warmup_epochs > 0`` wraps the schedule in a :class:`Warmup`. A ConfigError's ``key``
     names the option at fault.
     """
     name = "none" if decay_type in (None, "none") else decay_type
     cls = lookup(SCHEDULES, name, "decay type")
-    if final_lr is not None and name != "none":
+    if final_lr is not None:
         kwargs["final_lr"] = final_lr  # plateau's min_lr is declared under that alias too
     epochs = check_option(Warmup, "epochs", epochs)
     warmup_epochs = check_option(Warmup, "warmup_epochs", warmup_epochs)

@@ -181,18 +181,13 @@ class Trainer:
     def fit(self, X_train: np.ndarray, y_train: np.ndarray, X_val: np.ndarray | None = None,
             y_val: np.ndarray | None = None,
             epochs: Annotated[Epochs, Doc("passes over the training data")] = 100,
-            eval_every: Annotated[Epochs, Doc("evaluate every N epochs (and at the last)")
-                                  ] = 10,
-            batch_size: Annotated[Size, Doc("rows a step learns from (all of them, when "
-                                            "fewer)")] = 32,
+            eval_every: Annotated[Epochs, Doc("evaluate every N epochs, and at the last")] = 10,
+            batch_size: Annotated[Size, Doc("rows a step learns from")] = 32,
             seed: Seed | None = 1, restart: bool = True,
             early_stopping: Annotated[bool | Literal["notebook"] | EarlyStopping, Doc(
-                "false, true (stop at the first evaluation that does not improve, restore "
-                "the best), options, or notebook (the notebook's trainer: stop there and put "
-                "back the copy taken at the start of that epoch, weights never evaluated)")
-            ] = False,
-            callbacks: list[Callback] | None = None,
-            resume: tuple[dict, dict] | None = None,
+                "false, true (stop at the first evaluation that does not improve, restore the "
+                "best), its options, or notebook (the notebook's trainer, exactly)")] = False,
+            callbacks: list[Callback] | None = None, resume: tuple[dict, dict] | None = None,
             schedule_epochs: Epochs | None = None,
             verbose: Annotated[int, Ge(0)] = 0) -> History:
         """Train and return the :class:`History`.
@@ -205,11 +200,8 @@ class Trainer:
         Args:
             restart: re-initialise the weights (from the network's seed) and the optimizer
                 state first, as the book does; False continues from the current weights.
-            early_stopping: True to stop at the first evaluation that does not improve
-                and restore the best weights, ``"notebook"`` for the notebook's trainer
-                (:class:`~scratchnet.nn.callbacks.NotebookStopping`), or an
-                :class:`EarlyStopping`. The best evaluation is tracked either way
-                (``trainer.early_stopping``).
+            early_stopping: ``"notebook"`` is :class:`~scratchnet.nn.callbacks.
+                NotebookStopping`; the best evaluation is tracked either way.
             resume: a checkpoint from :meth:`checkpoint`; training continues exactly where
                 it stopped (weights, optimizer state, schedule, random streams, position).
             schedule_epochs: the epochs the learning-rate schedule is laid out over
