@@ -6,10 +6,9 @@ float32, at one BLAS thread and again at two (``--threads 1,2``; PyTorch:
 ``torch.set_num_threads``). Each contender's peak memory (its process's RSS) is printed
 beside its time.
 
-Contenders, each in its own process, run interleaved (A B C A B C ...) so a busy moment
-of the shared machine hits all alike; each round trains ``--batches`` batches of the
-real, shuffled MNIST training images, and the median round is scaled to an epoch of
-60,000 images (938 batches):
+Contenders, each in its own process, run interleaved (benchmarks/interleaved.py); each
+round trains ``--batches`` batches of the real, shuffled MNIST training images, and the
+median round is scaled to an epoch of 60,000 images (938 batches):
 
 * ``scratchnet``: ``Trainer.fit`` on the images as (N, 1, 28, 28);
 * ``torch``: the same network in PyTorch CPU eager (when torch is installed);
@@ -25,14 +24,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import statistics
-import subprocess
 import sys
 import time
 from pathlib import Path
 
 import numpy as np
+from interleaved import interleaved
 
 ROOT = Path(__file__).resolve().parents[1]
 BATCH, EPOCH_IMAGES, LR, MOMENTUM, SEED = 64, 60_000, 0.05, 0.9, 0
@@ -154,24 +152,10 @@ def main() -> None:
     except ImportError:
         print("torch is not installed: pip install torch==2.13.0 to compare", file=sys.stderr)
     names = [f"{kind} {n}T" for n in counts for kind in kinds]
-    procs = {f"{kind} {n}T": subprocess.Popen(
-        [sys.executable, __file__, "--worker", kind, "--batches", str(args.batches),
-         "--threads", str(n)], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
-        cwd=ROOT) for n in counts for kind in kinds}
-    for p in procs.values():
-        json.loads(p.stdout.readline())
-    times = {n: [] for n in names}
-    for _ in range(args.rounds):
-        for n, p in procs.items():
-            p.stdin.write("go\n")
-            p.stdin.flush()
-            times[n].append(json.loads(p.stdout.readline())["seconds"])
-    peak_mib = {}
-    for n, p in procs.items():
-        p.stdin.close()
-        _, _, usage = os.wait4(p.pid, 0)  # this child's own peak RSS
-        p.returncode = 0
-        peak_mib[n] = usage.ru_maxrss / 1024
+    _, times, peak_mib = interleaved(
+        {f"{kind} {n}T": [sys.executable, __file__, "--worker", kind, "--batches",
+                          str(args.batches), "--threads", str(n)]
+         for n in counts for kind in kinds}, args.rounds, ROOT)
     scale = EPOCH_IMAGES / (args.batches * BATCH)
     epoch = {n: statistics.median(t) * scale for n, t in times.items()}
     print(f"seconds per 60,000-image epoch (median of {args.rounds} rounds of "

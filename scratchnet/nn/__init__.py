@@ -2,12 +2,13 @@
 
 ``core`` (Param and the Operation contract), ``activations``, ``initializers``,
 ``normalization``, ``conv`` (convolution, pooling and flatten on images), ``layer_base``
-(what every layer is), ``layers``, ``losses``, ``network``, ``optimizers``, ``schedules``,
+(what every layer is), ``layers``, ``recurrent_ops`` and ``recurrent`` (RNN, LSTM, GRU and
+embedding, on sequences), ``losses``, ``network``, ``optimizers``, ``schedules``,
 ``callbacks``, ``metrics``, ``trainer``, ``health`` (per-layer health at every evaluation)
-and ``gradcheck``. It imports nothing from the
-rest of scratchnet but its errors, its argument checks, its registry lookup and the
-vocabulary its constructors declare their options in (:mod:`scratchnet.options`), so it
-can be read (and used) without the command line around it.
+and ``gradcheck``. It imports nothing from the rest of scratchnet but its errors, its
+argument checks, its registry lookup and the vocabulary its constructors declare their
+options in (:mod:`scratchnet.options`), so it can be read (and used) without the command
+line around it.
 """
 
 from types import ModuleType as _ModuleType
@@ -23,6 +24,8 @@ from .layers import LAYERS, AvgPool2D, Conv2D, Dense, Flatten, Layer, MaxPool2D
 from .losses import (LOSSES, BinaryCrossEntropy, Huber, Loss, MeanAbsoluteError, MeanSquaredError,
                      SoftmaxCrossEntropy, get_loss)
 from .metrics import METRICS, accuracy, evaluate, mae, r2, rmse
+from .recurrent import GRU, LSTM, RECURRENT_LAYERS, RNN, Embedding
+from .recurrent_ops import GRUOp, LSTMOp, RecurrentOp, RNNOp
 from .network import NeuralNetwork
 from .normalization import BatchNorm, BatchNorm2D
 from .optimizers import (OPTIMIZERS, SGD, AdaGrad, Adam, AdamW, Optimizer, RMSProp, SGDMomentum,

@@ -51,6 +51,9 @@ class Layer:
     #: whether the layer takes (channels, height, width) images rather than flat rows, so
     #: a network that starts with it is fed images
     takes_images = False
+    #: whether it applies to the last axis at every step of a sequence: a batch (batch,
+    #: time, features) runs through its operations as batch * time rows
+    per_step = False
 
     def __init__(self):
         self.operations: list[Operation] = []
@@ -92,14 +95,20 @@ class Layer:
     def forward(self, x: np.ndarray, inference: bool = False) -> np.ndarray:
         if not self.built:
             raise ShapeError(f"{type(self).__name__} used before it was built")
+        steps = x.shape[:2] if self.per_step and x.ndim == 3 else None
+        if steps is not None:
+            x = x.reshape(-1, x.shape[2])
         for op in self.operations:
             x = op.forward(x, inference)
-        return x
+        return x if steps is None else x.reshape(*steps, -1)
 
     def backward(self, grad: np.ndarray) -> np.ndarray | None:
+        steps = grad.shape[:2] if self.per_step and grad.ndim == 3 else None
+        if steps is not None:
+            grad = grad.reshape(-1, grad.shape[2])
         for op in reversed(self.operations):
             grad = op.backward(grad)
-        return grad
+        return grad if steps is None or grad is None else grad.reshape(*steps, -1)
 
     def set_needs_input_grad(self, needed: bool) -> None:
         """Whether the layer's input gradient is read (False for a network's first layer)."""

@@ -43,7 +43,8 @@ class Dense(WeightedLayer):
 
     ``W`` is (fan_in, neurons) and ``B`` is (1, neurons). With ``batch_norm=True`` it is
     ``activation(BatchNorm(x @ W))``, whose parameters are ``W``, ``gamma`` and ``beta``,
-    and whose running statistics are its buffers. Samples must be flat, (features,):
+    and whose running statistics are its buffers. Samples are flat, (features,), or
+    sequences, (time, features), where it applies at every step (as ``torch.nn.Linear``):
     images need a :class:`Flatten` (or ``Conv2D(..., flatten=True)``) before.
 
     Args:
@@ -56,6 +57,7 @@ class Dense(WeightedLayer):
         batch_norm: insert a :class:`~scratchnet.nn.BatchNorm` before the activation.
     """
 
+    per_step = True
     #: the option that sets how many units the layer outputs
     width_option = "neurons"
 
@@ -69,17 +71,17 @@ class Dense(WeightedLayer):
 
     @property
     def fan_in(self) -> int | None:
-        return None if self.input_shape is None else self.input_shape[0]
+        return None if self.input_shape is None else self.input_shape[-1]
 
     def output_shape(self, input_shape) -> tuple[int, ...]:
         shape = sample_shape(input_shape)
-        if len(shape) != 1:
+        if len(shape) > 2:
             raise ShapeError(f"a dense layer takes flat samples (features,), got samples of "
                              f"shape {shape}: add a flatten layer before this dense layer")
-        return (self.neurons,)
+        return shape[:-1] + (self.neurons,)
 
     def _weight_shape(self, input_shape) -> tuple[int, ...]:
-        return (input_shape[0], self.neurons)
+        return (input_shape[-1], self.neurons)
 
     def _bias_shape(self) -> tuple[int, ...]:
         return (1, self.neurons)

@@ -82,16 +82,19 @@ class MeanSquaredError(Loss):
 
 
 def softmax(z: np.ndarray) -> np.ndarray:
-    e = np.exp(z - z.max(axis=1, keepdims=True))
-    e /= e.sum(axis=1, keepdims=True)
+    """Over the last axis (the classes), for (batch, classes) or (batch, time, classes)."""
+    e = np.exp(z - z.max(axis=-1, keepdims=True))
+    e /= e.sum(axis=-1, keepdims=True)
     return e
 
 
 class SoftmaxCrossEntropy(Loss):
     """Categorical cross entropy of ``softmax(logits)`` against one-hot targets.
 
-    Loss: ``-sum(y * log_softmax(z)) / batch``; gradient: ``(softmax(z) - y) / batch``.
-    The network's last layer stays linear: the softmax lives here.
+    Loss: ``-sum(y * log_softmax(z)) / n``; gradient: ``(softmax(z) - y) / n``, where n is
+    the number of predictions: the batch for (batch, classes) logits, batch * time for a
+    sequence's (batch, time, classes), with a target at every step (the mean over batch
+    and time, in nats). The network's last layer stays linear: the softmax lives here.
     """
 
     CACHES = Loss.CACHES + ("_softmax",)
@@ -104,16 +107,20 @@ class SoftmaxCrossEntropy(Loss):
         # exp.sum(...) and new arrays, without their wrappers (a batch of 60 rows of 10
         # classes takes microseconds, so the calls are most of it).
         z = self.prediction
-        shifted = np.subtract(z, np.maximum.reduce(z, axis=1, keepdims=True))
+        shifted = np.subtract(z, np.maximum.reduce(z, axis=-1, keepdims=True))
         exp = np.exp(shifted)
-        total = np.add.reduce(exp, axis=1, keepdims=True)
+        total = np.add.reduce(exp, axis=-1, keepdims=True)
         self._softmax = np.divide(exp, total, out=exp)
         shifted -= np.log(total, out=total)  # now log-softmax
-        return -np.vdot(self.target, shifted) / z.shape[0]
+        return -np.vdot(self.target, shifted) / self._rows()
+
+    def _rows(self) -> int:
+        """How many predictions the mean is over: batch, or batch * time."""
+        return self.prediction.size // max(self.prediction.shape[-1], 1)
 
     def _input_grad(self) -> np.ndarray:
         grad = self._softmax - self.target
-        grad *= 1.0 / self.prediction.shape[0]
+        grad *= 1.0 / self._rows()
         return grad
 
     def predictions(self, output: np.ndarray) -> np.ndarray:

@@ -1,5 +1,6 @@
-"""Metrics on predictions and targets (both 2-D: (n, outputs)), and :func:`evaluate`:
-a network's loss and metrics on a data set."""
+"""Metrics on predictions and targets (both (n, outputs), or (n, time, outputs) for a
+target at every step of a sequence), and :func:`evaluate`: a network's loss and metrics on
+a data set."""
 
 from __future__ import annotations
 
@@ -12,15 +13,16 @@ from .rows import as_rows
 
 
 def _labels(a: np.ndarray, threshold: float) -> np.ndarray:
-    """Class indices from one-hot rows / scores (argmax), or, for a single column, 1 where
-    the value exceeds ``threshold`` and 0 elsewhere."""
-    if a.ndim == 2 and a.shape[1] > 1:
-        return a.argmax(axis=1)
+    """Class indices from one-hot rows / scores (argmax over the last axis), or, for a
+    single column, 1 where the value exceeds ``threshold`` and 0 elsewhere; flat."""
+    if a.ndim >= 2 and a.shape[-1] > 1:
+        return a.argmax(axis=-1).ravel()
     return (np.ravel(a) > threshold).astype(np.int64)
 
 
 def accuracy(prediction: np.ndarray, target: np.ndarray) -> float:
-    """Fraction of rows whose highest-scoring class is the target class.
+    """Fraction of rows whose highest-scoring class is the target class; for sequences
+    (n, time, classes), of all the steps.
 
     A single prediction column is the binary case: the raw network output of
     :class:`~scratchnet.losses.BinaryCrossEntropy`, a *logit*, so class 1 is predicted where
@@ -62,14 +64,16 @@ def infer_task(loss, targets: np.ndarray) -> str:
 
 
 def check_xy(X: np.ndarray, y: np.ndarray, what: str) -> None:
-    """X holds one sample per row, (n, features) or (n, channels, height, width) images;
-    y is 2-D (n, outputs)."""
+    """X holds one sample per row, (n, features), (n, channels, height, width) images or
+    (n, time, ...) sequences; y is (n, outputs), or (n, time, outputs) (a target per step)."""
     if y.ndim == 1 and y.size and np.all(np.mod(y, 1) == 0):
         raise ShapeError(f"{what}: y has shape {y.shape}: class labels? The network learns "
                          "one-hot rows: y = scratchnet.data.one_hot(labels, n_classes)")
-    if X.ndim < 2 or y.ndim != 2:
+    if X.ndim < 2 or y.ndim not in (2, 3):
         raise ShapeError(f"{what}: X must be (samples, features) or (samples, channels, "
-                         f"height, width) and y 2-D, got shapes {X.shape} and {y.shape}")
+                         f"height, width) and y 2-D, or sequences (samples, time, features) "
+                         f"with y (samples, outputs) or (samples, time, outputs); got shapes "
+                         f"{X.shape} and {y.shape}")
     if len(X) != len(y):
         raise ShapeError(f"{what}: X has {len(X)} rows but y has {len(y)}")
 
@@ -92,7 +96,7 @@ def evaluate(net, X: np.ndarray, y: np.ndarray, batch_size: int = 2048,
         out = net.forward(X[i:i + batch_size], inference=True)
         total += net.loss.forward(out, y[i:i + batch_size]) * len(out)
         outputs.append(out)
-    prediction = np.concatenate(outputs) if outputs else np.empty((0, y.shape[1]))
+    prediction = np.concatenate(outputs) if outputs else np.empty((0,) + y.shape[1:])
     scores = {"loss": total / max(len(X), 1)}
     if target_inverse is not None:
         prediction, y = target_inverse(prediction), target_inverse(y)

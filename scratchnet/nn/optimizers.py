@@ -36,10 +36,9 @@ Epsilon = Annotated[PositiveFloat, Doc("added to the denominator, for stability"
 
 
 def is_weight(param: Param) -> bool:
-    """Whether weight decay applies: a layer's weight matrix ``W`` (not ``B``, ``gamma``,
-    ``beta``)."""
-    name = param.name
-    return name == "W" or name.endswith(".W")
+    """Whether weight decay applies: a layer's weight matrix ``W`` (a recurrent layer's
+    ``W_x`` and ``W_h``), not ``B``, ``B_h``, ``gamma``, ``beta``."""
+    return param.name.rsplit(".", 1)[-1] in ("W", "W_x", "W_h")
 
 
 class Optimizer:

@@ -265,7 +265,7 @@ class Trainer:
                    self.callbacks + list(callbacks or []),
                    x_buf=np.empty((min(batch_size, len(X_train)),) + X_train.shape[1:],
                                   dtype=net.dtype),
-                   y_buf=np.empty((min(batch_size, len(y_train)), y_train.shape[1]),
+                   y_buf=np.empty((min(batch_size, len(y_train)),) + y_train.shape[1:],
                                   dtype=net.dtype))
         run.watch_start = fresh
         if resume is not None:

@@ -42,6 +42,20 @@ beside its torch call below, and beside scratchnet's in the test):
   max_<c>_x, _size, _stride (0-d ints), _grad_out, _out, _dx, and _indices (torch's
   return_indices: for each window the flat h * W + w index of the input it picked);
   avg_<c>_x, _size, _stride, _grad_out, _out, _dx.
+
+``torch_recurrent.npz`` (tests/test_recurrent.py): keys ``<family>_<case>_<field>`` as
+above, families ``rnn``, ``lstm``, ``gru`` (torch.nn.RNN / LSTM / GRU, one layer,
+batch_first) and ``embedding`` (see RECURRENT_CASES, STATEFUL_CASES, EMBEDDING_CASES).
+  <family>_<c>_x (B, T, F); _w_ih (G*H, F), _w_hh (G*H, H), _b_ih, _b_hh (G*H,): torch's
+  weights, its gate order (LSTM i, f, g, o; GRU r, z, n); rnn_<c>_activation: the RNN's
+  nonlinearity, a 0-d string; _grad (B, T, H); _out (B, T, H); _hn, and for the LSTM _cn
+  (B, H): the final state; _dx, _dw_ih, _dw_hh, _db_ih, _db_hh: the gradients of
+  sum(out * grad); _grad_last (B, H) and _last_dx, _last_dw_ih, ...: those of
+  sum(out[:, -1] * grad_last) (the last step only, return_sequences=False).
+  <family>_s_*: two consecutive batches stacked on a first axis of 2 (x, grad, out, hn, cn,
+  and the gradients of each batch's own pass), the second batch started from the first's
+  final state, detached.
+  embedding_<c>_ids (B, T) int, _W (V, D), _grad (B, T, D), _out (B, T, D), _dW (V, D).
 """
 
 from __future__ import annotations
@@ -300,8 +314,113 @@ def pool(torch) -> dict:
     return out
 
 
+# =======================================================================================
+# torch_recurrent: nn.RNN, nn.LSTM, nn.GRU (batch_first) and nn.Embedding
+# =======================================================================================
+#: family -> case -> (seed, batch, time, features, hidden, RNN nonlinearity)
+RECURRENT_CASES = {
+    family: {"a": (30, 3, 5, 4, 3, "tanh"), "b": (31, 1, 1, 2, 1, "tanh"),
+             **({"c": (32, 2, 4, 3, 5, "relu")} if family == "rnn" else {})}
+    for family in ("rnn", "lstm", "gru")
+}
+#: family -> (seed, batch, time, features, hidden): two consecutive batches, the second
+#: started from the first's final state, detached (truncated back-propagation)
+STATEFUL_CASES = {family: (33, 2, 4, 3, 4) for family in ("rnn", "lstm", "gru")}
+#: case -> (seed, vocab_size, dim, batch, time)
+EMBEDDING_CASES = {"a": (34, 7, 3, 4, 6), "b": (35, 50, 5, 1, 1)}
+
+
+def recurrent_module(torch, family: str, features: int, hidden: int, nonlinearity: str):
+    nn = torch.nn
+    options = {"batch_first": True, "dtype": torch.float64}
+    if family == "rnn":
+        return nn.RNN(features, hidden, nonlinearity=nonlinearity, **options)
+    return (nn.LSTM if family == "lstm" else nn.GRU)(features, hidden, **options)
+
+
+def recurrent_weights(torch, module, rng) -> dict:
+    """Draw the module's weights from ``rng`` (N(0, 0.5^2), larger than torch's own
+    start, so that the gates move away from their middle) and return them by field."""
+    fields = {}
+    with torch.no_grad():
+        for field, name in (("w_ih", "weight_ih_l0"), ("w_hh", "weight_hh_l0"),
+                            ("b_ih", "bias_ih_l0"), ("b_hh", "bias_hh_l0")):
+            param = getattr(module, name)
+            value = rng.normal(0.0, 0.5, size=tuple(param.shape))
+            param.copy_(torch.tensor(value))
+            fields[field] = value
+    return fields
+
+
+def recurrent_pass(torch, module, x, grad, state=None) -> dict:
+    """Outputs, final state and gradients of ``sum(out * grad)`` (``grad`` is (batch,
+    time, H), or (batch, H) for the last step only) from ``state`` (None: zeros)."""
+    module.zero_grad()
+    tx = torch.tensor(x, requires_grad=True)
+    out, final = module(tx, state)
+    seen = out if grad.ndim == 3 else out[:, -1]
+    (seen * torch.tensor(grad)).sum().backward()
+    h, c = final if isinstance(final, tuple) else (final, None)
+    fields = {"out": out.detach().numpy(), "hn": h[0].detach().numpy(), "dx": tx.grad.numpy()}
+    if c is not None:
+        fields["cn"] = c[0].detach().numpy()
+    for field, name in (("dw_ih", "weight_ih_l0"), ("dw_hh", "weight_hh_l0"),
+                        ("db_ih", "bias_ih_l0"), ("db_hh", "bias_hh_l0")):
+        fields[field] = getattr(module, name).grad.numpy().copy()
+    return fields, final
+
+
+def recurrent(torch) -> dict:
+    out = {}
+    for family, cases in RECURRENT_CASES.items():
+        for case, (seed, batch, steps, features, hidden, act) in cases.items():
+            rng = np.random.default_rng(seed)
+            module = recurrent_module(torch, family, features, hidden, act)
+            fields = recurrent_weights(torch, module, rng)
+            x = rng.normal(size=(batch, steps, features))
+            grad = rng.normal(size=(batch, steps, hidden))
+            grad_last = rng.normal(size=(batch, hidden))
+            every, _ = recurrent_pass(torch, module, x, grad)
+            last, _ = recurrent_pass(torch, module, x, grad_last)
+            fields.update(x=x, grad=grad, grad_last=grad_last, **every,
+                          **{f"last_{k}": v for k, v in last.items() if k.startswith("d")})
+            if family == "rnn":
+                fields["activation"] = np.array(act)
+            out.update({f"{family}_{case}_{k}": v for k, v in fields.items()})
+    for family, (seed, batch, steps, features, hidden) in STATEFUL_CASES.items():
+        rng = np.random.default_rng(seed)
+        module = recurrent_module(torch, family, features, hidden, "tanh")
+        fields = recurrent_weights(torch, module, rng)
+        xs = rng.normal(size=(2, batch, steps, features))
+        grads = rng.normal(size=(2, batch, steps, hidden))
+        passes, state = [], None
+        for x, grad in zip(xs, grads):
+            result, final = recurrent_pass(torch, module, x, grad, state)
+            state = tuple(s.detach() for s in final) if isinstance(final, tuple) else final.detach()
+            passes.append(result)
+        fields.update(x=xs, grad=grads, **{k: np.stack([p[k] for p in passes]) for k in passes[0]})
+        if family == "rnn":
+            fields["activation"] = np.array("tanh")
+        out.update({f"{family}_s_{k}": v for k, v in fields.items()})
+    for case, (seed, vocab, dim, batch, steps) in EMBEDDING_CASES.items():
+        rng = np.random.default_rng(seed)
+        embedding = torch.nn.Embedding(vocab, dim, dtype=torch.float64)
+        W = rng.normal(size=(vocab, dim))
+        with torch.no_grad():
+            embedding.weight.copy_(torch.tensor(W))
+        ids = rng.integers(0, vocab, size=(batch, steps))  # with repeats, and ids unused
+        grad = rng.normal(size=(batch, steps, dim))
+        y = embedding(torch.tensor(ids))
+        (y * torch.tensor(grad)).sum().backward()
+        fields = {"ids": ids, "W": W, "grad": grad, "out": y.detach().numpy(),
+                  "dW": embedding.weight.grad.numpy()}
+        out.update({f"embedding_{case}_{k}": v for k, v in fields.items()})
+    return out
+
+
 #: golden file name -> the function that computes its arrays with torch
-FILES = {"torch_blocks": blocks, "torch_conv": conv, "torch_pool": pool}
+FILES = {"torch_blocks": blocks, "torch_conv": conv, "torch_pool": pool,
+         "torch_recurrent": recurrent}
 
 
 def compute(name: str, torch) -> dict[str, np.ndarray]:

@@ -1,0 +1,138 @@
+"""One forward and backward pass of an LSTM and a GRU layer: scratchnet against PyTorch.
+
+Workload: hidden 256, batch 64, 50 steps, 256 input features (``--features``), float32,
+one thread (threadpoolctl's BLAS limit; PyTorch: ``torch.set_num_threads(1)``). A pass is
+the layer's forward over a (64, 50, 256) batch from a zero state and its backward from an
+output gradient at every step, with every weight gradient and the input gradient (the
+layer is not a network's first: an embedding or another layer sits below it):
+
+* ``scratchnet``: ``sn.LSTM(256)`` / ``sn.GRU(256)`` built alone, ``forward`` then
+  ``backward``;
+* ``torch``: ``torch.nn.LSTM`` / ``torch.nn.GRU`` (``batch_first=True``), the input
+  requiring its gradient, ``out.backward(grad)`` (when torch is installed).
+
+Each contender runs in its own process, in interleaved rounds (benchmarks/interleaved.py),
+and each round times ``--passes`` passes. Printed: the median milliseconds per pass of each, its range over the
+rounds, each process's peak memory (its RSS; and how much of it came with the passes, over
+the peak after the imports, the data and the model), and scratchnet / torch per layer
+type: the median of the rounds' ratios (each round's two runs are neighbours in time) and
+the ratio of the two fastest rounds.
+
+    .venv/bin/python benchmarks/recurrent_speed.py [--rounds 9] [--passes 3]
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import json
+import resource
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+from interleaved import interleaved
+
+ROOT = Path(__file__).resolve().parent.parent
+HIDDEN, BATCH, STEPS, SEED = 256, 64, 50, 0
+
+
+def data(features: int):
+    rng = np.random.default_rng(SEED)
+    x = rng.standard_normal((BATCH, STEPS, features), dtype=np.float32)
+    return x, rng.standard_normal((BATCH, STEPS, HIDDEN), dtype=np.float32)
+
+
+class Scratchnet:
+    def __init__(self, kind: str, features: int):
+        import scratchnet as sn
+        self.x, self.grad = data(features)
+        self.layer = {"lstm": sn.LSTM, "gru": sn.GRU}[kind](HIDDEN)
+        self.layer.build((STEPS, features), np.random.default_rng(SEED), np.float32)
+
+    def run(self) -> None:
+        self.layer.forward(self.x)
+        self.layer.backward(self.grad)
+
+
+class Torch:
+    def __init__(self, kind: str, features: int):
+        import torch
+        torch.set_num_threads(1)
+        torch.manual_seed(SEED)
+        x, grad = data(features)
+        self.x = torch.from_numpy(x).requires_grad_(True)
+        self.grad = torch.from_numpy(grad)
+        self.layer = {"lstm": torch.nn.LSTM, "gru": torch.nn.GRU}[kind](
+            features, HIDDEN, batch_first=True)
+
+    def run(self) -> None:
+        self.layer.zero_grad()
+        self.x.grad = None
+        out, _ = self.layer(self.x)
+        out.backward(self.grad)
+
+
+CONTENDERS = {"scratchnet": Scratchnet, "torch": Torch}
+
+
+def worker(name: str, kind: str, passes: int, features: int) -> None:
+    """Answer each line on stdin with the seconds of one round (the first line: ready)."""
+    from threadpoolctl import threadpool_limits
+    with threadpool_limits(1, user_api="blas"):
+        contender = CONTENDERS[name](kind, features)
+        before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # MiB, Linux
+        for _ in range(2):  # warm-up: buffers, caches, first-call costs
+            contender.run()
+        print(json.dumps({"ready": True, "before_mib": before}), flush=True)
+        for _ in sys.stdin:
+            t0 = time.perf_counter()
+            for _ in range(passes):
+                contender.run()
+            print(json.dumps({"seconds": (time.perf_counter() - t0) / passes}), flush=True)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--rounds", type=int, default=9)
+    parser.add_argument("--passes", type=int, default=3, help="passes timed per round")
+    parser.add_argument("--features", type=int, default=256, help="input features")
+    parser.add_argument("--kinds", default="lstm,gru")
+    parser.add_argument("--worker", nargs=2, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.worker:
+        return worker(*args.worker, args.passes, args.features)
+    names = ["scratchnet"]
+    # Looked up, not imported: a child's peak RSS starts from its parent's (Linux carries
+    # it over fork and exec), and torch would put 200 MiB in every child's peak.
+    if importlib.util.find_spec("torch") is not None:
+        names.append("torch")
+    else:
+        print("torch is not installed: pip install torch==2.13.0 to compare", file=sys.stderr)
+    kinds = [k for k in args.kinds.split(",") if k]
+    runs = [(name, kind) for kind in kinds for name in names]
+    ready, times, peak_mib = interleaved(
+        {run: [sys.executable, __file__, "--worker", *run, "--passes", str(args.passes),
+               "--features", str(args.features)] for run in runs}, args.rounds, ROOT)
+    before_mib = {run: message["before_mib"] for run, message in ready.items()}
+    print(f"ms per forward + backward pass, hidden {HIDDEN}, batch {BATCH}, {STEPS} steps, "
+          f"{args.features} features, float32, 1 thread (median of {args.rounds} rounds "
+          f"of {args.passes}):")
+    median = {run: statistics.median(t) for run, t in times.items()}
+    for run in runs:
+        spread = f"{min(times[run]) * 1e3:.1f}-{max(times[run]) * 1e3:.1f}"
+        print(f"  {run[1]:4s} {run[0]:10s} {median[run] * 1e3:7.1f} ms  (rounds {spread} ms)"
+              f"  peak RSS {peak_mib[run]:4.0f} MiB, of which the passes "
+              f"{peak_mib[run] - before_mib[run]:4.0f} MiB")
+    for kind in kinds:
+        if ("torch", kind) in median:
+            ours, theirs = times[("scratchnet", kind)], times[("torch", kind)]
+            paired = statistics.median(a / b for a, b in zip(ours, theirs))
+            print(f"{kind}: scratchnet / torch {paired:.2f} (median of the rounds' ratios; "
+                  f"fastest rounds {min(ours) / min(theirs):.2f}; target <= 1.5)")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,345 @@
+"""Recurrent layers and the embedding: networks over sequences (the book's chapter 6).
+
+A sample is a sequence, shape (time, features); a batch is (batch, time, features), as
+PyTorch's ``batch_first=True`` and Keras. The operations and their maths are in
+:mod:`~scratchnet.nn.recurrent_ops`; here are the layers that build them.
+
+* :class:`RNN`, :class:`LSTM`, :class:`GRU`: (time, features) -> (time, H), or (H,) (the
+  last step) with ``return_sequences=False``. Options they share: ``weight_init`` (the
+  input weights ``W_x``; any initialiser of the registry, Glorot by default, with
+  fan_in = F and fan_out = G*H) and ``dropout`` (inverted dropout on the layer's output
+  while training, as :class:`~scratchnet.layers.Dense` drops its output; there is no
+  dropout inside the recurrence). The recurrent weights ``W_h`` start orthogonal, one
+  orthogonal (H, H) block per gate, so that early on a step neither grows nor shrinks the
+  state it passes on (Saxe et al. 2014); biases start at zero, except the LSTM's forget
+  gate at 1, so that it remembers by default (Jozefowicz et al. 2015, Keras's
+  ``unit_forget_bias``).
+* :class:`Embedding`: integer ids (time,) -> (time, dim), a row of its weight per id.
+  Its input is ids, so it is a network's first layer (it passes no gradient back).
+
+``stateful=True`` carries each row's final state into the same row of the next training
+batch (see :mod:`~scratchnet.nn.recurrent_ops`); :meth:`reset_state` forgets it, and
+:meth:`state_dict` / :meth:`load_state_dict` read and restore it for checkpoints.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+from typing import Annotated
+
+import numpy as np
+
+from ..errors import DataError, ShapeError
+from ..options import Doc, Named, Rate, Size, checked
+from .activations import ACTIVATIONS, Activation, get_activation
+from .core import Dropout, Operation, Param, ParamOperation
+from .initializers import INITIALIZERS, get_initializer
+from .layers import Layer, sample_shape
+from .recurrent_ops import GRUOp, LSTMOp, RecurrentOp, RNNOp
+
+HiddenSize = Annotated[Size, Doc("units of the hidden state (H)")]
+
+
+def orthogonal(n: int, rng: np.random.Generator) -> np.ndarray:
+    """A random (n, n) orthogonal matrix, uniform over the orthogonal group: the Q of a
+    Gaussian matrix's QR, its columns' signs fixed by R's diagonal (Mezzadri 2007)."""
+    q, r = np.linalg.qr(rng.standard_normal((n, n)))
+    return q * np.where(np.diag(r) < 0, -1.0, 1.0)
+
+
+class _Recurrent(Layer):
+    """What :class:`RNN`, :class:`LSTM` and :class:`GRU` share; a subclass names its
+    operation and may change how its biases start and what the operation is given."""
+
+    operation: type[RecurrentOp]
+    #: how many (1, G*H) biases the layer has
+    biases = 1
+    #: numbers per step and sample its passes keep beyond the input, the gates, their
+    #: gradients and the states, in units of H
+    extra_per_step = 0
+
+    @checked
+    def __init__(self, hidden_size: HiddenSize,
+                 return_sequences: Annotated[bool, Doc(
+                     "output every step, (time, H); false: the last step's state, (H,)")] = True,
+                 stateful: Annotated[bool, Doc(
+                     "start each training batch from the final state of the last one, row by "
+                     "row (truncated back-propagation through time)")] = False,
+                 weight_init: Annotated[str, Named(INITIALIZERS, "weight_init"), Doc(
+                     "how the input weights W_x start (W_h starts orthogonal)")] = "glorot",
+                 dropout: Annotated[Rate, Doc(
+                     "drop rate on the layer's output while training")] = 0.0):
+        super().__init__()
+        self.hidden_size = hidden_size
+        self.return_sequences = return_sequences
+        self.stateful = stateful
+        self.weight_init = weight_init
+        self.initializer = get_initializer(weight_init)
+        self.dropout = dropout
+
+    # -- shapes, without building ------------------------------------------------------
+    def _sequence(self, input_shape) -> tuple[int, int]:
+        shape = sample_shape(input_shape)
+        if len(shape) != 2:
+            raise ShapeError(f"{type(self).__name__} takes sequences, samples of shape (time, "
+                             f"features) (a batch (batch, time, features)); got samples of "
+                             f"shape {shape}")
+        return shape
+
+    def output_shape(self, input_shape) -> tuple[int, ...]:
+        steps, _ = self._sequence(input_shape)
+        H = self.hidden_size
+        return (steps, H) if self.return_sequences else (H,)
+
+    def param_count(self, input_shape) -> int:
+        _, features = self._sequence(input_shape)
+        gh = self.operation.gates * self.hidden_size
+        return (features + self.hidden_size + self.biases) * gh
+
+    def activation_size(self, input_shape) -> int:
+        """Per step: the input, the gates and their gradients, each state, what the
+        operation keeps besides (:attr:`extra_per_step`); plus the output."""
+        steps, features = self._sequence(input_shape)
+        gh, H = self.operation.gates * self.hidden_size, self.hidden_size
+        per_step = features + 2 * gh + H * (len(self.operation.states) + self.extra_per_step)
+        output = math.prod(self.output_shape(input_shape))
+        return steps * per_step + output * (1 + (self.dropout > 0))
+
+    # -- building --------------------------------------------------------------------
+    def _make_operations(self, input_shape, rng, dtype, dropout_rng) -> list[Operation]:
+        _, features = input_shape
+        H, G = self.hidden_size, self.operation.gates
+        W_x = self.initializer((features, G * H), rng, dtype)
+        W_h = np.concatenate([orthogonal(H, rng) for _ in range(G)], axis=1).astype(dtype)
+        B = np.zeros((1, G * H), dtype)
+        ops: list[Operation] = [self._operation([Param(W_x, "W_x"), Param(W_h, "W_h"),
+                                                 Param(self._start_bias(B), "B")])]
+        if self.dropout > 0:
+            ops.append(Dropout(self.dropout, dropout_rng))
+        return ops
+
+    def _start_bias(self, B: np.ndarray) -> np.ndarray:
+        return B
+
+    def _operation(self, params: list[Param]) -> RecurrentOp:
+        return self.operation(*params, return_sequences=self.return_sequences,
+                              stateful=self.stateful)
+
+    # -- carried state ---------------------------------------------------------------
+    @property
+    def _op(self) -> RecurrentOp | None:
+        return self.operations[0] if self.operations else None
+
+    def reset_state(self) -> None:
+        """Forget the carried state: the next training batch starts from zeros."""
+        if self._op is not None:
+            self._op.carried = None
+
+    def state_dict(self) -> dict[str, np.ndarray]:
+        """The carried state, a copy: ``{"h": (batch, H)}`` (the LSTM's also ``"c"``), or
+        ``{}`` when there is none (not stateful, reset, or not yet trained)."""
+        carried = self._op.carried if self._op is not None else None
+        return {} if carried is None else {k: v.copy() for k, v in carried.items()}
+
+    def load_state_dict(self, state: dict[str, np.ndarray]) -> None:
+        """Carry ``state`` (as :meth:`state_dict` gives it; ``{}`` resets) into the next
+        training batch. The layer must be built and stateful."""
+        op = self._op
+        if op is None or not self.stateful:
+            raise ShapeError(f"{self.describe()}: only a built, stateful layer carries state")
+        if not state:
+            op.carried = None
+            return
+        if set(state) != set(op.states):
+            raise ShapeError(f"{self.describe()}: a carried state has the arrays "
+                             f"{sorted(op.states)}, got {sorted(state)}")
+        arrays = {k: np.array(state[k], dtype=op.W_h.value.dtype) for k in op.states}
+        shapes = {k: a.shape for k, a in arrays.items()}
+        h = shapes["h"]
+        if len(h) != 2 or h[1] != self.hidden_size or any(s != h for s in shapes.values()):
+            raise ShapeError(f"{self.describe()}: carried state arrays are (batch, "
+                             f"{self.hidden_size}), all alike; got shapes {shapes}")
+        op.carried = arrays
+
+    def describe(self) -> str:
+        """``LSTM(256)``, ``RNN(64, relu, last step, stateful, dropout=0.2)``."""
+        parts = [str(self.hidden_size), *self._described()]
+        parts += [] if self.return_sequences else ["last step"]
+        parts += ["stateful"] if self.stateful else []
+        parts += [f"dropout={self.dropout:g}"] if self.dropout else []
+        return f"{type(self).__name__}({', '.join(parts)})"
+
+    def _described(self) -> list[str]:
+        return []
+
+    def _settings(self) -> dict:
+        return {"hidden_size": self.hidden_size, "return_sequences": self.return_sequences,
+                "stateful": self.stateful, "weight_init": self.weight_init,
+                "dropout": self.dropout}
+
+    def __repr__(self) -> str:
+        settings = ", ".join(f"{k}={v!r}" for k, v in self._settings().items())
+        return f"{type(self).__name__}({settings})"
+
+
+class RNN(_Recurrent):
+    """The plain recurrent layer, ``h_t = activation(x_t W_x + h_{t-1} W_h + B)``; PyTorch's
+    ``nn.RNN`` with ``B = b_ih + b_hh``."""
+
+    operation = RNNOp
+
+    @checked
+    def __init__(self, hidden_size: HiddenSize,
+                 activation: Annotated[Activation | str | dict, Named(
+                     ACTIVATIONS, "activation", spec=True), Doc(
+                     "the activation of the state (tanh, as the book and PyTorch)")] = "tanh",
+                 **options):
+        super().__init__(hidden_size, **options)
+        if isinstance(activation, dict):  # {name: leaky_relu, negative_slope: 0.1}
+            spec = dict(activation)
+            activation = get_activation(spec.pop("name"), **spec)
+        self.activation = get_activation(activation)
+
+    def _operation(self, params: list[Param]) -> RecurrentOp:
+        return RNNOp(*params, copy.copy(self.activation), return_sequences=self.return_sequences,
+                     stateful=self.stateful)
+
+    def _described(self) -> list[str]:
+        return [self.activation.name or type(self.activation).__name__]
+
+    def _settings(self) -> dict:
+        return {**super()._settings(), "activation": self.activation}
+
+
+class LSTM(_Recurrent):
+    """The long short-term memory layer, gates ``i, f, g, o`` in PyTorch's order; its
+    ``B`` is PyTorch's ``b_ih + b_hh``. The forget gate's bias starts at 1."""
+
+    operation = LSTMOp
+    extra_per_step = 1  # tanh(c)
+
+    def _start_bias(self, B: np.ndarray) -> np.ndarray:
+        B[:, self.hidden_size:2 * self.hidden_size] = 1
+        return B
+
+
+class GRU(_Recurrent):
+    """The gated recurrent unit, gates ``r, z, n``, in PyTorch's form: ``B`` is its
+    ``b_ih`` and ``B_h`` (1, 3H) its ``b_hh`` (the reset gate multiplies ``h W_hn + B_hn``,
+    so the two biases of n are not one)."""
+
+    operation = GRUOp
+    biases = 2
+    extra_per_step = 1 + 3  # h W_hn + B_hn, and the recurrent side's gate gradients
+
+    def _operation(self, params: list[Param]) -> RecurrentOp:
+        B_h = Param(np.zeros_like(params[2].value), "B_h")
+        return GRUOp(*params, B_h, return_sequences=self.return_sequences,
+                     stateful=self.stateful)
+
+
+# -- embedding ------------------------------------------------------------------------------
+def _ids(x: np.ndarray, vocab_size: int) -> np.ndarray:
+    """Integer ids from ``x`` (integers, or floats holding whole numbers: a network casts
+    its input to its dtype), each in 0..vocab_size-1; a DataError otherwise."""
+    if x.dtype.kind == "f":
+        with np.errstate(invalid="ignore"):
+            whole = np.equal(np.mod(x, 1), 0)
+        if not whole.all():
+            raise DataError(f"an Embedding takes integer ids; got {float(x[~whole][0])!r}")
+    elif x.dtype.kind not in "iu":
+        raise DataError(f"an Embedding takes integer ids; got an array of {x.dtype}")
+    if x.size and (x.min() < 0 or x.max() >= vocab_size):
+        bad = x.min() if x.min() < 0 else x.max()
+        raise DataError(f"Embedding(vocab_size={vocab_size}) got id {int(bad)}: ids must be in "
+                        f"0..{vocab_size - 1}")
+    return x.astype(np.intp)
+
+
+class EmbeddingOp(ParamOperation):
+    """ids (batch, time) -> ``W[ids]`` (batch, time, dim) for ``W`` (vocab_size, dim).
+
+    The gradient of row v is the sum of the output gradients at the positions holding id
+    v: the ids are sorted and the gradient rows summed per run of equal ids with
+    ``np.add.reduceat`` (``np.add.at``, the obvious way, is several times slower at a
+    character vocabulary: benchmarks/README.md). Ids have no gradient: the operation must
+    be a network's first (whose input gradient nobody asks for), or ``backward`` raises.
+    """
+
+    CACHES = ParamOperation.CACHES + ("_ids",)
+
+    def __init__(self, W: Param):
+        super().__init__(W)
+        self._ids: np.ndarray | None = None
+
+    def forward(self, input_: np.ndarray, inference: bool = False) -> np.ndarray:
+        if input_.ndim != 2:
+            raise ShapeError(f"an Embedding expects ids of shape (batch, time), got "
+                             f"{input_.shape}")
+        self._ids = _ids(input_, self.param.value.shape[0])
+        return super().forward(input_, inference)
+
+    def _output(self, inference: bool) -> np.ndarray:
+        return np.take(self.param.value, self._ids, axis=0)
+
+    def _param_grad(self, output_grad: np.ndarray) -> None:
+        ids = self._ids.ravel()
+        rows = output_grad.reshape(len(ids), -1)
+        order = np.argsort(ids, kind="stable")
+        ids = ids[order]
+        starts = np.flatnonzero(np.concatenate(([True], ids[1:] != ids[:-1])))
+        grad = self.param.grad
+        grad.fill(0)
+        grad[ids[starts]] = np.add.reduceat(rows[order], starts, axis=0)
+
+    def _input_grad(self, output_grad: np.ndarray) -> np.ndarray:
+        raise ShapeError("an Embedding takes integer ids and passes no gradient back: it "
+                         "must be a network's first layer (alone: set_needs_input_grad(False))")
+
+
+class Embedding(Layer):
+    """A table of ``vocab_size`` learned vectors of length ``dim``: integer ids (time,) ->
+    (time, dim), as ``torch.nn.Embedding``. Its weight ``W`` is (vocab_size, dim).
+
+    Samples are sequences of ids (floats holding whole numbers are accepted, as a network
+    casts its input to its dtype); an id outside 0..vocab_size-1 is a DataError."""
+
+    @checked
+    def __init__(self, vocab_size: Annotated[Size, Doc(
+                     "how many ids there are (ids run from 0 to vocab_size - 1)")],
+                 dim: Annotated[Size, Doc("the length of each id's vector")],
+                 weight_init: Annotated[str, Named(INITIALIZERS, "weight_init"), Doc(
+                     "how the vectors start (fan_in = vocab_size, fan_out = dim)")] = "glorot"):
+        super().__init__()
+        self.vocab_size, self.dim = vocab_size, dim
+        self.weight_init = weight_init
+        self.initializer = get_initializer(weight_init)
+
+    def output_shape(self, input_shape) -> tuple[int, ...]:
+        shape = sample_shape(input_shape)
+        if len(shape) != 1:
+            raise ShapeError(f"an Embedding takes sequences of ids, samples of shape (time,); "
+                             f"got samples of shape {shape}")
+        return shape + (self.dim,)
+
+    def param_count(self, input_shape) -> int:
+        self.output_shape(input_shape)
+        return self.vocab_size * self.dim
+
+    def _make_operations(self, input_shape, rng, dtype, dropout_rng) -> list[Operation]:
+        W = self.initializer((self.vocab_size, self.dim), rng, dtype)
+        return [EmbeddingOp(Param(W, "W"))]
+
+    def describe(self) -> str:
+        return f"Embedding({self.vocab_size}, {self.dim})"
+
+    def __repr__(self) -> str:
+        return (f"Embedding(vocab_size={self.vocab_size}, dim={self.dim}, "
+                f"weight_init={self.weight_init!r})")
+
+
+#: the sequence layers by config name; not yet in :data:`~scratchnet.layers.LAYERS` (the
+#: experiment file learns them with their schema), the gradient tests run over these
+RECURRENT_LAYERS: dict[str, type[Layer]] = {"rnn": RNN, "lstm": LSTM, "gru": GRU,
+                                            "embedding": Embedding}
