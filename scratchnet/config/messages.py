@@ -75,7 +75,7 @@ def _format_one(e: dict, origin: Origin, model) -> tuple[tuple, str, bool]:
     """The key path, the line, and whether it is the complaint of a union's plain member
     (``bool``, ``literal[...]``)."""
     kind = e["type"]
-    loc, parent, dispatch, beside = _walk(model, tuple(e["loc"]))
+    loc, parent, dispatch, beside, kinds = _walk(model, tuple(e["loc"]))
     error = (e.get("ctx") or {}).get("error")
     if isinstance(error, ConfigError):  # the engine's check: its words, at its key
         loc = loc + tuple(str(k) for k in error.key)
@@ -85,6 +85,10 @@ def _format_one(e: dict, origin: Origin, model) -> tuple[tuple, str, bool]:
         message = f"unknown key {loc[-1]!r}{did_you_mean(loc[-1], fields)}"
         if fields:
             message += f"; expected one of: {', '.join(fields)}"
+        owners = [t for t, m in kinds.models.items() if loc[-1] in m.model_fields] \
+            if kinds is not None else []
+        if owners:  # a key of another kind (threshold: of a plateau schedule)
+            message += f" ({loc[-1]!r} is a key of {kinds.what} {', '.join(owners)})"
     elif kind == "missing":
         message = "required key is missing"
     elif kind == "union_tag_invalid" and dispatch is not None:  # a kind there is none of
@@ -110,13 +114,14 @@ def _key_order(model) -> list[str]:
     return [k for k in keys if k != "type"] + (["type"] if "type" in keys else [])
 
 
-def _walk(model, loc: tuple) -> tuple[tuple, Any, Any, bool]:
+def _walk(model, loc: tuple) -> tuple[tuple, Any, Any, bool, Any]:
     """``loc`` as the user's key path (without the union members pydantic tried), the
     model the last key is a key of (None past a list or a plain mapping), the
-    :class:`~scratchnet.config.declared.Dispatch` of a union that ``loc`` ends at, and
-    whether it went through a plain member of a union."""
+    :class:`~scratchnet.config.declared.Dispatch` of a union that ``loc`` ends at,
+    whether it went through a plain member of a union, and the Dispatch that chose the
+    model the last key is a key of (its other kinds may hold that key)."""
     keys: list[str] = []
-    beside = False
+    beside, chosen = False, (None, None)
     node, parent = model, None
     parts = [str(p) for p in loc]
     i = 0
@@ -125,6 +130,7 @@ def _walk(model, loc: tuple) -> tuple[tuple, Any, Any, bool]:
         node, dispatch = _strip(node)
         if dispatch is not None:  # pydantic names the tag it followed
             node, parent = dispatch.models.get(part), None
+            chosen = (dispatch, node)
             i += 1
             continue
         union = [m for m in _members(node) if m is not type(None)]
@@ -151,7 +157,8 @@ def _walk(model, loc: tuple) -> tuple[tuple, Any, Any, bool]:
             node, parent = None, parent if i == len(parts) - 1 else None
         i += 1
     node, dispatch = _strip(node)
-    return tuple(keys), parent, dispatch, beside
+    kinds = chosen[0] if parent is not None and parent is chosen[1] else None
+    return tuple(keys), parent, dispatch, beside, kinds
 
 
 def _annotated(field):
