@@ -21,7 +21,8 @@ sentence; :class:`Named` marks a name from a registry; :class:`Alias` names anot
 spelling the option is accepted under (the book's, say); :class:`Via` says where an
 experiment file gives an option that it writes elsewhere. Every count has an upper bound
 (:data:`Size`, :data:`Epochs`, :data:`Seed`), so checking a config costs the same whatever
-numbers it holds. This module imports nothing from the engine.
+numbers it holds. ``declare`` holds the vocabulary and reads declarations; ``check``
+checks values against them. This package imports nothing from the engine.
 """
 
 from annotated_types import Ge, Gt, Le, Len, Lt
