@@ -194,9 +194,12 @@ def checked(init):
     own = {p.name for p in params[int(method):]
            if p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)}
     passes_on = any(p.kind is p.VAR_KEYWORD for p in params)
-    hints = typing.get_type_hints(init, include_extras=True)
-    checks = {p.name: hints[p.name] for p in params if p.name in own and p.name in hints
-              and not _engine_only(hints[p.name])}
+
+    @functools.lru_cache(maxsize=None)  # at the first call: importing the engine stays cheap
+    def checks() -> dict:
+        hints = _hints(init)
+        return {p.name: hints[p.name] for p in params if p.name in own and p.name in hints
+                and not _engine_only(hints[p.name])}
 
     @functools.wraps(init)
     def wrapper(*args, **kwargs):
@@ -224,9 +227,10 @@ def checked(init):
             bound = signature.bind(*args, **kwargs)
         except TypeError as e:  # an option given twice, by position and by name
             raise ConfigError(f"{what}: {e}") from None
+        declared_types = checks()
         for name, value in list(bound.arguments.items())[int(method):]:
-            if name in checks:
-                bound.arguments[name] = check_value(value, checks[name], name)
+            if name in declared_types:
+                bound.arguments[name] = check_value(value, declared_types[name], name)
         return init(*bound.args, **bound.kwargs)
 
     return wrapper
