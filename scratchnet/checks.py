@@ -20,6 +20,15 @@ def _is_real(value) -> bool:
 
 
 
+def integer(value, what: str, minimum: int | None = None) -> int:
+    """An integer (not a bool), at least ``minimum`` when given."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) \
+            or (minimum is not None and value < minimum):
+        bound = "" if minimum is None else f" >= {minimum}"
+        raise ConfigError(f"{what} must be an integer{bound}, got {value!r}")
+    return int(value)
+
+
 def positive_int(value, what: str) -> int:
     """An integer >= 1."""
     if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:

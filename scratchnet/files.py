@@ -34,6 +34,8 @@ MAX_WEIGHTS_BYTES = 1 * GiB
 MAX_CHECKPOINT_BYTES = 4 * GiB
 #: a CSV data set, or CSV rows to predict
 MAX_CSV_BYTES = 1 * GiB
+#: a text a character model learns (the book's corpus holds 98 KiB)
+MAX_TEXT_BYTES = 32 * MiB
 #: a ``.npy`` array to predict
 MAX_NPY_BYTES = 1 * GiB
 #: an ``.npz`` data set as stored, and what its arrays may unpack to

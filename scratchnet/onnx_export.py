@@ -9,7 +9,8 @@ The graph (opset :data:`OPSET`) takes the raw features a run's ``scratchnet pred
 takes, float32 of shape (batch, n_features) named :data:`INPUT`, and gives what
 ``net.predict`` gives, named :data:`OUTPUT`: the run's fitted scaling ``(x - offset) /
 scale`` first, then each layer's operations (dropout removed: it is the identity at
-inference; batch norm with its running statistics), then the loss's meaning of the last
+inference; batch norm with its running statistics; the recurrent layers as ONNX's own
+operators, :mod:`scratchnet.onnx_recurrent`), then the loss's meaning of the last
 layer's output (softmax, sigmoid, or nothing for a regression loss), and for a run
 trained on scaled targets (``data.target_scale``) their inverse ``z * scale + offset``
 last. All tensors are
@@ -39,6 +40,7 @@ from .nn import (ELU, GELU, BatchNorm, BiasAdd, BinaryCrossEntropy, Dropout, Hub
 from .nn.conv import (AvgPool2DOp, ChannelBiasAdd, Conv2DOp, FlattenOp, MaxPool2DOp,
                       resolve_padding)
 from .nn.normalization import BatchNorm2D
+from .onnx_recurrent import RECURRENT_OPERATIONS
 
 #: the ONNX operator set the graph uses (ONNX 1.12, 2022; onnxruntime reads it since 1.12)
 OPSET = ONNX_OPSET
@@ -54,10 +56,11 @@ class Graph:
 
     def __init__(self, onnx):
         self.helper, self.numpy_helper = onnx.helper, onnx.numpy_helper  # the module, handed in
+        self.types = onnx.TensorProto
         self.nodes: list = []
         self.initializers: list = []
         self.x = INPUT
-        #: the sample shape the next operation reads, (features,) or (C, H, W)
+        #: the sample shape the next operation reads, (features,), (C, H, W) or (time, F)
         self.sample_shape: tuple = ()
         self._names: set[str] = set()
 
@@ -76,12 +79,19 @@ class Graph:
         self.initializers.append(self.numpy_helper.from_array(array, name))
         return name
 
+    def add(self, op_type: str, name: str, inputs: list[str], outputs: int = 1,
+            **attributes) -> list[str]:
+        """One node reading ``inputs``; returns its outputs' names (the first is the
+        node's, the others ``name:1``, ...)."""
+        name = self._unique(name)
+        names = [name] + [f"{name}:{k}" for k in range(1, outputs)]
+        self.nodes.append(self.helper.make_node(op_type, inputs, names, name=name,
+                                                **attributes))
+        return names
+
     def apply(self, op_type: str, name: str, *operands: str, **attributes) -> None:
         """``x = op_type(x, *operands)``: one node, whose output becomes ``x``."""
-        name = self._unique(name)
-        self.nodes.append(self.helper.make_node(op_type, [self.x, *operands], [name], name=name,
-                                                **attributes))
-        self.x = name
+        self.x = self.add(op_type, name, [self.x, *operands], **attributes)[0]
 
 
 # -- one function per operation: (graph, operation, name prefix) -----------------------
@@ -98,7 +108,12 @@ def _batch_norm(g: Graph, op: BatchNorm, prefix: str) -> None:
     vectors = {op.gamma.name: op.gamma.value, op.beta.name: op.beta.value,
                f"{prefix}.running_mean": op.running_mean, f"{prefix}.running_var": op.running_var}
     inputs = [g.constant(name, value.reshape(-1)) for name, value in vectors.items()]
+    sequence = len(g.sample_shape) == 2  # a dense layer's at every step: features to axis 1
+    if sequence:
+        g.apply("Transpose", f"{prefix}.features_first", perm=[0, 2, 1])
     g.apply("BatchNormalization", f"{prefix}.batch_norm", *inputs, epsilon=float(op.eps))
+    if sequence:
+        g.apply("Transpose", f"{prefix}.features_last", perm=[0, 2, 1])
 
 
 def _conv(g: Graph, op: Conv2DOp, prefix: str) -> None:
@@ -171,6 +186,7 @@ OPERATIONS = {
     ELU: _elementwise("Elu", alpha="alpha"),
     GELU: _gelu,
     Softplus: _elementwise("Softplus"),
+    **RECURRENT_OPERATIONS,
 }
 
 #: loss class -> what ``net.predict`` makes of the last layer's output
@@ -223,10 +239,11 @@ def to_onnx(net: NeuralNetwork, info: dict):
     network and its data description ``info`` (a run's ``data.json``: ``scaler``, and the
     ``task``, ``classes`` and ``feature_names`` stored as metadata).
 
-    Input :data:`INPUT` (batch, n_features) raw features, float32; output :data:`OUTPUT`
-    (batch, n_outputs): class probabilities for softmax cross entropy, the probability of
-    class 1 for binary cross entropy, the raw output otherwise. A layer, operation or loss
-    without an ONNX form raises ConfigError naming it.
+    Input :data:`INPUT` (batch, n_features) raw features, float32 (a character model's
+    ids among them, as floats); output :data:`OUTPUT` (batch, *output shape): class
+    probabilities for softmax cross entropy (at every step of a sequence), the probability
+    of class 1 for binary cross entropy, the raw output otherwise. A layer, operation or
+    loss without an ONNX form raises ConfigError naming it.
     """
     if not net.built:
         raise ShapeError("export needs a built network (call build or load weights first)")
@@ -256,7 +273,8 @@ def to_onnx(net: NeuralNetwork, info: dict):
     helper, floats = onnx.helper, onnx.TensorProto.FLOAT
     graph = helper.make_graph(
         g.nodes, "scratchnet", [helper.make_tensor_value_info(INPUT, floats, ["batch", net.n_inputs])],
-        [helper.make_tensor_value_info(OUTPUT, floats, ["batch", net.n_outputs])], g.initializers)
+        [helper.make_tensor_value_info(OUTPUT, floats, ["batch", *net.output_shape])],
+        g.initializers)
     model = helper.make_model(graph, producer_name="scratchnet", producer_version=__version__,
                               opset_imports=[helper.make_opsetid("", OPSET)], ir_version=IR_VERSION)
     helper.set_model_props(model, {key: json.dumps(info[key]) for key in

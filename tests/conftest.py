@@ -4,12 +4,15 @@ PyTorch's reference arrays."""
 from __future__ import annotations
 
 import copy
+import functools
+import http.server
 import os
 import pty
 import select
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -154,6 +157,26 @@ def tiny_config(tmp_path):
     def write(stem: str = "tiny", **sections) -> Path:
         return write_config(tmp_path, stem, **sections)
     return write
+
+
+class _QuietHandler(http.server.SimpleHTTPRequestHandler):
+    def log_message(self, *args):  # keep the test output clean
+        pass
+
+
+@pytest.fixture
+def mirror_server(tmp_path):
+    """A local HTTP server over tmp_path/www, standing in for a download mirror:
+    ``(its folder, its URL)``."""
+    root = tmp_path / "www"
+    root.mkdir()
+    handler = functools.partial(_QuietHandler, directory=str(root))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
+    thread.start()
+    yield root, f"http://127.0.0.1:{server.server_address[1]}/"
+    server.shutdown()
+    server.server_close()
 
 
 @pytest.fixture(params=["golden", "torch"])

@@ -64,7 +64,7 @@ def layers(*entries) -> dict:
      ["model.layers.0.type: unknown layer type 'conv3d' (did you mean 'conv2d'?); expected one of: "
       "dense, conv2d, max_pool2d, avg_pool2d, flatten"]),
     (layers({"type": "max_pool2d", "size": 0}, {"type": "flatten"}, {"neurons": 10}),
-     ["model.layers.0.size: ", "size must be a positive integer"]),
+     ["model.layers.0.size: ", "size must be an integer in [1, 2147483647]"]),
     (cnn_config(data={"dataset": "iris"}),
      ["data.shape: ", "iris has flat rows of 4 values and model.layers.0 takes images"]),
     (cnn_config(data={"shape": [1, 4, 4]}),

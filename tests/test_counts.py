@@ -50,7 +50,7 @@ def test_a_trillion_epochs_is_refused_at_once(tmp_path, command):
     rc, out, err, _ = bounded([command, write(tmp_path, TWO), "--set",
                                "train.epochs=1000000000000"], tmp_path)
     assert rc == 2, err
-    assert (f"train.epochs: epochs must be a positive integer <= {MAX_EPOCHS}, got "
+    assert (f"train.epochs: epochs must be an integer in [1, {MAX_EPOCHS}], got "
             "1000000000000") in err
     assert not (tmp_path / "runs").exists()
 

@@ -9,13 +9,10 @@ the network or the user's real cache folder.
 
 from __future__ import annotations
 
-import functools
 import gzip
-import http.server
 import json
 import os
 import struct
-import threading
 import tracemalloc
 from pathlib import Path
 
@@ -302,25 +299,6 @@ def test_offline_download_fails_with_one_clear_error(tmp_path):
     assert all(name in message for name in NAMES)
     cache = tmp_path / "xdg" / "scratchnet" / "fashion_mnist"
     assert list(cache.iterdir()) == []  # no half-written files left behind
-
-
-class _QuietHandler(http.server.SimpleHTTPRequestHandler):
-    def log_message(self, *args):  # keep the test output clean
-        pass
-
-
-@pytest.fixture
-def mirror_server(tmp_path):
-    """A local HTTP server over tmp_path/www, standing in for a download mirror."""
-    root = tmp_path / "www"
-    root.mkdir()
-    handler = functools.partial(_QuietHandler, directory=str(root))
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
-    thread.start()
-    yield root, f"http://127.0.0.1:{server.server_address[1]}/"
-    server.shutdown()
-    server.server_close()
 
 
 def test_download_falls_over_to_a_working_mirror(tmp_path, monkeypatch, fake_checksums,

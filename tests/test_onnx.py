@@ -3,6 +3,7 @@ gives on the raw test split what scratchnet's network gives on the scaled one.""
 
 from __future__ import annotations
 
+import json
 import re
 import sys
 from pathlib import Path
@@ -13,10 +14,11 @@ import onnxruntime as ort
 import pytest
 
 from conftest import digits_config, run_cli, run_main
+import scratchnet as sn
 from scratchnet import (ACTIVATIONS, ConfigError, Dense, Layer, Loss, NeuralNetwork, Operation,
                         ShapeError, Tanh)
 from scratchnet.config import validate
-from scratchnet.data import SCALERS, Scaler, load_dataset
+from scratchnet.data import SCALERS, Scaler, TextOptions, load_dataset, load_text
 from scratchnet.experiment import as_samples, load_data, load_run, train_experiment
 from scratchnet.onnx_export import INPUT, OPERATIONS, OPSET, OUTPUT, export_network, export_run, to_onnx
 from scratchnet.predict import Inputs, predict_rows
@@ -274,3 +276,82 @@ def test_a_convolutional_run_exports_its_images(tmp_path):
     ops = _op_types(model)
     assert ops[:3] == ["Sub", "Div", "Reshape"]
     assert {"Conv", "BatchNormalization", "MaxPool", "AveragePool", "Flatten"} <= set(ops)
+
+
+# -- sequence layers ---------------------------------------------------------------------------
+def _randomised(net: NeuralNetwork, seed: int = 3) -> NeuralNetwork:
+    """Every weight and bias drawn at random (a fresh layer's zero biases would hide a
+    wrong gate order), and batch norm's running statistics too."""
+    rng = np.random.default_rng(seed)
+    for p in net.params():
+        p.value[...] = rng.standard_normal(p.value.shape) * 0.5
+    for layer in net.layers:
+        for name, buffer in layer.buffers().items():
+            buffer[...] = rng.uniform(0.5, 2.0, buffer.shape) if "var" in name \
+                else rng.standard_normal(buffer.shape)
+    return net
+
+
+def _check_sequences(net: NeuralNetwork, X: np.ndarray, info: dict | None = None
+                     ) -> onnx.ModelProto:
+    """onnxruntime on ``X`` as rows (what a run's inputs are) gives ``net.predict(X)``."""
+    n = int(np.prod(net.input_shape))
+    model = to_onnx(net, info or {"scaler": Scaler("none").fit(np.zeros((1, n))).to_dict()})
+    session = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
+    got = session.run([OUTPUT], {INPUT: X.reshape(len(X), -1).astype(np.float32)})[0]
+    expected = net.predict(X)
+    assert got.shape == expected.shape
+    np.testing.assert_allclose(got, expected, **TOLERANCE)
+    dims = [d.dim_param or d.dim_value for d in model.graph.output[0].type.tensor_type.shape.dim]
+    assert dims == ["batch", *net.output_shape]
+    return model
+
+
+@pytest.mark.parametrize("return_sequences", [True, False], ids=["every-step", "last-step"])
+@pytest.mark.parametrize("name, operator", [("rnn", "RNN"), ("lstm", "LSTM"), ("gru", "GRU")])
+def test_each_recurrent_layer_is_onnxs_operator(name, operator, return_sequences):
+    """Raw outputs (mse: no softmax to flatten a difference) of random weights."""
+    layer = sn.RECURRENT_LAYERS[name](6, return_sequences=return_sequences, dropout=0.2)
+    net = _randomised(NeuralNetwork([layer, Dense(3)], "mse", seed=0).build((5, 4)))
+    X = np.random.default_rng(4).standard_normal((7, 5, 4))
+    ops = _op_types(_check_sequences(net, X))
+    assert ops.count(operator) == 1 and ops[0] == "Reshape"  # rows -> (batch, time, F)
+
+
+@pytest.mark.parametrize("name", sorted(ACTIVATIONS))
+def test_an_rnn_with_each_activation(name, tmp_path):
+    spec = {"name": name, **ACTIVATION_OPTIONS.get(name, {})}
+    net = _randomised(NeuralNetwork([sn.RNN(5, spec), Dense(2)], "mse", seed=0).build((4, 3)))
+    X = np.random.default_rng(5).standard_normal((6, 4, 3))
+    if name != "gelu":
+        _check_sequences(net, X)
+        return
+    with pytest.raises(ConfigError, match="an RNN with activation GELU cannot be exported to "
+                                          "ONNX; exportable: Tanh"):
+        export_network(net, {"scaler": Scaler("none").fit(np.zeros((1, 12))).to_dict()},
+                       tmp_path / "x.onnx")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_stacked_character_model_from_ids(tmp_path):
+    """A text's windows of ids in: Embedding as Gather of the ids, three recurrent layers,
+    per-step dense layers with batch norm, and the softmax at every step."""
+    (tmp_path / "t.txt").write_text("the quick brown fox jumps over the lazy dog\n" * 5)
+    data = load_text(TextOptions(path=str(tmp_path / "t.txt"), seq_len=9))
+    V = data.vocabulary.size
+    net = _randomised(NeuralNetwork(
+        [sn.Embedding(V, 4), sn.LSTM(8), sn.GRU(6), sn.RNN(5, "relu"),
+         Dense(7, "tanh", batch_norm=True), Dense(V)], "softmax_cross_entropy",
+        seed=0).build((9,)))
+    model = _check_sequences(net, data.X_val, data.info())
+    assert json.loads({p.key: p.value for p in model.metadata_props}["classes"]) == data.classes
+    ops = _op_types(model)
+    assert ops[:2] == ["Cast", "Gather"] and ops[-1] == "Softmax"
+    assert [op for op in ops if op in ("LSTM", "GRU", "RNN")] == ["LSTM", "GRU", "RNN"]
+
+
+def test_images_read_row_by_row_by_an_lstm():
+    net = _randomised(NeuralNetwork([sn.LSTM(6, return_sequences=False), Dense(10)],
+                                    "softmax_cross_entropy", seed=0).build((8, 8)))
+    X = load_dataset("digits").X_test[:20].reshape(20, 8, 8) / 16
+    _check_sequences(net, X)

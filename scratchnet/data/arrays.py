@@ -1,9 +1,11 @@
 """NumPy ``.npz`` files holding a dataset already split: ``x_train``, ``y_train``,
 ``x_test`` and ``y_test``.
 
-The inputs may be flat rows (n, features) or images, (n, height, width) for one channel
-or (n, channels, height, width); they are kept as flat rows, with the image shape
-remembered, so a convolution receives them as images and a dense network as rows. The
+The inputs may be flat rows (n, features), images, (n, height, width) for one channel
+or (n, channels, height, width), or sequences (n, time, features); they are kept as flat
+rows, with the sample shape remembered, so a convolution receives them as images, a
+recurrent network as sequences (3-D samples row by row: :mod:`.sequences`) and a dense
+network as rows. The
 targets are (n,): integers are class labels (the classes are the distinct values, sorted),
 anything else a regression target, unless ``task`` says otherwise. The file is read with
 ``allow_pickle=False``: an archive holding Python objects is refused, never unpickled.
@@ -36,8 +38,8 @@ def load_npz(path, *, task: str | None = None) -> Dataset:
     X_train, X_test = arrays["x_train"], arrays["x_test"]
     if X_train.ndim not in (2, 3, 4) or X_train.shape[1:] != X_test.shape[1:]:
         raise DataError(f"{path}: x_train {X_train.shape} and x_test {X_test.shape} must both "
-                        "be (n, features), (n, height, width) or (n, channels, height, width) "
-                        "with the same sample shape")
+                        "be (n, features), (n, time, features) sequences, (n, height, width) "
+                        "or (n, channels, height, width) images, with the same sample shape")
     for x, y in (("x_train", "y_train"), ("x_test", "y_test")):
         if arrays[y].ndim != 1 or len(arrays[y]) != len(arrays[x]):
             raise DataError(f"{path}: {y} must be one value per row of {x}, shape "

@@ -23,7 +23,9 @@ class Dataset:
     classes:  class labels in index order (``classes[y]`` is the label of y); [] for
               regression.
     feature_names: one name per column of X.
-    image_shape:   (rows, cols) when each row of X is a flattened image, else None.
+    image_shape:   (rows, cols) when each row of X flattens a 2-D sample, else None: an
+              image, or a sequence of rows steps of cols features (which a recurrent
+              first layer reads row by row: :func:`~scratchnet.data.sequence_shape_of`).
     channels: the images' channels (1 for grayscale); a row holds channels*rows*cols
               values in (channel, row, col) order.
     source:   where it was read from (the folder of IDX files, the CSV file), or None for

@@ -89,18 +89,33 @@ def softmax(z: np.ndarray) -> np.ndarray:
 
 
 class SoftmaxCrossEntropy(Loss):
-    """Categorical cross entropy of ``softmax(logits)`` against one-hot targets.
+    """Categorical cross entropy of ``softmax(logits)`` against one-hot targets, or class ids.
 
     Loss: ``-sum(y * log_softmax(z)) / n``; gradient: ``(softmax(z) - y) / n``, where n is
     the number of predictions: the batch for (batch, classes) logits, batch * time for a
     sequence's (batch, time, classes), with a target at every step (the mean over batch
     and time, in nats). The network's last layer stays linear: the softmax lives here.
+
+    The target may also be the class ids themselves, one axis fewer than the logits
+    ((batch,) or (batch, time); floats holding whole numbers, as a network casts its
+    data): the same numbers, without a one-hot array of classes times the data's size (a
+    character model's windows over a text at stride 1 would need seq_len * vocabulary
+    numbers per character).
     """
 
-    CACHES = Loss.CACHES + ("_softmax",)
+    CACHES = Loss.CACHES + ("_softmax", "_ids")
     name = "softmax_cross_entropy"
     task = "classification"
     targets = "one_hot"
+
+    def forward(self, prediction: np.ndarray, target: np.ndarray) -> float:
+        self._ids = None
+        if target.ndim == prediction.ndim - 1 and target.shape == prediction.shape[:-1]:
+            self._ids = integer_ids(target, prediction.shape[-1],
+                                    "softmax_cross_entropy's target").ravel()
+            self.prediction, self.target = prediction, target
+            return float(self._output())
+        return super().forward(prediction, target)
 
     def _output(self) -> float:
         # The ufuncs' own reductions and in-place steps: the same numbers as z.max(...),
@@ -112,6 +127,9 @@ class SoftmaxCrossEntropy(Loss):
         total = np.add.reduce(exp, axis=-1, keepdims=True)
         self._softmax = np.divide(exp, total, out=exp)
         shifted -= np.log(total, out=total)  # now log-softmax
+        if self._ids is not None:
+            picked = shifted.reshape(-1, z.shape[-1])[np.arange(len(self._ids)), self._ids]
+            return -float(np.sum(picked, dtype=np.float64)) / self._rows()
         return -np.vdot(self.target, shifted) / self._rows()
 
     def _rows(self) -> int:
@@ -119,7 +137,11 @@ class SoftmaxCrossEntropy(Loss):
         return self.prediction.size // max(self.prediction.shape[-1], 1)
 
     def _input_grad(self) -> np.ndarray:
-        grad = self._softmax - self.target
+        if self._ids is None:
+            grad = self._softmax - self.target
+        else:
+            grad = self._softmax.copy()
+            grad.reshape(-1, grad.shape[-1])[np.arange(len(self._ids)), self._ids] -= 1
         grad *= 1.0 / self._rows()
         return grad
 
@@ -128,6 +150,23 @@ class SoftmaxCrossEntropy(Loss):
 
     def probabilities(self, output: np.ndarray) -> np.ndarray:
         return softmax(output)
+
+
+def integer_ids(x: np.ndarray, count: int, what: str) -> np.ndarray:
+    """``x`` as an integer array of ids, each in 0..count-1 (integers, or floats holding
+    whole numbers: a network casts its data to its dtype); a DataError naming ``what``
+    (``"Embedding(vocab_size=7)"``) otherwise."""
+    if x.dtype.kind == "f":
+        with np.errstate(invalid="ignore"):
+            whole = np.equal(np.mod(x, 1), 0)
+        if not whole.all():
+            raise DataError(f"{what} takes integer ids; got {float(x[~whole][0])!r}")
+    elif x.dtype.kind not in "iu":
+        raise DataError(f"{what} takes integer ids; got an array of {x.dtype}")
+    if x.size and (x.min() < 0 or x.max() >= count):
+        bad = x.min() if x.min() < 0 else x.max()
+        raise DataError(f"{what} got id {int(bad)}: ids must be in 0..{count - 1}")
+    return x.astype(np.intp)
 
 
 def _sigmoid(z: np.ndarray) -> np.ndarray:

@@ -4,6 +4,7 @@ a data set."""
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 
 import numpy as np
@@ -22,7 +23,8 @@ def _labels(a: np.ndarray, threshold: float) -> np.ndarray:
 
 def accuracy(prediction: np.ndarray, target: np.ndarray) -> float:
     """Fraction of rows whose highest-scoring class is the target class; for sequences
-    (n, time, classes), of all the steps.
+    (n, time, classes), of all the steps. The target is one-hot (the prediction's shape)
+    or the class ids, one axis fewer ((n,) or (n, time)).
 
     A single prediction column is the binary case: the raw network output of
     :class:`~scratchnet.losses.BinaryCrossEntropy`, a *logit*, so class 1 is predicted where
@@ -30,7 +32,9 @@ def accuracy(prediction: np.ndarray, target: np.ndarray) -> float:
     """
     if len(target) == 0:
         return float("nan")
-    return float(np.mean(_labels(prediction, 0.0) == _labels(target, 0.5)))
+    ids = target.ndim == prediction.ndim - 1 and prediction.shape[-1] > 1
+    expected = np.ravel(target) if ids else _labels(target, 0.5)
+    return float(np.mean(_labels(prediction, 0.0) == expected))
 
 
 def mae(prediction: np.ndarray, target: np.ndarray) -> float:
@@ -56,6 +60,18 @@ METRICS = {"accuracy": accuracy, "mae": mae, "rmse": rmse, "r2": r2}
 TASK_METRICS = {"classification": ("accuracy",), "regression": ("mae", "rmse", "r2")}
 
 
+def text_scores(nats: float) -> dict[str, float]:
+    """A character model's loss, its mean cross entropy in nats per character, in the two
+    other units it is quoted in: ``bits_per_char`` (nats / ln 2; 8 for a model that knows
+    nothing of 256 byte values) and ``perplexity`` (e^nats: the number of characters the
+    model is, on average, as unsure as a uniform choice among)."""
+    try:
+        perplexity = math.exp(nats)
+    except OverflowError:  # a diverged model: e^710 and beyond
+        perplexity = math.inf
+    return {"bits_per_char": nats / math.log(2), "perplexity": perplexity}
+
+
 def infer_task(loss, targets: np.ndarray) -> str:
     """Classification when the loss says so or the targets are one-hot rows."""
     if getattr(loss, "task", None):
@@ -79,8 +95,11 @@ def check_xy(X: np.ndarray, y: np.ndarray, what: str) -> None:
 
 
 def evaluate(net, X: np.ndarray, y: np.ndarray, batch_size: int = 2048,
-             target_inverse: Callable[[np.ndarray], np.ndarray] | None = None) -> dict:
-    """``{"loss": ..., metric: ...}`` for the network on (X, y), in batches.
+             target_inverse: Callable[[np.ndarray], np.ndarray] | None = None,
+             text: bool = False) -> dict:
+    """``{"loss": ..., metric: ...}`` for the network on (X, y), in batches; with ``text``
+    (a character model: a class per character at every step) also the loss in bits per
+    character and the perplexity (:func:`text_scores`).
 
     ``target_inverse`` is for a network trained on transformed targets (standardised
     regression values): it maps the network's output and ``y`` back to the original units
@@ -102,4 +121,6 @@ def evaluate(net, X: np.ndarray, y: np.ndarray, batch_size: int = 2048,
         prediction, y = target_inverse(prediction), target_inverse(y)
     for name in TASK_METRICS[infer_task(net.loss, y)]:
         scores[name] = METRICS[name](prediction, y)
+    if text:
+        scores.update(text_scores(scores["loss"]))
     return scores

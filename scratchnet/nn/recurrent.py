@@ -20,6 +20,7 @@ PyTorch's ``batch_first=True`` and Keras. The operations and their maths are in
 ``stateful=True`` carries each row's final state into the same row of the next training
 batch (see :mod:`~scratchnet.nn.recurrent_ops`); :meth:`reset_state` forgets it, and
 :meth:`state_dict` / :meth:`load_state_dict` read and restore it for checkpoints.
+:meth:`~_Recurrent.infer` is inference from a state the caller holds (generation).
 """
 
 from __future__ import annotations
@@ -30,12 +31,13 @@ from typing import Annotated
 
 import numpy as np
 
-from ..errors import DataError, ShapeError
+from ..errors import ShapeError
 from ..options import Doc, Named, Rate, Size, checked
 from .activations import ACTIVATIONS, Activation, get_activation
 from .core import Dropout, Operation, Param, ParamOperation
 from .initializers import INITIALIZERS, get_initializer
 from .layers import Layer, sample_shape
+from .losses import integer_ids
 from .recurrent_ops import GRUOp, LSTMOp, RecurrentOp, RNNOp
 
 HiddenSize = Annotated[Size, Doc("units of the hidden state (H)")]
@@ -142,15 +144,32 @@ class _Recurrent(Layer):
         carried = self._op.carried if self._op is not None else None
         return {} if carried is None else {k: v.copy() for k, v in carried.items()}
 
+    def infer(self, x: np.ndarray, state: dict[str, np.ndarray] | None = None
+              ) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+        """Inference over ``x`` (batch, time, F) from ``state`` (``{"h": (batch, H)}``, the
+        LSTM's also ``"c"``; None: zeros): ``(output, final state)``. For generation: feed
+        a prefix, then one step at a time, handing each call the state the last gave.
+        The carried training state (:meth:`state_dict`) is left alone."""
+        if self._op is None:
+            raise ShapeError(f"{self.describe()} used before it was built")
+        if state is not None:
+            state = self._state_arrays(state)
+            if state["h"].shape[0] != len(x):
+                raise ShapeError(f"{self.describe()}: a state of {state['h'].shape[0]} rows "
+                                 f"for a batch of {len(x)}")
+        return self._op.infer(x, state)  # (its dropout is the identity at inference)
+
     def load_state_dict(self, state: dict[str, np.ndarray]) -> None:
         """Carry ``state`` (as :meth:`state_dict` gives it; ``{}`` resets) into the next
         training batch. The layer must be built and stateful."""
         op = self._op
         if op is None or not self.stateful:
             raise ShapeError(f"{self.describe()}: only a built, stateful layer carries state")
-        if not state:
-            op.carried = None
-            return
+        op.carried = self._state_arrays(state) if state else None
+
+    def _state_arrays(self, state: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        """``state`` as the operation's arrays (copies in its dtype), once checked."""
+        op = self._op
         if set(state) != set(op.states):
             raise ShapeError(f"{self.describe()}: a carried state has the arrays "
                              f"{sorted(op.states)}, got {sorted(state)}")
@@ -160,7 +179,7 @@ class _Recurrent(Layer):
         if len(h) != 2 or h[1] != self.hidden_size or any(s != h for s in shapes.values()):
             raise ShapeError(f"{self.describe()}: carried state arrays are (batch, "
                              f"{self.hidden_size}), all alike; got shapes {shapes}")
-        op.carried = arrays
+        return arrays
 
     def describe(self) -> str:
         """``LSTM(256)``, ``RNN(64, relu, last step, stateful, dropout=0.2)``."""
@@ -240,23 +259,6 @@ class GRU(_Recurrent):
 
 
 # -- embedding ------------------------------------------------------------------------------
-def _ids(x: np.ndarray, vocab_size: int) -> np.ndarray:
-    """Integer ids from ``x`` (integers, or floats holding whole numbers: a network casts
-    its input to its dtype), each in 0..vocab_size-1; a DataError otherwise."""
-    if x.dtype.kind == "f":
-        with np.errstate(invalid="ignore"):
-            whole = np.equal(np.mod(x, 1), 0)
-        if not whole.all():
-            raise DataError(f"an Embedding takes integer ids; got {float(x[~whole][0])!r}")
-    elif x.dtype.kind not in "iu":
-        raise DataError(f"an Embedding takes integer ids; got an array of {x.dtype}")
-    if x.size and (x.min() < 0 or x.max() >= vocab_size):
-        bad = x.min() if x.min() < 0 else x.max()
-        raise DataError(f"Embedding(vocab_size={vocab_size}) got id {int(bad)}: ids must be in "
-                        f"0..{vocab_size - 1}")
-    return x.astype(np.intp)
-
-
 class EmbeddingOp(ParamOperation):
     """ids (batch, time) -> ``W[ids]`` (batch, time, dim) for ``W`` (vocab_size, dim).
 
@@ -277,7 +279,8 @@ class EmbeddingOp(ParamOperation):
         if input_.ndim != 2:
             raise ShapeError(f"an Embedding expects ids of shape (batch, time), got "
                              f"{input_.shape}")
-        self._ids = _ids(input_, self.param.value.shape[0])
+        vocab = self.param.value.shape[0]
+        self._ids = integer_ids(input_, vocab, f"Embedding(vocab_size={vocab})")
         return super().forward(input_, inference)
 
     def _output(self, inference: bool) -> np.ndarray:

@@ -29,8 +29,8 @@ Carried state: every pass starts from zeros, unless the operation is ``stateful`
 training pass starts from the final state of the previous training pass (row i of a batch
 continues row i of the last one: truncated back-propagation through time over consecutive
 windows of the same streams; no gradient flows into the carried state) and leaves its own
-final state for the next. Inference passes start from zeros and leave the carried state
-alone, so an evaluation between two training batches does not disturb it.
+final state for the next. Inference passes start from zeros (or, :meth:`RecurrentOp.infer`,
+from a state the caller holds) and leave the carried state alone.
 """
 
 from __future__ import annotations
@@ -82,6 +82,7 @@ class RecurrentOp(Operation):
         #: None: the next pass starts from zeros
         self.carried: dict[str, np.ndarray] | None = None
         self._arrays: dict[str, np.ndarray] = {}  # the last pass's arrays, reused
+        self._given: dict[str, np.ndarray] | None = None  # the start of an infer() pass
         self._dz: np.ndarray | None = None  # input-side pre-activation gradients (T, B, G*H)
 
     def __getstate__(self) -> dict:
@@ -147,7 +148,22 @@ class RecurrentOp(Operation):
             self.carried = {name: self._arrays[name][steps].copy() for name in self.states}
         return h[1:].transpose(1, 0, 2).copy() if self.return_sequences else h[steps].copy()
 
+    def infer(self, input_: np.ndarray, state: dict[str, np.ndarray] | None = None
+              ) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+        """An inference pass over ``input_`` (batch, time, F) from ``state`` (each of
+        :attr:`states` by name, (batch, H), as the layer checked it; None: zeros):
+        ``(output, final state)``. The carried training state is left alone."""
+        self._given = state
+        try:
+            output = self.forward(input_, inference=True)
+        finally:
+            self._given = None
+        steps = input_.shape[1]
+        return output, {name: self._arrays[name][steps].copy() for name in self.states}
+
     def _start(self, batch: int, inference: bool) -> dict[str, np.ndarray] | None:
+        if self._given is not None:
+            return self._given
         if not self.stateful or inference or self.carried is None:
             return None
         rows = self.carried["h"].shape[0]

@@ -273,8 +273,8 @@ def describe(annotation) -> str:
     if base is bool:
         return "true or false"
     if base is int:
-        if (low, low_open) == (1, False):
-            return "a positive integer" + (f" <= {high}" if high is not None else "")
+        if (low, low_open, high) == (1, False, None):
+            return "a positive integer"
         return "an integer" + bounded
     if base is float:
         return "a number" + bounded
