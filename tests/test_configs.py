@@ -284,7 +284,7 @@ def test_input_dropout_gradients_match_central_differences():
 
 @pytest.mark.parametrize("bad", [-0.1, 1.0, 1.5, True, "0.2"])
 def test_input_dropout_refuses_a_bad_rate(bad):
-    with pytest.raises(ConfigError, match=r"input_dropout must be a rate in \[0, 1\), got"):
+    with pytest.raises(ConfigError, match=r"input_dropout must be a number in \[0, 1\), got"):
         _net(bad)
 
 
