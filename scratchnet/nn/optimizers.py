@@ -1,11 +1,10 @@
 """Optimizers: handed the parameters, never the network.
 
-The base class owns the loop and the per-parameter state (velocities, moments); a
-subclass writes one in-place update in ``_update``. The state is laid out like the
-parameters (:mod:`~scratchnet.nn.slots`): for a network's flat parameters, an element-wise
-update runs once over all of them, with the numbers one update per parameter would give.
-The learning rate for each step comes from the schedule (see :mod:`scratchnet.nn.schedules`),
-which the trainer asks per epoch.
+The base class owns the loop and the per-parameter state (velocities, moments); a subclass
+writes one in-place update in ``_update``. The state is laid out like the parameters
+(:mod:`~scratchnet.nn.slots`): for a network's flat parameters, an element-wise update runs
+once over all of them, with the numbers one update per parameter would give. The learning
+rate of each epoch comes from the schedule (:mod:`scratchnet.nn.schedules`).
 
 Two things every optimizer does in the base class's ``step``, before the subclass's update:
 with ``clip_norm``, all gradients are scaled together by ``clip_norm / norm`` whenever their
@@ -277,7 +276,8 @@ class SGDMomentum(Optimizer):
 
 
 class SGDNesterov(SGDMomentum):
-    """SGD with Nesterov momentum: ``SGDMomentum(..., nesterov=True)``, named "nesterov"."""
+    """SGD with Nesterov momentum: ``SGDMomentum(..., nesterov=True)`` under its own
+    config name, "nesterov"."""
 
     name = "nesterov"
     fixed_options = ("nesterov",)
