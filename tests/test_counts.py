@@ -85,7 +85,7 @@ def test_the_most_layers_validate_in_bounded_time(tmp_path):
 
 
 def test_show_summarises_the_rate_of_a_long_run(tmp_path):
-    rc, out, err, _ = bounded(["show", write(tmp_path, TWO), "--lr", "--set",
+    rc, out, err, _ = bounded(["show", write(tmp_path, TWO), "--schedule", "--set",
                                f"train.epochs={MAX_EPOCHS}", "--set",
                                "optimizer.decay={type: cosine}"], tmp_path)
     assert rc == 0, err
