@@ -1,7 +1,8 @@
-"""Argument checks shared by the engine, the data layer and the estimators.
+"""Argument checks of what is not a declared option (an operation's rate, a thread count,
+a data loader's argument): declared options are checked by :mod:`scratchnet.options`.
 
 Each returns the value as a plain Python ``int``/``float``/``bool`` or raises a
-:class:`~scratchnet.errors.ConfigError` quoting the bad value: ``momentum must be in
+:class:`~scratchnet.errors.ConfigError` quoting the bad value: ``dropout must be a rate in
 [0, 1), got 1.5``. Booleans are never numbers here (``True`` is not a batch size).
 """
 
@@ -15,6 +16,8 @@ from .errors import ConfigError
 
 def _is_real(value) -> bool:
     return isinstance(value, numbers.Real) and not isinstance(value, bool)
+
+
 
 
 def integer(value, what: str, minimum: int | None = None) -> int:
@@ -50,13 +53,18 @@ def number(value, what: str, low: float | None = None, high: float | None = None
 
 
 def interval(low, high, low_open: bool = False, high_open: bool = False) -> str:
-    """``> 0``, ``>= 0``, ``<= 1``, ``in [0, 1)`` or ``a finite number``."""
+    """``> 0``, ``>= 0``, ``<= 1``, ``in [0, 1)`` or ``a finite number`` (integer bounds
+    in full: ``in [0, 4294967295]``)."""
+    def text(x) -> str:
+        return str(x) if isinstance(x, int) else f"{x:g}"
+
     if low is not None and high is not None:
-        return f"in {'(' if low_open else '['}{low:g}, {high:g}{')' if high_open else ']'}"
+        return (f"in {'(' if low_open else '['}{text(low)}, {text(high)}"
+                f"{')' if high_open else ']'}")
     if low is not None:
-        return f"{'>' if low_open else '>='} {low:g}"
+        return f"{'>' if low_open else '>='} {text(low)}"
     if high is not None:
-        return f"{'<' if high_open else '<='} {high:g}"
+        return f"{'<' if high_open else '<='} {text(high)}"
     return "a finite number"
 
 
@@ -65,14 +73,8 @@ def positive(value, what: str) -> float:
     return number(value, what, 0, low_open=True)
 
 
-def non_negative(value, what: str) -> float:
-    """A finite number >= 0 (weight decay, min_delta)."""
-    return number(value, what, 0)
 
 
-def fraction(value, what: str) -> float:
-    """A number in [0, 1) (momentum, betas, rho)."""
-    return number(value, what, 0, 1, high_open=True)
 
 
 def rate(value, what: str) -> float:

@@ -5,10 +5,25 @@ list of valid names."""
 from __future__ import annotations
 
 import difflib
-import inspect
 from collections.abc import Mapping
 
 from .errors import ConfigError
+
+
+class Registry(dict):
+    """A registry some of whose entries are also found under another name (``aliases``:
+    alias -> the entry's own name), such as the name an earlier release used. Listings
+    (``expected one of``, the README) show the entries' own names only."""
+
+    def __init__(self, entries: Mapping, aliases: Mapping[str, str] | None = None):
+        super().__init__(entries)
+        self.aliases = dict(aliases or {})
+
+    def __contains__(self, name) -> bool:
+        return super().__contains__(name) or name in self.aliases
+
+    def __getitem__(self, name):
+        return super().__getitem__(self.aliases.get(name, name))
 
 
 def did_you_mean(value, choices) -> str:
@@ -26,37 +41,3 @@ def lookup(registry, name, what: str):
         pass
     raise ConfigError(f"unknown {what} {name!r}{did_you_mean(name, registry)}; "
                       f"expected one of: {', '.join(registry)}")
-
-
-def options_of(cls) -> list[str]:
-    """The keyword options ``cls``'s constructor takes, with those a ``**options`` of its
-    hands on to the base classes' constructors."""
-    names: list[str] = []
-    for klass in (cls.__mro__ if isinstance(cls, type) else ()):
-        init = klass.__dict__.get("__init__")
-        if init is None:
-            continue
-        params = list(inspect.signature(init).parameters.values())[1:]  # not self
-        names += [p.name for p in params if p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)
-                  and p.name not in names]
-        if not any(p.kind is p.VAR_KEYWORD for p in params):
-            return names
-    return names or list(inspect.signature(cls).parameters)
-
-
-def check_options(cls, name, what: str, options) -> None:
-    """Refuse an option ``cls``'s constructor does not take (ConfigError is a ValueError,
-    so the config schema's validators use this too)."""
-    accepted = options_of(cls)
-    for key in options:
-        if key not in accepted:
-            raise ConfigError(f"{what} {name!r} takes no option {key!r}"
-                              f"{did_you_mean(key, accepted)}; options: "
-                              f"{', '.join(sorted(accepted)) or 'none'}")
-
-
-def build(registry: Mapping, name, what: str, **kwargs):
-    """Construct ``registry[name](**kwargs)``, refusing options the class does not take."""
-    cls = lookup(registry, name, what)
-    check_options(cls, name, what, kwargs)
-    return cls(**kwargs)

@@ -41,6 +41,8 @@ METRICS = "metrics.jsonl"
 WEIGHTS = "weights.safetensors"
 CHECKPOINT = "checkpoint.safetensors"
 SUMMARY = "summary.json"
+#: a run that extends another: which, and the epochs its schedule is laid out over
+EXTENDS = "extends.json"
 LOCK = ".lock"
 PLOT = "curves.png"
 HEALTH_PLOT = "health.png"

@@ -61,10 +61,10 @@ def layers(*entries) -> dict:
             {"neurons": 10}),
      ["model.layers.0.kernel_sise: unknown key 'kernel_sise' (did you mean 'kernel_size'?)"]),
     (layers({"type": "conv3d", "out_channels": 4}, {"neurons": 10}),
-     ["model.layers.0: unknown layer type 'conv3d' (did you mean 'conv2d'?); expected one of: "
+     ["model.layers.0.type: unknown layer type 'conv3d' (did you mean 'conv2d'?); expected one of: "
       "dense, conv2d, max_pool2d, avg_pool2d, flatten"]),
     (layers({"type": "max_pool2d", "size": 0}, {"type": "flatten"}, {"neurons": 10}),
-     ["model.layers.0.size: ", "greater than 0"]),
+     ["model.layers.0.size: ", "size must be an integer in [1, 2147483647]"]),
     (cnn_config(data={"dataset": "iris"}),
      ["data.shape: ", "iris has flat rows of 4 values and model.layers.0 takes images"]),
     (cnn_config(data={"shape": [1, 4, 4]}),

@@ -18,6 +18,8 @@ from scratchnet import runs
 from scratchnet.config import load_config
 from scratchnet.errors import DivergenceError, DropoutRateWarning, ScratchnetError
 from scratchnet.experiment import plan_experiment, train_experiment
+from scratchnet.experiment.build import (as_samples, build_network, build_optimizer,
+                                         early_stopping_of, prepare_data)
 
 CONFIGS = Path(__file__).resolve().parents[1] / "configs"
 QUICK = CONFIGS / "digits_quickstart.yaml"
@@ -41,18 +43,21 @@ def invalid_everywhere(main_here, tmp_path, config, *options) -> str:
 # -- the examples, each a one-line error naming file, line, key and value ---------
 @pytest.mark.parametrize("options, where, says", [
     (["--set", "optimizer.lr=1e-3"], "digits_quickstart.yaml:18: optimizer.decay.final_lr",
-     "final_lr must be in [0, lr=0.001], got 0.01"),
+     "final_lr must be at most lr=0.001, got 0.01"),
     (["--set", "model.layers.1.neurons=3"], "(--set model.layers.1.neurons=3): model.layers.1.neurons",
      "got 3: the output layer needs 10 units for the 10 classes of digits"),
     (["--set", "optimizer.decay.step_size=3"], "optimizer.decay.step_size",
-     "linear decay takes no option(s) ['step_size']"),
+     "unknown key 'step_size'; expected one of: final_lr, warmup_epochs, type"),
     (["--set", "optimizer.decay.type=exponential", "--set", "optimizer.decay.final_lr=0"],
-     "optimizer.decay.final_lr", "cannot decay exponentially to 0"),
+     "optimizer.decay.final_lr", "final_lr must be a number > 0, got 0"),
     (["--set", "model.layers.0.activation={name: leaky_relu, negative_slope: -1}"],
-     "model.layers.0.activation", "negative_slope must be >= 0, got -1"),
+     "model.layers.0.activation.negative_slope", "negative_slope must be a number >= 0, got -1"),
     (["--set", "model.layers.0.activation={name: leaky_relu, negative_slope: .nan}"],
-     "model.layers.0.activation", "negative_slope must be >= 0, got nan"),
-    (["--set", "model.loss={name: huber, delta: -1}"], "model.loss", "huber delta must be > 0"),
+     "model.layers.0.activation.negative_slope", "negative_slope must be a number >= 0, got nan"),
+    (["--set", "model.loss={name: huber, delta: -1}"], "model.loss.delta",
+     "delta must be a number > 0, got -1"),
+    (["--set", "optimizer.decay={type: plateau, threshold: 1.5}"], "optimizer.decay.threshold",
+     "threshold must be a number in [0, 1), got 1.5"),
     (["--set", "seed=-1"], "seed", "got -1"),
     (["--set", "model.layers.0.neurons=1000000000"], "model.layers.0.neurons",
      "training would need about"),
@@ -269,21 +274,27 @@ def test_extending_a_finished_run_writes_a_new_folder_from_its_final_state(tmp_p
     assert new != old and new.parent == old.parent
     assert {p.name: p.read_bytes() for p in old.iterdir()} == before  # untouched
     cfg = yaml.safe_load((new / runs.CONFIG).read_text())
-    assert cfg["train"]["epochs"] == 7 and cfg["train"]["schedule_epochs"] == 4
-    assert cfg["train"]["extends"] == str(old.resolve()) and summary["extends"] == str(old.resolve())
+    assert cfg["train"]["epochs"] == 7
+    assert not set(cfg["train"]) & {"schedule_epochs", "extends"}  # in extends.json
+    lineage = json.loads((new / runs.EXTENDS).read_text())
+    assert lineage == {"extends": str(old.resolve()), "schedule_epochs": 4}
+    assert summary["extends"] == str(old.resolve())
     rates = [r["lr"] for r in runs.read_metrics(new)]
     assert rates[:4] == pytest.approx([0.1, 0.07, 0.04, 0.01]) and rates[4:] == pytest.approx([0.01] * 3)
     rc, out, err = main_here("eval", new, "--json")
     assert rc == 0 and "edited" not in err
-    # the same as a run planned that way from the start
-    straight = write_config(tmp_path, "ext", optimizer={"lr": 0.1, "decay": decay},
-                            train={"epochs": 7, "eval_every": 1, "schedule_epochs": 4,
-                                   "early_stopping": {"patience": 10}})
-    rc, out, err = main_here("train", straight, "--json", "-q", "--out", "straight")
-    assert rc == 0, err
-    other = Path(json.loads(out)["run_dir"])
+    # the same as a fit of 7 epochs planned that way from the start
+    straight = load_config(new / runs.CONFIG)
+    data = prepare_data(straight, lazy=True)
+    shape = json.loads((new / runs.DATA).read_text())["input_shape"]
+    net = build_network(straight, shape)
+    trainer = sn.Trainer(net, build_optimizer(straight, 4))
+    trainer.fit(as_samples(data.X_train, shape), data.Y_train, as_samples(data.X_val, shape),
+                data.Y_val, epochs=7, eval_every=1,
+        batch_size=straight.train.batch_size, seed=straight.seed, schedule_epochs=4,
+        early_stopping=early_stopping_of(straight))
     a, _ = runs.load_arrays(new / runs.WEIGHTS)
-    b, _ = runs.load_arrays(other / runs.WEIGHTS)
+    b = net.state_dict()
     assert a.keys() == b.keys() and all(np.array_equal(a[k], b[k]) for k in a)
 
 
@@ -370,7 +381,7 @@ def test_every_shipped_config_plans(main_here):
             continue  # needs the user's CSV file: tests/test_configs.py trains them
         plan = plan_experiment(cfg := load_config(path))
         assert plan.n_params == sum(r["params"] for r in plan.layers) > 0, path
-        assert plan.rates and len(plan.rates) == cfg.train.epochs
+        assert plan.schedule.epochs == cfg.train.epochs
 
 
 

@@ -5,7 +5,6 @@ below are made from the registries, not listed by hand."""
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import os
 from pathlib import Path
@@ -22,6 +21,7 @@ from scratchnet.data import DATASETS, SCALERS, describe_dataset, write_idx
 from scratchnet.data import mnist as idx_sets
 from scratchnet.errors import ConfigError, DivergenceError
 from scratchnet.experiment import plan_experiment, train_experiment
+from scratchnet.options import options
 from scratchnet.nn import (ACTIVATIONS, BIAS_INITIALIZERS, DTYPES, INITIALIZERS, LOSSES,
                            OPTIMIZERS, SCHEDULES)
 
@@ -98,15 +98,10 @@ def test_every_optimizer(main_here, tmp_path, name):
 
 
 def _decay(name: str) -> dict:
-    """The schedule with whatever it requires: a final rate, a step size."""
-    cls = SCHEDULES[name]
-    decay = {"type": name}
-    if getattr(cls, "requires_final_lr", False):
-        decay["final_lr"] = 0.001
-    for f in dataclasses.fields(cls):
-        if f.init and f.default is None and f.name not in ("lr", "epochs"):
-            decay[f.name] = 1
-    return decay
+    """The schedule with whatever its declaration requires: a final rate, a step size."""
+    needs = {"final_lr": 0.001}
+    return {"type": name, **{o.name: needs.get(o.name, 1) for o in options(SCHEDULES[name])
+                             if o.required and o.name not in ("lr", "epochs")}}
 
 
 @pytest.mark.parametrize("name", SCHEDULES)

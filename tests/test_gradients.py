@@ -7,14 +7,13 @@ loss, layer or initialiser added to ``scratchnet.ACTIVATIONS`` / ``LOSSES`` / ``
 
 from __future__ import annotations
 
-import inspect
-
 import numpy as np
 import pytest
 
 import scratchnet as sn
 from scratchnet.nn.gradcheck import (TOLERANCE, check_loss, check_network, check_operation,
                                   numerical_grad, relative_error)
+from scratchnet.options import options
 
 ACTIVATION_NAMES = sorted(sn.ACTIVATIONS)
 LOSS_NAMES = sorted(sn.LOSSES)
@@ -31,18 +30,15 @@ def away_from_zero(rng, shape, low=0.1, high=2.0):
 def build_default(cls, **required):
     """An instance of a registry class from its default arguments, filling in only the
     required ones this test knows how to supply (``neurons``, a convolution's
-    ``out_channels`` and ``kernel_size``, a pool's ``size``). ``kernel_size`` defaults to
-    None (the book's ``param_size`` may name it instead), so a None default of a known
-    argument counts as required."""
+    ``out_channels`` and ``kernel_size``, a pool's ``size``), as its declaration says."""
     known = {"neurons": 3, "out_channels": 3, "kernel_size": 3, "size": 2, **required}
     kwargs = {}
-    for name, p in inspect.signature(cls).parameters.items():
-        unset = p.default is inspect.Parameter.empty or (p.default is None and name in known)
-        if unset and p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY):
-            if name not in known:
-                pytest.fail(f"{cls.__name__} needs argument {name!r} that has no default; "
+    for o in options(cls):
+        if o.required:
+            if o.name not in known:
+                pytest.fail(f"{cls.__name__} needs argument {o.name!r} that has no default; "
                             f"teach build_default in {__file__} a sensible value for it")
-            kwargs[name] = known[name]
+            kwargs[o.name] = known[o.name]
     return cls(**kwargs)
 
 

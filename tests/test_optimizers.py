@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import inspect
-
 import numpy as np
 import pytest
 
 import scratchnet as sn
 from scratchnet.nn.core import FlatParams, Param
 from scratchnet.nn.optimizers import OPTIMIZERS
+from scratchnet.options import options
 
 GRADS = [[0.5, -1.0], [0.25, 2.0], [-1.5, 0.5]]  # the gradient at steps 1, 2, 3
 START = [1.0, -2.0]
@@ -149,7 +148,7 @@ def test_bad_schedule_arguments():
 # -- every registered optimizer -----------------------------------------------------------
 def make_optimizer(name):
     cls = OPTIMIZERS[name]
-    return cls(0.05) if "lr" in inspect.signature(cls).parameters else cls()
+    return cls(0.05) if "lr" in [o.name for o in options(cls)] else cls()
 
 
 def quadratic_run(opt, steps, params=None):

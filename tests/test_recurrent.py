@@ -317,7 +317,8 @@ def test_embedding_refuses_bad_ids():
 
 
 def test_options_are_checked():
-    with pytest.raises(sn.ConfigError, match="hidden_size must be a positive integer, got 0"):
+    with pytest.raises(sn.ConfigError, match=r"hidden_size must be an integer in \[1, 2147483647\], "
+                                             "got 0"):
         sn.LSTM(0)
     with pytest.raises(sn.ConfigError, match="did you mean 'glorot'"):
         sn.GRU(3, weight_init="glorott")

@@ -92,7 +92,7 @@ def _messages(error) -> list[str]:
     ("optimiser", {"lr": 0.1}, "Additional properties are not allowed ('optimiser' was unexpected)"),
     ("optimizer.lr", -0.1, "less than or equal to the minimum of 0"),
     ("optimizer.lr", "fast", "is not of type 'number'"),
-    ("model.layers.0.neurons", 0, "less than or equal to the minimum of 0"),
+    ("model.layers.0.neurons", 0, "0 is less than the minimum of 1"),
     ("model.layers.0.dropout", 1.0, "greater than or equal to the maximum of 1"),
     ("model.layers.0.neuron", 64, "'neuron' was unexpected"),
     ("train.epochs", 2.5, "is not of type 'integer'"),

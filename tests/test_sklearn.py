@@ -197,11 +197,12 @@ def test_pickle_round_trip_predicts_the_same(digits):
     ({"optimizer": "adamm"}, "unknown optimizer 'adamm' (did you mean 'adam'?); expected one of: sgd"),
     ({"activation": "relux"}, "relux"),
     ({"hidden_layer_sizes": (32, 0)}, "hidden_layer_sizes must hold positive integers"),
-    ({"learning_rate": -0.1}, "learning rate must be > 0, got -0.1"),
-    ({"epochs": 0}, "epochs must be a positive integer, got 0"),
+    ({"learning_rate": -0.1}, "learning_rate must be a number > 0, got -0.1"),
+    ({"epochs": 0}, "epochs must be an integer in [1, 1000000], got 0"),
     ({"dtype": "float16"}, "unknown dtype 'float16' (did you mean 'float64'?); expected one of: float32, float64"),
     ({"decay": "linear"}, "final_lr"),
-    ({"validation_fraction": 1.5, "early_stopping": True}, "validation_fraction must be in (0, 1)"),
+    ({"validation_fraction": 1.5, "early_stopping": True},
+     "validation_fraction must be a number in (0, 1), got 1.5"),
 ])
 def test_bad_parameters_fail_at_fit_with_the_bad_value(params, message):
     X, y = load_iris(return_X_y=True)

@@ -83,7 +83,8 @@ def test_a_bad_split_seed_is_one_line(bad):
 
     with pytest.raises(ConfigError) as info:
         validate(diabetes(split_seed=bad), "x.yaml")
-    assert str(info.value).startswith(f"x.yaml: data.split_seed: got {bad!r}: ")
+    assert str(info.value) == (f"x.yaml: data.split_seed: split_seed must be an integer in "
+                               f"[0, 4294967295] or null, got {bad!r}")
 
 
 # -- the split is scikit-learn's, computed without importing it ----------------------------

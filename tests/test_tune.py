@@ -112,8 +112,10 @@ BAD_SPACES = [
                                "loguniform:LOW:HIGH, int:LOW:HIGH[:STEP|:log], choice:A,B,..."),
     ("model.layers.0.activation=choice:tanh,relux", "model.layers.0.activation: unknown activation "
                                                     "'relux' (did you mean 'relu'?)"),
-    ("model.layers.0.dropout=choice:0.1,1.5", "model.layers.0.dropout: got 1.5: input should be less than 1"),
-    ("optimizer.lr=uniform:0:1", "optimizer.lr: input should be greater than 0"),  # an end is invalid
+    ("model.layers.0.dropout=choice:0.1,1.5",
+     "model.layers.0.dropout: dropout must be a number in [0, 1), got 1.5"),
+    # an end is invalid
+    ("optimizer.lr=uniform:0:1", "optimizer.lr: lr must be a number > 0, got 0"),
     ("model.layers.0.neurons=int:1.5:8", "'1.5' is not an integer; expected int:LOW:HIGH[:STEP|:log]"),
     ("optimizer.lr=uniform:0.1", "expected uniform:LOW:HIGH"),
     ("model.layers.0.activation=choice:tanh,tanh", "the value 'tanh' is listed twice"),

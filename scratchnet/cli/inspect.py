@@ -54,6 +54,10 @@ def _shape(shape: tuple) -> str:
     return " x ".join(str(n) for n in shape)
 
 
+#: the most epochs ``show --schedule`` lists (a longer run's are sampled evenly)
+SHOWN_RATES = 100
+
+
 @app.command(rich_help_panel=TOOLS_PANEL)
 @config_flags
 def show(
@@ -63,7 +67,7 @@ def show(
     data_dir: Optional[Path] = typer.Option(None, "--data-dir", metavar="DIR",
                                             help=DATA_DIR_HELP),
     schedule: bool = typer.Option(False, "--schedule", help="Also print the learning rate "
-                                  "at every epoch."),
+                                  f"at every epoch (at {SHOWN_RATES} of a longer run)."),
 ):
     """Print the resolved config and the model summary: each layer's output shape and
     parameters, the rows each split holds and the memory training will take."""
@@ -92,8 +96,11 @@ def show(
         t = Table(title=f"learning rate ({cfg.optimizer.decay.type})")
         t.add_column("epoch", justify="right")
         t.add_column("lr", justify="right")
-        for epoch, rate in enumerate(plan.rates, start=1):
-            t.add_row(str(epoch), f"{rate:.6g}")
+        rows = plan.schedule.sampled_rates(SHOWN_RATES)  # a long run's, summarised
+        for epoch, rate in rows:
+            t.add_row(str(epoch + 1), f"{rate:.6g}")
+        if len(rows) < plan.schedule.epochs:
+            t.caption = f"{len(rows)} of {plan.schedule.epochs:,} epochs, evenly spaced"
         console.print(t)
 
 

@@ -72,11 +72,12 @@ def lr_find(
     plan = plan_experiment(cfg, data)  # what validate and train accept, and nothing else
     human = human_console(json_out, quiet=False)
     o = cfg.optimizer
-    options = "".join(f", {k} {v:g}" for k, v in o.options().items())
+    given = [k for k in type(o).model_fields if k in o.model_fields_set - {"name", "lr", "decay"}]
+    options = "".join(f", {k} {_shown(getattr(o, k))}" for k in given)
     human.print(f"[bold]lr-find {cell(cfg.name)}[/]: {o.name}{options}, batches of "
                 f"{cfg.train.batch_size}, learning rate {start_lr:g} to {end_lr:g} over "
                 f"{batches} batches; {_loading(cfg, plan)}", highlight=False, soft_wrap=True)
-    if o.decay.type != "none" or len(set(plan.rates)) > 1:  # (a warm-up alone, too)
+    if o.decay.type != "none" or len(set(plan.schedule.rates())) > 1:  # (a warm-up alone, too)
         kind = "warm-up" if o.decay.type == "none" else f"{o.decay.type} decay"
         human.print(f"note: the config's {kind} is not used in the test: each batch gets "
                     "the test's own rate", highlight=False, soft_wrap=True)
@@ -93,6 +94,11 @@ def lr_find(
         emit_json(report)
     else:
         _print(report)
+
+
+def _shown(value) -> str:
+    """An option's value as the header shows it (0.9, 1e-08, True)."""
+    return format(value, "g") if isinstance(value, float) else str(value)
 
 
 def _run(cfg, plan, data_dir: str | None, settings):

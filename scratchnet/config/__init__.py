@@ -1,9 +1,11 @@
 """The experiment file: its schema, safe YAML loading, ``--set`` overrides, and one-line
 errors that name the file, the line, the key path, the bad value and what was expected.
 
-``schema`` (the pydantic models and the JSON Schema), ``yaml_text`` (reading YAML
-safely), ``messages`` (error lines), ``overrides`` (``--set``), ``loading``
-(:func:`load_config`, :func:`validate`) and ``diff`` (comparing configs).
+``schema`` (the pydantic models and the JSON Schema), made by ``declared`` from the
+engine's declarations of its options; ``yaml_text`` (reading YAML safely), ``messages``
+(error lines), ``overrides`` (``--set``), ``loading`` (:func:`load_config`,
+:func:`validate`), ``diff`` (comparing configs) and ``reference`` (the README's table of
+options).
 """
 
 from .diff import differing_keys, flatten

@@ -6,24 +6,29 @@ from pathlib import Path
 
 from pydantic import ValidationError
 
-from .. import files
+from .. import files, runs
 from ..errors import ConfigError, ConfigErrors, NeedsDataFile
 from .messages import Origin, format_validation_errors, show
 from .overrides import apply_override, parse_override
-from .schema import ExperimentConfig
+from .schema import ExperimentConfig, refresh, without_legacy
 from .yaml_text import line_numbers, load_raw
 
 
 def validate(raw: dict, source: str = "<config>", text: str | None = None,
              default_name: str | None = None, *,
-             overridden: dict[tuple, str] | None = None) -> ExperimentConfig:
+             overridden: dict[tuple, str] | None = None, saved: bool = False) -> ExperimentConfig:
     """Validate plain data into an :class:`ExperimentConfig`, or raise
     :class:`~scratchnet.errors.ConfigErrors`: one line per mistake, the first as its
     message. ``overridden`` maps key paths set by ``--set`` to the option text, so an
-    error there names the option rather than a line of the file. The config remembers
-    where it came from (:attr:`ExperimentConfig.origin`), for the checks that follow."""
+    error there names the option rather than a line of the file. ``saved``: a run
+    folder's config.yaml, which an earlier release may have written (its keys of no
+    meaning now are left out). The config remembers where it came from
+    (:attr:`ExperimentConfig.origin`), for the checks that follow."""
     if not isinstance(raw, dict):
         raise ConfigError(f"{source}: expected a mapping at the top level, got {type(raw).__name__}")
+    if saved:
+        raw = without_legacy(raw)
+    refresh()  # a registry entry added since
     origin = Origin(source, line_numbers(text) if text else {}, dict(overridden or {}))
     try:
         cfg = ExperimentConfig.model_validate(raw)
@@ -51,14 +56,18 @@ def _safe_name(name: str) -> bool:
 
 
 def load_config(path: str | Path, overrides: list[str] | None = None) -> ExperimentConfig:
-    """Load, override (``["train.epochs=5", ...]``) and validate an experiment file."""
+    """Load, override (``["train.epochs=5", ...]``) and validate an experiment file (a run
+    folder's config.yaml too: ``train --resume RUN``)."""
     raw, text = load_raw(path)
     overridden: dict[tuple, str] = {}
     for item in overrides or []:
         parts, value = parse_override(item)
         apply_override(raw, parts, value)
         overridden[tuple(parts)] = f"--set {item}"
-    cfg = validate(raw, str(path), text, default_name=Path(path).stem, overridden=overridden)
+    path = Path(path)
+    saved = path.name == runs.CONFIG and (path.parent / runs.DATA).exists()
+    cfg = validate(raw, str(path), text, default_name=path.stem, overridden=overridden,
+                   saved=saved)
     check_data_files(cfg)
     if cfg.data.path:
         # Stored absolute in the run's config.yaml, so `eval` works from any folder.
@@ -67,35 +76,41 @@ def load_config(path: str | Path, overrides: list[str] | None = None) -> Experim
 
 
 def check_data_files(cfg: ExperimentConfig) -> None:
-    """A data file the experiment names must exist. A missing one is a mistake in the
-    config (a ConfigError: exit 2, found before any training starts); a file that exists
-    but cannot be read or parsed is a DataError while running (exit 1). MNIST-style
-    folders are not checked here: ``data.path`` is only the first place searched."""
-    d = cfg.data
+    """A data file the experiment names must exist (:func:`data_file_mistake`, located:
+    ``file:line: data.path: ...``)."""
+    mistake = data_file_mistake(cfg)
+    if mistake is not None:
+        raise type(mistake)(cfg.origin.message(mistake.key, str(mistake)), key=mistake.key)
+
+
+def data_file_mistake(cfg: ExperimentConfig) -> ConfigError | None:
+    """What is wrong with the data file the experiment names, if anything, keyed
+    ``data.path``. A missing one is a mistake in the config (a ConfigError: exit 2, found
+    before any training starts); a file that exists but cannot be read or parsed is a
+    DataError while running (exit 1). MNIST-style folders are not checked here:
+    ``data.path`` is only the first place searched."""
+    d, key = cfg.data, ("data", "path")
     kind = _FILE_KINDS.get(d.dataset)
     if kind is None:
-        return
-    where = cfg.origin.locate(("data", "path"))
+        return None
     if not d.path:
         # `path: null` written in the file: an example left for its user to point at their
         # file (validate notes it); no path at all is a mistake
-        left_open = ("data", "path") in cfg.origin.lines
-        raise (NeedsDataFile if left_open else ConfigError)(
-            f"{where}: data.path: required for dataset {d.dataset}; expected the path of "
-            f"{kind} (--set data.path=FILE)")
+        left_open = key in cfg.origin.lines
+        return (NeedsDataFile if left_open else ConfigError)(
+            f"required for dataset {d.dataset}; expected the path of {kind} "
+            "(--set data.path=FILE)", key=key)
     try:  # "~user" of no user, a name too long for the file system, ...
         path = Path(d.path).expanduser()
         if path.is_file():
-            return
+            return None
         problem = (f"is {files.kind(path.stat().st_mode)}, not a regular file"
                    if path.exists() else "no such file")
     except (OSError, RuntimeError, ValueError) as e:
-        raise ConfigError(f"{where}: data.path: got {show(d.path)}: cannot be used as a "
-                          f"path ({type(e).__name__}: {' '.join(str(e).split())[:120]}); "
-                          f"expected {kind}") from None
+        return ConfigError(f"got {show(d.path)}: cannot be used as a path ({type(e).__name__}: "
+                           f"{' '.join(str(e).split())[:120]}); expected {kind}", key=key)
     hint = "" if path.is_absolute() else f" (relative paths are read from {Path.cwd()})"
-    raise ConfigError(f"{where}: data.path: got {d.path!r}: {problem}; expected "
-                      f"{kind}{hint}")
+    return ConfigError(f"got {d.path!r}: {problem}; expected {kind}{hint}", key=key)
 
 
 #: the datasets that are one file the config names, and what that file is

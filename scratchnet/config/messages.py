@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import types
+import typing
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Annotated, Any, Union
 
 from pydantic import BaseModel, ValidationError
 
+from ..errors import ConfigError
 from ..registry import did_you_mean
-from .schema import LAYER_CONFIGS, ExperimentConfig
+from .declared import Dispatch
+from .schema import ExperimentConfig
 
 
 def show(value: Any) -> str:
@@ -52,37 +56,44 @@ class Origin:
 
 def format_validation_errors(err: ValidationError, origin: Origin,
                              model=ExperimentConfig) -> list[str]:
-    """Every error as one line, ``file:line: key.path: got VALUE: expected ...``, one per
-    key path (a union reports each member it tried; the first says enough)."""
+    """Every error as one line, ``file:line: key.path: message``, one per key path (a
+    union reports each member it tried; the first says enough). A value the engine's
+    declaration refuses reads as the engine's message, at the key it names."""
+    found = [_format_one(e, origin, model) for e in err.errors()]
+    # a union's member that is a section, and failed inside: its complaint is the one
+    # (not "input should be a valid boolean" from the member beside it)
+    inside = {loc[:n] for loc, _, _ in found for n in range(len(loc))}
     out, seen = [], set()
-    for e in err.errors():
-        loc, line = _format_one(e, origin, model)
-        if loc not in seen:
+    for loc, line, beside in found:
+        if loc not in seen and not (beside and loc in inside):
             seen.add(loc)
             out.append(line)
     return out
 
 
-def _format_one(e: dict, origin: Origin, model) -> tuple[tuple, str]:
+def _format_one(e: dict, origin: Origin, model) -> tuple[tuple, str, bool]:
+    """The key path, the line, and whether it is the complaint of a union's plain member
+    (``bool``, ``literal[...]``)."""
     kind = e["type"]
-    loc = tuple(str(p) for p in e["loc"])
-    # pydantic adds the union member it tried ("float", "literal['test']", a class name) to
-    # the location; keep only the user's keys (the last part of an unknown key is one).
-    keep = len(loc) - 1 if kind == "extra_forbidden" else len(loc)
-    layer_type = next((p for p in loc[:keep] if p in LAYER_CONFIGS), None)
-    loc = tuple(p for i, p in enumerate(loc) if i >= keep or not _is_union_tag(p))
-    if kind == "extra_forbidden":
-        parent = LAYER_CONFIGS[layer_type] if layer_type else _submodel(model, loc[:-1])
+    loc, parent, dispatch, beside, kinds = _walk(model, tuple(e["loc"]))
+    error = (e.get("ctx") or {}).get("error")
+    if isinstance(error, ConfigError):  # the engine's check: its words, at its key
+        loc = loc + tuple(str(k) for k in error.key)
+        message = str(error)
+    elif kind == "extra_forbidden":
         fields = _key_order(parent) if parent else []
         message = f"unknown key {loc[-1]!r}{did_you_mean(loc[-1], fields)}"
         if fields:
             message += f"; expected one of: {', '.join(fields)}"
+        owners = [t for t, m in kinds.models.items() if loc[-1] in m.model_fields] \
+            if kinds is not None else []
+        if owners:  # a key of another kind (threshold: of a plateau schedule)
+            message += f" ({loc[-1]!r} is a key of {kinds.what} {', '.join(owners)})"
     elif kind == "missing":
         message = "required key is missing"
-    elif kind == "union_tag_invalid":  # a layer of a type there is none of
-        tag = e["ctx"]["tag"]
-        message = (f"unknown layer type {tag!r}{did_you_mean(tag, LAYER_CONFIGS)}; expected "
-                   f"one of: {', '.join(LAYER_CONFIGS)}")
+    elif kind == "union_tag_invalid" and dispatch is not None:  # a kind there is none of
+        loc = loc + (dispatch.key,)
+        message = dispatch.unknown(e["ctx"]["tag"])
     else:
         msg = e["msg"]
         msg = msg[len("Value error, "):] if msg.startswith("Value error, ") else msg
@@ -94,38 +105,85 @@ def _format_one(e: dict, origin: Origin, model) -> tuple[tuple, str]:
             message = msg  # the message already quotes what matters
         else:
             message = f"got {show(value)}: {msg}"
-    return loc, origin.message(loc, message)
+    return loc, origin.message(loc, message), beside
 
 
 def _key_order(model) -> list[str]:
-    """A model's keys as a person reads them: its own first, then what it shares with
-    other layer types, ``type`` last."""
-    own = [k for k in model.__annotations__ if k in model.model_fields and k != "type"]
-    rest = [k for k in model.model_fields if k not in own and k != "type"]
-    return own + rest + (["type"] if "type" in model.model_fields else [])
+    """A model's keys in their declared order, a kind's ``type`` last."""
+    keys = list(model.model_fields)
+    return [k for k in keys if k != "type"] + (["type"] if "type" in keys else [])
 
 
-def _is_union_tag(part: str) -> bool:
-    return (any(c in part for c in "[(,-") or part[:1].isupper() or part in LAYER_CONFIGS
-            or part in ("str", "float", "int", "bool", "none"))
-
-
-def _submodel(model, loc: tuple):
-    """The pydantic model at a key path (None past a list or a plain mapping)."""
-    for part in loc:
-        if part.isdigit():
+def _walk(model, loc: tuple) -> tuple[tuple, Any, Any, bool, Any]:
+    """``loc`` as the user's key path (without the union members pydantic tried), the
+    model the last key is a key of (None past a list or a plain mapping), the
+    :class:`~scratchnet.config.declared.Dispatch` of a union that ``loc`` ends at,
+    whether it went through a plain member of a union, and the Dispatch that chose the
+    model the last key is a key of (its other kinds may hold that key)."""
+    keys: list[str] = []
+    beside, chosen = False, (None, None)
+    node, parent = model, None
+    parts = [str(p) for p in loc]
+    i = 0
+    while i < len(parts):
+        part = parts[i]
+        node, dispatch = _strip(node)
+        if dispatch is not None:  # pydantic names the tag it followed
+            node, parent = dispatch.models.get(part), None
+            chosen = (dispatch, node)
+            i += 1
             continue
-        field = model.model_fields.get(part)
-        if field is None:
-            return None
-        ann = field.annotation
-        candidates = [ann] + list(getattr(ann, "__args__", ()))
-        for c in list(candidates):
-            candidates += list(getattr(c, "__args__", ()))
-        nxt = next((c for c in candidates if isinstance(c, type) and issubclass(c, BaseModel)), None)
-        if nxt is None:
-            return None
-        model = nxt
-    return model
+        union = [m for m in _members(node) if m is not type(None)]
+        if len(union) == 1:  # a section that may be null
+            node = union[0]
+        elif len(union) > 1:  # a plain union: pydantic names the member it tried
+            section = next((m for m in union if isinstance(m, type)
+                            and issubclass(m, BaseModel) and m.__name__ == part), None)
+            if section is not None or _is_member_label(part):
+                node, beside = section, beside or section is None
+                i += 1
+                continue
+        keys.append(part)
+        if isinstance(node, type) and issubclass(node, BaseModel):
+            parent = node
+            field = node.model_fields.get(part)
+            node = field.annotation if field is not None else None
+            if field is not None:
+                node = _annotated(field)
+        elif typing.get_origin(node) in (list, dict):
+            node = typing.get_args(node)[-1]
+            parent = None
+        else:
+            node, parent = None, parent if i == len(parts) - 1 else None
+        i += 1
+    node, dispatch = _strip(node)
+    kinds = chosen[0] if parent is not None and parent is chosen[1] else None
+    return tuple(keys), parent, dispatch, beside, kinds
 
 
+def _annotated(field):
+    """A field's annotation with its metadata (a discriminated union keeps it there)."""
+    meta = field.metadata
+    return Annotated[(field.annotation, *meta)] if meta else field.annotation
+
+
+def _strip(node):
+    """``node`` without Annotated metadata, and the Dispatch it carries (if any)."""
+    dispatch = None
+    while typing.get_origin(node) is Annotated:
+        for m in node.__metadata__:
+            if isinstance(getattr(m, "discriminator", None), Dispatch):
+                dispatch = m.discriminator
+        node = node.__origin__
+    return node, dispatch
+
+
+def _members(node) -> tuple:
+    origin = typing.get_origin(node)
+    return typing.get_args(node) if origin in (Union, types.UnionType) else ()
+
+
+def _is_member_label(part: str) -> bool:
+    """How pydantic labels a union member it tried: ``float``, ``literal['test']``,
+    ``function-after[...]``."""
+    return any(c in part for c in "[(,-") or part in ("str", "float", "int", "bool", "none")

@@ -1,8 +1,13 @@
 """The experiment file's schema: pydantic models with unknown keys forbidden.
 
-Names that refer to registries (activations, initialisers, losses, optimizers, decays,
-datasets, scalers, dtypes) are checked with the one registry lookup, so a new registry
-entry is accepted in experiment files the day it is added.
+The engine's sections are made from its declarations (:mod:`scratchnet.config.declared`):
+a layer of each ``type`` takes the options its class in :data:`~scratchnet.nn.LAYERS`
+declares, an optimizer of each ``name`` those of its class in
+:data:`~scratchnet.nn.OPTIMIZERS`, ``optimizer.decay`` of each ``type`` the fields of its
+schedule, ``train`` the arguments of :meth:`~scratchnet.nn.Trainer.fit` it sets, and
+``model`` those of :class:`~scratchnet.nn.NeuralNetwork`. A new option, or a new registry
+entry, is in experiment files, ``--set``, the JSON Schema and ``show`` the day it is
+declared. The data, sweep, tune and tracking sections are the command line's own.
 """
 
 from __future__ import annotations
@@ -11,252 +16,192 @@ import hashlib
 import json
 from typing import Annotated, Any, Literal, Union
 
-from pydantic import (AfterValidator, BaseModel, ConfigDict, Discriminator, Field, PrivateAttr,
-                      Tag, field_validator, model_validator)
+from pydantic import BeforeValidator, Field, PrivateAttr, model_validator
+from pydantic.fields import FieldInfo
 
 from ..constants import TUNE_DIRECTIONS, TUNE_METRICS, TUNE_PRUNERS, TUNE_SAMPLERS
 from ..data import DATASETS, SCALERS
-from ..nn import (ACTIVATIONS, BIAS_INITIALIZERS, DTYPES, INITIALIZERS, LOSSES, OPTIMIZERS,
-                  SCHEDULES)
-from ..registry import check_options, lookup
-
+from ..nn import (ACTIVATIONS, BIAS_INITIALIZERS, INITIALIZERS, LAYERS, LOSSES, OPTIMIZERS,
+                  SCHEDULES, EarlyStopping, NeuralNetwork, Trainer, Warmup)
+from ..errors import ConfigError
+from ..options import (Doc, Epochs, Gt, Lt, Named, Option, Seed, Size, check_value, lengths,
+                       metadata_of, options)
+from .declared import (JsonSchemaGenerator, Strict, declared, dispatched, field_of,
+                       kind_field, section)
 
 #: the first line of every shipped config: editors with the YAML language server check and
 #: complete the file against the schema
 SCHEMA_URL_COMMENT = "# yaml-language-server: $schema=../scratchnet.schema.json"
 
 
-def registered(registry, what: str):
-    """The type of a field holding one of ``registry``'s names (an ``enum`` in the JSON
-    Schema, so editors flag a misspelt name as it is typed)."""
-    def check(value: str) -> str:
-        lookup(registry, value, what)
-        return value
-    return Annotated[str, AfterValidator(check), Field(json_schema_extra={"enum": list(registry)})]
+def _option(cls, name: str):
+    return next(o for o in options(cls) if o.name == name)
 
 
-def named_spec(registry, what: str):
-    """The type of a field holding a registry name, or a mapping ``{name: ..., <options of
-    that entry's constructor>}`` (``{name: leaky_relu, negative_slope: 0.1}``)."""
-    def check(value):
-        if isinstance(value, dict):
-            if not isinstance(value.get("name"), str):
-                raise ValueError(f"a {what} given as a mapping needs a 'name' key, "
-                                 f"got {value!r}")
-            cls = lookup(registry, value["name"], what)
-            check_options(cls, value["name"], what, [k for k in value if k != "name"])
-        return value
-    return Annotated[Union[registered(registry, what), dict[str, Any]], AfterValidator(check)]
+def _summary(cls) -> str:
+    """The first paragraph of a class's docstring, on one line."""
+    return " ".join((cls.__doc__ or "").strip().split("\n\n")[0].split())
 
 
-DatasetName = registered(DATASETS, "dataset")
-ScalerName = registered(SCALERS, "scale")
-InitializerName = registered(INITIALIZERS, "weight_init")
-BiasInitName = registered(BIAS_INITIALIZERS, "bias_init")
-ScheduleName = registered(SCHEDULES, "decay type")
-OptimizerName = registered(OPTIMIZERS, "optimizer")
-DtypeName = registered(DTYPES, "dtype")
-ActivationSpec = named_spec(ACTIVATIONS, "activation")
-LossSpec = named_spec(LOSSES, "loss")
+#: a share strictly between 0 and 1
+_Share = Annotated[float, Gt(0), Lt(1)]
 
 
-class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", allow_inf_nan=False, validate_default=True)
+DataConfig = section("DataConfig", [Option(name, Annotated[(kind, Doc(doc))], default) for
+                                     name, kind, default, doc in [
+    ("dataset", Annotated[str, Named(DATASETS, "dataset")], "digits",
+     "mnist, fashion_mnist, digits, iris, wine, breast_cancer, diabetes, csv or npz"),
+    ("path", str | None, None, "a CSV or .npz file, or a folder holding the MNIST files"),
+    ("target", str | None, None, "CSV: the target column"),
+    ("task", Literal["classification", "regression"] | None, None,
+     "CSV: override the task inferred from the target column"),
+    ("scale", Annotated[str, Named(SCALERS, "scale")], "standard",
+     "global (one mean/std, the notebook's), standard (per feature), minmax, none; fitted on "
+     "the training part only"),
+    ("validation", _Share | Literal["test"], 0.1, "fraction of the training data held out, or "
+     "test for the notebook's protocol (evaluate on the test split)"),
+    ("test_fraction", _Share, 0.2, "test split for data sets without one"),
+    ("shape", tuple[Size, Size, Size] | None, None, "[channels, height, width]: each row of "
+     "the data is an image of this shape (for a network that starts with a convolution)"),
+    ("target_scale", Literal["none", "standard"], "none", "regression: standard trains on "
+     "targets of mean 0 and spread 1 (fitted on the training part); metrics and predictions "
+     "stay in the data's units"),
+    ("split_seed", Seed | None, None, "seeds the train/test split (CSV and bundled sets) and "
+     "the validation split; default: seed. The weights, dropout and shuffling keep seed")]])
 
 
-PositiveInt = Annotated[int, Field(gt=0)]
-#: an int, or a pair [height, width]
-IntOrPair = Union[PositiveInt, tuple[PositiveInt, PositiveInt]]
+class NullIsDefault(Strict):
+    """A section where null stands for an option's default: run folders written by earlier
+    releases hold every optimizer and decay option, null where it was not set."""
 
-
-class DataConfig(Strict):
-    dataset: DatasetName = Field("digits", description="mnist, fashion_mnist, digits, iris, wine, "
-                         "breast_cancer, diabetes, csv or npz")
-    path: str | None = Field(None, description="a CSV or .npz file, or a folder holding the "
-                             "MNIST files")
-    target: str | None = Field(None, description="CSV: the target column")
-    task: Literal["classification", "regression"] | None = Field(
-        None, description="CSV: override the task inferred from the target column")
-    scale: ScalerName = Field("standard", description="global (one mean/std, the notebook's), "
-                       "standard (per feature), minmax, none; fitted on the training part only")
-    validation: Union[float, Literal["test"]] = Field(
-        0.1, description='fraction of the training data held out, or "test" for the '
-                         "notebook's protocol (evaluate on the test split)")
-    test_fraction: float = Field(0.2, gt=0, lt=1, description="test split for data sets "
-                                 "without one")
-    shape: tuple[PositiveInt, PositiveInt, PositiveInt] | None = Field(
-        None, description="[channels, height, width]: each row of the data is an image of "
-        "this shape (for a network that starts with a convolution)")
-    target_scale: Literal["none", "standard"] = Field(
-        "none", description="regression: standard trains on targets of mean 0 and spread 1 "
-        "(fitted on the training part); metrics and predictions stay in the data's units")
-    split_seed: int | None = Field(None, ge=0, description="seeds the train/test split (CSV "
-                                   "and bundled sets) and the validation split; default: "
-                                   "seed. The weights, dropout and shuffling keep seed")
-
-    @field_validator("validation")
+    @model_validator(mode="before")
     @classmethod
-    def _validation(cls, v):
-        if v != "test" and not 0 < v < 1:
-            raise ValueError(f'validation must be a fraction in (0, 1) or "test", got {v!r}')
-        return v
+    def _nulls(cls, data):
+        return {k: v for k, v in data.items() if v is not None} if isinstance(data, dict) \
+            else data
 
 
-class _Unit(Strict):
-    """What every layer with weights takes besides its own settings."""
-
-    activation: ActivationSpec = Field(
-        "linear", description="activation name, or {name: ..., <options>}")
-    weight_init: InitializerName = Field(
-        "glorot", description="weight initialiser")
-    bias_init: BiasInitName = Field(
-        "zeros", description="zeros, or normal (the notebook's)")
-    dropout: float = Field(0.0, ge=0, lt=1, description="drop rate after the activation")
-    batch_norm: bool = Field(False, description="batch normalisation before the activation")
+# -- model and optimizer: from the registries -------------------------------------------------
+_layers = _option(NeuralNetwork, "layers")
 
 
-class LayerConfig(_Unit):
-    """A dense (fully connected) layer, the default ``type``."""
-
-    type: Literal["dense"] = Field("dense", description="dense (the default), conv2d, "
-                                   "max_pool2d, avg_pool2d or flatten")
-    neurons: int = Field(..., gt=0, description="output width of the layer")
-
-
-class Conv2DConfig(_Unit):
-    """A 2-D convolution over (channels, height, width) images."""
-
-    type: Literal["conv2d"]
-    out_channels: int = Field(..., gt=0, description="number of filters")
-    kernel_size: IntOrPair = Field(..., description="an int, or [height, width]")
-    stride: IntOrPair = Field(1, description="an int, or [height, width]")
-    padding: Union[Literal["same", "valid"], Annotated[int, Field(ge=0)],
-                   tuple[Annotated[int, Field(ge=0)], Annotated[int, Field(ge=0)]]] = Field(
-        "same", description="same (output ceil(size / stride)), valid (none), or zeros on "
-        "each side: an int or [rows, columns]")
-    flatten: bool = Field(False, description="flatten the output (the book's flatten=True)")
+def _layer_count(value):
+    """The number of layers, checked before any layer is (a list of 20,000 is refused at
+    once)."""
+    if isinstance(value, list):
+        try:
+            check_value(value, Annotated[(list[Any], *metadata_of(_layers.annotation))],
+                        "layers")
+        except ConfigError as e:
+            raise ConfigError(str(e)) from None  # the key is the field's
+    return value
 
 
-class _PoolConfig(Strict):
-    size: IntOrPair = Field(..., description="window: an int, or [height, width]")
-    stride: IntOrPair | None = Field(None, description="default: the window size")
+def _model_config():
+    """``model``: a layer of each type takes the options of its class in LAYERS."""
+    doc = "dense (the default), " + ", ".join(t for t in LAYERS if t != "dense")
+    kinds = {kind: section(f"{cls.__name__}Config", options(cls), doc=_summary(cls),
+                           before={"type": kind_field(kind, doc)})
+             for kind, cls in LAYERS.items()}
+    layer = dispatched("type", "dense", kinds, LAYERS, "layer type")
+    counts = dict(zip(("minItems", "maxItems"), lengths(_layers.annotation)))
+    return section(
+        "ModelConfig", [_option(NeuralNetwork, "loss"), _option(NeuralNetwork, "input_dropout")],
+        defaults={"loss": "softmax_cross_entropy"},
+        before={"layers": (Annotated[list[layer], BeforeValidator(_layer_count)],
+                           Field(..., json_schema_extra=counts))})
 
 
-class MaxPool2DConfig(_PoolConfig):
-    type: Literal["max_pool2d"]
+def _any_optimizer():
+    """``optimizer``: an optimizer of each name takes the options of its class in
+    OPTIMIZERS, and ``decay`` of each type the fields of its schedule in SCHEDULES."""
+    doc = "learning-rate schedule: " + ", ".join(SCHEDULES)
+    warmup = _option(Warmup, "warmup_epochs")
+    decays = {kind: section(f"{cls.__name__}Config",
+                            [o for o in options(cls) if o.name not in ("lr", "epochs")]
+                            + [warmup], doc=_summary(cls), base=NullIsDefault,
+                            before={"type": kind_field(kind, doc)})
+              for kind, cls in SCHEDULES.items()}
+    decay = dispatched("type", "none", decays, SCHEDULES, "decay type")
+    doc = "optimizer: " + ", ".join(OPTIMIZERS)
+    # what an option's Via gives at another key (the schedule's, under decay) is not here;
+    # an experiment file's lr has defaulted to 0.1 whatever the optimizer, and still does
+    kinds = {name: section(f"{cls.__name__}Config", [o for o in options(cls) if o.via is None],
+                           defaults={"lr": 0.1}, doc=_summary(cls), base=NullIsDefault,
+                           before={"name": kind_field(name, doc)},
+                           after={"decay": (decay, Field({"type": "none"}))})
+             for name, cls in OPTIMIZERS.items()}
+    return dispatched("name", "sgd_momentum", kinds, OPTIMIZERS, "optimizer")
 
 
-class AvgPool2DConfig(_PoolConfig):
-    type: Literal["avg_pool2d"]
+ModelConfig, AnyOptimizer = _model_config(), _any_optimizer()
 
 
-class FlattenConfig(Strict):
-    type: Literal["flatten"]
+def _registries() -> tuple:
+    return tuple(tuple(r.items()) for r in (LAYERS, OPTIMIZERS, SCHEDULES, ACTIVATIONS, LOSSES,
+                                            INITIALIZERS, BIAS_INITIALIZERS))
 
 
-#: layer type -> its schema; the engine's LAYERS maps the same names to the classes
-LAYER_CONFIGS: dict[str, type[Strict]] = {
-    "dense": LayerConfig, "conv2d": Conv2DConfig, "max_pool2d": MaxPool2DConfig,
-    "avg_pool2d": AvgPool2DConfig, "flatten": FlattenConfig}
+_SEEN = [_registries()]
 
 
-def _layer_type(value):
-    """Which schema a layer entry follows: its ``type``, dense when it has none (an
-    unknown type is pydantic's "union_tag_invalid", which the error line names)."""
-    if isinstance(value, dict):
-        kind = value.get("type", "dense")
-        return kind if isinstance(kind, str) else repr(kind)
-    return getattr(value, "type", "dense")
+def refresh() -> None:
+    """Make the schema follow its registries again, after an entry was added at run time
+    (a plug-in's layer type, a test's optimizer): validation and :func:`json_schema` call
+    it, so such an entry needs no other edit."""
+    now = _registries()
+    if now == _SEEN[0]:
+        return
+    _SEEN[0] = now
+    fields = ExperimentConfig.model_fields
+    fields["model"] = FieldInfo.from_annotation(_model_config())
+    fields["optimizer"] = FieldInfo.from_annotated_attribute(_any_optimizer(),
+                                                             dict(_DEFAULT_OPTIMIZER))
+    ExperimentConfig.model_rebuild(force=True)
 
 
-AnyLayer = Annotated[Union[tuple(Annotated[cls, Tag(name)] for name, cls in LAYER_CONFIGS.items())],
-                     Discriminator(_layer_type)]
+# -- train ----------------------------------------------------------------------------------
+EarlyStoppingConfig = section("EarlyStoppingConfig", options(EarlyStopping))
+_stopping = _option(Trainer.fit, "early_stopping")
+#: keys earlier releases wrote into a run folder's config.yaml (null, or for a run that
+#: extends another, that run and the epochs of its schedule): what they said is read from
+#: the folder now (:func:`scratchnet.experiment.run.lineage`), never from a config
+LEGACY_TRAIN_KEYS = ("schedule_epochs", "extends")
 
 
-class ModelConfig(Strict):
-    layers: list[AnyLayer] = Field(..., min_length=1)
-    loss: LossSpec = Field("softmax_cross_entropy", description="loss name, "
-                           "or {name: ..., <options>}")
-    input_dropout: float = Field(0.0, ge=0, lt=1, description="drop rate on the input "
-                                 "features while training (e.g. 0.2 on MNIST pixels)")
+def without_legacy(raw: dict) -> dict:
+    """A run folder's saved config without the keys only earlier releases wrote there."""
+    train = raw.get("train") if isinstance(raw, dict) else None
+    if not isinstance(train, dict) or not set(LEGACY_TRAIN_KEYS) & set(train):
+        return raw
+    return {**raw, "train": {k: v for k, v in train.items() if k not in LEGACY_TRAIN_KEYS}}
 
 
-class DecayConfig(Strict):
-    type: ScheduleName = Field("none", description="learning-rate schedule: " + ", ".join(SCHEDULES))
-    final_lr: float | None = Field(None, ge=0)
-    step_size: int | None = Field(None, gt=0, description="step: epochs between drops")
-    gamma: float | None = Field(None, gt=0, le=1, description="step: factor at each drop")
-    factor: float | None = Field(None, gt=0, lt=1, description="plateau: factor on a plateau")
-    patience: int | None = Field(None, gt=0, description="plateau: evaluations to wait")
-    min_lr: float | None = Field(None, ge=0, description="plateau: lower bound")
-    warmup_epochs: int = Field(0, ge=0, description="linear warm-up epochs before the schedule")
-
-    def kwargs(self) -> dict:
-        """Schedule options beyond type and final_lr, as the schedule takes them."""
-        return {k: v for k, v in self.model_dump().items()
-                if k not in ("type", "final_lr") and v is not None and not (k == "warmup_epochs" and v == 0)}
+def _early_stopping(value):
+    if isinstance(value, str) and value != "notebook":  # else each member's complaint
+        *first, last = EarlyStoppingConfig.model_fields
+        raise ValueError(f"expected true, false, notebook or a mapping of {', '.join(first)} "
+                         f"and {last}")
+    return value
 
 
-#: the optimizer settings that go to its constructor when given
-OPTIMIZER_OPTIONS = ("momentum", "beta1", "beta2", "rho", "eps", "weight_decay", "clip_norm")
-
-
-class OptimizerConfig(Strict):
-    name: OptimizerName = Field("sgd_momentum", description="optimizer: " + ", ".join(OPTIMIZERS))
-    lr: float = Field(0.1, gt=0, description="(initial) learning rate")
-    momentum: float | None = Field(None, ge=0, lt=1)
-    beta1: float | None = Field(None, ge=0, lt=1)
-    beta2: float | None = Field(None, ge=0, lt=1)
-    rho: float | None = Field(None, ge=0, lt=1)
-    eps: float | None = Field(None, gt=0)
-    weight_decay: float | None = Field(None, ge=0, description="L2 on weights (decoupled for adamw)")
-    clip_norm: float | None = Field(None, gt=0, description="clip gradients by global norm")
-    decay: DecayConfig = Field(default_factory=DecayConfig)
-
-    @model_validator(mode="after")
-    def _options_fit(self):
-        check_options(OPTIMIZERS[self.name], self.name, "optimizer", self.options())
-        return self
-
-    def options(self) -> dict:
-        """The optimizer options given (momentum, betas, ...), as its constructor takes them."""
-        return {k: getattr(self, k) for k in OPTIMIZER_OPTIONS if getattr(self, k) is not None}
-
-
-class EarlyStoppingConfig(Strict):
-    patience: int = Field(1, gt=0, description="evaluations without improvement before stopping")
-    min_delta: float = Field(0.0, ge=0, description="smallest decrease that counts as better")
-    restore_best: bool = Field(True, description="put back the best weights at the end")
-
-
-class TrainConfig(Strict):
-    epochs: int = Field(10, gt=0)
-    batch_size: int = Field(32, gt=0)
-    eval_every: int = Field(1, gt=0, description="evaluate every N epochs (and at the last)")
-    early_stopping: Union[EarlyStoppingConfig, bool, Literal["notebook"]] = Field(
-        False, description="false, true (stop at the first evaluation that does not improve, "
-        "restore the best), options, or notebook (the notebook's trainer: stop there and put "
-        "back the copy taken at the start of that epoch, weights never evaluated)")
-    dtype: DtypeName = Field("float32", description="float32 or float64")
-    health: bool = Field(False, description="record every layer's health at each evaluation "
-                         "(activation mean and spread, dead and saturated units, gradient "
-                         "norms, update-to-weight ratios): printed, and in metrics.jsonl")
-    checkpoint_every: int | None = Field(None, gt=0, description="epochs between checkpoints "
-                                         "(default: at every evaluation)")
-    schedule_epochs: int | None = Field(None, gt=0, description="epochs the learning-rate "
-                                        "schedule is laid out over (default: epochs); an "
-                                        "extended run keeps its original schedule")
-    extends: str | None = Field(None, description="the run folder this run continues "
-                                "(written by `train --resume RUN --set train.epochs=N` when "
-                                "N is more than the run's epochs)")
-
-    @field_validator("early_stopping", mode="before")
-    @classmethod
-    def _early_stopping(cls, v):
-        if isinstance(v, str) and v != "notebook":  # else pydantic lists every member's complaint
-            raise ValueError("expected true, false, notebook or a mapping of patience, "
-                             "min_delta and restore_best")
-        return v
+TrainConfig = section(
+    "TrainConfig", [_option(Trainer.fit, k) for k in ("epochs", "batch_size", "eval_every")],
+    # an experiment file's own defaults: a short run, evaluated every epoch (the book's
+    # fit defaults to 100 epochs, evaluated every 10)
+    defaults={"epochs": 10, "eval_every": 1},
+    after={
+        "early_stopping": (Annotated[Union[EarlyStoppingConfig, bool, Literal["notebook"]],
+                                     BeforeValidator(_early_stopping)],
+                           Field(False, description=_stopping.doc)),
+        "dtype": field_of(_option(NeuralNetwork, "dtype")),
+        "health": (declared(bool, "health", "record every layer's health at each evaluation "
+                            "(activation mean and spread, dead and saturated units, gradient "
+                            "norms, update-to-weight ratios): printed, and in metrics.jsonl"),
+                   Field(False)),
+        "checkpoint_every": (declared(Epochs | None, "checkpoint_every", "epochs between "
+                                      "checkpoints (default: at every evaluation)"),
+                             Field(None))})
 
 
 class SweepConfig(Strict):
@@ -293,13 +238,17 @@ class TuneConfig(Strict):
                                 "sqlite:///<tune folder>/study.db)")
 
 
+_DEFAULT_OPTIMIZER = {"name": "sgd_momentum"}
+_SEED = declared(Seed, "seed", "seeds weights, dropout, shuffling and (unless data.split_seed) "
+                 "the data splits")
+
+
 class ExperimentConfig(Strict):
     name: str | None = Field(None, description="defaults to the file's stem")
-    seed: int = Field(0, ge=0, description="seeds weights, dropout, shuffling and (unless "
-                      "data.split_seed) the data splits")
+    seed: _SEED = 0
     data: DataConfig = Field(default_factory=DataConfig)
     model: ModelConfig
-    optimizer: OptimizerConfig = Field(default_factory=OptimizerConfig)
+    optimizer: AnyOptimizer = Field(dict(_DEFAULT_OPTIMIZER))
     train: TrainConfig = Field(default_factory=TrainConfig)
     sweep: SweepConfig | None = Field(None, description="grid and seeds for `scratchnet sweep`")
     tracking: TrackingConfig | None = Field(None, description="experiment tracking (MLflow)")
@@ -333,13 +282,14 @@ class ExperimentConfig(Strict):
 
 def config_digest(config: dict) -> str:
     """SHA-256 of a resolved config (stored with each run to detect later edits)."""
-    text = json.dumps(config, sort_keys=True, separators=(",", ":"))
+    text = json.dumps(config, sort_keys=True, separators=(",", ":"), default=str)
     return hashlib.sha256(text.encode()).hexdigest()
 
 
 def json_schema() -> dict:
     """The JSON Schema of the experiment file, for editors."""
-    schema = ExperimentConfig.model_json_schema()
+    refresh()
+    schema = ExperimentConfig.model_json_schema(schema_generator=JsonSchemaGenerator)
     schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
     schema["title"] = "scratchnet experiment"
     return schema

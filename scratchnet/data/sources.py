@@ -78,6 +78,14 @@ def describe_dataset(name: str, **options) -> Description:
     return source.describe(**given)
 
 
+def _keyed(option: str, check, *args):
+    """``check(*args)``, its ConfigError naming ``option`` (an argument of the loaders)."""
+    try:
+        return check(*args)
+    except ConfigError as e:
+        raise ConfigError(str(e), key=(option,)) from None
+
+
 def _resolve(name: str, *, path: str | None = None, data_dir: str | None = None,
              target: str | None = None, task: str | None = None,
              test_fraction: float = 0.2, seed: int = 0, download: bool = True,
@@ -97,16 +105,18 @@ def _resolve(name: str, *, path: str | None = None, data_dir: str | None = None,
     progress:  ``progress(file, bytes_done, bytes_total)`` while downloading.
     """
     key = canonical_name(name)
-    source = lookup(DATASETS, key, "dataset")
+    source = _keyed("dataset", lookup, DATASETS, key, "dataset")
     if task is not None:
-        lookup(TASKS, task, "task")
+        _keyed("task", lookup, TASKS, task, "task")
     given = {"path": path, "data_dir": data_dir, "target": target, "task": task,
-             "test_fraction": checks.open_fraction(test_fraction, "test_fraction"),
+             "test_fraction": _keyed("test_fraction", checks.open_fraction, test_fraction,
+                                     "test_fraction"),
              "seed": seed, "download": download, "progress": progress}
     for option in _CONFIG_OPTIONS:
         if given[option] is not None and option not in source.options:
             raise ConfigError(f"{option}={given[option]!r} does not apply to the {key} "
-                              "dataset")
+                              "dataset", key=(option,))
     if task is not None and source.task is not None and task != source.task:
-        raise ConfigError(f"dataset {key} is a {source.task} set; task={task!r} does not apply")
+        raise ConfigError(f"dataset {key} is a {source.task} set; task={task!r} does not apply",
+                          key=("task",))
     return source, {k: given[k] for k in source.options}

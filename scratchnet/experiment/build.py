@@ -3,31 +3,23 @@ optimizer."""
 
 from __future__ import annotations
 
-import re
 import warnings
 
 import numpy as np
 
 from ..config import ExperimentConfig
-from ..config.schema import OPTIMIZER_OPTIONS, DecayConfig
+from ..config.declared import config_key, engine_kwargs
 from ..data import Dataset, Prepared, load_dataset, prepare
 from ..data.download import Progress
 from ..errors import ConfigError, DropoutRateWarning
 from ..nn import (LAYERS, OPTIMIZERS, EarlyStopping, Layer, Loss, NeuralNetwork, Optimizer,
-                  get_activation, get_loss)
-
-
-def _spec(spec) -> tuple[str, dict]:
-    if isinstance(spec, str):
-        return spec, {}
-    spec = dict(spec)
-    return spec.pop("name"), spec
+                  get_loss)
 
 
 def keyed(key: tuple, make, *args, **kwargs):
-    """``make(*args, **kwargs)``; a ConfigError it raises comes out naming the config key
-    ``key`` (in front of any key the error names itself), so a constructor's complaint
-    can point at the line of the file it came from."""
+    """``make(*args, **kwargs)``; a ConfigError it raises, whose ``key`` names the option
+    at fault relative to what ``make`` was given, comes out with ``key`` (a section of the
+    experiment file) in front, so it points at the line of the file it came from."""
     try:
         return make(*args, **kwargs)
     except ConfigError as e:
@@ -37,18 +29,13 @@ def keyed(key: tuple, make, *args, **kwargs):
 def build_layer(layer) -> Layer:
     """One entry of ``model.layers`` as the engine's layer of its ``type``
     (:data:`~scratchnet.nn.LAYERS`); not built: no weights until it sees its input."""
-    options = layer.model_dump(exclude={"type"})
-    if "activation" in options:
-        name, kwargs = _spec(options["activation"])
-        options["activation"] = keyed(("activation",), get_activation, name, **kwargs)
     with warnings.catch_warnings():  # an experiment file says `dropout: 0.5` on purpose
         warnings.simplefilter("ignore", DropoutRateWarning)
-        return LAYERS[layer.type](**options)
+        return LAYERS[layer.type](**layer.model_dump(exclude={"type"}))
 
 
 def build_loss(cfg: ExperimentConfig) -> Loss:
-    name, kwargs = _spec(cfg.model.loss)
-    return get_loss(name, **kwargs)
+    return get_loss(cfg.model.loss)
 
 
 def build_network(cfg: ExperimentConfig, input_shape=None, *,
@@ -83,39 +70,25 @@ def target_encoding(loss, task: str) -> str:
     return loss.targets or "one_hot"
 
 
-def build_optimizer(cfg: ExperimentConfig) -> Optimizer:
-    """The configured optimizer, its schedule checked over the run's epochs (a
-    ConfigError names the key it is about: ``optimizer.momentum``,
-    ``optimizer.decay.final_lr``, ...)."""
-    o = cfg.optimizer
-    kwargs = o.options()
-    if o.decay.type != "none":
-        kwargs["decay_type"] = o.decay.type
-        kwargs["final_lr"] = o.decay.final_lr
-    if o.decay.kwargs():  # step/plateau options and warm-up (warm-up also for "none")
-        kwargs["decay_kwargs"] = o.decay.kwargs()
+def build_optimizer(cfg: ExperimentConfig, schedule_epochs: int | None = None) -> Optimizer:
+    """The configured optimizer, its schedule checked over the run's epochs (or
+    ``schedule_epochs``, a run extending another); a ConfigError names the key it is
+    about (``optimizer.decay.final_lr``), where the engine names its option."""
+    cls = OPTIMIZERS[cfg.optimizer.name]
+    given = cfg.optimizer.model_dump(exclude={"name"})
     try:
-        optimizer = OPTIMIZERS[o.name](o.lr, **kwargs)
-        optimizer.schedule(cfg.train.schedule_epochs or cfg.train.epochs)
+        optimizer = cls(**engine_kwargs(cls, given))
+        optimizer.schedule(schedule_epochs or cfg.train.epochs)
     except ConfigError as e:
-        raise ConfigError(str(e), key=("optimizer", *_named_key(str(e)))) from None
+        raise ConfigError(str(e), key=("optimizer", *config_key(cls, e.key))) from None
     return optimizer
-
-
-def _named_key(message: str) -> tuple:
-    """The optimizer or decay setting a message is about: the one it names first."""
-    names = {**{k: (k,) for k in OPTIMIZER_OPTIONS},
-             **{k: ("decay", k) for k in DecayConfig.model_fields}}
-    found = [(m.start(), names[m.group()]) for m in
-             re.finditer(r"\b(" + "|".join(names) + r")\b", message)]
-    return min(found)[1] if found else ()
 
 
 def early_stopping_of(cfg: ExperimentConfig) -> EarlyStopping:
     es = cfg.train.early_stopping
     if isinstance(es, (bool, str)):  # true, false or "notebook"
         return EarlyStopping.of(es)
-    return EarlyStopping(patience=es.patience, min_delta=es.min_delta, restore_best=es.restore_best)
+    return EarlyStopping(**es.model_dump())
 
 
 def data_options(cfg: ExperimentConfig, data_dir: str | None = None,

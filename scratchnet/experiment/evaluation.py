@@ -26,7 +26,7 @@ def load_run(run_dir: str | Path):
     all come through here, so all of them say it)."""
     run_dir = Path(run_dir)
     raw = runs.read_run_config(run_dir)
-    cfg = validate(raw, str(run_dir / runs.CONFIG))
+    cfg = validate(raw, str(run_dir / runs.CONFIG), saved=True)
     info = read_data_info(run_dir)
     path = run_dir / runs.WEIGHTS
     arrays, meta = runs.load_arrays(path)
@@ -58,12 +58,11 @@ def _edited(raw: dict, summary: dict) -> bool:
     if not stored:
         return False
     try:
-        current = validate(raw, "config").to_dict()
+        validate(raw, "config", saved=True)
     except ConfigError:
         return True
-    # a section added to the schema after the run (tracking:, tune:) is not an edit
-    current = {k: v for k, v in current.items() if k in raw}
-    return config_digest(current) != stored
+    # the hash is of config.yaml as training wrote it (whichever release wrote it)
+    return config_digest(raw) != stored
 
 
 @dataclass

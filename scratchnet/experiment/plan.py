@@ -18,10 +18,11 @@ import os
 from dataclasses import dataclass, field
 from functools import partial
 
-from ..config import ExperimentConfig, check_data_files
+from ..config import ExperimentConfig
+from ..config.loading import data_file_mistake
 from ..data import Description, describe_dataset, split_indices
 from ..errors import ConfigError, ConfigErrors, ShapeError
-from ..nn import DTYPES, NeuralNetwork
+from ..nn import DTYPES, NeuralNetwork, Schedule
 from .build import (build_layer, build_loss, build_network, build_optimizer, data_options,
                     target_encoding)
 
@@ -57,9 +58,10 @@ class Plan:
     #: one row per layer: index, description, output shape, parameter count
     layers: list[dict] = field(default_factory=list)
     n_params: int = 0
-    #: estimated bytes, by part ("parameters", "activations", "data") and "total"
+    #: estimated bytes, by part ("process", "data", "parameters", "activations") and "total"
     memory: dict = field(default_factory=dict)
-    rates: list[float] = field(default_factory=list)
+    #: the learning rate by epoch (None when the optimizer is wrong)
+    schedule: Schedule | None = None
 
 
 class _Mistakes:
@@ -74,23 +76,22 @@ class _Mistakes:
 
     def run(self, loc: tuple, make, *args):
         """``make(*args)``, or None after recording its ConfigError/ShapeError at ``loc``
-        (extended by the key the error names)."""
+        followed by the key the error names (relative to what ``make`` was given)."""
         try:
             return make(*args)
         except (ConfigError, ShapeError) as e:
-            if str(e).startswith(f"{self.origin.source}:") or \
-                    str(e).startswith(f"{self.origin.source} ("):
-                self.lines.append(str(e))  # located already (a config loader's check)
-            else:
-                self.add(tuple(loc) + getattr(e, "key", ()), str(e))
+            self.add(tuple(loc) + getattr(e, "key", ()), str(e))
             return None
 
 
 def plan_experiment(cfg: ExperimentConfig, data_dir: str | None = None,
-                    description: Description | None = None) -> Plan:
+                    description: Description | None = None,
+                    schedule_epochs: int | None = None) -> Plan:
     """Build ``cfg`` without training it; raise :class:`~scratchnet.errors.ConfigErrors`
     listing every mistake (a broken data file is a DataError, as when training).
-    ``description`` skips describing the data again (a sweep's grid points share it)."""
+    ``description`` skips describing the data again (a sweep's grid points share it);
+    ``schedule_epochs`` lays the schedule over other epochs than the run's (a run that
+    extends another keeps that one's)."""
     mistakes = _Mistakes(cfg)
     plan = Plan(cfg)
     layers = [mistakes.run(("model", "layers", i), build_layer, layer)
@@ -99,10 +100,10 @@ def plan_experiment(cfg: ExperimentConfig, data_dir: str | None = None,
     net = None
     if loss is not None and all(layer is not None for layer in layers):
         net = mistakes.run((), partial(build_network, layers=layers, loss=loss), cfg)
-    optimizer = mistakes.run((), build_optimizer, cfg)
+    optimizer = mistakes.run((), build_optimizer, cfg, schedule_epochs)
     if optimizer is not None:
-        plan.rates = optimizer.schedule(cfg.train.schedule_epochs or cfg.train.epochs).rates()
-    plan.data = description or mistakes.run(("data",), _describe, cfg, data_dir)
+        plan.schedule = optimizer.schedule(schedule_epochs or cfg.train.epochs)
+    plan.data = description or _describe(cfg, data_dir, mistakes)
     if plan.data is not None:
         _plan_rows(cfg, plan, mistakes)
         if net is not None:
@@ -113,13 +114,14 @@ def plan_experiment(cfg: ExperimentConfig, data_dir: str | None = None,
     return plan
 
 
-def _describe(cfg: ExperimentConfig, data_dir: str | None) -> Description:
-    check_data_files(cfg)  # a file the config names must be there (its own located error)
-    try:
-        return describe_dataset(cfg.data.dataset, **data_options(cfg, data_dir))
-    except ConfigError as e:  # "path='x' does not apply to the digits dataset"
-        key = next((k for k in ("path", "target", "task") if str(e).startswith(k + "=")), None)
-        raise ConfigError(str(e), key=(key,) if key else ()) from None
+def _describe(cfg: ExperimentConfig, data_dir: str | None,
+              mistakes: _Mistakes) -> Description | None:
+    mistake = data_file_mistake(cfg)  # a file the config names must be there
+    if mistake is not None:
+        mistakes.add(mistake.key, str(mistake))
+        return None
+    return mistakes.run(("data",), partial(describe_dataset, cfg.data.dataset,
+                                           **data_options(cfg, data_dir)))
 
 
 def _plan_rows(cfg: ExperimentConfig, plan: Plan, mistakes: _Mistakes) -> None:
@@ -188,9 +190,10 @@ def _plan_network(cfg: ExperimentConfig, net: NeuralNetwork, plan: Plan,
             "(binary cross entropy)", "value": "one predicted value (regression)"}[plan.targets]
     if shape != (width,):
         last = len(net.layers) - 1
-        mistakes.add(("model", "layers", last, "neurons"), f"got {shape[0] if len(shape) == 1 else shape}: "
-                     f"the output layer needs {width} unit{'s' if width != 1 else ''} for "
-                     f"{what}")
+        key = getattr(net.layers[-1], "width_option", None)  # the option that sets it
+        mistakes.add(("model", "layers", last, *([key] if key else [])),
+                     f"got {shape[0] if len(shape) == 1 else shape}: the output layer needs "
+                     f"{width} unit{'s' if width != 1 else ''} for {what}")
 
 
 def input_shape(cfg: ExperimentConfig, data: Description, net: NeuralNetwork) -> tuple:
@@ -253,8 +256,8 @@ def _plan_memory(cfg: ExperimentConfig, net: NeuralNetwork, optimizer, plan: Pla
         return
     widest = max(range(len(per_layer)), key=per_layer.__getitem__)
     if per_layer[widest] > plan.memory["total"] / 2:
-        loc = ("model", "layers", widest, *_width_key(cfg.model.layers[widest],
-                                                      plan.layers[widest]))
+        loc = ("model", "layers", widest, *_width_key(net.layers[widest],
+                                                      plan.layers[widest]["inputs"][0]))
         hint = f"layer {widest} takes most of it"
     elif parts["activations"] > parts["data"]:
         loc, hint = ("train", "batch_size"), "the batch's activations take most of it"
@@ -266,18 +269,17 @@ def _plan_memory(cfg: ExperimentConfig, net: NeuralNetwork, optimizer, plan: Pla
                  f"its memory); {hint}")
 
 
-def _width_key(layer, row: dict) -> tuple[str, ...]:
-    """The key that sets how much memory ``layer`` (its config) takes: a dense layer's
-    ``neurons``; a convolution's ``out_channels``, or its ``kernel_size`` where its
-    columns (input channels x kernel positions, at every output position) outnumber its
-    outputs; none for a layer without one (pooling): the error names the layer."""
-    kind = getattr(layer, "type", "dense")
-    if kind == "conv2d":
-        kernel = layer.kernel_size if isinstance(layer.kernel_size, (tuple, list)) else \
-            (layer.kernel_size,) * 2
-        columns = row["inputs"][0] * math.prod(kernel) * math.prod(row["outputs"][1:])
-        return ("kernel_size",) if columns > math.prod(row["outputs"]) else ("out_channels",)
-    return ("neurons",) if kind == "dense" else ()
+def _width_key(layer, in_channels: int) -> tuple[str, ...]:
+    """The option that sets how much memory ``layer`` (built from its config) takes: its
+    width (:attr:`width_option`: a dense layer's ``neurons``, a convolution's
+    ``out_channels``), or a convolution's ``kernel_size`` where its columns (input channels
+    x kernel positions, at every output position) outnumber its outputs (filters, at every
+    output position); none for a layer without one (pooling): the error names the layer."""
+    width = getattr(layer, "width_option", None)
+    kernel = getattr(layer, "kernel_size", None)
+    if width == "out_channels" and in_channels * math.prod(kernel) > layer.out_channels:
+        return ("kernel_size",)
+    return (width,) if width else ()
 
 
 def _gib(n: float) -> str:

@@ -13,13 +13,14 @@ from pathlib import Path
 import numpy as np
 
 from .. import __version__, environment, files, runs
-from ..config import ExperimentConfig, differing_keys
+from ..config import ExperimentConfig, config_digest, differing_keys, validate
 from ..data import Prepared
-from ..errors import (CheckpointError, ConfigError, DivergenceError, ScratchnetWarning,
-                      WriteError)
+from ..errors import (CheckpointError, ConfigError, DataError, DivergenceError,
+                      ScratchnetWarning, WriteError)
 from ..data.download import Progress
 from ..nn import Callback, HealthMonitor, History, NeuralNetwork, Trainer
 from ..nn.checkpoints import check_meta
+from ..options import Epochs, check_value
 from .build import (as_samples, build_network, build_optimizer, data_info, early_stopping_of,
                     prepare_data)
 from .evaluation import evaluate_split
@@ -34,7 +35,9 @@ class RunRecorder(Callback):
     def __init__(self, run_dir: Path, cfg: ExperimentConfig):
         self.run_dir = Path(run_dir)
         self.cfg = cfg
-        self.digest = cfg.digest()
+        # of config.yaml as it is in the folder (a run resumed in place keeps the one an
+        # earlier release may have written), so that an edit to it can be told
+        self.digest = config_digest(runs.read_run_config(run_dir))
         self._evaluated_this_epoch = False
 
     def on_evaluate(self, trainer, record):
@@ -90,9 +93,9 @@ def train_experiment(cfg: ExperimentConfig, *, out: str | Path = "runs", data_di
 
     Resuming with the run's own config continues it in place, exactly where it stopped.
     Resuming with more ``train.epochs`` than the run had *extends* it: a new run folder
-    starts from the old one's latest state, keeps its learning-rate schedule
-    (``train.schedule_epochs``: the decay stays at its end over the extra epochs) and
-    records ``train.extends``; the old folder is left as it was.
+    starts from the old one's latest state, keeps its learning-rate schedule (the decay
+    stays at its end over the extra epochs) and records which run it extends and that
+    schedule in ``extends.json``; the old folder is left as it was.
 
     The experiment is planned first (:func:`~scratchnet.experiment.plan.plan_experiment`,
     or ``plan`` when the caller has done it), so a mistake stops it before any folder is
@@ -129,11 +132,11 @@ def train_experiment(cfg: ExperimentConfig, *, out: str | Path = "runs", data_di
 def _run(cfg: ExperimentConfig, *, out, data_dir, callbacks, resume, on_start, progress,
          plan) -> RunResult:
     resume_dir = Path(resume) if resume is not None else None
-    resume_state, extending = None, False
+    resume_state, extending, lineage = None, False, {}
     if resume_dir is not None:
-        cfg, resume_state, extending = _continuing(cfg, resume_dir)
+        resume_state, extending, lineage = _continuing(cfg, resume_dir)
     if plan is None or resume_dir is not None:
-        plan = plan_experiment(cfg, data_dir)
+        plan = plan_experiment(cfg, data_dir, schedule_epochs=lineage.get("schedule_epochs"))
     # before any folder is made; 8-bit images stay 8-bit, scaled as batches are gathered.
     # A resumed run looks first where it found its data (as eval does), so it needs no
     # --data-dir again.
@@ -148,6 +151,8 @@ def _run(cfg: ExperimentConfig, *, out, data_dir, callbacks, resume, on_start, p
     try:
         if not in_place:
             runs.write_config(run_dir, cfg.to_dict())
+        if extending:
+            runs.write_json(run_dir / runs.EXTENDS, lineage)
         with runs.locked(run_dir), _naming((resume_dir or run_dir) / runs.CHECKPOINT):
             if in_place:  # checked again now that no other process can be training it
                 resume_state = _check_resume(run_dir, cfg)
@@ -158,7 +163,8 @@ def _run(cfg: ExperimentConfig, *, out, data_dir, callbacks, resume, on_start, p
             if resume_state is not None:  # its checkpoint says where it was saved
                 environment.warn_if_moved(resume_state[0].get("environment"), str(resume_dir))
             runs.write_json(run_dir / runs.DATA, data_info(data, plan.targets, plan.input_shape))
-            return _train(cfg, run_dir, data, plan.input_shape, resume_state, callbacks, on_start)
+            return _train(cfg, run_dir, data, plan.input_shape, resume_state, callbacks, on_start,
+                          lineage)
     except WriteError as e:  # a full disk: the files written before it are intact
         then = f"; once there is room: scratchnet train --resume {run_dir}" if e.full else ""
         raise WriteError(f"{e}; {run_dir} holds what was saved so far{then}",
@@ -166,11 +172,12 @@ def _run(cfg: ExperimentConfig, *, out, data_dir, callbacks, resume, on_start, p
 
 
 def _train(cfg: ExperimentConfig, run_dir: Path, data: Prepared, input_shape, resume_state,
-           callbacks, on_start) -> RunResult:
+           callbacks, on_start, lineage: dict) -> RunResult:
     net = build_network(cfg, input_shape)
     X_train, X_val, X_test = (as_samples(X, input_shape)
                               for X in (data.X_train, data.X_val, data.X_test))
-    optimizer = build_optimizer(cfg)
+    schedule_epochs = lineage.get("schedule_epochs")
+    optimizer = build_optimizer(cfg, schedule_epochs)
     recorder = RunRecorder(run_dir, cfg)
     inverse = data.target_scaler.inverse_transform if data.target_scaler else None
     # health first: the recorder writes the record it adds to
@@ -185,13 +192,13 @@ def _train(cfg: ExperimentConfig, run_dir: Path, data: Prepared, input_shape, re
             "run_dir": str(run_dir), "dataset": cfg.data.dataset, "task": data.task,
             "n_params": net.n_params, "scratchnet_version": __version__,
             "environment": environment.describe(trainer.blas_threads), "weights": stopper.keeps,
-            **({"extends": cfg.train.extends} if cfg.train.extends else {})}
+            **({"extends": lineage["extends"]} if lineage.get("extends") else {})}
     try:
         history = trainer.fit(X_train, data.Y_train, X_val, data.Y_val,
                               epochs=cfg.train.epochs, eval_every=cfg.train.eval_every,
                               batch_size=cfg.train.batch_size, seed=cfg.seed,
                               early_stopping=stopper, resume=resume_state,
-                              schedule_epochs=cfg.train.schedule_epochs)
+                              schedule_epochs=schedule_epochs)
     except DivergenceError as err:
         if trainer.history.epochs:
             runs.write_metrics(run_dir, trainer.history.per_epoch())
@@ -252,21 +259,24 @@ def _recorded_source(run_dir: Path | None) -> str | None:
     return source if isinstance(source, str) else None
 
 
-def _continuing(cfg: ExperimentConfig, run_dir: Path) -> tuple[ExperimentConfig, tuple, bool]:
-    """What ``train --resume run_dir`` trains: ``(config, checkpoint, extending)``: the
-    run itself, or an extension of it (more ``train.epochs``) into a new folder."""
-    saved = runs.read_run_config(run_dir)
-    saved_epochs = (saved.get("train") or {}).get("epochs")
-    mine = cfg.to_dict()
+def _continuing(cfg: ExperimentConfig, run_dir: Path) -> tuple[tuple, bool, dict]:
+    """What ``train --resume run_dir`` trains: ``(checkpoint, extending, lineage)``: the
+    run itself, or an extension of it (more ``train.epochs``) into a new folder; the
+    lineage (:func:`lineage`) is the run's own, or the extension's."""
+    raw = runs.read_run_config(run_dir)
+    # as this release writes it, whichever wrote it
+    saved = validate(raw, str(run_dir / runs.CONFIG), saved=True).to_dict()
+    saved_epochs = saved["train"]["epochs"]
     # how a run is driven or watched may change; what it learns may not
-    differ = differing_keys([saved, mine], ignore=("name", "train.epochs", "train.health",
-                                                  "tracking", "tune"))
+    differ = differing_keys([saved, cfg.to_dict()],
+                            ignore=("name", "train.epochs", "train.health", "tracking", "tune"))
     if differ:
         raise ConfigError(f"--resume {run_dir}: the config differs from the run's saved "
                           f"config at {', '.join(differ[:5])}; only train.epochs may change "
                           "(to extend the run)")
-    if not isinstance(saved_epochs, int) or cfg.train.epochs == saved_epochs:
-        return cfg, _check_resume(run_dir, cfg), False
+    own = lineage(run_dir, raw)
+    if cfg.train.epochs == saved_epochs:
+        return _check_resume(run_dir, cfg), False, own
     if cfg.train.epochs < saved_epochs:
         raise ConfigError(f"--resume {run_dir}: train.epochs {cfg.train.epochs} is fewer than "
                           f"the run's {saved_epochs}; a run can be continued or extended, "
@@ -276,11 +286,29 @@ def _continuing(cfg: ExperimentConfig, run_dir: Path) -> tuple[ExperimentConfig,
         raise ConfigError(f"--resume {run_dir}: the run's early stopping ended it at epoch "
                           f"{meta['epoch']}; extending it would train past its own stopping "
                           "rule")
-    extended = cfg.model_copy(deep=True)
-    extended.origin = cfg.origin
-    extended.train.schedule_epochs = cfg.train.schedule_epochs or saved_epochs
-    extended.train.extends = str(run_dir.resolve())
-    return extended, (meta, arrays), True
+    return (meta, arrays), True, {"extends": str(run_dir.resolve()),
+                                  "schedule_epochs": own.get("schedule_epochs") or saved_epochs}
+
+
+def lineage(run_dir: Path, raw: dict | None = None) -> dict:
+    """Which run ``run_dir`` extends and the epochs its schedule is laid out over
+    (``{"extends": ..., "schedule_epochs": ...}``; {} for a run that extends none), from
+    its ``extends.json``, or from ``train.extends`` and ``train.schedule_epochs`` in the
+    ``config.yaml`` (``raw``) of a run folder written by an earlier release."""
+    path = run_dir / runs.EXTENDS
+    if os.path.lexists(path):
+        found, where = runs.read_json(path), path
+    else:
+        found = (raw if raw is not None else runs.read_run_config(run_dir)).get("train") or {}
+        where = run_dir / runs.CONFIG
+    try:
+        return {key: check_value(found[key], kind, key) for key, kind in _LINEAGE.items()
+                if found.get(key) is not None}
+    except ConfigError as e:
+        raise DataError(f"{where}: {e}") from None
+
+
+_LINEAGE = {"extends": str, "schedule_epochs": Epochs}
 
 
 def _read_checkpoint(run_dir: Path, epochs) -> tuple[dict, dict]:

@@ -1,13 +1,14 @@
 """The engine: the book's networks in NumPy, readable top-down.
 
 ``core`` (Param and the Operation contract), ``activations``, ``initializers``,
-``normalization``, ``conv`` (convolution, pooling and flatten on images), ``layers``,
-``recurrent_ops`` and ``recurrent`` (RNN, LSTM, GRU and embedding, on sequences),
-``losses``, ``network``, ``optimizers``, ``schedules``, ``callbacks``, ``metrics``,
-``trainer``, ``health`` (per-layer health at every evaluation) and ``gradcheck``. It
-imports nothing from the rest of scratchnet but its errors, its argument checks, its
-option declarations and its registry lookup, so it can be read (and used) without the
-command line around it.
+``normalization``, ``conv`` (convolution, pooling and flatten on images), ``layer_base``
+(what every layer is), ``layers``, ``recurrent_ops`` and ``recurrent`` (RNN, LSTM, GRU and
+embedding, on sequences), ``losses``, ``network``, ``optimizers``, ``schedules``,
+``callbacks``, ``metrics``, ``trainer``, ``health`` (per-layer health at every evaluation)
+and ``gradcheck``. It imports nothing from the rest of scratchnet but its errors, its
+argument checks, its registry lookup and the vocabulary its constructors declare their
+options in (:mod:`scratchnet.options`), so it can be read (and used) without the command
+line around it.
 """
 
 from types import ModuleType as _ModuleType
@@ -30,7 +31,8 @@ from .normalization import BatchNorm, BatchNorm2D
 from .optimizers import (OPTIMIZERS, SGD, AdaGrad, Adam, AdamW, Optimizer, RMSProp, SGDMomentum,
                          SGDNesterov, get_optimizer)
 from .schedules import (SCHEDULES, Constant, CosineDecay, ExponentialDecay, LinearDecay,
-                        ReduceOnPlateau, Schedule, StepDecay, Warmup, make_schedule)
+                        ReduceOnPlateau, Schedule, StepDecay, Warmup, get_schedule,
+                        make_schedule)
 from .history import History
 from .trainer import Trainer
 

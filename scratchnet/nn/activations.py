@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import math
+from typing import Annotated
 
 import numpy as np
 
-from .. import checks
-from ..registry import build
+from ..options import (Doc, Named, NonNegativeFloat, PositiveFloat, build, check_value, checked,
+                       options)
 from .core import Operation
 
 
@@ -16,12 +17,11 @@ class Activation(Operation):
 
     #: name used in experiment files; set by each subclass
     name: str = ""
-    #: the constructor's settings, kept as attributes of the same names
-    options: tuple[str, ...] = ()
 
     def config(self) -> dict:
-        """The keyword arguments that rebuild this activation (for saving configs)."""
-        return {key: getattr(self, key) for key in self.options}
+        """The keyword arguments that rebuild this activation (its declared options, kept
+        as attributes of the same names)."""
+        return {o.name: getattr(self, o.name) for o in options(type(self))}
 
     def __repr__(self) -> str:
         args = ", ".join(f"{k}={v!r}" for k, v in self.config().items())
@@ -93,10 +93,11 @@ class LeakyReLU(Activation):
     """``x`` for ``x > 0``, ``negative_slope * x`` otherwise (PyTorch's default slope 0.01)."""
 
     name = "leaky_relu"
-    options = ("negative_slope",)
 
-    def __init__(self, negative_slope: float = 0.01):
-        self.negative_slope = checks.non_negative(negative_slope, "leaky_relu negative_slope")
+    @checked
+    def __init__(self, negative_slope: Annotated[NonNegativeFloat, Doc(
+            "the slope for x < 0")] = 0.01):
+        self.negative_slope = negative_slope
 
     def _output(self, inference: bool) -> np.ndarray:
         slope = self.input_.dtype.type(self.negative_slope)
@@ -114,11 +115,11 @@ class ELU(Activation):
     """
 
     name = "elu"
-    options = ("alpha",)
 
-    def __init__(self, alpha: float = 1.0):
-        """``alpha`` > 0: the output approaches ``-alpha`` for large negative inputs."""
-        self.alpha = checks.positive(alpha, "elu alpha")
+    @checked
+    def __init__(self, alpha: Annotated[PositiveFloat, Doc(
+            "the output approaches -alpha for large negative inputs")] = 1.0):
+        self.alpha = alpha
 
     def _output(self, inference: bool) -> np.ndarray:
         x = self.input_
@@ -210,10 +211,19 @@ ACTIVATIONS: dict[str, type[Activation]] = {
 }
 
 
-def get_activation(spec: str | Activation | None, **kwargs) -> Activation:
-    """An activation from its config name (or an instance, passed through)."""
+#: how a layer's ``activation`` option is declared
+ActivationSpec = Annotated[Activation | str | None, Named(ACTIVATIONS, "activation", spec=True),
+                           Doc("activation name, or {name: ..., <options>}")]
+
+
+def get_activation(spec: str | dict | Activation | None, **kwargs) -> Activation:
+    """An activation from its config name (its options as keywords), a mapping
+    ``{name: ..., <options>}``, or an instance (passed through); None is the identity."""
     if spec is None:
         return Linear()
     if isinstance(spec, Activation):
         return spec
+    if isinstance(spec, dict):
+        spec = dict(check_value(spec, ActivationSpec, "activation"))
+        return build(ACTIVATIONS, spec.pop("name"), "activation", **spec, **kwargs)
     return build(ACTIVATIONS, spec, "activation", **kwargs)

@@ -4,10 +4,12 @@ stopping as a small object."""
 from __future__ import annotations
 
 import math
+from typing import Annotated
 
 import numpy as np
 
 from .. import checks
+from ..options import Doc, Ge, Le, MAX_EPOCHS, NonNegativeFloat, checked
 
 
 class Callback:
@@ -60,10 +62,16 @@ class EarlyStopping:
         """Which weights a fit ends with, as a run's summary names them: "best" or "last"."""
         return "best" if self.restore_best else "last"
 
-    def __init__(self, patience: int | None = 1, min_delta: float = 0.0, restore_best: bool = True):
-        self.patience = None if patience is None else checks.positive_int(patience, "patience")
-        self.min_delta = checks.non_negative(min_delta, "min_delta")
-        self.restore_best = checks.boolean(restore_best, "restore_best")
+    @checked
+    def __init__(self, patience: Annotated[Annotated[int, Ge(1), Le(MAX_EPOCHS)] | None, Doc(
+                     "evaluations without improvement before stopping")] = 1,
+                 min_delta: Annotated[NonNegativeFloat, Doc(
+                     "smallest decrease that counts as better")] = 0.0,
+                 restore_best: Annotated[bool, Doc(
+                     "put back the best weights at the end")] = True):
+        self.patience = patience
+        self.min_delta = min_delta
+        self.restore_best = restore_best
         self.reset()
 
     @classmethod

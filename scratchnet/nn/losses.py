@@ -3,12 +3,13 @@ with respect to the prediction."""
 
 from __future__ import annotations
 
+from typing import Annotated
 
 import numpy as np
 
-from .. import checks
 from ..errors import ConfigError, DataError, ShapeError
-from ..registry import build
+from ..options import Doc, Named, PositiveFloat, build, check_value, checked, options
+from ..registry import Registry
 from .core import Cached, check_same_shape
 
 
@@ -17,8 +18,6 @@ class Loss(Cached):
 
     CACHES = ("prediction", "target")
     name: str = ""
-    #: the constructor's settings, kept as attributes of the same names
-    options: tuple[str, ...] = ()
     #: "classification" when the loss only makes sense for classes; None when the targets
     #: decide (mean squared error on one-hot labels is still classification)
     task: str | None = None
@@ -52,8 +51,9 @@ class Loss(Cached):
                           f"binary_cross_entropy")
 
     def config(self) -> dict:
-        """The keyword arguments that rebuild this loss (for saving configs)."""
-        return {key: getattr(self, key) for key in self.options}
+        """The keyword arguments that rebuild this loss (its declared options, kept as
+        attributes of the same names)."""
+        return {o.name: getattr(self, o.name) for o in options(type(self))}
 
     def __repr__(self) -> str:
         args = ", ".join(f"{k}={v!r}" for k, v in self.config().items())
@@ -255,11 +255,12 @@ class Huber(Loss):
     """
 
     name = "huber"
-    options = ("delta",)
 
-    def __init__(self, delta: float = 1.0):
+    @checked
+    def __init__(self, delta: Annotated[PositiveFloat, Doc(
+            "where the loss turns from quadratic to linear")] = 1.0):
         super().__init__()
-        self.delta = checks.positive(delta, "huber delta")
+        self.delta = delta
 
     def _output(self) -> float:
         d = np.abs(self.prediction - self.target)
@@ -278,19 +279,22 @@ class Huber(Loss):
         return grad
 
 
-LOSSES: dict[str, type[Loss]] = {
-    "mse": MeanSquaredError,
-    "mean_squared_error": MeanSquaredError,
-    "softmax_cross_entropy": SoftmaxCrossEntropy,
-    "binary_cross_entropy": BinaryCrossEntropy,
-    "mae": MeanAbsoluteError,
-    "huber": Huber,
-}
+LOSSES: dict[str, type[Loss]] = Registry(
+    {cls.name: cls for cls in (MeanSquaredError, SoftmaxCrossEntropy, BinaryCrossEntropy,
+                               MeanAbsoluteError, Huber)},
+    aliases={"mean_squared_error": "mse"})  # the name experiment files once used
+
+#: how a network's ``loss`` option is declared
+LossSpec = Annotated[Loss | str, Named(LOSSES, "loss", spec=True),
+                     Doc("loss name, or {name: ..., <options>}")]
 
 
-def get_loss(spec: str | Loss, **kwargs) -> Loss:
-    """A loss from its config name (keyword options go to its constructor), or an
-    instance, passed through."""
+def get_loss(spec: str | dict | Loss, **kwargs) -> Loss:
+    """A loss from its config name (keyword options go to its constructor), a mapping
+    ``{name: ..., <options>}``, or an instance, passed through."""
     if isinstance(spec, Loss):
         return spec
+    if isinstance(spec, dict):
+        spec = dict(check_value(spec, LossSpec, "loss"))
+        return build(LOSSES, spec.pop("name"), "loss", **spec, **kwargs)
     return build(LOSSES, spec, "loss", **kwargs)

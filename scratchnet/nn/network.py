@@ -4,14 +4,20 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from typing import Annotated
 
 import numpy as np
 
-from .. import checks
 from ..errors import ConfigError, ShapeError
-from .core import Dropout, FlatParams, get_dtype
+from ..options import Doc, Len, Named, Rate, Seed, checked
+from .core import DTYPES, Dropout, FlatParams, get_dtype
 from .layers import Dense, Layer, sample_shape
-from .losses import Loss, get_loss
+from .losses import LossSpec, get_loss
+
+#: the most layers a network may have: plain stacks (no residual connections, which
+#: scratchnet does not have) stop training well long before, and checking and building
+#: a network costs time per layer
+MAX_LAYERS = 1000
 
 
 def _width(shape: tuple[int, ...]):
@@ -38,12 +44,17 @@ class NeuralNetwork:
             generator, so checkpoints resume it exactly. Identity at inference.
     """
 
-    def __init__(self, layers: Sequence[Layer], loss: Loss | str, seed: int | None = None,
-                 dtype: str = "float32", input_dropout: float = 0.0):
-        if not layers:
-            raise ConfigError("a network needs at least one layer")
+    @checked
+    def __init__(self, layers: Annotated[Sequence[Layer], Len(1, MAX_LAYERS)], loss: LossSpec,
+                 seed: Annotated[Seed | None, Doc(
+                     "seeds the initial weights and the dropout masks")] = None,
+                 dtype: Annotated[str | np.dtype | type, Named(DTYPES, "dtype"),
+                                  Doc("float32 or float64")] = "float32",
+                 input_dropout: Annotated[Rate, Doc(
+                     "drop rate on the input features while training (e.g. 0.2 on MNIST "
+                     "pixels)")] = 0.0):
         self.dtype = get_dtype(dtype)
-        self.input_dropout = checks.rate(input_dropout, "input_dropout")
+        self.input_dropout = input_dropout
         #: the Dropout operation on the inputs (built with the network; None without it)
         self.input_op: Dropout | None = None
         self.layers = list(layers)

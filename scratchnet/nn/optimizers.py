@@ -1,17 +1,18 @@
 """Optimizers: handed the parameters, never the network.
 
-The base class owns the loop and the per-parameter state (velocities, moments); a
-subclass writes one in-place update in ``_update``. The state is laid out like the
-parameters (:mod:`~scratchnet.nn.slots`): for a network's flat parameters, an element-wise
-update runs once over all of them, with the numbers one update per parameter would give.
-The learning rate for each step comes from the schedule (see :mod:`scratchnet.schedules`),
-which the trainer asks per epoch.
+The base class owns the loop and the per-parameter state (velocities, moments); a subclass
+writes one in-place update in ``_update``. The state is laid out like the parameters
+(:mod:`~scratchnet.nn.slots`): for a network's flat parameters, an element-wise update runs
+once over all of them, with the numbers one update per parameter would give. The learning
+rate of each epoch comes from the schedule (:mod:`scratchnet.nn.schedules`).
 
-Two things every optimizer does in the base class's ``step``, before the subclass's
-update: clipping all gradients together by their global L2 norm (``clip_norm``), then L2
-weight decay on the *weights* only (parameters named ``W``; biases and batch-norm's
-``gamma``/``beta`` are left alone). Both work on ``Param.grad`` in place, so after a step
-each ``grad`` holds the gradient that was applied; the next backward pass overwrites it.
+Two things every optimizer does in the base class's ``step``, before the subclass's update:
+with ``clip_norm``, all gradients are scaled together by ``clip_norm / norm`` whenever their
+global L2 norm exceeds it (``torch.nn.utils.clip_grad_norm_`` before ``optimizer.step()``);
+then ``weight_decay`` ``wd`` adds ``wd * W`` to the gradient of every weight ``W`` (that of
+``wd/2 * |W|^2``, torch.optim's ``weight_decay``; biases and batch-norm's ``gamma``/``beta``
+are left alone; :class:`AdamW` decouples it). Both work on ``Param.grad`` in place, so after
+a step each ``grad`` holds the gradient that was applied; the next backward pass overwrites it.
 """
 
 from __future__ import annotations
@@ -19,16 +20,21 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from types import MappingProxyType
+from typing import Annotated
 
 import numpy as np
 
-from .. import checks
 from ..errors import ConfigError, ShapeError
-from ..registry import build
+from ..options import (Doc, Fraction, Named, NonNegativeFloat, PositiveFloat, Via, build,
+                       checked, options)
 from . import blas
 from .core import Param
-from .schedules import Schedule, make_schedule
+from .schedules import SCHEDULES, Schedule, get_schedule
 from .slots import Slots
+
+#: how every optimizer declares its (initial) learning rate; the default is its own
+LearningRate = Annotated[PositiveFloat, Doc("(initial) learning rate")]
+Epsilon = Annotated[PositiveFloat, Doc("added to the denominator, for stability")]
 
 
 def is_weight(param: Param) -> bool:
@@ -38,29 +44,17 @@ def is_weight(param: Param) -> bool:
 
 
 class Optimizer:
-    """Base class.
-
-    Args:
-        lr: the (initial) learning rate, > 0.
-        final_lr: where the decay ends (with ``decay_type``).
-        decay_type: a schedule name from :data:`~scratchnet.schedules.SCHEDULES`
-            ("linear", "exponential", "step", "cosine", "plateau") or None.
-        weight_decay: L2 coefficient ``wd`` >= 0 on the weights: ``wd * W`` is added to the
-            gradient of every ``W`` before the update (the gradient of ``wd/2 * |W|^2``;
-            torch.optim's ``weight_decay``). :class:`AdamW` decouples it instead.
-        clip_norm: when given (> 0), all gradients are scaled together by
-            ``clip_norm / norm`` whenever their global L2 norm exceeds it (before the L2 term
-            is added, as ``torch.nn.utils.clip_grad_norm_`` before ``optimizer.step()``).
-        decay_kwargs: the schedule's options (``step_size``, ``gamma``, ``factor``,
-            ``patience``, ``min_lr``, ``threshold``, ``warmup_epochs``).
-
-    A subclass takes its own settings (``momentum``, ``beta1``, ...) and hands the rest,
-    ``**options``, to this constructor.
+    """Base class. Every option is declared in the signature (:mod:`scratchnet.options`;
+    clipping and weight decay: the module docstring). ``decay_type`` names a schedule of
+    :data:`~scratchnet.nn.SCHEDULES`, ``final_lr`` and ``decay_kwargs`` (``step_size``,
+    ``threshold``, ``warmup_epochs``, ...) its options, which an experiment file gives under
+    ``optimizer.decay`` (each option's :class:`~scratchnet.options.Via`). A subclass
+    declares its own settings (``momentum``, ``beta1``, ...), kept as attributes of the same
+    names, and hands the rest, ``**options``, to this constructor.
 
     It holds the state of the parameters it was last handed; handed others, it keeps the
     state of those it held and starts the rest at zero. They step together (Adam's bias
-    correction counts :attr:`steps_taken`). :meth:`reset` forgets all of it.
-    """
+    correction counts :attr:`steps_taken`); :meth:`reset` forgets all of it."""
 
     name = ""
     #: names of the per-parameter state arrays a subclass keeps (saved in checkpoints)
@@ -71,33 +65,41 @@ class Optimizer:
     #: True when weight decay shrinks the weights directly instead of entering the
     #: gradient (AdamW)
     decoupled_weight_decay = False
-    #: a subclass's own settings (attributes of the same names), saved by :meth:`config`
-    hyperparameters: tuple[str, ...] = ()
     #: True when the update is element-wise, so that it can run once over the flat arrays
     #: of all parameters; False (a per-layer norm, say) runs it once per parameter
     elementwise = True
 
-    def __init__(self, lr: float = 0.01, final_lr: float | None = None,
-                 decay_type: str | None = None, *, weight_decay: float = 0.0,
-                 clip_norm: float | None = None, decay_kwargs: dict | None = None):
-        self.lr = checks.positive(lr, "learning rate")
-        self.final_lr = final_lr
+    @checked
+    def __init__(self, lr: LearningRate = 0.01,
+                 final_lr: Annotated[NonNegativeFloat | None, Via("decay", "final_lr"), Doc(
+                     "where the decay ends")] = None,
+                 decay_type: Annotated[str | None, Named(SCHEDULES, "decay type"),
+                                       Via("decay", "type")] = None, *,
+                 weight_decay: Annotated[NonNegativeFloat, Doc(
+                     "L2 on the weights (decoupled for adamw)")] = 0.0,
+                 clip_norm: Annotated[PositiveFloat | None, Doc(
+                     "clip gradients by their global norm")] = None,
+                 decay_kwargs: Annotated[dict | None, Via("decay")] = None):
+        self.lr, self.final_lr = lr, final_lr
         self.decay_type = None if decay_type in (None, "none") else decay_type
-        self.weight_decay = checks.non_negative(weight_decay, "weight_decay")
-        self.clip_norm = None if clip_norm is None else checks.positive(clip_norm, "clip_norm")
-        if decay_kwargs is not None and not isinstance(decay_kwargs, dict):
-            raise ConfigError(f"decay_kwargs must be a mapping of schedule options, "
-                              f"got {decay_kwargs!r}")
+        self.weight_decay, self.clip_norm = weight_decay, clip_norm
         self.decay_kwargs = dict(decay_kwargs or {})
-        # validate now, not mid-run
-        make_schedule(self.decay_type, self.lr, 2, final_lr, **self.decay_kwargs)
+        self.schedule(2)  # validate now, not mid-run
         #: the global gradient norm measured by the last step (with ``clip_norm`` only)
         self.last_grad_norm: float | None = None
         self.reset()
 
     def schedule(self, epochs: int) -> Schedule:
-        """The learning rate as a function of the epoch, for a run of ``epochs`` epochs."""
-        return make_schedule(self.decay_type, self.lr, epochs, self.final_lr, **self.decay_kwargs)
+        """The learning rate as a function of the epoch, for a run of ``epochs`` epochs (a
+        ConfigError names the option at fault: ``final_lr``, ``decay_type``, or
+        ``decay_kwargs`` and the schedule's option)."""
+        try:
+            return get_schedule(self.decay_type, self.lr, epochs, self.final_lr,
+                                **self.decay_kwargs)
+        except ConfigError as e:  # a key of the schedule's, as this constructor's
+            own = e.key[:1] in (("epochs",), ("final_lr",))
+            key = e.key if own else ("decay_kwargs", *e.key) if e.key else ("decay_type",)
+            raise ConfigError(str(e), key=key) from None
 
     def reset(self) -> None:
         """Forget the parameters and their state: the next step starts from zeros."""
@@ -181,13 +183,11 @@ class Optimizer:
     def state_dict(self, params: Sequence[Param]) -> dict[str, np.ndarray]:
         """``"<param name>.<slot>" -> array`` (a copy) for every parameter of ``params``
         that has state, and the step count under :attr:`step_key` when the update uses it."""
-        views, out = self._slots.views(), {}
-        for p in params:
-            for slot, a in views.get(p, {}).items():
-                out[f"{p.name}.{slot}"] = a.copy()
-            if self.step_key and p in views:
-                out[f"{p.name}.{self.step_key}"] = np.array([self.steps_taken], dtype=np.int64)
-        return out
+        views, step = self._slots.views(), {}
+        if self.step_key:
+            step = {self.step_key: np.array([self.steps_taken], dtype=np.int64)}
+        return {f"{p.name}.{name}": a.copy() for p in params if p in views
+                for name, a in {**views[p], **step}.items()}
 
     def load_state_dict(self, params: Sequence[Param], state: dict[str, np.ndarray]) -> None:
         """Hold the state of ``params`` from ``state`` (as :meth:`state_dict` makes it); a
@@ -216,10 +216,8 @@ class Optimizer:
         self.steps_taken = steps.pop() if steps else 0
 
     def config(self) -> dict:
-        return {"name": self.name, "lr": self.lr, "final_lr": self.final_lr,
-                "decay_type": self.decay_type, "weight_decay": self.weight_decay,
-                "clip_norm": self.clip_norm, "decay_kwargs": dict(self.decay_kwargs),
-                **{key: getattr(self, key) for key in self.hyperparameters}}
+        """The name and every declared option (attributes of the same names)."""
+        return {"name": self.name, **{o.name: getattr(self, o.name) for o in options(type(self))}}
 
 
 class SGD(Optimizer):
@@ -245,13 +243,14 @@ class SGDMomentum(Optimizer):
 
     name = "sgd_momentum"
     slots = ("velocity",)
-    hyperparameters = ("momentum", "nesterov")
 
-    def __init__(self, lr: float = 0.01, momentum: float = 0.9, *, nesterov: bool = False,
+    @checked
+    def __init__(self, lr: LearningRate = 0.01,
+                 momentum: Annotated[Fraction, Doc("share of the last step kept")] = 0.9, *,
+                 nesterov: Annotated[bool, Doc("look ahead (Nesterov's momentum)")] = False,
                  **options):
         super().__init__(lr, **options)
-        self.momentum = checks.fraction(momentum, "momentum")
-        self.nesterov = checks.boolean(nesterov, "nesterov")
+        self.momentum, self.nesterov = momentum, nesterov
 
     def _update(self, param, slots, lr):
         v, g = slots["velocity"], param.grad
@@ -281,10 +280,11 @@ class SGDNesterov(SGDMomentum):
     config name, "nesterov"."""
 
     name = "nesterov"
-    hyperparameters = ("momentum",)
+    fixed_options = ("nesterov",)
 
-    def __init__(self, lr: float = 0.01, momentum: float = 0.9, **options):
-        super().__init__(lr, momentum, nesterov=True, **options)
+    @checked
+    def __init__(self, *args, **options):
+        super().__init__(*args, nesterov=True, **options)
 
 
 class AdaGrad(Optimizer):
@@ -296,11 +296,11 @@ class AdaGrad(Optimizer):
 
     name = "adagrad"
     slots = ("sum_sq",)
-    hyperparameters = ("eps",)
 
-    def __init__(self, lr: float = 0.01, eps: float = 1e-10, **options):
+    @checked
+    def __init__(self, lr: LearningRate = 0.01, eps: Epsilon = 1e-10, **options):
         super().__init__(lr, **options)
-        self.eps = checks.positive(eps, "eps")
+        self.eps = eps
 
     def _update(self, param, slots, lr):
         s, g = slots["sum_sq"], param.grad
@@ -321,12 +321,13 @@ class RMSProp(Optimizer):
 
     name = "rmsprop"
     slots = ("square_avg",)
-    hyperparameters = ("rho", "eps")
 
-    def __init__(self, lr: float = 0.001, rho: float = 0.9, eps: float = 1e-8, **options):
+    @checked
+    def __init__(self, lr: LearningRate = 0.001, rho: Annotated[Fraction, Doc(
+            "decay of the running mean of squared gradients")] = 0.9, eps: Epsilon = 1e-8,
+            **options):
         super().__init__(lr, **options)
-        self.rho = checks.fraction(rho, "rho")
-        self.eps = checks.positive(eps, "eps")
+        self.rho, self.eps = rho, eps
 
     def _update(self, param, slots, lr):
         a, g = slots["square_avg"], param.grad
@@ -352,14 +353,14 @@ class Adam(Optimizer):
     name = "adam"
     slots = ("m", "v")
     step_key = "step"
-    hyperparameters = ("beta1", "beta2", "eps")
 
-    def __init__(self, lr: float = 0.001, beta1: float = 0.9, beta2: float = 0.999,
-                 eps: float = 1e-8, **options):
+    @checked
+    def __init__(self, lr: LearningRate = 0.001,
+                 beta1: Annotated[Fraction, Doc("decay of the mean of the gradients")] = 0.9,
+                 beta2: Annotated[Fraction, Doc("decay of the mean of their squares")] = 0.999,
+                 eps: Epsilon = 1e-8, **options):
         super().__init__(lr, **options)
-        self.beta1 = checks.fraction(beta1, "beta1")
-        self.beta2 = checks.fraction(beta2, "beta2")
-        self.eps = checks.positive(eps, "eps")
+        self.beta1, self.beta2, self.eps = beta1, beta2, eps
 
     def _update(self, param, slots, lr):
         m, v, g = slots["m"], slots["v"], param.grad
@@ -376,18 +377,18 @@ class Adam(Optimizer):
 
 
 class AdamW(Adam):
-    """Adam with decoupled weight decay (Loshchilov & Hutter 2019), as
-    ``torch.optim.AdamW``: each weight is first shrunk, ``W *= 1 - lr * weight_decay``, then
-    takes the Adam step of its plain gradient. Default ``weight_decay=0.01`` (PyTorch's).
-    Only weights ``W`` decay (PyTorch decays whatever is in the parameter group).
-    """
+    """Adam with decoupled weight decay (Loshchilov & Hutter 2019), as ``torch.optim.AdamW``:
+    each weight is first shrunk, ``W *= 1 - lr * weight_decay``, then takes the Adam step of
+    its plain gradient. Default ``weight_decay=0.01`` (PyTorch's). Only weights ``W`` decay
+    (PyTorch decays whatever is in the parameter group)."""
 
     name = "adamw"
     decoupled_weight_decay = True
 
-    def __init__(self, lr: float = 0.001, beta1: float = 0.9, beta2: float = 0.999,
-                 eps: float = 1e-8, *, weight_decay: float = 0.01, **options):
-        super().__init__(lr, beta1, beta2, eps, weight_decay=weight_decay, **options)
+    @checked
+    def __init__(self, *args, weight_decay: Annotated[NonNegativeFloat, Doc(
+            "decoupled: each step shrinks the weights by lr times it")] = 0.01, **options):
+        super().__init__(*args, weight_decay=weight_decay, **options)
 
 
 OPTIMIZERS: dict[str, type[Optimizer]] = {

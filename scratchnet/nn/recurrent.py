@@ -32,7 +32,7 @@ from typing import Annotated
 import numpy as np
 
 from ..errors import ShapeError
-from ..options import Doc, Named, PositiveInt, Rate, checked
+from ..options import Doc, Named, Rate, Size, checked
 from .activations import ACTIVATIONS, Activation, get_activation
 from .core import Dropout, Operation, Param, ParamOperation
 from .initializers import INITIALIZERS, get_initializer
@@ -40,7 +40,7 @@ from .layers import Layer, sample_shape
 from .losses import integer_ids
 from .recurrent_ops import GRUOp, LSTMOp, RecurrentOp, RNNOp
 
-HiddenSize = Annotated[PositiveInt, Doc("units of the hidden state (H)")]
+HiddenSize = Annotated[Size, Doc("units of the hidden state (H)")]
 
 
 def orthogonal(n: int, rng: np.random.Generator) -> np.ndarray:
@@ -320,9 +320,9 @@ class Embedding(Layer):
     casts its input to its dtype); an id outside 0..vocab_size-1 is a DataError."""
 
     @checked
-    def __init__(self, vocab_size: Annotated[PositiveInt, Doc(
+    def __init__(self, vocab_size: Annotated[Size, Doc(
                      "how many ids there are (ids run from 0 to vocab_size - 1)")],
-                 dim: Annotated[PositiveInt, Doc("the length of each id's vector")],
+                 dim: Annotated[Size, Doc("the length of each id's vector")],
                  weight_init: Annotated[str, Named(INITIALIZERS, "weight_init"), Doc(
                      "how the vectors start (fan_in = vocab_size, fan_out = dim)")] = "glorot"):
         super().__init__()

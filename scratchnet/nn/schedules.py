@@ -28,23 +28,31 @@ decay still ends at ``final_lr`` on the last epoch.
 
 from __future__ import annotations
 
-import dataclasses
 import math
 from dataclasses import dataclass, field
+from typing import Annotated
 
-from .. import checks
 from ..errors import ConfigError
+from ..options import (Alias, Doc, Epochs, Fraction, Ge, Gt, Le, Lt, MAX_EPOCHS,
+                       NonNegativeFloat, PositiveFloat, check_fields, check_option,
+                       check_options)
 from ..registry import lookup
+
+#: how many epochs a schedule waits or counts (its patience, its step, a warm-up)
+EpochCount = Annotated[int, Ge(0), Le(MAX_EPOCHS)]
 
 
 @dataclass(frozen=True)
 class Schedule:
-    lr: float
-    epochs: int = 1
+    """A learning rate as a function of the (0-based) epoch. Every field is declared with
+    its bounds (:mod:`scratchnet.options`) and checked when the schedule is made; an
+    experiment file's ``optimizer.decay`` takes the fields after ``lr`` and ``epochs``."""
+
+    lr: PositiveFloat
+    epochs: Epochs = 1
 
     def __post_init__(self) -> None:
-        checks.positive(self.lr, "learning rate")
-        checks.positive_int(self.epochs, "epochs")
+        check_fields(self)
 
     def __call__(self, epoch: int) -> float:
         raise NotImplementedError
@@ -55,6 +63,13 @@ class Schedule:
 
     def rates(self) -> list[float]:
         return [self(e) for e in range(self.epochs)]
+
+    def sampled_rates(self, limit: int) -> list[tuple[int, float]]:
+        """``(epoch, rate)`` for at most ``limit`` (0-based) epochs spread evenly from the
+        first to the last: every epoch of a short run, a summary of a long one."""
+        n = min(self.epochs, max(limit, 2))
+        return [(e, self(e)) for e in sorted({round(i * (self.epochs - 1) / max(n - 1, 1))
+                                              for i in range(n)})]
 
     # -- schedules driven by evaluations (reduce-on-plateau); no-ops for the others -----
     def observe(self, loss: float, epoch: int) -> bool:
@@ -75,14 +90,21 @@ class Schedule:
 
 @dataclass(frozen=True)
 class Constant(Schedule):
+    # taken and unused, so that a sweep over decay types can give them all one final_lr
+    final_lr: Annotated[NonNegativeFloat | None, Doc("unused: a constant rate has no end")
+                        ] = None
+
     def __call__(self, epoch: int) -> float:
         return self.lr
 
 
+#: where a decay ends (required by linear and exponential decay)
+FinalLR = Annotated[NonNegativeFloat, Doc("the rate at the last epoch (at most lr)")]
+
+
 @dataclass(frozen=True)
 class LinearDecay(Schedule):
-    requires_final_lr = True  # a plain class attribute, not a dataclass field
-    final_lr: float = 0.0
+    final_lr: FinalLR = field(kw_only=True)
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -94,25 +116,23 @@ class LinearDecay(Schedule):
 
 @dataclass(frozen=True)
 class ExponentialDecay(Schedule):
-    requires_final_lr = True
-    final_lr: float = 0.0
+    # a rate cannot decay exponentially to 0 (linear decay can)
+    final_lr: Annotated[PositiveFloat, Doc("the rate at the last epoch (at most lr)")] = field(
+        kw_only=True)
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        if isinstance(self.final_lr, bool) or not isinstance(self.final_lr, (int, float)) \
-                or not 0 < self.final_lr <= self.lr:
-            raise ConfigError(
-                f"exponential decay needs 0 < final_lr <= lr={self.lr} (a rate cannot decay "
-                f"exponentially to 0; use linear decay for that), got {self.final_lr!r}")
+        _check_final_lr(self, self.final_lr)
 
     def __call__(self, epoch: int) -> float:
         return self.lr * (self.final_lr / self.lr) ** self.fraction(epoch)
 
 
 def _check_final_lr(schedule: Schedule, value, what: str = "final_lr") -> None:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) \
-            or not 0 <= value <= schedule.lr:
-        raise ConfigError(f"{what} must be in [0, lr={schedule.lr}], got {value!r}")
+    """A rate the schedule ends at or falls to is at most its ``lr``."""
+    if value > schedule.lr:
+        raise ConfigError(f"{what} must be at most lr={schedule.lr:g}, got {value!r}",
+                          key=(what,))
 
 
 @dataclass(frozen=True)
@@ -121,16 +141,12 @@ class StepDecay(Schedule):
     ``step_size`` epochs (PyTorch's ``StepLR``; ``gamma`` defaults to its 0.1), never below
     ``final_lr``."""
 
-    step_size: int | None = None
-    gamma: float = 0.1
-    final_lr: float = 0.0
+    step_size: Annotated[Epochs, Doc("epochs between drops")] = field(kw_only=True)
+    gamma: Annotated[float, Gt(0), Le(1), Doc("factor at each drop")] = 0.1
+    final_lr: Annotated[NonNegativeFloat, Doc("the floor (at most lr)")] = 0.0
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        if self.step_size is None:
-            raise ConfigError("step decay needs step_size (epochs between drops)")
-        checks.integer(self.step_size, "step decay step_size", 1)
-        checks.number(self.gamma, "step decay gamma", 0, 1, low_open=True)
         _check_final_lr(self, self.final_lr)
 
     def __call__(self, epoch: int) -> float:
@@ -142,7 +158,7 @@ class CosineDecay(Schedule):
     """Half a cosine from ``lr`` at the first epoch to ``final_lr`` (default 0) at the last
     (PyTorch's ``CosineAnnealingLR`` with ``T_max = epochs - 1``)."""
 
-    final_lr: float = 0.0
+    final_lr: Annotated[NonNegativeFloat, Doc("the rate at the last epoch (at most lr)")] = 0.0
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -173,18 +189,18 @@ class ReduceOnPlateau(Schedule):
     epoch given what it has observed; ``state_dict`` holds that history for checkpoints.
     """
 
-    factor: float = 0.1
-    patience: int = 10
-    min_lr: float = 0.0
-    threshold: float = 1e-4
+    factor: Annotated[float, Gt(0), Lt(1), Doc("factor on a plateau")] = 0.1
+    patience: Annotated[EpochCount, Doc("evaluations without improvement before a drop")
+                        ] = 10
+    # final_lr: what the other schedules call where the rate ends
+    min_lr: Annotated[NonNegativeFloat, Alias("final_lr"), Doc(
+        "lower bound (at most lr)")] = 0.0
+    threshold: Annotated[Fraction, Doc("relative improvement that counts as one")] = 1e-4
     _state: dict = field(init=False, repr=False, compare=False, default_factory=dict)
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        checks.number(self.factor, "plateau factor", 0, 1, low_open=True, high_open=True)
-        checks.integer(self.patience, "plateau patience", 0)
-        _check_final_lr(self, self.min_lr, "plateau min_lr")
-        checks.fraction(self.threshold, "plateau threshold")
+        _check_final_lr(self, self.min_lr, "min_lr")
         self._state.update(best=None, wait=0, drops=[])
 
     def __call__(self, epoch: int) -> float:
@@ -234,14 +250,12 @@ class Warmup(Schedule):
     :func:`make_schedule` does). A plateau schedule inside only observes evaluations from
     the end of the warm-up on (the loss falls anyway while the rate ramps up)."""
 
-    schedule: Schedule | None = None
-    warmup_epochs: int = 0
+    schedule: Schedule = field(kw_only=True)
+    warmup_epochs: Annotated[EpochCount, Doc("linear warm-up epochs before the schedule")
+                             ] = field(default=0, kw_only=True)
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        if not isinstance(self.schedule, Schedule):
-            raise ConfigError(f"Warmup wraps a Schedule, got {self.schedule!r}")
-        checks.integer(self.warmup_epochs, "warmup_epochs", 0)
 
     def __call__(self, epoch: int) -> float:
         w = self.warmup_epochs
@@ -271,35 +285,30 @@ SCHEDULES: dict[str, type[Schedule]] = {
 }
 
 
-def make_schedule(decay_type: str | None, lr: float, epochs: int, final_lr: float | None = None,
-                  warmup_epochs: int = 0, **kwargs) -> Schedule:
+def get_schedule(decay_type: str | None, lr: float, epochs: int,
+                 final_lr: float | None = None, warmup_epochs: int = 0, **kwargs) -> Schedule:
     """The schedule named ``decay_type`` ("none"/None, "linear", "exponential", "step",
     "cosine", "plateau") over ``epochs`` epochs, with its options as keywords
     (``step_size``, ``gamma``; ``factor``, ``patience``, ``min_lr``, ``threshold``).
 
     ``final_lr`` is required by linear and exponential decay, the floor of step decay, the
-    end of cosine decay (0 when None), and the same as ``min_lr`` for plateau; "none"
-    ignores it. ``warmup_epochs > 0`` wraps the schedule in a :class:`Warmup`.
+    end of cosine decay (0 when None), ``min_lr`` for plateau; "none" takes and ignores it.
+    ``warmup_epochs > 0`` wraps the schedule in a :class:`Warmup`. A ConfigError's ``key``
+    names the option at fault.
     """
     name = "none" if decay_type in (None, "none") else decay_type
     cls = lookup(SCHEDULES, name, "decay type")
-    checks.integer(warmup_epochs, "warmup_epochs", 0)
-    checks.positive_int(epochs, "epochs")
-    fields = {f.name for f in dataclasses.fields(cls) if f.init} - {"lr", "epochs"}
-    if name == "plateau" and final_lr is not None:
-        if kwargs.get("min_lr", final_lr) != final_lr:
-            raise ConfigError(f"plateau decay got final_lr={final_lr!r} and min_lr="
-                              f"{kwargs['min_lr']!r}; give one (they mean the same)")
-        kwargs["min_lr"] = final_lr
-    elif getattr(cls, "requires_final_lr", False) and final_lr is None:
-        raise ConfigError(f"{name} decay needs final_lr")
-    elif final_lr is not None and "final_lr" in fields:
-        kwargs["final_lr"] = final_lr
-    unknown = set(kwargs) - fields
-    if unknown:
-        raise ConfigError(f"{name} decay takes no option(s) {sorted(unknown)}; it accepts: "
-                          f"{', '.join(sorted(fields | {'warmup_epochs'}))}")
-    inner = cls(lr=lr, epochs=max(epochs - warmup_epochs, 1), **kwargs)
+    if final_lr is not None:
+        kwargs["final_lr"] = final_lr  # plateau's min_lr is declared under that alias too
+    epochs = check_option(Warmup, "epochs", epochs)
+    warmup_epochs = check_option(Warmup, "warmup_epochs", warmup_epochs)
+    options = check_options(cls, kwargs, f"{name} decay",
+                            supplied={"lr": lr, "epochs": max(epochs - warmup_epochs, 1)})
+    inner = cls(**options)
     if warmup_epochs == 0:
         return inner
     return Warmup(lr=lr, epochs=epochs, schedule=inner, warmup_epochs=warmup_epochs)
+
+
+#: the name of earlier releases
+make_schedule = get_schedule

@@ -13,11 +13,13 @@ import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Annotated, Literal
 
 import numpy as np
 
 from .. import checks
 from ..errors import CheckpointError, ConfigError, ShapeError
+from ..options import Doc, Epochs, Ge, Seed, Size, checked
 from . import checkpoints, divergence
 from .blas import thread_limit
 from .callbacks import Callback, EarlyStopping, PrintEvaluations, copy_into
@@ -30,7 +32,8 @@ from .rows import as_rows, gather
 
 @dataclass(kw_only=True)
 class FitArgs:
-    """The arguments of one :meth:`Trainer.fit` beside its data (see there)."""
+    """The arguments of one :meth:`Trainer.fit` beside its data, as fit's declarations
+    checked them (see there)."""
 
     epochs: int
     eval_every: int
@@ -42,12 +45,6 @@ class FitArgs:
     resume: tuple[dict, dict] | None
     #: the epochs the learning-rate schedule is laid out over
     schedule_epochs: int
-
-    def __post_init__(self):
-        self.epochs = checks.positive_int(self.epochs, "epochs")
-        self.eval_every = checks.positive_int(self.eval_every, "eval_every")
-        self.batch_size = checks.positive_int(self.batch_size, "batch_size")
-        self.schedule_epochs = checks.positive_int(self.schedule_epochs, "schedule_epochs")
 
     def saved(self) -> dict:
         """What a checkpoint keeps of them: ``epochs``, ``eval_every``, ``batch_size``,
@@ -141,13 +138,19 @@ class Trainer:
         self._last_weights: dict[str, np.ndarray] | None = None
 
     # -- the loop ------------------------------------------------------------------
+    @checked
     def fit(self, X_train: np.ndarray, y_train: np.ndarray, X_val: np.ndarray | None = None,
-            y_val: np.ndarray | None = None, epochs: int = 100, eval_every: int = 10,
-            batch_size: int = 32, seed: int | None = 1, restart: bool = True,
-            early_stopping: bool | str | EarlyStopping = False,
-            callbacks: list[Callback] | None = None,
-            resume: tuple[dict, dict] | None = None,
-            schedule_epochs: int | None = None, verbose: int = 0) -> History:
+            y_val: np.ndarray | None = None,
+            epochs: Annotated[Epochs, Doc("passes over the training data")] = 100,
+            eval_every: Annotated[Epochs, Doc("evaluate every N epochs, and at the last")] = 10,
+            batch_size: Annotated[Size, Doc("rows a step learns from")] = 32,
+            seed: Seed | None = 1, restart: bool = True,
+            early_stopping: Annotated[bool | Literal["notebook"] | EarlyStopping, Doc(
+                "false, true (stop at the first evaluation that does not improve, restore the "
+                "best), its options, or notebook (the notebook's trainer, exactly)")] = False,
+            callbacks: list[Callback] | None = None, resume: tuple[dict, dict] | None = None,
+            schedule_epochs: Epochs | None = None,
+            verbose: Annotated[int, Ge(0)] = 0) -> History:
         """Train and return the :class:`History`.
 
         ``X_train`` (and ``X_val``) hold one sample per row: (n, features) for a dense
@@ -158,11 +161,8 @@ class Trainer:
         Args:
             restart: re-initialise the weights (from the network's seed) and the optimizer
                 state first, as the book does; False continues from the current weights.
-            early_stopping: True to stop at the first evaluation that does not improve
-                and restore the best weights, ``"notebook"`` for the notebook's trainer
-                (:class:`~scratchnet.nn.callbacks.NotebookStopping`), or an
-                :class:`EarlyStopping`. The best evaluation is tracked either way
-                (``trainer.early_stopping``).
+            early_stopping: ``"notebook"`` is :class:`~scratchnet.nn.callbacks.
+                NotebookStopping`; the best evaluation is tracked either way.
             resume: a checkpoint from :meth:`checkpoint`; training continues exactly where
                 it stopped (weights, optimizer state, schedule, random streams, position).
             schedule_epochs: the epochs the learning-rate schedule is laid out over
@@ -172,7 +172,7 @@ class Trainer:
                 :class:`~scratchnet.nn.callbacks.PrintEvaluations`); 0 (the default) is
                 silent.
         """
-        if checks.integer(verbose, "verbose", 0):
+        if verbose:
             callbacks = [*(callbacks or []), PrintEvaluations()]
         args = FitArgs(epochs=epochs, eval_every=eval_every, batch_size=batch_size, seed=seed,
                        restart=restart, early_stopping=early_stopping,
