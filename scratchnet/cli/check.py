@@ -53,7 +53,7 @@ def gradcheck(
     n = len(data.X_train)
     rows_idx = np.sort(rng.choice(n, size=min(batch, n), replace=False))
     X, Y = as_samples(data.X_train[rows_idx], plan.input_shape), data.Y_train[rows_idx]
-    net = build_network(cfg, plan.input_shape)
+    net = build_network(cfg, plan.input_shape, sizes=plan.sizes)
     results = check_network(net, X, Y, max_params_per_tensor=entries or None, seed=seed, tol=tol)
     shapes = {p.name: tuple(p.value.shape) for p in net.params()}
     layer_types = {row["layer"]: row["type"] for row in net.summary()}

@@ -54,6 +54,13 @@ class Layer:
     #: whether it applies to the last axis at every step of a sequence: a batch (batch,
     #: time, features) runs through its operations as batch * time rows
     per_step = False
+    #: whether it reads (time, features) sequences (a recurrent layer), so a network that
+    #: starts with it reads each sample as one; and whether it reads integer ids (an
+    #: embedding), which only a network's first layer can
+    takes_sequences = False
+    takes_ids = False
+    #: the option that sets how many units the layer outputs (None: none does)
+    width_option: str | None = None
 
     def __init__(self):
         self.operations: list[Operation] = []

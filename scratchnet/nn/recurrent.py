@@ -32,11 +32,11 @@ from typing import Annotated
 import numpy as np
 
 from ..errors import ShapeError
-from ..options import Doc, Named, Rate, Size, checked
+from ..options import Doc, FromData, Named, Rate, Size, checked
 from .activations import ACTIVATIONS, Activation, get_activation
 from .core import Dropout, Operation, Param, ParamOperation
 from .initializers import INITIALIZERS, get_initializer
-from .layers import Layer, sample_shape
+from .layers import LAYERS, Layer, sample_shape
 from .losses import integer_ids
 from .recurrent_ops import GRUOp, LSTMOp, RecurrentOp, RNNOp
 
@@ -55,6 +55,9 @@ class _Recurrent(Layer):
     operation and may change how its biases start and what the operation is given."""
 
     operation: type[RecurrentOp]
+    #: it reads (time, features) sequences, so a network that starts with it is fed them
+    takes_sequences = True
+    width_option = "hidden_size"
     #: how many (1, G*H) biases the layer has
     biases = 1
     #: numbers per step and sample its passes keep beyond the input, the gates, their
@@ -319,9 +322,14 @@ class Embedding(Layer):
     Samples are sequences of ids (floats holding whole numbers are accepted, as a network
     casts its input to its dtype); an id outside 0..vocab_size-1 is a DataError."""
 
+    #: it reads integer ids, so it can only be a network's first layer
+    takes_ids = True
+    width_option = "dim"
+
     @checked
     def __init__(self, vocab_size: Annotated[Size, Doc(
-                     "how many ids there are (ids run from 0 to vocab_size - 1)")],
+                     "how many ids there are (ids run from 0 to vocab_size - 1)"), FromData(
+                     "vocabulary", "the text's vocabulary", implied=True)],
                  dim: Annotated[Size, Doc("the length of each id's vector")],
                  weight_init: Annotated[str, Named(INITIALIZERS, "weight_init"), Doc(
                      "how the vectors start (fan_in = vocab_size, fan_out = dim)")] = "glorot"):
@@ -353,7 +361,8 @@ class Embedding(Layer):
                 f"weight_init={self.weight_init!r})")
 
 
-#: the sequence layers by config name; not yet in :data:`~scratchnet.layers.LAYERS` (the
-#: experiment file learns them with their schema), the gradient tests run over these
+#: the sequence layers by config name (the recurrent gradient tests run over these); the
+#: registry of every layer type, :data:`~scratchnet.nn.layers.LAYERS`, holds them too
 RECURRENT_LAYERS: dict[str, type[Layer]] = {"rnn": RNN, "lstm": LSTM, "gru": GRU,
                                             "embedding": Embedding}
+LAYERS.update(RECURRENT_LAYERS)
