@@ -24,8 +24,8 @@ from ..data import DATASETS, SCALERS, AddingOptions, TextOptions
 from ..nn import (ACTIVATIONS, BIAS_INITIALIZERS, INITIALIZERS, LAYERS, LOSSES, OPTIMIZERS,
                   SCHEDULES, EarlyStopping, NeuralNetwork, Trainer, Warmup)
 from ..errors import ConfigError
-from ..options import (Doc, Epochs, Gt, Lt, Named, Option, Seed, Size, check_value, lengths,
-                       metadata_of, options)
+from ..options import (Doc, Epochs, Gt, Lt, Named, Option, Seed, Size, base_type, check_value,
+                       lengths, members, metadata_of, options)
 from .declared import (JsonSchemaGenerator, Strict, declared, dispatched, field_of,
                        kind_field, section)
 
@@ -59,12 +59,14 @@ def _dataset_options() -> list[Option]:
     set and its default there."""
     found = []
     for cls, names in DATASET_KEYS.items():
-        kind = "text" if cls is TextOptions else "adding"
+        dataset = "text" if cls is TextOptions else "adding"
         for o in options(cls):
             if o.name in names:
                 default = "" if o.default is None else f", default {o.default}"
-                doc = f"{kind}{default}: {o.doc}"
-                found.append(Option(o.name, Annotated[(o.annotation | None, Doc(doc))], None))
+                doc = f"{dataset}{default}: {o.doc}"
+                union = members(base_type(o.annotation))  # (its bounds: on its members)
+                kind = base_type(o.annotation) if type(None) in union else o.annotation | None
+                found.append(Option(o.name, Annotated[(kind, Doc(doc))], None))
     return found
 
 
