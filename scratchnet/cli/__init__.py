@@ -15,7 +15,7 @@ import sys
 from .. import __version__
 
 #: the modules whose commands register on the app, in the order ``--help`` lists them
-COMMANDS = ("train", "predict", "listing", "sweep", "tune", "inspect", "check", "export",
+COMMANDS = ("train", "predict", "generate", "listing", "sweep", "tune", "inspect", "check", "export",
             "lr_find", "report")
 
 
