@@ -19,6 +19,8 @@ METRICS: dict[str, tuple[tuple[str, ...], bool]] = {
     "rmse": (("test", "rmse"), False),
     "r2": (("test", "r2"), True),
     "test_loss": (("test", "loss"), False),
+    "bits_per_char": (("test", "bits_per_char"), False),  # a text run's
+    "perplexity": (("test", "perplexity"), False),
     "val_loss": (("best_val_loss",), False),
     "epochs": (("epochs_run",), False),
     "seconds": (("seconds",), False),
@@ -28,6 +30,7 @@ METRICS: dict[str, tuple[tuple[str, ...], bool]] = {
 #: each metric's name as a table's column shows it
 METRIC_HEADERS = {"accuracy": "test accuracy", "mae": "test MAE", "rmse": "test RMSE",
                   "r2": "test R²", "test_loss": "test loss", "val_loss": "val loss",
+                  "bits_per_char": "test bits/char", "perplexity": "test perplexity",
                   "epochs": "epochs run", "seconds": "seconds", "best_epoch": "best epoch"}
 
 
@@ -47,8 +50,8 @@ def format_metric(metric: str, v) -> str:
 
 def run_metrics(records: list[dict]) -> list[str]:
     """The metrics any of the runs (:func:`read_run` records) has, in a table's order."""
-    order = ["accuracy", "mae", "rmse", "r2", "test_loss", "val_loss", "best_epoch", "epochs",
-             "seconds"]
+    order = ["accuracy", "mae", "rmse", "r2", "test_loss", "bits_per_char", "perplexity",
+             "val_loss", "best_epoch", "epochs", "seconds"]
     return [m for m in order if any(m in r["metrics"] for r in records)]
 
 
