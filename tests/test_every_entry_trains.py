@@ -15,7 +15,7 @@ import yaml
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
-from conftest import digits_config
+from conftest import digits_config, text_config
 from scratchnet.config import validate
 from scratchnet.data import DATASETS, SCALERS, describe_dataset, write_idx
 from scratchnet.data import mnist as idx_sets
@@ -174,21 +174,6 @@ def _dataset_config(name: str, tmp_path: Path, monkeypatch) -> dict:
 @pytest.mark.parametrize("name", DATASETS)
 def test_every_dataset_kind(main_here, tmp_path, monkeypatch, name):
     train_one_epoch(main_here, tmp_path, _dataset_config(name, tmp_path, monkeypatch))
-
-
-#: a text any test can write: 40 lines of a few words, 1,240 characters
-TEXT = "".join(f"line {i}: the cat sat on the mat.\n" for i in range(40))
-
-
-def text_config(tmp_path: Path, layers: list[dict], **data) -> dict:
-    """A character model of :data:`TEXT` (a file in ``tmp_path``), windows of 10."""
-    path = tmp_path / "text.txt"
-    path.write_text(TEXT, encoding="utf-8")
-    return digits_config(name="entry", data={"dataset": "text", "path": str(path), "seq_len": 10,
-                                             "test_fraction": 0.1, **data},
-                         model={"layers": layers, "loss": "softmax_cross_entropy"},
-                         optimizer={"name": "adam", "lr": 0.01, "momentum": None},
-                         train={"batch_size": 16})
 
 
 #: what a layer type's required options are set to here
