@@ -211,7 +211,8 @@ def _plan_network(cfg: ExperimentConfig, net: NeuralNetwork, plan: Plan,
         count = layer.param_count(shape)
         plan.layers.append({"layer": i, "type": layer.describe(), "inputs": shape,
                             "outputs": out, "params": count,
-                            "activations": layer.activation_size(shape)})
+                            "activations": layer.activation_size(shape),
+                            "inference": layer.inference_size(shape)})
         plan.n_params += count
         shape = out
     loss = net.loss
@@ -320,8 +321,9 @@ def _plan_memory(cfg: ExperimentConfig, net: NeuralNetwork, optimizer, plan: Pla
     slots, the best copy early stopping keeps and the copies a checkpoint makes (2).
     Activations: the larger pass, a training batch or an evaluation batch (as many rows
     as :meth:`~scratchnet.nn.NeuralNetwork.inference_batch_size` allows), each sample's
-    input and what its layers keep (:meth:`~scratchnet.nn.Layer.activation_size`),
-    times :data:`WORKING_FACTOR`. A mistake points at the layer that takes over half
+    input and what its layers keep (:meth:`~scratchnet.nn.Layer.activation_size`, or at
+    inference :meth:`~scratchnet.nn.Layer.inference_size`: a recurrent layer's backward
+    pass makes arrays of its own), times :data:`WORKING_FACTOR`. A mistake points at the layer that takes over half
     of it (its width: ``neurons``, ``out_channels``, or ``kernel_size`` where the
     columns of its convolution are the bulk), else at the batch size or the data."""
     if not plan.layers or len(plan.layers) != len(cfg.model.layers):
@@ -329,10 +331,13 @@ def _plan_memory(cfg: ExperimentConfig, net: NeuralNetwork, optimizer, plan: Pla
     size = DTYPES[cfg.train.dtype].itemsize
     copies = 2 + 1 + 2 + len(optimizer.slots if optimizer else ())
     d = plan.data
-    per_sample = [r["activations"] * size for r in plan.layers]
-    rows = max(min(cfg.train.batch_size, plan.n_train),
-               min(net.inference_batch_size(EVAL_BATCH, plan.input_shape),
-                   max(plan.n_val, d.n_test)))
+    inputs = math.prod(plan.input_shape)
+    # (rows, what a sample keeps): a training batch, an evaluation batch
+    passes = [(min(cfg.train.batch_size, plan.n_train), "activations"),
+              (min(net.inference_batch_size(EVAL_BATCH, plan.input_shape),
+                   max(plan.n_val, d.n_test)), "inference")]
+    rows, kept = max(passes, key=lambda p: p[0] * (inputs + sum(r[p[1]] for r in plan.layers)))
+    per_sample = [r[kept] * size for r in plan.layers]
     value = 1 if cfg.data.dataset in BYTE_SETS else 8 + size
     if plan.targets == "ids":  # a text: windows of ids and their targets (int32), and the
         value = 2 * (4 + size)  # copies in the network's dtype training makes of them
@@ -343,8 +348,7 @@ def _plan_memory(cfg: ExperimentConfig, net: NeuralNetwork, optimizer, plan: Pla
         # validation rows among them (a text's are its own)
         "data": (d.n_train + (d.n_val or 0) + d.n_test) * d.n_features * value,
         "parameters": plan.n_params * size * copies,
-        "activations": WORKING_FACTOR * rows * (math.prod(plan.input_shape) * size
-                                                 + sum(per_sample)),
+        "activations": WORKING_FACTOR * rows * (inputs * size + sum(per_sample)),
     }
     plan.memory = {**parts, "total": sum(parts.values())}
     limit = MEMORY_SHARE * physical_memory()

@@ -84,6 +84,11 @@ class Layer:
         batch size and the dtype's item size, the activation memory of a training step."""
         return math.prod(self.output_shape(input_shape)) * self._n_operations()
 
+    def inference_size(self, input_shape) -> int:
+        """The numbers per sample an inference pass keeps: those of a training pass
+        (:meth:`activation_size`) unless the backward pass makes arrays of its own."""
+        return self.activation_size(input_shape)
+
     def _n_operations(self) -> int:
         return 1
 

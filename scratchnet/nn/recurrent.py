@@ -60,9 +60,10 @@ class _Recurrent(Layer):
     width_option = "hidden_size"
     #: how many (1, G*H) biases the layer has
     biases = 1
-    #: numbers per step and sample its passes keep beyond the input, the gates, their
-    #: gradients and the states, in units of H
+    #: numbers per step and sample its forward pass keeps beyond the input, the gates and
+    #: the states, and its backward pass beyond the gates' gradients, in units of H
     extra_per_step = 0
+    extra_grad_per_step = 0
     #: the gates' names, in the order of their columns (the RNN's one activation has none)
     gate_names: tuple[str, ...] = ()
 
@@ -106,12 +107,23 @@ class _Recurrent(Layer):
 
     def activation_size(self, input_shape) -> int:
         """Per step: the input, the gates and their gradients, each state, what the
-        operation keeps besides (:attr:`extra_per_step`); plus the output."""
+        operation keeps besides (:attr:`extra_per_step`, :attr:`extra_grad_per_step`);
+        plus the output."""
+        return self._size(input_shape, training=True)
+
+    def inference_size(self, input_shape) -> int:
+        """As :meth:`activation_size`, without what only the backward pass makes."""
+        return self._size(input_shape, training=False)
+
+    def _size(self, input_shape, training: bool) -> int:
         steps, features = self._sequence(input_shape)
         gh, H = self.operation.gates * self.hidden_size, self.hidden_size
-        per_step = features + 2 * gh + H * (len(self.operation.states) + self.extra_per_step)
+        kept = len(self.operation.states) + self.extra_per_step
+        per_step = features + gh + H * kept
+        if training:
+            per_step += gh + H * self.extra_grad_per_step
         output = math.prod(self.output_shape(input_shape))
-        return steps * per_step + output * (1 + (self.dropout > 0))
+        return steps * per_step + output * (1 + (self.dropout > 0 and training))
 
     # -- building --------------------------------------------------------------------
     def _make_operations(self, input_shape, rng, dtype, dropout_rng) -> list[Operation]:
@@ -264,7 +276,8 @@ class GRU(_Recurrent):
     operation = GRUOp
     biases = 2
     gate_names = ("r", "z", "n")
-    extra_per_step = 1 + 3  # h W_hn + B_hn, and the recurrent side's gate gradients
+    extra_per_step = 1  # h W_hn + B_hn
+    extra_grad_per_step = 3  # the recurrent side's gate gradients
 
     def _operation(self, params: list[Param]) -> RecurrentOp:
         B_h = Param(np.zeros_like(params[2].value), "B_h")
