@@ -493,3 +493,14 @@ def test_the_readmes_experiment_file_is_the_shipped_one():
     block = section.split("```yaml\n", 1)[1].split("```\n", 1)[0]
     shipped = (Path(__file__).resolve().parents[1] / "configs" / "mnist_tanh.yaml").read_text()
     assert block == shipped
+
+
+def test_the_readmes_recurrent_excerpt_is_the_shipped_text_lstm():
+    import yaml
+
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    section = readme.split("## Recurrent networks", 1)[1]
+    excerpt = yaml.safe_load(section.split("```yaml\n", 1)[1].split("```\n", 1)[0])
+    shipped = yaml.safe_load((ROOT / "configs" / "text_lstm.yaml").read_text())
+    assert excerpt["data"] == shipped["data"]
+    assert excerpt["model"]["layers"] == shipped["model"]["layers"]

@@ -22,10 +22,9 @@ from ..config import ExperimentConfig
 from ..config.loading import data_file_mistake
 from ..data import Description, describe_dataset, sequence_shape_of, split_indices
 from ..errors import ConfigError, ConfigErrors, ShapeError
-from ..nn import DTYPES, LAYERS, NeuralNetwork, Schedule, SoftmaxCrossEntropy
-from ..options import AUTO, options
-from .build import (build_layer, build_loss, build_network, build_optimizer, data_options,
-                    data_sizes, target_encoding)
+from ..nn import DTYPES, NeuralNetwork, Schedule, SoftmaxCrossEntropy
+from .build import build_layer, build_loss, build_network, build_optimizer, data_options
+from .fit_data import check_sequences, with_data_sizes
 
 #: the share of the machine's memory an experiment may plan to use
 MEMORY_SHARE = 0.8
@@ -111,7 +110,7 @@ def plan_experiment(cfg: ExperimentConfig, data_dir: str | None = None,
     if plan.data is not None:
         _plan_rows(cfg, plan, mistakes)
         if net is not None:
-            net = _with_data(cfg, net, plan, mistakes)
+            net = with_data_sizes(cfg, net, plan, mistakes)
         if net is not None:
             _plan_network(cfg, net, plan, mistakes)
             _plan_memory(cfg, net, optimizer, plan, mistakes)
@@ -162,36 +161,11 @@ def _plan_rows(cfg: ExperimentConfig, plan: Plan, mistakes: _Mistakes) -> None:
                      "choose another batch size")
 
 
-def _with_data(cfg: ExperimentConfig, net: NeuralNetwork, plan: Plan,
-               mistakes: _Mistakes) -> NeuralNetwork | None:
-    """How the targets are given (``plan.targets``), and the network again with its
-    ``auto`` options (:class:`~scratchnet.options.FromData`) taken from the data, where it
-    has any: only the last layer's width may be the data's."""
-    d = plan.data
-    plan.targets = d.targets or target_encoding(net.loss, d.task)
-    width = d.n_classes if plan.targets in ("one_hot", "ids") else 1
-    last = len(cfg.model.layers) - 1
-    auto = False
-    for i, layer in enumerate(cfg.model.layers):
-        for o in options(LAYERS[layer.type]):
-            if o.from_data is None or getattr(layer, o.name) != AUTO:
-                continue
-            auto = True
-            if o.from_data.size == "outputs" and i != last:
-                mistakes.add(("model", "layers", i, o.name), f"got {AUTO!r}: {AUTO} is the "
-                             f"width the data's targets need ({width}), the last layer's; "
-                             f"layer {i} is not the last: give a number")
-    plan.sizes = data_sizes(width, d.n_classes if plan.targets == "ids" else None)
-    if not auto:
-        return net
-    return mistakes.run((), partial(build_network, loss=net.loss, sizes=plan.sizes), cfg)
-
-
 def _plan_network(cfg: ExperimentConfig, net: NeuralNetwork, plan: Plan,
                   mistakes: _Mistakes) -> None:
     """Every layer's output shape and parameter count, then the output against the task."""
     d = plan.data
-    if not _plan_sequences(cfg, net, plan, mistakes):
+    if not check_sequences(cfg, net, plan, mistakes):
         return
     shape = plan.input_shape = mistakes.run(("data", "shape"), input_shape, cfg, d, net)
     if shape is None:
@@ -252,37 +226,6 @@ def _plan_network(cfg: ExperimentConfig, net: NeuralNetwork, plan: Plan,
         mistakes.add(("model", "layers", last, *([key] if key else [])),
                      f"got {shape[-1] if len(shape) == 1 + len(steps) else shape}: the output "
                      f"layer needs {width} unit{'s' if width != 1 else ''} for {what}")
-
-
-def _plan_sequences(cfg: ExperimentConfig, net: NeuralNetwork, plan: Plan,
-                    mistakes: _Mistakes) -> bool:
-    """What a network over sequences needs of its data: an embedding first (and only
-    first) on a text, and on nothing else; a stateful layer only on streams, whose batches
-    hold one window of each stream. False after a mistake."""
-    before, d, kinds = len(mistakes.lines), plan.data, cfg.model.layers
-    for i, layer in enumerate(net.layers):
-        if layer.takes_ids and i > 0:
-            mistakes.add(("model", "layers", i, "type"), f"got {kinds[i].type!r}: an embedding "
-                         "reads integer ids, so it can only be the first layer")
-        if getattr(layer, "stateful", False) and cfg.data.streams is None:
-            mistakes.add(("model", "layers", i, "stateful"), "got true: a stateful layer "
-                         "carries each row's state into the same row of the next batch, "
-                         "which means something only for a text read as streams "
-                         "(data.streams); expected false")
-    ids = plan.targets == "ids"
-    if net.layers[0].takes_ids and not ids:
-        mistakes.add(("model", "layers", 0, "type"), f"got {kinds[0].type!r}: an embedding "
-                     f"reads the character ids of a text (dataset: text); {d.name} holds "
-                     "numbers, not ids")
-    elif ids and not net.layers[0].takes_ids:
-        mistakes.add(("model", "layers", 0, "type"), f"got {kinds[0].type!r}: a text's "
-                     "samples are character ids, which an embedding reads: the first layer "
-                     "must be one ({type: embedding, dim: 32})")
-    streams, batch = cfg.data.streams, cfg.train.batch_size
-    if streams is not None and batch != streams:
-        mistakes.add(("train", "batch_size"), f"got {batch}: data.streams is {streams}, and "
-                     f"every batch holds one window of each stream; expected {streams}")
-    return len(mistakes.lines) == before
 
 
 def input_shape(cfg: ExperimentConfig, data: Description, net: NeuralNetwork) -> tuple:
