@@ -18,7 +18,7 @@ if TYPE_CHECKING:
 
 
 def with_data_sizes(cfg: ExperimentConfig, net: NeuralNetwork, plan: Plan,
-               mistakes) -> NeuralNetwork | None:
+                    mistakes) -> NeuralNetwork | None:
     """How the targets are given (``plan.targets``), and the network again with its
     ``auto`` options (:class:`~scratchnet.options.FromData`) taken from the data, where it
     has any: only the last layer's width may be the data's."""
