@@ -238,12 +238,27 @@ class TuneConfig(Strict):
                                 "sqlite:///<tune folder>/study.db)")
 
 
+#: the longest chain of bases (a file, its base, that one's base, ...) and the most files
+#: one experiment reads through them (each list of bases multiplies what a chain reads):
+#: :mod:`scratchnet.config.bases`
+MAX_BASE_DEPTH, MAX_BASE_FILES = 8, 32
+_File = Annotated[str, Field(min_length=1)]
+#: what ``base`` takes (checked by :func:`scratchnet.config.bases.base_names` as its files
+#: are read)
+BaseFiles = _File | Annotated[list[_File], Field(min_length=1, max_length=MAX_BASE_FILES)]
+
+
 _DEFAULT_OPTIMIZER = {"name": "sgd_momentum"}
 _SEED = declared(Seed, "seed", "seeds weights, dropout, shuffling and (unless data.split_seed) "
                  "the data splits")
 
 
 class ExperimentConfig(Strict):
+    # resolved when the file is read (load_config): never in a resolved config
+    base: BaseFiles | None = Field(
+        None, exclude=True, description="experiment files this one builds on, relative to "
+        "it: mappings merge key by key, anything else is replaced, this file's own keys win "
+        "(a later base over an earlier); name is not inherited")
     name: str | None = Field(None, description="defaults to the file's stem")
     seed: _SEED = 0
     data: DataConfig = Field(default_factory=DataConfig)

@@ -79,7 +79,10 @@ class TuneFolder(PlanFolder):
         plan["space"] = {**section["space"], **(space or {})}
         check_trials(plan["trials"], max_runs)
         where = source or cfg.name or "config"
-        origins = {**{k: f"{where}: tune.space.{k}" for k in section["space"]}, **(origins or {})}
+        origins = {**{k: f"{cfg.origin.locate(loc) if cfg.origin.lines else where}: "
+                         f"{'.'.join(loc)}"
+                      for k in section["space"] for loc in [("tune", "space", k)]},
+                   **(origins or {})}
         base = cfg.to_dict()
         base.pop("tune", None)
         tracking = tracked_settings(base)
