@@ -11,7 +11,8 @@ from typing import TYPE_CHECKING, List, Optional
 import typer
 
 from ..errors import ConfigError, DataError, ScratchnetError, WriteError
-from ..constants import MAX_RUNS, SELECTABLE, SWEEP_STATE as STATE, WORKER_TIMEOUT
+from ..constants import (MAX_RUNS, SELECTABLE, SWEEP_STATE as STATE, WORKER_TIMEOUT,
+                         larger_is_better)
 from .app import (EXIT_FAILURE, PLOT_PANEL, SEARCH_PANEL, app, cell, emit_json, err_console,
                   human_console, make_console)
 from .common import (DATA_DIR_HELP, MLFLOW_HELP, MLFLOW_URI_HELP, SET_HELP, config_flags,
@@ -80,7 +81,7 @@ def sweep_table(table: SweepTable, title: str) -> Table:
         t.add_row(r["point"], *[cell(show_value(r["overrides"][k])) for k in table.keys],
                   f"{r['runs_ok']}/{r['runs']}", *[_mean_std(m, r["metrics"].get(m)) for m in table.metrics],
                   cell(status), style="bold green" if r["best"] else None)
-    larger = table.best_by in ("accuracy", "r2")
+    larger = larger_is_better(table.best_by)
     t.caption = (f"mean ± std over {table.seeds} seed{'s' if table.seeds != 1 else ''}; best: "
                  f"{'highest' if larger else 'lowest'} mean {HEADERS.get(table.best_by, table.best_by)}")
     return t

@@ -10,8 +10,7 @@ from pathlib import Path
 from pydantic import ConfigDict
 
 from .. import runs
-from ..constants import TUNE_STATE
-from ..compare import METRICS
+from ..constants import TUNE_STATE, larger_is_better
 from ..config import ExperimentConfig, validate
 from ..config.schema import TuneConfig
 from ..errors import ConfigError
@@ -89,7 +88,7 @@ class TuneFolder(PlanFolder):
         dims = parse_space(plan["space"], origins)
         check_space(base, dims)
         if plan["direction"] is None:
-            plan["direction"] = "maximize" if METRICS[plan["metric"]][1] else "minimize"
+            plan["direction"] = "maximize" if larger_is_better(plan["metric"]) else "minimize"
         path = runs.new_run_dir(out, cfg.name or "tune")
         (path / RUNS).mkdir()
         state = {"version": STATE_VERSION, "name": cfg.name or "tune", "study": path.name,
