@@ -19,7 +19,8 @@ from typing import Annotated, Any, Literal, Union
 from pydantic import BeforeValidator, Field, PrivateAttr, model_validator
 from pydantic.fields import FieldInfo
 
-from ..constants import TUNE_DIRECTIONS, TUNE_METRICS, TUNE_PRUNERS, TUNE_SAMPLERS
+from ..constants import (HIGHER_IS_BETTER, TUNE_DIRECTIONS, TUNE_METRICS, TUNE_PRUNERS,
+                         TUNE_SAMPLERS)
 from ..data import DATASETS, SCALERS
 from ..nn import (ACTIVATIONS, BIAS_INITIALIZERS, INITIALIZERS, LAYERS, LOSSES, OPTIMIZERS,
                   SCHEDULES, EarlyStopping, NeuralNetwork, Trainer, Warmup)
@@ -117,8 +118,10 @@ def _any_optimizer():
     OPTIMIZERS, and ``decay`` of each type the fields of its schedule in SCHEDULES."""
     doc = "learning-rate schedule: " + ", ".join(SCHEDULES)
     warmup = _option(Warmup, "warmup_epochs")
+    # plateau's mode is not a key: it follows train.early_stopping's monitor (the trainer
+    # hands it over), so the two cannot disagree
     decays = {kind: section(f"{cls.__name__}Config",
-                            [o for o in options(cls) if o.name not in ("lr", "epochs")]
+                            [o for o in options(cls) if o.name not in ("lr", "epochs", "mode")]
                             + [warmup], doc=_summary(cls), base=NullIsDefault,
                             before={"type": kind_field(kind, doc)})
               for kind, cls in SCHEDULES.items()}
@@ -227,7 +230,7 @@ class TuneConfig(Strict):
     metric: Literal[TUNE_METRICS] = Field("val_loss", description="the objective: the best "
                                           "value of this validation metric over the evaluations")
     direction: Literal[TUNE_DIRECTIONS] | None = Field(
-        None, description="default: maximize accuracy and r2, minimize the others")
+        None, description=f"default: maximize {HIGHER_IS_BETTER}, minimize the others")
     pruner: Literal[TUNE_PRUNERS] = Field(
         "median", description="stops poor trials early, at an evaluation")
     startup_trials: int = Field(5, ge=0, description="median pruner: trials that run to the "

@@ -57,7 +57,17 @@ def r2(prediction: np.ndarray, target: np.ndarray) -> float:
 
 
 METRICS = {"accuracy": accuracy, "mae": mae, "rmse": rmse, "r2": r2}
+#: the metrics an evaluation records beside the loss, by task
 TASK_METRICS = {"classification": ("accuracy",), "regression": ("mae", "rmse", "r2")}
+#: what a character model's evaluation adds: its loss in two other units (:func:`text_scores`)
+TEXT_METRICS = ("bits_per_char", "perplexity")
+
+
+def recorded_metrics(task: str, text: bool = False) -> tuple[str, ...]:
+    """What every validation evaluation of a ``task`` run records (and a character
+    model's, with ``text``): the values early stopping may monitor. Which way each
+    improves is :data:`~scratchnet.constants.METRIC_MODES`."""
+    return ("val_loss", *TASK_METRICS[task], *(TEXT_METRICS if text else ()))
 
 
 def text_scores(nats: float) -> dict[str, float]:
@@ -69,7 +79,7 @@ def text_scores(nats: float) -> dict[str, float]:
         perplexity = math.exp(nats)
     except OverflowError:  # a diverged model: e^710 and beyond
         perplexity = math.inf
-    return {"bits_per_char": nats / math.log(2), "perplexity": perplexity}
+    return dict(zip(TEXT_METRICS, (nats / math.log(2), perplexity)))
 
 
 def infer_task(loss, targets: np.ndarray) -> str:
