@@ -308,6 +308,12 @@ def json_schema() -> dict:
     """The JSON Schema of the experiment file, for editors."""
     refresh()
     schema = ExperimentConfig.model_json_schema(schema_generator=JsonSchemaGenerator)
+    # a file that builds on others may leave the model to its base
+    schema["required"].remove("model")
+    if not schema["required"]:
+        del schema["required"]
+    schema["if"] = {"not": {"required": ["base"]}}
+    schema["then"] = {"required": ["model"]}
     schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
     schema["title"] = "scratchnet experiment"
     return schema
