@@ -28,6 +28,13 @@ def line_of(path: Path, text: str) -> int:
     return next(i for i, line in enumerate(path.read_text().splitlines(), 1) if text in line)
 
 
+def origins(shown: str) -> dict[str, tuple[str, str]]:
+    """``show --origin``'s lines as key -> (value, who set it) (the last of a repeated key)."""
+    return {line.split(":")[0].strip(" -"): (line.split(":", 1)[1].split("#")[0].strip(),
+                                            line.split("#")[1].strip())
+            for line in shown.splitlines() if "#" in line}
+
+
 #: a base file (TINY_CONFIG, written as a person would) and its lines
 BASE = yaml.safe_dump({"name": "tiny_base", **TINY_CONFIG}, sort_keys=False)
 
@@ -87,6 +94,30 @@ def test_bases_merge_mappings_replace_the_rest_and_the_run_keeps_the_whole_confi
     (tmp_path / "shared" / "base.yaml").unlink()
     rc, out, err = cli("validate", run_dir / runs.CONFIG)
     assert rc == 0, err
+
+
+def test_a_section_of_another_kind_replaces_the_bases(tmp_path, base, main_here):
+    # the keys of one optimizer or decay mean something else, or nothing, in another: a
+    # section that names another kind starts afresh (adam's beta1 is not carried over to
+    # sgd_momentum, nor a linear decay's final_lr to a plateau, where it is the floor)
+    write(tmp_path, "shared/adam.yaml", "base: base.yaml\noptimizer:\n  name: adam\n"
+          "  lr: 0.01\n  beta1: 0.8\n  decay: {type: linear, final_lr: 0.001}\n")
+    derived = write(tmp_path, "derived.yaml", "base: shared/adam.yaml\noptimizer:\n"
+                    "  name: sgd_momentum\n  decay: {type: plateau}\n")
+    rc, out, err = main_here("show", "derived.yaml", "--origin")
+    assert rc == 0, err
+    said = origins(out)
+    assert "beta1" not in said
+    assert said["lr"] == ("0.1", "default") and said["min_lr"] == ("0.0", "default")
+    # the same kind merges key by key; a plateau's floor given as final_lr (its other
+    # name) is said to come from where it was written
+    derived.write_text("base: shared/adam.yaml\noptimizer:\n  decay: {type: plateau, "
+                       "final_lr: 0.0001}\n")
+    rc, out, err = main_here("show", "derived.yaml", "--origin")
+    assert rc == 0, err
+    said = origins(out)
+    assert said["beta1"] == ("0.8", f"{Path('shared/adam.yaml')}:5")
+    assert said["min_lr"] == ("0.0001", "derived.yaml:3")
 
 
 def test_a_cycle_of_bases_is_one_line_naming_the_files(tmp_path, cli):
@@ -156,8 +187,7 @@ def test_set_over_inherited_keys_and_show_origin(tmp_path, base, cli):
                                      "batch_size must be an integer in [1, 2147483647], got 0")
     rc, out, err = cli("show", "derived.yaml", "--origin", "--set", "train.batch_size=16")
     assert rc == 0, err
-    said = {line.split(":")[0].strip(): line.split("#")[1].strip()
-            for line in out.splitlines() if "#" in line}
+    said = {key: who for key, (_, who) in origins(out).items()}
     shared = Path("shared/base.yaml")
     assert said["seed"] == f"{shared}:{line_of(base, 'seed:')}"
     assert said["epochs"] == "derived.yaml:3"
@@ -204,3 +234,17 @@ def test_the_json_schema_takes_a_file_name_or_a_list_of_them(cli):
     assert kinds == {"string", "array", "null"}
     array = next(c for c in prop["anyOf"] if c.get("type") == "array")
     assert array["items"]["type"] == "string" and array["maxItems"] == MAX_BASE_FILES
+
+
+def test_an_experiment_and_its_bases_read_a_bounded_amount_of_yaml(tmp_path, main_here,
+                                                                   monkeypatch):
+    from scratchnet import files
+
+    monkeypatch.setattr(files, "MAX_CONFIG_BYTES", 1000)  # each file fits, not both
+    write(tmp_path, "first.yaml", "#" * 590 + "\nseed: 1\n")
+    write(tmp_path, "second.yaml", "#" * 590 + "\nbase: first.yaml\n")
+    rc, out, err = main_here("validate", "second.yaml")
+    assert rc == 2
+    assert one_invalid_line(err) == (
+        "first.yaml: holds 599 bytes, more than the 392 bytes that scratchnet reads for a base "
+        "of an experiment file (an experiment and its bases: 1000 bytes in all)")

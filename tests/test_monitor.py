@@ -190,3 +190,27 @@ def test_the_library_refuses_a_monitored_metric_without_validation_data():
                                               "it records val_loss, accuracy"):
         trainer.fit(X, Y, X, Y, epochs=2, eval_every=1,
                     early_stopping=sn.EarlyStopping(monitor="mae"))
+
+
+def test_a_checkpoint_of_another_monitor_is_refused_and_a_damaged_one_named():
+    import scratchnet as sn
+    from scratchnet.errors import CheckpointError
+    from scratchnet.nn.checkpoints import check_meta
+
+    accuracy = sn.EarlyStopping(monitor="accuracy")
+    assert (accuracy.mode, accuracy.best) == ("max", -np.inf)
+    meta, arrays = sn.EarlyStopping().state_dict()  # the validation loss, mode min
+    with pytest.raises(sn.ConfigError, match="the checkpoint's early stopping monitored "
+                                              "val_loss \\(mode min\\); this fit monitors "
+                                              "accuracy \\(mode max\\)"):
+        accuracy.load_state_dict(meta, arrays)
+    # a checkpoint of an earlier release: the loss, under best_loss
+    loss = sn.EarlyStopping()
+    loss.load_state_dict({"best_loss": 0.25, "best_epoch": 3, "wait": 1}, {})
+    assert (loss.best, loss.best_epoch, loss.wait) == (0.25, 3, 1)
+    for bad in ("accuracy ", ["accuracy"], 3):
+        with pytest.raises(CheckpointError, match="early_stopping.monitor is"):
+            check_meta({"epoch": 0, "batch": 0, "batch_size": 1, "loss_sum": 0.0,
+                        "shuffle_rng": np.random.default_rng(0).bit_generator.state,
+                        "dropout_rng": np.random.default_rng(0).bit_generator.state,
+                        "early_stopping": {"monitor": bad}})

@@ -4,10 +4,13 @@ experiment file.
 Each base is read (its own bases first), then the file's own keys are laid over them:
 mappings merge key by key, anything else (a list, a number, a string, null) replaces what
 was there, and the file's own keys win; of several bases, a later one wins over an
-earlier. ``name`` is the one key a file does not take from its bases: an experiment is
-named by its own file (its ``name``, else its stem). A base's path is read relative to the
-file that names it. Every key keeps the file and line it was written at, so a mistake in
-an inherited value points into the base file.
+earlier. A mapping of another kind than the one under it (another ``name`` or ``type``:
+an optimizer, a decay, a loss) replaces it too, since the other kind's keys would mean
+something else or nothing (a linear decay's ``final_lr`` is a plateau's floor).
+``name`` is the one key a file does not take from its bases: an experiment is named by its
+own file (its ``name``, else its stem). A base's path is read relative to the file that
+names it. Every key keeps the file and line it was written at, so a mistake in an
+inherited value points into the base file.
 
 Reading is bounded: a chain of at most :data:`~scratchnet.config.schema.MAX_BASE_DEPTH`
 files, at most :data:`~scratchnet.config.schema.MAX_BASE_FILES` files read in all, and at
@@ -30,6 +33,9 @@ from .yaml_text import check_plain_data, line_numbers, load_raw
 
 #: the key that names a file's bases, and the key it never takes from them
 BASE, OWN = "base", ("name",)
+#: the keys that choose a section's kind (:func:`~scratchnet.config.declared.dispatched`,
+#: and the ``{name: ..., <options>}`` of an activation or a loss)
+KIND_KEYS = ("name", "type")
 
 
 @dataclass
@@ -142,17 +148,19 @@ def _shown(path: Path) -> str:
 
 
 def merge(under: dict, under_lines: dict, over: dict, over_lines: dict) -> tuple[dict, dict]:
-    """``over`` laid on ``under``: mappings merge key by key, anything else in ``over``
-    replaces; the lines follow the values (a key ``over`` replaced keeps none of
-    ``under``'s lines beneath it)."""
+    """``over`` laid on ``under``: mappings of the same kind merge key by key, anything
+    else in ``over`` replaces; the lines follow the values (a key ``over`` replaced keeps
+    none of ``under``'s lines beneath it)."""
     replaced: set[tuple] = set()
 
     def lay(a: dict, b: dict, path: tuple) -> dict:
         out = dict(a)
         for k, v in b.items():
             here = (*path, str(k))
-            if isinstance(v, dict) and isinstance(out.get(k), dict):
-                out[k] = lay(out[k], v, here)
+            below = out.get(k)
+            if isinstance(v, dict) and isinstance(below, dict) and not any(
+                    key in v and key in below and v[key] != below[key] for key in KIND_KEYS):
+                out[k] = lay(below, v, here)
             else:
                 out[k] = v
                 replaced.add(here)
