@@ -318,7 +318,7 @@ def test_resume_reads_the_data_from_where_the_run_found_it(main_here, tmp_path, 
 # -- --help and usage errors ----------------------------------------------------------------
 PANELS = {"Train and evaluate": ["train", "eval", "predict", "runs"],
           "Compare and plot": ["compare", "plot", "report"], "Search": ["sweep", "tune", "lr-find"],
-          "Tools": ["validate", "show", "schema", "gradcheck", "export"]}
+          "Tools": ["validate", "show", "explain", "schema", "gradcheck", "export"]}
 
 
 def test_help_groups_the_commands_in_panels(main_here):

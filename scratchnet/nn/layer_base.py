@@ -9,8 +9,9 @@ for one-channel images.
 Every layer also answers, without building and without allocating a single weight, what
 shape it outputs for a given input shape (:meth:`Layer.output_shape`), how many parameters
 it would hold (:meth:`Layer.param_count`) and roughly how many numbers per sample a
-training pass keeps (:meth:`Layer.activation_size`); a shape that cannot work is a
-:class:`~scratchnet.errors.ShapeError` from all three, and from :meth:`Layer.build`.
+training pass keeps (:meth:`Layer.activation_size`), and which operations it would build,
+each with the shape it outputs (:meth:`Layer.chain`); a shape that cannot work is a
+:class:`~scratchnet.errors.ShapeError` from all four, and from :meth:`Layer.build`.
 
 :class:`WeightedLayer` is [product with the weights, bias or batch normalisation,
 activation, (dropout)], the shape of :class:`~scratchnet.nn.layers.Dense` and
@@ -23,6 +24,7 @@ import copy
 import math
 import numbers
 import warnings
+from dataclasses import dataclass, field
 from typing import Annotated
 
 import numpy as np
@@ -43,6 +45,19 @@ def sample_shape(spec) -> tuple[int, ...]:
         raise ShapeError(f"a sample shape is a positive integer (features) or a tuple of "
                          f"them, such as (channels, height, width); got {spec!r}")
     return tuple(int(n) for n in items)
+
+
+@dataclass(frozen=True)
+class PlannedOperation:
+    """One operation of a layer's chain, described without building it (what ``scratchnet
+    explain`` draws): its class, the sample shape it outputs (the batch left out), its
+    parameters' shapes by name, and how it computes where one operation does several
+    things (a recurrent layer's gates)."""
+
+    operation: type
+    shape: tuple[int, ...]
+    params: dict[str, tuple[int, ...]] = field(default_factory=dict)
+    equations: tuple[str, ...] = ()
 
 
 class Layer:
@@ -79,6 +94,13 @@ class Layer:
 
     def _n_operations(self) -> int:
         return 1
+
+    def chain(self, input_shape) -> list[PlannedOperation]:
+        """The operations :meth:`build` makes for samples of ``input_shape``, in order,
+        without making them. A layer of one operation names it as :attr:`operation`; one
+        that does not is shown as itself."""
+        return [PlannedOperation(getattr(self, "operation", type(self)),
+                                 self.output_shape(input_shape))]
 
     # -- building ------------------------------------------------------------------
     def build(self, input_shape, rng: np.random.Generator, dtype, dropout_rng=None) -> None:
@@ -137,9 +159,14 @@ class WeightedLayer(Layer):
     before a normalisation would be subtracted away), an activation, and optional dropout.
 
     Subclasses say the weight's shape, the bias's (one entry per output unit), and which
-    operations make the product, the bias and the normalisation. The options every such
-    layer takes are declared here; a subclass declares its own and hands these on.
+    operations make the product, the bias and the normalisation (:attr:`product`,
+    :attr:`bias`, :attr:`norm`). The options every such layer takes are declared here; a
+    subclass declares its own and hands these on.
     """
+
+    product: type[Operation]
+    bias: type[Operation]
+    norm: type[BatchNorm]
 
     @checked
     def __init__(self, activation: ActivationSpec = "linear", weight_init: Annotated[
@@ -176,13 +203,13 @@ class WeightedLayer(Layer):
         raise NotImplementedError
 
     def _product(self, W: Param) -> Operation:
-        raise NotImplementedError
+        return self.product(W)
 
     def _bias(self, B: Param) -> Operation:
-        raise NotImplementedError
+        return self.bias(B)
 
     def _norm(self, dtype) -> BatchNorm:
-        raise NotImplementedError
+        return self.norm(math.prod(self._bias_shape()), dtype)
 
     def param_count(self, input_shape) -> int:
         self.output_shape(input_shape)
@@ -192,6 +219,25 @@ class WeightedLayer(Layer):
 
     def _n_operations(self) -> int:
         return 3 + (self.dropout > 0)
+
+    def _product_shape(self, input_shape) -> tuple[int, ...]:
+        """The sample shape the product with the weights outputs (and so its bias, its
+        activation and its dropout)."""
+        return self.output_shape(input_shape)
+
+    def chain(self, input_shape) -> list[PlannedOperation]:
+        shape = sample_shape(input_shape)
+        out, units = self._product_shape(shape), self._bias_shape()
+        chain = [PlannedOperation(self.product, out, {"W": self._weight_shape(shape)})]
+        if self.batch_norm:
+            per_unit = self.norm._param_shape(math.prod(units))
+            chain.append(PlannedOperation(self.norm, out, {"gamma": per_unit, "beta": per_unit}))
+        else:
+            chain.append(PlannedOperation(self.bias, out, {"B": units}))
+        chain.append(PlannedOperation(type(self.activation), out))
+        if self.dropout > 0:
+            chain.append(PlannedOperation(Dropout, out))
+        return chain
 
     def _make_operations(self, input_shape, rng, dtype, dropout_rng) -> list[Operation]:
         shape = self._weight_shape(input_shape)

@@ -21,7 +21,7 @@ from ..options import Alias, Doc, Ge, Le, MAX_SIZE, Size, checked
 from .conv import (AvgPool2DOp, ChannelBiasAdd, Conv2DOp, FlattenOp, MaxPool2DOp,
                    conv_output_shape, pool_output_shape)
 from .core import BiasAdd, Operation, Param, WeightMultiply
-from .layer_base import Layer, WeightedLayer, sample_shape
+from .layer_base import Layer, PlannedOperation, WeightedLayer, sample_shape
 from .normalization import BatchNorm, BatchNorm2D
 
 __all__ = ["LAYERS", "AvgPool2D", "Conv2D", "Dense", "Flatten", "Layer", "MaxPool2D",
@@ -60,6 +60,7 @@ class Dense(WeightedLayer):
     per_step = True
     #: the option that sets how many units the layer outputs
     width_option = "neurons"
+    product, bias, norm = WeightMultiply, BiasAdd, BatchNorm
 
     @checked
     def __init__(self, neurons: Annotated[Size, Doc("output width of the layer")], *shared,
@@ -85,15 +86,6 @@ class Dense(WeightedLayer):
 
     def _bias_shape(self) -> tuple[int, ...]:
         return (1, self.neurons)
-
-    def _product(self, W: Param) -> Operation:
-        return WeightMultiply(W)
-
-    def _bias(self, B: Param) -> Operation:
-        return BiasAdd(B)
-
-    def _norm(self, dtype) -> BatchNorm:
-        return BatchNorm(self.neurons, dtype)
 
     def describe(self) -> str:
         return f"Dense({self.neurons}, {self._options()})"
@@ -127,6 +119,7 @@ class Conv2D(WeightedLayer):
 
     takes_images = True
     width_option = "out_channels"
+    product, bias, norm = Conv2DOp, ChannelBiasAdd, BatchNorm2D
 
     @checked
     def __init__(self, out_channels: Annotated[Size, Doc("number of filters")],
@@ -146,15 +139,23 @@ class Conv2D(WeightedLayer):
         self.flatten = flatten
         super().__init__(**options)
 
+    def _product_shape(self, input_shape) -> tuple[int, ...]:
+        return conv_output_shape(sample_shape(input_shape), self.out_channels,
+                                 self.kernel_size, self.stride, self.padding)
+
     def output_shape(self, input_shape) -> tuple[int, ...]:
-        shape = conv_output_shape(sample_shape(input_shape), self.out_channels,
-                                  self.kernel_size, self.stride, self.padding)
+        shape = self._product_shape(input_shape)
         return (math.prod(shape),) if self.flatten else shape
+
+    def chain(self, input_shape) -> list[PlannedOperation]:
+        chain = super().chain(input_shape)
+        if self.flatten:
+            chain.append(PlannedOperation(FlattenOp, self.output_shape(input_shape)))
+        return chain
 
     def activation_size(self, input_shape) -> int:
         shape = sample_shape(input_shape)
-        _, ho, wo = conv_output_shape(shape, self.out_channels, self.kernel_size, self.stride,
-                                      self.padding)
+        _, ho, wo = self._product_shape(shape)
         columns = shape[0] * math.prod(self.kernel_size) * ho * wo  # im2col
         return super().activation_size(shape) + columns
 
@@ -168,13 +169,7 @@ class Conv2D(WeightedLayer):
         return (self.out_channels,)
 
     def _product(self, W: Param) -> Operation:
-        return Conv2DOp(W, self.stride, self.padding)
-
-    def _bias(self, B: Param) -> Operation:
-        return ChannelBiasAdd(B)
-
-    def _norm(self, dtype) -> BatchNorm:
-        return BatchNorm2D(self.out_channels, dtype)
+        return self.product(W, self.stride, self.padding)
 
     def _make_operations(self, input_shape, rng, dtype, dropout_rng) -> list[Operation]:
         ops = super()._make_operations(input_shape, rng, dtype, dropout_rng)
@@ -246,13 +241,14 @@ class Flatten(Layer):
     """(C, H, W) -> (C*H*W,) in C order (PyTorch's ``flatten(1)``), for the dense layers
     that follow convolutions."""
 
+    operation = FlattenOp
     takes_images = True
 
     def output_shape(self, input_shape) -> tuple[int, ...]:
         return (math.prod(sample_shape(input_shape)),)
 
     def _make_operations(self, input_shape, rng, dtype, dropout_rng) -> list[Operation]:
-        return [FlattenOp()]
+        return [self.operation()]
 
     def __repr__(self) -> str:
         return "Flatten()"

@@ -36,6 +36,7 @@ from ..options import Doc, Named, Rate, Size, checked
 from .activations import ACTIVATIONS, Activation, get_activation
 from .core import Dropout, Operation, Param, ParamOperation
 from .initializers import INITIALIZERS, get_initializer
+from .layer_base import PlannedOperation
 from .layers import Layer, sample_shape
 from .losses import integer_ids
 from .recurrent_ops import GRUOp, LSTMOp, RecurrentOp, RNNOp
@@ -62,6 +63,8 @@ class _Recurrent(Layer):
     extra_per_step = 0
     #: the gates' names, in the order of their columns (the RNN's one activation has none)
     gate_names: tuple[str, ...] = ()
+    #: how a step computes its state, for people (``scratchnet explain``)
+    equations: tuple[str, ...] = ()
 
     @checked
     def __init__(self, hidden_size: HiddenSize,
@@ -109,6 +112,15 @@ class _Recurrent(Layer):
         per_step = features + 2 * gh + H * (len(self.operation.states) + self.extra_per_step)
         output = math.prod(self.output_shape(input_shape))
         return steps * per_step + output * (1 + (self.dropout > 0))
+
+    def chain(self, input_shape) -> list[PlannedOperation]:
+        _, features = self._sequence(input_shape)
+        H, gh, out = self.hidden_size, self.operation.gates * self.hidden_size, \
+            self.output_shape(input_shape)
+        params = {"W_x": (features, gh), "W_h": (H, gh),
+                  **{name: (1, gh) for name in ("B", "B_h")[:self.biases]}}
+        chain = [PlannedOperation(self.operation, out, params, self.equations)]
+        return chain + [PlannedOperation(Dropout, out)] if self.dropout > 0 else chain
 
     # -- building --------------------------------------------------------------------
     def _make_operations(self, input_shape, rng, dtype, dropout_rng) -> list[Operation]:
@@ -236,6 +248,10 @@ class RNN(_Recurrent):
     def _described(self) -> list[str]:
         return [self.activation.name or type(self.activation).__name__]
 
+    @property
+    def equations(self) -> tuple[str, ...]:
+        return (f"h_t = {self._described()[0]}(x_t W_x + h_{{t-1}} W_h + B)",)
+
     def _settings(self) -> dict:
         return {**super()._settings(), "activation": self.activation}
 
@@ -247,6 +263,9 @@ class LSTM(_Recurrent):
     operation = LSTMOp
     extra_per_step = 1  # tanh(c)
     gate_names = ("i", "f", "g", "o")
+    equations = ("i f g o = x_t W_x + h_{t-1} W_h + B (4 blocks of H)",
+                 "i, f, o = sigmoid(.); g = tanh(.)",
+                 "c_t = f * c_{t-1} + i * g; h_t = o * tanh(c_t)")
 
     def _start_bias(self, B: np.ndarray) -> np.ndarray:
         B[:, self.hidden_size:2 * self.hidden_size] = 1
@@ -262,6 +281,9 @@ class GRU(_Recurrent):
     biases = 2
     gate_names = ("r", "z", "n")
     extra_per_step = 1 + 3  # h W_hn + B_hn, and the recurrent side's gate gradients
+    equations = ("r z n = x_t W_x + B, and h_{t-1} W_h + B_h (3 blocks of H)",
+                 "r, z = sigmoid(x side + h side); n = tanh(x side + r * h side)",
+                 "h_t = (1 - z) * n + z * h_{t-1}")
 
     def _operation(self, params: list[Param]) -> RecurrentOp:
         B_h = Param(np.zeros_like(params[2].value), "B_h")
@@ -340,6 +362,10 @@ class Embedding(Layer):
     def param_count(self, input_shape) -> int:
         self.output_shape(input_shape)
         return self.vocab_size * self.dim
+
+    def chain(self, input_shape) -> list[PlannedOperation]:
+        return [PlannedOperation(EmbeddingOp, self.output_shape(input_shape),
+                                 {"W": (self.vocab_size, self.dim)})]
 
     def _make_operations(self, input_shape, rng, dtype, dropout_rng) -> list[Operation]:
         W = self.initializer((self.vocab_size, self.dim), rng, dtype)
