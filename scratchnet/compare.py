@@ -9,9 +9,9 @@ from pathlib import Path
 from typing import Any
 
 from . import runs
-from .constants import larger_is_better
 from .config.diff import differing_keys, flatten, short_keys, show_value
 from .errors import ConfigError
+from .nn.metrics import larger_is_better
 
 #: metric name -> where it comes from in a run's summary
 _SUMMARY_PATHS = {

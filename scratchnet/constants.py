@@ -18,23 +18,9 @@ SELECTABLE = ("val_loss", "test_loss", "accuracy", "mae", "rmse", "r2")
 SWEEP_STATE = "sweep.json"
 TUNE_STATE = "tune.json"
 
-#: every value an evaluation records that training may watch, and which way it improves:
-#: "max" where higher is better, "min" for losses and errors. The one table of directions:
-#: early stopping's ``monitor`` and the plateau schedule take their mode from it, tune its
-#: direction, sweeps and ``compare`` their best (what a run records, by task:
-#: :func:`scratchnet.nn.metrics.recorded_metrics`)
-METRIC_MODES = {"val_loss": "min", "accuracy": "max", "mae": "min", "rmse": "min", "r2": "max",
-                "bits_per_char": "min", "perplexity": "min"}
-
-
-def larger_is_better(metric: str) -> bool:
-    """Whether a higher ``metric`` is better (:data:`METRIC_MODES`; a loss, an error, a
-    count of epochs or seconds is better lower)."""
-    return METRIC_MODES.get(metric, "min") == "max"
-
-
-#: the metrics that improve upwards, in words (``accuracy and r2``), for help texts
-HIGHER_IS_BETTER = " and ".join(m for m, mode in METRIC_MODES.items() if mode == "max")
+#: the metrics that improve upwards, in words, for ``tune --help``: a copy of what
+#: :data:`scratchnet.nn.metrics.METRIC_MODES` says (tests/test_layout.py checks it)
+HIGHER_IS_BETTER = "accuracy and r2"
 
 #: what ``scratchnet tune`` may optimise (a validation metric of every evaluation), and
 #: its other choices

@@ -11,8 +11,7 @@ from typing import TYPE_CHECKING, List, Optional
 import typer
 
 from ..errors import ConfigError, DataError, ScratchnetError, WriteError
-from ..constants import (MAX_RUNS, SELECTABLE, SWEEP_STATE as STATE, WORKER_TIMEOUT,
-                         larger_is_better)
+from ..constants import MAX_RUNS, SELECTABLE, SWEEP_STATE as STATE, WORKER_TIMEOUT
 from .app import (EXIT_FAILURE, PLOT_PANEL, SEARCH_PANEL, app, cell, emit_json, err_console,
                   human_console, make_console)
 from .common import (DATA_DIR_HELP, MLFLOW_HELP, MLFLOW_URI_HELP, SET_HELP, config_flags,
@@ -66,6 +65,7 @@ def sweep_table(table: SweepTable, title: str) -> Table:
     from rich.table import Table
     from ..compare import METRIC_HEADERS as HEADERS
     from ..config.diff import show_value
+    from ..nn.metrics import larger_is_better
     t = Table(title=title)
     t.add_column("point")
     for k in table.keys:

@@ -19,12 +19,12 @@ from typing import Annotated, Any, Literal, Union
 from pydantic import BeforeValidator, Field, PrivateAttr, model_validator
 from pydantic.fields import FieldInfo
 
-from ..constants import (HIGHER_IS_BETTER, TUNE_DIRECTIONS, TUNE_METRICS, TUNE_PRUNERS,
-                         TUNE_SAMPLERS)
+from ..constants import TUNE_DIRECTIONS, TUNE_METRICS, TUNE_PRUNERS, TUNE_SAMPLERS
 from ..data import DATASETS, SCALERS
 from ..nn import (ACTIVATIONS, BIAS_INITIALIZERS, INITIALIZERS, LAYERS, LOSSES, OPTIMIZERS,
                   SCHEDULES, EarlyStopping, NeuralNetwork, Trainer, Warmup)
 from ..errors import ConfigError
+from ..nn.metrics import HIGHER_IS_BETTER
 from ..options import (Doc, Epochs, Gt, Lt, Named, Option, Seed, Size, check_value, lengths,
                        metadata_of, options)
 from .declared import (JsonSchemaGenerator, Strict, declared, dispatched, field_of,

@@ -9,9 +9,9 @@ from typing import Annotated
 import numpy as np
 
 from .. import checks
-from ..constants import HIGHER_IS_BETTER, METRIC_MODES
 from ..errors import ConfigError
 from ..options import Doc, Ge, Le, MAX_EPOCHS, Named, NonNegativeFloat, checked
+from .metrics import HIGHER_IS_BETTER, METRIC_MODES
 from .schedules import Mode
 
 
@@ -54,7 +54,7 @@ class EarlyStopping:
     ``monitor`` names what is watched: the validation loss (the default), or a metric
     every evaluation records (``accuracy``; ``mae``, ``rmse``, ``r2``; a character
     model's ``bits_per_char`` and ``perplexity``). ``mode`` says which way is better,
-    by default the metric's own (:data:`~scratchnet.constants.METRIC_MODES`: max for
+    by default the metric's own (:data:`~scratchnet.nn.metrics.METRIC_MODES`: max for
     accuracy and r2). A value counts as better when it is below ``best - min_delta``
     (mode min) or above ``best + min_delta`` (mode max); a NaN or infinite value never
     becomes the best. ``patience=None`` only tracks the best. The plateau schedule

@@ -18,8 +18,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..constants import METRIC_MODES
 from ..errors import CheckpointError, ConfigError
+from .metrics import METRIC_MODES
 from .schedules import Mode
 
 

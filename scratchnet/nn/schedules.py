@@ -41,7 +41,7 @@ from ..registry import lookup
 #: how many epochs a schedule waits or counts (its patience, its step, a warm-up)
 EpochCount = Annotated[int, Ge(0), Le(MAX_EPOCHS)]
 #: which way a watched value improves: "min" for a loss, "max" for accuracy (PyTorch's
-#: ``mode`` of ``ReduceLROnPlateau``; each metric's own: constants.METRIC_MODES)
+#: ``mode`` of ``ReduceLROnPlateau``; each metric's own: nn.metrics.METRIC_MODES)
 Mode = Literal["min", "max"]
 
 

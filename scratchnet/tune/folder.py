@@ -10,10 +10,11 @@ from pathlib import Path
 from pydantic import ConfigDict
 
 from .. import runs
-from ..constants import TUNE_STATE, larger_is_better
+from ..constants import TUNE_STATE
 from ..config import ExperimentConfig, validate
 from ..config.schema import TuneConfig
 from ..errors import ConfigError
+from ..nn.metrics import larger_is_better
 from ..sweep.folder import RUNS, STATE_VERSION, PlanFolder
 from ..sweep.grid import MAX_RUNS
 from ..tracking import tracked_settings
