@@ -248,3 +248,13 @@ def test_an_experiment_and_its_bases_read_a_bounded_amount_of_yaml(tmp_path, mai
     assert one_invalid_line(err) == (
         "first.yaml: holds 599 bytes, more than the 392 bytes that scratchnet reads for a base "
         "of an experiment file (an experiment and its bases: 1000 bytes in all)")
+
+
+def test_base_is_written_in_the_file_not_given_by_set(tmp_path, base, main_here):
+    write(tmp_path, "derived.yaml", "base: shared/base.yaml\n")
+    rc, out, err = main_here("validate", "derived.yaml", "--set", "base=other.yaml")
+    assert rc == 2
+    assert one_invalid_line(err) == (
+        "derived.yaml (--set base=other.yaml): base: bases are read with the file that names "
+        "them (load_config), so base is written in the file, not given by --set or to "
+        "validate()")

@@ -42,8 +42,9 @@ def validate(raw: dict, source: str = "<config>", text: str | None = None,
     except (RecursionError, TypeError, ValueError, OverflowError) as e:
         raise ConfigError(f"{source}: invalid config: {e}") from None
     if cfg.base is not None:  # data that did not come through load_config
-        raise ConfigError(origin.message(("base",), "the bases of a file are read with it "
-                                         "(load_config); expected data without base"))
+        raise ConfigError(origin.message(("base",), "bases are read with the file that "
+                                         "names them (load_config), so base is written in "
+                                         "the file, not given by --set or to validate()"))
     if cfg.name is None and default_name:
         cfg.name = default_name
     if cfg.name is not None and not _safe_name(cfg.name):
