@@ -164,5 +164,5 @@ def test_a_misspelt_rule_is_one_line(main_here, tmp_path):
     rc, out, err = main_here("validate", config)
     assert rc == 2
     assert err.strip().endswith("train.early_stopping: got 'notebok': expected true, false, "
-                                "notebook or a mapping of patience, min_delta, restore_best, monitor "
-                                "and mode")
+                                "notebook or a mapping of patience, min_delta, restore_best, "
+                                "monitor and mode")
