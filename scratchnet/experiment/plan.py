@@ -23,6 +23,7 @@ from ..config.loading import data_file_mistake
 from ..data import Description, describe_dataset, split_indices
 from ..errors import ConfigError, ConfigErrors, ShapeError
 from ..nn import DTYPES, NeuralNetwork, Schedule
+from ..nn.metrics import TEXT_METRICS, recorded_metrics
 from .build import (build_layer, build_loss, build_network, build_optimizer, data_options,
                     target_encoding)
 
@@ -105,6 +106,7 @@ def plan_experiment(cfg: ExperimentConfig, data_dir: str | None = None,
         plan.schedule = optimizer.schedule(schedule_epochs or cfg.train.epochs)
     plan.data = description or _describe(cfg, data_dir, mistakes)
     if plan.data is not None:
+        _plan_monitor(cfg, plan.data, mistakes)
         _plan_rows(cfg, plan, mistakes)
         if net is not None:
             _plan_network(cfg, net, plan, mistakes)
@@ -122,6 +124,19 @@ def _describe(cfg: ExperimentConfig, data_dir: str | None,
         return None
     return mistakes.run(("data",), partial(describe_dataset, cfg.data.dataset,
                                            **data_options(cfg, data_dir)))
+
+
+def _plan_monitor(cfg: ExperimentConfig, data: Description, mistakes: _Mistakes) -> None:
+    """What early stopping monitors (and the plateau schedule watches) is a value every
+    evaluation of this run records."""
+    monitor = getattr(cfg.train.early_stopping, "monitor", "val_loss")
+    recorded = recorded_metrics(data.task)
+    if monitor not in recorded:
+        text = " (bits_per_char and perplexity: a character model's)" \
+            if monitor in TEXT_METRICS else ""
+        mistakes.add(("train", "early_stopping", "monitor"),
+                     f"got {monitor!r}: {data.name} is a {data.task} set, whose runs record "
+                     f"{', '.join(recorded)}{text}; expected one of those")
 
 
 def _plan_rows(cfg: ExperimentConfig, plan: Plan, mistakes: _Mistakes) -> None:

@@ -218,8 +218,12 @@ class Trainer:
             self.optimizer.reset()
         elif not net.built:
             net.build(X_train.shape[1:])
-        self._schedule = self.optimizer.schedule(args.schedule_epochs)
-        self.history = History(task=infer_task(net.loss, y_train))
+        if stopper.monitor != "val_loss" and X_val is None:
+            raise ConfigError(f"early stopping monitors {stopper.monitor}, a metric of the "
+                              "validation data: give X_val and y_val", key=("monitor",))
+        # the plateau schedule watches what early stopping monitors, in its mode
+        self._schedule = self.optimizer.schedule(args.schedule_epochs).watching(stopper.mode)
+        self.history = History(task=infer_task(net.loss, y_train), monitor=stopper.monitor)
         self._rng = np.random.default_rng(args.seed)
         self.fit_args = args.saved()
         rows = min(args.batch_size, len(X_train))
@@ -294,14 +298,21 @@ class Trainer:
 
     def _evaluate_epoch(self, run: _Fit, epoch: int, train_loss: float) -> bool:
         """One evaluation after ``epoch``: a history record, early stopping and the
-        plateau schedule (both watch the validation loss, else the training loss)."""
+        plateau schedule (both watch what early stopping monitors: the validation loss by
+        default, else the training loss when there is no validation data)."""
         record = {"epoch": epoch + 1, "train_loss": train_loss}
         lr = self._schedule(epoch)
         if run.X_val is not None:
             scores = self.evaluate(run.X_val, run.y_val)
             divergence.check_validation_loss(scores["loss"], epoch, lr)
-            record["val_loss"] = watched = scores.pop("loss")
+            record["val_loss"] = scores.pop("loss")
             record.update(scores)
+            watched = record.get(run.stopper.monitor)
+            if watched is None:
+                recorded = [k for k in record if k not in ("epoch", "train_loss")]
+                raise ConfigError(f"early stopping monitors {run.stopper.monitor}, which this "
+                                  f"run does not record; it records {', '.join(recorded)}",
+                                  key=("monitor",))
         else:
             record["val_loss"], watched = None, train_loss
         stop = run.stopper.update(epoch + 1, watched, self.net.arrays())
@@ -327,8 +338,12 @@ class Trainer:
             history.weights_epoch, arrays = final
             copy_into(self.net.arrays(), arrays)
         history.best_epoch = run.stopper.best_epoch
-        best = run.stopper.best_loss
-        history.best_loss = best if math.isfinite(best) else None
+        best = run.stopper.best
+        history.best_value = best if math.isfinite(best) else None
+        record = next((r for r in history.records if r["epoch"] == history.best_epoch), None)
+        if record is not None:  # the loss of the best evaluation, whatever was monitored
+            loss = record["train_loss"] if record["val_loss"] is None else record["val_loss"]
+            history.best_loss = float(loss)
         for cb in run.callbacks:
             cb.on_fit_end(self, history)
         return history
