@@ -11,20 +11,24 @@ from typing import Any
 from . import runs
 from .config.diff import differing_keys, flatten, short_keys, show_value
 from .errors import ConfigError
+from .nn.metrics import larger_is_better
 
+#: metric name -> where it comes from in a run's summary
+_SUMMARY_PATHS = {
+    "accuracy": ("test", "accuracy"),
+    "mae": ("test", "mae"),
+    "rmse": ("test", "rmse"),
+    "r2": ("test", "r2"),
+    "test_loss": ("test", "loss"),
+    "bits_per_char": ("test", "bits_per_char"),  # a text run's
+    "perplexity": ("test", "perplexity"),
+    "val_loss": ("best_val_loss",),
+    "epochs": ("epochs_run",),
+    "seconds": ("seconds",),
+}
 #: metric name -> (where it comes from in a run's summary, larger is better)
 METRICS: dict[str, tuple[tuple[str, ...], bool]] = {
-    "accuracy": (("test", "accuracy"), True),
-    "mae": (("test", "mae"), False),
-    "rmse": (("test", "rmse"), False),
-    "r2": (("test", "r2"), True),
-    "test_loss": (("test", "loss"), False),
-    "bits_per_char": (("test", "bits_per_char"), False),  # a text run's
-    "perplexity": (("test", "perplexity"), False),
-    "val_loss": (("best_val_loss",), False),
-    "epochs": (("epochs_run",), False),
-    "seconds": (("seconds",), False),
-}
+    name: (path, larger_is_better(name)) for name, path in _SUMMARY_PATHS.items()}
 
 
 #: each metric's name as a table's column shows it

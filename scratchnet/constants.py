@@ -18,6 +18,10 @@ SELECTABLE = ("val_loss", "test_loss", "accuracy", "mae", "rmse", "r2")
 SWEEP_STATE = "sweep.json"
 TUNE_STATE = "tune.json"
 
+#: the metrics that improve upwards, in words, for ``tune --help``: a copy of what
+#: :data:`scratchnet.nn.metrics.METRIC_MODES` says (tests/test_layout.py checks it)
+HIGHER_IS_BETTER = "accuracy and r2"
+
 #: what ``scratchnet tune`` may optimise (a validation metric of every evaluation), and
 #: its other choices
 TUNE_METRICS = ("val_loss", "accuracy", "mae", "rmse", "r2")

@@ -79,9 +79,11 @@ def test_the_command_line_answers_help_without_numpy_or_pydantic(argv):
 
 def test_the_clis_copies_of_library_values_match():
     from scratchnet.cli.check import TOLERANCE
-    from scratchnet.nn import gradcheck
+    from scratchnet.constants import HIGHER_IS_BETTER
+    from scratchnet.nn import gradcheck, metrics
 
     assert TOLERANCE == gradcheck.TOLERANCE
+    assert HIGHER_IS_BETTER == metrics.HIGHER_IS_BETTER
 
 
 @pytest.mark.parametrize("path", sorted(PACKAGE.rglob("*.py")),

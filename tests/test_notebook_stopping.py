@@ -58,7 +58,7 @@ def test_the_stopper_alone():
     stopper.start_epoch(3, arrays, evaluates=True)  # the copy: weights after epoch 3
     w[:] = 4
     assert stopper.update(4, 0.5, arrays) is True  # equal is not better: stop
-    assert stopper.best_epoch == 2 and stopper.best_loss == 0.5
+    assert stopper.best_epoch == 2 and stopper.best == 0.5
     epoch, kept = stopper.final_weights(stopped=True)
     assert epoch == 3 and np.array_equal(kept["w"], [3, 3])  # never evaluated
     assert stopper.final_weights(stopped=False) is None  # a full run keeps its last weights
@@ -71,7 +71,7 @@ def test_an_evaluation_the_notebook_would_not_make_changes_nothing():
     assert stopper.update(2, 1.0, arrays) is False
     # the trainer's extra evaluation at the last epoch, off the eval_every grid
     assert stopper.update(3, 9.0, arrays) is False
-    assert (stopper.best_epoch, stopper.best_loss, stopper.wait) == (2, 1.0, 0)
+    assert (stopper.best_epoch, stopper.best, stopper.wait) == (2, 1.0, 0)
 
 
 def test_it_puts_back_the_weights_after_epoch_e_minus_1(digits):
@@ -164,4 +164,5 @@ def test_a_misspelt_rule_is_one_line(main_here, tmp_path):
     rc, out, err = main_here("validate", config)
     assert rc == 2
     assert err.strip().endswith("train.early_stopping: got 'notebok': expected true, false, "
-                                "notebook or a mapping of patience, min_delta and restore_best")
+                                "notebook or a mapping of patience, min_delta, restore_best, "
+                                "monitor and mode")

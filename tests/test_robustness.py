@@ -83,6 +83,17 @@ TEXT_STATEFUL = {
 }
 #: the text it reads: 800 numbered lines, 24,000 characters
 TEXT = "".join(f"{i * 7919 % 1000:03d} the cat sat on the mat.\n" for i in range(800))
+#: early stopping that monitors the accuracy (mode max) and a plateau schedule that
+#: follows it: the stopper's best accuracy and the schedule's must travel in the
+#: checkpoint. It stops where LONG does: an accuracy is at most 1, so nothing beats the
+#: first evaluation's by more than min_delta 1.0
+LONG_ACCURACY = {
+    **LONG,
+    "optimizer": {"name": "sgd_momentum", "lr": 0.02, "momentum": 0.9,
+                  "decay": {"type": "plateau", "factor": 0.5, "patience": 0}},
+    "train": {**LONG["train"], "early_stopping": {"monitor": "accuracy", "patience": 4,
+                                                  "min_delta": 1.0}},
+}
 TIMEOUT = 120  # seconds for anything to happen on a busy machine
 
 
@@ -201,7 +212,8 @@ def trained_once(tmp_path_factory):
     return get
 
 
-VARIANTS = {"long": LONG, "long_adam": LONG_ADAM, "text_stateful": TEXT_STATEFUL}
+VARIANTS = {"long": LONG, "long_adam": LONG_ADAM, "long_accuracy": LONG_ACCURACY,
+            "text_stateful": TEXT_STATEFUL}
 
 
 @pytest.fixture(scope="module")
@@ -308,8 +320,12 @@ def test_interrupt_then_resume_equals_uninterrupted_bit_for_bit(trained_once, st
     assert strip_seconds(runs.read_metrics(a)) == strip_seconds(runs.read_metrics(b))
     sa, sb = runs.read_json(a / runs.SUMMARY), runs.read_json(b / runs.SUMMARY)
     for key in ("status", "epochs_run", "best_epoch", "stopped_early", "best_val_loss", "test",
-                "config_hash"):
+                "config_hash", "best_metric", "best_value"):
         assert sa[key] == sb[key], key
+    stopping = VARIANTS[stem]["train"].get("early_stopping", {})
+    if stopping.get("monitor", "val_loss") != "val_loss":  # stopped by its rule, built in
+        assert sa["best_metric"] == stopping["monitor"] and sa["stopped_early"]
+        assert sa["epochs_run"] == 1 + stopping["patience"] and sa["best_epoch"] == 1
     # the resumed run's checkpoint holds the same random-stream states and stopper state
     _, ma = runs.load_arrays(a / runs.CHECKPOINT)
     _, mb = runs.load_arrays(b / runs.CHECKPOINT)

@@ -13,6 +13,7 @@ import yaml
 from scratchnet import ConfigError
 from conftest import run_main
 from scratchnet.config import SCHEMA_URL_COMMENT, json_schema, validate
+from scratchnet.config.bases import load_layered
 
 ROOT = Path(__file__).resolve().parent.parent
 SCHEMA_FILE = ROOT / "scratchnet.schema.json"
@@ -59,7 +60,7 @@ def test_every_config_validates_and_points_editors_at_the_schema(path, validator
     raw = yaml.safe_load(text)
     errors = [f"{'.'.join(map(str, e.absolute_path))}: {e.message}" for e in validator.iter_errors(raw)]
     assert errors == []
-    validate(raw, str(path))  # and the loader agrees
+    validate(load_layered(path).raw, str(path))  # and the loader agrees (bases merged in)
 
 
 def _quickstart() -> dict:

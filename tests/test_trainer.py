@@ -186,7 +186,7 @@ def test_early_stopping_patience_and_min_delta():
     assert stopper.best_epoch == 1 and stopper.wait == 1
     w[:] = 3
     assert stopper.update(3, 0.85, arrays) is False  # 0.85 < 1.0 - 0.1: the new best
-    assert stopper.best_epoch == 3 and stopper.best_loss == 0.85 and stopper.wait == 0
+    assert stopper.best_epoch == 3 and stopper.best == 0.85 and stopper.wait == 0
     w[:] = 4
     assert stopper.update(4, 0.80, arrays) is False  # wait 1
     w[:] = 5
@@ -207,12 +207,12 @@ def test_a_nan_loss_never_becomes_best(bad):
     arrays = {"w": np.ones(2)}
     stopper = sn.EarlyStopping(patience=5)
     stopper.update(1, bad, arrays)
-    assert stopper.best_epoch is None and stopper.best_loss == math.inf
+    assert stopper.best_epoch is None and stopper.best == math.inf
     assert stopper.restore(arrays) is False
     stopper.update(2, 0.5, arrays)
     arrays["w"][:] = 7
     stopper.update(3, bad, arrays)
-    assert stopper.best_epoch == 2 and stopper.best_loss == 0.5 and stopper.wait == 1
+    assert stopper.best_epoch == 2 and stopper.best == 0.5 and stopper.wait == 1
     stopper.restore(arrays)
     assert np.array_equal(arrays["w"], [1, 1])
 

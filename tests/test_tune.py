@@ -153,8 +153,10 @@ def test_a_bad_space_in_the_file_names_the_file_and_key(tmp_path):
     path = write_config(tmp_path, "file", tune={"space": {"optimizer.lr": "loguniform:0:1"}})
     rc, out, err = run_cli(["tune", path], tmp_path)
     assert rc == 2 and out == ""
-    assert err.strip() == (f"error: {path}: tune.space.optimizer.lr: a log range must be above 0, "
-                           "got low 0; expected loguniform:LOW:HIGH with 0 < LOW <= HIGH")
+    line = next(i for i, text in enumerate(path.read_text().splitlines(), 1)
+                if "optimizer.lr" in text)
+    assert err.strip() == (f"error: {path}:{line}: tune.space.optimizer.lr: a log range must be "
+                           "above 0, got low 0; expected loguniform:LOW:HIGH with 0 < LOW <= HIGH")
     assert not (tmp_path / "tunes").exists()
 
 

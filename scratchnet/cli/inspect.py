@@ -68,9 +68,13 @@ def show(
                                             help=DATA_DIR_HELP),
     schedule: bool = typer.Option(False, "--schedule", help="Also print the learning rate "
                                   f"at every epoch (at {SHOWN_RATES} of a longer run)."),
+    origin: bool = typer.Option(False, "--origin", help="Say beside each key who set it: "
+                                "the file and line (the experiment's or a base's), the --set, "
+                                "or default."),
 ):
-    """Print the resolved config and the model summary: each layer's output shape and
-    parameters, the rows each split holds and the memory training will take."""
+    """Print the resolved config (with its bases merged in) and the model summary: each
+    layer's output shape and parameters, the rows each split holds and the memory
+    training will take."""
     from rich.table import Table
     from ..config import load_config
     from ..experiment import plan_experiment
@@ -79,7 +83,9 @@ def show(
     cfg = load_config(config, overrides)
     plan = plan_experiment(cfg, str(data_dir) if data_dir else None)
     console = make_console()
-    console.print(yaml.safe_dump(cfg.to_dict(), sort_keys=False).rstrip(), markup=False)
+    text = with_origins(cfg) if origin else \
+        yaml.safe_dump(cfg.to_dict(), sort_keys=False).rstrip()
+    console.print(text, markup=False, highlight=False)
     table = Table(title=f"model: {cfg.name}")
     for col in ("layer", "type", "inputs", "outputs", "parameters"):
         table.add_column(col, justify="left" if col == "type" else "right")
@@ -110,6 +116,51 @@ def show(
         if len(rows) < plan.schedule.epochs:
             t.caption = f"{len(rows)} of {plan.schedule.epochs:,} epochs, evenly spaced"
         console.print(t)
+
+
+def with_origins(cfg) -> str:
+    """The resolved config ``cfg`` as YAML, each value followed by a comment naming who
+    set it (:meth:`~scratchnet.config.messages.Origin.set_by`: ``file:line``, ``--set
+    KEY=VALUE`` or ``default``; a key given under another of its names, such as a
+    plateau's ``min_lr`` as ``final_lr``, by that one), the comments aligned."""
+    import yaml
+    from pydantic import BaseModel
+
+    from ..config.declared import option_of
+
+    origin = cfg.origin
+    rows: list[tuple[str, str | None]] = []  # (the YAML line, its comment)
+
+    def flow(value) -> str:  # a value on one line, as YAML writes it in a list
+        return yaml.safe_dump([value], default_flow_style=True, width=10**9).strip()[1:-1]
+
+    def set_by(model, path: tuple, key: str) -> str:
+        field = type(model).model_fields.get(key) if isinstance(model, BaseModel) else None
+        option = option_of(field) if field is not None else None
+        names = (key, *(option.aliases if option is not None else ()))
+        return next((who for name in names if (who := origin.set_by((*path, name)))),
+                    "default")
+
+    def walk(node: dict, model, path: tuple, indent: str, first: str = "") -> None:
+        for i, (key, value) in enumerate(node.items()):
+            lead = first if i == 0 and first else indent
+            here, inner = (*path, key), getattr(model, key, None)
+            if isinstance(value, dict) and value:
+                rows.append((f"{lead}{key}:", None))
+                walk(value, inner, here, indent + "  ")
+            elif isinstance(value, list) and value and all(isinstance(v, dict) and v
+                                                           for v in value):
+                rows.append((f"{lead}{key}:", None))
+                for n, item in enumerate(value):
+                    walk(item, inner[n] if isinstance(inner, list) else None, (*here, n),
+                         indent + "  ", first=indent + "- ")
+            else:
+                rows.append((f"{lead}{key}: {flow(value)}", set_by(model, path, key)))
+
+    walk(cfg.to_dict(), cfg, (), "")
+    width = max(len(line) for line, comment in rows if comment)
+    return "\n".join(line if comment is None else f"{line.ljust(width)}  # {comment}"
+                     for line, comment in rows)
 
 
 @app.command(rich_help_panel=TOOLS_PANEL)

@@ -12,6 +12,7 @@ from rich.table import Table
 
 from ..nn import Callback
 from ..nn.health import main_weights
+from ..nn.metrics import TASK_METRICS
 from .app import live_consoles
 
 
@@ -34,7 +35,7 @@ def metric_columns(task: str, text: bool = False) -> list[str]:
     bits per character and its perplexity."""
     if text:
         return ["accuracy", "bits_per_char", "perplexity"]
-    return ["accuracy"] if task == "classification" else ["mae", "rmse", "r2"]
+    return list(TASK_METRICS[task])
 
 
 #: how a metric's column is headed, where not by its name
@@ -258,6 +259,16 @@ def kept_weights(summary: dict) -> str:
     return f"epoch {epoch}, {KEPT[kept]}" if kept in KEPT and epoch is not None else "-"
 
 
+def best_epoch(summary: dict) -> str:
+    """The best evaluation's epoch, and by what when early stopping monitored another
+    value than the validation loss: ``12 (validation accuracy 97.50%)``."""
+    epoch, metric, value = (summary.get(k) for k in ("best_epoch", "best_metric", "best_value"))
+    if epoch is None or metric in (None, "val_loss"):
+        return fmt(epoch)
+    shown = pct(value) if metric == "accuracy" else fmt(value)
+    return f"{epoch} (validation {metric} {shown})"
+
+
 def summary_table(summary: dict) -> Table:
     table = Table(title=f"{summary['name']}: {summary['status']}", show_header=False, box=None)
     test = summary.get("test") or {}
@@ -265,7 +276,7 @@ def summary_table(summary: dict) -> Table:
         if key in test:
             table.add_row(f"test {LABELS.get(key, key)}",
                           pct(test[key]) if key == "accuracy" else fmt(test[key]))
-    table.add_row("best epoch", fmt(summary.get("best_epoch")))
+    table.add_row("best epoch", best_epoch(summary))
     table.add_row("weights", kept_weights(summary))
     table.add_row("epochs run", fmt(summary.get("epochs_run")))
     table.add_row("stopped early", "yes" if summary.get("stopped_early") else "no")

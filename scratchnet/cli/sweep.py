@@ -65,6 +65,7 @@ def sweep_table(table: SweepTable, title: str) -> Table:
     from rich.table import Table
     from ..compare import METRIC_HEADERS as HEADERS
     from ..config.diff import show_value
+    from ..nn.metrics import larger_is_better
     t = Table(title=title)
     t.add_column("point")
     for k in table.keys:
@@ -80,7 +81,7 @@ def sweep_table(table: SweepTable, title: str) -> Table:
         t.add_row(r["point"], *[cell(show_value(r["overrides"][k])) for k in table.keys],
                   f"{r['runs_ok']}/{r['runs']}", *[_mean_std(m, r["metrics"].get(m)) for m in table.metrics],
                   cell(status), style="bold green" if r["best"] else None)
-    larger = table.best_by in ("accuracy", "r2")
+    larger = larger_is_better(table.best_by)
     t.caption = (f"mean ± std over {table.seeds} seed{'s' if table.seeds != 1 else ''}; best: "
                  f"{'highest' if larger else 'lowest'} mean {HEADERS.get(table.best_by, table.best_by)}")
     return t

@@ -11,8 +11,9 @@ from typing import TYPE_CHECKING, List, Optional
 import typer
 
 from ..errors import ConfigError, ScratchnetError
-from ..constants import (MAX_RUNS, TUNE_DIRECTIONS, TUNE_FORMS as FORMS, TUNE_METRICS, TUNE_PRUNERS,
-                         TUNE_SAMPLERS, TUNE_STATE as STATE, WORKER_TIMEOUT)
+from ..constants import (HIGHER_IS_BETTER, MAX_RUNS, TUNE_DIRECTIONS, TUNE_FORMS as FORMS,
+                         TUNE_METRICS, TUNE_PRUNERS, TUNE_SAMPLERS, TUNE_STATE as STATE,
+                         WORKER_TIMEOUT)
 from .app import EXIT_FAILURE, SEARCH_PANEL, app, cell, emit_json, err_console, human_console
 from .common import DATA_DIR_HELP, SET_HELP, config_flags
 from .sweep import ADDRESS_HELP, EXECUTOR_HELP, WORKER_TIMEOUT_HELP, Executor, check_executor
@@ -120,7 +121,7 @@ def tune(
     metric: Optional[Metric] = typer.Option(None, "--metric", help="The objective: the best "
                                             "value of this validation metric (default: val_loss)."),
     direction: Optional[Direction] = typer.Option(None, "--direction", help="Default: maximize "
-                                                  "accuracy and r2, minimize the others."),
+                                                  f"{HIGHER_IS_BETTER}, minimize the others."),
     pruner: Optional[Pruner] = typer.Option(None, "--pruner", help="Stops poor trials at an "
                                             "evaluation (default: median)."),
     sampler: Optional[Sampler] = typer.Option(None, "--sampler", help="How trials are chosen "

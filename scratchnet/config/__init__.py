@@ -3,7 +3,8 @@ errors that name the file, the line, the key path, the bad value and what was ex
 
 ``schema`` (the pydantic models and the JSON Schema), made by ``declared`` from the
 engine's declarations of its options; ``yaml_text`` (reading YAML safely), ``messages``
-(error lines), ``overrides`` (``--set``), ``loading`` (:func:`load_config`,
+(error lines), ``overrides`` (``--set``), ``bases`` (a file that builds on others:
+``base``), ``loading`` (:func:`load_config`,
 :func:`validate`), ``diff`` (comparing configs) and ``reference`` (the README's table of
 options).
 """

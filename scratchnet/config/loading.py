@@ -11,31 +11,40 @@ from ..errors import ConfigError, ConfigErrors, NeedsDataFile
 from .messages import Origin, format_validation_errors, show
 from .overrides import apply_override, parse_override
 from .schema import ExperimentConfig, refresh, without_legacy
-from .yaml_text import line_numbers, load_raw
+from .bases import load_layered
+from .yaml_text import line_numbers
 
 
 def validate(raw: dict, source: str = "<config>", text: str | None = None,
-             default_name: str | None = None, *,
+             default_name: str | None = None, *, lines: dict | None = None,
              overridden: dict[tuple, str] | None = None, saved: bool = False) -> ExperimentConfig:
     """Validate plain data into an :class:`ExperimentConfig`, or raise
     :class:`~scratchnet.errors.ConfigErrors`: one line per mistake, the first as its
-    message. ``overridden`` maps key paths set by ``--set`` to the option text, so an
-    error there names the option rather than a line of the file. ``saved``: a run
-    folder's config.yaml, which an earlier release may have written (its keys of no
-    meaning now are left out). The config remembers where it came from
-    (:attr:`ExperimentConfig.origin`), for the checks that follow."""
+    message. Its lines are those of ``text`` (the YAML ``source`` holds), or ``lines``:
+    key path -> the ``(file, line)`` that wrote it, for a file built on others
+    (:func:`~scratchnet.config.bases.load_layered`). ``overridden`` maps key paths set by
+    ``--set`` to the option text, so an error there names the option rather than a line
+    of the file. ``saved``: a run folder's config.yaml, which an earlier release may have
+    written (its keys of no meaning now are left out). The config remembers where it came
+    from (:attr:`ExperimentConfig.origin`), for the checks that follow."""
     if not isinstance(raw, dict):
         raise ConfigError(f"{source}: expected a mapping at the top level, got {type(raw).__name__}")
     if saved:
         raw = without_legacy(raw)
     refresh()  # a registry entry added since
-    origin = Origin(source, line_numbers(text) if text else {}, dict(overridden or {}))
+    if text:
+        lines = {k: (source, n) for k, n in line_numbers(text).items()}
+    origin = Origin(source, dict(lines or {}), dict(overridden or {}))
     try:
         cfg = ExperimentConfig.model_validate(raw)
     except ValidationError as err:
         raise ConfigErrors(format_validation_errors(err, origin)) from None
     except (RecursionError, TypeError, ValueError, OverflowError) as e:
         raise ConfigError(f"{source}: invalid config: {e}") from None
+    if cfg.base is not None:  # data that did not come through load_config
+        raise ConfigError(origin.message(("base",), "bases are read with the file that "
+                                         "names them (load_config), so base is written in "
+                                         "the file, not given by --set or to validate()"))
     if cfg.name is None and default_name:
         cfg.name = default_name
     if cfg.name is not None and not _safe_name(cfg.name):
@@ -56,9 +65,11 @@ def _safe_name(name: str) -> bool:
 
 
 def load_config(path: str | Path, overrides: list[str] | None = None) -> ExperimentConfig:
-    """Load, override (``["train.epochs=5", ...]``) and validate an experiment file (a run
-    folder's config.yaml too: ``train --resume RUN``)."""
-    raw, text = load_raw(path)
+    """Load an experiment file and the files it builds on (``base``:
+    :mod:`~scratchnet.config.bases`), override (``["train.epochs=5", ...]``) and validate
+    it (a run folder's config.yaml too: ``train --resume RUN``)."""
+    layered = load_layered(path)
+    raw = layered.raw
     overridden: dict[tuple, str] = {}
     for item in overrides or []:
         parts, value = parse_override(item)
@@ -66,8 +77,8 @@ def load_config(path: str | Path, overrides: list[str] | None = None) -> Experim
         overridden[tuple(parts)] = f"--set {item}"
     path = Path(path)
     saved = path.name == runs.CONFIG and (path.parent / runs.DATA).exists()
-    cfg = validate(raw, str(path), text, default_name=path.stem, overridden=overridden,
-                   saved=saved)
+    cfg = validate(raw, str(path), default_name=path.stem, lines=layered.lines,
+                   overridden=overridden, saved=saved)
     check_data_files(cfg)
     if cfg.data.path:
         # Stored absolute in the run's config.yaml, so `eval` works from any folder.

@@ -20,25 +20,34 @@ def show(value: Any) -> str:
     return text if len(text) <= 60 else text[:57] + "..."
 
 
-def locate(source: str, loc: tuple, lines: dict[tuple, int],
+def locate(source: str, loc: tuple, lines: dict[tuple, tuple[str, int]],
            overridden: dict[tuple, str] | None = None) -> str:
-    """``file:line``; ``file (--set KEY=VALUE)`` when the value at ``loc`` came from an
-    override (the file's line would point at a value the user did not give), and
-    ``file:line (--set KEY=VALUE)`` when an override changed something inside it."""
-    items = reversed(list((overridden or {}).items()))
-    for path, item in items:
-        if loc[:len(path)] == path:
-            return f"{source} ({item})"
-    line = next((lines[loc[:n]] for n in range(len(loc), 0, -1) if loc[:n] in lines), None)
-    where = f"{source}:{line}" if line else source
+    """``file:line`` (of the file that wrote the key: the experiment's, or a base's);
+    ``source (--set KEY=VALUE)`` when the value at ``loc`` came from an override (the
+    file's line would point at a value the user did not give), and ``file:line (--set
+    KEY=VALUE)`` when an override changed something inside it."""
+    item = _override(loc, overridden)
+    if item is not None:
+        return f"{source} ({item})"
+    found = next((lines[loc[:n]] for n in range(len(loc), 0, -1) if loc[:n] in lines), None)
+    where = f"{found[0]}:{found[1]}" if found else source
     inside = [item for path, item in (overridden or {}).items() if loc and path[:len(loc)] == loc]
     return f"{where} ({inside[-1]})" if inside else where
+
+
+def _override(loc: tuple, overridden: dict[tuple, str] | None) -> str | None:
+    """The ``--set`` that gave the value at ``loc`` (the last of those that did)."""
+    for path, item in reversed(list((overridden or {}).items())):
+        if loc[:len(path)] == path:
+            return item
+    return None
 
 
 @dataclass(frozen=True)
 class Origin:
     """Where a config came from, so that any later check can point at a key: the file
-    (or another source name), the line of each key path, and the key paths ``--set``
+    (or another source name), the file and line that wrote each key path (``(file,
+    line)``: the experiment file, or a base it builds on), and the key paths ``--set``
     overrode (each with its option text)."""
 
     source: str = "<config>"
@@ -47,6 +56,15 @@ class Origin:
 
     def locate(self, loc: tuple) -> str:
         return locate(self.source, tuple(str(p) for p in loc), self.lines, self.overridden)
+
+    def set_by(self, loc: tuple) -> str | None:
+        """Who gave the value at ``loc`` itself: ``file:line``, the ``--set`` option, or
+        None (a default)."""
+        loc = tuple(str(p) for p in loc)
+        item = _override(loc, self.overridden)
+        if item is not None:
+            return item
+        return f"{self.lines[loc][0]}:{self.lines[loc][1]}" if loc in self.lines else None
 
     def message(self, loc: tuple, text: str) -> str:
         """``file:line: key.path: text``."""

@@ -24,6 +24,7 @@ from ..data import DATASETS, SCALERS, AddingOptions, TextOptions
 from ..nn import (ACTIVATIONS, BIAS_INITIALIZERS, INITIALIZERS, LAYERS, LOSSES, OPTIMIZERS,
                   SCHEDULES, EarlyStopping, NeuralNetwork, Trainer, Warmup)
 from ..errors import ConfigError
+from ..nn.metrics import HIGHER_IS_BETTER
 from ..options import (Doc, Epochs, Gt, Lt, Named, Option, Seed, Size, base_type, check_value,
                        lengths, members, metadata_of, options)
 from .declared import (JsonSchemaGenerator, Strict, declared, dispatched, field_of,
@@ -153,8 +154,10 @@ def _any_optimizer():
     OPTIMIZERS, and ``decay`` of each type the fields of its schedule in SCHEDULES."""
     doc = "learning-rate schedule: " + ", ".join(SCHEDULES)
     warmup = _option(Warmup, "warmup_epochs")
+    # plateau's mode is not a key: it follows train.early_stopping's monitor (the trainer
+    # hands it over), so the two cannot disagree
     decays = {kind: section(f"{cls.__name__}Config",
-                            [o for o in options(cls) if o.name not in ("lr", "epochs")]
+                            [o for o in options(cls) if o.name not in ("lr", "epochs", "mode")]
                             + [warmup], doc=_summary(cls), base=NullIsDefault,
                             before={"type": kind_field(kind, doc)})
               for kind, cls in SCHEDULES.items()}
@@ -263,7 +266,7 @@ class TuneConfig(Strict):
     metric: Literal[TUNE_METRICS] = Field("val_loss", description="the objective: the best "
                                           "value of this validation metric over the evaluations")
     direction: Literal[TUNE_DIRECTIONS] | None = Field(
-        None, description="default: maximize accuracy and r2, minimize the others")
+        None, description=f"default: maximize {HIGHER_IS_BETTER}, minimize the others")
     pruner: Literal[TUNE_PRUNERS] = Field(
         "median", description="stops poor trials early, at an evaluation")
     startup_trials: int = Field(5, ge=0, description="median pruner: trials that run to the "
@@ -274,12 +277,27 @@ class TuneConfig(Strict):
                                 "sqlite:///<tune folder>/study.db)")
 
 
+#: the longest chain of bases (a file, its base, that one's base, ...) and the most files
+#: one experiment reads through them (each list of bases multiplies what a chain reads):
+#: :mod:`scratchnet.config.bases`
+MAX_BASE_DEPTH, MAX_BASE_FILES = 8, 32
+_File = Annotated[str, Field(min_length=1)]
+#: what ``base`` takes (checked by :func:`scratchnet.config.bases.base_names` as its files
+#: are read)
+BaseFiles = _File | Annotated[list[_File], Field(min_length=1, max_length=MAX_BASE_FILES)]
+
+
 _DEFAULT_OPTIMIZER = {"name": "sgd_momentum"}
 _SEED = declared(Seed, "seed", "seeds weights, dropout, shuffling and (unless data.split_seed) "
                  "the data splits")
 
 
 class ExperimentConfig(Strict):
+    # resolved when the file is read (load_config): never in a resolved config
+    base: BaseFiles | None = Field(
+        None, exclude=True, description="experiment files this one builds on, relative to "
+        "it: mappings merge key by key, anything else is replaced, this file's own keys win "
+        "(a later base over an earlier); name is not inherited")
     name: str | None = Field(None, description="defaults to the file's stem")
     seed: _SEED = 0
     data: DataConfig = Field(default_factory=DataConfig)
@@ -326,6 +344,12 @@ def json_schema() -> dict:
     """The JSON Schema of the experiment file, for editors."""
     refresh()
     schema = ExperimentConfig.model_json_schema(schema_generator=JsonSchemaGenerator)
+    # a file that builds on others may leave the model to its base
+    schema["required"].remove("model")
+    if not schema["required"]:
+        del schema["required"]
+    schema["if"] = {"not": {"required": ["base"]}}
+    schema["then"] = {"required": ["model"]}
     schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
     schema["title"] = "scratchnet experiment"
     return schema

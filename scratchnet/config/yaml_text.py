@@ -68,10 +68,13 @@ def line_numbers(text: str) -> dict[tuple, int]:
     return lines
 
 
-def load_raw(path: str | Path) -> tuple[dict, str]:
-    """Read an experiment file safely (no Python object tags) into plain data: a regular
-    file of at most :data:`~scratchnet.files.MAX_CONFIG_BYTES`."""
-    text = files.read_text(path, files.MAX_CONFIG_BYTES, "a YAML experiment file", ConfigError)
+def load_raw(path: str | Path, limit: int | None = None,
+             what: str = "a YAML experiment file") -> tuple[dict, str]:
+    """Read an experiment file safely (no Python object tags) into plain data and its
+    text: a regular file of at most ``limit`` bytes (default
+    :data:`~scratchnet.files.MAX_CONFIG_BYTES`), ``what`` naming it in a message."""
+    limit = files.MAX_CONFIG_BYTES if limit is None else limit
+    text = files.read_text(path, limit, what, ConfigError)
     raw = parse_yaml(text, str(path))
     return raw, text
 

@@ -23,6 +23,7 @@ from ..config.loading import data_file_mistake
 from ..data import Description, describe_dataset, sequence_shape_of, split_indices
 from ..errors import ConfigError, ConfigErrors, ShapeError
 from ..nn import DTYPES, NeuralNetwork, Schedule, SoftmaxCrossEntropy
+from ..nn.metrics import TEXT_METRICS, recorded_metrics
 from .build import build_layer, build_loss, build_network, build_optimizer, data_options
 from .fit_data import check_sequences, with_data_sizes
 
@@ -108,6 +109,7 @@ def plan_experiment(cfg: ExperimentConfig, data_dir: str | None = None,
         plan.schedule = optimizer.schedule(schedule_epochs or cfg.train.epochs)
     plan.data = description or _describe(cfg, data_dir, mistakes)
     if plan.data is not None:
+        _plan_monitor(cfg, plan.data, mistakes)
         _plan_rows(cfg, plan, mistakes)
         if net is not None:
             net = with_data_sizes(cfg, net, plan, mistakes)
@@ -127,6 +129,19 @@ def _describe(cfg: ExperimentConfig, data_dir: str | None,
         return None
     return mistakes.run(("data",), partial(describe_dataset, cfg.data.dataset,
                                            **data_options(cfg, data_dir)))
+
+
+def _plan_monitor(cfg: ExperimentConfig, data: Description, mistakes: _Mistakes) -> None:
+    """What early stopping monitors (and the plateau schedule watches) is a value every
+    evaluation of this run records."""
+    monitor = getattr(cfg.train.early_stopping, "monitor", "val_loss")
+    recorded = recorded_metrics(data.task, text=data.targets == "ids")
+    if monitor not in recorded:
+        text = " (bits_per_char and perplexity: a character model's)" \
+            if monitor in TEXT_METRICS else ""
+        mistakes.add(("train", "early_stopping", "monitor"),
+                     f"got {monitor!r}: {data.name} is a {data.task} set, whose runs record "
+                     f"{', '.join(recorded)}{text}; expected one of those")
 
 
 def _plan_rows(cfg: ExperimentConfig, plan: Plan, mistakes: _Mistakes) -> None:

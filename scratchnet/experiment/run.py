@@ -194,6 +194,7 @@ def _train(cfg: ExperimentConfig, run_dir: Path, data: Prepared | TextData, plan
             "run_dir": str(run_dir), "dataset": cfg.data.dataset, "task": data.task,
             "n_params": net.n_params, "scratchnet_version": __version__,
             "environment": environment.describe(trainer.blas_threads), "weights": stopper.keeps,
+            "best_metric": stopper.monitor,
             **({"extends": lineage["extends"]} if lineage.get("extends") else {})}
     try:
         history = trainer.fit(X_train, data.Y_train, X_val, data.Y_val,
@@ -228,7 +229,7 @@ def _train(cfg: ExperimentConfig, run_dir: Path, data: Prepared | TextData, plan
         if not evaluated and all(np.isfinite(a).all() for a in state.values()):
             recorder.save_weights(state, None, None)  # nothing evaluated yet: keep what we have
         summary = {**base, "status": "interrupted", "epochs_run": history.epochs_run,
-                   "best_epoch": history.best_epoch,
+                   "best_epoch": history.best_epoch, "best_value": history.best_value,
                    "weights": "best so far" if evaluated else "unevaluated",
                    "weights_epoch": history.best_epoch, "stopped_early": False,
                    "seconds": seconds, "test": None}
@@ -247,8 +248,9 @@ def _train(cfg: ExperimentConfig, run_dir: Path, data: Prepared | TextData, plan
     # early when the stopping rule ended the run before its last epoch, not at it
     early = history.stopped_early and epochs_run < cfg.train.epochs
     summary = {**base, "status": "completed", "epochs_run": epochs_run,
-               "best_epoch": history.best_epoch, "weights_epoch": history.weights_epoch,
-               "stopped_early": early, "best_val_loss": history.best_loss, "test": test,
+               "best_epoch": history.best_epoch, "best_value": history.best_value,
+               "weights_epoch": history.weights_epoch, "stopped_early": early,
+               "best_val_loss": history.best_loss, "test": test,
                "seconds": seconds, "seconds_per_epoch": seconds / max(epochs_run, 1)}
     runs.write_json(run_dir / runs.SUMMARY, summary)
     return RunResult(summary, run_dir, history, net, data)

@@ -257,7 +257,7 @@ def _schedule(s: Setup) -> Choice:
         schedule, epochs = schedule.schedule, epochs - w
     if isinstance(schedule, ReduceOnPlateau):
         text = (f"{lead}reduce on plateau: {g(schedule.lr)}, x {g(schedule.factor)} each time "
-                f"the validation loss has not improved for more than {schedule.patience} "
+                f"the {watched(s.cfg)} has not improved for more than {schedule.patience} "
                 f"evaluations, never below {g(schedule.min_lr)}: the run decides the rates")
     else:
         text = f"{lead}{_decay(schedule, epochs, s.plan.schedule.epochs)}"
@@ -318,9 +318,18 @@ def _stopping(s: Setup) -> Choice:
                 else "it has too few evaluations to stop before the end")
         first = ("at the first evaluation that fails" if p == 1
                  else f"once {p} evaluations in a row fail")
-        text += f"early stopping ends the run {first} to lower the best loss{better}, and " \
+        aim = "lower" if stopper.mode == "min" else "raise"
+        best = "loss" if stopper.monitor == "val_loss" else watched(cfg)
+        text += f"early stopping ends the run {first} to {aim} the best {best}{better}, and " \
                 f"{kept}; {when}"
     return Choice("evaluation", ("train.eval_every", "train.early_stopping"), text + ".")
+
+
+def watched(cfg) -> str:
+    """What early stopping and the plateau schedule watch, in words: ``validation loss``,
+    ``validation accuracy``."""
+    monitor = early_stopping_of(cfg).monitor
+    return "validation loss" if monitor == "val_loss" else f"validation {monitor}"
 
 
 def _bytes(n: int) -> str:

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from ..experiment import early_stopping_of
 from ..nn.initializers import fans
 from ..nn.schedules import Constant, Warmup
-from .choices import RELU_LIKE, SQUASHING, g
+from .choices import RELU_LIKE, SQUASHING, g, watched
 from .setup import Setup
 
 #: time steps from which a plain RNN's gradient has all but vanished (min-char-rnn trains
@@ -257,8 +257,8 @@ def _patience_one(setup: Setup):
     cfg = setup.cfg
     if cfg.train.eval_every == 1 and setup.epochs > 2 and \
             early_stopping_of(cfg).patience == 1:
-        yield Finding("train.early_stopping", "the first epoch whose validation loss does not "
-                      f"improve ends the run, as early as epoch 2 of {setup.epochs}")
+        yield Finding("train.early_stopping", f"the first epoch whose {watched(cfg)} does "
+                      f"not improve ends the run, as early as epoch 2 of {setup.epochs}")
 
 
 @rule("unscaled-inputs", """data.scale none""",

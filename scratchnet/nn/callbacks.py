@@ -9,7 +9,10 @@ from typing import Annotated
 import numpy as np
 
 from .. import checks
-from ..options import Doc, Ge, Le, MAX_EPOCHS, NonNegativeFloat, checked
+from ..errors import ConfigError
+from ..options import Doc, Ge, Le, MAX_EPOCHS, Named, NonNegativeFloat, checked
+from .metrics import HIGHER_IS_BETTER, METRIC_MODES
+from .schedules import Mode
 
 
 class Callback:
@@ -48,9 +51,17 @@ class PrintEvaluations(Callback):
 class EarlyStopping:
     """Track the best evaluation; stop after ``patience`` evaluations without improvement.
 
+    ``monitor`` names what is watched: the validation loss (the default), or a metric
+    every evaluation records (``accuracy``; ``mae``, ``rmse``, ``r2``; a character
+    model's ``bits_per_char`` and ``perplexity``). ``mode`` says which way is better,
+    by default the metric's own (:data:`~scratchnet.nn.metrics.METRIC_MODES`: max for
+    accuracy and r2). A value counts as better when it is below ``best - min_delta``
+    (mode min) or above ``best + min_delta`` (mode max); a NaN or infinite value never
+    becomes the best. ``patience=None`` only tracks the best. The plateau schedule
+    watches the same value, in the same mode.
+
     Keeps a copy of the parameter arrays at the best evaluation (not a copy of the whole
-    network). A loss counts as better when it is below ``best - min_delta``. A NaN or
-    infinite loss never becomes the best. ``patience=None`` only tracks the best.
+    network).
 
     What the notebook meant ("stop as soon as the validation loss rises and put back the
     previous model") is ``EarlyStopping(patience=1, restore_best=True)``, the rule of
@@ -66,12 +77,20 @@ class EarlyStopping:
     def __init__(self, patience: Annotated[Annotated[int, Ge(1), Le(MAX_EPOCHS)] | None, Doc(
                      "evaluations without improvement before stopping")] = 1,
                  min_delta: Annotated[NonNegativeFloat, Doc(
-                     "smallest decrease that counts as better")] = 0.0,
+                     "smallest change that counts as better")] = 0.0,
                  restore_best: Annotated[bool, Doc(
-                     "put back the best weights at the end")] = True):
+                     "put back the best weights at the end")] = True,
+                 monitor: Annotated[str, Named(METRIC_MODES, "metric"), Doc(
+                     "what is watched: the validation loss, or a metric the run records "
+                     "(the plateau schedule watches it too)")] = "val_loss",
+                 mode: Annotated[Mode | None, Doc(
+                     f"min: lower is better, max: higher; default: max for {HIGHER_IS_BETTER}, "
+                     "min for the others")] = None):
         self.patience = patience
         self.min_delta = min_delta
         self.restore_best = restore_best
+        self.monitor = monitor
+        self.mode: Mode = mode or METRIC_MODES[monitor]
         self.reset()
 
     @classmethod
@@ -89,21 +108,31 @@ class EarlyStopping:
         return cls(patience=None, restore_best=False)
 
     def reset(self) -> None:
-        self.best_loss = math.inf
+        #: the best value of :attr:`monitor` so far (infinitely bad before the first)
+        self.best = math.inf if self.mode == "min" else -math.inf
         self.best_epoch: int | None = None
         self.wait = 0
         self.best_params: dict[str, np.ndarray] | None = None
+
+    def improves(self, value: float) -> bool:
+        """Whether ``value`` of :attr:`monitor` beats the best by more than ``min_delta``."""
+        if not math.isfinite(value):
+            return False
+        if self.mode == "min":
+            return value < self.best - self.min_delta
+        return value > self.best + self.min_delta
 
     def start_epoch(self, epoch: int, arrays: dict[str, np.ndarray], evaluates: bool) -> None:
         """Called before the first batch of every epoch (0-based ``epoch``) with the live
         ``arrays``; ``evaluates`` says whether the epoch ends on an ``eval_every``
         evaluation. This rule needs nothing then; :class:`NotebookStopping` copies."""
 
-    def update(self, epoch: int, loss: float, arrays: dict[str, np.ndarray]) -> bool:
+    def update(self, epoch: int, value: float, arrays: dict[str, np.ndarray]) -> bool:
         """Record an evaluation of the live ``arrays`` (name -> array, e.g.
-        :meth:`NeuralNetwork.arrays`); returns True when training should stop."""
-        if math.isfinite(loss) and loss < self.best_loss - self.min_delta:
-            self.best_loss = float(loss)
+        :meth:`NeuralNetwork.arrays`), whose :attr:`monitor` is ``value``; returns True
+        when training should stop."""
+        if self.improves(value):
+            self.best = float(value)
             self.best_epoch = epoch
             self.wait = 0
             if self.best_params is None:
@@ -130,17 +159,29 @@ class EarlyStopping:
         return None
 
     def state_dict(self) -> tuple[dict, dict[str, np.ndarray]]:
-        meta = {"best_loss": self.best_loss if math.isfinite(self.best_loss) else None,
+        meta = {"monitor": self.monitor, "mode": self.mode,
+                "best": self.best if math.isfinite(self.best) else None,
                 "best_epoch": self.best_epoch, "wait": self.wait}
         arrays = {f"best.{k}": v.copy() for k, v in (self.best_params or {}).items()}
         return meta, arrays
 
     def load_state_dict(self, meta: dict, arrays: dict[str, np.ndarray]) -> None:
-        self.best_loss = math.inf if meta.get("best_loss") is None else float(meta["best_loss"])
+        """Put back :meth:`state_dict`'s; a checkpoint of earlier releases watched the
+        validation loss (its ``best_loss``). A ConfigError when it watched another value
+        than this rule does."""
+        watched = (meta.get("monitor", "val_loss"), meta.get("mode", "min"))
+        if watched != (self.monitor, self.mode):
+            raise ConfigError(f"the checkpoint's early stopping monitored {watched[0]} "
+                              f"(mode {watched[1]}); this fit monitors {self.monitor} (mode "
+                              f"{self.mode})")
+        best = meta["best"] if "best" in meta else meta.get("best_loss")
+        self.reset()  # then what the checkpoint holds
+        if best is not None:
+            self.best = float(best)
         self.best_epoch = meta.get("best_epoch")
         self.wait = int(meta.get("wait", 0))
-        best = {k[len("best."):]: np.array(v) for k, v in arrays.items() if k.startswith("best.")}
-        self.best_params = best or None
+        kept = {k[len("best."):]: np.array(v) for k, v in arrays.items() if k.startswith("best.")}
+        self.best_params = kept or None
 
 
 class NotebookStopping(EarlyStopping):
@@ -156,7 +197,7 @@ class NotebookStopping(EarlyStopping):
     nothing at the end. Evaluations it would not have made (the trainer's extra one at the
     last epoch, when ``epochs`` is not a multiple of ``eval_every``) change nothing.
 
-    The best evaluation is still tracked (``best_epoch``, ``best_loss``), but no copy of
+    The best evaluation is still tracked (``best_epoch``, ``best``), but no copy of
     it is kept: only the start-of-epoch copy, whose epoch is ``start_epoch_copied``.
     """
 
@@ -183,8 +224,8 @@ class NotebookStopping(EarlyStopping):
     def update(self, epoch: int, loss: float, arrays: dict[str, np.ndarray]) -> bool:
         if self.start_epoch_copied != epoch - 1:  # not one of the notebook's evaluations
             return False
-        if math.isfinite(loss) and loss < self.best_loss:
-            self.best_loss, self.best_epoch = float(loss), epoch
+        if math.isfinite(loss) and loss < self.best:
+            self.best, self.best_epoch = float(loss), epoch
             return False
         self.wait = 1
         return True

@@ -13,11 +13,14 @@ needs the training data it resumes on (the batch, the permutation of the rows), 
 from __future__ import annotations
 
 import math
+import typing
 from dataclasses import dataclass
 
 import numpy as np
 
 from ..errors import CheckpointError, ConfigError
+from .metrics import METRIC_MODES
+from .schedules import Mode
 
 
 def _show(value) -> str:
@@ -82,7 +85,12 @@ def check_meta(meta) -> None:
     for key in ("shuffle_rng", "dropout_rng"):
         _rng_state(meta[key], key)
     stop = _mapping(meta["early_stopping"], "early_stopping")
-    _real(stop.get("best_loss"), "early_stopping.best_loss", optional=True)
+    best = "best" if "best" in stop else "best_loss"  # (earlier releases': the loss)
+    _real(stop.get(best), f"early_stopping.{best}", optional=True)
+    for key, choices in (("monitor", list(METRIC_MODES)), ("mode", typing.get_args(Mode))):
+        if key in stop and not (isinstance(stop[key], str) and stop[key] in choices):
+            raise CheckpointError(f"early_stopping.{key} is {_show(stop[key])}; expected one "
+                                  f"of: {', '.join(choices)}")
     if stop.get("best_epoch") is not None:
         _whole(stop["best_epoch"], "early_stopping.best_epoch")
     _whole(stop.get("wait", 0), "early_stopping.wait")

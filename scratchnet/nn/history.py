@@ -19,6 +19,11 @@ class History:
     epochs: list[dict] = field(default_factory=list)
     task: str = "classification"
     epochs_run: int = 0
+    #: what early stopping watched (``val_loss``, ``accuracy``, ...), its best value and
+    #: the epoch of that evaluation, and that evaluation's validation loss (the training
+    #: loss, without validation data)
+    monitor: str = "val_loss"
+    best_value: float | None = None
     best_epoch: int | None = None
     best_loss: float | None = None
     #: the epochs of training behind the weights the fit ended with (the best epoch when
@@ -51,6 +56,7 @@ class History:
 
     def to_dict(self) -> dict:
         return {"records": self.records, "epochs": self.epochs, "task": self.task,
-                "epochs_run": self.epochs_run, "best_epoch": self.best_epoch,
+                "epochs_run": self.epochs_run, "monitor": self.monitor,
+                "best_value": self.best_value, "best_epoch": self.best_epoch,
                 "best_loss": self.best_loss, "weights_epoch": self.weights_epoch,
                 "stopped_early": self.stopped_early, "interrupted": self.interrupted}

@@ -57,7 +57,33 @@ def r2(prediction: np.ndarray, target: np.ndarray) -> float:
 
 
 METRICS = {"accuracy": accuracy, "mae": mae, "rmse": rmse, "r2": r2}
+#: every value an evaluation records that training may watch, and which way it improves:
+#: "max" where higher is better, "min" for losses and errors. The one table of directions:
+#: early stopping's ``monitor`` and the plateau schedule take their mode from it, tune its
+#: direction, sweeps and ``compare`` their best
+METRIC_MODES = {"val_loss": "min", "accuracy": "max", "mae": "min", "rmse": "min", "r2": "max",
+                "bits_per_char": "min", "perplexity": "min"}
+
+
+def larger_is_better(metric: str) -> bool:
+    """Whether a higher ``metric`` is better (:data:`METRIC_MODES`; a loss, an error, a
+    count of epochs or seconds is better lower)."""
+    return METRIC_MODES.get(metric, "min") == "max"
+
+
+#: the metrics that improve upwards, in words (``accuracy and r2``)
+HIGHER_IS_BETTER = " and ".join(m for m, mode in METRIC_MODES.items() if mode == "max")
+#: the metrics an evaluation records beside the loss, by task
 TASK_METRICS = {"classification": ("accuracy",), "regression": ("mae", "rmse", "r2")}
+#: what a character model's evaluation adds: its loss in two other units (:func:`text_scores`)
+TEXT_METRICS = ("bits_per_char", "perplexity")
+
+
+def recorded_metrics(task: str, text: bool = False) -> tuple[str, ...]:
+    """What every validation evaluation of a ``task`` run records (and a character
+    model's, with ``text``): the values early stopping may monitor. Which way each
+    improves is :data:`METRIC_MODES`."""
+    return ("val_loss", *TASK_METRICS[task], *(TEXT_METRICS if text else ()))
 
 
 def text_scores(nats: float) -> dict[str, float]:
@@ -69,7 +95,7 @@ def text_scores(nats: float) -> dict[str, float]:
         perplexity = math.exp(nats)
     except OverflowError:  # a diverged model: e^710 and beyond
         perplexity = math.inf
-    return {"bits_per_char": nats / math.log(2), "perplexity": perplexity}
+    return dict(zip(TEXT_METRICS, (nats / math.log(2), perplexity)))
 
 
 def infer_task(loss, targets: np.ndarray) -> str:

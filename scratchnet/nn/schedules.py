@@ -29,8 +29,8 @@ decay still ends at ``final_lr`` on the last epoch.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
-from typing import Annotated
+from dataclasses import dataclass, field, replace
+from typing import Annotated, Literal
 
 from ..errors import ConfigError
 from ..options import (Alias, Doc, Epochs, Fraction, Ge, Gt, Le, Lt, MAX_EPOCHS,
@@ -40,6 +40,9 @@ from ..registry import lookup
 
 #: how many epochs a schedule waits or counts (its patience, its step, a warm-up)
 EpochCount = Annotated[int, Ge(0), Le(MAX_EPOCHS)]
+#: which way a watched value improves: "min" for a loss, "max" for accuracy (PyTorch's
+#: ``mode`` of ``ReduceLROnPlateau``; each metric's own: nn.metrics.METRIC_MODES)
+Mode = Literal["min", "max"]
 
 
 @dataclass(frozen=True)
@@ -73,9 +76,15 @@ class Schedule:
 
     # -- schedules driven by evaluations (reduce-on-plateau); no-ops for the others -----
     def observe(self, loss: float, epoch: int) -> bool:
-        """Hand in the loss of the evaluation made after (0-based) ``epoch``; True when
-        that changes the rate from ``epoch + 1`` on. A pure schedule ignores it."""
+        """Hand in the watched value (the loss, or the metric early stopping monitors) of
+        the evaluation made after (0-based) ``epoch``; True when that changes the rate
+        from ``epoch + 1`` on. A pure schedule ignores it."""
         return False
+
+    def watching(self, mode: Mode) -> "Schedule":
+        """This schedule, made to watch a value that improves in ``mode`` (the trainer
+        hands it early stopping's): itself, unless it observes evaluations."""
+        return self
 
     def state_dict(self) -> dict:
         """What a checkpoint must keep to resume exactly (JSON-serialisable)."""
@@ -177,12 +186,14 @@ class ReduceOnPlateau(Schedule):
     """Multiply the rate by ``factor`` when the observed loss has not improved for more
     than ``patience`` evaluations in a row; never below ``min_lr``.
 
-    The rule is PyTorch's ``ReduceLROnPlateau`` (mode "min", relative threshold, no
-    cooldown): a loss improves when it is below ``best * (1 - threshold)``; every
-    evaluation that does not improve adds one to a counter, and when the counter exceeds
-    ``patience`` the rate drops and the counter starts again. ``patience`` counts
-    evaluations (``eval_every`` epochs apart), as early stopping does. The trainer feeds
-    the validation loss (the training loss when there is no validation set).
+    The rule is PyTorch's ``ReduceLROnPlateau`` (relative threshold, no cooldown): in
+    mode "min" a value improves when it is below ``best * (1 - threshold)``, in mode "max"
+    when it is above ``best * (1 + threshold)``; every evaluation that does not improve
+    adds one to a counter, and when the counter exceeds ``patience`` the rate drops and
+    the counter starts again. ``patience`` counts evaluations (``eval_every`` epochs
+    apart), as early stopping does. The trainer feeds what early stopping monitors, in
+    its mode (:meth:`watching`): the validation loss by default (the training loss when
+    there is no validation set), or a metric such as the accuracy (mode "max").
 
     The rate for an epoch is ``max(min_lr, lr * factor ** k)``, ``k`` being the number of
     reductions that took effect at or before it, so the schedule is still a function of the
@@ -196,6 +207,9 @@ class ReduceOnPlateau(Schedule):
     min_lr: Annotated[NonNegativeFloat, Alias("final_lr"), Doc(
         "lower bound (at most lr)")] = 0.0
     threshold: Annotated[Fraction, Doc("relative improvement that counts as one")] = 1e-4
+    # an experiment file does not give it: it follows train.early_stopping's monitor
+    mode: Annotated[Mode, Doc("min: the watched value should fall (a loss); max: rise")
+                    ] = "min"
     _state: dict = field(init=False, repr=False, compare=False, default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -209,10 +223,12 @@ class ReduceOnPlateau(Schedule):
 
     def observe(self, loss: float, epoch: int) -> bool:
         state = self._state
-        loss = float(loss)
+        value = float(loss)
         best = state["best"]
-        if math.isfinite(loss) and (best is None or loss < best * (1.0 - self.threshold)):
-            state["best"] = loss
+        if math.isfinite(value) and (best is None or (
+                value < best * (1.0 - self.threshold) if self.mode == "min"
+                else value > best * (1.0 + self.threshold))):
+            state["best"] = value
             state["wait"] = 0
             return False
         state["wait"] += 1
@@ -225,6 +241,9 @@ class ReduceOnPlateau(Schedule):
             return True
         state["drops"].pop()  # already at min_lr: nothing to record
         return False
+
+    def watching(self, mode: Mode) -> "ReduceOnPlateau":
+        return self if mode == self.mode else replace(self, mode=mode)
 
     @property
     def drops(self) -> list[int]:
@@ -267,6 +286,10 @@ class Warmup(Schedule):
         if epoch < self.warmup_epochs - 1:
             return False
         return self.schedule.observe(loss, epoch - self.warmup_epochs)
+
+    def watching(self, mode: Mode) -> "Warmup":
+        inner = self.schedule.watching(mode)
+        return self if inner is self.schedule else replace(self, schedule=inner)
 
     def state_dict(self) -> dict:
         return self.schedule.state_dict()

@@ -109,9 +109,8 @@ class Trainer:
     ``target_inverse`` maps standardised regression targets back to their units: the
     metrics of every evaluation (MAE, RMSE, R^2) are then in the original units, the losses
     in the units the network trains in (see :func:`~scratchnet.nn.metrics.evaluate`).
-    ``text``: a character model (evaluations also give bits per character and perplexity).
-    A stateful layer's carried state is reset at every epoch's start, untouched by
-    evaluation and kept in checkpoints (``carry.<layer>.<state>``).
+    ``text``: a character model (evaluations add bits per character and perplexity). A
+    stateful layer's carry: reset each epoch, untouched by evaluation, in checkpoints.
 
     Divergence (:mod:`~scratchnet.nn.divergence`): a NaN or infinite loss or weight stops
     training with a :class:`~scratchnet.errors.DivergenceError`, and so does an epoch whose
@@ -129,8 +128,7 @@ class Trainer:
                  text: bool = False):
         self.net = net
         self.optimizer = optimizer
-        self.target_inverse = target_inverse
-        self.text = text
+        self.target_inverse, self.text = target_inverse, text
         self.blas_threads = (None if blas_threads is None
                              else checks.positive_int(blas_threads, "blas_threads"))
         self.callbacks: list[Callback] = list(callbacks or [])
@@ -156,8 +154,7 @@ class Trainer:
                 "best), its options, or notebook (the notebook's trainer, exactly)")] = False,
             callbacks: list[Callback] | None = None, resume: tuple[dict, dict] | None = None,
             schedule_epochs: Epochs | None = None,
-            shuffle: Annotated[bool, Doc("a new order of the rows every epoch; false: in "
-                                         "order (streams a stateful layer reads)")] = True,
+            shuffle: Annotated[bool, Doc("reshuffle every epoch (false: rows in order)")] = True,
             verbose: Annotated[int, Ge(0)] = 0) -> History:
         """Train and return the :class:`History`.
 
@@ -226,8 +223,12 @@ class Trainer:
             self.optimizer.reset()
         elif not net.built:
             net.build(X_train.shape[1:])
-        self._schedule = self.optimizer.schedule(args.schedule_epochs)
-        self.history = History(task=infer_task(net.loss, y_train))
+        if stopper.monitor != "val_loss" and X_val is None:
+            raise ConfigError(f"early stopping monitors {stopper.monitor}, a metric of the "
+                              "validation data: give X_val and y_val", key=("monitor",))
+        # the plateau schedule watches what early stopping monitors, in its mode
+        self._schedule = self.optimizer.schedule(args.schedule_epochs).watching(stopper.mode)
+        self.history = History(task=infer_task(net.loss, y_train), monitor=stopper.monitor)
         self._rng = np.random.default_rng(args.seed)
         self.fit_args = args.saved()
         rows = min(args.batch_size, len(X_train))
@@ -255,8 +256,8 @@ class Trainer:
         net, params, epoch = self.net, self.net.params(), run.epoch
         lr = self._schedule(epoch)
         if run.perm is None:  # a new epoch (a resumed one keeps its order, sum and state)
-            run.perm = self._rng.permutation(len(run.X)) if run.args.shuffle \
-                else np.arange(len(run.X))
+            n = len(run.X)
+            run.perm = self._rng.permutation(n) if run.args.shuffle else np.arange(n)
             run.batch, run.loss_sum = 0, 0.0
             net.reset_state()
             run.stopper.start_epoch(epoch, net.arrays(), (epoch + 1) % run.args.eval_every == 0)
@@ -304,14 +305,21 @@ class Trainer:
 
     def _evaluate_epoch(self, run: _Fit, epoch: int, train_loss: float) -> bool:
         """One evaluation after ``epoch``: a history record, early stopping and the
-        plateau schedule (both watch the validation loss, else the training loss)."""
+        plateau schedule (both watch what early stopping monitors: the validation loss by
+        default, else the training loss when there is no validation data)."""
         record = {"epoch": epoch + 1, "train_loss": train_loss}
         lr = self._schedule(epoch)
         if run.X_val is not None:
             scores = self.evaluate(run.X_val, run.y_val)
             divergence.check_validation_loss(scores["loss"], epoch, lr)
-            record["val_loss"] = watched = scores.pop("loss")
+            record["val_loss"] = scores.pop("loss")
             record.update(scores)
+            watched = record.get(run.stopper.monitor)
+            if watched is None:
+                recorded = [k for k in record if k not in ("epoch", "train_loss")]
+                raise ConfigError(f"early stopping monitors {run.stopper.monitor}, which this "
+                                  f"run does not record; it records {', '.join(recorded)}",
+                                  key=("monitor",))
         else:
             record["val_loss"], watched = None, train_loss
         stop = run.stopper.update(epoch + 1, watched, self.net.arrays())
@@ -337,8 +345,12 @@ class Trainer:
             history.weights_epoch, arrays = final
             copy_into(self.net.arrays(), arrays)
         history.best_epoch = run.stopper.best_epoch
-        best = run.stopper.best_loss
-        history.best_loss = best if math.isfinite(best) else None
+        best = run.stopper.best
+        history.best_value = best if math.isfinite(best) else None
+        record = next((r for r in history.records if r["epoch"] == history.best_epoch), None)
+        if record is not None:  # the loss of the best evaluation, whatever was monitored
+            loss = record["train_loss"] if record["val_loss"] is None else record["val_loss"]
+            history.best_loss = float(loss)
         for cb in run.callbacks:
             cb.on_fit_end(self, history)
         return history

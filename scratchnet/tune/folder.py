@@ -11,10 +11,10 @@ from pydantic import ConfigDict
 
 from .. import runs
 from ..constants import TUNE_STATE
-from ..compare import METRICS
 from ..config import ExperimentConfig, validate
 from ..config.schema import TuneConfig
 from ..errors import ConfigError
+from ..nn.metrics import larger_is_better
 from ..sweep.folder import RUNS, STATE_VERSION, PlanFolder
 from ..sweep.grid import MAX_RUNS
 from ..tracking import tracked_settings
@@ -79,14 +79,17 @@ class TuneFolder(PlanFolder):
         plan["space"] = {**section["space"], **(space or {})}
         check_trials(plan["trials"], max_runs)
         where = source or cfg.name or "config"
-        origins = {**{k: f"{where}: tune.space.{k}" for k in section["space"]}, **(origins or {})}
+        origins = {**{k: f"{cfg.origin.locate(loc) if cfg.origin.lines else where}: "
+                         f"{'.'.join(loc)}"
+                      for k in section["space"] for loc in [("tune", "space", k)]},
+                   **(origins or {})}
         base = cfg.to_dict()
         base.pop("tune", None)
         tracking = tracked_settings(base)
         dims = parse_space(plan["space"], origins)
         check_space(base, dims)
         if plan["direction"] is None:
-            plan["direction"] = "maximize" if METRICS[plan["metric"]][1] else "minimize"
+            plan["direction"] = "maximize" if larger_is_better(plan["metric"]) else "minimize"
         path = runs.new_run_dir(out, cfg.name or "tune")
         (path / RUNS).mkdir()
         state = {"version": STATE_VERSION, "name": cfg.name or "tune", "study": path.name,
