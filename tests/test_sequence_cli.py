@@ -141,6 +141,15 @@ def test_validate_names_the_file_the_line_and_the_key(main_here, tmp_path, case)
     assert one_line(train_err).removeprefix("error: ") == lines[0].removeprefix("invalid: ")
 
 
+def test_a_text_run_may_stop_on_its_perplexity(main_here, tmp_path):
+    raw = stateful_text(tmp_path)
+    raw["train"]["early_stopping"] = {"monitor": "perplexity", "patience": 2}
+    rc, out, err = main_here("train", write(tmp_path, raw), "-q", "--json", "--out",
+                             tmp_path / "runs")
+    assert rc == 0, err
+    assert json.loads(out)["status"] == "completed"
+
+
 # -- show -----------------------------------------------------------------------------------
 def test_show_gives_batches_of_sequences(main_here, tmp_path):
     rc, out, err = main_here("show", write(tmp_path, stateful_text(tmp_path)))
