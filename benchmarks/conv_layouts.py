@@ -232,7 +232,7 @@ def check_agreement() -> None:
     for fn, order in LAYOUTS.values():
         back = np.argsort(order)  # memory order -> NCHW
         got = []
-        for x, W, dy, input_grad in make_inputs(order, np.random.default_rng(0)):
+        for x, W, dy, _ in make_inputs(order, np.random.default_rng(0)):
             out, dW, dx = fn(x, W, dy, True)
             got.append((out.transpose(back), dW.reshape(W.shape), dx.transpose(back)))
         for (out, dW, dx), (r_out, r_dW, r_dx) in zip(got, ref or got):
@@ -303,7 +303,7 @@ def time_pools(steps, repeats) -> None:
         for out, dx in results[1:]:
             assert np.array_equal(out, results[0][0]) and np.array_equal(dx, results[0][1])
     for name, fn in ways.items():
-        ms = 1000 * best_time(lambda: [fn(*a) for a in inputs], steps, repeats)
+        ms = 1000 * best_time(lambda fn=fn: [fn(*a) for a in inputs], steps, repeats)
         print(f"max pool {name:16s} {ms:6.2f} ms per training step (both pools)")
 
 
@@ -318,7 +318,8 @@ def main() -> None:
     with threadpool_limits(1, user_api="blas"):
         for name, (fn, order) in LAYOUTS.items():
             arrays = make_inputs(order, np.random.default_rng(0))
-            ms = 1000 * best_time(lambda: [fn(*a) for a in arrays], args.steps, args.repeats)
+            ms = 1000 * best_time(lambda fn=fn, arrays=arrays: [fn(*a) for a in arrays],
+                                   args.steps, args.repeats)
             print(f"{name:16s} {ms:7.2f} ms per training step (both convolutions)")
         if args.matmul_only:
             ms = 1000 * time_matmuls(args.steps, args.repeats)

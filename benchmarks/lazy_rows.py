@@ -65,8 +65,9 @@ def gather_times(repeats: int = 9) -> dict[str, list[float]]:
     times: dict[str, list[float]] = {k: [] for k in sources}
     for _ in range(repeats):
         for name, source in sources.items():
-            seconds = timeit.timeit(lambda: [gather(source, perm[b:b + 60], out)
-                                             for b in range(0, len(X), 60)], number=1)
+            seconds = timeit.timeit(lambda source=source: [gather(source, perm[b:b + 60], out)
+                                                           for b in range(0, len(X), 60)],
+                                    number=1)
             times[name].append(seconds / (len(X) // 60) * 1e6)
     return times
 

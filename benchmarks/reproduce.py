@@ -290,7 +290,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"{trained} runs to train, {reused} found in {out}", file=sys.stderr, flush=True)
     code = 0
     with ThreadPoolExecutor(max_workers=args.jobs) as pool:
-        for (members, seed, name, rule, _), (got, rc) in zip(
+        for (members, _, name, rule, _), (got, rc) in zip(
                 jobs, pool.map(lambda job: run_cli(job[0], out, job[1], job[4]), jobs)):
             code = code or rc
             for stem in members:

@@ -93,7 +93,7 @@ def _draw_steps_back(ax, records, style) -> None:
     last step, one colour per run, one line style per layer, the later evaluations darker."""
     for k, r in enumerate(records):
         shown = _evaluations(r["history"], "state_grad")
-        for j, (epoch, record) in enumerate(shown):
+        for j, (_, record) in enumerate(shown):
             alpha = 1.0 if len(shown) == 1 else 0.25 + 0.75 * j / (len(shown) - 1)
             for e in record["health"]:
                 if e.get("state_grad"):
@@ -164,7 +164,7 @@ def health_curves(run_dirs: list[str | Path], output: str | Path, *,
     count = len(panels) + len(extra)
     rows = 1 if count <= 3 else 2
     fig, axes, table_ax = _figure(count, rows, len(table) if legend else 0)
-    for ((name, ylabel, read, log), series), ax in zip(panels, axes):
+    for ((name, ylabel, _, log), series), ax in zip(panels, axes):
         for k, layer, (xs, ys) in series:
             if xs:
                 ax.plot(xs, ys, color=f"C{k % 10}", ls=style[layer], marker="o", ms=3, lw=1.5)

@@ -253,7 +253,9 @@ class Tracker:
             size = 1000 if kind == "metrics" else 100
             for i in range(0, len(batch), size):
                 chunk = {kind: batch[i:i + size]}
-                self.guard(f"logging {kind}", lambda: self.client.log_batch(run_id, **chunk))
+                # chunk bound now: a batch that times out may still run after the loop moved on
+                self.guard(f"logging {kind}",
+                           lambda chunk=chunk: self.client.log_batch(run_id, **chunk))
 
     def log_artifacts(self, run_id: str | None, folder: Path) -> None:
         if run_id is not None:

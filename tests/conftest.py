@@ -23,12 +23,15 @@ import pytest
 import yaml
 from hypothesis import settings
 
+from golden_files import compute_with_torch, load_golden
+
 # Property tests draw the same examples on every run (and keep no example database), so
 # a run's result never depends on an earlier run or on chance: main is never red by luck.
 settings.register_profile("reproducible", derandomize=True, database=None)
 settings.load_profile("reproducible")
-
-from golden_files import compute_with_torch, load_golden
+# the hostile tests' shared module is also their fixtures' plugin: its asserts are rewritten
+# when a test module first imports it, as a plugin's would be
+pytest.register_assert_rewrite("hostile_helpers")
 
 #: a digits experiment that trains in about a second: 64 -> 16 (tanh) -> 10
 TINY_CONFIG = {

@@ -180,7 +180,7 @@ def test_chains_work_and_are_bounded(tmp_path, base, main_here):
 
 
 def test_set_over_inherited_keys_and_show_origin(tmp_path, base, cli):
-    derived = write(tmp_path, "derived.yaml", "base: shared/base.yaml\ntrain:\n  epochs: 3\n")
+    write(tmp_path, "derived.yaml", "base: shared/base.yaml\ntrain:\n  epochs: 3\n")
     rc, out, err = cli("validate", "derived.yaml", "--set", "train.batch_size=0")
     assert rc == 2
     assert one_invalid_line(err) == ("derived.yaml (--set train.batch_size=0): train.batch_size: "

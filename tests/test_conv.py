@@ -428,7 +428,7 @@ def test_network_checks_the_sample_shape():
     with pytest.raises(sn.ShapeError, match=r"\(batch, features\) rows or \(batch, channels"):
         benchmark_net().forward(np.zeros(5))
     with pytest.raises(sn.ShapeError, match="known once it is built"):
-        sn.NeuralNetwork([sn.Dense(3), sn.Flatten()], "mse").n_outputs
+        _ = sn.NeuralNetwork([sn.Dense(3), sn.Flatten()], "mse").n_outputs
 
 
 # -- config errors --------------------------------------------------------------------------

@@ -21,13 +21,17 @@ import numpy as np
 import pytest
 
 from conftest import run_cli, write_config
-from hostile_helpers import LIMIT, one_line, run, trained  # noqa: F401  (fixtures)
+from hostile_helpers import LIMIT, one_line
 from scratchnet import files, runs
 from scratchnet.config import load_config
 from scratchnet.errors import DataError
 from scratchnet.experiment import prepare_data
 from scratchnet.predict import MAX_IMAGE_PIXELS, read_image
 from scratchnet.sweep import SweepFolder
+
+#: the fixtures ``trained`` (a finished run) and ``run`` (a copy to damage)
+pytest_plugins = ["hostile_helpers"]
+
 
 # -- files that are not regular files ----------------------------------------------------
 def _unix_socket(path: Path) -> socket.socket:

@@ -22,11 +22,13 @@ import numpy as np
 import pytest
 
 from conftest import write_config
-from hostile_helpers import (loopback_server, one_line, run, run_bounded,  # noqa: F401
-                             trained)
+from hostile_helpers import loopback_server, one_line, run_bounded
 from scratchnet import files, runs
 from scratchnet.data import arrays, mnist, tabular
 from scratchnet.data.mnist import CHECKSUMS, IDX_FILES
+
+#: the fixtures ``trained`` (a finished run) and ``run`` (a copy to damage)
+pytest_plugins = ["hostile_helpers"]
 
 GiB, MiB = files.GiB, files.MiB
 

@@ -17,10 +17,13 @@ import numpy as np
 import pytest
 
 from conftest import run_cli, write_config
-from hostile_helpers import LIMIT, one_line, run, trained  # noqa: F401  (fixtures)
+from hostile_helpers import LIMIT, one_line
 from scratchnet import files, runs
 from scratchnet.config import load_config
 from scratchnet.experiment import train_experiment
+
+#: the fixtures ``trained`` (a finished run) and ``run`` (a copy to damage)
+pytest_plugins = ["hostile_helpers"]
 
 
 # -- full and read-only disks, names too long ------------------------------------------------

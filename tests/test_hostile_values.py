@@ -16,10 +16,13 @@ import pytest
 import yaml
 
 from conftest import write_config
-from hostile_helpers import one_line, run, run_bounded, trained  # noqa: F401  (fixtures)
+from hostile_helpers import one_line, run_bounded
 from scratchnet import runs
 from scratchnet.errors import ConfigError
 from scratchnet.sweep.grid import check_grid
+
+#: the fixtures ``trained`` (a finished run) and ``run`` (a copy to damage)
+pytest_plugins = ["hostile_helpers"]
 
 
 # -- values nobody checked ------------------------------------------------------------------

@@ -6,7 +6,6 @@ checkpoints still resume bit for bit."""
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -14,7 +13,12 @@ import pytest
 import scratchnet as sn
 from conftest import write_config
 from scratchnet.runs import load_arrays
-from test_trainer import StopAt, assert_same_weights, digits  # noqa: F401  (a fixture)
+from test_trainer import StopAt, assert_same_weights, digits_split
+
+
+@pytest.fixture(scope="module")
+def digits():
+    return digits_split()
 
 
 class EpochEnds(sn.Callback):

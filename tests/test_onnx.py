@@ -15,7 +15,7 @@ import pytest
 
 from conftest import digits_config, run_cli, run_main
 import scratchnet as sn
-from scratchnet import (ACTIVATIONS, ConfigError, Dense, Layer, Loss, NeuralNetwork, Operation,
+from scratchnet import (ACTIVATIONS, ConfigError, Dense, Loss, NeuralNetwork, Operation,
                         ShapeError, Tanh)
 from scratchnet.config import validate
 from scratchnet.data import SCALERS, Scaler, TextOptions, load_dataset, load_text

@@ -278,7 +278,7 @@ def test_a_copied_network_lays_out_its_own_parameters(how):
     copied = pickle.loads(pickle.dumps(net)) if how == "pickle" else copy.deepcopy(net)
     params = copied.params()
     assert isinstance(params, FlatParams)
-    for p, q, start in zip(net.params(), params, params.offsets):
+    for p, q in zip(net.params(), params, strict=True):
         np.testing.assert_array_equal(p.value, q.value)
         np.testing.assert_array_equal(p.grad, q.grad)
         assert np.shares_memory(q.value, params.flat.value)

@@ -9,7 +9,6 @@ import base64
 import html
 import io
 import re
-from pathlib import Path
 
 import numpy as np
 import pytest

@@ -421,7 +421,7 @@ def test_sigkill_during_writes_leaves_the_previous_files_readable(tmp_path):
     folder.mkdir()
     rng = random.Random(7)
     last = 0
-    for kill in range(20):
+    for _ in range(20):
         proc = subprocess.Popen([sys.executable, str(script), str(folder), str(last + 1)],
                                 stdout=subprocess.PIPE, text=True, env=_env())
         first = proc.stdout.readline()  # one full round written

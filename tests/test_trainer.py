@@ -26,8 +26,7 @@ def standardise(train, *others):
     return [(a - mean) / std for a in (train, *others)]
 
 
-@pytest.fixture(scope="module")
-def digits():
+def digits_split():
     """Train / validation / test split of the 1,797 8x8 digits; labels one-hot."""
     X, y = load_digits(return_X_y=True)
     X_train, X_test, y_train, y_test = train_test_split(X, y, test_size=0.25, random_state=0,
@@ -37,6 +36,11 @@ def digits():
     X_train, X_val, X_test = standardise(X_train, X_val, X_test)
     eye = np.eye(10)
     return X_train, eye[y_train], X_val, eye[y_val], X_test, eye[y_test]
+
+
+@pytest.fixture(scope="module")
+def digits():
+    return digits_split()
 
 
 def readme_network(seed=20190119, dropout=0.0):

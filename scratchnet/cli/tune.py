@@ -32,6 +32,8 @@ def _choices(setting: str, values: tuple[str, ...]) -> type[Enum]:
 Metric, Direction, Pruner, Sampler = (_choices(s, v) for s, v in (
     ("metric", TUNE_METRICS), ("direction", TUNE_DIRECTIONS), ("pruner", TUNE_PRUNERS),
     ("sampler", TUNE_SAMPLERS)))
+SPACE_HELP = (f"A key to search and how: {', '.join(FORMS.values())} (repeatable; replaces "
+              "the file's distribution for KEY).")
 #: options that make a new plan, refused with --resume (which continues the stored one)
 PLAN_OPTIONS = ("CONFIG", "--space", "--set", "--metric", "--direction", "--pruner",
                 "--sampler", "--seed", "--storage")
@@ -113,8 +115,7 @@ def tune(
     config: Optional[Path] = typer.Argument(None, metavar="CONFIG", help="An experiment YAML "
                                             "file; its tune: section is the default plan."),
     space: Optional[List[str]] = typer.Option(
-        None, "--space", metavar="KEY=DISTRIBUTION", help="A key to search and how: "
-        f"{', '.join(FORMS.values())} (repeatable; replaces the file's distribution for KEY)."),
+        None, "--space", metavar="KEY=DISTRIBUTION", help=SPACE_HELP),
     trials: Optional[int] = typer.Option(None, "--trials", "-n", min=1, help="Trials in the "
                                          "study (default: the file's, else 20); with --resume, "
                                          "the new total."),
@@ -239,7 +240,7 @@ def _run(folder: TuneFolder, trials, jobs, data_dir, top, json_out, quiet, max_r
         done[0] = len(finished(load_study(folder)))  # workers may have finished unreported ones
         err_console.print(f"interrupted: {done[0]} of {total} trials finished; resume with: "
                           f"{resume_line}", highlight=False, soft_wrap=True, markup=False)
-        raise typer.Exit(stop.exit())
+        raise typer.Exit(stop.exit()) from None
     except ScratchnetError as e:  # a cluster without workers (a bad config needs no resume)
         if isinstance(e, ConfigError):
             raise

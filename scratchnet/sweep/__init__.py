@@ -45,6 +45,12 @@ from .grid import (MAX_RUNS, Point, Task, check_grid, merge_grids,
 from .results import SELECTABLE, SweepTable, results_csv, summarize, write_results
 from .worker import run_task, run_task_shipped
 
+__all__ = ["FINAL", "MAX_RUNS", "RESULTS_CSV", "RESULTS_JSON", "RUNS", "SELECTABLE", "STATE",
+           "WORKER_TIMEOUT", "Point", "SweepFolder", "SweepProgress", "SweepTable", "Task",
+           "check_grid", "dask_client", "merge_grids", "parse_grid_option", "plan", "point_id",
+           "results_csv", "run_sweep", "run_task", "run_task_shipped", "summarize", "sweep",
+           "write_results"]
+
 
 def sweep(cfg: ExperimentConfig, grid: dict[str, list] | None = None, seeds: int | None = None, *,
           out: str | Path = "sweeps", jobs: int | None = None, executor: str = "local",

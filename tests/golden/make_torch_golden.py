@@ -129,7 +129,7 @@ def optimizers(torch) -> dict:
            "optimizer_gW": np.stack([g[0] for g in grads]),
            "optimizer_gB": np.stack([g[1] for g in grads])}
     for name, make in OPTIMIZERS.items():
-        W, B = optimizer_run(torch, lambda ps: make(torch.optim, ps), wd_groups=True)
+        W, B = optimizer_run(torch, lambda ps, make=make: make(torch.optim, ps), wd_groups=True)
         out[f"optimizer_{name}_W"], out[f"optimizer_{name}_B"] = W, B
     for norm in CLIP_NORMS:
         W, B = optimizer_run(torch, lambda ps: torch.optim.SGD(ps, lr=0.1, momentum=0.9),
