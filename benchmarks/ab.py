@@ -104,7 +104,7 @@ def main(argv=None) -> int:
                 if not base or not new:
                     continue
                 ratio = statistics.median(new) / statistics.median(base)
-                paired = statistics.median(n / b for n, b in zip(new, base))
+                paired = statistics.median(n / b for n, b in zip(new, base, strict=True))
                 print(f"  {kind:4s} base median {statistics.median(base):.4f} s "
                       f"(min {min(base):.4f}), new median {statistics.median(new):.4f} s "
                       f"(min {min(new):.4f}): new / base {ratio:.3f} (medians), "

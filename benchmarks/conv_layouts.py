@@ -235,7 +235,7 @@ def check_agreement() -> None:
         for x, W, dy, _ in make_inputs(order, np.random.default_rng(0)):
             out, dW, dx = fn(x, W, dy, True)
             got.append((out.transpose(back), dW.reshape(W.shape), dx.transpose(back)))
-        for (out, dW, dx), (r_out, r_dW, r_dx) in zip(got, ref or got):
+        for (out, dW, dx), (r_out, r_dW, r_dx) in zip(got, ref or got, strict=True):
             np.testing.assert_allclose(out, r_out, rtol=1e-3, atol=1e-3)
             np.testing.assert_allclose(dW, r_dW, rtol=1e-3, atol=2e-2)
             np.testing.assert_allclose(dx, r_dx, rtol=1e-3, atol=1e-3)

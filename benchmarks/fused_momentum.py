@@ -91,7 +91,7 @@ def measure(width: int, threads: int, gemm) -> tuple[float, float]:
         trainers.append(trainer)
     times: list[list[float]] = [[], []]
     for epoch in range(6):  # the first is a warm-up
-        for trainer, spent in zip(trainers, times):
+        for trainer, spent in zip(trainers, times, strict=True):
             t0 = time.perf_counter()
             trainer.fit(X, Y, epochs=1, batch_size=BATCH, seed=epoch, restart=False)
             if epoch:

@@ -12,6 +12,7 @@ MNIST comes from ``$SCRATCHNET_DATA_DIR``.
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import os
 import statistics
@@ -48,8 +49,8 @@ def measure(lazy: bool, epochs: int) -> tuple[float, list[float], float]:
             sys.exit("lazy_rows: the training run failed")
         metrics = next(Path(out).glob("*/metrics.jsonl")).read_text().splitlines()
         seconds = [json.loads(line)["seconds"] for line in metrics]
-    return (usage.ru_maxrss * 1024 / 1e6, [b - a for a, b in zip([0.0] + seconds, seconds)],
-            usage.ru_utime + usage.ru_stime)
+    epoch_seconds = [b - a for a, b in itertools.pairwise([0.0, *seconds])]
+    return usage.ru_maxrss * 1024 / 1e6, epoch_seconds, usage.ru_utime + usage.ru_stime
 
 
 def gather_times(repeats: int = 9) -> dict[str, list[float]]:

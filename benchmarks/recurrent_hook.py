@@ -79,7 +79,7 @@ def main(argv=None) -> None:
                         if k:
                             times[mode].append(ms)
                 base = times["without hook"]
-                ratios = {m: statistics.median(a / b for a, b in zip(times[m], base))
+                ratios = {m: statistics.median(a / b for a, b in zip(times[m], base, strict=True))
                           for m in modes[1:]}
                 print(f"{workload:>6} {kind.__name__:<4} backward ms: "
                       + ", ".join(f"{m} {statistics.median(times[m]):.3f}" for m in modes)

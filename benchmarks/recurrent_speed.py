@@ -129,7 +129,7 @@ def main() -> None:
     for kind in kinds:
         if ("torch", kind) in median:
             ours, theirs = times[("scratchnet", kind)], times[("torch", kind)]
-            paired = statistics.median(a / b for a, b in zip(ours, theirs))
+            paired = statistics.median(a / b for a, b in zip(ours, theirs, strict=True))
             print(f"{kind}: scratchnet / torch {paired:.2f} (median of the rounds' ratios; "
                   f"fastest rounds {min(ours) / min(theirs):.2f}; target <= 1.5)")
 

@@ -273,7 +273,7 @@ def main(argv: list[str] | None = None) -> int:
     groups = [[s for s in stems if (s in BOSTON) == boston] for boston in (False, True)]
     for group in filter(None, groups):
         for rule in RULES:
-            for seed, name in zip(seeds, names):
+            for seed, name in zip(seeds, names, strict=True):
                 extra = ["train.early_stopping=notebook"] if rule == "notebook" else []
                 members = []
                 for stem in [s for s in group if rule in results[s]]:
@@ -291,7 +291,7 @@ def main(argv: list[str] | None = None) -> int:
     code = 0
     with ThreadPoolExecutor(max_workers=args.jobs) as pool:
         for (members, _, name, rule, _), (got, rc) in zip(
-                jobs, pool.map(lambda job: run_cli(job[0], out, job[1], job[4]), jobs)):
+                jobs, pool.map(lambda job: run_cli(job[0], out, job[1], job[4]), jobs), strict=True):
             code = code or rc
             for stem in members:
                 results[stem][rule][name] = got.get(cfgs[stem].name)

@@ -23,6 +23,7 @@ hours; the ratios do not depend on the number of rows.
 from __future__ import annotations
 
 import argparse
+import itertools
 import statistics
 import sys
 import time
@@ -49,7 +50,7 @@ def sizes(width: int, depth: int) -> list[int]:
 
 def floor_flops_per_row(width: int, depth: int) -> int:
     dims = sizes(width, depth)
-    pairs = list(zip(dims[:-1], dims[1:]))
+    pairs = list(itertools.pairwise(dims))
     return sum(2 * a * b * (2 if i == 0 else 3) for i, (a, b) in enumerate(pairs))
 
 
@@ -70,7 +71,7 @@ class Case:
         # the floor's own weights and buffers
         dims = sizes(width, depth)
         self.W = [rng.standard_normal((a, b), dtype=np.float32) * 0.01
-                  for a, b in zip(dims[:-1], dims[1:])]
+                  for a, b in itertools.pairwise(dims)]
         self.dW = [np.empty_like(w) for w in self.W]
         self.acts = [np.empty((batch, b), np.float32) for b in dims[1:]]
         self.grads = [np.full((batch, b), 1e-3, np.float32) for b in dims[1:]]
@@ -122,7 +123,7 @@ class Case:
             x = self.X[start:start + b]
             t0 = clock()
             a = x
-            for w, out in zip(W, acts):
+            for w, out in zip(W, acts, strict=True):
                 matmul(a, w, out=out)
                 a = out
             t1 = clock()

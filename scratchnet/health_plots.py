@@ -97,8 +97,8 @@ def _draw_steps_back(ax, records, style) -> None:
             alpha = 1.0 if len(shown) == 1 else 0.25 + 0.75 * j / (len(shown) - 1)
             for e in record["health"]:
                 if e.get("state_grad"):
-                    xs, ys = zip(*[(x, y) for x, y in zip(e["steps_back"], e["state_grad"])
-                                   if _number(y) and y > 0] or [(None, None)])
+                    xs, ys = zip(*[(x, y) for x, y in zip(e["steps_back"], e["state_grad"], strict=True)
+                                   if _number(y) and y > 0] or [(None, None)], strict=True)
                     if xs[0] is not None:
                         ax.plot(xs, ys, color=f"C{k % 10}", ls=style[e["layer"]], lw=1.5,
                                 alpha=alpha)
@@ -164,7 +164,7 @@ def health_curves(run_dirs: list[str | Path], output: str | Path, *,
     count = len(panels) + len(extra)
     rows = 1 if count <= 3 else 2
     fig, axes, table_ax = _figure(count, rows, len(table) if legend else 0)
-    for ((name, ylabel, _, log), series), ax in zip(panels, axes):
+    for ((name, ylabel, _, log), series), ax in zip(panels, axes[:len(panels)], strict=True):
         for k, layer, (xs, ys) in series:
             if xs:
                 ax.plot(xs, ys, color=f"C{k % 10}", ls=style[layer], marker="o", ms=3, lw=1.5)
@@ -177,7 +177,7 @@ def health_curves(run_dirs: list[str | Path], output: str | Path, *,
         ax.set_xlabel("epoch")
         ax.set_ylabel(ylabel)
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
-    for draw, ax in zip(extra, axes[len(panels):]):
+    for draw, ax in zip(extra, axes[len(panels):], strict=True):
         handles = draw(ax, records, style)
         if handles:
             ax.legend(handles=handles, fontsize=7, loc="best")
@@ -243,7 +243,7 @@ def grad_flow(run_dirs: list[str | Path], output: str | Path, *,
     labels, _ = legend_labels(records)
     columns = min(3, len(records))
     fig, axes, _ = _figure(len(records), math.ceil(len(records) / columns))
-    for ax, shown, label in zip(axes, flows, labels):
+    for ax, shown, label in zip(axes, flows, labels, strict=True):
         ticks = [t for t, _, _ in shown[-1][1]]
         for j, (epoch, points) in enumerate(shown):
             colour = colormaps["viridis_r"](0.2 + 0.8 * j / max(len(shown) - 1, 1))

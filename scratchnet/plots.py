@@ -100,7 +100,7 @@ def _band(records: list[dict], key: str) -> tuple[list, list, list, list]:
     highest value: a grid point's line and the band its seeds span."""
     by_epoch: dict[int, list[float]] = {}
     for r in records:
-        for x, y in zip(*_series(r["history"], key)):
+        for x, y in zip(*_series(r["history"], key), strict=True):
             by_epoch.setdefault(x, []).append(y)
     xs = sorted(by_epoch)
     return (xs, [float(np.mean(by_epoch[x])) for x in xs], [min(by_epoch[x]) for x in xs],
@@ -160,7 +160,7 @@ def group_runs(records: list[dict]) -> list[tuple[str, list[dict]]]:
     """Runs that differ only in their seed (a sweep's grid point, or the same experiment
     trained again) as one group, labelled by :func:`legend_labels`."""
     labels, members, _ = _grouped(records)
-    return list(zip(labels, members))
+    return list(zip(labels, members, strict=True))
 
 
 def _grouped(records: list[dict]) -> tuple[list[str], list[list[dict]], list[str]]:
@@ -174,8 +174,9 @@ def _grouped(records: list[dict]) -> tuple[list[str], list[list[dict]], list[str
     members = list(groups.values())
     labels, table = legend_labels([group[0] for group in members])
     seeds = [f" ({len(g)} seeds)" if len(g) > 1 else "" for g in members]
-    return ([label + n for label, n in zip(labels, seeds)], members,
-            [line + n for line, n in zip(table, seeds)])
+    # no table when the labels tell the groups apart
+    return ([label + n for label, n in zip(labels, seeds, strict=True)], members,
+            [line + n for line, n in zip(table, seeds, strict=True)] if table else [])
 
 
 def legend_labels(records: list[dict]) -> tuple[list[str], list[str]]:
@@ -198,7 +199,7 @@ def legend_labels(records: list[dict]) -> tuple[list[str], list[str]]:
     if fit(names):
         return names, []
     numbers = [f"#{i}" for i in range(1, len(records) + 1)]
-    return numbers, [f"{n:>3}  {Path(r['run_dir']).name}" for n, r in zip(numbers, records)]
+    return numbers, [f"{n:>3}  {Path(r['run_dir']).name}" for n, r in zip(numbers, records, strict=True)]
 
 
 def draw_confusion_matrix(ax, cm: np.ndarray, classes: list) -> None:
@@ -265,7 +266,7 @@ def learning_curves(run_dirs: list[str | Path], output: str | Path, *,
     # classification and regression never share an axis: a row of panels each, each
     # with the legend of its own lines
     by_task: dict[str, list[tuple[int, str, list[dict]]]] = {}
-    for i, (label, group) in enumerate(zip(labels, groups)):
+    for i, (label, group) in enumerate(zip(labels, groups, strict=True)):
         r = group[0]
         task = (r["summary"] or {}).get("task") or r["config"].get("task", "")
         by_task.setdefault(task, []).append((i, label, group))
@@ -273,7 +274,7 @@ def learning_curves(run_dirs: list[str | Path], output: str | Path, *,
     fig, axes, table_ax = _figure(columns * len(by_task), len(by_task),
                                   len(table) if legend else 0)
     rows = [axes[i * columns:(i + 1) * columns] for i in range(len(by_task))]
-    for row, task_groups in zip(rows, by_task.values()):
+    for row, task_groups in zip(rows, by_task.values(), strict=True):
         _draw_curves(row[:2], task_groups, legend)
     if table_ax is not None:
         _draw_table(table_ax, table)

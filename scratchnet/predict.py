@@ -362,7 +362,7 @@ def predict_rows(net: NeuralNetwork, info: dict, inputs: Inputs, top_k: int = 0)
                                   f"trained with {net.loss.name or type(net.loss).__name__}") from None
         scores = probs if probs is not None else raw
         k = min(top_k, len(classes))
-        for name, s in zip(inputs.names, scores):
+        for name, s in zip(inputs.names, scores, strict=True):
             row = {"input": name, "prediction": classes[int(np.argmax(s))]}
             if k:
                 row["top"] = top_classes(s, classes, k)
@@ -371,7 +371,7 @@ def predict_rows(net: NeuralNetwork, info: dict, inputs: Inputs, top_k: int = 0)
         if top_k:
             raise ConfigError("probabilities (--proba) are for classification runs; this "
                               "run is a regression")
-        for name, v in zip(inputs.names, raw):
+        for name, v in zip(inputs.names, raw, strict=True):
             rows.append({"input": name,
                          "prediction": float(v[0]) if len(v) == 1 else [float(x) for x in v]})
     return rows

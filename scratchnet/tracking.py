@@ -249,7 +249,7 @@ class Tracker:
                  [Metric(k, float(v), now, int(s)) for k, v, s in metrics or []
                   if isinstance(v, (int, float)) and math.isfinite(v)],
                  [RunTag(k, str(v)) for k, v in (tags or {}).items()])
-        for kind, batch in zip(("params", "metrics", "tags"), items):
+        for kind, batch in zip(("params", "metrics", "tags"), items, strict=True):
             size = 1000 if kind == "metrics" else 100
             for i in range(0, len(batch), size):
                 chunk = {kind: batch[i:i + size]}

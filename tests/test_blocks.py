@@ -49,7 +49,7 @@ def run_steps(optimizer, steps=3, lr=None, params=None, grads=grads_at):
     params = params or make_params()
     lr = optimizer.lr if lr is None else lr
     for t in range(steps):
-        for p, g in zip(params, grads(t)):
+        for p, g in zip(params, grads(t), strict=True):
             p.grad[...] = g  # what a backward pass does: overwrite in place
         optimizer.step(params, lr)
     return [p.value for p in params]
@@ -235,10 +235,10 @@ def test_optimizer_state_round_trips(name):
     assert set(state) == {f"{p.name}.{s}" for p in params for s in saved}
     second = sn.get_optimizer(name, **kwargs)
     second.load_state_dict(params, state)
-    for p, g in zip(params, grads_at(2)):
+    for p, g in zip(params, grads_at(2), strict=True):
         p.grad[...] = g
     second.step(params, 0.05)
-    for a, b in zip(straight, params):
+    for a, b in zip(straight, params, strict=True):
         assert np.array_equal(a, b.value)
 
 
@@ -594,7 +594,7 @@ def test_losses_match_torch(torch_reference):
     p, t = ref["loss_p"], ref["loss_t"]
     assert sn.MeanAbsoluteError().forward(p, t) == pytest.approx(
         float(ref["loss_l1_sum"]) / len(p), rel=1e-12)
-    for delta, theirs in zip(ref["loss_huber_deltas"], ref["loss_huber_sum"]):
+    for delta, theirs in zip(ref["loss_huber_deltas"], ref["loss_huber_sum"], strict=True):
         assert sn.Huber(float(delta)).forward(p, t) == pytest.approx(theirs / len(p),
                                                                      rel=1e-12), delta
 
@@ -722,7 +722,7 @@ def batch_norm_like(ref) -> dict[str, np.ndarray]:
     bn.gamma.value[...] = ref["batchnorm_gamma"]
     bn.beta.value[...] = ref["batchnorm_beta"]
     steps = {k: [] for k in ("y", "dx", "dgamma", "dbeta")}
-    for x, dy in zip(ref["batchnorm_x"], ref["batchnorm_dy"]):
+    for x, dy in zip(ref["batchnorm_x"], ref["batchnorm_dy"], strict=True):
         steps["y"].append(bn.forward(x))
         steps["dx"].append(bn.backward(dy))
         steps["dgamma"].append(bn.gamma.grad[0].copy())

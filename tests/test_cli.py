@@ -169,7 +169,7 @@ def test_eval_uses_the_best_weights_on_the_test_split(trained):
     assert cm.sum() == 360  # digits: 1797 examples, a fifth held out for testing
     assert np.trace(cm) / cm.sum() == pytest.approx(result["test"]["accuracy"])
     assert [c["class"] for c in result["per_class"]] == list(range(10))
-    for c, row in zip(result["per_class"], cm):
+    for c, row in zip(result["per_class"], cm, strict=True):
         assert c["support"] == row.sum()
         assert c["recall"] == pytest.approx(row[c["class"]] / row.sum())
         assert 0 <= c["precision"] <= 1
@@ -416,7 +416,7 @@ def test_broken_configs_in_a_real_process(cli, tmp_path):
     assert "Traceback" not in err
     lines = err.strip().splitlines()
     assert len(lines) == len(BROKEN), err
-    for line, case in zip(lines, sorted(BROKEN)):
+    for line, case in zip(lines, sorted(BROKEN), strict=True):
         assert all(part in line for part in BROKEN[case][1]), (case, line)
     assert not (tmp_path / "pwned").exists()
     line = one_line_error(*cli("train", "unknown_key.yaml", "negative_lr.yaml"))

@@ -192,7 +192,7 @@ def test_csv_rows_become_images_with_data_shape(main_here, tmp_path):
     digits = load_digits()
     lines = [",".join([f"p{i}" for i in range(64)] + ["digit"])]
     lines += [",".join([str(int(v)) for v in row] + [str(t)])
-              for row, t in zip(digits.data[:600], digits.target[:600])]
+              for row, t in zip(digits.data[:600], digits.target[:600], strict=True)]
     (tmp_path / "digits.csv").write_text("\n".join(lines) + "\n")
     raw = cnn_config(data={"dataset": "csv", "path": str(tmp_path / "digits.csv"),
                            "target": "digit", "shape": [1, 8, 8]}, train={"epochs": 4})

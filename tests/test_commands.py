@@ -95,7 +95,7 @@ def test_runs_lists_the_run_folders_oldest_first(two_runs, main_here, monkeypatc
     assert rc == 0, err
     rows = json.loads(out)
     assert [Path(r["run_dir"]).name for r in rows] == [a.name, b.name]
-    for row, name in zip(rows, "ab"):
+    for row, name in zip(rows, "ab", strict=True):
         assert row["name"] == name and row["status"] == "completed"
         assert row["metric"] == "accuracy" and 0 < row["value"] <= 1
         assert (row["epochs_run"], row["epochs"]) == (1, 1) and row["age_seconds"] >= 0
@@ -190,7 +190,7 @@ def _write_csv(path: Path, ds, labels) -> Path:
     with open(path, "w", newline="") as f:
         writer = csv.writer(f)
         writer.writerow([*ds.feature_names, "label"])
-        for row, label in zip(ds.X_test, labels):
+        for row, label in zip(ds.X_test, labels, strict=True):
             writer.writerow([*(f"{v:.17g}" for v in row), label])
     return path
 
@@ -326,7 +326,7 @@ def test_help_groups_the_commands_in_panels(main_here):
     assert rc == 0, err
     starts = [out.index(f"─ {panel} ─") for panel in PANELS]
     assert starts == sorted(starts)
-    for (panel, commands), start, end in zip(PANELS.items(), starts, [*starts[1:], len(out)]):
+    for (panel, commands), start, end in zip(PANELS.items(), starts, [*starts[1:], len(out)], strict=True):
         for command in commands:
             assert re.search(rf"│ {command} ", out[start:end]), (panel, command)
 

@@ -72,7 +72,7 @@ def write_boston_csv(path: Path, n: int = 120, header=BOSTON_COLUMNS, seed: int 
     with open(path, "w", newline="") as f:
         writer = csv.writer(f)
         writer.writerow(header)
-        for row, y in zip(X, medv):
+        for row, y in zip(X, medv, strict=True):
             writer.writerow([f"{v:.4f}" for v in row] + [f"{y:.1f}"])
     return path
 
@@ -319,7 +319,7 @@ def test_input_dropout_drops_inputs_while_training_only():
     X = np.random.default_rng(0).standard_normal((400, 50)).astype(np.float32)
     net, plain = _net(0.25).build(50), _net(0.0).build(50)
     # the input dropout draws from the dropout stream: the initial weights are the same
-    for a, b in zip(net.params(), plain.params()):
+    for a, b in zip(net.params(), plain.params(), strict=True):
         np.testing.assert_array_equal(a.value, b.value)
     np.testing.assert_array_equal(net.forward(X, inference=True), plain.forward(X, inference=True))
     train = net.forward(X)

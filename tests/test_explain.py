@@ -73,7 +73,7 @@ def test_a_layers_chain_is_what_it_builds(kind, make, shape):
     x = rng.integers(0, 11, (3, *shape)) if kind == "embedding" else rng.normal(size=(3, *shape))
     out = layer.forward(x)
     assert [type(op) for op in layer.operations] == [c.operation for c in chain]
-    for op, planned in zip(layer.operations, chain):
+    for op, planned in zip(layer.operations, chain, strict=True):
         # a layer applied at every step runs (batch * time, features) rows inside
         assert op.output.shape in ((3, *planned.shape), (3 * shape[0], *planned.shape[1:]))
         assert {p.name: p.shape for p in op.params()} == planned.params

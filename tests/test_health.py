@@ -152,7 +152,7 @@ def test_only_the_first_rows_are_the_sample_and_big_samples_go_in_chunks(monkeyp
     assert len(monitor._rows) == len(X)
     whole = monitor.measure(net)
     monkeypatch.setattr(net, "INFERENCE_BYTES", 40 * 8 * 4)  # about 40 rows at a time
-    for chunked, entry in zip(monitor.measure(net), whole):
+    for chunked, entry in zip(monitor.measure(net), whole, strict=True):
         for key in ("mean", "std"):
             assert chunked[key] == pytest.approx(entry[key], rel=1e-9, abs=1e-12)
         assert (chunked["dead"], chunked["inactive"]) == (entry["dead"], entry["inactive"])

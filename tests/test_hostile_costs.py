@@ -371,7 +371,7 @@ def test_the_doc_quotes_the_limits_of_the_code():
             continue
         shown = limit.split(" / ")
         assert len(shown) == len(names), what
-        for text, name in zip(shown, names):
+        for text, name in zip(shown, names, strict=True):
             module, constant = name.rsplit(".", 1)
             value = getattr(importlib.import_module(f"scratchnet.{module}"), constant)
             if re.match(r"[\d.]+ [KMG]iB\b", text):  # in the unit the doc chose

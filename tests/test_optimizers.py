@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 import pytest
 
@@ -187,7 +189,7 @@ def test_optimizer_state_dict_round_trip(name):
     second = make_optimizer(name)
     second.load_state_dict(params, state)
     quadratic_run(second, 2, params)
-    for p, q in zip(params, expected):
+    for p, q in zip(params, expected, strict=True):
         assert np.array_equal(p.value, q.value), name
 
 
@@ -248,7 +250,7 @@ def test_a_built_network_lays_its_parameters_end_to_end():
     net = flat_net()
     params = net.params()
     assert isinstance(params, FlatParams) and params.flat.value.size == net.n_params
-    for p, start, end in zip(params, params.offsets, params.offsets[1:]):
+    for p, (start, end) in zip(params, itertools.pairwise(params.offsets), strict=True):
         assert np.shares_memory(p.value, params.flat.value[start:end])
         np.testing.assert_array_equal(p.value.ravel(), params.flat.value[start:end])
         assert np.shares_memory(p.grad, params.flat.grad[start:end])
@@ -307,7 +309,7 @@ def test_one_update_over_the_flat_arrays_gives_the_numbers_of_one_per_parameter(
         assert len(opt._slots.segments) == (1 if whole else len(net.params()))
         runs.append((net, opt))
     (a, opt_a), (b, opt_b) = runs
-    for pa, pb in zip(a.params(), b.params()):
+    for pa, pb in zip(a.params(), b.params(), strict=True):
         np.testing.assert_array_equal(pa.value, pb.value)
     state_a, state_b = opt_a.state_dict(a.params()), opt_b.state_dict(b.params())
     assert state_a.keys() == state_b.keys()
@@ -319,7 +321,7 @@ def test_one_update_over_the_flat_arrays_gives_the_numbers_of_one_per_parameter(
     for net, opt in ((a, opt_a), (b, resumed)):
         net.train_batch(X[:8], Y[:8])
         opt.step(list(net.params()) if opt is resumed else net.params(), 0.05)
-    for pa, pb in zip(a.params(), b.params()):
+    for pa, pb in zip(a.params(), b.params(), strict=True):
         np.testing.assert_array_equal(pa.value, pb.value)
 
 
@@ -355,7 +357,7 @@ def test_the_folded_momentum_experiment_trains_the_same_network():
         trainers.append(trainer)
     plain, folded = (t.net.params() for t in trainers)
     assert not np.array_equal(plain[0].value, network().params()[0].value)  # it trained
-    for p, q in zip(plain, folded):
+    for p, q in zip(plain, folded, strict=True):
         np.testing.assert_allclose(p.value, q.value, rtol=1e-5, atol=1e-6)
 
 
@@ -388,7 +390,7 @@ def test_handed_other_parameters_it_keeps_the_state_of_those_it_held():
     assert set(opt.state) == set(p[2:])
     before = [q.value.copy() for q in p]
     opt.step(p, 0.1)  # the first two start at zero again; the rest go on
-    for i, (q, old) in enumerate(zip(p, before)):
+    for i, (q, old) in enumerate(zip(p, before, strict=True)):
         v = 0.1 if i < 2 else (0.1 * 0.9 + 0.1) * 0.9 + 0.1
         np.testing.assert_allclose(q.value, old - v)
     opt.reset()
@@ -432,7 +434,7 @@ def test_a_pickled_network_and_optimizer_go_on_as_the_originals_without_double_a
     for n, o in ((net, opt), (net2, opt2)):
         n.train_batch(X, Y)
         o.step(n.params(), 0.1)
-    for q, r in zip(net.params(), net2.params()):
+    for q, r in zip(net.params(), net2.params(), strict=True):
         np.testing.assert_array_equal(q.value, r.value)
     # each parameter's arrays once (value, gradient), the velocity once
     arrays = net.params().flat.value.nbytes * 3

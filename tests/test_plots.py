@@ -138,7 +138,7 @@ def test_compare_shows_only_the_keys_that_differ(tmp_path, capsys):
     assert code == 0, err
     result = json.loads(out)
     assert result["keys"] == ["model.layers.0.activation", "optimizer.lr"]
-    for got, run in zip(result["runs"], (a, b)):
+    for got, run in zip(result["runs"], (a, b), strict=True):
         summary = json.loads((run / runs.SUMMARY).read_text())
         assert got["run_dir"] == str(run) and got["status"] == "completed"
         assert got["metrics"]["accuracy"] == summary["test"]["accuracy"]

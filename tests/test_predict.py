@@ -152,7 +152,7 @@ def test_predict_png_of_real_digits_matches_their_arrays(digits_run, digits, tmp
     rows = csv_rows(out)[1:]
     from_png, from_npy = [r[1] for r in rows[:20]], [r[1] for r in rows[20:]]
     assert [r[0] for r in rows[:2]] == ["d1700.png", "d1701.png"]
-    agree = sum(a == b for a, b in zip(from_png, from_npy))
+    agree = sum(a == b for a, b in zip(from_png, from_npy, strict=True))
     assert agree >= 16, (from_png, from_npy)
 
 
@@ -317,8 +317,8 @@ def test_real_mnist_digits_survive_the_picture_path(tmp_path):
     def corr(a, b):
         return np.corrcoef(a.ravel().astype(float), b.ravel())[0, 1]
 
-    assert np.median([corr(a, b) for a, b in zip(images, same)]) > 0.99
-    assert np.median([corr(a, b) for a, b in zip(images, redrawn)]) > 0.9
+    assert np.median([corr(a, b) for a, b in zip(images, same, strict=True)]) > 0.99
+    assert np.median([corr(a, b) for a, b in zip(images, redrawn, strict=True)]) > 0.9
 
 
 MNIST_CONFIG = """\

@@ -111,10 +111,10 @@ def test_stateful_carry_across_two_batches(name):
     net.train_batch(X1, y1)
     states = [layer.state_dict() for layer in recurrent_layers(net)]
     assert all(s and all(a.shape == (3, layer.hidden_size) for a in s.values())
-               for s, layer in zip(states, recurrent_layers(net)))
+               for s, layer in zip(states, recurrent_layers(net), strict=True))
 
     def restore():
-        for layer, state in zip(recurrent_layers(net), states):
+        for layer, state in zip(recurrent_layers(net), states, strict=True):
             layer.load_state_dict(state)
 
     fresh = net.forward(X2, inference=True)  # inference starts from zeros
@@ -128,7 +128,7 @@ def test_stateful_carry_across_two_batches(name):
         return net.loss.forward(net.forward(X2), y2)
 
     assert loss() == pytest.approx(loss2, rel=1e-12)
-    for p, a in zip(net.params(), analytic):
+    for p, a in zip(net.params(), analytic, strict=True):
         error = relative_error(a, numerical_grad(loss, p.value, NETWORK_EPS))
         assert error < TOLERANCE, (p.name, error)
 

@@ -70,7 +70,7 @@ def _decoded(data, part: str) -> list[tuple[str, str]]:
     X, Y = {"train": (data.X_train, data.Y_train), "validation": (data.X_val, data.Y_val),
             "test": (data.X_test, data.Y_test)}[part]
     v = data.vocabulary
-    return [(v.decode(x), v.decode(y)) for x, y in zip(X, Y)]
+    return [(v.decode(x), v.decode(y)) for x, y in zip(X, Y, strict=True)]
 
 
 # -- text: parts, windows, vocabulary -----------------------------------------------------------

@@ -311,18 +311,18 @@ def fitted_tables(title: str, labels: list[str], fields: list[str],
     side, a rule under the first ``section`` of them); else those columns in as many
     tables as it takes. Cells wrap, never end in an ellipsis."""
     # a column's width: its widest text and 3 for the padding and the rule beside it
-    columns_of_fields = [labels, *zip(*cells)] if cells else [labels]
+    columns_of_fields = [labels, *zip(*cells, strict=True)] if cells else [labels]
     wide = 1 + sum(3 + _natural([name, *col]) for name, col in
-                   zip(["run", *fields], columns_of_fields))
+                   zip(["run", *fields], columns_of_fields, strict=True))
     if wide <= width:
         table = Table(title=title)
         for i, name in enumerate(["run", *fields]):
             table.add_column(name, justify="left" if i == 0 else "right", overflow="fold")
-        for label, row in zip(labels, cells):
+        for label, row in zip(labels, cells, strict=True):
             table.add_row(label, *row)
         return [table]
     side = 4 + _natural(fields)
-    columns = [3 + _natural([label, *row]) for label, row in zip(labels, cells)]
+    columns = [3 + _natural([label, *row]) for label, row in zip(labels, cells, strict=True)]
     tables, start = [], 0
     while start < len(labels):
         end, used = start, side

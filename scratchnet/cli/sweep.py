@@ -292,7 +292,7 @@ def compare(
     labels = [cell(label) for label in run_labels_short([r["name"] for r in records])]
     for table in fitted_tables(title, labels, fields, cells, console.width, len(keys)):
         console.print(table)
-    for label, r in zip(labels, records):  # which folder each label is
+    for label, r in zip(labels, records, strict=True):  # which folder each label is
         console.print(f"{label}: {cell(Path(r['run_dir']).name)}", highlight=False)
 
 

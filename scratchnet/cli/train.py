@@ -282,7 +282,7 @@ def eval_(
         cmt.add_column("")
         for c in classes:
             cmt.add_column(c, justify="right")
-        for c, row in zip(classes, result["confusion_matrix"]):
+        for c, row in zip(classes, result["confusion_matrix"], strict=True):
             cmt.add_row(c, *[str(v) for v in row])
         console.print(cmt)
         pc = Table(title="per class")

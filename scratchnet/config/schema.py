@@ -141,7 +141,7 @@ def _model_config():
                            before={"type": kind_field(kind, doc)})
              for kind, cls in LAYERS.items()}
     layer = dispatched("type", "dense", kinds, LAYERS, "layer type")
-    counts = dict(zip(("minItems", "maxItems"), lengths(_layers.annotation)))
+    counts = dict(zip(("minItems", "maxItems"), lengths(_layers.annotation), strict=True))
     return section(
         "ModelConfig", [_option(NeuralNetwork, "loss"), _option(NeuralNetwork, "input_dropout")],
         defaults={"loss": "softmax_cross_entropy"},

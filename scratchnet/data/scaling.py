@@ -211,7 +211,7 @@ class Scaler:
             raise ConfigError(f"not a valid saved scaler: {d!r} ({exc})") from exc
         shape = (scaler.n_features,) if scaler.kind in ("standard", "minmax") else ()
         names = cls._NAMES.get(scaler.kind, ("offset", "scale"))
-        for name, values in zip(names, (scaler.offset, scaler.scale)):
+        for name, values in zip(names, (scaler.offset, scaler.scale), strict=True):
             if values.shape != shape:
                 raise ConfigError(f"saved scaler has {values.size} {name} values for "
                                   f"{scaler.n_features} features")

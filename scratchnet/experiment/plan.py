@@ -300,7 +300,7 @@ def _plan_memory(cfg: ExperimentConfig, net: NeuralNetwork, optimizer, plan: Pla
     if plan.targets == "ids":  # a text: windows of ids and their targets (int32), and the
         value = 2 * (4 + size)  # copies in the network's dtype training makes of them
     per_layer = [r["params"] * size * copies + WORKING_FACTOR * rows * b
-                 for r, b in zip(plan.layers, per_sample)]
+                 for r, b in zip(plan.layers, per_sample, strict=True)]
     parts = {
         "process": PROCESS_BYTES + (0 if cfg.data.dataset in PRESPLIT_SETS else SKLEARN_BYTES),
         # validation rows among them (a text's are its own)

@@ -94,5 +94,5 @@ def make_setup(cfg: ExperimentConfig, plan: Plan) -> Setup:
     net = build_network(cfg, sizes=plan.sizes)
     layers = [LayerView(row["layer"], spec.type, layer, tuple(row["inputs"]),
                         tuple(row["outputs"]), row["params"], layer.chain(row["inputs"]))
-              for spec, layer, row in zip(cfg.model.layers, net.layers, plan.layers)]
+              for spec, layer, row in zip(cfg.model.layers, net.layers, plan.layers, strict=True)]
     return Setup(cfg, plan, layers, net.loss, net.input_dropout)

@@ -79,7 +79,7 @@ def resolve_padding(padding, kernel: tuple[int, int], stride: tuple[int, int],
         return (0, 0), (0, 0)
     if padding == "same":
         sides = []
-        for n, k, s in zip(size, kernel, stride):
+        for n, k, s in zip(size, kernel, stride, strict=True):
             total = max((math.ceil(n / s) - 1) * s + k - n, 0)
             sides.append((total // 2, total - total // 2))
         return sides[0], sides[1]

@@ -130,7 +130,7 @@ class FlatParams(tuple):
         self.offsets = (0, *itertools.accumulate(p.value.size for p in params))
         values = np.empty(self.offsets[-1], dtypes.pop() if dtypes else np.float32)
         grads = np.empty_like(values)
-        for p, start, end in zip(params, self.offsets, self.offsets[1:]):
+        for p, (start, end) in zip(params, itertools.pairwise(self.offsets), strict=True):
             values[start:end] = p.value.ravel()
             grads[start:end] = p.grad.ravel()
             p._value = values[start:end].reshape(p.shape)

@@ -103,7 +103,7 @@ class _FrozenRandomness:
         self.states = [g.bit_generator.state for g in generators]
 
     def reset(self) -> None:
-        for g, s in zip(self.generators, self.states):
+        for g, s in zip(self.generators, self.states, strict=True):
             g.bit_generator.state = s
 
 
@@ -149,7 +149,7 @@ def check_operation(op, x: np.ndarray, seed: int = 0, eps: float = EPS,
     result: dict = {"input": None, "params": {}}
     if input_grad is not None:
         result["input"] = relative_error(input_grad, numerical_grad(loss, x, eps))
-    for i, (p, analytic) in enumerate(zip(params, param_grads)):
+    for i, (p, analytic) in enumerate(zip(params, param_grads, strict=True)):
         name = p.name or f"param{i}"
         if name in result["params"]:  # two parameters with one name keep two rows
             name = f"{name}#{i}"
@@ -216,7 +216,7 @@ def check_network(net, X: np.ndarray, y: np.ndarray, max_params_per_tensor: int 
 
     rng = np.random.default_rng(seed)
     rows = []
-    for (i, p), a in zip(owners, analytic):
+    for (i, p), a in zip(owners, analytic, strict=True):
         size = p.value.size
         if max_params_per_tensor is None or size <= max_params_per_tensor:
             idx = np.arange(size)

@@ -95,7 +95,7 @@ def text_scores(nats: float) -> dict[str, float]:
         perplexity = math.exp(nats)
     except OverflowError:  # a diverged model: e^710 and beyond
         perplexity = math.inf
-    return dict(zip(TEXT_METRICS, (nats / math.log(2), perplexity)))
+    return dict(zip(TEXT_METRICS, (nats / math.log(2), perplexity), strict=True))
 
 
 def infer_task(loss, targets: np.ndarray) -> str:

@@ -125,7 +125,7 @@ class Optimizer:
                     p.value *= 1.0 - lr * wd
                 else:
                     p.grad += wd * p.value
-        for segment, arrays, fast in zip(slots.segments, slots.arrays, self._fast):
+        for segment, arrays, fast in zip(slots.segments, slots.arrays, self._fast, strict=True):
             if fast is None:
                 self._update(segment, arrays, lr)
             else:
@@ -164,7 +164,7 @@ class Optimizer:
         slots = self._slots
         self._decayed = tuple(filter(is_weight, slots.params))  # what weight decay visits
         self._fast = [self._fast_update(segment, arrays)
-                      for segment, arrays in zip(slots.segments, slots.arrays)]
+                      for segment, arrays in zip(slots.segments, slots.arrays, strict=True)]
 
     @property
     def state(self) -> MappingProxyType:

@@ -13,6 +13,7 @@ state is its stretch of its segment's slots (:meth:`Slots.views`).
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from itertools import pairwise
 
 import numpy as np
 
@@ -51,8 +52,8 @@ class Slots:
         if len(self.segments) == 1 and self.segments[0] is getattr(self.params, "flat", None):
             offsets, arrays = self.params.offsets, self.arrays[0]
             return {p: {name: a[start:end].reshape(p.shape) for name, a in arrays.items()}
-                    for p, start, end in zip(self.params, offsets, offsets[1:])}
-        return dict(zip(self.params, self.arrays))
+                    for p, (start, end) in zip(self.params, pairwise(offsets), strict=True)}
+        return dict(zip(self.params, self.arrays, strict=True))
 
     def keep(self, held: dict[Param, dict[str, np.ndarray]]) -> None:
         """Copy in the slots ``held`` (:meth:`views` of others) of the parameters both hold."""

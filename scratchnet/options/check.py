@@ -163,7 +163,7 @@ def _check_type(value, base, annotation):
         args = typing.get_args(base)
         if not isinstance(value, (tuple, list)) or len(value) != len(args):
             raise _Mismatch
-        return tuple(_check(v, a) for v, a in zip(value, args))
+        return tuple(_check(v, a) for v, a in zip(value, args, strict=True))
     if _sequence(base):
         least, most = lengths(annotation)
         if not isinstance(value, (list, tuple)) or len(value) < least \

@@ -41,7 +41,7 @@ def confident_mistakes(rows, channels: int, shape, y_true, predicted, confidence
     fig, axes, _ = _figure(columns * n_rows, n_rows)
     fig.set_size_inches(1.45 * columns, 1.75 * n_rows + 0.4)
     images = _images(np.asarray(rows)[wrong], channels, tuple(shape))
-    for ax, image, i in zip(axes, images, wrong):
+    for ax, image, i in zip(axes[:len(wrong)], images, wrong, strict=True):
         ax.imshow(image, cmap="gray_r" if image.ndim == 2 else None, interpolation="nearest")
         share = f"{100 * confidence[i]:.0f}%" if probabilities else f"{confidence[i]:.2g}"
         ax.set_title(f"true {classes[y_true[i]]}\nsaid {classes[predicted[i]]} {share}",

@@ -109,7 +109,7 @@ def check_grid(grid: dict[str, list]) -> dict[str, list]:
     # a key inside another's value: whichever is applied last would win unseen, and the
     # results would label each point with a value it did not train with
     paths = sorted(str(key).split(".") for key in grid)
-    for outer, inner in zip(paths, paths[1:]):
+    for outer, inner in itertools.pairwise(paths):
         if inner[:len(outer)] == outer:
             outer, inner = ".".join(outer), ".".join(inner)
             raise ConfigError(f"sweep grid: {outer} and {inner} overlap ({outer} sets "
@@ -186,7 +186,7 @@ def plan(base: dict, grid: dict[str, list], seeds: int, max_runs: int = MAX_RUNS
     keys = list(grid)
     points, tasks = [], []
     for values in itertools.product(*(grid[k] for k in keys)):
-        overrides = dict(zip(keys, values))
+        overrides = dict(zip(keys, values, strict=True))
         pid = point_id(overrides)
         point = Point(pid, overrides)
         points.append(point)

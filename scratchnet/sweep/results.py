@@ -82,7 +82,7 @@ def summarize(folder: SweepFolder, best_by: str | None = None) -> SweepTable:
             status = "partial"
         else:
             status = next(s for s in statuses if s != "completed")
-        failures = [(t.seed, e["error"]) for t, e in zip(tasks, entries) if e and e.get("error")]
+        failures = [(t.seed, e["error"]) for t, e in zip(tasks, entries, strict=True) if e and e.get("error")]
         if len({msg for _, msg in failures}) <= 1 and len(failures) == len(tasks):
             errors = [msg for _, msg in failures[:1]]  # every seed failed the same way
         else:

@@ -394,7 +394,7 @@ def recurrent(torch) -> dict:
         xs = rng.normal(size=(2, batch, steps, features))
         grads = rng.normal(size=(2, batch, steps, hidden))
         passes, state = [], None
-        for x, grad in zip(xs, grads):
+        for x, grad in zip(xs, grads, strict=True):
             result, final = recurrent_pass(torch, module, x, grad, state)
             state = tuple(s.detach() for s in final) if isinstance(final, tuple) else final.detach()
             passes.append(result)
