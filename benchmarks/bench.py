@@ -254,7 +254,8 @@ def print_widths(results: dict[int, dict], threads, other) -> list[tuple]:
               f"{'scratchnet/floor ' + str(threads) + 'T':>20s} "
               f"{'PyTorch/floor ' + str(threads) + 'T':>18s}")
     if other:
-        header += f" {'scratchnet/floor ' + str(other) + 'T':>20s} {'PyTorch/floor ' + str(other) + 'T':>18s}"
+        header += (f" {'scratchnet/floor ' + str(other) + 'T':>20s}"
+                   f" {'PyTorch/floor ' + str(other) + 'T':>18s}")
     print(header)
     print("-" * len(header))
     checks = []
@@ -478,8 +479,9 @@ def main(argv: list[str] | None = None) -> int:
     torch32, torch_label = min(torch_rows) if torch_rows else (None, "PyTorch f32")
     f64, floor32 = med("scratchnet", "float64"), med("floor")
     rss_mb = None if "skipped" in rss else rss["peak_rss_mib"] * 1.048576
-    main_width = {"rows": stats["n_train"], **{(w.contender, w.threads): statistics.median(w.times)
-                                               for w in workers if w.times and w.dtype == "float32"}}
+    main_width = {"rows": stats["n_train"],
+                  **{(w.contender, w.threads): statistics.median(w.times)
+                     for w in workers if w.times and w.dtype == "float32"}}
     print(f"float32 by hidden width (the notebook's {HIDDEN_DEFAULT} from the table above):")
     width_checks = print_widths({HIDDEN_DEFAULT: main_width, **width_results}, threads, other)
     checks = [

@@ -12,10 +12,10 @@ layer is not a network's first: an embedding or another layer sits below it):
   requiring its gradient, ``out.backward(grad)`` (when torch is installed).
 
 Each contender runs in its own process, in interleaved rounds (benchmarks/interleaved.py),
-and each round times ``--passes`` passes. Printed: the median milliseconds per pass of each, its range over the
-rounds, each process's peak memory (its RSS; and how much of it came with the passes, over
-the peak after the imports, the data and the model), and scratchnet / torch per layer
-type: the median of the rounds' ratios (each round's two runs are neighbours in time) and
+and each round times ``--passes`` passes. Printed: the median milliseconds per pass of each,
+its range over the rounds, each process's peak memory (its RSS; and how much of it came with
+the passes, over the peak after the imports, the data and the model), and scratchnet / torch
+per layer type: the median of the rounds' ratios (each round's two runs are neighbours in time) and
 the ratio of the two fastest rounds.
 
     .venv/bin/python benchmarks/recurrent_speed.py [--rounds 9] [--passes 3]

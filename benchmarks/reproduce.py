@@ -201,7 +201,8 @@ def regression_table(stems, results, seeds, cfgs) -> str:
             if rule not in results[stem]:
                 continue
             mae = [r["test"]["mae"] for r in runs]
-            cells = [stem, RULES[rule], said, spread(mae), in_range(printed[0], mae) if printed else "",
+            cells = [stem, RULES[rule], said, spread(mae),
+                     in_range(printed[0], mae) if printed else "",
                      spread([r["test"]["rmse"] for r in runs]),
                      spread([r["test"]["r2"] for r in runs], digits=3),
                      f"MAE {ols['mae']:.2f}, RMSE {ols['rmse']:.2f}, R² {ols['r2']:.3f}"]
@@ -277,7 +278,8 @@ def main(argv: list[str] | None = None) -> int:
                 extra = ["train.early_stopping=notebook"] if rule == "notebook" else []
                 members = []
                 for stem in [s for s in group if rule in results[s]]:
-                    sets = ([f"seed={seed}"] if seed is not None else []) + extra + overrides_of(stem)
+                    sets = (([f"seed={seed}"] if seed is not None else []) + extra
+                            + overrides_of(stem))
                     found = done.get(load_config(stem, sets).digest())
                     if found:  # trained by an earlier run of this script into --out
                         results[stem][rule][name] = found
@@ -290,8 +292,8 @@ def main(argv: list[str] | None = None) -> int:
     print(f"{trained} runs to train, {reused} found in {out}", file=sys.stderr, flush=True)
     code = 0
     with ThreadPoolExecutor(max_workers=args.jobs) as pool:
-        for (members, _, name, rule, _), (got, rc) in zip(
-                jobs, pool.map(lambda job: run_cli(job[0], out, job[1], job[4]), jobs), strict=True):
+        finished = pool.map(lambda job: run_cli(job[0], out, job[1], job[4]), jobs)
+        for (members, _, name, rule, _), (got, rc) in zip(jobs, finished, strict=True):
             code = code or rc
             for stem in members:
                 results[stem][rule][name] = got.get(cfgs[stem].name)
@@ -299,7 +301,8 @@ def main(argv: list[str] | None = None) -> int:
     if not report.exists() and DOCS_REPORT.exists():
         report.parent.mkdir(parents=True, exist_ok=True)
         report.write_text(DOCS_REPORT.read_text())
-    own = "each config's own (own)" + (f", then {', '.join(map(str, args.seeds))}" if args.seeds else "")
+    own = "each config's own (own)" + (f", then {', '.join(map(str, args.seeds))}"
+                                       if args.seeds else "")
     header = (f"Run with `python benchmarks/reproduce.py` on {time.strftime('%Y-%m-%d')}, "
               f"{os.cpu_count()} cores, {time.time() - t0:.0f} s for {trained} runs"
               + (f" ({reused} more read from earlier runs)" if reused else "") + f"; seeds: {own}; "

@@ -66,7 +66,8 @@ def main() -> None:
     median = {name: statistics.median(ts) for name, ts in times.items()}
     base = median["python -c 'import numpy'"]
     print(f"\nStartup: median of {args.repeat} interleaved rounds, each a fresh process\n")
-    print("| command | seconds | x numpy's import | target | met |\n| --- | ---: | ---: | ---: | --- |")
+    print("| command | seconds | x numpy's import | target | met |\n"
+          "| --- | ---: | ---: | ---: | --- |")
     for name, seconds in median.items():
         target = TARGETS.get(name)
         ratio = seconds / base

@@ -84,7 +84,8 @@ def expand_paths(paths: Iterable[str | Path]) -> list[Path]:
         elif os.path.lexists(p / runs.CONFIG):
             out.append(p)
         elif p.is_dir():
-            raise ConfigError(f"{p}: neither a run folder (no {runs.CONFIG}) nor a sweep folder (no {STATE})")
+            raise ConfigError(f"{p}: neither a run folder (no {runs.CONFIG}) nor a sweep folder "
+                              f"(no {STATE})")
         else:
             raise ConfigError(f"{p}: no such folder")
     if not out:

@@ -97,8 +97,9 @@ def _draw_steps_back(ax, records, style) -> None:
             alpha = 1.0 if len(shown) == 1 else 0.25 + 0.75 * j / (len(shown) - 1)
             for e in record["health"]:
                 if e.get("state_grad"):
-                    xs, ys = zip(*[(x, y) for x, y in zip(e["steps_back"], e["state_grad"], strict=True)
-                                   if _number(y) and y > 0] or [(None, None)], strict=True)
+                    points = zip(e["steps_back"], e["state_grad"], strict=True)
+                    xs, ys = zip(*[(x, y) for x, y in points if _number(y) and y > 0]
+                                 or [(None, None)], strict=True)
                     if xs[0] is not None:
                         ax.plot(xs, ys, color=f"C{k % 10}", ls=style[e["layer"]], lw=1.5,
                                 alpha=alpha)

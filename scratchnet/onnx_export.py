@@ -214,7 +214,8 @@ def _target_scaling(g: Graph, target_scaler: Scaler | None) -> None:
     """A network trained on scaled regression values: its output back in their units."""
     if target_scaler is not None and target_scaler.kind != "none":
         g.apply("Mul", "target_scaler.mul", g.constant("target_scaler.scale", target_scaler.scale))
-        g.apply("Add", "target_scaler.add", g.constant("target_scaler.offset", target_scaler.offset))
+        g.apply("Add", "target_scaler.add",
+                g.constant("target_scaler.offset", target_scaler.offset))
 
 
 def _operations(net: NeuralNetwork):
@@ -272,7 +273,8 @@ def to_onnx(net: NeuralNetwork, info: dict):
 
     helper, floats = onnx.helper, onnx.TensorProto.FLOAT
     graph = helper.make_graph(
-        g.nodes, "scratchnet", [helper.make_tensor_value_info(INPUT, floats, ["batch", net.n_inputs])],
+        g.nodes, "scratchnet",
+        [helper.make_tensor_value_info(INPUT, floats, ["batch", net.n_inputs])],
         [helper.make_tensor_value_info(OUTPUT, floats, ["batch", *net.output_shape])],
         g.initializers)
     model = helper.make_model(graph, producer_name="scratchnet", producer_version=__version__,

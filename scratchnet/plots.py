@@ -139,7 +139,8 @@ def _draw_curves(axes, groups: list[tuple[int, str, list[dict]]], legend: bool) 
     loss_ax.set_title("loss (solid: train, dashed: validation)", fontsize=10)
     loss_ax.set_xlabel("epoch")
     loss_ax.set_ylabel("loss")
-    metric_ax.set_title(f"validation {'accuracy (%)' if metric == 'accuracy' else 'MAE'}", fontsize=10)
+    metric_ax.set_title(f"validation {'accuracy (%)' if metric == 'accuracy' else 'MAE'}",
+                        fontsize=10)
     metric_ax.set_xlabel("epoch")
     metric_ax.set_ylabel("accuracy (%)" if metric == "accuracy" else "MAE")
     from matplotlib.ticker import MaxNLocator
@@ -199,7 +200,8 @@ def legend_labels(records: list[dict]) -> tuple[list[str], list[str]]:
     if fit(names):
         return names, []
     numbers = [f"#{i}" for i in range(1, len(records) + 1)]
-    return numbers, [f"{n:>3}  {Path(r['run_dir']).name}" for n, r in zip(numbers, records, strict=True)]
+    return numbers, [f"{n:>3}  {Path(r['run_dir']).name}"
+                     for n, r in zip(numbers, records, strict=True)]
 
 
 def draw_confusion_matrix(ax, cm: np.ndarray, classes: list) -> None:
@@ -219,11 +221,13 @@ def draw_confusion_matrix(ax, cm: np.ndarray, classes: list) -> None:
         for i in range(n):
             for j in range(n):
                 if cm[i, j]:
-                    ax.text(j, i, str(int(cm[i, j])), ha="center", va="center", fontsize=6 if n > 10 else 8,
+                    ax.text(j, i, str(int(cm[i, j])), ha="center", va="center",
+                            fontsize=6 if n > 10 else 8,
                             color="white" if share[i, j] > 0.5 else "black")
 
 
-def confusion_matrix_of(run_dir: str | Path, data_dir: str | None = None) -> tuple[np.ndarray, list]:
+def confusion_matrix_of(run_dir: str | Path,
+                        data_dir: str | None = None) -> tuple[np.ndarray, list]:
     """The test-split confusion matrix (rows: true class, columns: predicted) of a
     classification run's weights, and the class names."""
     from .experiment import evaluate_run
@@ -243,8 +247,8 @@ def learning_curves(run_dirs: list[str | Path], output: str | Path, *,
     validation accuracy (MAE for regression). One line per experiment, labelled by the
     config keys that differ between them: runs that differ only in their seed (a sweep's
     grid point) are one line, their mean, in a band from the lowest to the highest.
-    Classification and regression runs get a row of panels each. With ``confusion=True`` and a single
-    classification run, a third panel shows its test confusion matrix (which needs the
+    Classification and regression runs get a row of panels each. With ``confusion=True``
+    and a single classification run, a third panel shows its test confusion matrix (which needs the
     data, hence ``data_dir``), or ``confusion`` is :func:`confusion_matrix_of`'s result
     already. The curves need no data. Returns ``output``.
     """

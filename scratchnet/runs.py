@@ -196,7 +196,8 @@ def load_arrays(path: str | Path, limit: int = files.MAX_WEIGHTS_BYTES
         meta = json.loads(header.get("__metadata__", {}).get(_META_KEY, "{}"))
     except (SafetensorError, ValueError, UnicodeDecodeError, json.JSONDecodeError, OverflowError,
             RecursionError, AttributeError) as e:
-        raise DataError(f"{path}: not a scratchnet safetensors file ({str(e).splitlines()[0] if str(e) else type(e).__name__}); "
+        why = str(e).splitlines()[0] if str(e) else type(e).__name__
+        raise DataError(f"{path}: not a scratchnet safetensors file ({why}); "
                         "refusing to load it") from None
     if not isinstance(meta, dict):
         raise DataError(f"{path}: not a scratchnet safetensors file (its metadata is "

@@ -216,7 +216,8 @@ def mask(text: str, cwd: Path, env: dict) -> str:
     for line in text.split("\n"):
         fields = line.split(",")
         if any(f.startswith("seconds") for f in fields) and len(fields) > 2:
-            csv_seconds = (len(fields), [i for i, f in enumerate(fields) if f.startswith("seconds")])
+            csv_seconds = (len(fields),
+                           [i for i, f in enumerate(fields) if f.startswith("seconds")])
         elif csv_seconds and len(fields) == csv_seconds[0]:  # a CSV row under that header
             line = ",".join("#.#" if i in csv_seconds[1] else f for i, f in enumerate(fields))
         header = re.search(r"\bseconds\b", line)

@@ -32,7 +32,8 @@ def gradcheck(
                              help="Seeds the choice of rows and entries."),
     tol: float = typer.Option(TOLERANCE, "--tol", metavar="X", help="Largest relative error "
                               "that passes (the engine's gradcheck.TOLERANCE)."),
-    json_out: bool = typer.Option(False, "--json", help="The rows as JSON on stdout, nothing else."),
+    json_out: bool = typer.Option(False, "--json",
+                                  help="The rows as JSON on stdout, nothing else."),
 ):
     """Check the configured network's gradients against finite differences.
 
@@ -70,15 +71,17 @@ def gradcheck(
         emit_json(out)
     else:
         t = Table(title=f"gradient check: {cfg.name} ({len(X)} training rows, float64)")
-        for col in ("layer", "parameter", "shape", "entries checked", "max relative error", "result"):
-            t.add_column(col, justify="right" if col in ("entries checked", "max relative error") else "left")
+        numbers = ("entries checked", "max relative error")
+        for col in ("layer", "parameter", "shape", *numbers, "result"):
+            t.add_column(col, justify="right" if col in numbers else "left")
         last = None
         for r in results:
             if last is not None and r["layer"] != last:
                 t.add_section()
             shape = shapes.get(r["param"], ())
             size = int(np.prod(shape)) if shape else 0
-            t.add_row(f"{r['layer']}: {layer_types.get(r['layer'], '?')}" if r["layer"] != last else "",
+            layer = r["layer"]
+            t.add_row(f"{layer}: {layer_types.get(layer, '?')}" if layer != last else "",
                       r["param"], "x".join(map(str, shape)), f"{r['entries']:,} of {size:,}",
                       f"{r['max_rel_error']:.2e}",
                       "[green]pass[/]" if r["passed"] else "[bold red]FAIL[/]")
@@ -87,7 +90,8 @@ def gradcheck(
         make_console().print(t)
     worst = max((r["max_rel_error"] for r in results), default=0.0)
     if failed:
-        err_console.print(f"[bold red]gradient check failed[/] for {', '.join(r['param'] for r in failed)} "
+        names = ", ".join(r["param"] for r in failed)
+        err_console.print(f"[bold red]gradient check failed[/] for {names} "
                           f"(worst relative error {worst:.2e}, tolerance {tol:g})", highlight=False,
                           soft_wrap=True)
         raise typer.Exit(EXIT_FAILURE)

@@ -101,7 +101,8 @@ def show(
     rows = "windows" if plan.targets == "ids" else "rows"  # a text's, of seq_len characters
     validation = "the test split" if cfg.data.validation == "test" else \
         f"{plan.n_val:,} {rows}"
-    table.caption = (f"total parameters: {plan.n_params:,}; loss: {cfg.model.loss if isinstance(cfg.model.loss, str) else cfg.model.loss['name']}\n"
+    loss = cfg.model.loss if isinstance(cfg.model.loss, str) else cfg.model.loss["name"]
+    table.caption = (f"total parameters: {plan.n_params:,}; loss: {loss}\n"
                      f"{d.name}: {plan.n_train:,} training {rows}, validation {validation}, "
                      f"{d.n_test:,} test {rows}; about {plan.memory['total'] / 2**20:,.0f} MiB "
                      "to train")

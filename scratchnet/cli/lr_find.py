@@ -52,8 +52,9 @@ def lr_find(
 
     Train one batch at each of a range of rates, growing exponentially from tiny, until
     the smoothed loss passes 4 x its lowest (Smith's range test, as fastai's lr_find), and
-    suggest a rate (fastai's valley rule) with the --set line that trains at it. The config's optimizer (its momentum...), batch size, dropout
-    and seed are used; its decay schedule is not. Nothing is written but -o's picture."""
+    suggest a rate (fastai's valley rule) with the --set line that trains at it. The config's
+    optimizer (its momentum...), batch size, dropout and seed are used; its decay schedule is
+    not. Nothing is written but -o's picture."""
     if output is not None:  # before any work: nothing is lost to a missing extra or bad name
         from .. import extras
         from ..plots import png_path

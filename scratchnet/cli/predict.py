@@ -35,7 +35,8 @@ def _header(rows: list[dict]) -> list[str]:
     names = ([f"prediction_{i + 1}" for i in range(len(pred))] if isinstance(pred, list)
              else ["prediction"])
     k = len(rows[0].get("top", []))
-    return ["input", *names, *[f"{kind}_{i + 1}" for i in range(k) for kind in ("class", "probability")]]
+    return ["input", *names,
+            *[f"{kind}_{i + 1}" for i in range(k) for kind in ("class", "probability")]]
 
 
 @app.command(rich_help_panel=TRAIN_PANEL)
@@ -52,7 +53,8 @@ def predict(
                               help="Also give the K most probable classes and their "
                               "probabilities (a text run: the K likeliest next characters, "
                               "5 by default)."),
-    fmt: OutputFormat = typer.Option(OutputFormat.table, "--format", "-f", help="table (for people), csv or json (for programs)."),
+    fmt: OutputFormat = typer.Option(OutputFormat.table, "--format", "-f",
+                                     help="table (for people), csv or json (for programs)."),
 ):
     """Predict with a run's weights (those eval uses): one row per input example (a warning
     when inputs lie far outside the training range); for a text run, the likeliest next

@@ -28,9 +28,9 @@ def report(
 ):
     """Write one self-contained HTML report of runs (prints its path).
 
-    The run's summary, learning curves, health and gradient flow, its test split (confusion matrix, per-class
-    precision and recall, the most confident mistakes drawn, or predictions against the
-    truth, or generated text) and config; for several runs, their comparison table and
+    The run's summary, learning curves, health and gradient flow, its test split (confusion
+    matrix, per-class precision and recall, the most confident mistakes drawn, or predictions
+    against the truth, or generated text) and config; for several runs, their comparison table and
     curves. Pictures are inline: the file needs no network and no other file."""
     from ..compare import expand_paths
     from ..report import write_report

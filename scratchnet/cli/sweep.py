@@ -79,11 +79,13 @@ def sweep_table(table: SweepTable, title: str) -> Table:
         if r["error"]:
             status += ": " + short_error(r["error"])
         t.add_row(r["point"], *[cell(show_value(r["overrides"][k])) for k in table.keys],
-                  f"{r['runs_ok']}/{r['runs']}", *[_mean_std(m, r["metrics"].get(m)) for m in table.metrics],
+                  f"{r['runs_ok']}/{r['runs']}",
+                  *[_mean_std(m, r["metrics"].get(m)) for m in table.metrics],
                   cell(status), style="bold green" if r["best"] else None)
     larger = larger_is_better(table.best_by)
     t.caption = (f"mean ± std over {table.seeds} seed{'s' if table.seeds != 1 else ''}; best: "
-                 f"{'highest' if larger else 'lowest'} mean {HEADERS.get(table.best_by, table.best_by)}")
+                 f"{'highest' if larger else 'lowest'} mean "
+                 f"{HEADERS.get(table.best_by, table.best_by)}")
     return t
 
 
@@ -104,7 +106,8 @@ def _run_line(task, entry, done: int, total: int, labels: dict) -> str:
     test = s.get("test") or {}
     if entry["status"] == "completed":
         what = (f"test accuracy {pct(test['accuracy'])}" if test.get("accuracy") is not None
-                else f"test MAE {fmt(test.get('mae'))}" if test.get("mae") is not None else "completed")
+                else f"test MAE {fmt(test.get('mae'))}" if test.get("mae") is not None
+                else "completed")
         what = f"[green]{what}[/]"
     else:
         what = f"[red]{entry['status']}[/]: {cell(short_error(entry.get('error'), 120))}"
@@ -207,10 +210,12 @@ def _sweep(stack, config, grid, seeds, overrides, jobs, executor, address, out, 
     total = len(folder.tasks)
     labels = {p.id: p.label(short_keys(folder.state["grid"])) for p in folder.points}
     if not quiet:
-        err_console.print(f"sweep [bold]{cell(folder.state['name'] or '')}[/]: {len(folder.points)} "
-                          f"point{'s' if len(folder.points) != 1 else ''} x {folder.state['seeds']} "
-                          f"seed{'s' if folder.state['seeds'] != 1 else ''} = {total} run{'s' if total != 1 else ''} in "
-                          f"{cell(str(folder.path))}", highlight=False, soft_wrap=True)
+        points, seeds = len(folder.points), folder.state["seeds"]
+        err_console.print(f"sweep [bold]{cell(folder.state['name'] or '')}[/]: {points} "
+                          f"point{'s' if points != 1 else ''} x {seeds} "
+                          f"seed{'s' if seeds != 1 else ''} = {total} "
+                          f"run{'s' if total != 1 else ''} in {cell(str(folder.path))}",
+                          highlight=False, soft_wrap=True)
     finished = [sum(1 for t in folder.tasks if folder.result(t.key))]
 
     def on_result(task, entry):
@@ -226,8 +231,9 @@ def _sweep(stack, config, grid, seeds, overrides, jobs, executor, address, out, 
                                  data_dir=str(data_dir) if data_dir else None,
                                  on_result=on_result, worker_timeout=worker_timeout)
         if progress.skipped and not quiet:
-            err_console.print(f"{progress.skipped} run{'s were' if progress.skipped != 1 else ' was'} "
-                              "already finished (not run again)", highlight=False)
+            were = "s were" if progress.skipped != 1 else " was"
+            err_console.print(f"{progress.skipped} run{were} already finished (not run again)",
+                              highlight=False)
     except KeyboardInterrupt:  # Ctrl-C or SIGTERM: the workers are stopped by now
         folder.save()  # (a signal may have landed between recording a run and saving it)
     except ScratchnetError as e:  # a cluster left without workers, a full disk

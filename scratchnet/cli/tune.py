@@ -67,7 +67,8 @@ def _trial_line(row: dict, done: int, total: int, names: dict, metric: str) -> s
     if row["status"] == "completed":
         what = f"[green]{header} {_metric(metric, row['value'])}[/]"
     elif row["status"] == "pruned":
-        what = f"[yellow]pruned at epoch {row['epochs']}[/] ({header} {_metric(metric, row['value'])})"
+        what = (f"[yellow]pruned at epoch {row['epochs']}[/] "
+                f"({header} {_metric(metric, row['value'])})")
     else:
         what = f"[red]{row['status']}[/]: {cell(short_error(row['error'], 120))}"
     return f"[{done}/{total}] trial {row['trial']}: {cell(values)}: {what}"
@@ -94,7 +95,8 @@ def tune_table(table: TuneTable, title: str, top: int) -> Table:
                   style="bold green" if row is table.best else None)
     counts = ", ".join(f"{n} {s}" for s, n in table.counts.items() if n)
     shown = f"; the best {top} shown" if len(table.rows) > top else ""
-    t.caption = (f"{counts}{shown}; best: {'highest' if table.direction == 'maximize' else 'lowest'} "
+    best = "highest" if table.direction == "maximize" else "lowest"
+    t.caption = (f"{counts}{shown}; best: {best} "
                  f"{table.metric.replace('_', ' ')} (the best over each trial's evaluations)")
     return t
 

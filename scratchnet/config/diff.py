@@ -45,7 +45,9 @@ def show_value(v: Any) -> str:
     """A grid value as a table cell: strings bare, mappings and lists as compact JSON."""
     if isinstance(v, str):
         return v
-    return json.dumps(v, default=str, separators=(",", ":")) if isinstance(v, (dict, list)) else str(v)
+    if isinstance(v, (dict, list)):
+        return json.dumps(v, default=str, separators=(",", ":"))
+    return str(v)
 
 
 #: a key never shortened to these alone: they say nothing without their section
@@ -67,7 +69,8 @@ def short_keys(keys: Iterable[str]) -> dict[str, str]:
             cand = ".".join(parts[n:])
             if cand in _TOO_SHORT:
                 continue  # "name" alone would read as the run's name
-            if all(other == k or not (other == cand or other.endswith("." + cand)) for other in keys):
+            if all(other == k or not (other == cand or other.endswith("." + cand))
+                   for other in keys):
                 short = cand
         out[k] = short
     return out

@@ -28,7 +28,8 @@ def validate(raw: dict, source: str = "<config>", text: str | None = None,
     written (its keys of no meaning now are left out). The config remembers where it came
     from (:attr:`ExperimentConfig.origin`), for the checks that follow."""
     if not isinstance(raw, dict):
-        raise ConfigError(f"{source}: expected a mapping at the top level, got {type(raw).__name__}")
+        raise ConfigError(f"{source}: expected a mapping at the top level, "
+                          f"got {type(raw).__name__}")
     if saved:
         raw = without_legacy(raw)
     refresh()  # a registry entry added since

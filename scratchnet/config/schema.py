@@ -306,7 +306,8 @@ class ExperimentConfig(Strict):
     train: TrainConfig = Field(default_factory=TrainConfig)
     sweep: SweepConfig | None = Field(None, description="grid and seeds for `scratchnet sweep`")
     tracking: TrackingConfig | None = Field(None, description="experiment tracking (MLflow)")
-    tune: TuneConfig | None = Field(None, description="search space and study for `scratchnet tune`")
+    tune: TuneConfig | None = Field(None,
+                                    description="search space and study for `scratchnet tune`")
     _origin: Any = PrivateAttr(None)
 
     @property

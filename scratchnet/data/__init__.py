@@ -28,8 +28,9 @@ from .sources import DATASETS, Source, describe_dataset, load_dataset
 from .text import TextData, TextOptions, Vocabulary, load_text
 
 __all__ = [
-    "DATASETS", "SCALERS", "TASKS", "Dataset", "Description", "FileCheck", "Prepared", "ScaledRows", "Scaler",
-    "Source", "cache_dir", "candidate_dirs", "describe_dataset", "load_dataset", "one_hot", "prepare", "read_idx",
+    "DATASETS", "SCALERS", "TASKS", "Dataset", "Description", "FileCheck", "Prepared",
+    "ScaledRows", "Scaler", "Source", "cache_dir", "candidate_dirs", "describe_dataset",
+    "load_dataset", "one_hot", "prepare", "read_idx",
     "resolve_data_files", "saved_target_scaler", "split_indices", "write_idx",
     "AddingOptions", "TextData", "TextOptions", "Vocabulary", "describe_adding", "load_adding",
     "load_text", "sequence_shape_of",

@@ -49,7 +49,8 @@ def _digits():
 
 
 def load_sklearn_dataset(name: str, *, test_fraction: float = 0.2, seed: int = 0) -> Dataset:
-    """One of scikit-learn's bundled sets (no download), split by :func:`~scratchnet.data.dataset.split_train_test`."""
+    """One of scikit-learn's bundled sets (no download), split by
+    :func:`~scratchnet.data.dataset.split_train_test`."""
     task = TASK_OF[name]
     if name == "digits":
         bunch = _digits()

@@ -3,7 +3,8 @@ downloaded when absent (checked against known sizes and checksums), and reading 
 
 Search order (a folder counts only if it holds all four files, each raw or ``.gz``):
 ``data.path``, then ``--data-dir DIR`` as ``DIR/<name>/`` and ``DIR/``, then
-``$SCRATCHNET_DATA_DIR`` searched the same two ways, then the user cache (``~/.cache/scratchnet/<name>/``).
+``$SCRATCHNET_DATA_DIR`` searched the same two ways, then the user cache
+(``~/.cache/scratchnet/<name>/``).
 """
 
 from __future__ import annotations

@@ -157,7 +157,8 @@ def data_info(data: Prepared | TextData, targets: str, input_shape) -> dict:
 
     if isinstance(data, TextData):  # its vocabulary, and how the text was cut
         return data.info()
-    return {"task": data.task, "classes": list(data.classes), "feature_names": list(data.feature_names),
+    return {"task": data.task, "classes": list(data.classes),
+            "feature_names": list(data.feature_names),
             "image_shape": list(data.image_shape) if data.image_shape else None,
             "n_features": int(data.n_features), "n_outputs": int(data.n_outputs),
             "input_shape": [int(n) for n in input_shape],

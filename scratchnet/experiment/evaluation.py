@@ -100,7 +100,8 @@ class Evaluation:
             f1 = np.nan_to_num(2 * precision * recall / (precision + recall))
         return [{"class": c, "precision": float(p), "recall": float(r), "f1": float(f),
                  "support": int(s)}
-                for c, p, r, f, s in zip(self.classes, precision, recall, f1, cm.sum(axis=1), strict=True)]
+                for c, p, r, f, s in zip(self.classes, precision, recall, f1, cm.sum(axis=1),
+                                         strict=True)]
 
 
 def evaluate_split(net: NeuralNetwork, X_test: np.ndarray, Y_test: np.ndarray, task: str,

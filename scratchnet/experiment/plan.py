@@ -281,9 +281,10 @@ def _plan_memory(cfg: ExperimentConfig, net: NeuralNetwork, optimizer, plan: Pla
     as :meth:`~scratchnet.nn.NeuralNetwork.inference_batch_size` allows), each sample's
     input and what its layers keep (:meth:`~scratchnet.nn.Layer.activation_size`, or at
     inference :meth:`~scratchnet.nn.Layer.inference_size`: a recurrent layer's backward
-    pass makes arrays of its own), times :data:`WORKING_FACTOR`. A mistake points at the layer that takes over half
-    of it (its width: ``neurons``, ``out_channels``, or ``kernel_size`` where the
-    columns of its convolution are the bulk), else at the batch size or the data."""
+    pass makes arrays of its own), times :data:`WORKING_FACTOR`. A mistake points at the
+    layer that takes over half of it (its width: ``neurons``, ``out_channels``, or
+    ``kernel_size`` where the columns of its convolution are the bulk), else at the batch
+    size or the data."""
     if not plan.layers or len(plan.layers) != len(cfg.model.layers):
         return
     size = DTYPES[cfg.train.dtype].itemsize

@@ -82,13 +82,14 @@ class RunResult:
 
 
 def _rounded(scores: dict) -> dict:
-    return {k: (float(v) if v is not None and math.isfinite(v) else None) for k, v in scores.items()}
+    return {k: (float(v) if v is not None and math.isfinite(v) else None)
+            for k, v in scores.items()}
 
 
-def train_experiment(cfg: ExperimentConfig, *, out: str | Path = "runs", data_dir: str | None = None,
-                     callbacks: list[Callback] | None = None, resume: str | Path | None = None,
-                     on_start=None, progress: Progress | None = None,
-                     plan: Plan | None = None) -> RunResult:
+def train_experiment(cfg: ExperimentConfig, *, out: str | Path = "runs",
+                     data_dir: str | None = None, callbacks: list[Callback] | None = None,
+                     resume: str | Path | None = None, on_start=None,
+                     progress: Progress | None = None, plan: Plan | None = None) -> RunResult:
     """Train one experiment into a new run folder, or continue ``resume`` (a run folder).
 
     Resuming with the run's own config continues it in place, exactly where it stopped.

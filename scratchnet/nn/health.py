@@ -188,7 +188,8 @@ class _Watched:
                  **self.stats.entry()}
         if self.recurrent:
             entry["gates"] = {name: int(n) / self.gate_count for name, n in
-                              zip(self.layer.gate_names, self.near, strict=True)} if len(self.near) else None
+                              zip(self.layer.gate_names, self.near, strict=True)
+                              } if len(self.near) else None
         return entry
 
 

@@ -3,8 +3,9 @@
 ``variance_scaling(scale, mode, distribution)`` draws weights with variance
 ``scale / n`` where ``n`` is fan_in, fan_out or their average. Glorot (Xavier) normal is
 ``scale=1, mode="fan_avg"``, i.e. standard deviation ``sqrt(2 / (fan_in + fan_out))``;
-He is ``scale=2, mode="fan_in"``; LeCun is ``scale=1, mode="fan_in"``. ``standard`` is the notebook's N(0, 1), kept so its
-experiments can be reproduced (it is far too large for 784 inputs).
+He is ``scale=2, mode="fan_in"``; LeCun is ``scale=1, mode="fan_in"``. ``standard`` is the
+notebook's N(0, 1), kept so its experiments can be reproduced (it is far too large for 784
+inputs).
 
 Fans follow the weight's layout (:func:`fans`): a dense weight is (fan_in, fan_out); a
 convolution's (F, C, KH, KW) has fan_in C*KH*KW and fan_out F*KH*KW, the numbers each

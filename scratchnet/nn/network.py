@@ -123,7 +123,8 @@ class NeuralNetwork:
         ShapeError of :meth:`shapes` comes before anything is allocated."""
         rows = self.shapes(input_shape)
         # Built here, not in __init__: reset_parameters makes a new dropout generator.
-        self.input_op = Dropout(self.input_dropout, self.dropout_rng) if self.input_dropout else None
+        self.input_op = (Dropout(self.input_dropout, self.dropout_rng) if self.input_dropout
+                         else None)
         for layer, row in zip(self.layers, rows, strict=True):
             layer.build(row["input_shape"], self.init_rng, self.dtype, self.dropout_rng)
             for p in layer.params():

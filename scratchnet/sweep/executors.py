@@ -82,8 +82,8 @@ def run_sweep(folder: SweepFolder, *, jobs: int | None = None, executor: str = "
                           "(--address tcp://HOST:PORT)")
     data_dir = data_dir if data_dir is not None else folder.data_dir
     progress = SweepProgress(total=len(folder.tasks))
-    tracking = PlanTracking.open(folder, {**{f"grid.{k}": v for k, v in folder.state["grid"].items()},
-                                          "seeds": folder.state["seeds"]})
+    grid_keys = {f"grid.{k}": v for k, v in folder.state["grid"].items()}
+    tracking = PlanTracking.open(folder, {**grid_keys, "seeds": folder.state["seeds"]})
     try:
         _run_todo(folder, jobs, executor, address, data_dir, on_result, start_method, client,
                   progress, tracking, worker_timeout)

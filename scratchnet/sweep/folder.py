@@ -78,7 +78,8 @@ class PlanFolder:
         state = runs.read_json(path / cls.STATE)
         if not isinstance(state, dict) or state.get("version") != STATE_VERSION:
             raise DataError(f"{path / cls.STATE}: not a scratchnet {cls.KIND} state file "
-                            f"(version {state.get('version') if isinstance(state, dict) else None!r}, "
+                            f"(version "
+                            f"{state.get('version') if isinstance(state, dict) else None!r}, "
                             f"expected {STATE_VERSION})")
         try:
             cls.SCHEMA.model_validate(state)

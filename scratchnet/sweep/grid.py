@@ -91,7 +91,8 @@ def check_size(grid: dict[str, list], seeds: int, max_runs: int = MAX_RUNS) -> i
 def check_grid(grid: dict[str, list]) -> dict[str, list]:
     """Reject keys no run could use and empty or repeated value lists."""
     if not isinstance(grid, dict):
-        raise ConfigError(f"sweep grid must be a mapping of dotted keys to value lists, got {grid!r}")
+        raise ConfigError("sweep grid must be a mapping of dotted keys to value lists, "
+                          f"got {grid!r}")
     for key, values in grid.items():
         parts = str(key).split(".")
         if not key or any(not p for p in parts):
@@ -100,7 +101,8 @@ def check_grid(grid: dict[str, list]) -> dict[str, list]:
             raise ConfigError(f"sweep grid: {key!r} cannot be swept (the sweep sets run names "
                               "and reads the sweep section itself)")
         if not isinstance(values, list) or not values:
-            raise ConfigError(f"sweep grid: {key}: expected a non-empty list of values, got {values!r}")
+            raise ConfigError(f"sweep grid: {key}: expected a non-empty list of values, "
+                              f"got {values!r}")
         seen = []
         for v in values:
             if v in seen:

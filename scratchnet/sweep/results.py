@@ -82,7 +82,8 @@ def summarize(folder: SweepFolder, best_by: str | None = None) -> SweepTable:
             status = "partial"
         else:
             status = next(s for s in statuses if s != "completed")
-        failures = [(t.seed, e["error"]) for t, e in zip(tasks, entries, strict=True) if e and e.get("error")]
+        failures = [(t.seed, e["error"]) for t, e in zip(tasks, entries, strict=True)
+                    if e and e.get("error")]
         if len({msg for _, msg in failures}) <= 1 and len(failures) == len(tasks):
             errors = [msg for _, msg in failures[:1]]  # every seed failed the same way
         else:
@@ -118,7 +119,8 @@ def results_csv(table: SweepTable) -> str:
         cells = []
         for m in table.metrics:
             stat = r["metrics"].get(m)
-            cells += [("" if stat is None or stat[s] is None else repr(stat[s])) for s in ("mean", "std")]
+            cells += [("" if stat is None or stat[s] is None else repr(stat[s]))
+                      for s in ("mean", "std")]
         w.writerow([r["point"], *[show_value(r["overrides"][k]) for k in table.keys], r["status"],
                     r["runs_ok"], r["runs"], *cells, int(r["best"]), r["error"] or ""])
     return buf.getvalue()

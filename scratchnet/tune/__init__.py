@@ -70,7 +70,8 @@ def tune(cfg: ExperimentConfig, space: dict | None = None, *, out: str | Path = 
     return summarize(folder, study)
 
 
-__all__ = ["BEST", "FORMS", "OUTCOMES", "RESULTS", "RUNS", "STATE", "STUDY_DB", "Dimension", "TuneFolder",
-           "TuneTable", "candidate", "check_space", "create", "create_study", "finished", "import_optuna",
+__all__ = ["BEST", "FORMS", "OUTCOMES", "RESULTS", "RUNS", "STATE", "STUDY_DB", "Dimension",
+           "TuneFolder", "TuneTable", "candidate", "check_space", "create", "create_study",
+           "finished", "import_optuna",
            "load_study", "parse_space", "parse_space_option", "run_study", "summarize", "trial_row",
            "tune"]

@@ -109,6 +109,7 @@ class TuneFolder(PlanFolder):
 
     def trial_config(self, number: int | None, values: dict) -> ExperimentConfig:
         """The config of trial ``number`` (None: the base name, for ``best.yaml``)."""
-        cfg = candidate(self.base, values, f"trial {number}" if number is not None else "best trial")
+        cfg = candidate(self.base, values,
+                        f"trial {number}" if number is not None else "best trial")
         cfg.name = self.state["name"] if number is None else f"{self.state['name']}-t{number}"
         return cfg

@@ -72,7 +72,8 @@ class Dimension:
         if self.kind == "choice":
             return self.decode(trial.suggest_categorical(self.key, self.labels()))
         if self.kind == "int":
-            return trial.suggest_int(self.key, self.low, self.high, step=self.step or 1, log=self.log)
+            return trial.suggest_int(self.key, self.low, self.high, step=self.step or 1,
+                                     log=self.log)
         return trial.suggest_float(self.key, self.low, self.high, log=self.log)
 
     def decode(self, stored) -> Any:
@@ -89,7 +90,8 @@ def _number(text: str, origin: str, kind: str):
         value = text
     integer = kind == "int"
     if isinstance(value, bool) or not isinstance(value, int if integer else (int, float)):
-        raise ConfigError(f"{origin}: {text.strip()!r} is not {'an integer' if integer else 'a number'}; "
+        raise ConfigError(f"{origin}: {text.strip()!r} is not "
+                          f"{'an integer' if integer else 'a number'}; "
                           f"expected {FORMS[kind]}")
     return value
 

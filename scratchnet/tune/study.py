@@ -106,7 +106,8 @@ def _end(trial, status: str, run_dir: Path | None = None, folder: TuneFolder | N
     sampler learns that region is poor (a failed trial it would simply forget)."""
     trial.set_user_attr("status", status)
     if run_dir is not None:
-        trial.set_user_attr("run_dir", os.path.relpath(Path(run_dir).resolve(), folder.path.resolve()))
+        trial.set_user_attr("run_dir",
+                            os.path.relpath(Path(run_dir).resolve(), folder.path.resolve()))
     for k, v in attrs.items():
         trial.set_user_attr(k, v)
     return import_optuna().TrialPruned(status)
