@@ -3,9 +3,10 @@
 A run is logged as one MLflow run: the resolved config flattened to dotted params, every
 epoch's training loss and every evaluation's metrics with ``step=epoch``, the test metrics at
 the end, the config hash and scratchnet's version as tags, and the run folder's files as
-artifacts. A sweep's runs are nested under one parent run. The default store is a SQLite database beside the run
-folders (``sqlite:///<runs folder>/mlflow.db``, with artifacts in ``mlartifacts/`` next to
-it), which ``mlflow ui --backend-store-uri sqlite:///runs/mlflow.db`` opens.
+artifacts. A sweep's runs are nested under one parent run. The default store is a SQLite
+database beside the run folders (``sqlite:///<runs folder>/mlflow.db``, with artifacts in
+``mlartifacts/`` next to it), which ``mlflow ui --backend-store-uri sqlite:///runs/mlflow.db``
+opens.
 
 Tracking never costs a training run: the first MLflow error (a bad URI, an unwritable
 database, a server that is down) becomes one :class:`~scratchnet.errors.ScratchnetWarning`
