@@ -282,7 +282,8 @@ def test_show_resolves_defaults_overrides_and_counts_parameters(cli, tmp_path):
     raw = {"model": {"layers": [{"neurons": 16, "activation": "tanh"}, {"neurons": 10}]}}
     write_config(tmp_path, "minimal", raw=raw)
     rc, out, err = cli("show", "minimal.yaml", "--set", "model.layers.0.neurons=32",
-                       "--set", "optimizer.decay.type=linear", "--set", "optimizer.decay.final_lr=0.01")
+                       "--set", "optimizer.decay.type=linear",
+                       "--set", "optimizer.decay.final_lr=0.01")
     assert rc == 0, err
     lines = out.splitlines()
     title = next(i for i, line in enumerate(lines) if re.fullmatch(r"\s+model: minimal\s*", line))
@@ -376,7 +377,8 @@ BROKEN = {
                     ["negative_lr.yaml:6", "optimizer.lr", "-0.1", "a number > 0"]),
     "dropout_one": ("model:\n  layers:\n    - {neurons: 8, dropout: 1.0}\n    - {neurons: 10}\n",
                     ["dropout_one.yaml:3", "model.layers.0.dropout", "1.0", "in [0, 1)"]),
-    "dropout_negative": ("model:\n  layers:\n    - {neurons: 8}\n    - {neurons: 10, dropout: -0.1}\n",
+    "dropout_negative": ("model:\n  layers:\n    - {neurons: 8}\n"
+                         "    - {neurons: 10, dropout: -0.1}\n",
                          ["dropout_negative.yaml:4", "model.layers.1.dropout", "-0.1",
                           "in [0, 1)"]),
     "unknown_activation": ("model:\n  layers:\n    - {neurons: 8, activation: relux}\n",
@@ -386,7 +388,8 @@ BROKEN = {
     "empty": ("", ["empty.yaml", "empty"]),
     "comments_only": ("# nothing here\n", ["comments_only.yaml", "empty"]),
     "top_level_list": ("- neurons: 8\n- neurons: 10\n", ["top_level_list.yaml", "mapping", "list"]),
-    "python_tag": ('!!python/object/apply:os.mkdir ["pwned"]\n', ["python_tag.yaml:1", "invalid YAML"]),
+    "python_tag": ('!!python/object/apply:os.mkdir ["pwned"]\n',
+                   ["python_tag.yaml:1", "invalid YAML"]),
     "bad_name": ("name: ../escape\n" + LAYERS, ["bad_name.yaml", "name", "'../escape'"]),
     "csv_missing_file": ("data: {dataset: csv, path: nowhere.csv, target: y}\n" + LAYERS,
                          ["csv_missing_file.yaml:1", "data.path", "'nowhere.csv'", "no such file"]),

@@ -169,7 +169,8 @@ def test_npz_data_flat_or_as_images(main_here, tmp_path):
     model = {"layers": [{"type": "conv2d", "out_channels": 4, "kernel_size": 3,
                          "activation": "relu"}, {"type": "flatten"}, {"neurons": 2}]}
     cnn = cnn_config(data={"dataset": "npz", "path": str(tmp_path / "images.npz")}, model=model)
-    assert plan_experiment(load_config(write_config(tmp_path, "a", raw=cnn))).input_shape == (1, 6, 6)
+    plan = plan_experiment(load_config(write_config(tmp_path, "a", raw=cnn)))
+    assert plan.input_shape == (1, 6, 6)
     dense = cnn_config(data={"dataset": "npz", "path": str(tmp_path / "flat.npz")},
                        model={"layers": [{"neurons": 8}, {"neurons": 2}]})
     shaped = cnn_config(data={"dataset": "npz", "path": str(tmp_path / "flat.npz"),
@@ -210,7 +211,7 @@ def test_the_estimators_take_conv_layers_and_an_input_shape():
 
     X, y = load_digits(return_X_y=True)
     X = X / 16
-    clf = ScratchNetClassifier(layers=[CNN[0], CNN[1], CNN[2], {"neurons": 16, "activation": "relu"}],
+    clf = ScratchNetClassifier(layers=[*CNN[:3], {"neurons": 16, "activation": "relu"}],
                                input_shape=(1, 8, 8), learning_rate=0.01, epochs=8,
                                random_state=0)
     clf.fit(X[:1400], y[:1400])

@@ -326,7 +326,8 @@ def test_help_groups_the_commands_in_panels(main_here):
     assert rc == 0, err
     starts = [out.index(f"─ {panel} ─") for panel in PANELS]
     assert starts == sorted(starts)
-    for (panel, commands), start, end in zip(PANELS.items(), starts, [*starts[1:], len(out)], strict=True):
+    ends = [*starts[1:], len(out)]
+    for (panel, commands), start, end in zip(PANELS.items(), starts, ends, strict=True):
         for command in commands:
             assert re.search(rf"│ {command} ", out[start:end]), (panel, command)
 

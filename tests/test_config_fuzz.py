@@ -77,7 +77,8 @@ nested = st.recursive(
     max_leaves=25)
 
 #: YAML syntax, tags and anchors, so raw text reaches the parser's error paths
-YAML_BITS = [": ", "- ", "[", "]", "{", "}", ", ", "&a ", "*a", "&b ", "*b", "!!python/object/apply:os.system ",
+YAML_BITS = [": ", "- ", "[", "]", "{", "}", ", ", "&a ", "*a", "&b ", "*b",
+             "!!python/object/apply:os.system ",
              "!!python/name:os.system", "!!binary ", "!!set ", "!!omap ", "!!float ", "!!int ",
              "!!timestamp ", "? ", "|\n", ">\n", "'", '"', "#", "%YAML 1.1\n", "---\n", "...\n",
              "\n", "\n  ", "\t", "<<: ", "model", "layers", "neurons", "train", "epochs",
@@ -214,7 +215,8 @@ override_value = st.one_of(st.sampled_from(KNOWN_VALUES), raw_text,
 
 
 @FUZZ
-@given(items=st.lists(st.one_of(st.tuples(key_path, override_value).map(lambda kv: f"{kv[0]}={kv[1]}"),
+@given(items=st.lists(st.one_of(st.tuples(key_path, override_value)
+                                .map(lambda kv: f"{kv[0]}={kv[1]}"),
                                 st.text(max_size=30)), min_size=1, max_size=3))
 @example(items=["data.dataset=csv", "data.path=~nosuchuser/x.csv"])
 @example(items=["data.dataset=csv", "data.path=" + "x" * 300 + ".csv"])

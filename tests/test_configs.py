@@ -154,18 +154,30 @@ def test_one_config_in_a_real_process(tmp_path):
 # -- the notebook's settings stay the notebook's -----------------------------------------
 # stem -> (hidden activation, output activation, loss, optimizer, lr, decay, final_lr,
 #          epochs, eval_every, weight_init, hidden dropout rate)
+CE, MOMENTUM = "softmax_cross_entropy", "sgd_momentum"
 NOTEBOOK = {
-    "mnist_01_tanh_sigmoid_mse": ("tanh", "sigmoid", "mse", "sgd", 0.1, "none", None, 50, 10, "standard", 0.0),
-    "mnist_02_sigmoid_ce": ("sigmoid", "linear", "softmax_cross_entropy", "sgd", 0.1, "none", None, 130, 1, "standard", 0.0),
-    "mnist_03_relu_ce": ("relu", "linear", "softmax_cross_entropy", "sgd", 0.1, "none", None, 50, 10, "standard", 0.0),
-    "mnist_04_tanh_ce": ("tanh", "linear", "softmax_cross_entropy", "sgd", 0.1, "none", None, 50, 10, "standard", 0.0),
-    "mnist_05_sigmoid_momentum": ("sigmoid", "linear", "softmax_cross_entropy", "sgd_momentum", 0.1, "none", None, 50, 1, "standard", 0.0),
-    "mnist_06_tanh_momentum": ("tanh", "linear", "softmax_cross_entropy", "sgd_momentum", 0.1, "none", None, 50, 10, "standard", 0.0),
-    "mnist_07_linear_decay": ("tanh", "linear", "softmax_cross_entropy", "sgd_momentum", 0.15, "linear", 0.05, 50, 10, "standard", 0.0),
-    "mnist_08_exponential_decay": ("tanh", "linear", "softmax_cross_entropy", "sgd_momentum", 0.2, "exponential", 0.05, 50, 10, "standard", 0.0),
-    "mnist_09_glorot": ("tanh", "linear", "softmax_cross_entropy", "sgd_momentum", 0.15, "linear", 0.05, 50, 10, "glorot", 0.0),
-    "mnist_10_glorot_dropout": ("tanh", "linear", "softmax_cross_entropy", "sgd_momentum", 0.2, "exponential", 0.05, 50, 10, "glorot", 0.2),
-    "mnist_11_glorot_no_dropout": ("tanh", "linear", "softmax_cross_entropy", "sgd_momentum", 0.2, "exponential", 0.05, 50, 10, "glorot", 0.0),
+    "mnist_01_tanh_sigmoid_mse": ("tanh", "sigmoid", "mse", "sgd", 0.1, "none", None,
+                                  50, 10, "standard", 0.0),
+    "mnist_02_sigmoid_ce": ("sigmoid", "linear", CE, "sgd", 0.1, "none", None,
+                            130, 1, "standard", 0.0),
+    "mnist_03_relu_ce": ("relu", "linear", CE, "sgd", 0.1, "none", None,
+                         50, 10, "standard", 0.0),
+    "mnist_04_tanh_ce": ("tanh", "linear", CE, "sgd", 0.1, "none", None,
+                         50, 10, "standard", 0.0),
+    "mnist_05_sigmoid_momentum": ("sigmoid", "linear", CE, MOMENTUM, 0.1, "none", None,
+                                  50, 1, "standard", 0.0),
+    "mnist_06_tanh_momentum": ("tanh", "linear", CE, MOMENTUM, 0.1, "none", None,
+                               50, 10, "standard", 0.0),
+    "mnist_07_linear_decay": ("tanh", "linear", CE, MOMENTUM, 0.15, "linear", 0.05,
+                              50, 10, "standard", 0.0),
+    "mnist_08_exponential_decay": ("tanh", "linear", CE, MOMENTUM, 0.2, "exponential", 0.05,
+                                   50, 10, "standard", 0.0),
+    "mnist_09_glorot": ("tanh", "linear", CE, MOMENTUM, 0.15, "linear", 0.05,
+                        50, 10, "glorot", 0.0),
+    "mnist_10_glorot_dropout": ("tanh", "linear", CE, MOMENTUM, 0.2, "exponential", 0.05,
+                                50, 10, "glorot", 0.2),
+    "mnist_11_glorot_no_dropout": ("tanh", "linear", CE, MOMENTUM, 0.2, "exponential", 0.05,
+                                   50, 10, "glorot", 0.0),
 }
 
 
@@ -185,7 +197,8 @@ def test_notebook_config_keeps_the_notebooks_settings(stem):
     assert not (h.batch_norm or o.batch_norm)
     assert cfg.model.loss == loss
     o_cfg = cfg.optimizer
-    assert (o_cfg.name, o_cfg.lr, o_cfg.decay.type, o_cfg.decay.final_lr) == (opt, lr, decay, final_lr)
+    assert ((o_cfg.name, o_cfg.lr, o_cfg.decay.type, o_cfg.decay.final_lr)
+            == (opt, lr, decay, final_lr))
     # (the sections hold every option resolved; sgd has no momentum to hold)
     assert getattr(o_cfg, "momentum", None) == (0.9 if opt == "sgd_momentum" else None)
     assert not getattr(o_cfg, "nesterov", False)
@@ -249,18 +262,22 @@ def test_boston_and_diabetes_configs_are_the_notebooks_regressions(stem, boston_
     diabetes = load_config(ROOT / "configs" / f"diabetes_{stem}.yaml")
     for cfg in (boston, diabetes):
         assert cfg.seed == 20190501
-        assert (cfg.data.scale, cfg.data.test_fraction, cfg.data.validation) == ("standard", 0.3, "test")
+        assert ((cfg.data.scale, cfg.data.test_fraction, cfg.data.validation)
+                == ("standard", 0.3, "test"))
         assert cfg.model.loss == "mse"
         assert (cfg.optimizer.name, cfg.optimizer.decay.type) == ("sgd", "none")
         assert (cfg.train.epochs, cfg.train.batch_size, cfg.train.eval_every) == (50, 32, 10)
         assert cfg.train.early_stopping is True
         widths = [layer.neurons for layer in cfg.model.layers]
         assert widths == {"linear": [1], "one_hidden": [13, 1], "two_hidden": [13, 13, 1]}[stem]
-        assert [layer.activation for layer in cfg.model.layers][:-1] == ["sigmoid"] * (len(widths) - 1)
+        hidden = [layer.activation for layer in cfg.model.layers][:-1]
+        assert hidden == ["sigmoid"] * (len(widths) - 1)
         assert cfg.model.layers[-1].activation == "linear"
-    assert (boston.data.dataset, boston.data.target, boston.data.task) == ("csv", "medv", "regression")
+    assert ((boston.data.dataset, boston.data.target, boston.data.task)
+            == ("csv", "medv", "regression"))
     assert (boston.data.split_seed, boston.data.target_scale) == (80718, "none")  # the notebook's
-    assert (boston.optimizer.lr, {layer.weight_init for layer in boston.model.layers}) == (0.01, {"standard"})
+    assert boston.optimizer.lr == 0.01
+    assert {layer.weight_init for layer in boston.model.layers} == {"standard"}
     assert diabetes.data.dataset == "diabetes"
     if stem == "linear":  # the same model; only the data differ
         assert boston.to_dict()["model"] == diabetes.to_dict()["model"]
@@ -273,12 +290,13 @@ def test_boston_and_diabetes_configs_are_the_notebooks_regressions(stem, boston_
 # -- Boston: bring your own CSV ------------------------------------------------------------
 def test_boston_configs_on_a_csv_with_bostons_columns(boston_csv, tmp_path):
     """The three models in one real process, the path given with --set, as the docs say."""
-    configs = [ROOT / "configs" / f"boston_{s}.yaml" for s in ("linear", "one_hidden", "two_hidden")]
+    stems = ["boston_linear", "boston_one_hidden", "boston_two_hidden"]
+    configs = [ROOT / "configs" / f"{stem}.yaml" for stem in stems]
     rc, out, err = run_cli(["train", *configs, "--set", f"data.path={boston_csv}", "--json",
                             "--quiet", "--out", "runs"], tmp_path)
     assert rc == 0, err
     summaries = [json.loads(line) for line in out.splitlines()]
-    assert [s["name"] for s in summaries] == ["boston_linear", "boston_one_hidden", "boston_two_hidden"]
+    assert [s["name"] for s in summaries] == stems
     for s in summaries:
         assert s["status"] == "completed" and s["task"] == "regression"
         assert s["epochs_run"] >= 10
@@ -299,7 +317,8 @@ def test_boston_without_a_path_says_how_to_give_one(main_here):
 def test_boston_with_an_upper_case_header(main_here, tmp_path):
     upper = write_boston_csv(tmp_path / "Boston.csv", header=[c.upper() for c in BOSTON_COLUMNS])
     config = ROOT / "configs" / "boston_linear.yaml"
-    rc, out, err = main_here("train", config, "--set", f"data.path={upper}", "--quiet", "--out", "r")
+    rc, out, err = main_here("train", config, "--set", f"data.path={upper}", "--quiet",
+                             "--out", "r")
     assert rc == 1 and "'medv' not found" in err and "MEDV" in err  # the columns are listed
     rc, out, err = main_here("train", config, "--set", f"data.path={upper}", "--set",
                             "data.target=MEDV", "--set", "train.epochs=1", "--json", "--quiet",

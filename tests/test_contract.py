@@ -44,7 +44,8 @@ def invalid_everywhere(main_here, tmp_path, config, *options) -> str:
 @pytest.mark.parametrize("options, where, says", [
     (["--set", "optimizer.lr=1e-3"], "digits_quickstart.yaml:18: optimizer.decay.final_lr",
      "final_lr must be at most lr=0.001, got 0.01"),
-    (["--set", "model.layers.1.neurons=3"], "(--set model.layers.1.neurons=3): model.layers.1.neurons",
+    (["--set", "model.layers.1.neurons=3"],
+     "(--set model.layers.1.neurons=3): model.layers.1.neurons",
      "got 3: the output layer needs 10 units for the 10 classes of digits"),
     (["--set", "optimizer.decay.step_size=3"], "optimizer.decay.step_size",
      "unknown key 'step_size'; expected one of: final_lr, warmup_epochs, type"),
@@ -160,7 +161,8 @@ def test_binary_cross_entropy_trains_from_yaml_and_every_command_reads_it(tmp_pa
     report = json.loads(out)
     assert report["test"] == summary["test"]
     cm = np.array(report["confusion_matrix"])
-    assert cm.shape == (2, 2) and np.trace(cm) / cm.sum() == pytest.approx(summary["test"]["accuracy"])
+    assert cm.shape == (2, 2)
+    assert np.trace(cm) / cm.sum() == pytest.approx(summary["test"]["accuracy"])
     assert len(report["examples"]) == 3
     for row in report["examples"]:  # the same rows as predict --proba gives
         probabilities = [e["probability"] for e in row["top"]]
@@ -169,7 +171,8 @@ def test_binary_cross_entropy_trains_from_yaml_and_every_command_reads_it(tmp_pa
     from sklearn.datasets import load_breast_cancer
     X = load_breast_cancer().data[:4]
     np.save(tmp_path / "rows.npy", X)
-    rc, out, err = main_here("predict", run, tmp_path / "rows.npy", "--format", "json", "--proba", "2")
+    rc, out, err = main_here("predict", run, tmp_path / "rows.npy", "--format", "json",
+                             "--proba", "2")
     assert rc == 0, err
     rows = json.loads(out)
     assert [r["prediction"] for r in rows] == [r["top"][0]["class"] for r in rows]
@@ -280,7 +283,8 @@ def test_extending_a_finished_run_writes_a_new_folder_from_its_final_state(tmp_p
     assert lineage == {"extends": str(old.resolve()), "schedule_epochs": 4}
     assert summary["extends"] == str(old.resolve())
     rates = [r["lr"] for r in runs.read_metrics(new)]
-    assert rates[:4] == pytest.approx([0.1, 0.07, 0.04, 0.01]) and rates[4:] == pytest.approx([0.01] * 3)
+    assert rates[:4] == pytest.approx([0.1, 0.07, 0.04, 0.01])
+    assert rates[4:] == pytest.approx([0.01] * 3)
     rc, out, err = main_here("eval", new, "--json")
     assert rc == 0 and "edited" not in err
     # the same as a fit of 7 epochs planned that way from the start

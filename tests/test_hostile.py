@@ -147,13 +147,15 @@ def test_predict_refuses_a_bomb_and_a_npy_header_of_a_billion_rows(run, tmp_path
     _png(tmp_path / "bomb.png", 12000, 12000)
     code, out, err = run_cli(["predict", run, "bomb.png"], tmp_path, timeout=LIMIT)
     assert code == 1 and out == ""
-    assert f"bomb.png: more than the {MAX_IMAGE_PIXELS:,} pixels scratchnet decodes" in one_line(err)
+    assert (f"bomb.png: more than the {MAX_IMAGE_PIXELS:,} pixels scratchnet decodes"
+            in one_line(err))
     with open(tmp_path / "rows.npy", "wb") as f:
         np.lib.format.write_array_header_1_0(f, {"descr": "<f8", "fortran_order": False,
                                                  "shape": (10**9, 64)})
         f.write(b"\0" * 64)
     code, _, err = run_cli(["predict", run, "rows.npy"], tmp_path, timeout=LIMIT)
-    assert code == 1 and "rows.npy: 1,000,000,000 rows of 64 features, more than the" in one_line(err)
+    assert code == 1
+    assert "rows.npy: 1,000,000,000 rows of 64 features, more than the" in one_line(err)
 
 
 def test_an_npz_fifo_or_bomb_is_refused_before_unpacking(tmp_path, monkeypatch):
@@ -234,7 +236,8 @@ def test_damaged_data_and_summary_name_the_file_and_the_key(run, main_here, name
 def test_a_damaged_metrics_file_names_its_line(run, main_here):
     (run / runs.METRICS).write_text('{"epoch": 1}\n[1, 2]\n')
     code, _, err = main_here("compare", run)
-    assert code == 1 and f"{run / runs.METRICS}: line 2 is not an evaluation record" in one_line(err)
+    assert code == 1
+    assert f"{run / runs.METRICS}: line 2 is not an evaluation record" in one_line(err)
 
 
 @pytest.fixture(scope="module")

@@ -183,7 +183,8 @@ def test_the_deadline_covers_headers_sent_a_byte_at_a_time(trickle, tmp_path):
     assert list(tmp_path.iterdir()) == []  # no partial file
 
 
-MNIST = {"data": {"dataset": "mnist"}, "model": {"layers": [{"neurons": 10, "activation": "linear"}]}}
+MNIST = {"data": {"dataset": "mnist"},
+         "model": {"layers": [{"neurons": 10, "activation": "linear"}]}}
 
 
 @pytest.mark.slow

@@ -20,7 +20,8 @@ from scratchnet import (ACTIVATIONS, ConfigError, Dense, Loss, NeuralNetwork, Op
 from scratchnet.config import validate
 from scratchnet.data import SCALERS, Scaler, TextOptions, load_dataset, load_text
 from scratchnet.experiment import as_samples, load_data, load_run, train_experiment
-from scratchnet.onnx_export import INPUT, OPERATIONS, OPSET, OUTPUT, export_network, export_run, to_onnx
+from scratchnet.onnx_export import (INPUT, OPERATIONS, OPSET, OUTPUT, export_network, export_run,
+                                    to_onnx)
 from scratchnet.predict import Inputs, predict_rows
 
 PYPROJECT = Path(__file__).resolve().parents[1] / "pyproject.toml"

@@ -93,11 +93,13 @@ def test_predict_npy_rows_as_csv(digits_run, digits, tmp_path, capsys):
     # the same as the network on the scaler's transform, done here from the library
     cfg, net, info, _ = load_run(digits_run)
     from scratchnet.data import Scaler
-    expected = net.predict(Scaler.from_dict(info["scaler"]).transform(X, cfg.train.dtype)).argmax(axis=1)
+    scaled = Scaler.from_dict(info["scaler"]).transform(X, cfg.train.dtype)
+    expected = net.predict(scaled).argmax(axis=1)
     np.testing.assert_array_equal(predicted, expected)
 
 
-def test_predict_csv_with_header_in_any_order_or_without_header(digits_run, digits, tmp_path, capsys):
+def test_predict_csv_with_header_in_any_order_or_without_header(digits_run, digits, tmp_path,
+                                                                capsys):
     X = digits.data[:6]
     names = list(digits.feature_names)
     order = np.random.default_rng(0).permutation(64)
@@ -110,7 +112,8 @@ def test_predict_csv_with_header_in_any_order_or_without_header(digits_run, digi
     np.save(tmp_path / "same.npy", X)
     results = []
     for name in ("shuffled.csv", "plain.csv", "same.npy"):
-        code, out, err = cli(capsys, "predict", digits_run, tmp_path / name, "-f", "json", "--proba", "3")
+        code, out, err = cli(capsys, "predict", digits_run, tmp_path / name, "-f", "json",
+                             "--proba", "3")
         assert code == 0, err
         results.append(json.loads(out))
     assert [r["input"] for r in results[0]] == [f"shuffled.csv:{i}" for i in range(1, 7)]
@@ -120,13 +123,15 @@ def test_predict_csv_with_header_in_any_order_or_without_header(digits_run, digi
 
 def test_proba_gives_the_top_k_sorted_and_all_k_sum_to_one(digits_run, digits, tmp_path, capsys):
     np.save(tmp_path / "x.npy", digits.data[:4])
-    code, out, _ = cli(capsys, "predict", digits_run, tmp_path / "x.npy", "--proba", "3", "-f", "json")
+    code, out, _ = cli(capsys, "predict", digits_run, tmp_path / "x.npy", "--proba", "3",
+                       "-f", "json")
     assert code == 0
     for row in json.loads(out):
         probs = [e["probability"] for e in row["top"]]
         assert len(probs) == 3 and probs == sorted(probs, reverse=True)
         assert row["top"][0]["class"] == row["prediction"]
-    code, out, _ = cli(capsys, "predict", digits_run, tmp_path / "x.npy", "--proba", "50", "-f", "csv")
+    code, out, _ = cli(capsys, "predict", digits_run, tmp_path / "x.npy", "--proba", "50",
+                       "-f", "csv")
     rows = csv_rows(out)
     assert rows[0][:4] == ["input", "prediction", "class_1", "probability_1"]
     assert len(rows[0]) == 2 + 2 * 10  # K larger than the number of classes: all of them
@@ -185,7 +190,8 @@ def test_predict_regression_run(diabetes_run, tmp_path, capsys):
     assert len(values) == 5 and all(isinstance(v, float) for v in values)
     code, _, err = cli(capsys, "predict", diabetes_run, tmp_path / "patients.npy", "--proba", "2")
     assert code == 2 and "classification" in err
-    code, _, err = cli(capsys, "predict", diabetes_run, _digit_png(tmp_path / "x.png", np.zeros(64)))
+    png = _digit_png(tmp_path / "x.png", np.zeros(64))
+    code, _, err = cli(capsys, "predict", diabetes_run, png)
     assert code == 2 and "not images" in err and len(err.strip().splitlines()) == 1
 
 
@@ -311,7 +317,8 @@ def test_real_mnist_digits_survive_the_picture_path(tmp_path):
         Image.fromarray(img).save(tmp_path / f"{i}.png")
         same.append(read_image(tmp_path / f"{i}.png", (28, 28), IMAGE_LAYOUTS["mnist"]))
         # as a person would have it: dark ink on white, five times larger
-        Image.fromarray(255 - img).resize((140, 140), Image.Resampling.BILINEAR).save(tmp_path / f"{i}b.png")
+        big = Image.fromarray(255 - img).resize((140, 140), Image.Resampling.BILINEAR)
+        big.save(tmp_path / f"{i}b.png")
         redrawn.append(read_image(tmp_path / f"{i}b.png", (28, 28), IMAGE_LAYOUTS["mnist"]))
 
     def corr(a, b):
@@ -347,7 +354,8 @@ def test_predict_pictures_on_a_real_mnist_run(tmp_path, capsys):
     labels = read_idx(found["t10k-labels-idx1-ubyte"], ndim=1)[:30]
     pngs = []
     for i, img in enumerate(images):
-        Image.fromarray(255 - img).resize((112, 112), Image.Resampling.BILINEAR).save(tmp_path / f"{i}.png")
+        big = Image.fromarray(255 - img).resize((112, 112), Image.Resampling.BILINEAR)
+        big.save(tmp_path / f"{i}.png")
         pngs.append(tmp_path / f"{i}.png")
     np.save(tmp_path / "images.npy", images)  # (30, 28, 28): image-shaped arrays work too
     code, out, err = cli(capsys, "predict", run_dir, *pngs, tmp_path / "images.npy", "-f", "json")

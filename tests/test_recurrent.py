@@ -389,8 +389,8 @@ def test_the_trainer_resets_the_carry_each_epoch_and_evaluation_leaves_it_alone(
 
 
 def test_options_are_checked():
-    with pytest.raises(sn.ConfigError, match=r"hidden_size must be an integer in \[1, 2147483647\], "
-                                             "got 0"):
+    with pytest.raises(sn.ConfigError,
+                       match=r"hidden_size must be an integer in \[1, 2147483647\], got 0"):
         sn.LSTM(0)
     with pytest.raises(sn.ConfigError, match="did you mean 'glorot'"):
         sn.GRU(3, weight_init="glorott")

@@ -112,7 +112,8 @@ class Run:
                                      stderr=subprocess.PIPE, text=True)
         self._out, self._err = [], []
         self._threads = [threading.Thread(target=self._pump, args=(s, buf), daemon=True)
-                         for s, buf in ((self.proc.stdout, self._out), (self.proc.stderr, self._err))]
+                         for s, buf in ((self.proc.stdout, self._out),
+                                        (self.proc.stderr, self._err))]
         for t in self._threads:
             t.start()
 
@@ -134,7 +135,8 @@ class Run:
         while not condition():
             if self.proc.poll() is not None:
                 self.finish()
-                pytest.fail(f"the run ended (exit {self.proc.returncode}) before {what}:\n{self.err}")
+                pytest.fail(f"the run ended (exit {self.proc.returncode}) before {what}:\n"
+                            f"{self.err}")
             if time.monotonic() > deadline:
                 self.proc.kill()
                 pytest.fail(f"timed out waiting for {what}:\n{self.err}")
@@ -476,7 +478,8 @@ def test_sigkill_during_training_then_resume_equals_uninterrupted(long_config, u
     rc, _, err = run_cli(["train", long_config.name, "-q", "--resume", run_dir], long_config.parent)
     assert rc == 0, err
     assert_same_arrays(uninterrupted / runs.WEIGHTS, run_dir / runs.WEIGHTS)
-    assert strip_seconds(runs.read_metrics(uninterrupted)) == strip_seconds(runs.read_metrics(run_dir))
+    assert (strip_seconds(runs.read_metrics(uninterrupted))
+            == strip_seconds(runs.read_metrics(run_dir)))
 
 
 # -- divergence ---------------------------------------------------------------------------
@@ -644,7 +647,8 @@ def test_yaml_tags_never_run_code(finished, tmp_path):
     # the same tag in a run folder's config.yaml
     run = _copy(finished, tmp_path)
     text = (run / runs.CONFIG).read_text()
-    (run / runs.CONFIG).write_text(text.replace("seed: 7", f"seed: !!python/object/apply:os.mkdir [{str(marker)!r}]"))
+    tagged = f"seed: !!python/object/apply:os.mkdir [{str(marker)!r}]"
+    (run / runs.CONFIG).write_text(text.replace("seed: 7", tagged))
     rc, out, err = run_cli(["eval", run], tmp_path)
     assert rc == 2, err
     no_traceback(err)

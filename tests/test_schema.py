@@ -58,7 +58,8 @@ def test_every_config_validates_and_points_editors_at_the_schema(path, validator
     target = SCHEMA_URL_COMMENT.split("$schema=", 1)[1]
     assert (path.parent / target).resolve() == SCHEMA_FILE
     raw = yaml.safe_load(text)
-    errors = [f"{'.'.join(map(str, e.absolute_path))}: {e.message}" for e in validator.iter_errors(raw)]
+    errors = [f"{'.'.join(map(str, e.absolute_path))}: {e.message}"
+              for e in validator.iter_errors(raw)]
     assert errors == []
     validate(load_layered(path).raw, str(path))  # and the loader agrees (bases merged in)
 
@@ -90,7 +91,8 @@ def _messages(error) -> list[str]:
 
 
 @pytest.mark.parametrize("dotted, value, complaint", [
-    ("optimiser", {"lr": 0.1}, "Additional properties are not allowed ('optimiser' was unexpected)"),
+    ("optimiser", {"lr": 0.1},
+     "Additional properties are not allowed ('optimiser' was unexpected)"),
     ("optimizer.lr", -0.1, "less than or equal to the minimum of 0"),
     ("optimizer.lr", "fast", "is not of type 'number'"),
     ("model.layers.0.neurons", 0, "0 is less than the minimum of 1"),

@@ -117,8 +117,9 @@ def test_regressor_on_diabetes_in_a_pipeline():
 def test_early_stopping_stops_and_keeps_the_best_epoch(digits):
     X_train, _, y_train, _ = digits
     X_train = StandardScaler().fit_transform(X_train)
-    clf = ScratchNetClassifier(hidden_layer_sizes=(32,), learning_rate=0.05, optimizer="sgd_momentum",
-                               epochs=300, early_stopping=True, patience=3, random_state=0)
+    clf = ScratchNetClassifier(hidden_layer_sizes=(32,), learning_rate=0.05,
+                               optimizer="sgd_momentum", epochs=300, early_stopping=True,
+                               patience=3, random_state=0)
     clf.fit(X_train, y_train)
     assert clf.n_iter_ < 300
     assert len(clf.validation_loss_curve_) == len(clf.loss_curve_) == clf.n_iter_
@@ -165,7 +166,8 @@ def test_partial_fit_continues_one_epoch_at_a_time(digits):
 def test_partial_fit_after_fit_continues_from_the_fitted_weights(digits):
     X_train, _, y_train, _ = digits
     X_train = StandardScaler().fit_transform(X_train)
-    clf = ScratchNetClassifier(hidden_layer_sizes=(16,), epochs=3, random_state=0).fit(X_train, y_train)
+    clf = ScratchNetClassifier(hidden_layer_sizes=(16,), epochs=3, random_state=0)
+    clf.fit(X_train, y_train)
     before = clf.loss_curve_[-1]
     clf.partial_fit(X_train, y_train)
     assert clf.n_iter_ == 4 and len(clf.loss_curve_) == 4
@@ -188,18 +190,21 @@ def test_string_labels_and_predict_proba_column_order():
 
 def test_pickle_round_trip_predicts_the_same(digits):
     X_train, X_test, y_train, _ = digits
-    clf = ScratchNetClassifier(hidden_layer_sizes=(8,), epochs=2, random_state=0).fit(X_train, y_train)
+    clf = ScratchNetClassifier(hidden_layer_sizes=(8,), epochs=2, random_state=0)
+    clf.fit(X_train, y_train)
     again = pickle.loads(pickle.dumps(clf))
     np.testing.assert_array_equal(again.predict_proba(X_test), clf.predict_proba(X_test))
 
 
 @pytest.mark.parametrize("params, message", [
-    ({"optimizer": "adamm"}, "unknown optimizer 'adamm' (did you mean 'adam'?); expected one of: sgd"),
+    ({"optimizer": "adamm"},
+     "unknown optimizer 'adamm' (did you mean 'adam'?); expected one of: sgd"),
     ({"activation": "relux"}, "relux"),
     ({"hidden_layer_sizes": (32, 0)}, "hidden_layer_sizes must hold positive integers"),
     ({"learning_rate": -0.1}, "learning_rate must be a number > 0, got -0.1"),
     ({"epochs": 0}, "epochs must be an integer in [1, 1000000], got 0"),
-    ({"dtype": "float16"}, "unknown dtype 'float16' (did you mean 'float64'?); expected one of: float32, float64"),
+    ({"dtype": "float16"},
+     "unknown dtype 'float16' (did you mean 'float64'?); expected one of: float32, float64"),
     ({"decay": "linear"}, "final_lr"),
     ({"validation_fraction": 1.5, "early_stopping": True},
      "validation_fraction must be a number in (0, 1), got 1.5"),
@@ -222,7 +227,8 @@ def test_multi_output_regression_shapes():
     rng = np.random.default_rng(0)
     X = rng.standard_normal((120, 4))
     Y = np.column_stack([X[:, 0] + X[:, 1], X[:, 2] - X[:, 3]])
-    reg = ScratchNetRegressor(hidden_layer_sizes=(16,), learning_rate=0.01, epochs=60, random_state=0)
+    reg = ScratchNetRegressor(hidden_layer_sizes=(16,), learning_rate=0.01, epochs=60,
+                              random_state=0)
     assert reg.fit(X, Y).predict(X).shape == (120, 2)
     assert reg.n_outputs_ == 2
     assert reg.score(X, Y) > 0.9

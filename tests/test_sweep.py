@@ -90,7 +90,8 @@ def test_plan_is_the_cross_product_with_seeds_and_stable_ids():
         assert t.config["seed"] == t.seed and t.config["name"] == t.run_name
         p = next(p for p in points if p.id == t.point)
         assert t.config["optimizer"]["lr"] == p.overrides["optimizer.lr"]
-        assert t.config["model"]["layers"][0]["activation"] == p.overrides["model.layers.0.activation"]
+        assert (t.config["model"]["layers"][0]["activation"]
+                == p.overrides["model.layers.0.activation"])
     # the id depends on the values, not on the order of the grid's keys
     again, _ = plan(base, dict(reversed(list(grid.items()))), seeds=1)
     assert {p.id for p in again} == {p.id for p in points}
@@ -118,7 +119,8 @@ def test_short_keys_keep_list_indices_with_their_names():
     assert names == {"optimizer.lr": "lr", "model.layers.0.activation": "layers.0.activation",
                      "model.layers.1.activation": "layers.1.activation",
                      "optimizer.decay.final_lr": "final_lr"}
-    assert differing_keys([{"name": "a", "x": {"y": 1, "z": 2}}, {"name": "b", "x": {"y": 1, "z": 3}}]) == ["x.z"]
+    assert differing_keys([{"name": "a", "x": {"y": 1, "z": 2}},
+                           {"name": "b", "x": {"y": 1, "z": 3}}]) == ["x.z"]
 
 
 def load_config_dict(raw: dict) -> dict:
@@ -170,7 +172,8 @@ def test_sweep_grid_x_seeds_in_worker_processes_with_failing_points(tmp_path, ca
     best = [r for r in results["points"] if r["best"]]
     assert len(best) == 1 and best[0]["status"] == "ok"
     ok = [r for r in results["points"] if r["status"] == "ok"]
-    assert best[0]["metrics"]["val_loss"]["mean"] == min(r["metrics"]["val_loss"]["mean"] for r in ok)
+    assert (best[0]["metrics"]["val_loss"]["mean"]
+            == min(r["metrics"]["val_loss"]["mean"] for r in ok))
 
     # every run is recorded; diverged runs keep their folder, invalid ones never had one
     statuses = sorted(e["status"] for e in state["runs"].values())
@@ -197,8 +200,10 @@ class StopAfter(Callback):
 
 
 def test_resume_skips_finished_runs_and_continues_a_stopped_one(tmp_path, capsys):
-    cfg = load_config(write_config(tmp_path / "d.yaml", dict(DIGITS, train=dict(DIGITS["train"], epochs=4))))
-    folder = SweepFolder.create(tmp_path / "sweeps", cfg, {"optimizer.lr": [0.05, 0.1, 0.2]}, seeds=1)
+    cfg = load_config(write_config(tmp_path / "d.yaml",
+                                   dict(DIGITS, train=dict(DIGITS["train"], epochs=4))))
+    folder = SweepFolder.create(tmp_path / "sweeps", cfg, {"optimizer.lr": [0.05, 0.1, 0.2]},
+                                seeds=1)
     seen = []
 
     def stop_after_two(task, entry):
@@ -253,7 +258,8 @@ def test_resume_refuses_a_new_plan_and_a_missing_folder(tmp_path, capsys):
     cfg = write_config(tmp_path / "d.yaml", DIGITS)
     code, _, err = cli(capsys, "sweep", cfg, "--resume", tmp_path)
     assert code == 2 and "--resume takes the plan" in err
-    code, _, err = cli(capsys, "sweep", cfg, "--grid", "optimizer.lr=0.1", "--grid", "optimizer.lr=0.2")
+    code, _, err = cli(capsys, "sweep", cfg, "--grid", "optimizer.lr=0.1",
+                       "--grid", "optimizer.lr=0.2")
     assert code == 2 and "given twice" in err
 
 
@@ -296,8 +302,8 @@ def test_ctrl_c_stops_the_workers_and_the_sweep_resumes(tmp_path):
     assert (folder / "results.csv").exists()  # the partial table is written too
 
     resumed = subprocess.run([sys.executable, "-m", "scratchnet", "sweep", "--resume", str(folder),
-                              "--jobs", "2", "--json"], capture_output=True, text=True, cwd=tmp_path,
-                             timeout=120)
+                              "--jobs", "2", "--json"], capture_output=True, text=True,
+                             cwd=tmp_path, timeout=120)
     assert resumed.returncode == 0, resumed.stderr
     state = json.loads((folder / STATE).read_text())
     assert len(state["runs"]) == 8
@@ -328,7 +334,8 @@ def test_sweep_on_a_dask_cluster(dask_cluster, tmp_path, capsys):
 
     cfg = write_config(tmp_path / "d.yaml", DIGITS)
     with Client(dask_cluster.scheduler_address) as client, get_task_stream(client) as stream:
-        code, out, err = cli(capsys, "sweep", cfg, "--grid", "optimizer.lr=0.05,0.1", "--seeds", "2",
+        code, out, err = cli(capsys, "sweep", cfg, "--grid", "optimizer.lr=0.05,0.1",
+                             "--seeds", "2",
                              "--executor", "dask", "--address", dask_cluster.scheduler_address,
                              "--out", tmp_path / "sweeps", "--json")
     assert code == 0, err
@@ -343,7 +350,8 @@ def test_sweep_on_a_dask_cluster(dask_cluster, tmp_path, capsys):
     dirs = sorted((folder / "runs").iterdir())
     assert len(dirs) == 4
     for d in dirs:
-        assert {runs.CONFIG, runs.DATA, runs.METRICS, runs.WEIGHTS, runs.SUMMARY} <= {p.name for p in d.iterdir()}
+        assert ({runs.CONFIG, runs.DATA, runs.METRICS, runs.WEIGHTS, runs.SUMMARY}
+                <= {p.name for p in d.iterdir()})
         summary = json.loads((d / runs.SUMMARY).read_text())
         assert summary["status"] == "completed" and Path(summary["run_dir"]) == d
     # compare reads the sweep folder like any other

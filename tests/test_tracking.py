@@ -146,7 +146,8 @@ def test_without_mlflow_installed_the_error_names_the_install_command(tmp_path):
     path = write_config(tmp_path, "tiny")
     rc, _, err = run_cli_without("mlflow", ["train", path, "--mlflow"], tmp_path)
     assert rc == 2
-    assert err.strip() == "error: MLflow tracking needs mlflow: pip install 'scratchnet-dlfs[mlflow]'"
+    assert err.strip() == ("error: MLflow tracking needs mlflow: "
+                           "pip install 'scratchnet-dlfs[mlflow]'")
     assert not (tmp_path / "runs").exists()  # refused before any training
 
 
@@ -239,7 +240,8 @@ def test_a_tracked_tune_logs_each_trial_under_one_parent(tmp_path, store, main_h
     trials = [r for r in found if r.data.tags.get("mlflow.parentRunId") == parent.info.run_id]
     assert len(trials) == 2 and all(r.info.status == "FINISHED" for r in trials)
     assert parent.data.params["space.optimizer.lr"] == "loguniform:1e-2:1"
-    study = optuna.load_study(study_name=tune_dir.name, storage=f"sqlite:///{tune_dir / 'study.db'}")
+    study = optuna.load_study(study_name=tune_dir.name,
+                              storage=f"sqlite:///{tune_dir / 'study.db'}")
     assert {r.data.params["optimizer.lr"] for r in trials} == {
         str(t.params["optimizer.lr"]) for t in study.trials}
 

@@ -152,8 +152,9 @@ def test_early_stopping_true_is_patience_one_restoring_the_best():
 
 @pytest.mark.parametrize("patience", [1, 3])
 def test_early_stopping_restores_the_best_weights(digits, patience):
-    """Thirty training images; a ``min_delta`` of 0.5 bounds the number of improvements (:func:`last_epoch_early_stopping_allows`), so the run must stop, past
-    its best evaluation, and put the best weights back."""
+    """Thirty training images; a ``min_delta`` of 0.5 bounds the number of improvements
+    (:func:`last_epoch_early_stopping_allows`), so the run must stop, past its best
+    evaluation, and put the best weights back."""
     X_train, Y_train, X_val, Y_val, *_ = digits
     net = sn.NeuralNetwork([sn.Dense(64, sn.Tanh()), sn.Dense(10)], sn.SoftmaxCrossEntropy(),
                            seed=0)
@@ -174,7 +175,8 @@ def test_early_stopping_restores_the_best_weights(digits, patience):
     final = net.state_dict()
     for name, value in snapshots.weights[best].items():
         assert np.array_equal(final[name], value), name
-    assert not np.array_equal(final["layers.0.W"], snapshots.weights[history.epochs_run]["layers.0.W"])
+    last = snapshots.weights[history.epochs_run]
+    assert not np.array_equal(final["layers.0.W"], last["layers.0.W"])
     # and the restored network scores what the best evaluation scored
     assert sn.evaluate(net, X_val, Y_val)["loss"] == pytest.approx(val[best], rel=1e-6)
 

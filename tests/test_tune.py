@@ -56,7 +56,8 @@ def test_a_study_prunes_records_every_trial_and_its_best_config_trains(tmp_path)
             assert summary["status"] == "completed" and summary["epochs_run"] == 4
             # every evaluation was reported, and the objective is the best of them
             history = runs.read_metrics(tune_dir / t.user_attrs["run_dir"])
-            assert t.intermediate_values == {r["epoch"]: pytest.approx(r["val_loss"]) for r in history}
+            assert t.intermediate_values == {r["epoch"]: pytest.approx(r["val_loss"])
+                                             for r in history}
             assert t.value == pytest.approx(min(r["val_loss"] for r in history))
     # the table: best first, the best completed trial's config written out
     best = result["best"]
@@ -81,7 +82,8 @@ def test_the_yaml_section_plans_and_a_resumed_study_continues_its_count(tmp_path
     assert rc == 0, err
     tune_dir = only_tune(tmp_path / "tunes")
     assert len(stored_trials(tune_dir)) == 3
-    assert all(t.params["model.layers.0.neurons"] in (8, 16, 24, 32) for t in stored_trials(tune_dir))
+    assert all(t.params["model.layers.0.neurons"] in (8, 16, 24, 32)
+               for t in stored_trials(tune_dir))
     # a trial a killed tune left running is not finished: it does not count
     state = json.loads((tune_dir / "tune.json").read_text())
     optuna.load_study(study_name=state["study"], storage=f"sqlite:///{tune_dir / 'study.db'}").ask()
@@ -97,15 +99,18 @@ def test_the_yaml_section_plans_and_a_resumed_study_continues_its_count(tmp_path
     assert rc == 0 and "the study already has its 5 trials; none run" in err
     assert len(stored_trials(tune_dir)) == 6
     rc, _, err = main_here("tune", "--resume", tune_dir, "--space", "optimizer.lr=uniform:0.1:1")
-    assert rc == 2 and err.startswith(f"error: --resume takes the plan from {tune_dir / 'tune.json'}")
+    assert rc == 2
+    assert err.startswith(f"error: --resume takes the plan from {tune_dir / 'tune.json'}")
 
 
 BAD_SPACES = [
     ("optimizer.lrr=uniform:0.1:1", "optimizer.lrr: unknown key 'lrr' (did you mean 'lr'?); "
                                     "expected one of: name, lr,"),
     ("model.layers.5.neurons=int:8:16", "model.layers.5: no list item '5' (the list has 2 items)"),
-    ("optimizer.lr=uniform:1:0.1", "low 1 is greater than high 0.1; expected uniform:LOW:HIGH with LOW <= HIGH"),
-    ("optimizer.lr=loguniform:0:1", "a log range must be above 0, got low 0; expected loguniform:LOW:HIGH"),
+    ("optimizer.lr=uniform:1:0.1",
+     "low 1 is greater than high 0.1; expected uniform:LOW:HIGH with LOW <= HIGH"),
+    ("optimizer.lr=loguniform:0:1",
+     "a log range must be above 0, got low 0; expected loguniform:LOW:HIGH"),
     ("optimizer.lr=loguniform:-1:1", "a log range must be above 0, got low -1"),
     ("model.layers.0.neurons=int:0:8:log", "a log range must be above 0, got low 0"),
     ("optimizer.lr=gauss:0:1", "unknown distribution 'gauss'; expected one of: uniform:LOW:HIGH, "
@@ -116,7 +121,8 @@ BAD_SPACES = [
      "model.layers.0.dropout: dropout must be a number in [0, 1), got 1.5"),
     # an end is invalid
     ("optimizer.lr=uniform:0:1", "optimizer.lr: lr must be a number > 0, got 0"),
-    ("model.layers.0.neurons=int:1.5:8", "'1.5' is not an integer; expected int:LOW:HIGH[:STEP|:log]"),
+    ("model.layers.0.neurons=int:1.5:8",
+     "'1.5' is not an integer; expected int:LOW:HIGH[:STEP|:log]"),
     ("optimizer.lr=uniform:0.1", "expected uniform:LOW:HIGH"),
     ("model.layers.0.activation=choice:tanh,tanh", "the value 'tanh' is listed twice"),
     ("name=choice:a,b", "'name' cannot be tuned"),
@@ -141,7 +147,8 @@ def test_a_bad_space_is_one_line_before_any_trial(tmp_path, main_here, space, me
      "error: --space optimizer.lr is given twice"),
     (["--set", "tune.trails=3"], "tune.trails: unknown key 'trails' (did you mean 'trials'?)"),
 ])
-def test_a_missing_or_repeated_space_and_a_bad_section_are_refused(tmp_path, main_here, args, message):
+def test_a_missing_or_repeated_space_and_a_bad_section_are_refused(tmp_path, main_here, args,
+                                                                   message):
     path = write_config(tmp_path, "bad")
     rc, _, err = main_here("tune", path, *args)
     assert rc == 2 and message in err and len(err.strip().splitlines()) == 1
@@ -171,7 +178,8 @@ def test_a_diverging_trial_is_recorded_and_no_completed_trial_fails(tmp_path, ma
     tune_dir = only_tune(tmp_path / "tunes")
     (trial,) = stored_trials(tune_dir)
     assert trial.state.name == "PRUNED" and trial.user_attrs["status"] == "diverged"
-    assert runs.read_json(tune_dir / trial.user_attrs["run_dir"] / runs.SUMMARY)["status"] == "diverged"
+    summary = runs.read_json(tune_dir / trial.user_attrs["run_dir"] / runs.SUMMARY)
+    assert summary["status"] == "diverged"
 
 
 def test_a_metric_the_runs_do_not_measure_stops_the_tune(tmp_path, main_here):
