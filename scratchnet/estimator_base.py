@@ -60,25 +60,25 @@ class ScratchNetBase(BaseEstimator):
     Parameters
     ----------
     hidden_layer_sizes : tuple of int, default=(64,)
-        Width of each hidden :class:`~scratchnet.layers.Dense` layer; ``()`` for none
+        Width of each hidden :class:`~scratchnet.nn.Dense` layer; ``()`` for none
         (a linear model).
     activation : str, default="relu"
         Activation of the hidden layers, a name from
-        :data:`~scratchnet.activations.ACTIVATIONS`.
+        :data:`~scratchnet.nn.ACTIVATIONS`.
     optimizer : str, default="adam"
-        A name from :data:`~scratchnet.optimizers.OPTIMIZERS`.
+        A name from :data:`~scratchnet.nn.OPTIMIZERS`.
     learning_rate : float, default=0.001
         The (initial) learning rate.
     decay : str or None, default=None
         Learning-rate decay over the epochs of a ``fit``: "linear", "exponential",
-        "cosine", ... (:data:`~scratchnet.schedules.SCHEDULES`); None keeps it constant.
+        "cosine", ... (:data:`~scratchnet.nn.SCHEDULES`); None keeps it constant.
     final_learning_rate : float or None, default=None
         Where the decay ends (required by linear and exponential decay).
     momentum : float, default=0.9
         Momentum of the optimizers that have one (sgd_momentum, nesterov); ignored by
         the others.
     weight_init : str, default="glorot"
-        Weight initialiser (:data:`~scratchnet.initializers.INITIALIZERS`).
+        Weight initialiser (:data:`~scratchnet.nn.INITIALIZERS`).
     dropout : float, default=0.0
         Drop rate after every hidden layer while training.
     epochs : int, default=200

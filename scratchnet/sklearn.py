@@ -1,10 +1,9 @@
 """scikit-learn estimators built from scratchnet's own parts.
 
 :class:`ScratchNetClassifier` and :class:`ScratchNetRegressor` wrap a
-:class:`~scratchnet.network.NeuralNetwork` of :class:`~scratchnet.layers.Dense` layers,
-an optimizer from :data:`~scratchnet.optimizers.OPTIMIZERS` and the
-:class:`~scratchnet.trainer.Trainer`, behind the estimator API, so they work in
-``Pipeline``, ``GridSearchCV`` and ``cross_val_score``::
+:class:`~scratchnet.nn.NeuralNetwork` of :class:`~scratchnet.nn.Dense` layers, an
+optimizer from :data:`~scratchnet.nn.OPTIMIZERS` and the :class:`~scratchnet.nn.Trainer`,
+behind the estimator API, so they work in ``Pipeline``, ``GridSearchCV`` and ``cross_val_score``::
 
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import StandardScaler

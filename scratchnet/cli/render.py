@@ -249,7 +249,7 @@ KEPT = {"best": "the best evaluation", "last": "the last", "notebook": "by the n
 
 
 def kept_weights(summary: dict) -> str:
-    """Which weights a run folder holds (:data:`scratchnet.runs.WEIGHTS_RULE`), as its
+    """Which weights a run folder holds (:data:`scratchnet.constants.WEIGHTS_RULE`), as its
     summary says: ``epoch 12, the best evaluation``, ``epoch 20, the last``, ``epoch 15,
     by the notebook's rule``, ``epoch 2, the best evaluation so far`` or, for a run
     stopped before its first evaluation, ``not evaluated yet``."""

@@ -143,7 +143,7 @@ def resolve_data_files(name, *, path=None, data_dir=None, download: bool = False
     ..., "test_images": ..., "test_labels": ...}``; raises DataError naming the missing
     files, the folders searched and where to put the files when they cannot be found.
     (``download`` defaults to False here, so merely asking where files are never touches
-    the network; :func:`load_dataset` passes its own ``download`` flag.)
+    the network; :func:`~scratchnet.data.load_dataset` passes its own ``download`` flag.)
     """
     key = canonical_name(name)
     if key not in IDX_DATASETS:

@@ -157,13 +157,13 @@ def prepare(ds: Dataset, *, scale: str = "standard", validation: float | str = 0
     validation:   a fraction 0 < v < 1 of the training split held out (stratified by
                   class for classification, shuffled with ``seed``), or "test" to
                   validate on the test split as the book's notebook does.
-    scale:        a kind from :data:`SCALERS`.
+    scale:        a kind from :data:`~scratchnet.data.SCALERS`.
     dtype:        floating dtype of every returned array.
     targets:      how labels are encoded (:func:`encode_targets`).
-    target_scale: a kind from :data:`SCALERS` for the values of a regression, fitted on
-                  the training rows like the features' (``"standard"``: a network learns
-                  values of mean 0 and spread 1 whatever their units); ``"none"`` keeps
-                  them as they are.
+    target_scale: a kind from :data:`~scratchnet.data.SCALERS` for the values of a
+                  regression, fitted on the training rows like the features'
+                  (``"standard"``: a network learns values of mean 0 and spread 1 whatever
+                  their units); ``"none"`` keeps them as they are.
     lazy:         8-bit features (images) stay 8-bit: X_* are :class:`ScaledRows`, which
                   scale each batch as it is read (the same numbers, a quarter of the memory
                   for float32); other features are scaled up front either way.

@@ -4,8 +4,9 @@ A network trains on a few dozen rows at a time, so :func:`~scratchnet.data.prepa
 ``lazy=True``) hands the trainer these instead of scaled copies, a quarter of their size
 in float32 (what that buys for MNIST, and costs per batch, is in
 ``benchmarks/README.md``): the rows of the source array (a subset of them, for a
-validation split) with the fitted :class:`Scaler`, scaled into the run's dtype only when
-they are gathered. The numbers are the very same as those of :meth:`Scaler.transform`
+validation split) with the fitted :class:`~scratchnet.data.Scaler`, scaled into the run's
+dtype only when they are gathered. The numbers are the very same as those of
+:meth:`~scratchnet.data.Scaler.transform`
 (each value computed in float64 and rounded once); for a scaling of all values together
 ("global", "none") they come from a table of the 256 values a byte can hold (and, for rows
 of an even width, of the 65,536 pairs of them).

@@ -63,8 +63,8 @@ class Plan:
     memory: dict = field(default_factory=dict)
     #: the learning rate by epoch (None when the optimizer is wrong)
     schedule: Schedule | None = None
-    #: what the data gives an ``auto`` option (:func:`~scratchnet.experiment.build.
-    #: data_sizes`): build the network with them
+    #: what the data gives an ``auto`` option
+    #: (:func:`~scratchnet.experiment.build.data_sizes`): build the network with them
     sizes: dict = field(default_factory=dict)
 
 
@@ -330,7 +330,7 @@ def _plan_memory(cfg: ExperimentConfig, net: NeuralNetwork, optimizer, plan: Pla
 
 def _width_key(layer, in_channels: int) -> tuple[str, ...]:
     """The option that sets how much memory ``layer`` (built from its config) takes: its
-    width (:attr:`width_option`: a dense layer's ``neurons``, a convolution's
+    width (:attr:`~scratchnet.nn.Layer.width_option`: a dense layer's ``neurons``, a convolution's
     ``out_channels``), or a convolution's ``kernel_size`` where its columns (input channels
     x kernel positions, at every output position) outnumber its outputs (filters, at every
     output position); none for a layer without one (pooling): the error names the layer."""

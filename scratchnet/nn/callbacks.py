@@ -130,8 +130,8 @@ class EarlyStopping:
 
     def update(self, epoch: int, value: float, arrays: dict[str, np.ndarray]) -> bool:
         """Record an evaluation of the live ``arrays`` (name -> array, e.g.
-        :meth:`NeuralNetwork.arrays`), whose :attr:`monitor` is ``value``; returns True
-        when training should stop."""
+        :meth:`~scratchnet.nn.NeuralNetwork.arrays`), whose :attr:`monitor` is ``value``;
+        returns True when training should stop."""
         if self.improves(value):
             self.best = float(value)
             self.best_epoch = epoch

@@ -119,7 +119,7 @@ def check_operation(op, x: np.ndarray, seed: int = 0, eps: float = EPS,
                     tol: float = TOLERANCE) -> dict:
     """Check ``op.backward`` (input gradient) and every parameter gradient it fills.
 
-    ``op`` is any :class:`~scratchnet.core.Operation` (or anything with the same
+    ``op`` is any :class:`~scratchnet.nn.Operation` (or anything with the same
     ``forward(x, inference)`` / ``backward(grad)`` / ``params()`` contract, such as a built
     layer) whose parameters are float64. The loss is a random projection of the output,
     ``sum(op.forward(x) * R)`` with ``R`` drawn from ``seed``, so every output entry

@@ -109,7 +109,7 @@ class Layer:
 
     def chain(self, input_shape) -> list[PlannedOperation]:
         """The operations :meth:`build` makes for samples of ``input_shape``, in order,
-        without making them. A layer of one operation names it as :attr:`operation`; one
+        without making them. A layer of one operation names its class ``operation``; one
         that does not is shown as itself."""
         return [PlannedOperation(getattr(self, "operation", type(self)),
                                  self.output_shape(input_shape))]
@@ -166,9 +166,10 @@ class Layer:
 
 
 class WeightedLayer(Layer):
-    """What :class:`Dense` and :class:`Conv2D` share: a product with the weights ``W``, then
-    a bias ``B`` (or batch normalisation, whose ``beta`` takes the bias's place: a bias
-    before a normalisation would be subtracted away), an activation, and optional dropout.
+    """What :class:`~scratchnet.nn.Dense` and :class:`~scratchnet.nn.Conv2D` share: a
+    product with the weights ``W``, then a bias ``B`` (or batch normalisation, whose
+    ``beta`` takes the bias's place: a bias before a normalisation would be subtracted
+    away), an activation, and optional dropout.
 
     Subclasses say the weight's shape, the bias's (one entry per output unit), and which
     operations make the product, the bias and the normalisation (:attr:`product`,

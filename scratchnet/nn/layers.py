@@ -49,7 +49,7 @@ class Dense(WeightedLayer):
 
     Args:
         neurons: output width.
-        activation: an :class:`Activation` instance, its config name, or a mapping
+        activation: an :class:`~scratchnet.nn.Activation` instance, its config name, or a mapping
             ``{name: ..., <options>}``.
         weight_init: an initialiser name from :data:`~scratchnet.nn.INITIALIZERS`.
         bias_init: "zeros" (default) or "normal" (drawn like the weights, as the notebook did).
@@ -102,7 +102,7 @@ class Conv2D(WeightedLayer):
 
     ``W`` is (out_channels, in_channels, KH, KW), PyTorch's and ONNX's layout, and ``B``
     is (out_channels,). With ``batch_norm=True`` a per-channel
-    :class:`~scratchnet.normalization.BatchNorm2D` (``gamma``, ``beta`` and running
+    :class:`~scratchnet.nn.BatchNorm2D` (``gamma``, ``beta`` and running
     statistics of shape (out_channels,)) replaces the bias, before the activation, as in
     :class:`Dense`. Weight initialisers count fan_in = C*KH*KW and fan_out = F*KH*KW.
 

@@ -27,7 +27,7 @@ def accuracy(prediction: np.ndarray, target: np.ndarray) -> float:
     or the class ids, one axis fewer ((n,) or (n, time)).
 
     A single prediction column is the binary case: the raw network output of
-    :class:`~scratchnet.losses.BinaryCrossEntropy`, a *logit*, so class 1 is predicted where
+    :class:`~scratchnet.nn.BinaryCrossEntropy`, a *logit*, so class 1 is predicted where
     it is > 0 (probability > 0.5); a single target column holds 0/1 labels (> 0.5 is 1).
     """
     if len(target) == 0:

@@ -34,7 +34,7 @@ class NeuralNetwork:
 
     Args:
         layers: the layers, input side first.
-        loss: a :class:`~scratchnet.losses.Loss` (or its config name).
+        loss: a :class:`~scratchnet.nn.Loss` (or its config name).
         seed: seeds every random draw the network makes (initial weights, dropout masks).
             The same seed gives bit-identical weights on the same machine.
         dtype: "float32" (default) or "float64"; parameters, gradients and activations all
@@ -186,7 +186,7 @@ class NeuralNetwork:
         return loss
 
     #: the most bytes of activations one inference pass should hold: :meth:`predict` and
-    #: :func:`~scratchnet.trainer.evaluate` cut their batches to fit (the columns of one
+    #: :func:`~scratchnet.nn.metrics.evaluate` cut their batches to fit (the columns of one
     #: convolution alone would take 640 MB for 2048 MNIST images; dense networks keep
     #: their 2048 rows)
     INFERENCE_BYTES = 64 * 2**20
@@ -205,7 +205,8 @@ class NeuralNetwork:
         """Inference in batches (no giant allocation per layer for big inputs).
 
         Returns what the loss says predictions mean (softmax probabilities for
-        :class:`SoftmaxCrossEntropy`), or the last layer's raw output with ``raw=True``.
+        :class:`~scratchnet.nn.SoftmaxCrossEntropy`), or the last layer's raw output with
+        ``raw=True``.
         """
         step = self.inference_batch_size(batch_size)
         outs = [self.forward(x[i:i + step], inference=True)
@@ -215,8 +216,8 @@ class NeuralNetwork:
 
     def predict_proba(self, x: np.ndarray, batch_size: int = 2048) -> np.ndarray:
         """Class probabilities, shape (n, classes), for a classification loss: the softmax
-        for :class:`~scratchnet.losses.SoftmaxCrossEntropy`, the two columns
-        ``[1 - p, p]`` for :class:`~scratchnet.losses.BinaryCrossEntropy`. Raises
+        for :class:`~scratchnet.nn.SoftmaxCrossEntropy`, the two columns
+        ``[1 - p, p]`` for :class:`~scratchnet.nn.BinaryCrossEntropy`. Raises
         :class:`~scratchnet.errors.ConfigError` for other losses."""
         if getattr(self.loss, "task", None) != "classification":
             raise ConfigError(f"class probabilities need a classification loss "

@@ -8,7 +8,7 @@ PyTorch's ``batch_first=True`` and Keras. The operations and their maths are in
   last step) with ``return_sequences=False``. Options they share: ``weight_init`` (the
   input weights ``W_x``; any initialiser of the registry, Glorot by default, with
   fan_in = F and fan_out = G*H) and ``dropout`` (inverted dropout on the layer's output
-  while training, as :class:`~scratchnet.layers.Dense` drops its output; there is no
+  while training, as :class:`~scratchnet.nn.Dense` drops its output; there is no
   dropout inside the recurrence). The recurrent weights ``W_h`` start orthogonal, one
   orthogonal (H, H) block per gate, so that early on a step neither grows nor shrinks the
   state it passes on (Saxe et al. 2014); biases start at zero, except the LSTM's forget
@@ -18,8 +18,9 @@ PyTorch's ``batch_first=True`` and Keras. The operations and their maths are in
   registry below beside them): integer ids (time,) -> (time, dim).
 
 ``stateful=True`` carries each row's final state into the same row of the next training
-batch (see :mod:`~scratchnet.nn.recurrent_ops`); :meth:`reset_state` forgets it, and
-:meth:`state_dict` / :meth:`load_state_dict` read and restore it for checkpoints.
+batch (see :mod:`~scratchnet.nn.recurrent_ops`); :meth:`~_Recurrent.reset_state` forgets
+it, and :meth:`~_Recurrent.state_dict` / :meth:`~_Recurrent.load_state_dict` read and restore
+it for checkpoints.
 :meth:`~_Recurrent.infer` is inference from a state the caller holds (generation).
 """
 

@@ -1,5 +1,5 @@
 """Recurrent operations (the book's chapter 6): a plain RNN, the LSTM and the GRU, each
-one :class:`~scratchnet.core.Operation` over a whole batch of sequences.
+one :class:`~scratchnet.nn.Operation` over a whole batch of sequences.
 
 A batch of sequences is ``(batch, time, features)``, PyTorch's ``batch_first=True``; the
 output is ``(batch, time, H)``, or the last step's ``(batch, H)`` when

@@ -118,8 +118,8 @@ def check_option(cls, name: str, value):
 
 
 def rename_aliases(given: dict, declared, positional=()) -> dict:
-    """``given`` with each option given under an :class:`Alias` under its own name; the
-    option and its alias both given (here, or among the ``positional`` names) is a
+    """``given`` with each option given under an :class:`~scratchnet.options.Alias` under
+    its own name; the option and its alias both given (here, or among the ``positional`` names) is a
     ConfigError."""
     aliases = {alias: o.name for o in declared for alias in o.aliases}
     if not set(given) & set(aliases):
@@ -183,10 +183,10 @@ def _check_type(value, base, annotation):
 
 
 def checked(init):
-    """Decorate an ``__init__`` (or any function) whose parameters are declared: an
-    option given under an :class:`Alias` is passed under its own name, an unknown or
-    missing one is refused, and each argument given is checked against its annotation
-    (:func:`check_value`) before the body runs."""
+    """Decorate an ``__init__`` (or any function) whose parameters are declared: an option
+    given under an :class:`~scratchnet.options.Alias` is passed under its own name, an
+    unknown or missing one is refused, and each argument given is checked against its
+    annotation (:func:`check_value`) before the body runs."""
     signature = inspect.signature(init)
     params = list(signature.parameters.values())
     method = bool(params) and params[0].name == "self"

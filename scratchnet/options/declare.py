@@ -53,7 +53,7 @@ class Via:
     """Where an experiment file gives an option it writes elsewhere, as a key path from
     the section of the class that declares it: an optimizer's ``decay_type`` is
     ``decay.type`` there, and its ``decay_kwargs`` are the other keys of ``decay``. An
-    error about the option names that path (:meth:`Option.config_key`)."""
+    error about the option names that path (:attr:`Option.via`)."""
 
     path: tuple[str, ...]
 
