@@ -16,7 +16,7 @@ import numpy as np
 
 from .errors import ConfigError, DataError
 from .nn.health import WEIGHTS, main_weights
-from .plots import MAX_LEGEND, _draw_table, _figure, _save, legend_labels
+from .plots import MAX_LEGEND, draw_table, legend_labels, panel_figure, save_png
 
 #: a layer's line style in the health panels (one colour per run, one style per layer)
 LAYER_STYLES = ("-", "--", ":", "-.")
@@ -164,7 +164,7 @@ def health_curves(run_dirs: list[str | Path], output: str | Path, *,
              if any(e.get(key) for e in entries)]
     count = len(panels) + len(extra)
     rows = 1 if count <= 3 else 2
-    fig, axes, table_ax = _figure(count, rows, len(table) if legend else 0)
+    fig, axes, table_ax = panel_figure(count, rows, len(table) if legend else 0)
     for ((name, ylabel, _, log), series), ax in zip(panels, axes[:len(panels)], strict=True):
         for k, layer, (xs, ys) in series:
             if xs:
@@ -193,9 +193,9 @@ def health_curves(run_dirs: list[str | Path], output: str | Path, *,
         axes[math.ceil(count / rows) - 1].legend(handles=handles, fontsize=7, loc="upper left",
                                                  bbox_to_anchor=(1.02, 1), borderaxespad=0)
     if table_ax is not None:
-        _draw_table(table_ax, table)
+        draw_table(table_ax, table)
     fig.suptitle(_title(records, title), fontsize=11)
-    return _save(fig, output)
+    return save_png(fig, output)
 
 
 # -- gradient flow ----------------------------------------------------------------------------
@@ -243,7 +243,7 @@ def grad_flow(run_dirs: list[str | Path], output: str | Path, *,
     floor = 10 ** math.floor(math.log10(min(values))) / 10 if values else 1e-12
     labels, _ = legend_labels(records)
     columns = min(3, len(records))
-    fig, axes, _ = _figure(len(records), math.ceil(len(records) / columns))
+    fig, axes, _ = panel_figure(len(records), math.ceil(len(records) / columns))
     for ax, shown, label in zip(axes, flows, labels, strict=True):
         ticks = [t for t, _, _ in shown[-1][1]]
         for j, (epoch, points) in enumerate(shown):
@@ -269,4 +269,4 @@ def grad_flow(run_dirs: list[str | Path], output: str | Path, *,
     for ax in axes:  # one scale for every run, so that their panels compare
         ax.set_ylim(max(low, floor / 2), high)
     fig.suptitle(f"gradient flow: {_title(records, title)}", fontsize=11)
-    return _save(fig, output)
+    return save_png(fig, output)

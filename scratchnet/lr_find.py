@@ -226,10 +226,10 @@ def draw(result: RangeResult, output: str | Path, *, title: str | None = None) -
     was found in shaded and the suggestion marked. The loss axis spans the lowest batch
     loss to a little above where the test stopped (``stop_factor`` times the lowest
     smoothed loss), so the explosion does not flatten the rest. Returns ``output``."""
-    from .plots import _figure, _save  # the figure and the PNG every picture is made of
+    from .plots import panel_figure, save_png  # the figure and the PNG every picture is made of
 
     s = result.suggestion
-    fig, (ax,), _ = _figure(1)
+    fig, (ax,), _ = panel_figure(1)
     ax.plot(result.rates, result.losses, color="C0", alpha=0.25, lw=1, label="batch loss")
     ax.plot(result.rates, result.smoothed, color="C0", lw=2, label="smoothed loss")
     ax.axvspan(result.rates[s.valley[0]], result.rates[s.valley[1]], color="C2", alpha=0.12,
@@ -248,4 +248,4 @@ def draw(result: RangeResult, output: str | Path, *, title: str | None = None) -
     ax.grid(True, alpha=0.3)
     ax.legend(fontsize=8, loc="lower left")  # below the flat start: empty
     fig.suptitle(title or "learning-rate range test", fontsize=11)
-    return _save(fig, output)
+    return save_png(fig, output)

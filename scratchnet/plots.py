@@ -31,9 +31,11 @@ LABEL_MAX = 32
 TABLE_LINE = 0.18
 
 
-def _figure(n_panels: int, rows: int = 1, table: int = 0):
+def panel_figure(n_panels: int, rows: int = 1, table: int = 0):
     """A figure of ``n_panels`` panels in ``rows`` rows, its axes in reading order, and,
-    with ``table`` lines, an axes under the panels for them (else None)."""
+    with ``table`` lines, an axes under the panels for them (else None): every picture
+    scratchnet draws (here, in :mod:`scratchnet.health_plots`, the report's and lr_find's)
+    starts from one, and ends with :func:`save_png`."""
     require("plot")
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
@@ -52,7 +54,7 @@ def _figure(n_panels: int, rows: int = 1, table: int = 0):
     return fig, axes, table_ax
 
 
-def _draw_table(ax, lines: list[str]) -> None:
+def draw_table(ax, lines: list[str]) -> None:
     """The lines that say which run each ``#1``, ``#2``... is, one under another."""
     for i, line in enumerate(lines):
         ax.text(0, 1 - (i + 0.5) / len(lines), line, transform=ax.transAxes, fontsize=8,
@@ -70,7 +72,9 @@ def png_path(output: str | Path) -> Path:
     return output
 
 
-def _save(fig, output: str | Path) -> Path:
+def save_png(fig, output: str | Path) -> Path:
+    """Write ``fig`` to ``output`` (see :func:`png_path`) at the pictures' resolution, in one
+    atomic write (a reader never finds half a picture); returns the path written."""
     output = png_path(output)
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=DPI)
@@ -275,13 +279,13 @@ def learning_curves(run_dirs: list[str | Path], output: str | Path, *,
         task = (r["summary"] or {}).get("task") or r["config"].get("task", "")
         by_task.setdefault(task, []).append((i, label, group))
     columns = 3 if cm is not None else 2
-    fig, axes, table_ax = _figure(columns * len(by_task), len(by_task),
+    fig, axes, table_ax = panel_figure(columns * len(by_task), len(by_task),
                                   len(table) if legend else 0)
     rows = [axes[i * columns:(i + 1) * columns] for i in range(len(by_task))]
     for row, task_groups in zip(rows, by_task.values(), strict=True):
         _draw_curves(row[:2], task_groups, legend)
     if table_ax is not None:
-        _draw_table(table_ax, table)
+        draw_table(table_ax, table)
     if cm is not None:
         draw_confusion_matrix(axes[2], *cm)
         for row in rows[1:]:
@@ -289,4 +293,4 @@ def learning_curves(run_dirs: list[str | Path], output: str | Path, *,
     if title is None:
         title = records[0]["name"] if len(records) == 1 else f"{len(records)} runs"
     fig.suptitle(title, fontsize=11)
-    return _save(fig, output)
+    return save_png(fig, output)

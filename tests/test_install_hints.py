@@ -48,8 +48,8 @@ def test_runtime_hints_name_it(extra):
 def test_a_missing_extra_is_one_line_with_the_command(monkeypatch):
     monkeypatch.setitem(sys.modules, "matplotlib", None)
     with pytest.raises(ConfigError, match=re.escape(f"pip install '{PROJECT['name']}[plot]'")):
-        from scratchnet.plots import _figure
-        _figure(1)
+        from scratchnet.plots import panel_figure
+        panel_figure(1)
     with pytest.raises(ConfigError, match=r"needs optuna: pip install 'scratchnet-dlfs\[tune\]'"):
         monkeypatch.setitem(sys.modules, "optuna", None)
         require("tune")

@@ -202,8 +202,9 @@ def _figure_of(monkeypatch, draw):
     import scratchnet.plots as plots
 
     saved = []
-    save = plots._save
-    monkeypatch.setattr(plots, "_save", lambda fig, output: saved.append(fig) or save(fig, output))
+    save = plots.save_png
+    monkeypatch.setattr(plots, "save_png",
+                        lambda fig, output: saved.append(fig) or save(fig, output))
     draw()
     return saved[0]
 

@@ -12,7 +12,7 @@ import typer
 from ..errors import ConfigError
 from .app import SEARCH_PANEL, app, cell, emit_json, err_console, human_console, printable
 from .common import DATA_DIR_HELP, SET_HELP, data_dir_text
-from .train import _loading
+from .train import loading_line
 
 #: copies of :class:`scratchnet.lr_find.RangeTest`'s defaults (this module loads before
 #: NumPy; a test holds them equal)
@@ -77,7 +77,7 @@ def lr_find(
     options = "".join(f", {k} {_shown(getattr(o, k))}" for k in given)
     human.print(f"[bold]lr-find {cell(cfg.name)}[/]: {o.name}{options}, batches of "
                 f"{cfg.train.batch_size}, learning rate {start_lr:g} to {end_lr:g} over "
-                f"{batches} batches; {_loading(cfg, plan)}", highlight=False, soft_wrap=True)
+                f"{batches} batches; {loading_line(cfg, plan)}", highlight=False, soft_wrap=True)
     if o.decay.type != "none" or len(set(plan.schedule.rates())) > 1:  # (a warm-up alone, too)
         kind = "warm-up" if o.decay.type == "none" else f"{o.decay.type} decay"
         human.print(f"note: the config's {kind} is not used in the test: each batch gets "

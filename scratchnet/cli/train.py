@@ -17,7 +17,7 @@ from .common import (DATA_DIR_HELP, MLFLOW_HELP, MLFLOW_URI_HELP, RUN_DIR_HELP, 
                      config_flags, data_dir_text, run_folder, tracking_overrides)
 
 
-def _loading(cfg, plan) -> str:
+def loading_line(cfg, plan) -> str:
     """What the header says is about to load: ``loading mnist (60,000 + 10,000 images of
     1 x 28 x 28)``, so a long data load is not a silent wait."""
     data = getattr(plan, "data", None)
@@ -40,7 +40,7 @@ def _header(console, cfg, plan) -> None:
     the ``;`` where the terminal is narrower than that (rather than in a word)."""
     name = f"training {cfg.name}"
     what = f": {len(cfg.model.layers)} layers, {cfg.train.epochs} epochs;"
-    loading = _loading(cfg, plan)
+    loading = loading_line(cfg, plan)
     apart = "\n" if len(name + what) + 1 + len(loading) > console.width else " "
     console.print(f"[bold]{cell(name)}[/]{what}{apart}{loading}", highlight=False)
 

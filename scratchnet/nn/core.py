@@ -78,6 +78,11 @@ class Param:
     def shape(self) -> tuple[int, ...]:
         return self._value.shape
 
+    @property
+    def in_flat(self) -> bool:
+        """Whether the arrays are views into a :class:`FlatParams`'s flat arrays."""
+        return self._flat
+
     def __getstate__(self) -> tuple:
         # The arrays on their own: a copy or a pickle is laid end to end again by the
         # FlatParams that holds it (if any), never by this one's old flat arrays.

@@ -243,7 +243,7 @@ class WeightedLayer(Layer):
         out, units = self._product_shape(shape), self._bias_shape()
         chain = [PlannedOperation(self.product, out, {"W": self._weight_shape(shape)})]
         if self.batch_norm:
-            per_unit = self.norm._param_shape(math.prod(units))
+            per_unit = self.norm.param_shape(math.prod(units))
             chain.append(PlannedOperation(self.norm, out, {"gamma": per_unit, "beta": per_unit}))
         else:
             chain.append(PlannedOperation(self.bias, out, {"B": units}))

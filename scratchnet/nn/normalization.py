@@ -36,7 +36,7 @@ class BatchNorm(Operation):
         self.momentum = checks.number(momentum, "batch-norm momentum", 0, 1, low_open=True)
         self.eps = checks.positive(eps, "batch-norm eps")
         dtype = np.dtype(dtype)
-        shape = self._param_shape(neurons)
+        shape = self.param_shape(neurons)
         self.gamma = Param(np.ones(shape, dtype), "gamma")
         self.beta = Param(np.zeros(shape, dtype), "beta")
         self.running_mean = np.zeros(shape, dtype)
@@ -46,7 +46,8 @@ class BatchNorm(Operation):
         self._training = False
 
     @staticmethod
-    def _param_shape(n: int) -> tuple[int, ...]:
+    def param_shape(n: int) -> tuple[int, ...]:
+        """The shape of ``gamma``, ``beta`` and the running statistics for ``n`` units."""
         return (1, n)
 
     def _broadcast(self, a: np.ndarray) -> np.ndarray:
@@ -140,7 +141,7 @@ class BatchNorm2D(BatchNorm):
     axes = (0, 2, 3)
 
     @staticmethod
-    def _param_shape(n: int) -> tuple[int, ...]:
+    def param_shape(n: int) -> tuple[int, ...]:
         return (n,)
 
     def _broadcast(self, a: np.ndarray) -> np.ndarray:

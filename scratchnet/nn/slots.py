@@ -28,7 +28,7 @@ class Slots:
                  new_slots: Callable[[Param], dict[str, np.ndarray]], elementwise: bool):
         if not isinstance(params, FlatParams):
             params = tuple(params)
-            loose = [p for p in params if not p._flat]
+            loose = [p for p in params if not p.in_flat]
             if len(loose) == len(params):
                 params = FlatParams(params)
             elif loose:  # beside some of a network's: each is a segment, but never moves

@@ -15,8 +15,8 @@ from typing import Any, Literal
 
 from ..errors import ConfigError
 from ..registry import did_you_mean, lookup
-from .declare import (Named, _engine_only, _hints, _options, _sequence, base_type, bounds,
-                      describe, lengths, members, metadata_of, options)
+from .declare import (Named, base_type, bounds, declared_options, describe, engine_only,
+                      hints_of, is_sequence, lengths, members, metadata_of, options)
 
 
 _repr = reprlib.Repr()
@@ -113,7 +113,7 @@ def check_options(cls, given: dict, what: str, supplied: dict | None = None) -> 
 
 def check_option(cls, name: str, value):
     """``value`` checked against the declaration of ``cls``'s option ``name``."""
-    option = next(o for o in _options(cls) if o.name == name)
+    option = next(o for o in declared_options(cls) if o.name == name)
     return check_value(value, option.annotation, name)
 
 
@@ -164,7 +164,7 @@ def _check_type(value, base, annotation):
         if not isinstance(value, (tuple, list)) or len(value) != len(args):
             raise _Mismatch
         return tuple(_check(v, a) for v, a in zip(value, args, strict=True))
-    if _sequence(base):
+    if is_sequence(base):
         least, most = lengths(annotation)
         if not isinstance(value, (list, tuple)) or len(value) < least \
                 or (most is not None and len(value) > most):
@@ -197,16 +197,16 @@ def checked(init):
 
     @functools.lru_cache(maxsize=None)  # at the first call: importing the engine stays cheap
     def checks() -> dict:
-        hints = _hints(init)
+        hints = hints_of(init)
         return {p.name: hints[p.name] for p in params if p.name in own and p.name in hints
-                and not _engine_only(hints[p.name])}
+                and not engine_only(hints[p.name])}
 
     @functools.wraps(init)
     def wrapper(*args, **kwargs):
         # a constructor takes what its class declares (its bases' options included)
         owner = type(args[0]) if constructor and args else init
         what = owner.__name__ if constructor else init.__qualname__
-        declared = _options(owner)
+        declared = declared_options(owner)
         try:
             positional = signature.bind_partial(*args).arguments
         except TypeError as e:  # too many
@@ -239,7 +239,7 @@ def checked(init):
 def check_fields(instance) -> None:
     """Check every field of a (frozen) dataclass instance against its annotation, in
     ``__post_init__``; converted values are written back."""
-    hints = _hints(type(instance))
+    hints = hints_of(type(instance))
     for f in dataclasses.fields(instance):
         if f.init and f.name in hints:
             value = check_value(getattr(instance, f.name), hints[f.name], f.name)

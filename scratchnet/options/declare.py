@@ -148,7 +148,8 @@ class Option:
 
 # -- reading declarations ------------------------------------------------------------
 @functools.lru_cache(maxsize=None)
-def _hints(function) -> dict[str, Any]:
+def hints_of(function) -> dict[str, Any]:
+    """The annotations of ``function`` (or a class), ``Annotated`` metadata kept; cached."""
     return typing.get_type_hints(function, include_extras=True)
 
 
@@ -158,9 +159,10 @@ def _init_of(klass: type):
 
 
 @functools.lru_cache(maxsize=None)
-def _options(cls) -> tuple[Option, ...]:
+def declared_options(cls) -> tuple[Option, ...]:
+    """:func:`options` as a cached tuple (what checking an argument reads at every call)."""
     if dataclasses.is_dataclass(cls):
-        hints = _hints(cls)
+        hints = hints_of(cls)
         return tuple(Option(f.name, hints.get(f.name, Any), _field_default(f), cls)
                      for f in dataclasses.fields(cls) if f.init)
     if not isinstance(cls, type):  # a function: its parameters
@@ -192,7 +194,7 @@ def _options(cls) -> tuple[Option, ...]:
 
 
 def _parameters(function, owner, found: dict) -> list[Option]:
-    hints = _hints(function)
+    hints = hints_of(function)
     params = list(inspect.signature(function).parameters.values())
     params = params[1:] if params and params[0].name == "self" else params
     return [Option(p.name, hints.get(p.name, Any), p.default, owner) for p in params
@@ -205,7 +207,7 @@ def options(cls) -> list[Option]:
     fields set by ``__init__``; a function: its parameters). A class may fix options of
     its bases (``fixed_options = ("nesterov",)``: it passes them itself), which are left
     out. Parameters without an annotation are declared as :data:`typing.Any`."""
-    return list(_options(cls))
+    return list(declared_options(cls))
 
 
 def _field_default(f: dataclasses.Field):
@@ -263,7 +265,8 @@ def lengths(annotation) -> tuple[int, int | None]:
     return (found[-1].min_length, found[-1].max_length) if found else (0, None)
 
 
-def _sequence(base) -> bool:
+def is_sequence(base) -> bool:
+    """Whether the base type is a list (``list[int]``, ``Sequence[str]``)."""
     return typing.get_origin(base) in (list, collections.abc.Sequence)
 
 
@@ -311,7 +314,7 @@ def describe(annotation) -> str:
         if len(set(items)) == 1:
             return f"a list of {len(items)}, each {items[0]}"
         return f"a list of {len(items)}: [" + ", ".join(items) + "]"
-    if _sequence(base):
+    if is_sequence(base):
         least, most = lengths(annotation)
         return f"a list of {least} to {most} items" if most is not None else "a list"
     if isinstance(base, type):
@@ -319,7 +322,7 @@ def describe(annotation) -> str:
     return "any value"
 
 
-def _engine_only(annotation) -> bool:
+def engine_only(annotation) -> bool:
     """An annotation that only names engine classes (``np.ndarray``, ``Layer | None``):
     what such an argument must be is the body's to check, not a declaration's."""
     if typing.get_origin(annotation) is Annotated:

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..plots import _figure, _save
+from ..plots import panel_figure, save_png
 
 #: the most mistakes drawn, and how many to a row
 MISTAKES, MISTAKES_PER_ROW = 16, 8
@@ -38,7 +38,7 @@ def confident_mistakes(rows, channels: int, shape, y_true, predicted, confidence
     wrong = wrong[np.argsort(-np.asarray(confidence)[wrong], kind="stable")][:MISTAKES]
     columns = min(MISTAKES_PER_ROW, len(wrong))
     n_rows = math.ceil(len(wrong) / columns)
-    fig, axes, _ = _figure(columns * n_rows, n_rows)
+    fig, axes, _ = panel_figure(columns * n_rows, n_rows)
     fig.set_size_inches(1.45 * columns, 1.75 * n_rows + 0.4)
     images = _images(np.asarray(rows)[wrong], channels, tuple(shape))
     for ax, image, i in zip(axes[:len(wrong)], images, wrong, strict=True):
@@ -51,7 +51,7 @@ def confident_mistakes(rows, channels: int, shape, y_true, predicted, confidence
     for ax in axes[len(wrong):]:
         ax.set_visible(False)
     fig.suptitle("the most confident mistakes on the test split", fontsize=10)
-    return _save(fig, output)
+    return save_png(fig, output)
 
 
 def predicted_against_true(y_true: np.ndarray, y_pred: np.ndarray, output: str | Path,
@@ -59,7 +59,7 @@ def predicted_against_true(y_true: np.ndarray, y_pred: np.ndarray, output: str |
     """A regression run's test predictions against the true values, the line y = x where
     a perfect model's points would lie."""
     y_true, y_pred = np.ravel(y_true), np.ravel(y_pred)
-    fig, [ax], _ = _figure(1)
+    fig, [ax], _ = panel_figure(1)
     fig.set_size_inches(5.5, 5)
     ax.scatter(y_true, y_pred, s=10, alpha=0.6, color="C0", edgecolors="none")
     finite = np.concatenate([y_true, y_pred])
@@ -72,4 +72,4 @@ def predicted_against_true(y_true: np.ndarray, y_pred: np.ndarray, output: str |
     ax.set_ylabel("predicted value")
     ax.set_title(title, fontsize=10)
     ax.grid(True, alpha=0.3)
-    return _save(fig, output)
+    return save_png(fig, output)
