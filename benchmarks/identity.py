@@ -105,7 +105,7 @@ class Record:
                  [e["train_loss"] for e in history.epochs])
         self.put(f"{prefix}/history/summary",
                  [history.epochs_run, -1 if history.best_epoch is None else history.best_epoch,
-                  np.nan if history.best_loss is None else history.best_loss,
+                  np.nan if history.best_val_loss is None else history.best_val_loss,
                   -1 if history.weights_epoch is None else history.weights_epoch,
                   history.stopped_early, history.interrupted])
 

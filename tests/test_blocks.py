@@ -329,25 +329,25 @@ def test_clip_norm_matches_torch(clip, torch_reference):
 # Schedules
 # =======================================================================================
 def test_step_decay():
-    s = sn.make_schedule("step", 0.1, 8, step_size=3, gamma=0.5)
+    s = sn.get_schedule("step", 0.1, 8, step_size=3, gamma=0.5)
     assert s.rates() == pytest.approx([0.1, 0.1, 0.1, 0.05, 0.05, 0.05, 0.025, 0.025])
-    floored = sn.make_schedule("step", 0.1, 8, final_lr=0.04, step_size=3, gamma=0.5)
+    floored = sn.get_schedule("step", 0.1, 8, final_lr=0.04, step_size=3, gamma=0.5)
     assert floored.rates() == pytest.approx([0.1, 0.1, 0.1, 0.05, 0.05, 0.05, 0.04, 0.04])
     assert isinstance(s, sn.StepDecay) and s.gamma == 0.5
 
 
 def test_cosine_decay():
-    s = sn.make_schedule("cosine", 1.0, 5)  # final_lr defaults to 0
+    s = sn.get_schedule("cosine", 1.0, 5)  # final_lr defaults to 0
     half = [1.0, (1 + math.cos(math.pi / 4)) / 2, 0.5, (1 + math.cos(3 * math.pi / 4)) / 2, 0.0]
     assert s.rates() == pytest.approx(half, abs=1e-15)
-    s = sn.make_schedule("cosine", 1.0, 5, final_lr=0.2)
+    s = sn.get_schedule("cosine", 1.0, 5, final_lr=0.2)
     assert s.rates() == pytest.approx([0.2 + 0.8 * h for h in half])
     assert s(4) == 0.2 and s(0) == 1.0
 
 
 def test_warmup_then_linear_decay():
     # ramp lr*(e+1)/(W+1) for W = 3 epochs, then linear from lr to final_lr over the other 4
-    s = sn.make_schedule("linear", 1.0, 7, final_lr=0.1, warmup_epochs=3)
+    s = sn.get_schedule("linear", 1.0, 7, final_lr=0.1, warmup_epochs=3)
     assert isinstance(s, sn.Warmup)
     assert s.rates() == pytest.approx([0.25, 0.5, 0.75, 1.0, 0.7, 0.4, 0.1])
 
@@ -356,8 +356,8 @@ def test_warmup_then_linear_decay():
     ("none", {}), ("exponential", {"final_lr": 0.01}), ("step", {"step_size": 1}),
     ("cosine", {}), ("plateau", {})])
 def test_warmup_wraps_any_schedule(decay, kwargs):
-    plain = sn.make_schedule(decay, 0.1, 5, **kwargs)
-    warm = sn.make_schedule(decay, 0.1, 7, warmup_epochs=2, **kwargs)
+    plain = sn.get_schedule(decay, 0.1, 5, **kwargs)
+    warm = sn.get_schedule(decay, 0.1, 7, warmup_epochs=2, **kwargs)
     assert warm.rates()[:2] == pytest.approx([0.1 / 3, 0.2 / 3])
     assert warm.rates()[2:] == pytest.approx(plain.rates())
 
@@ -371,7 +371,7 @@ PLATEAU_LOSSES = [1.0, 0.9, 0.95, 0.92, 0.91, 0.8, 0.85, 0.85, 0.85, 0.85]
 
 
 def test_reduce_on_plateau_with_scripted_losses():
-    s = sn.make_schedule("plateau", 1.0, 10, factor=0.5, patience=2)
+    s = sn.get_schedule("plateau", 1.0, 10, factor=0.5, patience=2)
     rates, changed = plateau_rates(s, PLATEAU_LOSSES)
     # epochs 2, 3, 4 do not improve on 0.9: the third exceeds patience 2 -> halve from 5;
     # 0.8 after epoch 5 is a new best; 6, 7, 8 do not improve -> halve again from 9
@@ -382,31 +382,31 @@ def test_reduce_on_plateau_with_scripted_losses():
 
 def test_reduce_on_plateau_threshold_and_floor():
     # 0.9999 is not 1e-4 (relative) better than 1.0: it counts as no improvement
-    s = sn.make_schedule("plateau", 1.0, 6, factor=0.1, patience=0, min_lr=0.05)
+    s = sn.get_schedule("plateau", 1.0, 6, factor=0.1, patience=0, min_lr=0.05)
     rates, changed = plateau_rates(s, [1.0, 0.9999, 0.9999, 0.9999, 0.9999])
     assert rates == pytest.approx([1.0, 1.0, 0.1, 0.05, 0.05, 0.05])
     assert changed == [False, True, True, False, False]  # at the floor: nothing to drop
     # final_lr means min_lr for a plateau
-    assert sn.make_schedule("plateau", 1.0, 3, final_lr=0.05).min_lr == 0.05
+    assert sn.get_schedule("plateau", 1.0, 3, final_lr=0.05).min_lr == 0.05
     with pytest.raises(sn.ConfigError, match="min_lr"):
-        sn.make_schedule("plateau", 1.0, 3, final_lr=0.05, min_lr=0.01)
+        sn.get_schedule("plateau", 1.0, 3, final_lr=0.05, min_lr=0.01)
 
 
 def test_reduce_on_plateau_state_round_trips_through_json():
-    s = sn.make_schedule("plateau", 1.0, 10, factor=0.5, patience=2)
+    s = sn.get_schedule("plateau", 1.0, 10, factor=0.5, patience=2)
     plateau_rates(s, PLATEAU_LOSSES[:7])
     state = json.loads(json.dumps(s.state_dict()))
-    t = sn.make_schedule("plateau", 1.0, 10, factor=0.5, patience=2)
+    t = sn.get_schedule("plateau", 1.0, 10, factor=0.5, patience=2)
     t.load_state_dict(state)
     for epoch in range(7, 10):
         assert s.observe(PLATEAU_LOSSES[epoch], epoch) == t.observe(PLATEAU_LOSSES[epoch], epoch)
     assert s.rates() == t.rates() and t.drops == [5, 9]
     with pytest.raises(sn.ConfigError):
-        sn.make_schedule("cosine", 1.0, 3).load_state_dict(state)
+        sn.get_schedule("cosine", 1.0, 3).load_state_dict(state)
 
 
 def test_warmup_hides_its_epochs_from_plateau():
-    s = sn.make_schedule("plateau", 1.0, 12, factor=0.5, patience=0, warmup_epochs=2)
+    s = sn.get_schedule("plateau", 1.0, 12, factor=0.5, patience=0, warmup_epochs=2)
     # losses after epochs 0 and 1 (warm-up) are ignored, except the last one (epoch 1):
     # it is the baseline; epoch 2 does not improve on it -> drop from epoch 3
     for epoch, loss in enumerate([0.1, 1.0, 1.0, 0.5]):
@@ -417,7 +417,7 @@ def test_warmup_hides_its_epochs_from_plateau():
 def test_plateau_matches_torch(torch_reference):
     ref = torch_reference(TORCH_BLOCKS)
     losses = ref["plateau_losses"].tolist()
-    ours = sn.make_schedule("plateau", 1.0, len(losses) + 1, factor=0.5, patience=2,
+    ours = sn.get_schedule("plateau", 1.0, len(losses) + 1, factor=0.5, patience=2,
                             min_lr=0.2)
     rates = []  # the rate of each epoch, then of the one after the last loss
     for epoch, loss in enumerate(losses):
@@ -430,8 +430,8 @@ def test_plateau_matches_torch(torch_reference):
 def test_step_and_cosine_match_torch(torch_reference):
     ref = torch_reference(TORCH_BLOCKS)
     epochs = len(ref["step_lr"])
-    for name, ours in [("step", sn.make_schedule("step", 0.3, epochs, step_size=2, gamma=0.5)),
-                       ("cosine", sn.make_schedule("cosine", 0.3, epochs, final_lr=0.01))]:
+    for name, ours in [("step", sn.get_schedule("step", 0.3, epochs, step_size=2, gamma=0.5)),
+                       ("cosine", sn.get_schedule("cosine", 0.3, epochs, final_lr=0.01))]:
         assert ours.rates() == pytest.approx(ref[f"{name}_lr"].tolist(), rel=1e-12), name
 
 
@@ -449,7 +449,7 @@ def test_step_and_cosine_match_torch(torch_reference):
 ])
 def test_bad_schedule_options(decay, kwargs):
     with pytest.raises(sn.ConfigError):
-        sn.make_schedule(decay, 1.0, 5, **kwargs)
+        sn.get_schedule(decay, 1.0, 5, **kwargs)
 
 
 # =======================================================================================

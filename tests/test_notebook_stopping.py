@@ -86,7 +86,7 @@ def test_it_puts_back_the_weights_after_epoch_e_minus_1(digits):
     stop = history.epochs_run  # E: the first evaluation that did not improve
     assert stop % 3 == 0 and history.best_epoch == stop - 3
     val = {r["epoch"]: r["val_loss"] for r in history}
-    assert val[stop] >= val[stop - 3] == history.best_loss
+    assert val[stop] >= val[stop - 3] == history.best_val_loss
     assert history.weights_epoch == stop - 1
     assert_same_weights_to(notebook.net, ends.weights[stop - 1])
     # the same run under the default rule puts back the previous evaluation's weights

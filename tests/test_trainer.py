@@ -113,7 +113,7 @@ def test_history_records(digits):
         assert r["seconds"] >= 0.0
         assert all(np.isfinite(r[k]) for k in ("train_loss", "val_loss", "lr"))
     assert history.best_epoch in (3, 6, 7)
-    assert history.best_loss == min(r["val_loss"] for r in history)
+    assert history.best_val_loss == min(r["val_loss"] for r in history)
     json.dumps(history.to_dict())  # the CLI writes it as JSON
 
 
@@ -170,7 +170,7 @@ def test_early_stopping_restores_the_best_weights(digits, patience):
     best = history.best_epoch
     assert best < history.epochs_run  # the run went past its best evaluation
     assert best == best_by_the_rule(val, stopper.min_delta)
-    assert val[best] == history.best_loss
+    assert val[best] == history.best_val_loss
     assert history.epochs_run - best == patience
     final = net.state_dict()
     for name, value in snapshots.weights[best].items():

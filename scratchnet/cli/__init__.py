@@ -1,9 +1,9 @@
 """The ``scratchnet`` command line: parse, call the library, render.
 
 Commands live one group per module; they all register on :data:`app`. Errors from the
-library are caught in :func:`main` and shown as one line on stderr (``--debug`` or
-``SCRATCHNET_DEBUG=1`` shows the traceback): exit 2 for usage and config errors, 1 for
-failures while running, 0 for success.
+library are caught where :func:`main` runs them (:func:`~scratchnet.cli.app.run`) and
+shown as one line on stderr (``--debug`` or ``SCRATCHNET_DEBUG=1`` shows the traceback):
+exit 2 for usage and config errors, 1 for failures while running, 0 for success.
 
 Starting is quick: ``--version`` is answered before the command line is built, and the
 command modules import NumPy, pydantic and the engine only when a command runs (a test
@@ -25,7 +25,7 @@ def main(argv: list[str] | None = None) -> None:
     if list(args) == ["--version"]:
         print(f"scratchnet {__version__}")
         sys.exit(0)
-    from .app import main as run
+    from .app import run
 
     _register()
     run(argv)

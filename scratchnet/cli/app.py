@@ -234,8 +234,10 @@ def command_group():
     return _command
 
 
-def main(argv: list[str] | None = None) -> None:
-    """Entry point of the ``scratchnet`` script and ``python -m scratchnet``."""
+def run(argv: list[str] | None = None) -> None:
+    """Run the command line ``argv`` (default: ``sys.argv``) with the commands registered,
+    and exit with its code: what :func:`scratchnet.cli.main`, the one entry point, does
+    once the command is more than ``--version``."""
     global _debug
     warnings.showwarning = _show_warning
     _debug = False

@@ -251,7 +251,7 @@ def _train(cfg: ExperimentConfig, run_dir: Path, data: Prepared | TextData, plan
     summary = {**base, "status": "completed", "epochs_run": epochs_run,
                "best_epoch": history.best_epoch, "best_value": history.best_value,
                "weights_epoch": history.weights_epoch, "stopped_early": early,
-               "best_val_loss": history.best_loss, "test": test,
+               "best_val_loss": history.best_val_loss, "test": test,
                "seconds": seconds, "seconds_per_epoch": seconds / max(epochs_run, 1)}
     runs.write_json(run_dir / runs.SUMMARY, summary)
     return RunResult(summary, run_dir, history, net, data)

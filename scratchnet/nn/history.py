@@ -21,11 +21,11 @@ class History:
     epochs_run: int = 0
     #: what early stopping watched (``val_loss``, ``accuracy``, ...), its best value and
     #: the epoch of that evaluation, and that evaluation's validation loss (the training
-    #: loss, without validation data)
+    #: loss, without validation data): a run's ``best_val_loss`` in ``summary.json``
     monitor: str = "val_loss"
     best_value: float | None = None
     best_epoch: int | None = None
-    best_loss: float | None = None
+    best_val_loss: float | None = None
     #: the epochs of training behind the weights the fit ended with (the best epoch when
     #: early stopping put the best back)
     weights_epoch: int | None = None
@@ -58,5 +58,6 @@ class History:
         return {"records": self.records, "epochs": self.epochs, "task": self.task,
                 "epochs_run": self.epochs_run, "monitor": self.monitor,
                 "best_value": self.best_value, "best_epoch": self.best_epoch,
-                "best_loss": self.best_loss, "weights_epoch": self.weights_epoch,
+                # (a checkpoint's history has called it best_loss since its first release)
+                "best_loss": self.best_val_loss, "weights_epoch": self.weights_epoch,
                 "stopped_early": self.stopped_early, "interrupted": self.interrupted}

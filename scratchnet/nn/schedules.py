@@ -20,7 +20,7 @@ Both reach ``final_lr`` at the last epoch; a one-epoch run uses ``lr``. Beside t
   effect), and its state goes into checkpoints through ``state_dict``.
 
 Any of them can start with a linear warm-up of ``warmup_epochs`` epochs
-(``make_schedule(..., warmup_epochs=W)``): epoch ``e < W`` uses ``lr * (e + 1) / (W + 1)``,
+(``get_schedule(..., warmup_epochs=W)``): epoch ``e < W`` uses ``lr * (e + 1) / (W + 1)``,
 a ramp that reaches ``lr`` exactly at epoch ``W``; from there the wrapped schedule runs,
 *shifted* to start at epoch ``W`` and built over the remaining ``epochs - W`` epochs, so a
 decay still ends at ``final_lr`` on the last epoch.
@@ -266,7 +266,7 @@ class ReduceOnPlateau(Schedule):
 class Warmup(Schedule):
     """``lr * (e + 1) / (W + 1)`` for the first ``W = warmup_epochs`` epochs, then
     ``schedule`` shifted by ``W`` epochs (it should be built over ``epochs - W`` epochs, as
-    :func:`make_schedule` does). A plateau schedule inside only observes evaluations from
+    :func:`get_schedule` does). A plateau schedule inside only observes evaluations from
     the end of the warm-up on (the loss falls anyway while the rate ramps up)."""
 
     schedule: Schedule = field(kw_only=True)
