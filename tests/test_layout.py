@@ -15,7 +15,7 @@ PACKAGE = Path(__file__).resolve().parents[1] / "scratchnet"
 ENGINE_MAY_IMPORT = {"errors", "checks", "registry", "options"}
 #: what `import scratchnet` must not pull in (the command line's and the extras' libraries)
 HEAVY = ["typer", "rich", "pydantic", "yaml", "matplotlib", "dask", "sklearn", "onnx"]
-MAX_LINES = 450
+MAX_LINES = 400  # the house rule: a module is read in one sitting
 
 
 def _scratchnet_imports(path: Path) -> set[str]:
