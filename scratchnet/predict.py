@@ -358,9 +358,9 @@ def predict_rows(net: NeuralNetwork, info: dict, inputs: Inputs, top_k: int = 0)
         except ConfigError:
             probs = None  # e.g. mean squared error on one-hot targets: scores, not probabilities
             if top_k:
-                raise ConfigError(f"probabilities need a probabilistic loss; this run was "
-                                  f"trained with {net.loss.name or type(net.loss).__name__}"
-                                  ) from None
+                loss = net.loss.name or type(net.loss).__name__
+                raise ConfigError("probabilities need a probabilistic loss; this run was "
+                                  f"trained with {loss}") from None
         scores = probs if probs is not None else raw
         k = min(top_k, len(classes))
         for name, s in zip(inputs.names, scores, strict=True):

@@ -187,9 +187,9 @@ class _Watched:
         entry = {"layer": self.index, "type": self.layer.describe(), "units": int(units),
                  **self.stats.entry()}
         if self.recurrent:
-            entry["gates"] = {name: int(n) / self.gate_count for name, n in
-                              zip(self.layer.gate_names, self.near, strict=True)
-                              } if len(self.near) else None
+            gates = zip(self.layer.gate_names, self.near, strict=True)
+            entry["gates"] = ({name: int(n) / self.gate_count for name, n in gates}
+                              if len(self.near) else None)
         return entry
 
 
