@@ -7,7 +7,7 @@ BLAS thread, into a preallocated (vocab, dim) gradient as a layer keeps it:
 * ``add.at``: ``np.add.at(dW, ids, rows)``, the obvious way;
 * ``bincount``: one ``np.bincount(ids, weights=rows[:, d])`` per column;
 * ``reduceat``: sort the ids, ``np.add.reduceat`` over each run of equal ids (what
-  :class:`~scratchnet.nn.recurrent.EmbeddingOp` does);
+  :class:`~scratchnet.nn.embedding.EmbeddingOp` does);
 * ``one-hot``: ``one_hot(ids).T @ rows``, a (N, vocab) matrix (small vocabularies only).
 
 Printed: the best of ``--repeats`` runs of each, in ms, per (vocab, dim).

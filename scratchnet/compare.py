@@ -20,6 +20,8 @@ _SUMMARY_PATHS = {
     "rmse": ("test", "rmse"),
     "r2": ("test", "r2"),
     "test_loss": ("test", "loss"),
+    "bits_per_char": ("test", "bits_per_char"),  # a text run's
+    "perplexity": ("test", "perplexity"),
     "val_loss": ("best_val_loss",),
     "epochs": ("epochs_run",),
     "seconds": ("seconds",),
@@ -32,6 +34,7 @@ METRICS: dict[str, tuple[tuple[str, ...], bool]] = {
 #: each metric's name as a table's column shows it
 METRIC_HEADERS = {"accuracy": "test accuracy", "mae": "test MAE", "rmse": "test RMSE",
                   "r2": "test R²", "test_loss": "test loss", "val_loss": "val loss",
+                  "bits_per_char": "test bits/char", "perplexity": "test perplexity",
                   "epochs": "epochs run", "seconds": "seconds", "best_epoch": "best epoch"}
 
 
@@ -51,8 +54,8 @@ def format_metric(metric: str, v) -> str:
 
 def run_metrics(records: list[dict]) -> list[str]:
     """The metrics any of the runs (:func:`read_run` records) has, in a table's order."""
-    order = ["accuracy", "mae", "rmse", "r2", "test_loss", "val_loss", "best_epoch", "epochs",
-             "seconds"]
+    order = ["accuracy", "mae", "rmse", "r2", "test_loss", "bits_per_char", "perplexity",
+             "val_loss", "best_epoch", "epochs", "seconds"]
     return [m for m in order if any(m in r["metrics"] for r in records)]
 
 

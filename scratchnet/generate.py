@@ -9,6 +9,8 @@ The library part of ``scratchnet generate`` (and of ``predict`` on a text run)::
     generate(net, vocabulary, length=300, temperature=0.8, prime="ROMEO:", seed=0)
     most_likely_next(net, vocabulary, "ROMEO", k=3)            # [(":", 0.91), ...]
 
+(``run_vocabulary(info, run_dir)`` reads it, refusing a run that is not a text run.)
+
 The network is a character model: an :class:`~scratchnet.nn.Embedding` first, reading
 ids, and scores over the vocabulary at the last step, trained with softmax cross
 entropy. Generation reads the prefix once, then one character at a time, handing each
@@ -128,6 +130,16 @@ def generate(net: NeuralNetwork, vocabulary: Vocabulary, length: int = 300,
         out, states = infer(net, step, states)
         scores = _last(out)
     return vocabulary.decode(chosen)
+
+
+def run_vocabulary(info: dict, run_dir) -> Vocabulary:
+    """The vocabulary of a text run's data description (``data.json``); a ConfigError
+    naming ``run_dir`` for a run that is not a text run."""
+    if info.get("kind") != "text" or not isinstance(info.get("vocabulary"), dict):
+        raise ConfigError(f"{run_dir} is not a text run (it learnt {info.get('task')} of rows "
+                          "of numbers): this reads a character model, trained on "
+                          "dataset: text")
+    return Vocabulary.from_dict(info["vocabulary"])
 
 
 def most_likely_next(net: NeuralNetwork, vocabulary: Vocabulary, prefix: str, k: int = 5

@@ -28,7 +28,7 @@ import numpy as np
 
 from .errors import ConfigError
 from .nn import ELU, LeakyReLU, Linear, ReLU, Sigmoid, Softplus, Tanh
-from .nn.recurrent import EmbeddingOp
+from .nn.embedding import EmbeddingOp
 from .nn.recurrent_ops import GRUOp, LSTMOp, RecurrentOp, RNNOp
 
 if TYPE_CHECKING:

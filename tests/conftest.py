@@ -174,6 +174,22 @@ def digits_config(**sections) -> dict:
     return _merge(TINY_CONFIG, sections)
 
 
+#: a text any test can write: 40 lines of a few words, 1,310 characters
+TEXT = "".join(f"line {i}: the cat sat on the mat.\n" for i in range(40))
+
+
+def text_config(folder: Path, layers: list[dict], **data) -> dict:
+    """A character model of :data:`TEXT` (written to ``folder/text.txt``), windows of 10
+    characters, trained with Adam."""
+    path = Path(folder) / "text.txt"
+    path.write_text(TEXT, encoding="utf-8")
+    return digits_config(name="entry", data={"dataset": "text", "path": str(path), "seq_len": 10,
+                                             "test_fraction": 0.1, **data},
+                         model={"layers": layers, "loss": "softmax_cross_entropy"},
+                         optimizer={"name": "adam", "lr": 0.01, "momentum": None},
+                         train={"batch_size": 16})
+
+
 def run_main(capsys, *args) -> tuple[int, str, str]:
     """The real entry point ``scratchnet.cli.main`` in this process:
     ``(exit code, stdout, stderr)``. For long lists of cheap checks, where a new

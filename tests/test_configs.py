@@ -45,6 +45,21 @@ needs_mnist = pytest.mark.skipif(not _mnist_available(),
                                  reason="real MNIST not available (set SCRATCHNET_DATA_DIR)")
 
 
+def _text_available() -> bool:
+    shared = os.environ.get("SCRATCHNET_DATA_DIR")
+    return bool(shared) and (Path(shared) / "text" / "dlfs_input.txt").is_file()
+
+
+needs_text = pytest.mark.skipif(not _text_available(), reason="the book's text corpus not "
+                                "available (set SCRATCHNET_DATA_DIR)")
+
+#: the recurrent configs as they train in a test: the same layers, smaller (the point is
+#: that they run; their numbers are measured in full, docs/sequences.md)
+SMALLER = {"text_": ["--set", "model.layers.1.hidden_size=16", "--set", "data.seq_len=20"],
+           "adding_": ["--set", "model.layers.0.hidden_size=8", "--set", "data.samples=1000"],
+           "mnist_lstm": ["--set", "model.layers.0.hidden_size=16"]}
+
+
 def write_boston_csv(path: Path, n: int = 120, header=BOSTON_COLUMNS, seed: int = 0) -> Path:
     """A synthetic CSV with Boston housing's 14 columns (the real one is not ours to
     ship): plausible feature ranges, a price driven by rooms and status plus noise."""
@@ -74,12 +89,14 @@ def test_configs_are_there():
     assert notebook <= {s[:8] for s in stems}
     assert {"mnist_tanh", "mnist_best", "digits_quickstart", "diabetes_linear",
             "diabetes_one_hidden", "diabetes_two_hidden", "boston_linear",
-            "boston_one_hidden", "boston_two_hidden"} <= stems
+            "boston_one_hidden", "boston_two_hidden", "text_lstm", "text_rnn", "text_gru",
+            "mnist_lstm", "adding_rnn", "adding_lstm", "adding_gru"} <= stems
 
 
 def _config_params() -> list:
     return [pytest.param(path, id=path.stem,
-                         marks=[needs_mnist] if "dataset: mnist" in path.read_text() else [])
+                         marks=[needs_mnist] if "dataset: mnist" in path.read_text()
+                         else [needs_text] if "source: dlfs" in path.read_text() else [])
             for path in CONFIGS]
 
 
@@ -94,6 +111,7 @@ def test_every_config_trains_one_epoch(path, main_here, boston_csv, tmp_path, re
     args = ["train", path, "--epochs", "1", "--json", "--quiet", "--out", tmp_path / "runs"]
     if path.stem.startswith("boston"):
         args += ["--set", f"data.path={boston_csv}"]
+    args += next((more for start, more in SMALLER.items() if path.stem.startswith(start)), [])
     mnist = "dataset: mnist" in path.read_text()
     if mnist:
         from scratchnet.data import mnist as idx_sets
@@ -112,11 +130,15 @@ def test_every_config_trains_one_epoch(path, main_here, boston_csv, tmp_path, re
         data = json.loads((Path(summary["run_dir"]) / "data.json").read_text())
         assert data["source"] == str((request.getfixturevalue("mnist_slice") / "mnist").resolve())
         assert 0 <= test["accuracy"] <= 1
+    elif summary["dataset"] == "text":  # better than a uniform guess of its characters
+        data = json.loads((Path(summary["run_dir"]) / "data.json").read_text())
+        assert test["loss"] < math.log(len(data["vocabulary"]["chars"])), test
+        assert test["bits_per_char"] == pytest.approx(test["loss"] / math.log(2))
     elif summary["task"] == "classification":
         assert test["accuracy"] > 0.2, test  # ten classes: chance is 0.1
     else:
         assert summary["task"] == "regression" and test["rmse"] > 0
-    if summary["dataset"] == "mnist" and "cnn" not in path.stem:
+    if summary["dataset"] == "mnist" and "cnn" not in path.stem and "lstm" not in path.stem:
         assert summary["n_params"] == MNIST_PARAMS  # 784 -> 89 -> 10, as the notebook
     assert (Path(summary["run_dir"]) / "weights.safetensors").is_file()
 
@@ -181,6 +203,43 @@ def test_mnist_best_keeps_the_architecture_and_an_honest_protocol():
     assert not any(layer.batch_norm for layer in cfg.model.layers)  # nothing extra per unit
     assert cfg.train.epochs <= 50
     assert cfg.model.input_dropout > 0
+
+
+@pytest.mark.parametrize("kind", ["lstm", "rnn", "gru"])
+def test_text_configs_are_the_issues_character_models(kind):
+    """The book's corpus, a recurrent layer of 256 on an embedding, seq_len 50, at most 30
+    epochs, early stopping on the validation loss with the best weights kept; the three
+    files differ in the recurrent layer alone."""
+    cfg = load_config(ROOT / "configs" / f"text_{kind}.yaml")
+    d = cfg.data
+    assert (d.dataset, d.source, d.path, d.seq_len) == ("text", "dlfs", None, 50)
+    embedding, recurrent, output = cfg.model.layers
+    assert (embedding.type, recurrent.type, recurrent.hidden_size) == ("embedding", kind, 256)
+    assert output.neurons == "auto" and cfg.model.loss == "softmax_cross_entropy"
+    assert cfg.train.epochs <= 30 and cfg.train.early_stopping.restore_best
+    if recurrent.stateful:  # streams in order, a batch holding one window of each
+        assert d.streams == cfg.train.batch_size
+    others = [load_config(ROOT / "configs" / f"text_{k}.yaml").to_dict() for k in ("lstm", "rnn")]
+    for other in others:
+        for section in ("data", "optimizer", "train"):
+            assert other[section] == cfg.to_dict()[section], section
+
+
+def test_mnist_lstm_reads_rows_as_steps_with_an_honest_protocol():
+    cfg = load_config(ROOT / "configs" / "mnist_lstm.yaml")
+    assert cfg.data.dataset == "mnist" and 0 < cfg.data.validation < 1
+    assert cfg.model.layers[0].type == "lstm" and cfg.train.epochs <= 10
+
+
+@pytest.mark.parametrize("kind", ["lstm", "rnn", "gru"])
+def test_adding_configs_differ_in_the_recurrent_layer_alone(kind):
+    cfg = load_config(ROOT / "configs" / f"adding_{kind}.yaml")
+    assert (cfg.data.dataset, cfg.data.length, cfg.model.loss) == ("adding", 50, "mse")
+    assert cfg.model.layers[0].type == kind and not cfg.model.layers[0].return_sequences
+    lstm = load_config(ROOT / "configs" / "adding_lstm.yaml").to_dict()
+    mine = cfg.to_dict()
+    assert {k: v for k, v in mine.items() if k not in ("name", "model")} == \
+        {k: v for k, v in lstm.items() if k not in ("name", "model")}
 
 
 @pytest.mark.parametrize("stem", ["linear", "one_hidden", "two_hidden"])
@@ -434,3 +493,14 @@ def test_the_readmes_experiment_file_is_the_shipped_one():
     block = section.split("```yaml\n", 1)[1].split("```\n", 1)[0]
     shipped = (Path(__file__).resolve().parents[1] / "configs" / "mnist_tanh.yaml").read_text()
     assert block == shipped
+
+
+def test_the_readmes_recurrent_excerpt_is_the_shipped_text_lstm():
+    import yaml
+
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    section = readme.split("## Recurrent networks", 1)[1]
+    excerpt = yaml.safe_load(section.split("```yaml\n", 1)[1].split("```\n", 1)[0])
+    shipped = yaml.safe_load((ROOT / "configs" / "text_lstm.yaml").read_text())
+    assert excerpt["data"] == shipped["data"]
+    assert excerpt["model"]["layers"] == shipped["model"]["layers"]

@@ -15,14 +15,14 @@ import yaml
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
-from conftest import digits_config
+from conftest import digits_config, text_config
 from scratchnet.config import validate
 from scratchnet.data import DATASETS, SCALERS, describe_dataset, write_idx
 from scratchnet.data import mnist as idx_sets
 from scratchnet.errors import ConfigError, DivergenceError
 from scratchnet.experiment import plan_experiment, train_experiment
 from scratchnet.options import options
-from scratchnet.nn import (ACTIVATIONS, BIAS_INITIALIZERS, DTYPES, INITIALIZERS, LOSSES,
+from scratchnet.nn import (ACTIVATIONS, BIAS_INITIALIZERS, DTYPES, INITIALIZERS, LAYERS, LOSSES,
                            OPTIMIZERS, SCHEDULES)
 
 MNIST_DIR = Path(os.environ.get("SCRATCHNET_DATA_DIR", "/nonexistent")) / "mnist"
@@ -157,7 +157,12 @@ def _dataset_config(name: str, tmp_path: Path, monkeypatch) -> dict:
         y = (x[:, 0] > 0).astype(np.int64)
         np.savez(tmp_path / "two.npz", x_train=x[:60], y_train=y[:60], x_test=x[60:], y_test=y[60:])
         data["path"] = str(tmp_path / "two.npz")
-    described = describe_dataset(name, **{k: v for k, v in data.items() if k in ("path", "target")})
+    elif name == "text":  # ids: an embedding reads them, a score per character at every step
+        return text_config(tmp_path, [{"type": "embedding", "dim": 4}, {"neurons": "auto"}])
+    elif name == "adding":
+        data.update(length=10, samples=300)
+    described = describe_dataset(name, **{k: v for k, v in data.items()
+                                          if k in ("path", "target", "length", "samples")})
     width = described.n_classes or 1
     return digits_config(name="entry", data=data, optimizer={"lr": 0.01},
                          model={"layers": [{"neurons": 8, "activation": "tanh"},
@@ -169,6 +174,58 @@ def _dataset_config(name: str, tmp_path: Path, monkeypatch) -> dict:
 @pytest.mark.parametrize("name", DATASETS)
 def test_every_dataset_kind(main_here, tmp_path, monkeypatch, name):
     train_one_epoch(main_here, tmp_path, _dataset_config(name, tmp_path, monkeypatch))
+
+
+#: what a layer type's required options are set to here
+REQUIRED = {"neurons": 8, "out_channels": 4, "kernel_size": 3, "size": 2, "hidden_size": 8,
+            "dim": 4}
+
+
+def _layer_config(name: str, tmp_path: Path) -> dict:
+    """A small experiment whose first layer is of type ``name``, on the data it reads: the
+    digits as (1, 8, 8) images or as 8 steps of 8 pixels, a text's ids."""
+    cls = LAYERS[name]
+    layer = {"type": name, **{o.name: REQUIRED[o.name] for o in options(cls) if o.required
+                              and not (o.from_data and o.from_data.implied)}}
+    if cls.takes_ids:
+        return text_config(tmp_path, [layer, {"type": "lstm", "hidden_size": 8},
+                                      {"neurons": "auto"}])
+    if cls.takes_sequences:
+        layers = [{**layer, "return_sequences": False}, {"neurons": "auto"}]
+    elif cls.takes_images:
+        layers = [layer, *([] if name == "flatten" else [{"type": "flatten"}]),
+                  {"neurons": "auto"}]
+    else:
+        layers = [layer, {"neurons": "auto"}]
+    return digits_config(name="entry", model={"layers": layers}, optimizer={"lr": 0.01})
+
+
+@pytest.mark.parametrize("name", LAYERS)
+def test_every_layer_type(main_here, tmp_path, name):
+    summary = train_one_epoch(main_here, tmp_path, _layer_config(name, tmp_path))
+    assert np.isfinite(summary["test"]["loss"])
+
+
+@pytest.mark.parametrize("name", [n for n, cls in LAYERS.items() if cls.takes_sequences])
+def test_every_recurrent_layer_stateful_on_text_streams(main_here, tmp_path, name):
+    raw = text_config(tmp_path, [{"type": "embedding", "dim": 4},
+                                 {"type": name, "hidden_size": 8, "stateful": True},
+                                 {"neurons": "auto"}], streams=4)
+    raw["train"]["batch_size"] = 4
+    summary = train_one_epoch(main_here, tmp_path, raw)
+    assert {"bits_per_char", "perplexity", "accuracy"} <= set(summary["test"])
+
+
+def test_sequences_in_an_npz_file_train_a_recurrent_network(main_here, tmp_path):
+    """(N, T, F) arrays: T steps of F features to a recurrent first layer."""
+    rng = np.random.default_rng(3)
+    x = rng.standard_normal((90, 6, 3))
+    y = (x[:, :, 0].sum(axis=1) > 0).astype(np.int64)
+    np.savez(tmp_path / "seq.npz", x_train=x[:60], y_train=y[:60], x_test=x[60:], y_test=y[60:])
+    raw = digits_config(name="entry", data={"dataset": "npz", "path": str(tmp_path / "seq.npz")},
+                        model={"layers": [{"type": "gru", "hidden_size": 5,
+                                           "return_sequences": False}, {"neurons": "auto"}]})
+    train_one_epoch(main_here, tmp_path, raw)
 
 
 # -- what validate accepts trains; what it refuses, train refuses ---------------------------

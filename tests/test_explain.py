@@ -9,6 +9,7 @@ import importlib.util
 import io
 import json
 import math
+import os
 import re
 import time
 import tracemalloc
@@ -95,10 +96,20 @@ def test_the_golden_files_are_the_shipped_configs():
     assert set(make_golden.HERE.glob("*.txt")) == {make_golden.golden(p) for p in SHIPPED}
 
 
+def _needs_corpus(config: Path) -> bool:
+    """A config of the book's text, which explain reads (for its vocabulary): it is in
+    ``$SCRATCHNET_DATA_DIR/text`` (CI), else the test skips."""
+    shared = os.environ.get("SCRATCHNET_DATA_DIR")
+    present = bool(shared) and (Path(shared) / "text" / "dlfs_input.txt").is_file()
+    return "source: dlfs" in config.read_text() and not present
+
+
 @pytest.mark.parametrize("config", SHIPPED, ids=lambda p: p.stem)
 def test_explain_prints_the_golden_text(config, capsys, monkeypatch):
     """What explain prints now is the reviewed text (make it again with
     tests/golden/explain/make_golden.py and read the diff); it fits 80 columns."""
+    if _needs_corpus(config):
+        pytest.skip("the book's text corpus not available (set SCRATCHNET_DATA_DIR)")
     rc, out, err = _explain_here(capsys, monkeypatch, config.relative_to(ROOT))
     assert rc == 0, err
     assert all(len(line) <= 80 for line in out.splitlines())

@@ -31,7 +31,8 @@ def build_default(cls, **required):
     """An instance of a registry class from its default arguments, filling in only the
     required ones this test knows how to supply (``neurons``, a convolution's
     ``out_channels`` and ``kernel_size``, a pool's ``size``), as its declaration says."""
-    known = {"neurons": 3, "out_channels": 3, "kernel_size": 3, "size": 2, **required}
+    known = {"neurons": 3, "out_channels": 3, "kernel_size": 3, "size": 2, "hidden_size": 3,
+             "vocab_size": 7, "dim": 3, **required}
     kwargs = {}
     for o in options(cls):
         if o.required:
@@ -152,12 +153,15 @@ def test_loss_on_wide_logits(name):
 
 def sample_shape_for(layer) -> tuple[int, ...]:
     """Small images (2 channels, 5 x 6: odd and not square) for a layer that takes images,
-    else flat rows of 5 features."""
-    try:
-        layer.output_shape((2, 5, 6))
-        return (2, 5, 6)
-    except sn.ShapeError:
-        return (5,)
+    sequences of 4 steps of 5 features for one that reads sequences, else flat rows of 5
+    features (or, for one that reads ids, sequences of 5 ids)."""
+    for shape in ((2, 5, 6), (4, 5), (5,)):
+        try:
+            layer.output_shape(shape)
+            return shape
+        except sn.ShapeError:
+            continue
+    pytest.fail(f"{layer!r} takes none of the sample shapes this test knows")
 
 
 @pytest.mark.parametrize("name", LAYER_NAMES)
@@ -166,6 +170,9 @@ def test_layer_with_default_arguments(name):
     shape = sample_shape_for(layer)
     layer.build(shape, np.random.default_rng(8), np.float64, np.random.default_rng(9))
     x = np.random.default_rng(10).standard_normal((7,) + shape)
+    if layer.takes_ids:  # ids in 0..vocab_size-1; nothing is asked of their gradient
+        x = np.random.default_rng(10).integers(0, layer.vocab_size, (7,) + shape) * 1.0
+        layer.set_needs_input_grad(False)
     result = check_operation(layer, x)
     assert result["passed"], result
     assert len(result["params"]) == len(layer.params())  # every parameter was checked

@@ -316,6 +316,78 @@ def test_embedding_refuses_bad_ids():
         net.train_batch(np.ones((1, 2)) * 0.0, np.zeros((1, 4, 3)))
 
 
+def test_an_unbuilt_network_does_not_guess_its_input_from_an_embedding():
+    """An embedding's table is (vocabulary, dim): it says nothing of how long the sequences
+    are, so loading weights into an unbuilt network that starts with one is refused (a
+    dense layer's W gives its features)."""
+    state = sn.NeuralNetwork([sn.Embedding(7, 3), sn.Dense(2)], "mse", seed=0).build(5)
+    state = state.state_dict()
+    with pytest.raises(sn.ShapeError, match=r"cannot infer the input shape .* Embedding"):
+        sn.NeuralNetwork([sn.Embedding(7, 3), sn.Dense(2)], "mse").load_state_dict(state)
+    net = sn.NeuralNetwork([sn.Embedding(7, 3), sn.Dense(2)], "mse").build(5)
+    net.load_state_dict(state)
+    assert all(np.array_equal(net.state_dict()[k], v) for k, v in state.items())
+
+
+def test_carried_state_travels_with_the_network_and_is_held_still_by_gradcheck():
+    """net.carried_state() / load_carried_state() / reset_state(), and check_network
+    starting every pass from the carry it found (so a stateful network passes it)."""
+    from scratchnet.nn.gradcheck import check_network
+
+    rng = np.random.default_rng(4)
+    net = sn.NeuralNetwork([sn.LSTM(4, stateful=True), sn.Dense(2)], "mse", seed=1,
+                           dtype="float64").build((3, 2))
+    assert net.carried_state() == {}
+    x, y = rng.standard_normal((5, 3, 2)), rng.standard_normal((5, 3, 2))
+    net.train_batch(x, y)
+    carried = net.carried_state()
+    assert set(carried) == {"layers.0.h", "layers.0.c"} and carried["layers.0.h"].any()
+    rows = check_network(net, x, y)
+    assert all(r["passed"] for r in rows), rows
+    assert all(np.array_equal(net.carried_state()[k], v) for k, v in carried.items())
+    net.reset_state()
+    assert net.carried_state() == {}
+    net.load_carried_state(carried)
+    assert np.array_equal(net.carried_state()["layers.0.c"], carried["layers.0.c"])
+    with pytest.raises(sn.ShapeError, match="layers that carry none"):
+        net.load_carried_state({"layers.1.h": carried["layers.0.h"]})
+
+
+def test_the_trainer_resets_the_carry_each_epoch_and_evaluation_leaves_it_alone():
+    """A stateful fit: every epoch starts from zeros, an evaluation between batches leaves
+    the carried state as it was, and shuffle=False reads the rows in order (the seed
+    then changes nothing)."""
+    rng = np.random.default_rng(5)
+    X, Y = rng.standard_normal((12, 4, 2)), rng.standard_normal((12, 4, 1))
+
+    class Watch(sn.Callback):
+        def __init__(self):
+            self.at_start, self.untouched = [], []
+
+        def on_epoch_start(self, trainer, epoch):
+            self.at_start.append(trainer.net.carried_state())
+
+        def on_batch_end(self, trainer, epoch, batch, n_batches, loss):
+            before = trainer.net.carried_state()
+            trainer.evaluate(X[:3], Y[:3])
+            after = trainer.net.carried_state()
+            self.untouched.append(all(np.array_equal(before[k], after[k]) for k in before))
+
+    def fit(seed: int, shuffle: bool, watch=None):
+        net = sn.NeuralNetwork([sn.GRU(3, stateful=True), sn.Dense(1)], "mse", seed=0)
+        sn.Trainer(net, sn.SGD(0.05), [watch] if watch else []).fit(
+            X, Y, epochs=3, batch_size=4, seed=seed, shuffle=shuffle)
+        return net.state_dict()
+
+    watch = Watch()
+    first = fit(1, False, watch)
+    assert watch.at_start == [{}, {}, {}] and all(watch.untouched) and len(watch.untouched) == 9
+    same = fit(2, False)
+    assert all(np.array_equal(first[k], same[k]) for k in first)
+    shuffled, other = fit(1, True), fit(2, True)
+    assert not all(np.array_equal(shuffled[k], other[k]) for k in shuffled)
+
+
 def test_options_are_checked():
     with pytest.raises(sn.ConfigError, match=r"hidden_size must be an integer in \[1, 2147483647\], "
                                              "got 0"):

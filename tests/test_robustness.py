@@ -67,6 +67,22 @@ LONG_ADAM = {
                   "decay": {"type": "plateau", "factor": 0.5, "patience": 1}},
     "train": {"epochs": 16, "batch_size": 3, "eval_every": 2, "checkpoint_every": 4},
 }
+#: a character model whose LSTM carries its state from batch to batch along 2 streams of a
+#: text (about 2,400 batches an epoch), with dropout and Adam: the carried state must come
+#: back from the checkpoint exactly too
+TEXT_STATEFUL = {
+    "seed": 3,
+    "data": {"dataset": "text", "path": "text.txt", "seq_len": 4, "streams": 2,
+             "validation": 0.1, "test_fraction": 0.1},
+    "model": {"layers": [{"type": "embedding", "dim": 4},
+                         {"type": "lstm", "hidden_size": 8, "stateful": True, "dropout": 0.1},
+                         {"neurons": "auto"}],
+              "loss": "softmax_cross_entropy"},
+    "optimizer": {"name": "adam", "lr": 0.01},
+    "train": {"epochs": 3, "batch_size": 2, "eval_every": 1},
+}
+#: the text it reads: 800 numbered lines, 24,000 characters
+TEXT = "".join(f"{i * 7919 % 1000:03d} the cat sat on the mat.\n" for i in range(800))
 #: early stopping that monitors the accuracy (mode max) and a plateau schedule that
 #: follows it: the stopper's best accuracy and the schedule's must travel in the
 #: checkpoint. It stops where LONG does: an accuracy is at most 1, so nothing beats the
@@ -188,6 +204,7 @@ def trained_once(tmp_path_factory):
     def get(stem: str) -> tuple[Path, Path]:
         if stem not in cache:
             config = write_config(tmp_path_factory.mktemp(stem), stem, raw=VARIANTS[stem])
+            (config.parent / "text.txt").write_text(TEXT, encoding="utf-8")
             rc, out, err = run_cli(["train", config.name, "-q", "--out", "A"], config.parent)
             assert rc == 0, err
             cache[stem] = config, run_dir_in(config.parent / "A")
@@ -195,7 +212,8 @@ def trained_once(tmp_path_factory):
     return get
 
 
-VARIANTS = {"long": LONG, "long_adam": LONG_ADAM, "long_accuracy": LONG_ACCURACY}
+VARIANTS = {"long": LONG, "long_adam": LONG_ADAM, "long_accuracy": LONG_ACCURACY,
+            "text_stateful": TEXT_STATEFUL}
 
 
 @pytest.fixture(scope="module")
@@ -285,6 +303,11 @@ def test_interrupt_then_resume_equals_uninterrupted_bit_for_bit(trained_once, st
             break
     assert meta["batch"] > 0, "every interrupt landed on an epoch boundary"
     interrupted_at = (meta["epoch"], meta["batch"])
+    if stem == "text_stateful":  # stopped inside an epoch: the state it carries is kept
+        arrays, _ = runs.load_arrays(run_b / runs.CHECKPOINT)
+        assert {"carry.layers.1.h", "carry.layers.1.c"} <= set(arrays)
+        assert arrays["carry.layers.1.h"].shape == (2, 8) and arrays["carry.layers.1.h"].any()
+        assert np.array_equal(arrays["perm"], np.arange(len(arrays["perm"])))  # in order
 
     hint = re.search(r"resume with: scratchnet (.+)", err).group(1)
     rc, out, err = run_cli(shlex.split(hint) + ["-q"], long_config.parent)

@@ -232,11 +232,8 @@ def test_offline_the_error_says_where_it_looked_and_where_to_put_the_file(isolat
     (b"text\x00\x00\x00\x01 and zeros", "character 5 is a NUL byte: a binary file"),
     (b"", "empty; expected a UTF-8 text file"),
     (b"\xef\xbb\xbf", "empty; expected a UTF-8 text file"),  # a byte order mark alone
-    (b"x", "the train part holds 1 of the 1 characters; a window of seq_len=50 and its "
-           "next character needs at least 51"),
-    (b"short text" * 5, "the train part holds 40 of the 50 characters; a window of "
-                        "seq_len=50 and its next character needs at least 51"),
-], ids=["png", "latin-1", "nul", "empty", "bom-only", "one-character", "shorter-than-seq_len"])
+    (b"x", "holds one character; a text needs at least two"),
+], ids=["png", "latin-1", "nul", "empty", "bom-only", "one-character"])
 def test_a_file_that_is_no_usable_text_is_one_line_naming_it(tmp_path, content, message):
     path = tmp_path / "t.txt"
     path.write_bytes(content)
@@ -245,18 +242,31 @@ def test_a_file_that_is_no_usable_text_is_one_line_naming_it(tmp_path, content, 
     assert str(e.value).startswith(str(path)) and "\n" not in str(e.value)
 
 
+def test_a_window_longer_than_the_text_is_the_option_at_fault(tmp_path):
+    """The text is fine; seq_len asks too much of it: a ConfigError naming seq_len, which
+    an experiment file's check shows at its line."""
+    path = tmp_path / "t.txt"
+    path.write_bytes(b"short text" * 5)
+    with pytest.raises(ConfigError, match="the train part holds 40 of the 50 characters; a "
+                       "window of seq_len=50 and its next character needs at least 51") as e:
+        load_text(TextOptions(path=str(path)))
+    assert str(e.value).startswith(str(path)) and e.value.key == ("seq_len",)
+
+
 def test_a_held_out_part_too_short_for_one_window_is_refused(tmp_path):
     path = _text_file(tmp_path, SAMPLE * 2)
-    with pytest.raises(DataError, match="the test part holds 16 of the 158 characters; a "
-                                        "window of seq_len=20"):
+    with pytest.raises(ConfigError, match="the test part holds 16 of the 158 characters; a "
+                                          "window of seq_len=20") as e:
         load_text(TextOptions(path=str(path), seq_len=20, validation=0.5, test=0.1))
+    assert e.value.key == ("seq_len",)
 
 
 def test_more_streams_than_the_text_holds(tmp_path):
     path = _text_file(tmp_path, SAMPLE * 2)
-    with pytest.raises(DataError, match=r"streams=8 of a window of seq_len=20 each needs at "
-                                        r"least 161"):
+    with pytest.raises(ConfigError, match=r"streams=8 of a window of seq_len=20 each needs at "
+                                          r"least 161") as e:
         load_text(TextOptions(path=str(path), seq_len=20, streams=8, validation=0, test=0))
+    assert e.value.key == ("streams",)
 
 
 def test_a_vocabulary_beyond_its_cap(tmp_path):

@@ -15,8 +15,8 @@ import sys
 from .. import __version__
 
 #: the modules whose commands register on the app, in the order ``--help`` lists them
-COMMANDS = ("train", "predict", "listing", "sweep", "tune", "inspect", "explain", "check",
-            "export", "lr_find", "report")
+COMMANDS = ("train", "predict", "generate", "listing", "sweep", "tune", "inspect", "explain",
+            "check", "export", "lr_find", "report")
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -37,7 +37,8 @@ def gradcheck(
     """Check the configured network's gradients against finite differences.
 
     float64 central differences for every parameter tensor, on a small batch of the real
-    training data; a table per layer. Exit 1 when any tensor fails."""
+    training data; a table per layer. A stateful layer carries into the batch the state
+    a first pass over it left, held still. Exit 1 when any tensor fails."""
     from rich.table import Table
     from ..experiment import as_samples, build_network, plan_experiment, prepare_data
     from ..nn.gradcheck import check_network
@@ -53,7 +54,11 @@ def gradcheck(
     n = len(data.X_train)
     rows_idx = np.sort(rng.choice(n, size=min(batch, n), replace=False))
     X, Y = as_samples(data.X_train[rows_idx], plan.input_shape), data.Y_train[rows_idx]
-    net = build_network(cfg, plan.input_shape)
+    net = build_network(cfg, plan.input_shape, sizes=plan.sizes)
+    if any(getattr(layer, "stateful", False) for layer in net.layers):
+        # a pass over the batch first, so that a stateful layer carries a state into the
+        # checked batch (held still there, as training holds it: no gradient flows into it)
+        net.forward(X, inference=False)
     results = check_network(net, X, Y, max_params_per_tensor=entries or None, seed=seed, tol=tol)
     shapes = {p.name: tuple(p.value.shape) for p in net.params()}
     layer_types = {row["layer"]: row["type"] for row in net.summary()}

@@ -78,6 +78,7 @@ def show(
     from rich.table import Table
     from ..config import load_config
     from ..experiment import plan_experiment
+    from ..nn import LAYERS
     import yaml
     cfg = load_config(config, overrides)
     plan = plan_experiment(cfg, str(data_dir) if data_dir else None)
@@ -88,14 +89,21 @@ def show(
     table = Table(title=f"model: {cfg.name}")
     for col in ("layer", "type", "inputs", "outputs", "parameters"):
         table.add_column(col, justify="left" if col == "type" else "right")
+    shape = _shape
+    if any(LAYERS[layer.type].takes_sequences or LAYERS[layer.type].takes_ids
+           for layer in cfg.model.layers):  # a batch of sequences: (batch, time, features)
+        def shape(dims: tuple) -> str:
+            return "(batch, " + ", ".join(str(n) for n in dims) + ")"
     for row in plan.layers:
-        table.add_row(str(row["layer"]), row["type"], _shape(row["inputs"]),
-                      _shape(row["outputs"]), f"{row['params']:,}")
+        table.add_row(str(row["layer"]), row["type"], shape(row["inputs"]),
+                      shape(row["outputs"]), f"{row['params']:,}")
     d = plan.data
-    validation = "the test split" if cfg.data.validation == "test" else f"{plan.n_val:,} rows"
+    rows = "windows" if plan.targets == "ids" else "rows"  # a text's, of seq_len characters
+    validation = "the test split" if cfg.data.validation == "test" else \
+        f"{plan.n_val:,} {rows}"
     table.caption = (f"total parameters: {plan.n_params:,}; loss: {cfg.model.loss if isinstance(cfg.model.loss, str) else cfg.model.loss['name']}\n"
-                     f"{d.name}: {plan.n_train:,} training rows, validation {validation}, "
-                     f"{d.n_test:,} test rows; about {plan.memory['total'] / 2**20:,.0f} MiB "
+                     f"{d.name}: {plan.n_train:,} training {rows}, validation {validation}, "
+                     f"{d.n_test:,} test {rows}; about {plan.memory['total'] / 2**20:,.0f} MiB "
                      "to train")
     console.print(table)
     if schedule:

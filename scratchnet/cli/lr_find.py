@@ -108,8 +108,9 @@ def _run(cfg, plan, data_dir: str | None, settings):
     from ..lr_find import range_test
     with DownloadBar(err_console) as download:
         data = prepare_data(cfg, data_dir, download, plan.targets, lazy=True)
-    return range_test(build_network(cfg, plan.input_shape), build_optimizer(cfg),
-                      as_samples(data.X_train, plan.input_shape), data.Y_train,
+    net = build_network(cfg, plan.input_shape, sizes=plan.sizes)
+    return range_test(net, build_optimizer(cfg), as_samples(data.X_train, plan.input_shape),
+                      data.Y_train,
                       batch_size=cfg.train.batch_size, seed=cfg.seed, settings=settings)
 
 

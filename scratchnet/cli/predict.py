@@ -6,10 +6,11 @@ import csv
 import sys
 from enum import Enum
 from pathlib import Path
-from typing import List
+from typing import List, Optional
 
 import typer
 
+from ..errors import ConfigError
 from .app import TRAIN_PANEL, app, cell, emit_json, err_console, make_console, printable
 from .common import RUN_DIR_HELP, run_folder
 
@@ -40,28 +41,48 @@ def _header(rows: list[dict]) -> list[str]:
 @app.command(rich_help_panel=TRAIN_PANEL)
 def predict(
     run_dir: Path = typer.Argument(..., metavar="RUN_DIR", help=RUN_DIR_HELP),
-    inputs: List[Path] = typer.Argument(
-        ..., metavar="INPUT", help="Inputs: .csv (the training feature columns), .npy "
-        "arrays, or, for image runs, .png/.jpg pictures (one example each; extra 'images')."),
+    inputs: Optional[List[Path]] = typer.Argument(
+        None, metavar="INPUT", help="Inputs: .csv (the training feature columns), .npy "
+        "arrays, or, for image runs, .png/.jpg pictures (one example each; extra 'images'); "
+        "for a text run, UTF-8 text files, each a prefix."),
+    texts: Optional[List[str]] = typer.Option(None, "--text", metavar="TEXT", help="A text "
+                                              "run: a prefix whose next character to predict "
+                                              "(repeatable)."),
     top_k: int = typer.Option(0, "--proba", min=0, metavar="K",
-                              help="Also give the K most probable classes and their probabilities."),
+                              help="Also give the K most probable classes and their "
+                              "probabilities (a text run: the K likeliest next characters, "
+                              "5 by default)."),
     fmt: OutputFormat = typer.Option(OutputFormat.table, "--format", "-f", help="table (for people), csv or json (for programs)."),
 ):
     """Predict with a run's weights (those eval uses): one row per input example (a warning
-    when inputs lie far outside the training range)."""
+    when inputs lie far outside the training range); for a text run, the likeliest next
+    characters of each prefix (--text, or a text file)."""
     from .. import extras
     from ..experiment import load_run
     from ..predict import IMAGE_SUFFIXES, predict_rows, read_inputs
     from ..ranges import far_outside
+    inputs, texts = list(inputs or []), list(texts or [])
+    if not inputs and not texts:
+        raise ConfigError("predict needs inputs: files (INPUT...), or --text TEXT for a "
+                          "text run")
     if any(p.suffix.lower() in IMAGE_SUFFIXES for p in inputs):
         extras.check("images")
-    cfg, net, info, _ = load_run(run_folder(run_dir))
-    data = read_inputs(inputs, info, dataset=cfg.data.dataset,
-                       ignore_columns=[cfg.data.target] if cfg.data.target else [])
-    far = far_outside(data.X, info.get("feature_range"), data.names, info["feature_names"])
-    if far is not None:
-        err_console.print(f"[yellow]warning:[/] {cell(far)}", soft_wrap=True, highlight=False)
-    rows = predict_rows(net, info, data, top_k=top_k)
+    run_dir = run_folder(run_dir)
+    cfg, net, info, _ = load_run(run_dir)
+    # a character is shown as Python writes it in a table: ' ' and '\n' are seen
+    shown = repr if info.get("kind") == "text" or texts else str
+    if shown is repr:
+        rows = _next_characters(run_dir, net, info, inputs, texts, top_k or 5)
+        top_k = top_k or 5
+    else:
+        data = read_inputs(inputs, info, dataset=cfg.data.dataset,
+                           ignore_columns=[cfg.data.target] if cfg.data.target else [])
+        far = far_outside(data.X, info.get("feature_range"), data.names,
+                          info["feature_names"])
+        if far is not None:
+            err_console.print(f"[yellow]warning:[/] {cell(far)}", soft_wrap=True,
+                              highlight=False)
+        rows = predict_rows(net, info, data, top_k=top_k)
     if fmt is OutputFormat.json:
         emit_json(rows)
     elif fmt is OutputFormat.csv:
@@ -81,9 +102,32 @@ def predict(
         for r in rows:
             pred = r["prediction"]
             text = (", ".join(f"{v:.6g}" for v in pred) if isinstance(pred, list)
-                    else f"{pred:.6g}" if isinstance(pred, float) else str(pred))
+                    else f"{pred:.6g}" if isinstance(pred, float) else shown(pred))
             cells = [cell(r["input"]), cell(text)]  # file names and classes: shown, never obeyed
             if top_k:
-                cells.append(", ".join(f"{cell(e['class'])}: {e['probability']:.3f}" for e in r["top"]))
+                cells.append(", ".join(f"{cell(shown(e['class']))}: {e['probability']:.3f}"
+                                       for e in r["top"]))
             table.add_row(*cells)
         make_console().print(table)  # (full width in a pipe: names are not cut short)
+
+
+#: how much of a prefix a row names it by (the rest is left out: ``...``)
+SHOWN_PREFIX = 30
+
+
+def _next_characters(run_dir: Path, net, info: dict, inputs: list[Path], texts: list[str],
+                     k: int) -> list[dict]:
+    """A text run's rows: each prefix (``--text``, then each text file's whole text) with
+    its likeliest next character and the ``k`` likeliest with their probabilities."""
+    from ..data.text import read_text
+    from ..generate import most_likely_next, run_vocabulary
+
+    vocabulary = run_vocabulary(info, run_dir)
+    prefixes = [(t if len(t) <= SHOWN_PREFIX else "..." + t[-SHOWN_PREFIX:], t) for t in texts]
+    prefixes += [(path.name, read_text(path)[0]) for path in inputs]
+    rows = []
+    for name, prefix in prefixes:
+        top = most_likely_next(net, vocabulary, prefix, k)
+        rows.append({"input": name, "prediction": top[0][0],
+                     "top": [{"class": c, "probability": p} for c, p in top]})
+    return rows

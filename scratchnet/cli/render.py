@@ -30,8 +30,22 @@ def pct(value) -> str:
     return "-" if value is None else f"{100 * value:.2f}%"
 
 
-def metric_columns(task: str) -> list[str]:
+def metric_columns(task: str, text: bool = False) -> list[str]:
+    """The metrics a row of a run shows: a character model's also its validation loss in
+    bits per character and its perplexity."""
+    if text:
+        return ["accuracy", "bits_per_char", "perplexity"]
     return list(TASK_METRICS[task])
+
+
+#: how a metric's column is headed, where not by its name
+LABELS = {"bits_per_char": "bits/char"}
+
+
+def _column(name: str) -> tuple[str, int]:
+    """A metric's header and its column's width (9, or the header's)."""
+    label = LABELS.get(name, name)
+    return label, max(9, len(label))
 
 
 class ConsoleReporter(Callback):
@@ -64,6 +78,7 @@ class ConsoleReporter(Callback):
         self.epochs = trainer.fit_args["epochs"]
         self.batch_size = trainer.fit_args["batch_size"]
         self.task = trainer.history.task
+        self.text = getattr(trainer, "text", False)
         self._loss_sum, self._batches, self._seen, self._t0 = 0.0, 0, 0, time.perf_counter()
         self._loss, self._rate = "-", None
 
@@ -109,14 +124,17 @@ class ConsoleReporter(Callback):
 
     def on_epoch_end(self, trainer, epoch):
         row = trainer.history.last_row()
-        cols = metric_columns(self.task)
+        cols = [(c, *_column(c)) for c in metric_columns(self.task, self.text)]
         if not self._header_done:
+            if self.text:
+                self._print("losses in nats per character; bits/char and perplexity: the "
+                            "validation loss's", markup=False)
             head = f"{'epoch':>6} {'train loss':>11} {'val loss':>10} " + \
-                " ".join(f"{c:>9}" for c in cols) + f" {'lr':>9} {'seconds':>8}"
+                " ".join(f"{label:>{w}}" for _, label, w in cols) + f" {'lr':>9} {'seconds':>8}"
             self._print(f"[bold]{head}[/]")
             self._header_done = True
-        values = " ".join(f"{(pct(row.get(c)) if c == 'accuracy' else fmt(row.get(c))):>9}"
-                          for c in cols)
+        values = " ".join(f"{(pct(row.get(c)) if c == 'accuracy' else fmt(row.get(c))):>{w}}"
+                          for c, _, w in cols)
         self._print(f"{row['epoch']:>6} {fmt(row['train_loss']):>11} "
                     f"{fmt(row.get('val_loss')):>10} {values} {row['lr']:>9.4g} "
                     f"{row['seconds']:>8.1f}")
@@ -254,9 +272,10 @@ def best_epoch(summary: dict) -> str:
 def summary_table(summary: dict) -> Table:
     table = Table(title=f"{summary['name']}: {summary['status']}", show_header=False, box=None)
     test = summary.get("test") or {}
-    for key in ("accuracy", "mae", "rmse", "r2", "loss"):
+    for key in ("accuracy", "mae", "rmse", "r2", "loss", "bits_per_char", "perplexity"):
         if key in test:
-            table.add_row(f"test {key}", pct(test[key]) if key == "accuracy" else fmt(test[key]))
+            table.add_row(f"test {LABELS.get(key, key)}",
+                          pct(test[key]) if key == "accuracy" else fmt(test[key]))
     table.add_row("best epoch", best_epoch(summary))
     table.add_row("weights", kept_weights(summary))
     table.add_row("epochs run", fmt(summary.get("epochs_run")))

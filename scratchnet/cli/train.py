@@ -23,8 +23,15 @@ def _loading(cfg, plan) -> str:
     data = getattr(plan, "data", None)
     if data is None:
         return f"loading {cell(cfg.data.dataset)}"
-    each = f"images of {' x '.join(map(str, data.sample_shape))}" if data.sample_shape else \
-        f"rows of {data.n_features:,} features"
+    shape = plan.input_shape
+    if data.targets == "ids":
+        each = f"windows of {data.n_features:,} characters"
+    elif len(shape) == 2:
+        each = f"sequences of {shape[0]:,} steps of {shape[1]:,} features"
+    elif data.sample_shape:
+        each = f"images of {' x '.join(map(str, data.sample_shape))}"
+    else:
+        each = f"rows of {data.n_features:,} features"
     return f"loading {cell(data.name)} ({data.n_train:,} + {data.n_test:,} {each})"
 
 
@@ -238,7 +245,7 @@ def eval_(
                                  "examples --proba shows (the first N)."),
 ):
     from ..experiment import evaluate_run, load_run
-    from .render import fmt, pct
+    from .render import LABELS, fmt, pct
     from ..predict import top_classes
     run_dir = run_folder(run_dir)
     loaded = cfg, _, info, _ = load_run(run_dir)  # (it warns of a config edited since)
@@ -246,7 +253,8 @@ def eval_(
                           labels=labels)
     result = {"name": cfg.name, "run_dir": str(run_dir), "task": info["task"],
               **({"data": str(data)} if data is not None else {}), "test": report.scores}
-    if report.task == "classification":
+    text = info.get("kind") == "text"  # a class at every step: no table of classes
+    if report.task == "classification" and not text:
         result["confusion_matrix"] = report.confusion_matrix().tolist()
         result["per_class"] = report.per_class()
         if proba and report.probabilities is not None:
@@ -266,9 +274,9 @@ def eval_(
     where = f"{cell(data.name)} metrics" if data is not None else "test metrics"
     t = Table(title=f"{cfg.name}: {where}", show_header=False, box=None)
     for k, v in result["test"].items():
-        t.add_row(k, pct(v) if k == "accuracy" else fmt(v))
+        t.add_row(LABELS.get(k, k), pct(v) if k == "accuracy" else fmt(v))
     console.print(t)
-    if info["task"] == "classification":
+    if info["task"] == "classification" and not text:
         classes = [cell(c) for c in info["classes"]]  # from the data: shown, never obeyed
         cmt = Table(title="confusion matrix (rows: true, columns: predicted)")
         cmt.add_column("")

@@ -24,7 +24,7 @@ from pydantic import (BaseModel, ConfigDict, Discriminator, Field, PlainValidato
 from pydantic.json_schema import GenerateJsonSchema
 
 from ..errors import ConfigError
-from ..options import (Doc, Named, Option, base_type, bounds, check_value, engine_object,
+from ..options import (AUTO, Doc, Named, Option, base_type, bounds, check_value, engine_object,
                        lengths, members, metadata_of, options, rename_aliases)
 from ..registry import lookup
 
@@ -57,9 +57,16 @@ def option_of(field) -> Option | None:
 
 
 def field_of(option: Option, default: Any = inspect.Parameter.empty):
-    """``(type, Field)`` of one of a constructor's options (its default, unless given)."""
+    """``(type, Field)`` of one of a constructor's options (its default, unless given). An
+    option the data may give (:class:`~scratchnet.options.FromData`) also takes ``auto``,
+    its default where the declaration says so."""
     default = option.default if default is inspect.Parameter.empty else default
-    kind = declared(option.annotation, option.name, option.doc)
+    annotation, doc, auto = option.annotation, option.doc, option.from_data
+    if auto is not None:
+        annotation = Union[annotation, Literal[AUTO]]
+        doc = f"{doc}; {AUTO}: {auto.what}"
+        default = AUTO if auto.implied and default is inspect.Parameter.empty else default
+    kind = declared(annotation, option.name, doc)
     return kind, Field(... if default is inspect.Parameter.empty else default)
 
 

@@ -16,17 +16,17 @@ import hashlib
 import json
 from typing import Annotated, Any, Literal, Union
 
-from pydantic import BeforeValidator, Field, PrivateAttr, model_validator
+from pydantic import BeforeValidator, Field, PrivateAttr, model_serializer, model_validator
 from pydantic.fields import FieldInfo
 
 from ..constants import TUNE_DIRECTIONS, TUNE_METRICS, TUNE_PRUNERS, TUNE_SAMPLERS
-from ..data import DATASETS, SCALERS
+from ..data import DATASETS, SCALERS, AddingOptions, TextOptions
 from ..nn import (ACTIVATIONS, BIAS_INITIALIZERS, INITIALIZERS, LAYERS, LOSSES, OPTIMIZERS,
                   SCHEDULES, EarlyStopping, NeuralNetwork, Trainer, Warmup)
 from ..errors import ConfigError
 from ..nn.metrics import HIGHER_IS_BETTER
-from ..options import (Doc, Epochs, Gt, Lt, Named, Option, Seed, Size, check_value, lengths,
-                       metadata_of, options)
+from ..options import (Doc, Epochs, Gt, Lt, Named, Option, Seed, Size, base_type, check_value,
+                       lengths, members, metadata_of, options)
 from .declared import (JsonSchemaGenerator, Strict, declared, dispatched, field_of,
                        kind_field, section)
 
@@ -48,27 +48,63 @@ def _summary(cls) -> str:
 _Share = Annotated[float, Gt(0), Lt(1)]
 
 
+#: keys of ``data`` that belong to one kind of data set (text, the adding problem), as their
+#: options declare them: null (left out) stands for that option's default, and a config
+#: that leaves them out writes them nowhere (configs of the other kinds keep their keys)
+DATASET_KEYS = {TextOptions: ("source", "seq_len", "stride", "streams"),
+                AddingOptions: ("length", "samples")}
+
+
+def _dataset_options() -> list[Option]:
+    """The keys of :data:`DATASET_KEYS`, each null by default, its help naming its data
+    set and its default there."""
+    found = []
+    for cls, names in DATASET_KEYS.items():
+        dataset = "text" if cls is TextOptions else "adding"
+        for o in options(cls):
+            if o.name in names:
+                default = "" if o.default is None else f", default {o.default}"
+                doc = f"{dataset}{default}: {o.doc}"
+                union = members(base_type(o.annotation))  # (its bounds: on its members)
+                kind = base_type(o.annotation) if type(None) in union else o.annotation | None
+                found.append(Option(o.name, Annotated[(kind, Doc(doc))], None))
+    return found
+
+
+class DataSection(Strict):
+    """``data``, written without the keys of another kind of data set (null)."""
+
+    @model_serializer(mode="wrap")
+    def _without_unset(self, handler):
+        own = {name for names in DATASET_KEYS.values() for name in names}
+        return {k: v for k, v in handler(self).items() if not (k in own and v is None)}
+
+
 DataConfig = section("DataConfig", [Option(name, Annotated[(kind, Doc(doc))], default) for
                                      name, kind, default, doc in [
-    ("dataset", Annotated[str, Named(DATASETS, "dataset")], "digits",
-     "mnist, fashion_mnist, digits, iris, wine, breast_cancer, diabetes, csv or npz"),
-    ("path", str | None, None, "a CSV or .npz file, or a folder holding the MNIST files"),
+    ("dataset", Annotated[str, Named(DATASETS, "dataset")], "digits", ", ".join(DATASETS)),
+    ("path", str | None, None, "a CSV, .npz or UTF-8 text file, or a folder holding the "
+     "MNIST files"),
     ("target", str | None, None, "CSV: the target column"),
     ("task", Literal["classification", "regression"] | None, None,
      "CSV: override the task inferred from the target column"),
     ("scale", Annotated[str, Named(SCALERS, "scale")], "standard",
      "global (one mean/std, the notebook's), standard (per feature), minmax, none; fitted on "
-     "the training part only"),
+     "the training part only (a text's ids are never scaled)"),
     ("validation", _Share | Literal["test"], 0.1, "fraction of the training data held out, or "
-     "test for the notebook's protocol (evaluate on the test split)"),
-    ("test_fraction", _Share, 0.2, "test split for data sets without one"),
-    ("shape", tuple[Size, Size, Size] | None, None, "[channels, height, width]: each row of "
-     "the data is an image of this shape (for a network that starts with a convolution)"),
+     "test for the notebook's protocol (evaluate on the test split); text: the share of its "
+     "characters before the test part"),
+    ("test_fraction", _Share, 0.2, "test split for data sets without one (text: the share of "
+     "its characters at the end)"),
+    ("shape", tuple[Size, Size, Size] | tuple[Size, Size] | None, None, "[channels, height, "
+     "width]: each row of the data is an image of this shape (for a network that starts with "
+     "a convolution); [time, features] for one that starts with a recurrent layer"),
     ("target_scale", Literal["none", "standard"], "none", "regression: standard trains on "
      "targets of mean 0 and spread 1 (fitted on the training part); metrics and predictions "
      "stay in the data's units"),
-    ("split_seed", Seed | None, None, "seeds the train/test split (CSV and bundled sets) and "
-     "the validation split; default: seed. The weights, dropout and shuffling keep seed")]])
+    ("split_seed", Seed | None, None, "seeds the train/test split (CSV and bundled sets), the "
+     "validation split and the adding problem's samples; default: seed. The weights, dropout "
+     "and shuffling keep seed")]] + _dataset_options(), base=DataSection)
 
 
 class NullIsDefault(Strict):

@@ -68,7 +68,10 @@ class Description:
     """What a dataset is, known without loading it where that is cheap: its task, row
     counts, features per row, number of classes (0 for regression) and image shape.
     ``y_train`` holds the training labels when they were read anyway (a CSV file), so
-    that a validation split can be sized exactly."""
+    that a validation split can be sized exactly. A data set that cuts its own
+    validation part and encodes its own targets (a text) says how many rows validate
+    (``n_val``) and how its targets are given (``targets``: ``"ids"``, a class id at every
+    step of a sequence)."""
 
     name: str
     task: str
@@ -79,6 +82,8 @@ class Description:
     image_shape: tuple[int, int] | None = None
     y_train: np.ndarray | None = None
     channels: int = 1
+    n_val: int | None = None
+    targets: str | None = None
 
     @property
     def sample_shape(self) -> tuple[int, int, int] | None:

@@ -180,7 +180,8 @@ class TextData:
     def description(self) -> Description:
         """Windows as rows: seq_len ids in, a class of the vocabulary at every step out."""
         return Description("text", "classification", len(self.X_train), len(self.X_test),
-                           self.seq_len, self.vocabulary.size)
+                           self.seq_len, self.vocabulary.size, n_val=len(self.X_val),
+                           targets="ids")
 
     def info(self) -> dict:
         """The run's data description (``data.json``): the keys every run writes, for a
@@ -254,9 +255,12 @@ def windows(ids: np.ndarray, starts: np.ndarray, seq_len: int) -> tuple[np.ndarr
     return np.ascontiguousarray(block[:, :-1]), np.ascontiguousarray(block[:, 1:])
 
 
-def _too_short(where: str, part: str, length: int, total: int, need: int, why: str) -> DataError:
-    return DataError(f"{where}: the {part} part holds {length:,} of the {total:,} "
-                     f"characters; {why} needs at least {need:,}")
+def _too_short(where: str, part: str, length: int, total: int, need: int, why: str,
+               key: str = "seq_len") -> ConfigError:
+    """A window longer than a part of the text: the option ``key`` asks too much of it (a
+    ConfigError naming it, so an experiment file's line is shown)."""
+    return ConfigError(f"{where}: the {part} part holds {length:,} of the {total:,} "
+                       f"characters; {why} needs at least {need:,}", key=(key,))
 
 
 def load_text(options: TextOptions, *, data_dir: str | None = None, download: bool = True,
@@ -271,13 +275,16 @@ def load_text(options: TextOptions, *, data_dir: str | None = None, download: bo
     parts = split_text(text, o.validation, o.test)
     total, T = len(text), o.seq_len
     shares = {"train": 1.0, "validation": o.validation, "test": o.test}
+    if total < 2:  # no window of any length: the file, not an option, is at fault
+        raise DataError(f"{path}: holds one character; a text needs at least two (a "
+                        "character and the next)")
     for part, share in shares.items():
         if share > 0 and len(parts[part]) < T + 1:
             raise _too_short(path, part, len(parts[part]), total, T + 1,
                              f"a window of seq_len={T} and its next character")
     if o.streams is not None and len(parts["train"]) < o.streams * T + 1:
         raise _too_short(path, "train", len(parts["train"]), total, o.streams * T + 1,
-                         f"streams={o.streams} of a window of seq_len={T} each")
+                         f"streams={o.streams} of a window of seq_len={T} each", "streams")
     vocabulary = Vocabulary.of(parts["train"], f"{path}: the training part")
     arrays = {}
     for part in PARTS:

@@ -10,11 +10,11 @@ import numpy as np
 
 from .. import runs
 from ..config import ExperimentConfig, check_data_files, config_digest, validate
-from ..data import Scaler, saved_target_scaler
+from ..data import Scaler, TextData, saved_target_scaler
 from ..data.prepare import encode_targets
 from ..errors import ConfigError, DataError, ScratchnetWarning
 from ..nn import NeuralNetwork, evaluate
-from .build import as_samples, build_network, load_data, target_encoding
+from .build import as_samples, build_network, data_sizes, load_data, target_encoding
 from .saved import read_data_info
 
 
@@ -34,7 +34,9 @@ def load_run(run_dir: str | Path):
     if bad is not None:  # every prediction would be NaN, or class 0
         raise DataError(f"{path}: {bad} holds NaN or infinite values; refusing to use "
                         "these weights")
-    net = build_network(cfg, info.get("input_shape") or info["n_features"])
+    vocabulary = info.get("vocabulary")
+    sizes = data_sizes(info["n_outputs"], len(vocabulary["chars"]) + 1 if vocabulary else None)
+    net = build_network(cfg, info.get("input_shape") or info["n_features"], sizes=sizes)
     try:
         net.load_state_dict(arrays)
     except Exception as e:  # a shape/name mismatch between config and weights
@@ -102,13 +104,19 @@ class Evaluation:
 
 
 def evaluate_split(net: NeuralNetwork, X_test: np.ndarray, Y_test: np.ndarray, task: str,
-                   classes: list, target_inverse=None) -> Evaluation:
+                   classes: list, target_inverse=None, text: bool = False) -> Evaluation:
     """Evaluate ``net`` on a prepared test split (``Y_test`` as training encoded it; with
-    scaled targets, ``target_inverse`` gives the metrics in the data's units)."""
-    scores = {k: float(v) for k, v in evaluate(net, X_test, Y_test,
+    scaled targets, ``target_inverse`` gives the metrics in the data's units). A character
+    model (``text``) is scored at every step: bits per character and perplexity beside
+    the loss, each step's true and predicted id in ``y_true`` and ``predicted``."""
+    scores = {k: float(v) for k, v in evaluate(net, X_test, Y_test, text=text,
                                                 target_inverse=target_inverse).items()}
     if task != "classification":
         return Evaluation(scores, task)
+    if text:  # ids, (windows, time): a class at every step
+        predicted = net.predict(X_test, raw=True).argmax(axis=-1)
+        return Evaluation(scores, task, list(classes), Y_test.astype(np.int64).ravel(),
+                          predicted.ravel())
     out = net.predict(X_test)  # probabilities for a probabilistic loss, else raw scores
     scores_2d = np.hstack([1 - out, out]) if out.shape[1] == 1 else out
     y_true = Y_test.argmax(axis=1) if Y_test.shape[1] > 1 else (Y_test[:, 0] > 0.5).astype(int)
@@ -127,6 +135,11 @@ def read_test_split(cfg: ExperimentConfig, net: NeuralNetwork, info: dict,
     if ds is None:
         ds = load_data(cfg, data_dir, found_at=info.get("source"))
     saved = info.get("source_file")
+    if isinstance(ds, TextData):  # cut and encoded as training did: its own test windows
+        if ds.vocabulary.to_dict() != info["vocabulary"]:
+            raise DataError(f"{ds.source}: its vocabulary is not the one the run was trained "
+                            "on (the text changed since): its test part cannot be scored")
+        return ds.X_test, ds.Y_test
     if saved and ds.fingerprint and saved != ds.fingerprint:
         warnings.warn(f"{ds.source} changed since the run was trained (then {saved['bytes']:,} "
                       f"bytes, SHA-256 {saved['sha256'][:12]}...; now {ds.fingerprint['bytes']:,} "
@@ -157,6 +170,10 @@ def evaluate_run(run_dir: str | Path, data_dir: str | None = None,
     (:func:`~scratchnet.experiment.labelled.read_labelled`, with ``target`` and
     ``labels``)."""
     cfg, net, info, _ = loaded or load_run(run_dir)
+    text = info.get("kind") == "text"
+    if data is not None and text:
+        raise ConfigError(f"{run_dir} is a text run: it is scored on its own test part; "
+                          "eval --data reads labelled rows of numbers")
     if data is None:
         check_data_files(cfg)
         X_test, Y_test = read_test_split(cfg, net, info, data_dir)
@@ -167,4 +184,4 @@ def evaluate_run(run_dir: str | Path, data_dir: str | None = None,
             data, info, target=target or cfg.data.target, labels=labels))
     target_scaler = saved_target_scaler(info)
     return evaluate_split(net, X_test, Y_test, info["task"], info["classes"],
-                          target_scaler.inverse_transform if target_scaler else None)
+                          target_scaler.inverse_transform if target_scaler else None, text)

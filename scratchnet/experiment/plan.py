@@ -20,12 +20,12 @@ from functools import partial
 
 from ..config import ExperimentConfig
 from ..config.loading import data_file_mistake
-from ..data import Description, describe_dataset, split_indices
+from ..data import Description, describe_dataset, sequence_shape_of, split_indices
 from ..errors import ConfigError, ConfigErrors, ShapeError
-from ..nn import DTYPES, NeuralNetwork, Schedule
+from ..nn import DTYPES, NeuralNetwork, Schedule, SoftmaxCrossEntropy
 from ..nn.metrics import TEXT_METRICS, recorded_metrics
-from .build import (build_layer, build_loss, build_network, build_optimizer, data_options,
-                    target_encoding)
+from .build import build_layer, build_loss, build_network, build_optimizer, data_options
+from .fit_data import check_sequences, with_data_sizes
 
 #: the share of the machine's memory an experiment may plan to use
 MEMORY_SHARE = 0.8
@@ -37,8 +37,8 @@ _MIB, _GIB = 1 << 20, 1 << 30
 #: bundled sets and splits a CSV file (measured by benchmarks/memory.py, as is the
 #: factor below)
 PROCESS_BYTES, SKLEARN_BYTES = 57 * _MIB, 85 * _MIB
-#: the data sets that come split, read without scikit-learn
-PRESPLIT_SETS = ("mnist", "fashion_mnist", "npz")
+#: the data sets read without scikit-learn (split already, or generated)
+PRESPLIT_SETS = ("mnist", "fashion_mnist", "npz", "text", "adding")
 #: the data sets of 8-bit images, kept a byte a value (scaled batch by batch)
 BYTE_SETS = ("mnist", "fashion_mnist")
 #: a pass's working memory over the activations its layers keep: the temporaries that
@@ -63,6 +63,9 @@ class Plan:
     memory: dict = field(default_factory=dict)
     #: the learning rate by epoch (None when the optimizer is wrong)
     schedule: Schedule | None = None
+    #: what the data gives an ``auto`` option (:func:`~scratchnet.experiment.build.
+    #: data_sizes`): build the network with them
+    sizes: dict = field(default_factory=dict)
 
 
 class _Mistakes:
@@ -109,6 +112,8 @@ def plan_experiment(cfg: ExperimentConfig, data_dir: str | None = None,
         _plan_monitor(cfg, plan.data, mistakes)
         _plan_rows(cfg, plan, mistakes)
         if net is not None:
+            net = with_data_sizes(cfg, net, plan, mistakes)
+        if net is not None:
             _plan_network(cfg, net, plan, mistakes)
             _plan_memory(cfg, net, optimizer, plan, mistakes)
     if mistakes.lines:
@@ -130,7 +135,7 @@ def _plan_monitor(cfg: ExperimentConfig, data: Description, mistakes: _Mistakes)
     """What early stopping monitors (and the plateau schedule watches) is a value every
     evaluation of this run records."""
     monitor = getattr(cfg.train.early_stopping, "monitor", "val_loss")
-    recorded = recorded_metrics(data.task)
+    recorded = recorded_metrics(data.task, text=data.targets == "ids")
     if monitor not in recorded:
         text = " (bits_per_char and perplexity: a character model's)" \
             if monitor in TEXT_METRICS else ""
@@ -143,7 +148,9 @@ def _plan_rows(cfg: ExperimentConfig, plan: Plan, mistakes: _Mistakes) -> None:
     """How many rows train and validate (exactly as :func:`scratchnet.data.prepare` will
     split them), and the batch size against them."""
     d, v = plan.data, cfg.data.validation
-    if v == "test":
+    if d.n_val is not None:  # a data set that cuts its own validation part (a text)
+        plan.n_train, plan.n_val = d.n_train, d.n_val
+    elif v == "test":
         plan.n_train, plan.n_val = d.n_train, d.n_test
     elif d.y_train is not None:
         try:
@@ -173,17 +180,28 @@ def _plan_network(cfg: ExperimentConfig, net: NeuralNetwork, plan: Plan,
                   mistakes: _Mistakes) -> None:
     """Every layer's output shape and parameter count, then the output against the task."""
     d = plan.data
+    if not check_sequences(cfg, net, plan, mistakes):
+        return
     shape = plan.input_shape = mistakes.run(("data", "shape"), input_shape, cfg, d, net)
     if shape is None:
         return
     for i, layer in enumerate(net.layers):
+        if layer.takes_sequences and len(shape) != 2:
+            after = f", and layer {i - 1} ({net.layers[i - 1].describe()}) gives samples of " \
+                f"shape {shape}" if i else f"; the samples are {shape}"
+            flat = " (remove the flatten: it reads the sequences itself)" if i and \
+                len(shape) == 1 and len(plan.layers[i - 1]["inputs"]) > 1 else ""
+            mistakes.add(("model", "layers", i, "type"), f"a {cfg.model.layers[i].type} layer "
+                         f"reads sequences, samples of shape (time, features){after}{flat}")
+            return
         out = mistakes.run(("model", "layers", i), layer.output_shape, shape)
         if out is None:
             return
         count = layer.param_count(shape)
         plan.layers.append({"layer": i, "type": layer.describe(), "inputs": shape,
                             "outputs": out, "params": count,
-                            "activations": layer.activation_size(shape)})
+                            "activations": layer.activation_size(shape),
+                            "inference": layer.inference_size(shape)})
         plan.n_params += count
         shape = out
     loss = net.loss
@@ -195,26 +213,45 @@ def _plan_network(cfg: ExperimentConfig, net: NeuralNetwork, plan: Plan,
         mistakes.add(("model", "loss"), f"got {name!r}: a classification loss, but "
                      f"{d.name} is a {d.task} set; expected mse, mae or huber")
         return
-    plan.targets = target_encoding(loss, d.task)
+    if plan.targets == "ids" and not isinstance(loss, SoftmaxCrossEntropy):
+        mistakes.add(("model", "loss"), f"got {name!r}: a text's targets are the ids of the "
+                     "next characters, which softmax cross entropy scores; expected "
+                     "softmax_cross_entropy")
+        return
     if plan.targets == "binary" and d.n_classes != 2:
         mistakes.add(("model", "loss"), f"got {name!r}: it needs two classes, and {d.name} "
                      f"has {d.n_classes}; expected softmax_cross_entropy")
         return
-    width = {"one_hot": d.n_classes, "binary": 1, "value": 1}[plan.targets]
-    what = {"one_hot": f"the {d.n_classes} classes of {d.name}", "binary": "one logit "
-            "(binary cross entropy)", "value": "one predicted value (regression)"}[plan.targets]
-    if shape != (width,):
+    width = {"one_hot": d.n_classes, "ids": d.n_classes, "binary": 1,
+             "value": 1}[plan.targets]
+    what = {"one_hot": f"the {d.n_classes} classes of {d.name}", "ids": f"the {d.n_classes} "
+            "ids of the vocabulary", "binary": "one logit (binary cross entropy)",
+            "value": "one predicted value (regression)"}[plan.targets]
+    steps = (d.n_features,) if plan.targets == "ids" else ()  # a target at every step
+    if shape[:-1] != steps and steps:
+        i, layer = next(((i, layer) for i, layer in reversed(list(enumerate(net.layers)))
+                         if getattr(layer, "return_sequences", True) is False), (None, None))
+        key = ("model", "layers", i, "return_sequences") if layer else ("model", "layers")
+        mistakes.add(key, f"got {'false' if layer else shape}: a text has a target at every "
+                     f"one of its {d.n_features} steps (the next character), so the network "
+                     "must output every step; expected true (return_sequences)")
+    elif shape != (*steps, width):
         last = len(net.layers) - 1
-        key = getattr(net.layers[-1], "width_option", None)  # the option that sets it
+        key = net.layers[-1].width_option  # the option that sets it
         mistakes.add(("model", "layers", last, *([key] if key else [])),
-                     f"got {shape[0] if len(shape) == 1 else shape}: the output layer needs "
-                     f"{width} unit{'s' if width != 1 else ''} for {what}")
+                     f"got {shape[-1] if len(shape) == 1 + len(steps) else shape}: the output "
+                     f"layer needs {width} unit{'s' if width != 1 else ''} for {what}")
 
 
 def input_shape(cfg: ExperimentConfig, data: Description, net: NeuralNetwork) -> tuple:
     """What one sample looks like to the network: flat rows (features,) for a network
-    that starts with a dense layer, (channels, height, width) images for one that starts
-    with a convolution (the dataset's own image shape, or ``data.shape``)."""
+    that starts with a dense layer (and a text's windows of ids, (time,), for one that
+    starts with an embedding), (channels, height, width) images for one that starts with
+    a convolution (the dataset's own image shape, or ``data.shape``), and (time, features)
+    sequences for one that starts with a recurrent layer (an image's rows, say:
+    :func:`~scratchnet.data.sequence_shape_of`)."""
+    if net.layers[0].takes_sequences:  # (time, features): an image's rows, say
+        return sequence_shape_of(data, cfg.data.shape)
     shape = cfg.data.shape or data.sample_shape
     if cfg.data.shape and math.prod(shape) != data.n_features:
         raise ConfigError(f"got {list(shape)}: {math.prod(shape)} values a row, but the rows "
@@ -242,8 +279,9 @@ def _plan_memory(cfg: ExperimentConfig, net: NeuralNetwork, optimizer, plan: Pla
     slots, the best copy early stopping keeps and the copies a checkpoint makes (2).
     Activations: the larger pass, a training batch or an evaluation batch (as many rows
     as :meth:`~scratchnet.nn.NeuralNetwork.inference_batch_size` allows), each sample's
-    input and what its layers keep (:meth:`~scratchnet.nn.Layer.activation_size`),
-    times :data:`WORKING_FACTOR`. A mistake points at the layer that takes over half
+    input and what its layers keep (:meth:`~scratchnet.nn.Layer.activation_size`, or at
+    inference :meth:`~scratchnet.nn.Layer.inference_size`: a recurrent layer's backward
+    pass makes arrays of its own), times :data:`WORKING_FACTOR`. A mistake points at the layer that takes over half
     of it (its width: ``neurons``, ``out_channels``, or ``kernel_size`` where the
     columns of its convolution are the bulk), else at the batch size or the data."""
     if not plan.layers or len(plan.layers) != len(cfg.model.layers):
@@ -251,19 +289,24 @@ def _plan_memory(cfg: ExperimentConfig, net: NeuralNetwork, optimizer, plan: Pla
     size = DTYPES[cfg.train.dtype].itemsize
     copies = 2 + 1 + 2 + len(optimizer.slots if optimizer else ())
     d = plan.data
-    per_sample = [r["activations"] * size for r in plan.layers]
-    rows = max(min(cfg.train.batch_size, plan.n_train),
-               min(net.inference_batch_size(EVAL_BATCH, plan.input_shape),
-                   max(plan.n_val, d.n_test)))
+    inputs = math.prod(plan.input_shape)
+    # (rows, what a sample keeps): a training batch, an evaluation batch
+    passes = [(min(cfg.train.batch_size, plan.n_train), "activations"),
+              (min(net.inference_batch_size(EVAL_BATCH, plan.input_shape),
+                   max(plan.n_val, d.n_test)), "inference")]
+    rows, kept = max(passes, key=lambda p: p[0] * (inputs + sum(r[p[1]] for r in plan.layers)))
+    per_sample = [r[kept] * size for r in plan.layers]
     value = 1 if cfg.data.dataset in BYTE_SETS else 8 + size
+    if plan.targets == "ids":  # a text: windows of ids and their targets (int32), and the
+        value = 2 * (4 + size)  # copies in the network's dtype training makes of them
     per_layer = [r["params"] * size * copies + WORKING_FACTOR * rows * b
                  for r, b in zip(plan.layers, per_sample)]
     parts = {
         "process": PROCESS_BYTES + (0 if cfg.data.dataset in PRESPLIT_SETS else SKLEARN_BYTES),
-        "data": (d.n_train + d.n_test) * d.n_features * value,  # validation rows among them
+        # validation rows among them (a text's are its own)
+        "data": (d.n_train + (d.n_val or 0) + d.n_test) * d.n_features * value,
         "parameters": plan.n_params * size * copies,
-        "activations": WORKING_FACTOR * rows * (math.prod(plan.input_shape) * size
-                                                 + sum(per_sample)),
+        "activations": WORKING_FACTOR * rows * (inputs * size + sum(per_sample)),
     }
     plan.memory = {**parts, "total": sum(parts.values())}
     limit = MEMORY_SHARE * physical_memory()

@@ -14,7 +14,7 @@ import numpy as np
 
 from .. import __version__, environment, files, runs
 from ..config import ExperimentConfig, config_digest, differing_keys, validate
-from ..data import Prepared
+from ..data import Prepared, TextData
 from ..errors import (CheckpointError, ConfigError, DataError, DivergenceError,
                       ScratchnetWarning, WriteError)
 from ..data.download import Progress
@@ -163,27 +163,29 @@ def _run(cfg: ExperimentConfig, *, out, data_dir, callbacks, resume, on_start, p
             if resume_state is not None:  # its checkpoint says where it was saved
                 environment.warn_if_moved(resume_state[0].get("environment"), str(resume_dir))
             runs.write_json(run_dir / runs.DATA, data_info(data, plan.targets, plan.input_shape))
-            return _train(cfg, run_dir, data, plan.input_shape, resume_state, callbacks, on_start,
-                          lineage)
+            return _train(cfg, run_dir, data, plan, resume_state, callbacks, on_start, lineage)
     except WriteError as e:  # a full disk: the files written before it are intact
         then = f"; once there is room: scratchnet train --resume {run_dir}" if e.full else ""
         raise WriteError(f"{e}; {run_dir} holds what was saved so far{then}",
                          full=e.full) from None
 
 
-def _train(cfg: ExperimentConfig, run_dir: Path, data: Prepared, input_shape, resume_state,
-           callbacks, on_start, lineage: dict) -> RunResult:
-    net = build_network(cfg, input_shape)
+def _train(cfg: ExperimentConfig, run_dir: Path, data: Prepared | TextData, plan: Plan,
+           resume_state, callbacks, on_start, lineage: dict) -> RunResult:
+    input_shape = plan.input_shape
+    net = build_network(cfg, input_shape, sizes=plan.sizes)
     X_train, X_val, X_test = (as_samples(X, input_shape)
                               for X in (data.X_train, data.X_val, data.X_test))
     schedule_epochs = lineage.get("schedule_epochs")
     optimizer = build_optimizer(cfg, schedule_epochs)
     recorder = RunRecorder(run_dir, cfg)
-    inverse = data.target_scaler.inverse_transform if data.target_scaler else None
+    scaler = getattr(data, "target_scaler", None)  # (a text has none)
+    inverse = scaler.inverse_transform if scaler else None
+    text = isinstance(data, TextData)
     # health first: the recorder writes the record it adds to
     health = [HealthMonitor(X_val)] if cfg.train.health else []
     trainer = Trainer(net, optimizer, [*health, recorder, *(callbacks or [])],
-                      target_inverse=inverse)
+                      target_inverse=inverse, text=text)
     if on_start is not None:
         on_start(trainer, run_dir)
     t0 = time.perf_counter()
@@ -199,7 +201,9 @@ def _train(cfg: ExperimentConfig, run_dir: Path, data: Prepared, input_shape, re
                               epochs=cfg.train.epochs, eval_every=cfg.train.eval_every,
                               batch_size=cfg.train.batch_size, seed=cfg.seed,
                               early_stopping=stopper, resume=resume_state,
-                              schedule_epochs=schedule_epochs)
+                              schedule_epochs=schedule_epochs,
+                              # streams: row r of each batch goes on from row r of the last
+                              shuffle=cfg.data.streams is None)
     except DivergenceError as err:
         if trainer.history.epochs:
             runs.write_metrics(run_dir, trainer.history.per_epoch())
@@ -239,7 +243,7 @@ def _train(cfg: ExperimentConfig, run_dir: Path, data: Prepared, input_shape, re
         recorder.save_weights(net.state_dict(), history.weights_epoch,
                               last.get("val_loss") if evaluated else None)
     test = _rounded(evaluate_split(net, X_test, data.Y_test, data.task, data.classes,
-                                   inverse).scores)
+                                   inverse, text=text).scores)
     epochs_run = history.epochs_run
     # early when the stopping rule ended the run before its last epoch, not at it
     early = history.stopped_early and epochs_run < cfg.train.epochs

@@ -12,7 +12,7 @@ from pydantic import (BaseModel, ConfigDict, Field, StrictFloat, StrictInt, Stri
 
 from .. import runs
 from ..config.messages import Origin, format_validation_errors
-from ..data import Scaler
+from ..data import Scaler, Vocabulary
 from ..errors import ConfigError, DataError
 
 
@@ -49,12 +49,25 @@ class SavedData(BaseModel):
     image_shape: list[Annotated[int, Field(gt=0)]] | None = None
     n_features: int = Field(gt=0)
     n_outputs: int = Field(gt=0)
-    targets: Literal["one_hot", "binary", "value"] | None = None
+    targets: Literal["one_hot", "binary", "value", "ids"] | None = None
     source: str | None = None
     source_file: SourceFile | None = None
     scaler: dict
     target_scaler: dict | None = None
     feature_range: FeatureRange | None = None  # (runs trained before it was recorded: none)
+    #: a text run's (:meth:`~scratchnet.data.TextData.info`): its kind and vocabulary
+    kind: Literal["text"] | None = None
+    vocabulary: dict | None = None
+
+    @field_validator("vocabulary")
+    @classmethod
+    def _vocabulary(cls, saved: dict | None) -> dict | None:
+        if saved is not None:
+            try:
+                Vocabulary.from_dict(saved)
+            except DataError as e:
+                raise ValueError(str(e)) from None
+        return saved
 
     @field_validator("scaler", "target_scaler")
     @classmethod
@@ -75,6 +88,11 @@ class SavedData(BaseModel):
         if self.image_shape is not None and math.prod(self.image_shape) != self.n_features:
             raise ValueError(f"image_shape {self.image_shape} does not hold n_features "
                              f"{self.n_features} values")
+        if self.kind == "text":
+            size = None if self.vocabulary is None else len(self.vocabulary["chars"]) + 1
+            if self.targets != "ids" or size != self.n_outputs:
+                raise ValueError(f"a text run's targets are ids (got {self.targets}) of a "
+                                 f"vocabulary of n_outputs {self.n_outputs} (got {size})")
         if self.task == "classification":
             outputs = 1 if self.targets == "binary" else len(self.classes)
             if len(self.classes) < 2 or self.n_outputs != outputs:

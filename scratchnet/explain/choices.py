@@ -67,10 +67,15 @@ def _data(s: Setup) -> Choice:
     else:
         held = (f"{g(p.n_val)} held out for validation ({v:.0%}) and {g(d.n_test)} test rows, "
                 "touched once at the end")
-    scale = SCALING.get(s.cfg.data.scale, s.cfg.data.scale)
+    scale = f"scale {s.cfg.data.scale}: {SCALING.get(s.cfg.data.scale, s.cfg.data.scale)}"
+    if p.targets == "ids":  # a text: windows of character ids, the next one's the target
+        held = held.replace("rows", "windows")
+        scale = (f"{g(d.n_features)} characters a window, each step's target the character "
+                 "after it; ids, never scaled")
+        return Choice("data", ("data.dataset", "data.validation", "data.seq_len"),
+                      f"{d.name}: {g(p.n_train)} training windows, {held}; {scale}.")
     return Choice("data", ("data.dataset", "data.validation", "data.scale"),
-                  f"{d.name}: {g(p.n_train)} training rows, {held}; scale "
-                  f"{s.cfg.data.scale}: {scale}.")
+                  f"{d.name}: {g(p.n_train)} training rows, {held}; {scale}.")
 
 
 # -- weights --------------------------------------------------------------------------------
@@ -270,7 +275,9 @@ def _batches(s: Setup) -> Choice:
     else:
         text = (f"batch_size {g(b)}: {g(n)} training rows make {g(steps)} steps an epoch "
                 f"({g(steps * s.epochs)} in {s.epochs} epochs), each on the mean gradient of "
-                f"{g(b)} rows, reshuffled every epoch")
+                f"{g(b)} rows, " + ("in order: row r of each batch goes on where row r of "
+                                    "the last stopped (data.streams)" if s.cfg.data.streams
+                                    else "reshuffled every epoch"))
         if n % b:
             text += f" (an epoch's last step takes the {g(n % b)} rows left)"
     return Choice("batches", ("train.batch_size",), text + ".")

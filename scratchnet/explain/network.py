@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from ..nn import Dropout
 from ..nn.layer_base import PlannedOperation
-from ..nn.recurrent import Embedding
 from .setup import Setup
 
 
@@ -18,7 +17,7 @@ def axes(setup: Setup) -> str:
     """What the axes of the input batch are: ``batch x features``, ``batch x time x
     features``, ``batch x channels x height x width``, ``batch x time`` (ids)."""
     first = setup.layers[0].layer
-    if isinstance(first, Embedding):
+    if first.takes_ids:
         return "batch x time (ids)"
     if first.takes_images:
         return "batch x channels x height x width"

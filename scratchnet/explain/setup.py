@@ -89,8 +89,9 @@ class Setup:
 
 def make_setup(cfg: ExperimentConfig, plan: Plan) -> Setup:
     """The setup of a config that :func:`~scratchnet.experiment.plan_experiment` accepted
-    (``plan``): its layers are made again from the config, unbuilt."""
-    net = build_network(cfg)
+    (``plan``): its layers are made again from the config, unbuilt, with the sizes the
+    plan took from the data (``auto``)."""
+    net = build_network(cfg, sizes=plan.sizes)
     layers = [LayerView(row["layer"], spec.type, layer, tuple(row["inputs"]),
                         tuple(row["outputs"]), row["params"], layer.chain(row["inputs"]))
               for spec, layer, row in zip(cfg.model.layers, net.layers, plan.layers)]

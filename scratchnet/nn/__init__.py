@@ -2,8 +2,8 @@
 
 ``core`` (Param and the Operation contract), ``activations``, ``initializers``,
 ``normalization``, ``conv`` (convolution, pooling and flatten on images), ``layer_base``
-(what every layer is), ``layers``, ``recurrent_ops`` and ``recurrent`` (RNN, LSTM, GRU and
-embedding, on sequences), ``losses``, ``network``, ``optimizers``, ``schedules``,
+(what every layer is), ``layers``, ``embedding``, ``recurrent_ops`` and ``recurrent`` (RNN,
+LSTM and GRU, on sequences), ``losses``, ``network``, ``optimizers``, ``schedules``,
 ``callbacks``, ``metrics``, ``trainer``, ``health`` (per-layer health at every evaluation)
 and ``gradcheck``. It imports nothing from the rest of scratchnet but its errors, its
 argument checks, its registry lookup and the vocabulary its constructors declare their

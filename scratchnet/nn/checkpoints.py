@@ -135,18 +135,20 @@ def check_best(arrays: dict, shapes: dict[str, tuple]) -> None:
 # -- the layout ------------------------------------------------------------------------------
 def make(*, position: dict, fit_args: dict, weights: dict[str, np.ndarray],
          optimizer: dict[str, np.ndarray], stopping: tuple[dict, dict[str, np.ndarray]],
-         shuffle_rng: dict, dropout_rng: dict, history: dict,
-         schedule: dict) -> tuple[dict, dict[str, np.ndarray]]:
+         shuffle_rng: dict, dropout_rng: dict, history: dict, schedule: dict,
+         carried: dict[str, np.ndarray] | None = None) -> tuple[dict, dict[str, np.ndarray]]:
     """``(meta, arrays)``: ``meta`` is JSON-serialisable (the ``position`` in training, the
     ``fit_args`` (epochs, eval_every, batch_size, seed), the random generators' states,
     early stopping's meta, the ``history`` and the ``schedule``'s state); ``arrays`` maps
     names to arrays: ``net.<name>`` (the ``weights``), ``opt.<param>.<slot>`` (the
-    ``optimizer``'s state), early stopping's (``best.<name>``) and ``perm`` (the order of
-    the epoch's rows, mid-epoch)."""
+    ``optimizer``'s state), early stopping's (``best.<name>``), ``perm`` (the order of
+    the epoch's rows, mid-epoch) and ``carry.<layer>.<state>`` (the state stateful layers
+    carry into the next batch)."""
     stop_meta, stop_arrays = stopping
     arrays = {f"net.{k}": v for k, v in weights.items()}
     arrays.update({f"opt.{k}": v for k, v in optimizer.items()})
     arrays.update(stop_arrays)
+    arrays.update({f"carry.{k}": v for k, v in (carried or {}).items()})
     if position["perm"] is not None:
         arrays["perm"] = np.asarray(position["perm"], dtype=np.int64)
     meta = {

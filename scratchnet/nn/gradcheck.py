@@ -19,7 +19,9 @@ gradient scores about 1e-9 or less; :data:`TOLERANCE` is 1e-6.
 
 Randomness is held still during a check: the state of every generator an operation draws
 from (a dropout mask) is saved before the analytic pass and put back before each forward
-pass, so every evaluation sees the same mask.
+pass, so every evaluation sees the same mask. So is a network's carried state (a stateful
+recurrent layer's, :meth:`~scratchnet.nn.NeuralNetwork.carried_state`): every pass starts
+from the state the check found, as the training batch it stands for would.
 """
 
 from __future__ import annotations
@@ -179,11 +181,12 @@ def check_network(net, X: np.ndarray, y: np.ndarray, max_params_per_tensor: int 
     ``net.train_batch(X, y)`` gives the analytic gradients; then each entry of each
     parameter (or, for tensors larger than ``max_params_per_tensor``, that many entries
     drawn at random from ``seed``) is perturbed and the training-mode loss recomputed with
-    the same dropout masks. The network's weights, buffers (running statistics) and
-    dropout generator are as they were before the check when it returns; the parameters'
-    ``grad`` hold the analytic gradients.
+    the same dropout masks and the same carried state. The network's weights, buffers
+    (running statistics), carried state and dropout generator are as they were before the
+    check when it returns; the parameters' ``grad`` hold the analytic gradients.
 
-    ``X`` is (batch, *sample_shape): rows, or images for a convolutional network.
+    ``X`` is (batch, *sample_shape): rows, images for a convolutional network, sequences
+    or ids for a recurrent one.
 
     Returns one row per parameter tensor, input side first:
     ``{"param": name, "layer": i, "entries": k, "max_rel_error": e, "passed": e < tol}``.
@@ -200,7 +203,7 @@ def check_network(net, X: np.ndarray, y: np.ndarray, max_params_per_tensor: int 
     y = np.asarray(y, dtype=np.float64)
     if not net.built:
         net.build(X.shape[1:])
-    saved = net.state_dict()
+    saved, carried = net.state_dict(), net.carried_state()
     frozen = _FrozenRandomness(_generators(net))
     net.train_batch(X, y)
     owners = [(i, p) for i, layer in enumerate(net.layers) for p in layer.params()]
@@ -208,6 +211,7 @@ def check_network(net, X: np.ndarray, y: np.ndarray, max_params_per_tensor: int 
 
     def loss(_=None) -> float:
         frozen.reset()
+        net.load_carried_state(carried)
         return float(net.loss.forward(net.forward(X, inference=False), y))
 
     rng = np.random.default_rng(seed)
@@ -224,5 +228,6 @@ def check_network(net, X: np.ndarray, y: np.ndarray, max_params_per_tensor: int 
                      "max_rel_error": error, "passed": error < tol})
     # Forward passes in training mode may have moved buffers (running statistics).
     net.load_state_dict(saved)
+    net.load_carried_state(carried)
     frozen.reset()
     return rows

@@ -69,6 +69,13 @@ class Layer:
     #: whether it applies to the last axis at every step of a sequence: a batch (batch,
     #: time, features) runs through its operations as batch * time rows
     per_step = False
+    #: whether it reads (time, features) sequences (a recurrent layer), so a network that
+    #: starts with it reads each sample as one; and whether it reads integer ids (an
+    #: embedding), which only a network's first layer can
+    takes_sequences = False
+    takes_ids = False
+    #: the option that sets how many units the layer outputs (None: none does)
+    width_option: str | None = None
 
     def __init__(self):
         self.operations: list[Operation] = []
@@ -91,6 +98,11 @@ class Layer:
         backward pass: one output per operation (and a convolution's columns). Times the
         batch size and the dtype's item size, the activation memory of a training step."""
         return math.prod(self.output_shape(input_shape)) * self._n_operations()
+
+    def inference_size(self, input_shape) -> int:
+        """The numbers per sample an inference pass keeps: those of a training pass
+        (:meth:`activation_size`) unless the backward pass makes arrays of its own."""
+        return self.activation_size(input_shape)
 
     def _n_operations(self) -> int:
         return 1

@@ -17,7 +17,7 @@ import math
 from typing import Annotated, Literal
 
 from ..errors import ShapeError
-from ..options import Alias, Doc, Ge, Le, MAX_SIZE, Size, checked
+from ..options import Alias, Doc, FromData, Ge, Le, MAX_SIZE, Size, checked
 from .conv import (AvgPool2DOp, ChannelBiasAdd, Conv2DOp, FlattenOp, MaxPool2DOp,
                    conv_output_shape, pool_output_shape)
 from .core import BiasAdd, Operation, Param, WeightMultiply
@@ -58,13 +58,13 @@ class Dense(WeightedLayer):
     """
 
     per_step = True
-    #: the option that sets how many units the layer outputs
     width_option = "neurons"
     product, bias, norm = WeightMultiply, BiasAdd, BatchNorm
 
     @checked
-    def __init__(self, neurons: Annotated[Size, Doc("output width of the layer")], *shared,
-                 **options):
+    def __init__(self, neurons: Annotated[Size, Doc("output width of the layer"), FromData(
+                     "outputs", "the width the data's targets need (its classes, a text's "
+                     "vocabulary, 1 for a value); the last layer only")], *shared, **options):
         # the shared options, in WeightedLayer's order, may follow positionally:
         # Dense(89, Tanh()) as the book writes it
         self.neurons = neurons

@@ -249,8 +249,9 @@ class NeuralNetwork:
         """Copy arrays into the parameters (building the network first if needed)."""
         if not self.built:
             first = state.get("layers.0.W")
-            if first is None or np.ndim(first) != 2:
-                # A convolution's weight fixes its channels, not the size of its images.
+            if first is None or np.ndim(first) != 2 or not isinstance(self.layers[0], Dense):
+                # A convolution's weight fixes its channels, not the size of its images; an
+                # embedding's, its vocabulary, not the length of its sequences.
                 raise ShapeError(f"cannot infer the input shape of an unbuilt network that "
                                  f"starts with {self.layers[0].describe()} from its state: "
                                  f"build it first, net.build(input_shape)")
@@ -265,6 +266,35 @@ class NeuralNetwork:
             if value.shape != target.shape:
                 raise ShapeError(f"{name}: expected shape {target.shape}, got {value.shape}")
             target[...] = value
+
+    # -- carried state (stateful recurrent layers) ------------------------------------
+    def _stateful(self) -> list[tuple[int, Layer]]:
+        return [(i, layer) for i, layer in enumerate(self.layers)
+                if getattr(layer, "stateful", False) and layer.built]
+
+    def carried_state(self) -> dict[str, np.ndarray]:
+        """The state each stateful layer carries into the next training batch, copies by
+        ``layers.<i>.<name>`` (``h``, an LSTM's also ``c``; (batch, H) each); {} when none
+        carries any (:meth:`reset_state`)."""
+        return {f"layers.{i}.{k}": v for i, layer in self._stateful()
+                for k, v in layer.state_dict().items()}
+
+    def load_carried_state(self, state: dict[str, np.ndarray]) -> None:
+        """Carry ``state`` (as :meth:`carried_state` gives it) into the next training batch;
+        a stateful layer it holds nothing for starts from zeros."""
+        for i, layer in self._stateful():
+            prefix = f"layers.{i}."
+            layer.load_state_dict({k[len(prefix):]: v for k, v in state.items()
+                                   if k.startswith(prefix)})
+        known = {f"layers.{i}." for i, _ in self._stateful()}
+        stray = sorted(k for k in state if k[:k.rfind(".") + 1] not in known)
+        if stray:
+            raise ShapeError(f"carried state for layers that carry none: {stray}")
+
+    def reset_state(self) -> None:
+        """Forget every carried state: the next training batch starts from zeros."""
+        for _, layer in self._stateful():
+            layer.reset_state()
 
     @property
     def n_params(self) -> int:

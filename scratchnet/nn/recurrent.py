@@ -1,4 +1,4 @@
-"""Recurrent layers and the embedding: networks over sequences (the book's chapter 6).
+"""Recurrent layers: networks over sequences (the book's chapter 6).
 
 A sample is a sequence, shape (time, features); a batch is (batch, time, features), as
 PyTorch's ``batch_first=True`` and Keras. The operations and their maths are in
@@ -14,8 +14,8 @@ PyTorch's ``batch_first=True`` and Keras. The operations and their maths are in
   state it passes on (Saxe et al. 2014); biases start at zero, except the LSTM's forget
   gate at 1, so that it remembers by default (Jozefowicz et al. 2015, Keras's
   ``unit_forget_bias``).
-* :class:`Embedding`: integer ids (time,) -> (time, dim), a row of its weight per id.
-  Its input is ids, so it is a network's first layer (it passes no gradient back).
+* :class:`~scratchnet.nn.embedding.Embedding` (:mod:`~scratchnet.nn.embedding`, in the
+  registry below beside them): integer ids (time,) -> (time, dim).
 
 ``stateful=True`` carries each row's final state into the same row of the next training
 batch (see :mod:`~scratchnet.nn.recurrent_ops`); :meth:`reset_state` forgets it, and
@@ -34,11 +34,11 @@ import numpy as np
 from ..errors import ShapeError
 from ..options import Doc, Named, Rate, Size, checked
 from .activations import ACTIVATIONS, Activation, get_activation
-from .core import Dropout, Operation, Param, ParamOperation
+from .core import Dropout, Operation, Param
+from .embedding import Embedding
 from .initializers import INITIALIZERS, get_initializer
 from .layer_base import PlannedOperation
-from .layers import Layer, sample_shape
-from .losses import integer_ids
+from .layers import LAYERS, Layer, sample_shape
 from .recurrent_ops import GRUOp, LSTMOp, RecurrentOp, RNNOp
 
 HiddenSize = Annotated[Size, Doc("units of the hidden state (H)")]
@@ -56,11 +56,15 @@ class _Recurrent(Layer):
     operation and may change how its biases start and what the operation is given."""
 
     operation: type[RecurrentOp]
+    #: it reads (time, features) sequences, so a network that starts with it is fed them
+    takes_sequences = True
+    width_option = "hidden_size"
     #: how many (1, G*H) biases the layer has
     biases = 1
-    #: numbers per step and sample its passes keep beyond the input, the gates, their
-    #: gradients and the states, in units of H
+    #: numbers per step and sample its forward pass keeps beyond the input, the gates and
+    #: the states, and its backward pass beyond the gates' gradients, in units of H
     extra_per_step = 0
+    extra_grad_per_step = 0
     #: the gates' names, in the order of their columns (the RNN's one activation has none)
     gate_names: tuple[str, ...] = ()
     #: how a step computes its state, for people (``scratchnet explain``)
@@ -106,12 +110,23 @@ class _Recurrent(Layer):
 
     def activation_size(self, input_shape) -> int:
         """Per step: the input, the gates and their gradients, each state, what the
-        operation keeps besides (:attr:`extra_per_step`); plus the output."""
+        operation keeps besides (:attr:`extra_per_step`, :attr:`extra_grad_per_step`);
+        plus the output."""
+        return self._size(input_shape, training=True)
+
+    def inference_size(self, input_shape) -> int:
+        """As :meth:`activation_size`, without what only the backward pass makes."""
+        return self._size(input_shape, training=False)
+
+    def _size(self, input_shape, training: bool) -> int:
         steps, features = self._sequence(input_shape)
         gh, H = self.operation.gates * self.hidden_size, self.hidden_size
-        per_step = features + 2 * gh + H * (len(self.operation.states) + self.extra_per_step)
+        kept = len(self.operation.states) + self.extra_per_step
+        per_step = features + gh + H * kept
+        if training:
+            per_step += gh + H * self.extra_grad_per_step
         output = math.prod(self.output_shape(input_shape))
-        return steps * per_step + output * (1 + (self.dropout > 0))
+        return steps * per_step + output * (1 + (self.dropout > 0 and training))
 
     def chain(self, input_shape) -> list[PlannedOperation]:
         _, features = self._sequence(input_shape)
@@ -280,7 +295,8 @@ class GRU(_Recurrent):
     operation = GRUOp
     biases = 2
     gate_names = ("r", "z", "n")
-    extra_per_step = 1 + 3  # h W_hn + B_hn, and the recurrent side's gate gradients
+    extra_per_step = 1  # h W_hn + B_hn
+    extra_grad_per_step = 3  # the recurrent side's gate gradients
     equations = ("r z n = x_t W_x + B, and h_{t-1} W_h + B_h (3 blocks of H)",
                  "r, z = sigmoid(x side + h side); n = tanh(x side + r * h side)",
                  "h_t = (1 - z) * n + z * h_{t-1}")
@@ -291,95 +307,8 @@ class GRU(_Recurrent):
                      stateful=self.stateful)
 
 
-# -- embedding ------------------------------------------------------------------------------
-class EmbeddingOp(ParamOperation):
-    """ids (batch, time) -> ``W[ids]`` (batch, time, dim) for ``W`` (vocab_size, dim).
-
-    The gradient of row v is the sum of the output gradients at the positions holding id
-    v: the ids are sorted and the gradient rows summed per run of equal ids with
-    ``np.add.reduceat`` (``np.add.at``, the obvious way, is several times slower at a
-    character vocabulary: benchmarks/README.md). Ids have no gradient: the operation must
-    be a network's first (whose input gradient nobody asks for), or ``backward`` raises.
-    """
-
-    CACHES = ParamOperation.CACHES + ("_ids",)
-
-    def __init__(self, W: Param):
-        super().__init__(W)
-        self._ids: np.ndarray | None = None
-
-    def forward(self, input_: np.ndarray, inference: bool = False) -> np.ndarray:
-        if input_.ndim != 2:
-            raise ShapeError(f"an Embedding expects ids of shape (batch, time), got "
-                             f"{input_.shape}")
-        vocab = self.param.value.shape[0]
-        self._ids = integer_ids(input_, vocab, f"Embedding(vocab_size={vocab})")
-        return super().forward(input_, inference)
-
-    def _output(self, inference: bool) -> np.ndarray:
-        return np.take(self.param.value, self._ids, axis=0)
-
-    def _param_grad(self, output_grad: np.ndarray) -> None:
-        ids = self._ids.ravel()
-        rows = output_grad.reshape(len(ids), -1)
-        order = np.argsort(ids, kind="stable")
-        ids = ids[order]
-        starts = np.flatnonzero(np.concatenate(([True], ids[1:] != ids[:-1])))
-        grad = self.param.grad
-        grad.fill(0)
-        grad[ids[starts]] = np.add.reduceat(rows[order], starts, axis=0)
-
-    def _input_grad(self, output_grad: np.ndarray) -> np.ndarray:
-        raise ShapeError("an Embedding takes integer ids and passes no gradient back: it "
-                         "must be a network's first layer (alone: set_needs_input_grad(False))")
-
-
-class Embedding(Layer):
-    """A table of ``vocab_size`` learned vectors of length ``dim``: integer ids (time,) ->
-    (time, dim), as ``torch.nn.Embedding``. Its weight ``W`` is (vocab_size, dim).
-
-    Samples are sequences of ids (floats holding whole numbers are accepted, as a network
-    casts its input to its dtype); an id outside 0..vocab_size-1 is a DataError."""
-
-    @checked
-    def __init__(self, vocab_size: Annotated[Size, Doc(
-                     "how many ids there are (ids run from 0 to vocab_size - 1)")],
-                 dim: Annotated[Size, Doc("the length of each id's vector")],
-                 weight_init: Annotated[str, Named(INITIALIZERS, "weight_init"), Doc(
-                     "how the vectors start (fan_in = vocab_size, fan_out = dim)")] = "glorot"):
-        super().__init__()
-        self.vocab_size, self.dim = vocab_size, dim
-        self.weight_init = weight_init
-        self.initializer = get_initializer(weight_init)
-
-    def output_shape(self, input_shape) -> tuple[int, ...]:
-        shape = sample_shape(input_shape)
-        if len(shape) != 1:
-            raise ShapeError(f"an Embedding takes sequences of ids, samples of shape (time,); "
-                             f"got samples of shape {shape}")
-        return shape + (self.dim,)
-
-    def param_count(self, input_shape) -> int:
-        self.output_shape(input_shape)
-        return self.vocab_size * self.dim
-
-    def chain(self, input_shape) -> list[PlannedOperation]:
-        return [PlannedOperation(EmbeddingOp, self.output_shape(input_shape),
-                                 {"W": (self.vocab_size, self.dim)})]
-
-    def _make_operations(self, input_shape, rng, dtype, dropout_rng) -> list[Operation]:
-        W = self.initializer((self.vocab_size, self.dim), rng, dtype)
-        return [EmbeddingOp(Param(W, "W"))]
-
-    def describe(self) -> str:
-        return f"Embedding({self.vocab_size}, {self.dim})"
-
-    def __repr__(self) -> str:
-        return (f"Embedding(vocab_size={self.vocab_size}, dim={self.dim}, "
-                f"weight_init={self.weight_init!r})")
-
-
-#: the sequence layers by config name; not yet in :data:`~scratchnet.layers.LAYERS` (the
-#: experiment file learns them with their schema), the gradient tests run over these
+#: the sequence layers by config name (the recurrent gradient tests run over these); the
+#: registry of every layer type, :data:`~scratchnet.nn.layers.LAYERS`, holds them too
 RECURRENT_LAYERS: dict[str, type[Layer]] = {"rnn": RNN, "lstm": LSTM, "gru": GRU,
                                             "embedding": Embedding}
+LAYERS.update(RECURRENT_LAYERS)

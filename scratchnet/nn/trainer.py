@@ -42,6 +42,7 @@ class FitArgs:
     restart: bool
     early_stopping: bool | str | EarlyStopping
     callbacks: list[Callback]
+    shuffle: bool
     resume: tuple[dict, dict] | None
     #: the epochs the learning-rate schedule is laid out over
     schedule_epochs: int
@@ -108,6 +109,8 @@ class Trainer:
     ``target_inverse`` maps standardised regression targets back to their units: the
     metrics of every evaluation (MAE, RMSE, R^2) are then in the original units, the losses
     in the units the network trains in (see :func:`~scratchnet.nn.metrics.evaluate`).
+    ``text``: a character model (evaluations add bits per character and perplexity). A
+    stateful layer's carry: reset each epoch, untouched by evaluation, in checkpoints.
 
     Divergence (:mod:`~scratchnet.nn.divergence`): a NaN or infinite loss or weight stops
     training with a :class:`~scratchnet.errors.DivergenceError`, and so does an epoch whose
@@ -121,10 +124,11 @@ class Trainer:
 
     def __init__(self, net: NeuralNetwork, optimizer: Optimizer,
                  callbacks: list[Callback] | None = None, blas_threads: int | None = 1,
-                 target_inverse: Callable[[np.ndarray], np.ndarray] | None = None):
+                 target_inverse: Callable[[np.ndarray], np.ndarray] | None = None,
+                 text: bool = False):
         self.net = net
         self.optimizer = optimizer
-        self.target_inverse = target_inverse
+        self.target_inverse, self.text = target_inverse, text
         self.blas_threads = (None if blas_threads is None
                              else checks.positive_int(blas_threads, "blas_threads"))
         self.callbacks: list[Callback] = list(callbacks or [])
@@ -150,6 +154,7 @@ class Trainer:
                 "best), its options, or notebook (the notebook's trainer, exactly)")] = False,
             callbacks: list[Callback] | None = None, resume: tuple[dict, dict] | None = None,
             schedule_epochs: Epochs | None = None,
+            shuffle: Annotated[bool, Doc("reshuffle every epoch (false: rows in order)")] = True,
             verbose: Annotated[int, Ge(0)] = 0) -> History:
         """Train and return the :class:`History`.
 
@@ -176,7 +181,7 @@ class Trainer:
             callbacks = [*(callbacks or []), PrintEvaluations()]
         args = FitArgs(epochs=epochs, eval_every=eval_every, batch_size=batch_size, seed=seed,
                        restart=restart, early_stopping=early_stopping,
-                       callbacks=list(callbacks or []), resume=resume,
+                       callbacks=list(callbacks or []), resume=resume, shuffle=shuffle,
                        schedule_epochs=schedule_epochs or epochs)
         with thread_limit(self.blas_threads):
             run = self._set_up(X_train, y_train, X_val, y_val, args)
@@ -250,9 +255,11 @@ class Trainer:
         an optimizer step each. Returns False when a stop request ended it part-way."""
         net, params, epoch = self.net, self.net.params(), run.epoch
         lr = self._schedule(epoch)
-        if run.perm is None:  # a new epoch (a resumed one keeps its order and its sum)
-            run.perm = self._rng.permutation(len(run.X))
+        if run.perm is None:  # a new epoch (a resumed one keeps its order, sum and state)
+            n = len(run.X)
+            run.perm = self._rng.permutation(n) if run.args.shuffle else np.arange(n)
             run.batch, run.loss_sum = 0, 0.0
+            net.reset_state()
             run.stopper.start_epoch(epoch, net.arrays(), (epoch + 1) % run.args.eval_every == 0)
         for cb in run.callbacks:
             cb.on_epoch_start(self, epoch)
@@ -352,14 +359,14 @@ class Trainer:
     def evaluate(self, X: np.ndarray, y: np.ndarray, batch_size: int = 2048) -> dict:
         """Loss and the task's metrics on (X, y), in inference mode and in batches (the
         metrics in original units, with ``target_inverse``)."""
-        return evaluate(self.net, X, y, batch_size, self.target_inverse)
+        return evaluate(self.net, X, y, batch_size, self.target_inverse, self.text)
 
     # -- checkpoints ---------------------------------------------------------------
     def checkpoint(self) -> tuple[dict, dict[str, np.ndarray]]:
         """Everything needed to resume exactly: ``(meta, arrays)``
         (:func:`scratchnet.nn.checkpoints.make`: position, schedule, random generator
         states, early stopping, history; weights, optimizer slots, best weights, the
-        epoch's permutation)."""
+        epoch's permutation, the carried state)."""
         if self._position is None:
             raise ConfigError("nothing to checkpoint: fit has not run a batch yet")
         weights = self._last_weights if self._last_weights is not None else self.net.state_dict()
@@ -369,7 +376,8 @@ class Trainer:
             stopping=self.early_stopping.state_dict(),
             shuffle_rng=self._rng.bit_generator.state,
             dropout_rng=self.net.dropout_rng.bit_generator.state,
-            history=self.history.to_dict(), schedule=self._schedule.state_dict())
+            history=self.history.to_dict(), schedule=self._schedule.state_dict(),
+            carried=self.net.carried_state())
 
     def _resume(self, resume: checkpoints.Resume) -> dict:
         """Put a checkpoint's weights, state and random streams back; returns its position."""
@@ -377,6 +385,7 @@ class Trainer:
             self.net.load_state_dict(resume.part("net."))
             self.optimizer.load_state_dict(self.net.params(), resume.part("opt."))
             self._schedule.load_state_dict(resume.meta.get("schedule") or {})
+            self.net.load_carried_state(resume.part("carry."))
         except (ValueError, TypeError, KeyError) as e:  # ShapeError, ConfigError among them
             raise CheckpointError(f"it does not fit this run ({e})") from None
         checkpoints.check_best(resume.arrays, {k: v.shape for k, v in self.net.arrays().items()})

@@ -61,6 +61,23 @@ class Via:
         object.__setattr__(self, "path", tuple(path))
 
 
+#: what an experiment file writes for an option it leaves to its data (:class:`FromData`)
+AUTO = "auto"
+
+
+@dataclass(frozen=True)
+class FromData:
+    """An option an experiment file may leave to its data: ``auto`` there stands for the
+    data's ``size`` (``outputs``: the width its targets need, the number of classes or a
+    text's vocabulary, 1 for a value; ``vocabulary``: how many ids a text has), filled in
+    when the experiment is built. With ``implied``, leaving the option out means ``auto``
+    (an embedding's vocabulary, which only the data knows); ``what`` is its help."""
+
+    size: str
+    what: str
+    implied: bool = False
+
+
 # -- counts: each has an upper bound, stated once with its reason -----------------------
 #: widths, channels, kernel and window sides, batch sizes: each is one dimension of an
 #: array handed to BLAS, whose (LP64) interface indexes with 32-bit integers
@@ -115,6 +132,11 @@ class Option:
     def via(self) -> tuple[str, ...] | None:
         """The key path an experiment file gives this option at, when not its name."""
         return next((m.path for m in metadata_of(self.annotation) if isinstance(m, Via)), None)
+
+    @property
+    def from_data(self) -> FromData | None:
+        """Where an experiment file's ``auto`` for this option comes from, if it may."""
+        return next((m for m in metadata_of(self.annotation) if isinstance(m, FromData)), None)
 
     @property
     def named(self) -> Named | None:
