@@ -107,6 +107,9 @@ def _cases(folder: Path) -> dict:
         "a misspelt key": (digits_config(model={"layers": [{"type": "gru", "hiden_size": 4},
                                                            auto]}),
                            "model.layers.0.hiden_size", "did you mean 'hidden_size'?"),
+        "a scale for a text": ({**text, "data": {**text["data"], "scale": "minmax"}},
+                               "data.scale", "got 'minmax': a text's samples and targets are "
+                               "character ids, never scaled"),
     }
 
 
@@ -114,7 +117,7 @@ CASES = ["recurrent after a flatten", "the last step before a loss at every step
          "an embedding on numbers", "a text without an embedding",
          "an embedding after another layer", "batch size other than streams",
          "stateful without streams", "seq_len beyond its cap", "a window longer than the text",
-         "auto before the last layer", "a misspelt key"]
+         "auto before the last layer", "a misspelt key", "a scale for a text"]
 
 
 def test_the_cases_are_those_listed(tmp_path):
