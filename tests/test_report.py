@@ -1,7 +1,6 @@
 """``scratchnet report``: one HTML file that stands alone, through the real command line on
-real runs (digits images, diabetes regression, a sweep, runs with health, a recurrent
-run folder built from Python), and in a real browser (headless Chromium, network off):
-every picture decodes, nothing is fetched, no console error, a phone's width, print."""
+real runs (digits images, diabetes regression, a sweep, runs with health, recurrent runs),
+and in a real browser (headless Chromium, network off): every picture decodes, nothing is fetched, no console error, a phone's width, print."""
 
 from __future__ import annotations
 
@@ -131,7 +130,7 @@ def test_several_runs_get_the_comparison_table_and_the_curves_together(tmp_path)
     assert len(pictures(text)) == 1  # the curves of both runs in one picture
 
 
-def test_a_recurrent_run_report_shows_its_health_and_says_what_it_cannot(tmp_path):
+def test_a_recurrent_run_report_shows_its_health_and_its_test_split(tmp_path):
     made = adding_runs(tmp_path / "runs")
     rc, out, err = run_cli(["report", *made, "-o", "two.html"], tmp_path)
     assert rc == 0, err
@@ -141,9 +140,10 @@ def test_a_recurrent_run_report_shows_its_health_and_says_what_it_cannot(tmp_pat
     assert rc == 0, err
     text = (tmp_path / "one.html").read_text()
     stands_alone(text)
-    assert len(pictures(text)) == 3  # curves, health (steps back, gates), gradient flow
+    # curves, health (steps back, gates), gradient flow, test predictions against the truth
+    assert len(pictures(text)) == 4
     test = text[text.index('<section id="test">'):text.index('<section id="config">')]
-    assert 'class="note">no test evaluation:' in test  # (not in the schema yet: no weights)
+    assert "no test evaluation" not in test
 
 
 def test_bad_arguments_are_one_line(tmp_path, digits_run):
