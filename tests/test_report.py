@@ -1,6 +1,7 @@
 """``scratchnet report``: one HTML file that stands alone, through the real command line on
 real runs (digits images, diabetes regression, a sweep, runs with health, recurrent runs),
-and in a real browser (headless Chromium, network off): every picture decodes, nothing is fetched, no console error, a phone's width, print."""
+and in a real browser (headless Chromium, network off): every picture decodes, nothing is
+fetched, no console error, a phone's width, print."""
 
 from __future__ import annotations
 
