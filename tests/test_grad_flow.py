@@ -21,7 +21,6 @@ pytest.importorskip("matplotlib")
 
 from scratchnet.plots import DPI, PANEL_HEIGHT, PANEL_WIDTH  # noqa: E402
 
-ROOT = Path(__file__).resolve().parents[1]
 RNG = np.random.default_rng(3)
 T, F, H, B = 6, 2, 4, 8
 X_SEQ = RNG.normal(size=(B, T, F))
@@ -217,26 +216,8 @@ def test_long_sequences_keep_at_most_max_steps_spaced_on_a_log_scale():
     assert list(steps_kept(MAX_STEPS)) == list(range(MAX_STEPS))
 
 
-#: the shipped adding configs made small: 12 steps, 240 sequences, 8 units
-SMALL_ADDING = ["--set", "data.length=12", "--set", "data.samples=240",
-                "--set", "model.layers.0.hidden_size=8", "--epochs", "2"]
-
-
-def adding_runs(folder: Path) -> list[Path]:
-    """The shipped configs/adding_rnn.yaml and adding_lstm.yaml, made small, trained with
-    --health through the command line into ``folder``: their run folders, RNN first."""
-    made = []
-    for name in ("adding_rnn", "adding_lstm"):
-        config = ROOT / "configs" / f"{name}.yaml"
-        rc, out, err = run_cli(["train", config, *SMALL_ADDING, "--health", "-q",
-                                "--out", folder], folder.parent)
-        assert rc == 0, err
-        made += sorted(folder.glob(f"{name}-*"))
-    return made
-
-
-def test_plot_health_draws_the_gradient_by_steps_back_and_the_gates(tmp_path):
-    made = adding_runs(tmp_path / "runs")
+def test_plot_health_draws_the_gradient_by_steps_back_and_the_gates(adding_runs, tmp_path):
+    made = adding_runs
     rc, out, err = run_cli(["plot", "--health", *made, "-o", "h.png"], tmp_path)
     assert rc == 0, err
     # saturated outputs (the RNN's tanh), update ratios, steps back, gates: 2 x 2

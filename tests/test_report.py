@@ -17,7 +17,6 @@ import pytest
 import scratchnet as sn
 from browser import Browser
 from conftest import run_cli, write_config
-from test_grad_flow import adding_runs
 
 Image = pytest.importorskip("PIL.Image")
 pytest.importorskip("matplotlib")
@@ -131,8 +130,8 @@ def test_several_runs_get_the_comparison_table_and_the_curves_together(tmp_path)
     assert len(pictures(text)) == 1  # the curves of both runs in one picture
 
 
-def test_a_recurrent_run_report_shows_its_health_and_its_test_split(tmp_path):
-    made = adding_runs(tmp_path / "runs")
+def test_a_recurrent_run_report_shows_its_health_and_its_test_split(adding_runs, tmp_path):
+    made = adding_runs
     rc, out, err = run_cli(["report", *made, "-o", "two.html"], tmp_path)
     assert rc == 0, err
     text = (tmp_path / "two.html").read_text()
