@@ -155,8 +155,8 @@ def test_bad_arguments_are_one_line(tmp_path, digits_run):
 
 
 def test_a_text_model_report_shows_generated_text():
-    """(A text run's folder cannot be trained from an experiment file yet: the section
-    is checked on a character model built here.)"""
+    """The section on a character model built here, whose vocabulary is HTML's special
+    characters: every sample is escaped where it is shown."""
     from scratchnet.data import Vocabulary
     from scratchnet.report.sections import SAMPLE_LENGTH, SAMPLE_TEMPERATURES, text_samples
 
