@@ -318,3 +318,16 @@ def test_show_prints_the_values_a_run_uses_and_no_internal_keys(tmp_path, capsys
                                   "decay": {"type": "none", "final_lr": None,
                                             "warmup_epochs": 0}}
     assert not set(shown["train"]) & {"schedule_epochs", "extends"}
+
+
+@pytest.mark.parametrize("monitor, mode", [("val_loss", "min"), ("accuracy", "max")])
+def test_show_prints_the_mode_early_stopping_will_use(tmp_path, capsys, monkeypatch, monitor,
+                                                       mode):
+    path = write_config(tmp_path, "stop", raw={
+        "model": {"layers": [{"neurons": 10}]},
+        "train": {"early_stopping": {"monitor": monitor, "patience": 2}}})
+    monkeypatch.chdir(tmp_path)
+    code, out, err = run_main(capsys, "show", path.name)
+    assert code == 0, err
+    shown = yaml.safe_load(out[:out.index("model: stop")].rsplit("\n", 2)[0])
+    assert shown["train"]["early_stopping"]["mode"] == mode

@@ -292,6 +292,29 @@ def test_sigterm_stops_the_workers_and_records_what_finished(tmp_path):
     assert json.loads((folder / "sweep.json").read_text())["seeds"] == 2
 
 
+@pytest.mark.parametrize("sig, code", [(signal.SIGTERM, 143),
+                                       pytest.param(signal.SIGINT, 130, marks=pytest.mark.slow)],
+                         ids=["SIGTERM", "SIGINT"])
+def test_a_signal_stops_a_tunes_workers_quietly(tmp_path, sig, code):
+    """A tune in two worker processes, stopped once both train: every process it started
+    ends, and nothing on stderr is a traceback or the resource tracker's "leaked"."""
+    if not Path("/proc/self/stat").exists():
+        pytest.skip("finding worker processes needs /proc")
+    cfg = write_config(tmp_path, "t", train={"epochs": 25, "batch_size": 2, "eval_every": 5})
+    tune = Command(["tune", cfg, "--space", "optimizer.lr=loguniform:0.01:0.1", "--trials", "4",
+                    "--jobs", "2", "--out", tmp_path / "tunes"], tmp_path)
+    with tune:
+        _wait_for(lambda: len(list((tmp_path / "tunes").glob(f"*/**/{runs.DATA}"))) >= 2,
+                  "two trials training", tune)
+        workers = descendants(tune.proc.pid)
+        assert len(workers) >= 2, workers
+        tune.proc.send_signal(sig)
+        rc, err = tune.finish()
+    _gone(workers, within=10)
+    assert rc == code, err
+    assert "Traceback" not in err and "leaked" not in err, err
+
+
 @pytest.mark.slow
 def test_after_sigkill_of_the_sweep_its_workers_exit_and_resume_salvages(tmp_path):
     sweep, workers = _start_sweep(tmp_path)

@@ -18,6 +18,7 @@ import pytest
 import yaml
 
 from conftest import TEXT, digits_config, run_cli, text_config
+from hostile_helpers import one_line, run_bounded
 from scratchnet.data.text import MAX_VOCAB
 
 #: a stateful character model: an embedding, an LSTM carrying its state along 4 streams
@@ -61,12 +62,6 @@ def rows_run(tmp_path_factory) -> Path:
     return folder / json.loads(out)["run_dir"]
 
 
-def one_line(err: str) -> str:
-    lines = err.strip().splitlines()
-    assert len(lines) == 1 and "Traceback" not in err, err
-    return lines[0]
-
-
 # -- validate: one line naming the file, the line and the key -------------------------------
 def _cases(folder: Path) -> dict:
     lstm = {"type": "lstm", "hidden_size": 4}
@@ -107,6 +102,9 @@ def _cases(folder: Path) -> dict:
         "a misspelt key": (digits_config(model={"layers": [{"type": "gru", "hiden_size": 4},
                                                            auto]}),
                            "model.layers.0.hiden_size", "did you mean 'hidden_size'?"),
+        "a scale for a text": ({**text, "data": {**text["data"], "scale": "minmax"}},
+                               "data.scale", "got 'minmax': a text's samples and targets are "
+                               "character ids, never scaled"),
     }
 
 
@@ -114,7 +112,7 @@ CASES = ["recurrent after a flatten", "the last step before a loss at every step
          "an embedding on numbers", "a text without an embedding",
          "an embedding after another layer", "batch size other than streams",
          "stateful without streams", "seq_len beyond its cap", "a window longer than the text",
-         "auto before the last layer", "a misspelt key"]
+         "auto before the last layer", "a misspelt key", "a scale for a text"]
 
 
 def test_the_cases_are_those_listed(tmp_path):
@@ -311,12 +309,13 @@ HOSTILE = {
 
 
 @pytest.mark.parametrize("case", list(HOSTILE))
-def test_a_hostile_text_file_is_one_line_and_a_failure(main_here, tmp_path, case):
+def test_a_hostile_text_file_is_one_line_and_a_failure(tmp_path, case):
+    """The real command in its own process, bounded in time and memory (run_bounded)."""
     content, code, message = HOSTILE[case]
     raw = text_config(tmp_path, [{"type": "embedding", "dim": 4}, {"neurons": "auto"}])
     Path(raw["data"]["path"]).write_bytes(content)
     path = write(tmp_path, raw)
-    rc, out, err = main_here("train", path, "--out", tmp_path / "runs", "-q")
+    rc, out, err, _ = run_bounded(["train", path, "--out", tmp_path / "runs", "-q"], tmp_path)
     assert rc == code and not out
     line = one_line(err)
     assert message in line and "text.txt" in line, line
@@ -331,11 +330,11 @@ def test_a_hostile_text_file_is_one_line_and_a_failure(main_here, tmp_path, case
     ("stride", 0, "stride must be a positive integer"),
     ("length", 20, "length=20 does not apply to the text dataset"),
 ])
-def test_a_text_option_out_of_bounds_names_its_key(main_here, tmp_path, key, value, message):
+def test_a_text_option_out_of_bounds_names_its_key(tmp_path, key, value, message):
     raw = text_config(tmp_path, [{"type": "embedding", "dim": 4}, {"neurons": "auto"}],
                       **{key: value})
     raw["train"]["batch_size"] = raw["data"].get("streams", 16)
-    rc, out, err = main_here("validate", write(tmp_path, raw))
+    rc, out, err, _ = run_bounded(["validate", write(tmp_path, raw)], tmp_path)
     assert rc == 2
     line = one_line(err)
     assert re.search(rf"entry\.yaml:\d+: data\.{key}: ", line) and message in line, line

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import shlex
 from contextlib import ExitStack
+from dataclasses import dataclass
 from enum import Enum
 from pathlib import Path
 from typing import TYPE_CHECKING, List, Optional
@@ -166,8 +167,9 @@ def sweep(
         raise ConfigError(f"--resume logs to MLflow as the sweep did ({resume / STATE}); "
                           "leave out --mlflow and --mlflow-uri")
     with ExitStack() as stack:
-        _sweep(stack, config, grid, seeds, [*(overrides or []), *tracking], jobs, executor,
-               address, out, resume, data_dir, best_by, json_out, quiet, max_runs, worker_timeout)
+        _sweep(stack, SweepArgs(config, grid, seeds, [*(overrides or []), *tracking], jobs,
+                                executor, address, out, resume, data_dir, best_by, json_out,
+                                quiet, max_runs, worker_timeout))
 
 
 def _resume_command(folder: SweepFolder, executor: Executor, address: str | None) -> str:
@@ -175,8 +177,28 @@ def _resume_command(folder: SweepFolder, executor: Executor, address: str | None
     return f"scratchnet sweep --resume {shlex.quote(str(folder.path))}{dask}"
 
 
-def _sweep(stack, config, grid, seeds, overrides, jobs, executor, address, out, resume, data_dir,
-           best_by, json_out, quiet, max_runs, worker_timeout):
+@dataclass(frozen=True)
+class SweepArgs:
+    """What the sweep command was asked (its options, the tracking ones in overrides)."""
+
+    config: Path | None
+    grid: list[str] | None
+    seeds: int | None
+    overrides: list[str]
+    jobs: int | None
+    executor: Executor
+    address: str | None
+    out: Path
+    resume: Path | None
+    data_dir: Path | None
+    best_by: str | None
+    json_out: bool
+    quiet: bool
+    max_runs: int
+    worker_timeout: float
+
+
+def _sweep(stack, args: SweepArgs):
     from .signals import StopWorkers
     from .. import extras
     from ..sweep import SweepFolder, dask_client, run_sweep, summarize, write_results
@@ -184,29 +206,30 @@ def _sweep(stack, config, grid, seeds, overrides, jobs, executor, address, out, 
     from .. import runs
     from ..config.diff import short_keys
     client = None
-    if resume is not None:
-        if config is not None or grid or seeds is not None or overrides:
-            raise ConfigError(f"--resume takes the plan from {resume / STATE}; leave out "
+    if args.resume is not None:
+        if args.config is not None or args.grid or args.seeds is not None or args.overrides:
+            raise ConfigError(f"--resume takes the plan from {args.resume / STATE}; leave out "
                               "CONFIG, --grid, --seeds and --set")
-        folder = SweepFolder.open(resume, max_runs)
-        if executor == Executor.dask:
-            client = stack.enter_context(dask_client(address))
+        folder = SweepFolder.open(args.resume, args.max_runs)
+        if args.executor == Executor.dask:
+            client = stack.enter_context(dask_client(args.address))
     else:
-        if config is None:
+        if args.config is None:
             raise ConfigError("sweep needs an experiment file (or --resume SWEEP_DIR)")
-        runs.check_out_dir(out)
-        cfg = load_config(config, overrides)
-        grid_values = _grid_options(grid)
-        extras.check(*(["dask"] if executor == Executor.dask else []),
+        runs.check_out_dir(args.out)
+        cfg = load_config(args.config, args.overrides)
+        grid_values = _grid_options(args.grid)
+        extras.check(*(["dask"] if args.executor == Executor.dask else []),
                      *(["mlflow"] if cfg.tracking and cfg.tracking.mlflow else []))
-        if executor == Executor.dask:  # before the folder: an unreachable cluster leaves none
-            client = stack.enter_context(dask_client(address))
-        folder = SweepFolder.create(out, cfg, grid_values, seeds,
-                                    str(data_dir) if data_dir else None, max_runs)
-    console = human_console(json_out, quiet)
+        if args.executor == Executor.dask:  # first: an unreachable cluster leaves no folder
+            client = stack.enter_context(dask_client(args.address))
+        data_dir = str(args.data_dir) if args.data_dir else None
+        folder = SweepFolder.create(args.out, cfg, grid_values, args.seeds, data_dir,
+                                    args.max_runs)
+    console = human_console(args.json_out, args.quiet)
     total = len(folder.tasks)
     labels = {p.id: p.label(short_keys(folder.state["grid"])) for p in folder.points}
-    if not quiet:
+    if not args.quiet:
         err_console.print(f"sweep [bold]{cell(folder.state['name'] or '')}[/]: {len(folder.points)} "
                           f"point{'s' if len(folder.points) != 1 else ''} x {folder.state['seeds']} "
                           f"seed{'s' if folder.state['seeds'] != 1 else ''} = {total} run{'s' if total != 1 else ''} in "
@@ -215,24 +238,25 @@ def _sweep(stack, config, grid, seeds, overrides, jobs, executor, address, out, 
 
     def on_result(task, entry):
         finished[0] = sum(1 for t in folder.tasks if folder.result(t.key))
-        if not quiet:
+        if not args.quiet:
             err_console.print(_run_line(task, entry, finished[0], total, labels), highlight=False,
                               soft_wrap=True)
 
     stop, failure = StopWorkers(), None
     try:
         with stop:
-            progress = run_sweep(folder, jobs=jobs, executor=executor.value, client=client,
-                                 data_dir=str(data_dir) if data_dir else None,
-                                 on_result=on_result, worker_timeout=worker_timeout)
-        if progress.skipped and not quiet:
+            progress = run_sweep(folder, jobs=args.jobs, executor=args.executor.value,
+                                 client=client,
+                                 data_dir=str(args.data_dir) if args.data_dir else None,
+                                 on_result=on_result, worker_timeout=args.worker_timeout)
+        if progress.skipped and not args.quiet:
             err_console.print(f"{progress.skipped} run{'s were' if progress.skipped != 1 else ' was'} "
                               "already finished (not run again)", highlight=False)
     except KeyboardInterrupt:  # Ctrl-C or SIGTERM: the workers are stopped by now
         folder.save()  # (a signal may have landed between recording a run and saving it)
     except ScratchnetError as e:  # a cluster left without workers, a full disk
         failure = e
-    table = summarize(folder, best_by)
+    table = summarize(folder, args.best_by)
     try:
         csv_path, json_path = write_results(folder, table)
     except WriteError:
@@ -240,16 +264,16 @@ def _sweep(stack, config, grid, seeds, overrides, jobs, executor, address, out, 
             raise
     if stop.signum is not None or failure is not None:
         what = (f"{finished[0]} of {total} runs finished and recorded in {folder.path}; "
-                f"resume with: {_resume_command(folder, executor, address)}")
+                f"resume with: {_resume_command(folder, args.executor, args.address)}")
         if failure is not None:
             raise ScratchnetError(f"{failure}; {what}") from None
         err_console.print(f"interrupted: {what}", highlight=False, soft_wrap=True, markup=False)
         raise typer.Exit(stop.exit())
-    if json_out:
+    if args.json_out:
         emit_json(table.to_dict())
     if console is not None:
         console.print(sweep_table(table, f"sweep {folder.state['name']}: {folder.path}"))
-    if not quiet:
+    if not args.quiet:
         err_console.print(f"results: {csv_path} and {json_path}", highlight=False, soft_wrap=True)
     if any(r["status"] != "ok" for r in table.rows):
         raise typer.Exit(EXIT_FAILURE)

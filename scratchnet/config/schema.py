@@ -24,7 +24,7 @@ from ..data import DATASETS, SCALERS, AddingOptions, TextOptions
 from ..nn import (ACTIVATIONS, BIAS_INITIALIZERS, INITIALIZERS, LAYERS, LOSSES, OPTIMIZERS,
                   SCHEDULES, EarlyStopping, NeuralNetwork, Trainer, Warmup)
 from ..errors import ConfigError
-from ..nn.metrics import HIGHER_IS_BETTER
+from ..nn.metrics import HIGHER_IS_BETTER, METRIC_MODES
 from ..options import (Doc, Epochs, Gt, Lt, Named, Option, Seed, Size, base_type, check_value,
                        lengths, members, metadata_of, options)
 from .declared import (JsonSchemaGenerator, Strict, declared, dispatched, field_of,
@@ -77,7 +77,10 @@ class DataSection(Strict):
     @model_serializer(mode="wrap")
     def _without_unset(self, handler):
         own = {name for names in DATASET_KEYS.values() for name in names}
-        return {k: v for k, v in handler(self).items() if not (k in own and v is None)}
+        # a text's ids are never scaled: its scale keys would say something untrue
+        unused = ("scale", "target_scale") if self.dataset == "text" else ()
+        return {k: v for k, v in handler(self).items()
+                if not (k in own and v is None) and k not in unused}
 
 
 DataConfig = section("DataConfig", [Option(name, Annotated[(kind, Doc(doc))], default) for
@@ -200,7 +203,18 @@ def refresh() -> None:
 
 
 # -- train ----------------------------------------------------------------------------------
-EarlyStoppingConfig = section("EarlyStoppingConfig", options(EarlyStopping))
+class _Stopping(Strict):
+    """An early-stopping mapping whose ``mode``, left out, is the monitored metric's own
+    (what the run will use, so ``show`` and the run folder's config say it)."""
+
+    @model_validator(mode="after")
+    def _resolved_mode(self):
+        if self.mode is None:
+            self.mode = METRIC_MODES[self.monitor]  # as EarlyStopping resolves it
+        return self
+
+
+EarlyStoppingConfig = section("EarlyStoppingConfig", options(EarlyStopping), base=_Stopping)
 _stopping = _option(Trainer.fit, "early_stopping")
 #: keys earlier releases wrote into a run folder's config.yaml (null, or for a run that
 #: extends another, that run and the epochs of its schedule): what they said is read from

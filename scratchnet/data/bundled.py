@@ -18,6 +18,9 @@ SHAPES = {"digits": ("classification", 1797, 64, 10), "iris": ("classification",
           "breast_cancer": ("classification", 569, 30, 2),
           "diabetes": ("regression", 442, 10, 0)}
 TASK_OF = {name: shape[0] for name, shape in SHAPES.items()}
+#: the sets read from the file scikit-learn ships, without importing it (:func:`_digits`);
+#: the others import it, which is most of a small run's memory
+READ_WITHOUT_SKLEARN = ("digits",)
 
 
 def describe_sklearn_dataset(name: str, *, test_fraction: float = 0.2, seed: int = 0

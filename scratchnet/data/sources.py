@@ -39,12 +39,14 @@ from .text import TextOptions, load_text
 class Source:
     """One kind of dataset: its loader, how to describe it cheaply (same options), which
     of :func:`load_dataset`'s options both read, and its task (None when the data decides,
-    as for a CSV file)."""
+    as for a CSV file). ``unit_range``: its values are small by construction (the adding
+    problem's values in [0, 1] and its 0/1 markers), so it may enter unscaled."""
 
     load: Callable[..., Dataset]  # (text's: a TextData, prepared)
     describe: Callable[..., Description]
     options: tuple[str, ...]
     task: str | None = None
+    unit_range: bool = False
 
 
 def _idx_set(name: str) -> Source:
@@ -95,7 +97,8 @@ DATASETS: dict[str, Source] = {
     "npz": Source(load_npz, describe_npz, ("path", "task")),
     "text": Source(_load_text, _describe_text, _TEXT, "classification"),
     "adding": Source(lambda **o: load_adding(_adding_options(**o)),
-                     lambda **o: describe_adding(_adding_options(**o)), _ADDING, "regression"),
+                     lambda **o: describe_adding(_adding_options(**o)), _ADDING, "regression",
+                     unit_range=True),
 }
 
 #: options a config sets, which must apply to the dataset when given

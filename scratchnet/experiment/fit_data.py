@@ -66,6 +66,10 @@ def check_sequences(cfg: ExperimentConfig, net: NeuralNetwork, plan: Plan,
         mistakes.add(("model", "layers", 0, "type"), f"got {kinds[0].type!r}: a text's "
                      "samples are character ids, which an embedding reads: the first layer "
                      "must be one ({type: embedding, dim: 32})")
+    for key in ("scale", "target_scale"):  # (their defaults say nothing: a copied file's)
+        if ids and getattr(cfg.data, key) != type(cfg.data).model_fields[key].default:
+            mistakes.add(("data", key), f"got {getattr(cfg.data, key)!r}: a text's samples "
+                         "and targets are character ids, never scaled; leave it out")
     streams, batch = cfg.data.streams, cfg.train.batch_size
     if streams is not None and batch != streams:
         mistakes.add(("train", "batch_size"), f"got {batch}: data.streams is {streams}, and "

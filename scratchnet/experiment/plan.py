@@ -21,6 +21,7 @@ from functools import partial
 from ..config import ExperimentConfig
 from ..config.loading import data_file_mistake
 from ..data import Description, describe_dataset, sequence_shape_of, split_indices
+from ..data.bundled import READ_WITHOUT_SKLEARN, SHAPES
 from ..errors import ConfigError, ConfigErrors, ShapeError
 from ..nn import DTYPES, NeuralNetwork, Schedule, SoftmaxCrossEntropy
 from ..nn.metrics import TEXT_METRICS, recorded_metrics
@@ -33,12 +34,10 @@ MEMORY_SHARE = 0.8
 EVAL_BATCH = 2048
 _MIB, _GIB = 1 << 20, 1 << 30
 #: what a training process holds before it reads any data: Python, NumPy, the engine
-#: and the command line; and what importing scikit-learn adds to it, which reads the
-#: bundled sets and splits a CSV file (measured by benchmarks/memory.py, as is the
-#: factor below)
-PROCESS_BYTES, SKLEARN_BYTES = 57 * _MIB, 85 * _MIB
-#: the data sets read without scikit-learn (split already, or generated)
-PRESPLIT_SETS = ("mnist", "fashion_mnist", "npz", "text", "adding")
+#: and the command line; and what importing scikit-learn adds to it, which reads most of
+#: the bundled sets (measured by benchmarks/memory.py, as is the factor below)
+PROCESS_BYTES, SKLEARN_BYTES = 57 * _MIB, 150 * _MIB
+_SKLEARN_READS = set(SHAPES) - set(READ_WITHOUT_SKLEARN)
 #: the data sets of 8-bit images, kept a byte a value (scaled batch by batch)
 BYTE_SETS = ("mnist", "fashion_mnist")
 #: a pass's working memory over the activations its layers keep: the temporaries that
@@ -273,7 +272,7 @@ def _plan_memory(cfg: ExperimentConfig, net: NeuralNetwork, optimizer, plan: Pla
     each estimate beside the peak of the real run; the shipped configs are within 30%.
 
     Process: Python, NumPy and the engine (:data:`PROCESS_BYTES`), and scikit-learn
-    for the data it reads or splits (:data:`SKLEARN_BYTES`). Data: the training, validation
+    for the bundled sets it reads (:data:`SKLEARN_BYTES`). Data: the training, validation
     and test rows, a byte a value for 8-bit images (scaled batch by batch), else the
     source in float64 and its scaled copy. Parameters: value, gradient, the optimizer's
     slots, the best copy early stopping keeps and the copies a checkpoint makes (2).
@@ -302,7 +301,7 @@ def _plan_memory(cfg: ExperimentConfig, net: NeuralNetwork, optimizer, plan: Pla
     per_layer = [r["params"] * size * copies + WORKING_FACTOR * rows * b
                  for r, b in zip(plan.layers, per_sample)]
     parts = {
-        "process": PROCESS_BYTES + (0 if cfg.data.dataset in PRESPLIT_SETS else SKLEARN_BYTES),
+        "process": PROCESS_BYTES + (SKLEARN_BYTES if cfg.data.dataset in _SKLEARN_READS else 0),
         # validation rows among them (a text's are its own)
         "data": (d.n_train + (d.n_val or 0) + d.n_test) * d.n_features * value,
         "parameters": plan.n_params * size * copies,

@@ -11,6 +11,7 @@ import math
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
+from ..data import DATASETS
 from ..experiment import early_stopping_of
 from ..nn.initializers import fans
 from ..nn.schedules import Constant, Warmup
@@ -267,7 +268,10 @@ def _patience_one(setup: Setup):
       sigmoid at once, unless the data is scaled already.""",
       "docs/explain.md#unscaled-inputs")
 def _unscaled(setup: Setup):
-    if setup.cfg.data.scale == "none":
+    data = setup.cfg.data
+    # a text's ids are never scaled (an embedding reads them); the adding problem's values
+    # are in [0, 1] as generated
+    if data.scale == "none" and data.dataset != "text" and not DATASETS[data.dataset].unit_range:
         yield Finding("data.scale", f"the {setup.plan.data.name} rows enter as they are stored")
 
 
