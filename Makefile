@@ -36,6 +36,7 @@ test: install-dev
 bench: install-dev
 	$(BIN)/python benchmarks/bench.py
 	$(BIN)/python benchmarks/cnn_speed.py
+	$(BIN)/python benchmarks/recurrent_speed.py
 	$(BIN)/python benchmarks/startup.py
 	$(BIN)/python benchmarks/memory.py
 

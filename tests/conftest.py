@@ -33,6 +33,9 @@ settings.load_profile("reproducible")
 # when a test module first imports it, as a plugin's would be
 pytest.register_assert_rewrite("hostile_helpers")
 
+#: the repository (its shipped configs)
+ROOT = Path(__file__).resolve().parents[1]
+
 #: a digits experiment that trains in about a second: 64 -> 16 (tanh) -> 10
 TINY_CONFIG = {
     "seed": 7,
@@ -151,6 +154,24 @@ def write_mnist_slice(folder: Path) -> Path:
             found = next(p for p in (source / name, source / f"{name}.gz") if p.exists())
             write_idx(target / name, read_idx(found, ndim=ndim)[:rows])
     return Path(folder)
+
+
+#: the shipped adding configs made small: 12 steps, 240 sequences, 8 units, 2 epochs
+SMALL_ADDING = ["--set", "data.length=12", "--set", "data.samples=240",
+                "--set", "model.layers.0.hidden_size=8", "--epochs", "2"]
+
+
+@pytest.fixture(scope="session")
+def adding_runs(tmp_path_factory) -> list[Path]:
+    """The shipped configs/adding_rnn.yaml and adding_lstm.yaml, made small, trained with
+    --health through the command line (one call): their run folders, RNN first. Shared:
+    read them, write nothing into them."""
+    folder = tmp_path_factory.mktemp("adding")
+    configs = [ROOT / "configs" / f"{name}.yaml" for name in ("adding_rnn", "adding_lstm")]
+    rc, out, err = run_cli(["train", *configs, *SMALL_ADDING, "--health", "-q",
+                            "--out", "runs"], folder)
+    assert rc == 0, err
+    return [next((folder / "runs").glob(f"{name}-*")) for name in ("adding_rnn", "adding_lstm")]
 
 
 def run_cli_without(module: str, args, cwd) -> tuple[int, str, str]:

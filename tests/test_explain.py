@@ -281,13 +281,26 @@ def _with_layer(setup, index: int, kind: str, layer, inputs):
     ("rnn", RNN(32), LONG_SEQUENCE, True), ("rnn", RNN(32), LONG_SEQUENCE - 1, False),
     ("lstm", LSTM(32), 4 * LONG_SEQUENCE, False), ("gru", GRU(32), 4 * LONG_SEQUENCE, False)])
 def test_a_plain_rnn_over_long_sequences(tmp_path, kind, layer, steps, found):
-    """Written against the layer type `rnn` and the time steps of its input in the plan;
-    until experiment files take recurrent layers, checked here on a setup made by hand."""
+    """Written against the layer type `rnn` and the time steps of its input in the plan:
+    either side of the threshold, on a setup made by hand."""
     setup = _with_layer(_setup(tmp_path), 0, kind, layer, (steps, 8))
     assert ("rnn-long-sequences" in _ids(setup)) is found
     if found:
         finding = next(f for r, f in pitfalls(setup) if r.id == "rnn-long-sequences")
         assert finding.key == "model.layers.0.type" and f"over {steps} time steps" in finding.text
+
+
+@pytest.mark.parametrize("config, found", [("adding_rnn", True), ("adding_lstm", False)])
+def test_the_shipped_adding_rnn_walks_into_the_long_sequence_rule(config, found, tmp_path):
+    """The shipped plain RNN over the adding problem's 50 steps, through the command line:
+    the rule names the layer's type key and the steps; the LSTM beside it is not named."""
+    rc, out, err = run_cli(["explain", ROOT / "configs" / f"{config}.yaml", "--json"], tmp_path)
+    assert rc == 0, err
+    hits = [p for p in json.loads(out)["pitfalls"] if p["id"] == "rnn-long-sequences"]
+    assert bool(hits) is found
+    if found:
+        assert hits[0]["key"] == "model.layers.0.type"
+        assert "a plain RNN over 50 time steps" in hits[0]["finding"]
 
 
 def test_recurrent_layers_are_drawn_with_their_gates(tmp_path):

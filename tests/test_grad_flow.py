@@ -2,7 +2,7 @@
 records, ``plot --grad-flow``, and the recurrent layers under health (the gradient
 reaching each step back, against finite differences; the gates' saturation, forced) and
 ``plot --health`` drawing them, through the real command line on run folders written
-by training or built from Python (recurrent layers are not in the experiment file yet)."""
+by training through the command line or built from Python."""
 
 from __future__ import annotations
 
@@ -216,39 +216,21 @@ def test_long_sequences_keep_at_most_max_steps_spaced_on_a_log_scale():
     assert list(steps_kept(MAX_STEPS)) == list(range(MAX_STEPS))
 
 
-def adding_runs(folder: Path, epochs: int = 2) -> list[Path]:
-    """An RNN and an LSTM on a short adding problem, watched, written as run folders the
-    way a run folder holds them (config, metrics, summary), from Python."""
-    from scratchnet.data import AddingOptions, load_adding
-
-    data = load_adding(AddingOptions(length=12, samples=240))
-    X, y = data.X_train.reshape(-1, 12, 2), data.y_train.reshape(-1, 1)
-    made = []
-    for name, layer in (("adding_rnn", sn.RNN(8, return_sequences=False)),
-                        ("adding_lstm", sn.LSTM(8, return_sequences=False))):
-        net = sn.NeuralNetwork([layer, sn.Dense(1)], sn.MeanSquaredError(), seed=0)
-        history = sn.Trainer(net, sn.Adam(0.01), callbacks=[sn.HealthMonitor(X)]).fit(
-            X, y, X, y, epochs=epochs, eval_every=1, batch_size=48, seed=0)
-        run_dir = runs.new_run_dir(folder, name)
-        runs.write_config(run_dir, {"name": name, "data": {"dataset": "adding"},
-                                    "model": {"layers": [{"type": name.split("_")[1],
-                                                          "hidden_size": 8},
-                                                         {"neurons": 1}], "loss": "mse"}})
-        runs.write_metrics(run_dir, history.per_epoch())
-        runs.write_json(run_dir / runs.SUMMARY, {"name": name, "status": "completed",
-                                                 "task": "regression"})
-        made.append(run_dir)
-    return made
-
-
-def test_plot_health_draws_the_gradient_by_steps_back_and_the_gates(tmp_path):
-    made = adding_runs(tmp_path / "runs")
+def test_plot_health_draws_the_gradient_by_steps_back_and_the_gates(adding_runs, tmp_path):
+    made = adding_runs
     rc, out, err = run_cli(["plot", "--health", *made, "-o", "h.png"], tmp_path)
     assert rc == 0, err
     # saturated outputs (the RNN's tanh), update ratios, steps back, gates: 2 x 2
     assert size_of(tmp_path / "h.png")[1] >= panels(2, 2)[1]
-    record = runs.read_metrics(made[0])[-1]["health"][0]
-    assert record["steps_back"] == list(range(12))
+    for run_dir in made:  # every evaluation, the recurrent layer: the norm at each step back
+        for epoch in runs.read_metrics(run_dir):
+            record = epoch["health"][0]
+            assert record["steps_back"] == list(range(12))
+            norms = np.asarray(record["state_grad"], dtype=float)
+            assert norms.shape == (12,) and np.isfinite(norms).all() and (norms >= 0).all()
+            assert norms[0] > 0  # the last step's state feeds the loss directly
+            lstm = run_dir.name.startswith("adding_lstm")
+            assert (set(record["gates"] or {}) == set("ifgo")) is lstm
     rc, out, err = run_cli(["plot", "--grad-flow", *made, "-o", "g.png"], tmp_path)
     assert rc == 0, err
     assert size_of(tmp_path / "g.png") == panels(2, 1)

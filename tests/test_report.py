@@ -1,7 +1,7 @@
 """``scratchnet report``: one HTML file that stands alone, through the real command line on
-real runs (digits images, diabetes regression, a sweep, runs with health, a recurrent
-run folder built from Python), and in a real browser (headless Chromium, network off):
-every picture decodes, nothing is fetched, no console error, a phone's width, print."""
+real runs (digits images, diabetes regression, a sweep, runs with health, recurrent runs),
+and in a real browser (headless Chromium, network off): every picture decodes, nothing is
+fetched, no console error, a phone's width, print."""
 
 from __future__ import annotations
 
@@ -16,7 +16,6 @@ import pytest
 import scratchnet as sn
 from browser import Browser
 from conftest import run_cli, write_config
-from test_grad_flow import adding_runs
 
 Image = pytest.importorskip("PIL.Image")
 pytest.importorskip("matplotlib")
@@ -130,8 +129,8 @@ def test_several_runs_get_the_comparison_table_and_the_curves_together(tmp_path)
     assert len(pictures(text)) == 1  # the curves of both runs in one picture
 
 
-def test_a_recurrent_run_report_shows_its_health_and_says_what_it_cannot(tmp_path):
-    made = adding_runs(tmp_path / "runs")
+def test_a_recurrent_run_report_shows_its_health_and_its_test_split(adding_runs, tmp_path):
+    made = adding_runs
     rc, out, err = run_cli(["report", *made, "-o", "two.html"], tmp_path)
     assert rc == 0, err
     text = (tmp_path / "two.html").read_text()
@@ -140,9 +139,10 @@ def test_a_recurrent_run_report_shows_its_health_and_says_what_it_cannot(tmp_pat
     assert rc == 0, err
     text = (tmp_path / "one.html").read_text()
     stands_alone(text)
-    assert len(pictures(text)) == 3  # curves, health (steps back, gates), gradient flow
+    # curves, health (steps back, gates), gradient flow, test predictions against the truth
+    assert len(pictures(text)) == 4
     test = text[text.index('<section id="test">'):text.index('<section id="config">')]
-    assert 'class="note">no test evaluation:' in test  # (not in the schema yet: no weights)
+    assert "no test evaluation" not in test
 
 
 def test_bad_arguments_are_one_line(tmp_path, digits_run):
@@ -154,8 +154,8 @@ def test_bad_arguments_are_one_line(tmp_path, digits_run):
 
 
 def test_a_text_model_report_shows_generated_text():
-    """(A text run's folder cannot be trained from an experiment file yet: the section
-    is checked on a character model built here.)"""
+    """The section on a character model built here, whose vocabulary is HTML's special
+    characters: every sample is escaped where it is shown."""
     from scratchnet.data import Vocabulary
     from scratchnet.report.sections import SAMPLE_LENGTH, SAMPLE_TEMPERATURES, text_samples
 
