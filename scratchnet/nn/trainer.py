@@ -64,9 +64,9 @@ class _Fit:
 
     args: FitArgs
     X: np.ndarray
-    Y: np.ndarray
+    y: np.ndarray
     X_val: np.ndarray | None
-    Y_val: np.ndarray | None
+    y_val: np.ndarray | None
     stopper: EarlyStopping
     callbacks: list[Callback]
     x_buf: np.ndarray
@@ -96,7 +96,7 @@ class _Fit:
 class Trainer:
     """Trains a :class:`NeuralNetwork` with an :class:`Optimizer` (the book's API).
 
-    ``Trainer(net, SGDMomentum(0.1, momentum=0.9)).fit(X_train, Y_train, X_val, Y_val,
+    ``Trainer(net, SGDMomentum(0.1, momentum=0.9)).fit(X_train, y_train, X_val, y_val,
     epochs=50, eval_every=10, batch_size=60, seed=1, early_stopping=True)``
 
     ``blas_threads`` is how many threads the BLAS library may use while :meth:`fit` runs
@@ -143,8 +143,8 @@ class Trainer:
 
     # -- the loop ------------------------------------------------------------------
     @checked
-    def fit(self, X_train: np.ndarray, Y_train: np.ndarray, X_val: np.ndarray | None = None,
-            Y_val: np.ndarray | None = None,
+    def fit(self, X_train: np.ndarray, y_train: np.ndarray, X_val: np.ndarray | None = None,
+            y_val: np.ndarray | None = None,
             epochs: Annotated[Epochs, Doc("passes over the training data")] = 100,
             eval_every: Annotated[Epochs, Doc("evaluate every N epochs, and at the last")] = 10,
             batch_size: Annotated[Size, Doc("rows a step learns from")] = 32,
@@ -161,7 +161,7 @@ class Trainer:
         ``X_train`` (and ``X_val``) hold one sample per row: (n, features) for a dense
         network, (n, channels, height, width) images for one that starts with a
         convolution (or a row source that makes its rows as they are gathered:
-        :mod:`scratchnet.nn.rows`); ``Y_train`` is (n, outputs).
+        :mod:`scratchnet.nn.rows`); ``y_train`` is (n, outputs).
 
         Args:
             restart: re-initialise the weights (from the network's seed) and the optimizer
@@ -184,7 +184,7 @@ class Trainer:
                        callbacks=list(callbacks or []), resume=resume, shuffle=shuffle,
                        schedule_epochs=schedule_epochs or epochs)
         with thread_limit(self.blas_threads):
-            run = self._set_up(X_train, Y_train, X_val, Y_val, args)
+            run = self._set_up(X_train, y_train, X_val, y_val, args)
             for cb in run.callbacks:
                 cb.on_fit_start(self)
             run.t0 = time.perf_counter() - run.elapsed
@@ -198,20 +198,20 @@ class Trainer:
             return self._finish(run, interrupted=run.epoch < args.epochs and not stopped_early,
                                 stopped_early=stopped_early)
 
-    def _set_up(self, X_train, Y_train, X_val, Y_val, args: FitArgs) -> _Fit:
+    def _set_up(self, X_train, y_train, X_val, y_val, args: FitArgs) -> _Fit:
         """Check the data, (re)build the network and load a checkpoint when given."""
         net = self.net
         X_train = as_rows(X_train, net.dtype, contiguous=True)
-        Y_train = np.ascontiguousarray(Y_train, dtype=net.dtype)
-        check_xy(X_train, Y_train, "training data")
+        y_train = np.ascontiguousarray(y_train, dtype=net.dtype)
+        check_xy(X_train, y_train, "training data")
         if len(X_train) == 0:
             raise ShapeError("training data is empty")
-        if X_val is not None and Y_val is not None and len(X_val) > 0:
+        if X_val is not None and y_val is not None and len(X_val) > 0:
             X_val = as_rows(X_val, net.dtype)
-            Y_val = np.asarray(Y_val, dtype=net.dtype)
-            check_xy(X_val, Y_val, "validation data")
+            y_val = np.asarray(y_val, dtype=net.dtype)
+            check_xy(X_val, y_val, "validation data")
         else:
-            X_val = Y_val = None
+            X_val = y_val = None
         self.early_stopping = stopper = EarlyStopping.of(args.early_stopping)
         stopper.reset()
         self.stop_requested = False
@@ -225,17 +225,17 @@ class Trainer:
             net.build(X_train.shape[1:])
         if stopper.monitor != "val_loss" and X_val is None:
             raise ConfigError(f"early stopping monitors {stopper.monitor}, a metric of the "
-                              "validation data: give X_val and Y_val", key=("monitor",))
+                              "validation data: give X_val and y_val", key=("monitor",))
         # the plateau schedule watches what early stopping monitors, in its mode
         self._schedule = self.optimizer.schedule(args.schedule_epochs).watching(stopper.mode)
-        self.history = History(task=infer_task(net.loss, Y_train), monitor=stopper.monitor)
+        self.history = History(task=infer_task(net.loss, y_train), monitor=stopper.monitor)
         self._rng = np.random.default_rng(args.seed)
         self.fit_args = args.saved()
         rows = min(args.batch_size, len(X_train))
-        run = _Fit(args, X_train, Y_train, X_val, Y_val, stopper,
+        run = _Fit(args, X_train, y_train, X_val, y_val, stopper,
                    self.callbacks + args.callbacks,
                    x_buf=np.empty((rows, *X_train.shape[1:]), dtype=net.dtype),
-                   y_buf=np.empty((rows, *Y_train.shape[1:]), dtype=net.dtype))
+                   y_buf=np.empty((rows, *y_train.shape[1:]), dtype=net.dtype))
         run.watch_start = fresh
         if args.resume is not None:
             resume = checkpoints.read(args.resume, epochs=args.epochs,
@@ -268,7 +268,7 @@ class Trainer:
             idx = run.perm[b * size:(b + 1) * size]
             m = len(idx)
             xb = gather(run.X, idx, run.x_buf[:m])
-            yb = gather(run.Y, idx, run.y_buf[:m])
+            yb = gather(run.y, idx, run.y_buf[:m])
             loss = net.train_batch(xb, yb)
             divergence.check_batch_loss(loss, epoch, b, lr)
             self.optimizer.step(params, lr)
@@ -310,7 +310,7 @@ class Trainer:
         record = {"epoch": epoch + 1, "train_loss": train_loss}
         lr = self._schedule(epoch)
         if run.X_val is not None:
-            scores = self.evaluate(run.X_val, run.Y_val)
+            scores = self.evaluate(run.X_val, run.y_val)
             divergence.check_validation_loss(scores["loss"], epoch, lr)
             record["val_loss"] = scores.pop("loss")
             record.update(scores)
