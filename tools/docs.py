@@ -14,9 +14,9 @@ A block is found by a marker, an HTML comment on the line before it::
   masks (processes racing): made again, never compared.
 * ``<!-- make docs (MNIST, long): ... -->``: minutes of training (``--check --quick``, as
   the test suite runs it, leaves it out; a block after it must not need what it makes).
-* ``<!-- make docs (chromium, varies): chromium --headless ... -->``: the command runs
-  ``chromium`` (Debian's package); where none is on PATH the block is left as it is, with
-  a note saying so.
+* ``<!-- make docs (chromium): chromium --headless ... -->``: the command runs ``chromium``
+  (Debian's package); where none is on PATH the block and its pictures are left as they
+  are, with a note saying so.
 * In a ``console`` block the marker holds one or more commands separated by `` ;; ``, and
   the block shows each as ``$ command`` followed by its output (``echo $?`` shows the exit
   code of the one before). A command ending in ``[Ctrl-C after "TEXT"]`` gets a SIGINT as
