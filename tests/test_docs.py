@@ -151,3 +151,19 @@ def test_png_problem_finds_a_cut_or_damaged_file(tmp_path, cut):
     assert "damaged" in docs_tool.png_problem(broken)
     broken.write_bytes(b"GIF89a" + data[6:])
     assert docs_tool.png_problem(broken) == "is not a PNG"
+
+
+def test_a_chromium_block_is_skipped_where_there_is_none(tmp_path):
+    """Without ``chromium`` on PATH a block tagged chromium is left as it is, with the
+    reason; with one it runs (MNIST blocks still need $SCRATCHNET_DATA_DIR)."""
+    lines = ["<!-- make docs (chromium): chromium --screenshot=docs/x.png r.html -->", "```console",
+             "```", "<!-- make docs (MNIST): scratchnet lr-find configs/mnist_tanh.yaml -->",
+             "```text", "```"]
+    chromium_block, mnist_block = docs_tool.find_blocks(lines, "page.md")
+    assert "needs chromium on PATH" in docs_tool.skipped(chromium_block, {"PATH": str(tmp_path)},
+                                                          quick=False)
+    browser = tmp_path / "chromium"
+    browser.write_text("#!/bin/sh\n")
+    browser.chmod(0o755)
+    assert docs_tool.skipped(chromium_block, {"PATH": str(tmp_path)}, quick=False) is None
+    assert "needs MNIST" in docs_tool.skipped(mnist_block, {"PATH": str(tmp_path)}, quick=False)
