@@ -98,7 +98,8 @@ def _network(net: dict):
         for op in layer["operations"]:
             params = [f"{k} {_shape(v)}" for k, v in op["params"].items()]
             row("", f"-> {op['operation']}", params, _shape(op["shape"]))
-            for line in op["equations"]:  # indented, wrapped lines too
+            # one statement a line (a column of 40 would cut "h_t = o * tanh(c_t)" in two)
+            for line in (part for eq in op["equations"] for part in eq.split("; ")):
                 table.add_row("", Padding(Text(printable(line), style="dim"), (0, 0, 0, 3)))
     loss = net["loss"]
     row("loss", f"-> {loss['operation']}", "", f"{_shape(loss['shape'])} -> 1")

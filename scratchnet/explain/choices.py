@@ -366,10 +366,11 @@ def _numbers(s: Setup) -> list[Choice]:
                       f"{dtype.itemsize}-byte floats (about {digits} significant digits); "
                       f"the {g(s.plan.n_params)} parameters take "
                       f"{_bytes(s.plan.n_params * dtype.itemsize)}."))
-    out.append(Choice("seed", ("seed",),
-                      f"seed {cfg.seed}: the initial weights, the dropout masks and the order "
-                      "of the batches are drawn from it, so a rerun on the same machine "
-                      "repeats the run exactly."))
+    drawn = ("the initial weights and the dropout masks are drawn from it (the batches are "
+             "read in order)" if cfg.data.streams is not None else "the initial weights, the "
+             "dropout masks and the order of the batches are drawn from it")
+    out.append(Choice("seed", ("seed",), f"seed {cfg.seed}: {drawn}, so a rerun on the same "
+                      "machine repeats the run exactly."))
     return out
 
 
