@@ -54,6 +54,7 @@ skipped, is in the repository as a PNG that decodes.
 
     python tools/docs.py [FILE ...]            rewrite the blocks (all files by default)
     python tools/docs.py --check [FILE ...]    exit 1, with a diff, where a block is stale
+                                               (or with the reason, where a picture is)
     python tools/docs.py --check --quick       the same without the blocks tagged long
 """
 
@@ -435,7 +436,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("files", nargs="*", help="markdown files (default: README.md, docs/*.md)")
     parser.add_argument("--check", action="store_true",
-                        help="change nothing; exit 1 with a diff where a block is stale")
+                        help="change nothing; exit 1 with a diff where a block is stale, "
+                             "or the reason where a picture is missing or does not decode")
     parser.add_argument("--quick", action="store_true",
                         help="leave out the blocks tagged long (with --check)")
     args = parser.parse_args()
