@@ -89,3 +89,81 @@ def test_a_block_is_rewritten_in_place_and_a_stale_one_is_reported(tmp_path):
     assert "\n| a |\n<!-- /make docs -->\nthe end\n" in text
     assert text.rstrip().endswith("BLAS kernel -->")
     assert subprocess.run([*tool, "--check", str(page)]).returncode == 0
+
+
+def test_a_picture_a_marked_command_draws_is_copied_beside_the_page(tmp_path):
+    """The page shows ``curves.png``; its marked command trains one epoch of digits and
+    draws it as ``docs/curves.png`` in the scratch folder (the file name is what matches):
+    rewriting the page copies the picture beside it, a PNG that decodes, and ``--check``
+    then passes without comparing the picture's bytes."""
+    from PIL import Image
+
+    page = tmp_path / "page.md"
+    page.write_text("<!-- make docs: scratchnet train configs/digits_quickstart.yaml --epochs 1 "
+                    "-q ;; scratchnet plot @last -o docs/curves.png -->\n```console\n```\n\n"
+                    "![One epoch of digits](curves.png)\n")
+    tool = [sys.executable, str(ROOT / "tools" / "docs.py")]
+    subprocess.run([*tool, str(page)], check=True, capture_output=True)
+    assert "$ scratchnet plot @last -o docs/curves.png\ndocs/curves.png\n" in page.read_text()
+    with Image.open(tmp_path / "curves.png") as picture:
+        picture.load()
+        assert picture.width > 100 and picture.height > 100
+    assert docs_tool.png_problem(tmp_path / "curves.png") is None
+    assert subprocess.run([*tool, "--check", str(page)], capture_output=True).returncode == 0
+
+
+def test_a_picture_that_is_missing_broken_or_not_drawn_is_reported(tmp_path):
+    """``--check`` refuses a page whose picture is gone or cut short, naming it; a block
+    whose command names a picture the page shows but does not write it fails too."""
+    page = tmp_path / "page.md"
+    page.write_text("<!-- make docs: python -c \"from PIL import Image; "
+                    "Image.new('L', (3, 2)).save('dot.png')\" -->\n```text\n```\n\n"
+                    "![A dot](dot.png)\n")
+    tool = [sys.executable, str(ROOT / "tools" / "docs.py")]
+    subprocess.run([*tool, str(page)], check=True, capture_output=True)
+    picture = tmp_path / "dot.png"
+    whole = picture.read_bytes()
+    assert docs_tool.png_problem(picture) is None
+    picture.write_bytes(whole[:-12])  # its end chunk
+    check = subprocess.run([*tool, "--check", str(page)], capture_output=True, text=True)
+    assert check.returncode == 1 and "page.md:1: the picture" in check.stdout
+    assert "dot.png is cut short" in check.stdout
+    picture.unlink()
+    check = subprocess.run([*tool, "--check", str(page)], capture_output=True, text=True)
+    assert check.returncode == 1 and "dot.png cannot be read" in check.stdout
+    page.write_text("<!-- make docs: echo dot.png -->\n```text\n```\n\n![A dot](dot.png)\n")
+    made = subprocess.run([*tool, str(page)], capture_output=True, text=True)
+    assert made.returncode == 1
+    assert "page.md:1: the picture dot.png was not written by the command" in made.stdout
+
+
+@pytest.mark.parametrize("cut", [8, 33, -12])
+def test_png_problem_finds_a_cut_or_damaged_file(tmp_path, cut):
+    """A PNG cut after its signature, after its header, before its end chunk; one with a
+    flipped byte in its image data; a file that is no PNG: each gets a reason."""
+    good = next((ROOT / "docs").glob("*.png"))
+    data = good.read_bytes()
+    broken = tmp_path / "broken.png"
+    broken.write_bytes(data[:cut])
+    assert docs_tool.png_problem(broken)
+    middle = len(data) // 2
+    broken.write_bytes(data[:middle] + bytes([data[middle] ^ 0xFF]) + data[middle + 1:])
+    assert "damaged" in docs_tool.png_problem(broken)
+    broken.write_bytes(b"GIF89a" + data[6:])
+    assert docs_tool.png_problem(broken) == "is not a PNG"
+
+
+def test_a_chromium_block_is_skipped_where_there_is_none(tmp_path):
+    """Without ``chromium`` on PATH a block tagged chromium is left as it is, with the
+    reason; with one it runs (MNIST blocks still need $SCRATCHNET_DATA_DIR)."""
+    lines = ["<!-- make docs (chromium): chromium --screenshot=docs/x.png r.html -->", "```console",
+             "```", "<!-- make docs (MNIST): scratchnet lr-find configs/mnist_tanh.yaml -->",
+             "```text", "```"]
+    chromium_block, mnist_block = docs_tool.find_blocks(lines, "page.md")
+    assert "needs chromium on PATH" in docs_tool.skipped(chromium_block, {"PATH": str(tmp_path)},
+                                                          quick=False)
+    browser = tmp_path / "chromium"
+    browser.write_text("#!/bin/sh\n")
+    browser.chmod(0o755)
+    assert docs_tool.skipped(chromium_block, {"PATH": str(tmp_path)}, quick=False) is None
+    assert "needs MNIST" in docs_tool.skipped(mnist_block, {"PATH": str(tmp_path)}, quick=False)

@@ -13,9 +13,8 @@ import re
 import numpy as np
 import pytest
 
-import scratchnet as sn
 from browser import Browser
-from conftest import run_cli, write_config
+from conftest import run_cli, text_config, write_config
 
 Image = pytest.importorskip("PIL.Image")
 pytest.importorskip("matplotlib")
@@ -153,21 +152,29 @@ def test_bad_arguments_are_one_line(tmp_path, digits_run):
     assert rc == 2 and "neither a run folder" in err
 
 
-def test_a_text_model_report_shows_generated_text():
-    """The section on a character model built here, whose vocabulary is HTML's special
-    characters: every sample is escaped where it is shown."""
-    from scratchnet.data import Vocabulary
-    from scratchnet.report.sections import SAMPLE_LENGTH, SAMPLE_TEMPERATURES, text_samples
+def test_a_text_run_trained_from_its_config_reports_generated_text(tmp_path):
+    """A character model trained by ``scratchnet train`` from a text config, on a text of
+    markup characters: its report holds a sample at each temperature, of the sample's
+    length, drawn from the text's characters, and escaped where it is shown."""
+    from scratchnet.report.sections import SAMPLE_LENGTH, SAMPLE_TEMPERATURES
 
-    vocabulary = Vocabulary.of("<a&b> ")
-    net = sn.NeuralNetwork([sn.Embedding(vocabulary.size, 4), sn.LSTM(8),
-                            sn.Dense(vocabulary.size)], sn.SoftmaxCrossEntropy(), seed=0)
-    net.build((5,))
-    body = text_samples(net, {"vocabulary": vocabulary.to_dict()})
-    samples = [html.unescape(s) for s in re.findall(r"<pre>(.*?)</pre>", body, re.S)]
-    assert len(samples) == len(SAMPLE_TEMPERATURES)
+    config = text_config(tmp_path, [{"type": "embedding", "dim": 4},
+                                    {"type": "lstm", "hidden_size": 8}, {"neurons": "auto"}])
+    (tmp_path / "text.txt").write_text("<a&b> " * 200, encoding="utf-8")
+    path = write_config(tmp_path, "text", raw=config)
+    rc, _, err = run_cli(["train", path, "-q", "--epochs", "2"], tmp_path)
+    assert rc == 0, err
+    [run_dir] = (tmp_path / "runs").iterdir()
+    rc, out, err = run_cli(["report", run_dir], tmp_path)
+    assert rc == 0, err
+    text = (run_dir / "report.html").read_text(encoding="utf-8")
+    stands_alone(text)
+    shown = re.findall(r"<h3>temperature ([\d.]+)</h3>\s*<pre>(.*?)</pre>", text, re.S)
+    assert [float(t) for t, _ in shown] == list(SAMPLE_TEMPERATURES)
+    samples = [html.unescape(raw) for _, raw in shown]
     assert all(len(s) == SAMPLE_LENGTH and set(s) <= set("<a&b> ") for s in samples)
-    assert "<a&b>" not in body.replace("&lt;a&amp;b&gt;", "")  # escaped where it occurs
+    assert any(c in "<&>" for c in "".join(samples))  # markup the page must not run
+    assert not any("<" in raw or ">" in raw for _, raw in shown)
 
 
 # -- in a real browser ----------------------------------------------------------------------

@@ -14,6 +14,9 @@ A block is found by a marker, an HTML comment on the line before it::
   masks (processes racing): made again, never compared.
 * ``<!-- make docs (MNIST, long): ... -->``: minutes of training (``--check --quick``, as
   the test suite runs it, leaves it out; a block after it must not need what it makes).
+* ``<!-- make docs (chromium): chromium --headless ... -->``: the command runs ``chromium``
+  (Debian's package); where none is on PATH the block and its pictures are left as they
+  are, with a note saying so.
 * In a ``console`` block the marker holds one or more commands separated by `` ;; ``, and
   the block shows each as ``$ command`` followed by its output (``echo $?`` shows the exit
   code of the one before). A command ending in ``[Ctrl-C after "TEXT"]`` gets a SIGINT as
@@ -38,8 +41,20 @@ or compared: run-folder timestamps (``-YYYYMMDD-HHMMSS``), seconds (the ``second
 column and row of the tables, ``"seconds": ...`` in JSON, ``seconds*`` columns of CSV),
 dates, clock times and the scratch folder's own path.
 
+Pictures: a marked command *writes a picture* when it names a path ending in ``.png`` (a
+word of the command: ``-o docs/grad-flow.png``, ``-o lr-find.png``,
+``--screenshot=docs/report.png``) whose file name is that of a picture the document shows
+(``![...](grad-flow.png)``, relative to the document: ``docs/X.png`` in README.md,
+``X.png`` in docs/X.md). The path is the scratch folder's (it has an empty ``docs/`` to
+write into); the file there, new or changed by the block, is copied over the document's
+picture when the blocks are rewritten. ``--check`` does not compare pictures (matplotlib
+and Chromium draw a byte differently from version to version); it checks that each block
+it runs writes its pictures, and that every picture a marked command writes, run or
+skipped, is in the repository as a PNG that decodes.
+
     python tools/docs.py [FILE ...]            rewrite the blocks (all files by default)
     python tools/docs.py --check [FILE ...]    exit 1, with a diff, where a block is stale
+                                               (or with the reason, where a picture is)
     python tools/docs.py --check --quick       the same without the blocks tagged long
 """
 
@@ -52,16 +67,18 @@ import re
 import shlex
 import shutil
 import signal
+import struct
 import subprocess
 import sys
 import tempfile
 import time
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 MARKER = re.compile(r"^<!-- make docs(?: \(([\w, ]+)\))?: (.+?) -->$")
-TAGS = {"MNIST", "varies", "long"}
+TAGS = {"MNIST", "varies", "long", "chromium"}
 MADE_WITH = re.compile(r"^<!-- made by make docs with the (\S+) BLAS kernel -->$")
 KERNEL = ("from threadpoolctl import threadpool_info; import numpy; print(next((i.get("
           "'architecture') or i['internal_api'] for i in threadpool_info() if i['user_api'] == "
@@ -238,6 +255,72 @@ def _mask_column(line: str, span: tuple[int, int]) -> str:
     return line
 
 
+# -- pictures --------------------------------------------------------------------------------
+#: a picture a document shows (the alt text may run over several lines)
+SHOWN = re.compile(r"!\[[^\]]*\]\(([^)\s]+\.png)\)")
+#: a path a command names that ends in .png
+NAMED = re.compile(r"[\w./-]+\.png\b")
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+#: channels by PNG colour type; the seven Adam7 passes as (x0, y0, dx, dy)
+CHANNELS = {0: 1, 2: 3, 3: 1, 4: 2, 6: 4}
+ADAM7 = ((0, 0, 8, 8), (4, 0, 8, 8), (0, 4, 4, 8), (2, 0, 4, 4), (0, 2, 2, 4), (1, 0, 2, 2),
+         (0, 1, 1, 2))
+
+
+def shown_pictures(path: Path, text: str) -> dict[str, Path]:
+    """The pictures ``path`` shows, by file name: where each is in the repository."""
+    return {Path(m).name: (path.parent / m).resolve() for m in SHOWN.findall(text)}
+
+
+def pictures(block: Block, shown: dict[str, Path]) -> dict[str, Path]:
+    """The pictures ``block`` writes: the path its command names (in the scratch folder) and
+    the document's picture of that file name."""
+    return {m: shown[Path(m).name] for command in block.commands
+            for m in NAMED.findall(command) if Path(m).name in shown}
+
+
+def png_problem(path: Path) -> str | None:
+    """Why ``path`` is not a PNG that decodes, or None: the signature, every chunk whole
+    with its CRC, IHDR first and IEND last, and the image data inflating to exactly the
+    rows (a filter byte and width x bits per pixel each) that IHDR's size calls for."""
+    try:
+        data = path.read_bytes()
+    except OSError as e:
+        return f"cannot be read ({e.strerror})"
+    if not data.startswith(PNG_SIGNATURE):
+        return "is not a PNG"
+    pos, kinds, idat, header = len(PNG_SIGNATURE), [], [], b""
+    while pos + 12 <= len(data):
+        length, kind = struct.unpack(">I4s", data[pos:pos + 8])
+        body, crc = data[pos + 8:pos + 8 + length], data[pos + 8 + length:pos + 12 + length]
+        if len(crc) < 4 or zlib.crc32(kind + body) != int.from_bytes(crc, "big"):
+            return f"has a damaged {kind.decode('latin-1')!r} chunk"
+        kinds.append(kind)
+        header = body if kind == b"IHDR" else header
+        idat += [body] if kind == b"IDAT" else []
+        pos += 12 + length
+    if not kinds or kinds[0] != b"IHDR" or kinds[-1] != b"IEND" or len(header) != 13:
+        return "is cut short"
+    width, height, depth, colour, _, _, interlace = struct.unpack(">IIBBBBB", header)
+    if colour not in CHANNELS:
+        return f"has an unknown colour type {colour}"
+    bits = depth * CHANNELS[colour]
+    passes = ADAM7 if interlace else ((0, 0, 1, 1),)
+    expected = 0
+    for x0, y0, dx, dy in passes:
+        w, h = -(-(width - x0) // dx), -(-(height - y0) // dy)
+        expected += h * (1 + -(-w * bits // 8)) if w > 0 and h > 0 else 0
+    inflate = zlib.decompressobj()
+    try:
+        raw = inflate.decompress(b"".join(idat), expected + 1)  # never more than it should be
+    except zlib.error as e:
+        return f"has image data that does not inflate ({e})"
+    if len(raw) != expected or not inflate.eof:
+        return (f"has {len(raw):,} bytes of image data where {width} x {height} needs "
+                f"{expected:,}")
+    return None
+
+
 # -- files -----------------------------------------------------------------------------------
 def _shown(path: Path) -> Path:
     return path.relative_to(ROOT) if path.is_relative_to(ROOT) else path
@@ -260,8 +343,41 @@ def _numbers_masked(lines: list[str]) -> list[str]:
     return [" ".join(ANY_NUMBER.sub("N", line).split()) for line in lines]
 
 
+def skipped(block: Block, env: dict, quick: bool) -> str | None:
+    """Why ``block`` is not run here, or None."""
+    if "MNIST" in block.tags and not env.get("SCRATCHNET_DATA_DIR"):
+        return "needs MNIST: set SCRATCHNET_DATA_DIR"
+    if quick and "long" in block.tags:
+        return "long"
+    if "chromium" in block.tags and not shutil.which("chromium", path=env["PATH"]):
+        return "needs chromium on PATH: apt-get install -y chromium; its pictures are kept"
+    return None
+
+
+def _stamp(path: Path) -> int | None:
+    return path.stat().st_mtime_ns if path.is_file() else None
+
+
+def bring_back(drawn: dict[str, Path], before: dict[str, int | None], cwd: Path, where: str,
+               copy: bool) -> list[str]:
+    """Check that the pictures a block names were written (new or changed in the scratch
+    folder) and decode, and with ``copy`` copy each over the document's; the problems."""
+    problems = []
+    for named, picture in drawn.items():
+        made = cwd / named
+        why = ("was not written by the command" if _stamp(made) in (None, before[named])
+               else png_problem(made))
+        if why:
+            problems.append(f"{where}: the picture {named} {why}")
+        elif copy:
+            shutil.copyfile(made, picture)
+            print(f"{where}: picture {_shown(picture)}", file=sys.stderr)
+    return problems
+
+
 def process(path: Path, check: bool, bin_dir: Path, quick: bool = False) -> list[str]:
-    """Rewrite (or with ``check`` compare) the blocks of ``path``; the differences."""
+    """Rewrite (or with ``check`` compare) the blocks of ``path``, and bring back (check) the
+    pictures they write; the differences and the pictures' problems."""
     lines = path.read_text(encoding="utf-8").split("\n")
     blocks = find_blocks(lines, path.name)
     if not blocks:
@@ -270,23 +386,26 @@ def process(path: Path, check: bool, bin_dir: Path, quick: bool = False) -> list
     now = kernel(env)
     recorded = next((m.group(1) for m in map(MADE_WITH.match, lines) if m), None)
     exact = recorded == now
-    have_mnist = bool(env.get("SCRATCHNET_DATA_DIR"))
-    problems = []
+    shown = shown_pictures(path, "\n".join(lines))
+    problems, picture_problems = [], []
     with tempfile.TemporaryDirectory(prefix="docs-") as tmp:
         cwd = Path(tmp).resolve()
         shutil.copytree(ROOT / "configs", cwd / "configs")
         shutil.copytree(ROOT / "tools", cwd / "tools")
         shutil.copy(ROOT / "scratchnet.schema.json", cwd / "scratchnet.schema.json")
+        (cwd / "docs").mkdir()
         for block in blocks:
-            if "MNIST" in block.tags and not have_mnist or quick and "long" in block.tags:
-                print(f"{path.name}:{block.marker + 1}: skipped ({'long' if quick else 'needs'}"
-                      f"{'' if quick else ' MNIST: set SCRATCHNET_DATA_DIR'})", file=sys.stderr)
+            why = skipped(block, env, quick)
+            if why:
+                print(f"{path.name}:{block.marker + 1}: skipped ({why})", file=sys.stderr)
                 continue
+            drawn = pictures(block, shown)
+            before = {named: _stamp(cwd / named) for named in drawn}
             new = produce(block, lines, cwd, env)
             old = lines[block.start:block.end]
             same = new == old if exact else _numbers_masked(new) == _numbers_masked(old)
+            where = f"{_shown(path)}:{block.marker + 1}"
             if check and not same and "varies" not in block.tags:
-                where = f"{_shown(path)}:{block.marker + 1}"
                 problems.append("\n".join(difflib.unified_diff(
                     old, new, f"{where} (the page)", f"{where} (the code now)", lineterm="")))
             lines[block.start:block.end] = new
@@ -297,6 +416,11 @@ def process(path: Path, check: bool, bin_dir: Path, quick: bool = False) -> list
                 later.end += shift
             print(f"{path.name}:{block.marker + 1}: {'same' if new == old else 'changed'}",
                   file=sys.stderr)
+            picture_problems += bring_back(drawn, before, cwd, where, copy=not check)
+    picture_problems += [
+        f"{_shown(path)}:{block.marker + 1}: the picture {_shown(picture)} {why}"
+        for block in blocks for picture in pictures(block, shown).values()
+        for why in [png_problem(picture)] if why]
     if not check:
         lines = [line for line in lines if not MADE_WITH.match(line)]
         while lines and not lines[-1].strip():
@@ -306,14 +430,15 @@ def process(path: Path, check: bool, bin_dir: Path, quick: bool = False) -> list
     elif problems and not exact:
         problems.insert(0, f"{_shown(path)} was made with the {recorded} BLAS kernel; "
                         f"under {now} its numbers are not compared")
-    return problems
+    return problems + picture_problems
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("files", nargs="*", help="markdown files (default: README.md, docs/*.md)")
     parser.add_argument("--check", action="store_true",
-                        help="change nothing; exit 1 with a diff where a block is stale")
+                        help="change nothing; exit 1 with a diff where a block is stale, "
+                             "or the reason where a picture is missing or does not decode")
     parser.add_argument("--quick", action="store_true",
                         help="leave out the blocks tagged long (with --check)")
     args = parser.parse_args()
@@ -321,7 +446,7 @@ def main() -> None:
     problems = []
     for path in documents(args.files):
         problems += process(path, args.check, bin_dir, args.quick and args.check)
-    if args.check and problems:
+    if problems:
         print("\n\n".join(problems))
         raise SystemExit(1)
 
