@@ -6,6 +6,7 @@ from __future__ import annotations
 import csv
 import json
 import math
+import os
 import signal
 import subprocess
 import sys
@@ -130,6 +131,24 @@ def load_config_dict(raw: dict) -> dict:
 
 
 # -- a real sweep through the command line ---------------------------------------------------
+def test_the_sweep_table_reads_whole_at_80_columns(tmp_path):
+    """Ten columns of regression metrics do not fit 80 columns: the points turn into
+    columns, nothing is cut short with an ellipsis, and each failed point's error is a
+    line of its own under the table."""
+    cfg = dict(REGRESSION, sweep={"grid": {"optimizer.lr": [0.001, 100, -1]}, "seeds": 1})
+    path = write_config(tmp_path / "reg.yaml", cfg)
+    env = {k: v for k, v in os.environ.items() if k != "COLUMNS"}
+    proc = subprocess.run([sys.executable, "-m", "scratchnet", "sweep", path, "--jobs", "1",
+                           "--out", tmp_path / "sweeps"], capture_output=True, text=True,
+                          env={**env, "COLUMNS": "80"}, timeout=120)
+    assert proc.returncode == 1, proc.stderr  # two points failed
+    lines = proc.stdout.splitlines()
+    assert max(map(len, lines)) <= 80 and "…" not in proc.stdout, proc.stdout
+    assert "ok (best)" in proc.stdout
+    errors = [line for line in lines if ": diverged: " in line or ": invalid: " in line]
+    assert len(errors) == 2 and "lr must be a number > 0" in proc.stdout, proc.stdout
+
+
 def test_sweep_grid_x_seeds_in_worker_processes_with_failing_points(tmp_path, capsys):
     # The file's sweep: section gives the learning rates (one fine, one that diverges, one
     # invalid) and the seeds; the command line adds the activation.

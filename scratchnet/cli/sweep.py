@@ -14,13 +14,11 @@ import typer
 from ..errors import ConfigError, DataError, ScratchnetError, WriteError
 from ..constants import MAX_RUNS, SELECTABLE, SWEEP_STATE as STATE, WORKER_TIMEOUT
 from .app import (EXIT_FAILURE, PLOT_PANEL, SEARCH_PANEL, app, cell, emit_json, err_console,
-                  human_console, make_console)
+                  human_console, make_console, printable)
 from .common import (DATA_DIR_HELP, MLFLOW_HELP, MLFLOW_URI_HELP, SET_HELP, config_flags,
                      run_folder, tracking_overrides)
 
 if TYPE_CHECKING:  # loaded when a command runs, so that --help starts at once
-    from rich.table import Table
-
     from ..sweep import SweepFolder, SweepTable
 
 
@@ -61,33 +59,31 @@ def short_error(text: str | None, width: int = 90) -> str:
     return text if len(text) <= width else text[:width - 3] + "..."
 
 
-def sweep_table(table: SweepTable, title: str) -> Table:
-    """One row per grid point, metrics as mean ± std over seeds; the best row in bold green."""
-    from rich.table import Table
+def sweep_tables(table: SweepTable, title: str, width: int) -> list:
+    """One row per grid point (metrics as mean ± std over seeds, the best point's status
+    marked), laid out for a terminal ``width`` wide by :func:`~scratchnet.cli.render.
+    fitted_tables` (turned, points as columns, where the rows would not fit); then the
+    caption, and each failed point's error on a line of its own."""
+    from rich.text import Text
     from ..compare import METRIC_HEADERS as HEADERS
     from ..config.diff import show_value
     from ..nn.metrics import larger_is_better
-    t = Table(title=title)
-    t.add_column("point")
-    for k in table.keys:
-        t.add_column(cell(table.names.get(k, k)))
-    t.add_column("runs", justify="right")
-    for m in table.metrics:
-        t.add_column(HEADERS.get(m, m), justify="right")
-    t.add_column("status")
-    for r in table.rows:
-        status = r["status"] + (" (best)" if r["best"] else "")
-        if r["error"]:
-            status += ": " + short_error(r["error"])
-        t.add_row(r["point"], *[cell(show_value(r["overrides"][k])) for k in table.keys],
-                  f"{r['runs_ok']}/{r['runs']}",
-                  *[_mean_std(m, r["metrics"].get(m)) for m in table.metrics],
-                  cell(status), style="bold green" if r["best"] else None)
+    from .render import fitted_tables
+    fields = [cell(table.names.get(k, k)) for k in table.keys] + ["runs"] + \
+        [HEADERS.get(m, m) for m in table.metrics] + ["status"]
+    cells = [[cell(show_value(r["overrides"][k])) for k in table.keys]
+             + [f"{r['runs_ok']}/{r['runs']}"]
+             + [_mean_std(m, r["metrics"].get(m)) for m in table.metrics]
+             + [r["status"] + (" (best)" if r["best"] else "")] for r in table.rows]
+    out = fitted_tables(title, [r["point"] for r in table.rows], fields, cells, width,
+                        len(table.keys))
     larger = larger_is_better(table.best_by)
-    t.caption = (f"mean ± std over {table.seeds} seed{'s' if table.seeds != 1 else ''}; best: "
-                 f"{'highest' if larger else 'lowest'} mean "
-                 f"{HEADERS.get(table.best_by, table.best_by)}")
-    return t
+    out.append(Text(f"mean ± std over {table.seeds} seed{'s' if table.seeds != 1 else ''}; "
+                    f"best: {'highest' if larger else 'lowest'} mean "
+                    f"{HEADERS.get(table.best_by, table.best_by)}"))
+    out += [Text(f"{r['point']}: {r['status']}: {printable(short_error(r['error'], 300))}")
+            for r in table.rows if r["error"]]
+    return out
 
 
 def _grid_options(items: list[str] | None) -> dict[str, list]:
@@ -278,7 +274,9 @@ def _sweep(stack, args: SweepArgs):
     if args.json_out:
         emit_json(table.to_dict())
     if console is not None:
-        console.print(sweep_table(table, f"sweep {folder.state['name']}: {folder.path}"))
+        title = cell(f"sweep {folder.state['name']}: {folder.path}")
+        for part in sweep_tables(table, title, console.width):
+            console.print(part)
     if not args.quiet:
         err_console.print(f"results: {csv_path} and {json_path}", highlight=False, soft_wrap=True)
     if any(r["status"] != "ok" for r in table.rows):
