@@ -31,7 +31,7 @@ demo: install
 # the linter first: it reads every file in well under a second, so a style slip fails at once
 test: install-dev
 	$(BIN)/ruff check scratchnet tests benchmarks tools
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q -n 2 --dist loadfile
 
 bench: install-dev
 	$(BIN)/python benchmarks/bench.py
