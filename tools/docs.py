@@ -9,7 +9,8 @@ A block is found by a marker, an HTML comment on the line before it::
     ```
 
 * ``<!-- make docs (MNIST): ... -->``: the command reads MNIST from $SCRATCHNET_DATA_DIR;
-  without it the block is left as it is (``--check`` skips it).
+  without it the block is left as it is (``--check`` skips it). ``(text)``: the same for
+  the book's chapter-6 corpus (``$SCRATCHNET_DATA_DIR/text``).
 * ``<!-- make docs (varies): ... -->``: what it prints differs from run to run beyond the
   masks (processes racing): made again, never compared.
 * ``<!-- make docs (MNIST, long): ... -->``: minutes of training (``--check --quick``, as
@@ -78,7 +79,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 MARKER = re.compile(r"^<!-- make docs(?: \(([\w, ]+)\))?: (.+?) -->$")
-TAGS = {"MNIST", "varies", "long", "chromium"}
+TAGS = {"MNIST", "text", "varies", "long", "chromium"}
 MADE_WITH = re.compile(r"^<!-- made by make docs with the (\S+) BLAS kernel -->$")
 KERNEL = ("from threadpoolctl import threadpool_info; import numpy; print(next((i.get("
           "'architecture') or i['internal_api'] for i in threadpool_info() if i['user_api'] == "
@@ -231,6 +232,10 @@ def mask(text: str, cwd: Path, env: dict) -> str:
     text = PID.sub("pid N", text)
     out, span, csv_seconds = [], None, None
     for line in text.split("\n"):
+        if line.startswith("$ "):  # a transcript's next command: no column of the last table's
+            span = csv_seconds = None
+            out.append(line.rstrip())
+            continue
         fields = line.split(",")
         if any(f.startswith("seconds") for f in fields) and len(fields) > 2:
             csv_seconds = (len(fields),
@@ -345,8 +350,9 @@ def _numbers_masked(lines: list[str]) -> list[str]:
 
 def skipped(block: Block, env: dict, quick: bool) -> str | None:
     """Why ``block`` is not run here, or None."""
-    if "MNIST" in block.tags and not env.get("SCRATCHNET_DATA_DIR"):
-        return "needs MNIST: set SCRATCHNET_DATA_DIR"
+    for data in sorted({"MNIST", "text"} & block.tags):
+        if not env.get("SCRATCHNET_DATA_DIR"):
+            return f"needs {data}: set SCRATCHNET_DATA_DIR"
     if quick and "long" in block.tags:
         return "long"
     if "chromium" in block.tags and not shutil.which("chromium", path=env["PATH"]):
