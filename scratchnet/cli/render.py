@@ -305,18 +305,20 @@ def _natural(texts) -> int:
 
 
 def fitted_tables(title: str, labels: list[str], fields: list[str],
-                  cells: list[list[str]], width: int, section: int = 0) -> list[Table]:
+                  cells: list[list[str]], width: int, section: int = 0,
+                  what: str = "run") -> list[Table]:
     """Tables of ``cells[run][field]`` laid out for a terminal ``width`` wide, nothing cut:
     one row per run when that fits; else turned so each run is a column (fields down the
     side, a rule under the first ``section`` of them); else those columns in as many
-    tables as it takes. Cells wrap, never end in an ellipsis."""
+    tables as it takes. Cells wrap, never end in an ellipsis. ``what`` a row is called
+    (a run; a sweep's grid point)."""
     # a column's width: its widest text and 3 for the padding and the rule beside it
     columns_of_fields = [labels, *zip(*cells, strict=True)] if cells else [labels]
     wide = 1 + sum(3 + _natural([name, *col]) for name, col in
-                   zip(["run", *fields], columns_of_fields, strict=True))
+                   zip([what, *fields], columns_of_fields, strict=True))
     if wide <= width:
         table = Table(title=title)
-        for i, name in enumerate(["run", *fields]):
+        for i, name in enumerate([what, *fields]):
             table.add_column(name, justify="left" if i == 0 else "right", overflow="fold")
         for label, row in zip(labels, cells, strict=True):
             table.add_row(label, *row)
@@ -330,7 +332,7 @@ def fitted_tables(title: str, labels: list[str], fields: list[str],
             used += columns[end]
             end += 1
         part = title if start == 0 and end == len(labels) else \
-            f"{title}: runs {start + 1}-{end} of {len(labels)}"
+            f"{title}: {what}s {start + 1}-{end} of {len(labels)}"
         table = Table(title=part)
         table.add_column("", overflow="fold")
         for label in labels[start:end]:

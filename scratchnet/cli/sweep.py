@@ -76,7 +76,7 @@ def sweep_tables(table: SweepTable, title: str, width: int) -> list:
              + [_mean_std(m, r["metrics"].get(m)) for m in table.metrics]
              + [r["status"] + (" (best)" if r["best"] else "")] for r in table.rows]
     out = fitted_tables(title, [r["point"] for r in table.rows], fields, cells, width,
-                        len(table.keys))
+                        len(table.keys), what="point")
     larger = larger_is_better(table.best_by)
     out.append(Text(f"mean ± std over {table.seeds} seed{'s' if table.seeds != 1 else ''}; "
                     f"best: {'highest' if larger else 'lowest'} mean "
