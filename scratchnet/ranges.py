@@ -12,8 +12,9 @@ import numpy as np
 
 #: how far beyond its training range, in widths of that range, a value is "far outside"
 FAR = 1.0
-#: rows read at a time while the range is measured (the rows may be scaled as they are read)
-CHUNK = 4096
+#: rows read at a time while the range is measured (the rows may be scaled as they are read;
+#: 512 MNIST rows are 1.6 MB as float32, where 4,096 as float64 put 45 MB on the run's peak)
+CHUNK = 512
 
 
 def training_range(X, scaler) -> dict:
@@ -22,10 +23,11 @@ def training_range(X, scaler) -> dict:
     (per feature, increasing), so its extremes map back to the raw extremes."""
     lo = hi = None
     for start in range(0, len(X), CHUNK):
-        block = np.asarray(X[start:start + CHUNK], dtype=np.float64)
+        block = np.asarray(X[start:start + CHUNK])  # in its own dtype: min and max are exact
         block = block.reshape(len(block), -1)
-        lo = block.min(axis=0) if lo is None else np.minimum(lo, block.min(axis=0))
-        hi = block.max(axis=0) if hi is None else np.maximum(hi, block.max(axis=0))
+        low, high = block.min(axis=0).astype(np.float64), block.max(axis=0).astype(np.float64)
+        lo = low if lo is None else np.minimum(lo, low)
+        hi = high if hi is None else np.maximum(hi, high)
     if lo is None:
         return {"min": [], "max": []}
     raw = scaler.inverse_transform(np.vstack([lo, hi]))
