@@ -153,6 +153,24 @@ def test_png_problem_finds_a_cut_or_damaged_file(tmp_path, cut):
     assert docs_tool.png_problem(broken) == "is not a PNG"
 
 
+def test_a_kernel_block_is_compared_only_under_the_kernel_that_made_it(tmp_path):
+    """A block tagged kernel whose words changed: stale under the page's own kernel, not
+    compared under another (an untagged one is: its words must hold everywhere)."""
+    tool = [sys.executable, str(ROOT / "tools" / "docs.py"), "--check"]
+    body = ("<!-- make docs (kernel): echo diverged -->\n```console\n$ echo diverged\n"
+            "pruned\n```\n\n")
+    page = tmp_path / "page.md"
+    page.write_text(body + "<!-- made by make docs with the OtherKernel BLAS kernel -->\n")
+    assert subprocess.run([*tool, str(page)], capture_output=True).returncode == 0
+    page.write_text(body.replace(" (kernel)", "") +
+                    "<!-- made by make docs with the OtherKernel BLAS kernel -->\n")
+    assert subprocess.run([*tool, str(page)], capture_output=True).returncode == 1
+    page.write_text(body)  # made here, with this machine's kernel; then its words go stale
+    subprocess.run(tool[:-1] + [str(page)], check=True, capture_output=True)
+    page.write_text(page.read_text().replace("\ndiverged\n", "\npruned\n"))
+    assert subprocess.run([*tool, str(page)], capture_output=True).returncode == 1
+
+
 def test_a_chromium_block_is_skipped_where_there_is_none(tmp_path):
     """Without ``chromium`` on PATH a block tagged chromium is left as it is, with the
     reason; with one it runs (MNIST blocks still need $SCRATCHNET_DATA_DIR)."""
