@@ -18,6 +18,15 @@ spec = importlib.util.spec_from_file_location("docs_tool", ROOT / "tools" / "doc
 docs_tool = sys.modules["docs_tool"] = importlib.util.module_from_spec(spec)
 spec.loader.exec_module(docs_tool)
 PAGES = docs_tool.documents([])
+TOOL = [sys.executable, str(ROOT / "tools" / "docs.py")]
+
+
+def made_page(tmp_path: Path, text: str) -> Path:
+    """``page.md`` in ``tmp_path`` holding ``text``, its blocks made by the tool."""
+    page = tmp_path / "page.md"
+    page.write_text(text)
+    subprocess.run([*TOOL, str(page)], check=True, capture_output=True)
+    return page
 
 
 @pytest.mark.parametrize("page", PAGES, ids=lambda p: p.name)
@@ -98,12 +107,10 @@ def test_a_picture_a_marked_command_draws_is_copied_beside_the_page(tmp_path):
     then passes without comparing the picture's bytes."""
     from PIL import Image
 
-    page = tmp_path / "page.md"
-    page.write_text("<!-- make docs: scratchnet train configs/digits_quickstart.yaml --epochs 1 "
-                    "-q ;; scratchnet plot @last -o docs/curves.png -->\n```console\n```\n\n"
-                    "![One epoch of digits](curves.png)\n")
-    tool = [sys.executable, str(ROOT / "tools" / "docs.py")]
-    subprocess.run([*tool, str(page)], check=True, capture_output=True)
+    page = made_page(tmp_path, "<!-- make docs: scratchnet train configs/digits_quickstart.yaml "
+                     "--epochs 1 -q ;; scratchnet plot @last -o docs/curves.png -->\n"
+                     "```console\n```\n\n![One epoch of digits](curves.png)\n")
+    tool = TOOL
     assert "$ scratchnet plot @last -o docs/curves.png\ndocs/curves.png\n" in page.read_text()
     with Image.open(tmp_path / "curves.png") as picture:
         picture.load()
@@ -115,12 +122,10 @@ def test_a_picture_a_marked_command_draws_is_copied_beside_the_page(tmp_path):
 def test_a_picture_that_is_missing_broken_or_not_drawn_is_reported(tmp_path):
     """``--check`` refuses a page whose picture is gone or cut short, naming it; a block
     whose command names a picture the page shows but does not write it fails too."""
-    page = tmp_path / "page.md"
-    page.write_text("<!-- make docs: python -c \"from PIL import Image; "
-                    "Image.new('L', (3, 2)).save('dot.png')\" -->\n```text\n```\n\n"
-                    "![A dot](dot.png)\n")
-    tool = [sys.executable, str(ROOT / "tools" / "docs.py")]
-    subprocess.run([*tool, str(page)], check=True, capture_output=True)
+    page = made_page(tmp_path, "<!-- make docs: python -c \"from PIL import Image; "
+                     "Image.new('L', (3, 2)).save('dot.png')\" -->\n```text\n```\n\n"
+                     "![A dot](dot.png)\n")
+    tool = TOOL
     picture = tmp_path / "dot.png"
     whole = picture.read_bytes()
     assert docs_tool.png_problem(picture) is None
