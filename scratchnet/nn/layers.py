@@ -18,7 +18,7 @@ from typing import Annotated, Literal
 
 from ..errors import ShapeError
 from ..options import Alias, Doc, FromData, Ge, Le, MAX_SIZE, Size, checked
-from .conv import (AvgPool2DOp, ChannelBiasAdd, Conv2DOp, FlattenOp, MaxPool2DOp,
+from .conv import (AvgPool2DOp, ChannelBiasAdd, Conv2DOp, FlattenOp, MaxPool2DOp, pair,
                    conv_output_shape, pool_output_shape)
 from .core import BiasAdd, Operation, Param, WeightMultiply
 from .layer_base import Layer, PlannedOperation, WeightedLayer, sample_shape
@@ -31,11 +31,6 @@ __all__ = ["LAYERS", "AvgPool2D", "Conv2D", "Dense", "Flatten", "Layer", "MaxPoo
 SizeOrPair = Size | tuple[Size, Size]
 #: rows and columns of zeros on each side
 _Zeros = Annotated[int, Ge(0), Le(MAX_SIZE)]
-
-
-def _pair(value) -> tuple[int, int]:
-    """A checked :data:`SizeOrPair` (or padding) as (height, width)."""
-    return value if isinstance(value, tuple) else (value, value)
 
 
 class Dense(WeightedLayer):
@@ -133,9 +128,9 @@ class Conv2D(WeightedLayer):
                  *, flatten: Annotated[bool, Doc("flatten the output (the book's "
                                                  "flatten=True)")] = False, **options):
         self.out_channels = out_channels
-        self.kernel_size = _pair(kernel_size)
-        self.stride = _pair(stride)
-        self.padding = padding if isinstance(padding, str) else _pair(padding)
+        self.kernel_size = pair(kernel_size, "kernel_size")
+        self.stride = pair(stride, "stride")
+        self.padding = padding if isinstance(padding, str) else pair(padding, "padding", 0)
         self.flatten = flatten
         super().__init__(**options)
 
@@ -208,8 +203,8 @@ class _Pool(Layer):
     def __init__(self, size: Annotated[SizeOrPair, Doc("window: an int, or [height, width]")],
                  stride: Annotated[SizeOrPair | None, Doc("default: the window size")] = None):
         super().__init__()
-        self.size = _pair(size)
-        self.stride = self.size if stride is None else _pair(stride)
+        self.size = pair(size, "pool size")
+        self.stride = self.size if stride is None else pair(stride, "pool stride")
 
     def output_shape(self, input_shape) -> tuple[int, ...]:
         return pool_output_shape(sample_shape(input_shape), self.size, self.stride)

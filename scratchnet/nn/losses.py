@@ -163,9 +163,10 @@ def integer_ids(x: np.ndarray, count: int, what: str) -> np.ndarray:
             raise DataError(f"{what} takes integer ids; got {float(x[~whole][0])!r}")
     elif x.dtype.kind not in "iu":
         raise DataError(f"{what} takes integer ids; got an array of {x.dtype}")
-    if x.size and (x.min() < 0 or x.max() >= count):
-        bad = x.min() if x.min() < 0 else x.max()
-        raise DataError(f"{what} got id {int(bad)}: ids must be in 0..{count - 1}")
+    low, high = (x.min(), x.max()) if x.size else (0, 0)
+    if low < 0 or high >= count:
+        raise DataError(f"{what} got id {int(low if low < 0 else high)}: ids must be in "
+                        f"0..{count - 1}")
     return x.astype(np.intp)
 
 

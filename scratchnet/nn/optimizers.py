@@ -119,12 +119,12 @@ class Optimizer:
         if self.clip_norm is not None:
             self._clip(slots)
         wd = self.weight_decay
-        if wd:
+        if wd and self.decoupled_weight_decay:
             for p in self._decayed:
-                if self.decoupled_weight_decay:
-                    p.value *= 1.0 - lr * wd
-                else:
-                    p.grad += wd * p.value
+                p.value *= 1.0 - lr * wd
+        elif wd:
+            for p in self._decayed:
+                p.grad += wd * p.value
         for segment, arrays, fast in zip(slots.segments, slots.arrays, self._fast, strict=True):
             if fast is None:
                 self._update(segment, arrays, lr)

@@ -288,27 +288,25 @@ class Trainer:
         position to the next epoch. Returns True when early stopping ends training."""
         epoch = run.epoch
         divergence.check_weights(self.net.params(), epoch)
-        train_loss = run.loss_sum / len(run.X)
+        train_loss, lr = run.loss_sum / len(run.X), self._schedule(epoch)
         divergence.check_epoch_loss(train_loss, run.start_loss, self.divergence_factor, epoch,
-                                    self._schedule(epoch))
-        self.history.epochs.append({"epoch": epoch + 1, "train_loss": train_loss,
-                                    "lr": self._schedule(epoch),
+                                    lr)
+        self.history.epochs.append({"epoch": epoch + 1, "train_loss": train_loss, "lr": lr,
                                     "seconds": time.perf_counter() - run.t0})
         stop = False
         if (epoch + 1) % run.args.eval_every == 0 or epoch + 1 == run.args.epochs:
-            stop = self._evaluate_epoch(run, epoch, train_loss)
+            stop = self._evaluate_epoch(run, epoch, train_loss, lr)
         run.epoch, run.batch, run.perm, run.loss_sum = epoch + 1, 0, None, 0.0
         self._position = run.position()
         for cb in run.callbacks:
             cb.on_epoch_end(self, epoch)
         return stop
 
-    def _evaluate_epoch(self, run: _Fit, epoch: int, train_loss: float) -> bool:
+    def _evaluate_epoch(self, run: _Fit, epoch: int, train_loss: float, lr: float) -> bool:
         """One evaluation after ``epoch``: a history record, early stopping and the
         plateau schedule (both watch what early stopping monitors: the validation loss by
         default, else the training loss when there is no validation data)."""
         record = {"epoch": epoch + 1, "train_loss": train_loss}
-        lr = self._schedule(epoch)
         if run.X_val is not None:
             scores = self.evaluate(run.X_val, run.y_val)
             divergence.check_validation_loss(scores["loss"], epoch, lr)
