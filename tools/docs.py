@@ -84,9 +84,9 @@ ROOT = Path(__file__).resolve().parent.parent
 MARKER = re.compile(r"^<!-- make docs(?: \(([\w, ]+)\))?: (.+?) -->$")
 TAGS = {"MNIST", "text", "varies", "kernel", "long", "chromium"}
 MADE_WITH = re.compile(r"^<!-- made by make docs with the (\S+) BLAS kernel -->$")
-KERNEL = ("from threadpoolctl import threadpool_info; import numpy; print(next((i.get("
-          "'architecture') or i['internal_api'] for i in threadpool_info() if i['user_api'] == "
-          "'blas'), 'unknown'))")
+#: what prints the kernel, run by the commands' interpreter (the run record's own lookup)
+KERNEL = ("from scratchnet.environment import blas; b = blas() or {}; "
+          "print(b.get('kernel') or b.get('library') or 'unknown')")
 ANY_NUMBER = re.compile(r"[-+]?\d+(?:[.,]\d+)*(?:e[-+]?\d+)?%?")
 END = "<!-- /make docs -->"
 SEPARATOR = " ;; "
@@ -403,7 +403,7 @@ def process(path: Path, check: bool, bin_dir: Path, quick: bool = False) -> list
         shutil.copytree(ROOT / "tools", cwd / "tools")
         shutil.copy(ROOT / "scratchnet.schema.json", cwd / "scratchnet.schema.json")
         (cwd / "docs").mkdir()
-        for block in blocks:
+        for k, block in enumerate(blocks):
             why = skipped(block, env, quick)
             if why:
                 print(f"{path.name}:{block.marker + 1}: skipped ({why})", file=sys.stderr)
@@ -420,7 +420,7 @@ def process(path: Path, check: bool, bin_dir: Path, quick: bool = False) -> list
                     old, new, f"{where} (the page)", f"{where} (the code now)", lineterm="")))
             lines[block.start:block.end] = new
             shift = len(new) - len(old)
-            for later in blocks[blocks.index(block) + 1:]:
+            for later in blocks[k + 1:]:
                 later.marker += shift
                 later.start += shift
                 later.end += shift

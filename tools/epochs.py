@@ -9,9 +9,9 @@ under them (the ``--health`` table), and what follows the last row (the summary)
 import re
 import sys
 
+from docs import HEALTH_LINE as UNDER  # the --health lines under a row (tools/ is on the path)
+
 ROW = re.compile(r"^ {0,5}\d+ ")  # an epoch row: the number right-aligned in 6 columns
-#: the --health lines under a row: the layer right-aligned in 7 columns, then its activation
-UNDER = re.compile(r"^  (layer|[ \d]{4}\d) \S")
 
 
 def main() -> None:

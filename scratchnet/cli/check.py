@@ -9,7 +9,7 @@ import typer
 
 from ..errors import ConfigError
 from .app import EXIT_FAILURE, TOOLS_PANEL, app, emit_json, err_console, make_console
-from .common import DATA_DIR_HELP, SET_HELP, config_flags
+from .common import DATA_DIR_HELP, SET_HELP, config_flags, data_dir_text
 
 #: ``scratchnet.nn.gradcheck.TOLERANCE``, repeated so that ``--help`` needs no NumPy (a
 #: test holds the two together)
@@ -49,8 +49,9 @@ def gradcheck(
         raise ConfigError(f"--tol must be > 0, got {tol}")
     # float64 is what makes central differences meaningful; it is set last so it wins.
     cfg = load_config(config, [*(overrides or []), "train.dtype=float64"])
-    plan = plan_experiment(cfg, str(data_dir) if data_dir else None)
-    data = prepare_data(cfg, str(data_dir) if data_dir else None, targets=plan.targets)
+    where = data_dir_text(data_dir)
+    plan = plan_experiment(cfg, where)
+    data = prepare_data(cfg, where, targets=plan.targets)
     rng = np.random.default_rng(seed)
     n = len(data.X_train)
     rows_idx = np.sort(rng.choice(n, size=min(batch, n), replace=False))

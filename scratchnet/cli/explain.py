@@ -9,7 +9,7 @@ from typing import List, Optional
 import typer
 
 from .app import TOOLS_PANEL, app, emit_json, make_console, printable
-from .common import DATA_DIR_HELP, SET_HELP, config_flags
+from .common import DATA_DIR_HELP, SET_HELP, config_flags, data_dir_text
 
 #: the widest the text gets: prose past 80 columns is hard to read, and it must fit a
 #: terminal of 80 (a narrower terminal, or COLUMNS, narrows it)
@@ -37,7 +37,7 @@ def explain(
     from ..explain import explain as explained
 
     cfg = load_config(config, overrides)
-    result = explained(cfg, plan_experiment(cfg, str(data_dir) if data_dir else None))
+    result = explained(cfg, plan_experiment(cfg, data_dir_text(data_dir)))
     if json_out:
         emit_json(result)
         return
@@ -70,14 +70,12 @@ def render(result: dict) -> list:
     return parts
 
 
-def _shape(shape) -> str:
-    return " x ".join(f"{n}" for n in shape)
-
-
 def _network(net: dict):
     from rich.padding import Padding
     from rich.table import Table
     from rich.text import Text
+
+    from ..explain.choices import size as _shape
 
     table = Table(box=None, padding=(0, 1), pad_edge=False, show_edge=False)
     table.add_column("layer", no_wrap=True)

@@ -10,7 +10,7 @@ import typer
 
 from ..errors import ConfigError, DataError, NeedsDataFile
 from .app import EXIT_USAGE, TOOLS_PANEL, app, cell, err_console, make_console, printable
-from .common import DATA_DIR_HELP, SET_HELP, config_flags
+from .common import DATA_DIR_HELP, SET_HELP, config_flags, data_dir_text
 
 
 @app.command(rich_help_panel=TOOLS_PANEL)
@@ -32,7 +32,7 @@ def validate(
     for path in configs:
         try:
             cfg = load_config(path, overrides)
-            plan_experiment(cfg, str(data_dir) if data_dir else None)
+            plan_experiment(cfg, data_dir_text(data_dir))
         except NeedsDataFile:  # an example to be given the user's file: not a mistake
             err_console.print(f"[yellow]note:[/] {cell(path)}: it reads a data file of "
                               "yours: give it with --set data.path=FILE (or data.path in the "
@@ -81,7 +81,7 @@ def show(
     from ..nn import LAYERS
     import yaml
     cfg = load_config(config, overrides)
-    plan = plan_experiment(cfg, str(data_dir) if data_dir else None)
+    plan = plan_experiment(cfg, data_dir_text(data_dir))
     console = make_console()
     text = with_origins(cfg) if origin else \
         yaml.safe_dump(cfg.to_dict(), sort_keys=False).rstrip()

@@ -74,8 +74,8 @@ def predict(
     # a character is shown as Python writes it in a table: ' ' and '\n' are seen
     shown = repr if info.get("kind") == "text" or texts else str
     if shown is repr:
-        rows = _next_characters(run_dir, net, info, inputs, texts, top_k or 5)
         top_k = top_k or 5
+        rows = _next_characters(run_dir, net, info, inputs, texts, top_k)
     else:
         data = read_inputs(inputs, info, dataset=cfg.data.dataset,
                            ignore_columns=[cfg.data.target] if cfg.data.target else [])

@@ -16,7 +16,7 @@ from ..constants import MAX_RUNS, SELECTABLE, SWEEP_STATE as STATE, WORKER_TIMEO
 from .app import (EXIT_FAILURE, PLOT_PANEL, SEARCH_PANEL, app, cell, emit_json, err_console,
                   human_console, make_console, printable)
 from .common import (DATA_DIR_HELP, MLFLOW_HELP, MLFLOW_URI_HELP, SET_HELP, config_flags,
-                     run_folder, tracking_overrides)
+                     data_dir_text, run_folder, tracking_overrides)
 
 if TYPE_CHECKING:  # loaded when a command runs, so that --help starts at once
     from ..sweep import SweepFolder, SweepTable
@@ -377,7 +377,7 @@ def plot(
     single = read_run(run_dirs[0]) if len(run_dirs) == 1 else {}
     if confusion and (single.get("summary") or {}).get("task") == "classification":
         try:  # the curves need no data; the confusion matrix does
-            cm = confusion_matrix_of(run_dirs[0], str(data_dir) if data_dir else None)
+            cm = confusion_matrix_of(run_dirs[0], data_dir_text(data_dir))
         except DataError as e:
             err_console.print(f"note: no confusion matrix without the test data ({cell(str(e))})",
                               highlight=False, soft_wrap=True)

@@ -15,7 +15,7 @@ from ..constants import (HIGHER_IS_BETTER, MAX_RUNS, TUNE_DIRECTIONS, TUNE_FORMS
                          TUNE_METRICS, TUNE_PRUNERS, TUNE_SAMPLERS, TUNE_STATE as STATE,
                          WORKER_TIMEOUT)
 from .app import EXIT_FAILURE, SEARCH_PANEL, app, cell, emit_json, err_console, human_console
-from .common import DATA_DIR_HELP, SET_HELP, config_flags
+from .common import DATA_DIR_HELP, SET_HELP, config_flags, data_dir_text
 from .sweep import ADDRESS_HELP, EXECUTOR_HELP, WORKER_TIMEOUT_HELP, Executor, check_executor
 
 if TYPE_CHECKING:  # loaded when a command runs, so that --help starts at once
@@ -168,7 +168,7 @@ def tune(
     from ..sweep import dask_client
     from .. import extras, runs
     extras.check("tune", *(["dask"] if executor == Executor.dask else []))
-    data = str(data_dir) if data_dir else None
+    data = data_dir_text(data_dir)
     check_executor(executor, address)
     with ExitStack() as stack:
         if resume is not None:

@@ -18,6 +18,8 @@ SHAPES = {"digits": ("classification", 1797, 64, 10), "iris": ("classification",
           "breast_cancer": ("classification", 569, 30, 2),
           "diabetes": ("regression", 442, 10, 0)}
 TASK_OF = {name: shape[0] for name, shape in SHAPES.items()}
+#: the sets whose rows are images: name -> (height, width)
+IMAGE_SHAPES = {"digits": (8, 8)}
 #: the sets read from the file scikit-learn ships, without importing it (:func:`_digits`);
 #: the others import it, which is most of a small run's memory
 READ_WITHOUT_SKLEARN = ("digits",)
@@ -31,7 +33,7 @@ def describe_sklearn_dataset(name: str, *, test_fraction: float = 0.2, seed: int
     task, n, features, classes = SHAPES[name]
     n_test = math.ceil(test_fraction * n)
     return Description(name, task, n - n_test, n_test, features, classes,
-                       (8, 8) if name == "digits" else None)
+                       IMAGE_SHAPES.get(name))
 
 
 def _digits():
@@ -81,5 +83,5 @@ def load_sklearn_dataset(name: str, *, test_fraction: float = 0.2, seed: int = 0
     X_train, X_test, y_train, y_test = split_train_test(name, X, y, task, test_fraction, seed)
     return Dataset(name=name, X_train=X_train, y_train=y_train, X_test=X_test,
                    y_test=y_test, task=task, classes=classes, feature_names=feature_names,
-                   image_shape=(8, 8) if name == "digits" else None)
+                   image_shape=IMAGE_SHAPES.get(name))
 

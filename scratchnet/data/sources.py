@@ -40,7 +40,8 @@ class Source:
     """One kind of dataset: its loader, how to describe it cheaply (same options), which
     of :func:`load_dataset`'s options both read, and its task (None when the data decides,
     as for a CSV file). ``unit_range``: its values are small by construction (the adding
-    problem's values in [0, 1] and its 0/1 markers), so it may enter unscaled."""
+    problem's values in [0, 1] and its 0/1 markers; a text's ids, which an embedding reads
+    and nothing scales), so it may enter unscaled."""
 
     load: Callable[..., Dataset]  # (text's: a TextData, prepared)
     describe: Callable[..., Description]
@@ -95,7 +96,7 @@ DATASETS: dict[str, Source] = {
     **{name: _bundled_set(name) for name in TASK_OF},
     "csv": Source(load_csv, describe_csv, ("path", "target", "task", "test_fraction", "seed")),
     "npz": Source(load_npz, describe_npz, ("path", "task")),
-    "text": Source(_load_text, _describe_text, _TEXT, "classification"),
+    "text": Source(_load_text, _describe_text, _TEXT, "classification", unit_range=True),
     "adding": Source(lambda **o: load_adding(_adding_options(**o)),
                      lambda **o: describe_adding(_adding_options(**o)), _ADDING, "regression",
                      unit_range=True),

@@ -269,9 +269,7 @@ def _patience_one(setup: Setup):
       "docs/explain.md#unscaled-inputs")
 def _unscaled(setup: Setup):
     data = setup.cfg.data
-    # a text's ids are never scaled (an embedding reads them); the adding problem's values
-    # are in [0, 1] as generated
-    if data.scale == "none" and data.dataset != "text" and not DATASETS[data.dataset].unit_range:
+    if data.scale == "none" and not DATASETS[data.dataset].unit_range:
         yield Finding("data.scale", f"the {setup.plan.data.name} rows enter as they are stored")
 
 
